@@ -1,0 +1,217 @@
+// The one contract module: zod schemas and types shared by the server, the CLI, the extension and the
+// webview. Nothing else re-declares these shapes. The database enforces the same rules again.
+import { z } from 'zod';
+
+export const STAGES = ['production', 'staging', 'development'] as const;
+export const ROLES = ['viewer', 'developer', 'tester', 'admin'] as const;
+export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export const TERMINAL_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
+export const LOG_STREAMS = ['stdout', 'stderr', 'system'] as const;
+
+/** Largest JSON body the API accepts. */
+export const MAX_BODY_BYTES = 256 * 1024;
+/** Largest serialized run params, same limit as the runs_params_object check. */
+export const MAX_PARAMS_BYTES = 16 * 1024;
+
+export const Stage = z.enum(STAGES);
+export const Role = z.enum(ROLES);
+export const RunStatus = z.enum(RUN_STATUSES);
+export const LogStream = z.enum(LOG_STREAMS);
+export type Stage = z.infer<typeof Stage>;
+export type Role = z.infer<typeof Role>;
+export type RunStatus = z.infer<typeof RunStatus>;
+export type LogStream = z.infer<typeof LogStream>;
+
+export const Uuid = z.uuid();
+export const ProjectSlug = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$/, 'use 2-63 lower-case letters, digits and dashes, e.g. "acme-erp"');
+export const EnvironmentName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'use lower-case letters, digits, ".", "_" and "-", e.g. "staging"');
+/** A git branch name, by the rules of git check-ref-format that matter for environments. */
+export const BranchName = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9._/-]*$/, 'a branch name uses letters, digits, ".", "_", "/" and "-"')
+  .refine((b) => !b.includes('..') && !b.includes('//') && !b.includes('/.'), 'a branch name has no "..", "//" or "/."')
+  .refine((b) => !/(\/|\.|\.lock)$/.test(b), 'a branch name does not end with "/", "." or ".lock"');
+export const RunKind = z.string().regex(/^[a-z][a-z0-9_.-]{0,39}$/, 'a run kind is lower-case, e.g. "health"');
+export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9._:-]{1,200}$/, 'use up to 200 of A-Z a-z 0-9 . _ : -');
+export const DbIdentifier = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/, 'a PostgreSQL name of up to 63 characters');
+export const PasswordRef = z
+  .string()
+  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]{0,127}|file:\/[^\n]{1,1000})$/, 'write env:VARIABLE or file:/absolute/path, never the password itself');
+export const RunParams = z
+  .record(z.string(), z.unknown())
+  .refine((p) => Buffer.byteLength(JSON.stringify(p)) <= MAX_PARAMS_BYTES, `params are limited to ${MAX_PARAMS_BYTES} bytes of JSON`);
+
+// Requests ------------------------------------------------------------------------------------------
+export const CreateProject = z.strictObject({
+  slug: ProjectSlug,
+  name: z.string().trim().min(1).max(200),
+});
+export const AddMember = z.strictObject({
+  userId: Uuid,
+  role: Role,
+  displayName: z.string().max(200).optional(),
+});
+export const UpdateMember = z.strictObject({ role: Role });
+export const OdooDatabase = z.strictObject({
+  host: z.string().regex(/^[A-Za-z0-9._:/-]{1,255}$/, 'a host name, an address or a socket directory').optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  name: DbIdentifier,
+  user: DbIdentifier.optional(),
+  passwordRef: PasswordRef.optional(),
+});
+export const CreateEnvironment = z.strictObject({
+  name: EnvironmentName,
+  stage: Stage,
+  branch: BranchName.optional(),
+  url: z.url({ protocol: /^https?$/ }).max(2000).optional(),
+  database: OdooDatabase,
+  filestorePath: z.string().regex(/^\/[^\n]{0,4000}$/, 'an absolute path').optional(),
+});
+export const QueueRun = z.strictObject({
+  kind: RunKind,
+  params: RunParams.default({}),
+  idempotencyKey: IdempotencyKey.optional(),
+  approvalId: Uuid.optional(),
+  maxAttempts: z.number().int().min(1).max(20).optional(),
+});
+export const RequestApproval = z.strictObject({
+  kind: RunKind,
+  params: RunParams.default({}),
+  reason: z.string().max(2000).optional(),
+});
+export const ListRunsQuery = z.strictObject({
+  project: ProjectSlug.optional(),
+  environment: EnvironmentName.optional(),
+  status: RunStatus.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  before: z.coerce.number().int().positive().optional(),
+});
+export const LogsQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(5000).default(1000),
+});
+
+export type CreateProject = z.infer<typeof CreateProject>;
+export type AddMember = z.infer<typeof AddMember>;
+export type CreateEnvironment = z.infer<typeof CreateEnvironment>;
+export type QueueRun = z.input<typeof QueueRun>;
+export type RequestApproval = z.input<typeof RequestApproval>;
+
+// Responses -----------------------------------------------------------------------------------------
+export const Project = z.object({
+  id: Uuid,
+  slug: z.string(),
+  name: z.string(),
+  role: Role.nullable(),
+  createdAt: z.string(),
+});
+export const Member = z.object({
+  userId: Uuid,
+  role: Role,
+  displayName: z.string().nullable(),
+  addedAt: z.string(),
+});
+export const Environment = z.object({
+  id: Uuid,
+  project: z.string(),
+  name: z.string(),
+  stage: Stage,
+  branch: z.string().nullable(),
+  url: z.string().nullable(),
+  database: z.object({
+    host: z.string().nullable(),
+    port: z.number().nullable(),
+    name: z.string(),
+    user: z.string().nullable(),
+    passwordRef: z.string().nullable(),
+  }),
+  filestorePath: z.string().nullable(),
+  activeRunId: z.number().nullable(),
+});
+export const Run = z.object({
+  id: z.number(),
+  project: z.string(),
+  environment: z.string(),
+  kind: z.string(),
+  status: RunStatus,
+  params: z.record(z.string(), z.unknown()),
+  requestedBy: z.string().nullable(),
+  idempotencyKey: z.string().nullable(),
+  approvalId: z.string().nullable(),
+  attempts: z.number(),
+  maxAttempts: z.number(),
+  leaseOwner: z.string().nullable(),
+  leaseExpiresAt: z.string().nullable(),
+  cancelRequested: z.boolean(),
+  queuedAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  error: z.string().nullable(),
+  result: z.unknown().nullable(),
+  lastSeq: z.number(),
+});
+export const LogLine = z.object({
+  seq: z.number(),
+  ts: z.string(),
+  stream: LogStream,
+  line: z.string(),
+});
+export const LogPage = z.object({
+  runId: z.number(),
+  lines: z.array(LogLine),
+  /** Pass as `after` to get what follows; equal to the request's `after` when nothing new was there. */
+  nextAfter: z.number(),
+  status: RunStatus,
+});
+export const Approval = z.object({
+  id: Uuid,
+  environment: z.string(),
+  kind: z.string(),
+  params: z.record(z.string(), z.unknown()),
+  reason: z.string().nullable(),
+  status: z.enum(['pending', 'approved', 'rejected']),
+  requestedBy: z.string(),
+  decidedBy: z.string().nullable(),
+  usedByRunId: z.number().nullable(),
+});
+export const AuditEntry = z.object({
+  id: z.number(),
+  at: z.string(),
+  actor: z.string().nullable(),
+  action: z.string(),
+  target: z.string().nullable(),
+  details: z.unknown(),
+});
+export const Me = z.object({ userId: Uuid, email: z.string().nullable(), role: z.string() });
+export const Health = z.object({ ok: z.literal(true), mode: z.enum(['embedded', 'external']), version: z.string() });
+export const ApiError = z.object({
+  error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional(), details: z.unknown().optional() }),
+});
+
+export type Project = z.infer<typeof Project>;
+export type Member = z.infer<typeof Member>;
+export type Environment = z.infer<typeof Environment>;
+export type Run = z.infer<typeof Run>;
+export type LogLine = z.infer<typeof LogLine>;
+export type LogPage = z.infer<typeof LogPage>;
+export type Approval = z.infer<typeof Approval>;
+export type AuditEntry = z.infer<typeof AuditEntry>;
+export type Me = z.infer<typeof Me>;
+export type Health = z.infer<typeof Health>;
+export type ApiError = z.infer<typeof ApiError>;
+
+/** What `odooops server` writes for the CLI and the extension to find a local server by themselves. */
+export const LocalConnection = z.object({
+  url: z.url(),
+  token: z.string(),
+  userId: Uuid,
+  mode: z.enum(['embedded', 'external']),
+  pid: z.number(),
+});
+export type LocalConnection = z.infer<typeof LocalConnection>;

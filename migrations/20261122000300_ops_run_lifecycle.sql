@@ -1,0 +1,387 @@
+-- The run life cycle: queue, claim with a lease, heartbeat, append logs, finish, release, cancel,
+-- recover expired leases. Every state change goes through these functions; workers are woken by
+-- NOTIFY on channel ops_runs.
+
+create function ops.notify_run_change() returns trigger
+language plpgsql set search_path = '' as $$
+begin
+  perform pg_notify('ops_runs', json_build_object(
+    'id', new.id, 'environment_id', new.environment_id, 'status', new.status, 'kind', new.kind)::text);
+  return null;
+end
+$$;
+create trigger runs_notify after insert or update of status, cancel_requested_at on ops.runs
+  for each row execute function ops.notify_run_change();
+
+create function ops.audit_run_change() returns trigger
+language plpgsql security definer set search_path = '' as $$
+begin
+  if tg_op = 'INSERT' then
+    perform ops.audit(new.project_id, 'runs.queued', 'runs:' || new.id, jsonb_strip_nulls(jsonb_build_object(
+      'kind', new.kind, 'environment_id', new.environment_id, 'requested_by', new.requested_by,
+      'approval_id', new.approval_id)));
+  elsif new.cancel_requested_at is distinct from old.cancel_requested_at then
+    perform ops.audit(new.project_id, 'runs.cancel_requested', 'runs:' || new.id, '{}'::jsonb);
+  elsif new.status in ('succeeded', 'failed', 'cancelled') and old.status is distinct from new.status then
+    perform ops.audit(new.project_id, 'runs.' || new.status, 'runs:' || new.id,
+                      jsonb_strip_nulls(jsonb_build_object('attempts', new.attempts, 'error', new.error)));
+  end if;
+  return null;
+end
+$$;
+create trigger runs_audit after insert or update of status, cancel_requested_at on ops.runs
+  for each row execute function ops.audit_run_change();
+
+-- Enforced for every writer, the service role included: a restore into production needs an approval
+-- for exactly this restore, given by a member other than the one who queues it, used once.
+create function ops.runs_require_approval() returns trigger
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_stage ops.stage;
+  v_approval ops.approvals;
+begin
+  select e.stage into v_stage from ops.environments e where e.id = new.environment_id;
+  if v_stage is distinct from 'production' or new.kind <> 'restore' then
+    return new;
+  end if;
+  if new.approval_id is null then
+    raise exception 'a restore into production needs an approval from another member'
+      using errcode = '42501', hint = 'Request one (odooops approval request), have a second admin approve it, then queue the restore with --approval.';
+  end if;
+  select * into v_approval from ops.approvals a where a.id = new.approval_id for update;
+  if not found or v_approval.environment_id <> new.environment_id or v_approval.kind <> new.kind then
+    raise exception 'approval % is not for a % of this environment', new.approval_id, new.kind using errcode = '42501';
+  end if;
+  if v_approval.status <> 'approved' then
+    raise exception 'approval % is %, not approved', new.approval_id, v_approval.status using errcode = '42501';
+  end if;
+  if v_approval.decided_by is not distinct from new.requested_by then
+    raise exception 'approval % was given by the member who queues the restore; a second person must approve', new.approval_id
+      using errcode = '42501';
+  end if;
+  if v_approval.used_by_run_id is not null then
+    raise exception 'approval % was already used by run %', new.approval_id, v_approval.used_by_run_id using errcode = '42501';
+  end if;
+  if v_approval.params <> new.params then
+    raise exception 'approval % was given for other parameters than this restore', new.approval_id using errcode = '42501';
+  end if;
+  if v_approval.decided_at < now() - interval '24 hours' then
+    raise exception 'approval % expired (approvals are valid for 24 hours)', new.approval_id using errcode = '42501';
+  end if;
+  update ops.approvals set used_by_run_id = new.id where id = new.approval_id;
+  return new;
+end
+$$;
+create trigger runs_require_approval before insert on ops.runs
+  for each row execute function ops.runs_require_approval();
+
+-- Internal: a system line in a run's log, numbered after the worker's lines.
+create function ops.log_system(p_run bigint, p_line text) returns void
+language sql security definer set search_path = '' as $$
+  with s as (update ops.runs set log_seq = log_seq + 1 where id = p_run returning log_seq)
+  insert into ops.run_logs (run_id, seq, stream, line) select p_run, s.log_seq, 'system', p_line from s
+$$;
+
+-- Queue -------------------------------------------------------------------------------------------
+-- Returns the run and whether it was created now (false: the idempotency key named an identical run).
+create function ops.queue_run(p_environment uuid, p_kind text, p_params jsonb default '{}'::jsonb,
+                              p_idempotency_key text default null, p_approval uuid default null,
+                              p_max_attempts integer default 3)
+returns table (run_id bigint, created boolean)
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_env ops.environments;
+  v_role ops.member_role;
+  v_existing ops.runs;
+  v_params jsonb := coalesce(p_params, '{}'::jsonb);
+begin
+  select * into v_env from ops.environments e where e.id = p_environment;
+  v_role := case when v_env.id is null then null else ops.member_role(v_env.project_id) end;
+  if v_env.id is null or (v_role is null and auth.role() is distinct from 'service_role') then
+    raise exception 'environment % not found', p_environment using errcode = 'P0002';
+  end if;
+  if not exists (select 1 from ops.run_kinds k where k.kind = p_kind) then
+    raise exception 'unknown run kind "%"', p_kind using errcode = '22023',
+      hint = 'Known kinds: ' || coalesce((select string_agg(kind, ', ' order by kind) from ops.run_kinds), 'none (no worker has started yet)') || '.';
+  end if;
+  if auth.role() is distinct from 'service_role' and not ops.role_can_operate(v_role, v_env.stage) then
+    raise exception 'a % cannot queue runs on % environments', v_role, v_env.stage using errcode = '42501',
+      hint = case v_env.stage when 'production' then 'Ask a project admin.' else 'Ask a project admin for the tester or admin role.' end;
+  end if;
+  if p_idempotency_key is not null then
+    select * into v_existing from ops.runs r where r.project_id = v_env.project_id and r.idempotency_key = p_idempotency_key;
+    if found then
+      if v_existing.environment_id = p_environment and v_existing.kind = p_kind and v_existing.params = v_params then
+        return query select v_existing.id, false;
+        return;
+      end if;
+      raise exception 'idempotency key "%" was already used for run % with other arguments', p_idempotency_key, v_existing.id
+        using errcode = '23505', hint = 'Use a new key for a different run.';
+    end if;
+  end if;
+  return query
+    insert into ops.runs (project_id, environment_id, kind, params, requested_by, idempotency_key, approval_id, max_attempts)
+    values (v_env.project_id, p_environment, p_kind, v_params, auth.uid(), p_idempotency_key, p_approval, p_max_attempts)
+    returning id, true;
+end
+$$;
+
+-- Claim -------------------------------------------------------------------------------------------
+-- Takes the oldest queued run, of the given kinds, whose environment is free. Locking the environment
+-- row with SKIP LOCKED and setting active_run_id serializes claims per environment: a concurrent claim
+-- either skips the locked row or, once it is committed, re-checks active_run_id and skips it too.
+create function ops.claim_run(p_worker text, p_lease_seconds integer, p_kinds text[] default null)
+returns setof ops.runs
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_run bigint;
+  v_env uuid;
+begin
+  select r.id, e.id into v_run, v_env
+  from ops.runs r join ops.environments e on e.id = r.environment_id
+  where r.status = 'queued' and e.active_run_id is null and (p_kinds is null or r.kind = any (p_kinds))
+  order by r.id
+  limit 1
+  for update of r, e skip locked;
+  if v_run is null then
+    return;
+  end if;
+  update ops.environments set active_run_id = v_run where id = v_env;
+  return query
+    update ops.runs set status = 'running', attempts = attempts + 1, lease_owner = p_worker,
+      lease_expires_at = now() + make_interval(secs => p_lease_seconds), heartbeat_at = now(),
+      started_at = coalesce(started_at, now())
+    where id = v_run
+    returning *;
+end
+$$;
+
+-- Heartbeat: 'ok', 'cancel' (a member asked to cancel; stop and finish as cancelled) or 'lost' (this
+-- worker no longer holds the run: stop without finishing it).
+create function ops.heartbeat_run(p_run bigint, p_worker text, p_lease_seconds integer) returns text
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_cancel timestamptz;
+begin
+  update ops.runs set lease_expires_at = now() + make_interval(secs => p_lease_seconds), heartbeat_at = now()
+  where id = p_run and status = 'running' and lease_owner = p_worker
+  returning cancel_requested_at into v_cancel;
+  if not found then
+    return 'lost';
+  end if;
+  return case when v_cancel is null then 'ok' else 'cancel' end;
+end
+$$;
+
+-- Appends a batch of lines ([{"stream": "stdout", "line": "...", "ts": "..."}]) and returns the last
+-- sequence number, or null when the worker no longer holds the run.
+create function ops.append_run_logs(p_run bigint, p_worker text, p_lines jsonb) returns bigint
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_count integer := jsonb_array_length(p_lines);
+  v_last bigint;
+begin
+  if v_count = 0 then
+    select log_seq into v_last from ops.runs where id = p_run and lease_owner = p_worker;
+    return v_last;
+  end if;
+  update ops.runs set log_seq = log_seq + v_count
+  where id = p_run and status = 'running' and lease_owner = p_worker
+  returning log_seq into v_last;
+  if not found then
+    return null;
+  end if;
+  insert into ops.run_logs (run_id, seq, ts, stream, line)
+  select p_run, v_last - v_count + l.ord, coalesce((l.value ->> 'ts')::timestamptz, now()),
+         coalesce(l.value ->> 'stream', 'stdout'), l.value ->> 'line'
+  from jsonb_array_elements(p_lines) with ordinality as l (value, ord);
+  return v_last;
+end
+$$;
+
+-- Internal: the run leaves 'running'; the environment is free again.
+create function ops.leave_running(p_run bigint, p_status ops.run_status, p_error text, p_result jsonb,
+                                  p_refund_attempt boolean default false)
+returns void
+language sql security definer set search_path = '' as $$
+  update ops.runs set status = p_status, lease_owner = null, lease_expires_at = null,
+    attempts = attempts - case when p_refund_attempt then 1 else 0 end,
+    finished_at = case when p_status = 'queued' then null else now() end,
+    error = case when p_status = 'queued' then error else p_error end,
+    result = coalesce(p_result, result)
+  where id = p_run;
+  update ops.environments set active_run_id = null where active_run_id = p_run;
+$$;
+
+create function ops.finish_run(p_run bigint, p_worker text, p_status ops.run_status, p_error text default null,
+                               p_result jsonb default null)
+returns boolean
+language plpgsql security definer set search_path = '' as $$
+begin
+  if p_status not in ('succeeded', 'failed', 'cancelled') then
+    raise exception 'a run finishes as succeeded, failed or cancelled, not %', p_status using errcode = '22023';
+  end if;
+  perform 1 from ops.runs where id = p_run and status = 'running' and lease_owner = p_worker for update;
+  if not found then
+    return false;
+  end if;
+  perform ops.leave_running(p_run, p_status, p_error, p_result);
+  return true;
+end
+$$;
+
+-- A worker that shuts down gives its run back: queued again, and the attempt does not count.
+create function ops.release_run(p_run bigint, p_worker text, p_reason text) returns boolean
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_cancel timestamptz;
+begin
+  select cancel_requested_at into v_cancel from ops.runs
+  where id = p_run and status = 'running' and lease_owner = p_worker for update;
+  if not found then
+    return false;
+  end if;
+  if v_cancel is not null then
+    perform ops.log_system(p_run, 'cancelled while the worker was shutting down (' || p_reason || ')');
+    perform ops.leave_running(p_run, 'cancelled', 'cancelled', null);
+  else
+    perform ops.log_system(p_run, 'released by worker ' || p_worker || ' (' || p_reason || '); queued again');
+    perform ops.leave_running(p_run, 'queued', null, null, true);
+  end if;
+  return true;
+end
+$$;
+
+-- Runs whose worker stopped renewing its lease (killed, frozen, cut off) go back to the queue until
+-- they have used max_attempts, then fail; the reason is written to the run's log either way.
+create function ops.recover_expired_runs() returns integer
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_run ops.runs;
+  v_count integer := 0;
+  v_why text;
+begin
+  for v_run in
+    select * from ops.runs
+    where status = 'running' and lease_expires_at < now()
+    order by id
+    for update skip locked
+  loop
+    v_why := format('worker %s stopped renewing its lease (last heartbeat %s)', v_run.lease_owner,
+                    to_char(v_run.heartbeat_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'));
+    if v_run.cancel_requested_at is not null then
+      perform ops.log_system(v_run.id, v_why || '; the run had been asked to cancel, so it is cancelled');
+      perform ops.leave_running(v_run.id, 'cancelled', v_why, null);
+    elsif v_run.attempts < v_run.max_attempts then
+      perform ops.log_system(v_run.id, format('%s; queued again for attempt %s of %s', v_why, v_run.attempts + 1,
+                                              v_run.max_attempts));
+      perform ops.leave_running(v_run.id, 'queued', null, null);
+    else
+      perform ops.log_system(v_run.id, format('%s; failed after %s attempts', v_why, v_run.attempts));
+      perform ops.leave_running(v_run.id, 'failed', format('%s; failed after %s attempts', v_why, v_run.attempts), null);
+    end if;
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end
+$$;
+
+-- Workers announce the kinds they execute: [{"kind": "health", "description": "..."}].
+create function ops.register_run_kinds(p_kinds jsonb) returns void
+language sql security definer set search_path = '' as $$
+  insert into ops.run_kinds (kind, description)
+  select k ->> 'kind', coalesce(k ->> 'description', '') from jsonb_array_elements(p_kinds) k
+  on conflict (kind) do update set description = excluded.description, registered_at = now()
+$$;
+
+-- Cancel: a queued run is cancelled at once; a running one is asked to stop, and its worker finishes
+-- it as cancelled at its next heartbeat.
+create function ops.cancel_run(p_run bigint) returns ops.run_status
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_run ops.runs;
+  v_stage ops.stage;
+begin
+  select r.* into v_run from ops.runs r where r.id = p_run for update;
+  if not found or (auth.role() is distinct from 'service_role' and not ops.is_member(v_run.project_id)) then
+    raise exception 'run % not found', p_run using errcode = 'P0002';
+  end if;
+  select e.stage into v_stage from ops.environments e where e.id = v_run.environment_id;
+  if auth.role() is distinct from 'service_role' and not ops.can_operate(v_run.project_id, v_stage) then
+    raise exception 'your role cannot cancel runs on % environments', v_stage using errcode = '42501';
+  end if;
+  if v_run.status = 'queued' then
+    update ops.runs set status = 'cancelled', finished_at = now(), error = 'cancelled before it started' where id = p_run;
+    perform ops.log_system(p_run, 'cancelled before it started');
+    return 'cancelled';
+  elsif v_run.status = 'running' then
+    if v_run.cancel_requested_at is null then
+      update ops.runs set cancel_requested_at = now() where id = p_run;
+      perform ops.log_system(p_run, 'cancel requested');
+    end if;
+    return 'running';
+  end if;
+  raise exception 'run % already finished (%)', p_run, v_run.status using errcode = '55000';
+end
+$$;
+
+-- Approvals ---------------------------------------------------------------------------------------
+create function ops.request_approval(p_environment uuid, p_kind text, p_params jsonb default '{}'::jsonb,
+                                     p_reason text default null)
+returns uuid
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_env ops.environments;
+  v_id uuid;
+begin
+  select * into v_env from ops.environments e where e.id = p_environment;
+  if not found or not ops.is_member(v_env.project_id) then
+    raise exception 'environment % not found', p_environment using errcode = 'P0002';
+  end if;
+  if not ops.can_operate(v_env.project_id, v_env.stage) then
+    raise exception 'your role cannot request runs on % environments', v_env.stage using errcode = '42501';
+  end if;
+  insert into ops.approvals (project_id, environment_id, kind, params, reason, requested_by)
+  values (v_env.project_id, p_environment, p_kind, coalesce(p_params, '{}'::jsonb), p_reason, auth.uid())
+  returning id into v_id;
+  return v_id;
+end
+$$;
+
+create function ops.decide_approval(p_approval uuid, p_approve boolean) returns ops.approval_status
+language plpgsql security definer set search_path = '' as $$
+declare
+  v_approval ops.approvals;
+  v_stage ops.stage;
+begin
+  select * into v_approval from ops.approvals a where a.id = p_approval for update;
+  if not found or not ops.is_member(v_approval.project_id) then
+    raise exception 'approval % not found', p_approval using errcode = 'P0002';
+  end if;
+  select e.stage into v_stage from ops.environments e where e.id = v_approval.environment_id;
+  if not ops.can_operate(v_approval.project_id, v_stage) then
+    raise exception 'your role cannot approve runs on % environments', v_stage using errcode = '42501';
+  end if;
+  if v_approval.requested_by = auth.uid() then
+    raise exception 'you requested approval %; another member must decide it', p_approval using errcode = '42501';
+  end if;
+  if v_approval.status <> 'pending' then
+    raise exception 'approval % was already %', p_approval, v_approval.status using errcode = '55000';
+  end if;
+  update ops.approvals set status = case when p_approve then 'approved' else 'rejected' end::ops.approval_status,
+    decided_by = auth.uid(), decided_at = now()
+  where id = p_approval;
+  return case when p_approve then 'approved' else 'rejected' end::ops.approval_status;
+end
+$$;
+
+revoke execute on all functions in schema ops from public, anon, authenticated, service_role;
+grant execute on function ops.member_role(uuid), ops.is_member(uuid), ops.role_can_operate(ops.member_role, ops.stage),
+  ops.can_operate(uuid, ops.stage), ops.can_read_run(bigint),
+  ops.queue_run(uuid, text, jsonb, text, uuid, integer), ops.cancel_run(bigint),
+  ops.request_approval(uuid, text, jsonb, text), ops.decide_approval(uuid, boolean)
+  to authenticated, service_role;
+grant execute on function ops.claim_run(text, integer, text[]), ops.heartbeat_run(bigint, text, integer),
+  ops.append_run_logs(bigint, text, jsonb), ops.finish_run(bigint, text, ops.run_status, text, jsonb),
+  ops.release_run(bigint, text, text), ops.recover_expired_runs(), ops.register_run_kinds(jsonb)
+  to service_role;

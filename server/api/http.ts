@@ -1,0 +1,77 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type pg from 'pg';
+import { MAX_BODY_BYTES, type Health } from '../../contract/index.ts';
+import { AuthError, type TokenVerifier } from '../auth/tokens.ts';
+import { HttpError, toHttpError } from './errors.ts';
+import { routes } from './routes.ts';
+
+export interface ApiOptions {
+  pool: pg.Pool;
+  verifier: TokenVerifier;
+  mode: Health['mode'];
+  version: string;
+  log: (message: string) => void;
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  if (size === 0) return undefined;
+  const type = req.headers['content-type'] ?? '';
+  if (!type.startsWith('application/json')) {
+    throw new HttpError(415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json');
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, 'malformed_json', `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown) {
+  if (status === 204 || body === null) {
+    res.writeHead(status).end();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function createApiServer(opts: ApiOptions): Server {
+  return createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    try {
+      if (method === 'GET' && url.pathname === '/api/health') {
+        return send(res, 200, { ok: true, mode: opts.mode, version: opts.version } satisfies Health);
+      }
+      const candidates = routes.filter((r) => r.pattern.test(url.pathname));
+      if (candidates.length === 0) throw new HttpError(404, 'not_found', `no such endpoint: ${url.pathname}`);
+      const match = candidates.find((r) => r.method === method);
+      if (!match) throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`);
+
+      const header = req.headers.authorization ?? '';
+      const token = /^Bearer (\S+)$/i.exec(header)?.[1];
+      if (!token) throw new AuthError('missing bearer token');
+      const claims = await opts.verifier.verify(token);
+      const body = await readJson(req);
+      const params = Object.fromEntries(
+        Object.entries(match.pattern.exec(url.pathname)!.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]),
+      );
+      const reply = await match.handler({ pool: opts.pool, claims, params, query: Object.fromEntries(url.searchParams), body });
+      send(res, reply.status ?? 200, reply.body);
+    } catch (err) {
+      const e = toHttpError(err);
+      if (e.status >= 500) opts.log(`${method} ${url.pathname} failed: ${(err as Error)?.stack ?? String(err)}`);
+      // The request body may still be arriving (e.g. rejected before it was read): drop the connection after replying.
+      if (!req.complete) res.setHeader('connection', 'close');
+      send(res, e.status, { error: { code: e.code, message: e.message, ...(e.hint ? { hint: e.hint } : {}), ...(e.details ? { details: e.details } : {}) } });
+    }
+  });
+}

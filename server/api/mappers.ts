@@ -1,0 +1,71 @@
+// Database rows to the contract's API shapes.
+import type { Approval, AuditEntry, Environment, Member, Project, Run } from '../../contract/index.ts';
+
+type Row = Record<string, any>;
+const iso = (v: Date | null | undefined) => (v ? v.toISOString() : null);
+
+export const RUN_SELECT = `
+  select r.*, p.slug as project_slug, e.name as environment_name
+  from ops.runs r join ops.projects p on p.id = r.project_id join ops.environments e on e.id = r.environment_id`;
+
+export const ENV_SELECT = `
+  select e.*, p.slug as project_slug from ops.environments e join ops.projects p on p.id = e.project_id`;
+
+export const toProject = (r: Row): Project => ({
+  id: r.id, slug: r.slug, name: r.name, role: r.role ?? null, createdAt: iso(r.created_at)!,
+});
+
+export const toMember = (r: Row): Member => ({
+  userId: r.user_id, role: r.role, displayName: r.display_name ?? null, addedAt: iso(r.added_at)!,
+});
+
+export const toEnvironment = (r: Row): Environment => ({
+  id: r.id,
+  project: r.project_slug,
+  name: r.name,
+  stage: r.stage,
+  branch: r.branch ?? null,
+  url: r.url ?? null,
+  database: { host: r.db_host ?? null, port: r.db_port ?? null, name: r.db_name, user: r.db_user ?? null, passwordRef: r.db_password_ref ?? null },
+  filestorePath: r.filestore_path ?? null,
+  activeRunId: r.active_run_id ?? null,
+});
+
+export const toRun = (r: Row): Run => ({
+  id: r.id,
+  project: r.project_slug,
+  environment: r.environment_name,
+  kind: r.kind,
+  status: r.status,
+  params: r.params,
+  requestedBy: r.requested_by ?? null,
+  idempotencyKey: r.idempotency_key ?? null,
+  approvalId: r.approval_id ?? null,
+  attempts: r.attempts,
+  maxAttempts: r.max_attempts,
+  leaseOwner: r.lease_owner ?? null,
+  leaseExpiresAt: iso(r.lease_expires_at),
+  cancelRequested: r.cancel_requested_at != null,
+  queuedAt: iso(r.queued_at)!,
+  startedAt: iso(r.started_at),
+  finishedAt: iso(r.finished_at),
+  error: r.error ?? null,
+  result: r.result ?? null,
+  lastSeq: r.log_seq,
+});
+
+export const toApproval = (r: Row): Approval => ({
+  id: r.id,
+  environment: r.environment_name,
+  kind: r.kind,
+  params: r.params,
+  reason: r.reason ?? null,
+  status: r.status,
+  requestedBy: r.requested_by,
+  decidedBy: r.decided_by ?? null,
+  usedByRunId: r.used_by_run_id ?? null,
+});
+
+export const toAudit = (r: Row): AuditEntry => ({
+  id: r.id, at: iso(r.at)!, actor: r.actor ?? null, action: r.action, target: r.target ?? null, details: r.details,
+});

@@ -1,0 +1,282 @@
+// The HTTP API. Every handler validates its input with the contract's zod schemas and runs its SQL
+// as the calling user (asUser), so row level security and the ops functions decide what is allowed.
+import type pg from 'pg';
+import { z } from 'zod';
+import * as C from '../../contract/index.ts';
+import { asUser, type Claims } from '../db/session.ts';
+import { HttpError, notFound } from './errors.ts';
+import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toEnvironment, toMember, toProject, toRun } from './mappers.ts';
+
+export interface RequestContext {
+  pool: pg.Pool;
+  claims: Claims;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  body: unknown;
+}
+export interface Reply {
+  status?: number;
+  body: unknown;
+}
+type Handler = (ctx: RequestContext) => Promise<Reply>;
+export interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+const RunId = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+const P = '(?<project>[^/]+)';
+const E = '(?<env>[^/]+)';
+const route = (method: string, path: string, handler: Handler): Route => ({ method, pattern: new RegExp(`^${path}$`), handler });
+
+async function findProject(c: pg.PoolClient, slug: string) {
+  const parsed = C.ProjectSlug.safeParse(slug);
+  if (!parsed.success) throw new HttpError(400, 'invalid_request', `project "${slug}": ${parsed.error.issues[0]!.message}`);
+  const { rows } = await c.query('select p.*, ops.member_role(p.id) as role from ops.projects p where p.slug = $1', [slug]);
+  if (!rows[0]) throw notFound(`project "${slug}"`);
+  return rows[0] as { id: string; slug: string; role: C.Role };
+}
+
+async function findEnvironment(c: pg.PoolClient, slug: string, name: string) {
+  const project = await findProject(c, slug);
+  const parsed = C.EnvironmentName.safeParse(name);
+  if (!parsed.success) throw new HttpError(400, 'invalid_request', `environment "${name}": ${parsed.error.issues[0]!.message}`);
+  const { rows } = await c.query(`${ENV_SELECT} where e.project_id = $1 and e.name = $2`, [project.id, name]);
+  if (!rows[0]) throw notFound(`environment "${name}" in project "${slug}"`);
+  return { project, env: rows[0] as Record<string, any> };
+}
+
+async function getRun(c: pg.PoolClient, id: number) {
+  const { rows } = await c.query(`${RUN_SELECT} where r.id = $1`, [id]);
+  if (!rows[0]) throw notFound(`run ${id}`);
+  return rows[0];
+}
+
+function requireAdmin(project: { role: C.Role | null; slug: string }, what: string) {
+  if (project.role !== 'admin') {
+    throw new HttpError(403, 'forbidden', `only admins of "${project.slug}" can ${what}; you are ${project.role ?? 'not a member'}`);
+  }
+}
+
+export const routes: Route[] = [
+  route('GET', '/api/me', async ({ claims }) => ({
+    body: { userId: claims.sub, email: (claims.email as string | undefined) ?? null, role: claims.role },
+  })),
+
+  // Projects ---------------------------------------------------------------------------------------
+  route('GET', '/api/projects', async ({ pool, claims }) =>
+    asUser(pool, claims, async (c) => {
+      const { rows } = await c.query('select p.*, ops.member_role(p.id) as role from ops.projects p order by p.slug');
+      return { body: rows.map(toProject) };
+    }),
+  ),
+  route('POST', '/api/projects', async ({ pool, claims, body }) => {
+    const input = C.CreateProject.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const { rows } = await c.query('insert into ops.projects (slug, name) values ($1, $2) returning *', [input.slug, input.name]);
+      return { status: 201, body: toProject({ ...rows[0], role: 'admin' }) };
+    });
+  }),
+  route('GET', `/api/projects/${P}`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => ({ body: toProject(await findProject(c, params.project!)) })),
+  ),
+  route('DELETE', `/api/projects/${P}`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'delete the project');
+      await c.query('delete from ops.projects where id = $1', [project.id]);
+      return { status: 204, body: null };
+    }),
+  ),
+
+  // Members ----------------------------------------------------------------------------------------
+  route('GET', `/api/projects/${P}/members`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      const { rows } = await c.query('select * from ops.project_members where project_id = $1 order by added_at', [project.id]);
+      return { body: rows.map(toMember) };
+    }),
+  ),
+  route('POST', `/api/projects/${P}/members`, async ({ pool, claims, params, body }) => {
+    const input = C.AddMember.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'add members');
+      const { rows } = await c.query(
+        'insert into ops.project_members (project_id, user_id, role, display_name) values ($1, $2, $3, $4) returning *',
+        [project.id, input.userId, input.role, input.displayName ?? null],
+      );
+      return { status: 201, body: toMember(rows[0]) };
+    });
+  }),
+  route('PATCH', `/api/projects/${P}/members/(?<user>[^/]+)`, async ({ pool, claims, params, body }) => {
+    const input = C.UpdateMember.parse(body);
+    const userId = C.Uuid.parse(params.user);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'change roles');
+      const { rows } = await c.query('update ops.project_members set role = $3 where project_id = $1 and user_id = $2 returning *', [
+        project.id, userId, input.role,
+      ]);
+      if (!rows[0]) throw notFound(`member ${userId}`);
+      return { body: toMember(rows[0]) };
+    });
+  }),
+  route('DELETE', `/api/projects/${P}/members/(?<user>[^/]+)`, async ({ pool, claims, params }) => {
+    const userId = C.Uuid.parse(params.user);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'remove members');
+      const { rowCount } = await c.query('delete from ops.project_members where project_id = $1 and user_id = $2', [project.id, userId]);
+      if (!rowCount) throw notFound(`member ${userId}`);
+      return { status: 204, body: null };
+    });
+  }),
+
+  // Environments -----------------------------------------------------------------------------------
+  route('GET', `/api/projects/${P}/environments`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      const { rows } = await c.query(
+        `${ENV_SELECT} where e.project_id = $1 order by array_position(array['production','staging','development']::ops.stage[], e.stage), e.name`,
+        [project.id],
+      );
+      return { body: rows.map(toEnvironment) };
+    }),
+  ),
+  route('POST', `/api/projects/${P}/environments`, async ({ pool, claims, params, body }) => {
+    const input = C.CreateEnvironment.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      const d = input.database;
+      const { rows } = await c.query(
+        `insert into ops.environments (project_id, name, stage, branch, url, db_host, db_port, db_name, db_user, db_password_ref, filestore_path)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning *`,
+        [project.id, input.name, input.stage, input.branch ?? null, input.url ?? null, d.host ?? null, d.port ?? null, d.name,
+          d.user ?? null, d.passwordRef ?? null, input.filestorePath ?? null],
+      );
+      return { status: 201, body: toEnvironment({ ...rows[0], project_slug: project.slug }) };
+    });
+  }),
+  route('GET', `/api/projects/${P}/environments/${E}`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => ({ body: toEnvironment((await findEnvironment(c, params.project!, params.env!)).env) })),
+  ),
+  route('DELETE', `/api/projects/${P}/environments/${E}`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const { env } = await findEnvironment(c, params.project!, params.env!);
+      const { rowCount } = await c.query('delete from ops.environments where id = $1', [env.id]);
+      if (!rowCount) throw new HttpError(403, 'forbidden', `your role cannot delete ${env.stage} environments`);
+      return { status: 204, body: null };
+    }),
+  ),
+
+  // Runs -------------------------------------------------------------------------------------------
+  route('POST', `/api/projects/${P}/environments/${E}/runs`, async ({ pool, claims, params, body }) => {
+    const input = C.QueueRun.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const { env } = await findEnvironment(c, params.project!, params.env!);
+      const { rows } = await c.query('select * from ops.queue_run($1, $2, $3, $4, $5, $6)', [
+        env.id, input.kind, JSON.stringify(input.params), input.idempotencyKey ?? null, input.approvalId ?? null, input.maxAttempts ?? 3,
+      ]);
+      const { run_id, created } = rows[0] as { run_id: number; created: boolean };
+      return { status: created ? 201 : 200, body: toRun(await getRun(c, run_id)) };
+    });
+  }),
+  route('GET', '/api/runs', async ({ pool, claims, query }) => {
+    const q = C.ListRunsQuery.parse(query);
+    return asUser(pool, claims, async (c) => {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      const add = (sql: string, v: unknown) => {
+        args.push(v);
+        where.push(sql.replace('?', `$${args.length}`));
+      };
+      if (q.project) add('p.slug = ?', q.project);
+      if (q.environment) add('e.name = ?', q.environment);
+      if (q.status) add('r.status = ?', q.status);
+      if (q.before) add('r.id < ?', q.before);
+      args.push(q.limit);
+      const { rows } = await c.query(
+        `${RUN_SELECT} ${where.length ? `where ${where.join(' and ')}` : ''} order by r.id desc limit $${args.length}`,
+        args,
+      );
+      return { body: rows.map(toRun) };
+    });
+  }),
+  route('GET', '/api/runs/(?<id>[^/]+)', async ({ pool, claims, params }) => {
+    const id = RunId.parse(params.id);
+    return asUser(pool, claims, async (c) => ({ body: toRun(await getRun(c, id)) }));
+  }),
+  route('POST', '/api/runs/(?<id>[^/]+)/cancel', async ({ pool, claims, params }) => {
+    const id = RunId.parse(params.id);
+    return asUser(pool, claims, async (c) => {
+      await c.query('select ops.cancel_run($1)', [id]);
+      return { body: toRun(await getRun(c, id)) };
+    });
+  }),
+  route('GET', '/api/runs/(?<id>[^/]+)/logs', async ({ pool, claims, params, query }) => {
+    const id = RunId.parse(params.id);
+    const q = C.LogsQuery.parse(query);
+    return asUser(pool, claims, async (c) => {
+      const run = await getRun(c, id);
+      const { rows } = await c.query(
+        'select seq, ts, stream, line from ops.run_logs where run_id = $1 and seq > $2 order by seq limit $3',
+        [id, q.after, q.limit],
+      );
+      const lines = rows.map((r) => ({ seq: r.seq, ts: r.ts.toISOString(), stream: r.stream, line: r.line }));
+      const page: C.LogPage = { runId: id, lines, nextAfter: lines.at(-1)?.seq ?? q.after, status: run.status };
+      return { body: page };
+    });
+  }),
+
+  // Approvals --------------------------------------------------------------------------------------
+  route('GET', `/api/projects/${P}/approvals`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      const { rows } = await c.query(
+        `select a.*, e.name as environment_name from ops.approvals a join ops.environments e on e.id = a.environment_id
+         where a.project_id = $1 order by a.requested_at desc limit 200`,
+        [project.id],
+      );
+      return { body: rows.map(toApproval) };
+    }),
+  ),
+  route('POST', `/api/projects/${P}/environments/${E}/approvals`, async ({ pool, claims, params, body }) => {
+    const input = C.RequestApproval.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const { env } = await findEnvironment(c, params.project!, params.env!);
+      const { rows } = await c.query('select ops.request_approval($1, $2, $3, $4) as id', [
+        env.id, input.kind, JSON.stringify(input.params), input.reason ?? null,
+      ]);
+      return { status: 201, body: await getApproval(c, rows[0].id) };
+    });
+  }),
+  route('POST', '/api/approvals/(?<id>[^/]+)/(?<decision>approve|reject)', async ({ pool, claims, params }) => {
+    const id = C.Uuid.parse(params.id);
+    return asUser(pool, claims, async (c) => {
+      await c.query('select ops.decide_approval($1, $2)', [id, params.decision === 'approve']);
+      return { body: await getApproval(c, id) };
+    });
+  }),
+
+  // Audit ------------------------------------------------------------------------------------------
+  route('GET', `/api/projects/${P}/audit`, async ({ pool, claims, params, query }) => {
+    const limit = z.coerce.number().int().min(1).max(1000).default(100).parse(query.limit);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'read the audit log');
+      const { rows } = await c.query('select * from ops.audit_log where project_id = $1 order by id desc limit $2', [project.id, limit]);
+      return { body: rows.map(toAudit) };
+    });
+  }),
+];
+
+async function getApproval(c: pg.PoolClient, id: string) {
+  const { rows } = await c.query(
+    'select a.*, e.name as environment_name from ops.approvals a join ops.environments e on e.id = a.environment_id where a.id = $1',
+    [id],
+  );
+  if (!rows[0]) throw notFound(`approval ${id}`);
+  return toApproval(rows[0]);
+}

@@ -1,0 +1,141 @@
+// `odooops server`: the control-plane database (embedded by default), migrations, the HTTP API and
+// the worker in one process.
+import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type pg from 'pg';
+import { LocalConnection } from '../contract/index.ts';
+import { createApiServer } from './api/http.ts';
+import { hsVerifier, jwksVerifier, localIdentity, signToken, type TokenVerifier } from './auth/tokens.ts';
+import { startEmbedded, type EmbeddedCluster } from './db/embedded.ts';
+import { migrate } from './db/migrate.ts';
+import { createPool } from './db/session.ts';
+import { homeFiles, odooopsHome } from './paths.ts';
+import { loadExecutors } from './worker/executors/index.ts';
+import { Worker } from './worker/worker.ts';
+import { seedDemo } from './demo.ts';
+
+export const VERSION = '0.1.0';
+
+export interface ServerOptions {
+  home?: string;
+  /** Any PostgreSQL, a Supabase project included; the embedded cluster when omitted. */
+  databaseUrl?: string;
+  host?: string;
+  port?: number;
+  /** Verify Supabase tokens with the project's JWT secret, or with its JWKS endpoint. */
+  jwtSecret?: string;
+  jwksUrl?: string;
+  executorModules?: string[];
+  worker?: boolean;
+  concurrency?: number;
+  leaseSeconds?: number;
+  sweepIntervalMs?: number;
+  demo?: boolean;
+  /** Crash-unsafe database settings, for tests and benchmarks. */
+  fast?: boolean;
+  log?: (message: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  databaseUrl: string;
+  mode: 'embedded' | 'external';
+  token: string;
+  userId: string;
+  home: string;
+  pool: pg.Pool;
+  worker: Worker | undefined;
+  secret: Uint8Array;
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
+  const log = opts.log ?? ((m: string) => console.error(m));
+  const home = odooopsHome(opts.home);
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const cleanups: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch((err) => log(`shutdown: ${(err as Error).message}`));
+  };
+
+  try {
+    let cluster: EmbeddedCluster | undefined;
+    let databaseUrl = opts.databaseUrl;
+    if (!databaseUrl) {
+      cluster = await startEmbedded({ home, fast: opts.fast, log: () => {} });
+      cleanups.push(() => cluster!.stop());
+      databaseUrl = cluster.url;
+    }
+    const mode = cluster ? 'embedded' : 'external';
+
+    const pool = createPool(databaseUrl, 10);
+    cleanups.push(() => pool.end());
+    const client = await pool.connect();
+    try {
+      const result = await migrate(client, undefined, log);
+      if (result.applied.length) log(`applied ${result.applied.length} migration(s)`);
+    } finally {
+      client.release();
+    }
+
+    const identity = localIdentity(home);
+    const verifier: TokenVerifier = opts.jwksUrl
+      ? jwksVerifier(opts.jwksUrl)
+      : hsVerifier(opts.jwtSecret ? new TextEncoder().encode(opts.jwtSecret) : identity.secret);
+    const secret = opts.jwtSecret ? new TextEncoder().encode(opts.jwtSecret) : identity.secret;
+    const token = await signToken(secret, { sub: identity.userId, email: 'local@odooops.invalid' }, '365d');
+
+    if (opts.demo) await seedDemo({ pool, databaseUrl, userId: identity.userId, home, log });
+
+    const executors = await loadExecutors(opts.executorModules ?? []);
+    let worker: Worker | undefined;
+    if (opts.worker !== false) {
+      worker = new Worker({
+        pool, databaseUrl, executors, log,
+        concurrency: opts.concurrency, leaseSeconds: opts.leaseSeconds, sweepIntervalMs: opts.sweepIntervalMs,
+      });
+      await worker.start();
+    }
+
+    const api = createApiServer({ pool, verifier, mode, version: VERSION, log });
+    await new Promise<void>((resolve, reject) => {
+      api.once('error', reject);
+      api.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+    });
+    const { address, port } = api.address() as AddressInfo;
+    const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          api.close(() => resolve());
+          api.closeAllConnections();
+        }),
+    );
+
+    const files = homeFiles(home);
+    const connection: LocalConnection = { url, token, userId: identity.userId, mode, pid: process.pid };
+    writeFileSync(files.connection, JSON.stringify(connection, null, 2) + '\n', { mode: 0o600 });
+    cleanups.push(async () => {
+      // Only remove the file if it still describes this server.
+      if (existsSync(files.connection) && JSON.parse(readFileSync(files.connection, 'utf8')).pid === process.pid) rmSync(files.connection);
+    });
+
+    let stopped: Promise<void> | undefined;
+    return {
+      url, databaseUrl, mode, token, userId: identity.userId, home, pool, worker, secret,
+      stop(graceMs = 20_000) {
+        stopped ??= (async () => {
+          // Order matters: stop taking requests, let the worker finish or release its runs while the
+          // database is still up, then close the pool and the cluster.
+          const workerStop = worker?.stop(graceMs);
+          await workerStop;
+          await cleanup();
+        })();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,66 @@
+// Bearer tokens are Supabase-style JWTs: sub = user id, role = authenticated. In embedded mode the
+// server signs them with a local HS256 secret; against a Supabase project it verifies Supabase's own
+// tokens with the project's JWT secret or its JWKS endpoint.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { SignJWT, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { z } from 'zod';
+import type { Claims } from '../db/session.ts';
+import { homeFiles } from '../paths.ts';
+
+export class AuthError extends Error {}
+
+export interface TokenVerifier {
+  verify(token: string): Promise<Claims>;
+}
+
+const TokenClaims = z.looseObject({
+  sub: z.uuid(),
+  role: z.string(),
+  email: z.string().nullish(),
+});
+
+export function hsVerifier(secret: Uint8Array): TokenVerifier {
+  return { verify: (t) => verifyWith(t, secret) };
+}
+
+export function jwksVerifier(url: string): TokenVerifier {
+  const keys = createRemoteJWKSet(new URL(url));
+  return { verify: (t) => verifyWith(t, keys) };
+}
+
+async function verifyWith(token: string, key: Uint8Array | JWTVerifyGetKey): Promise<Claims> {
+  let payload: unknown;
+  try {
+    ({ payload } = await jwtVerify(token, key as Uint8Array));
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw new AuthError(code === 'ERR_JWT_EXPIRED' ? 'the token has expired: get a new one' : 'the token is not valid for this server');
+  }
+  const parsed = TokenClaims.safeParse(payload);
+  if (!parsed.success) throw new AuthError('the token carries no user (sub) or role');
+  if (parsed.data.role !== 'authenticated' && parsed.data.role !== 'service_role') {
+    throw new AuthError(`tokens with role "${parsed.data.role}" cannot use this API: sign in first`);
+  }
+  return parsed.data as Claims;
+}
+
+export async function signToken(secret: Uint8Array, claims: { sub: string; email?: string; role?: string }, ttl = '30d'): Promise<string> {
+  return new SignJWT({ role: claims.role ?? 'authenticated', email: claims.email ?? null, aud: 'authenticated' })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(claims.sub)
+    .setIssuedAt()
+    .setIssuer('odooops-local')
+    .setExpirationTime(ttl)
+    .sign(secret);
+}
+
+/** The local secret and user of an OdooOps directory, created on first use. */
+export function localIdentity(home: string): { secret: Uint8Array; userId: string } {
+  const files = homeFiles(home);
+  if (!existsSync(files.jwtSecret)) writeFileSync(files.jwtSecret, randomBytes(32).toString('base64url'), { mode: 0o600 });
+  if (!existsSync(files.localUser)) writeFileSync(files.localUser, JSON.stringify({ userId: randomUUID() }) + '\n', { mode: 0o600 });
+  const secret = new TextEncoder().encode(readFileSync(files.jwtSecret, 'utf8').trim());
+  const { userId } = z.object({ userId: z.uuid() }).parse(JSON.parse(readFileSync(files.localUser, 'utf8')));
+  return { secret, userId };
+}

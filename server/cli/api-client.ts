@@ -1,0 +1,72 @@
+// A small typed client of the HTTP API for the CLI. It finds a local server by itself through the
+// connection file the server writes, like the extension's "Connect…" does.
+import { existsSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ApiError, LocalConnection } from '../../contract/index.ts';
+import { homeFiles, odooopsHome } from '../paths.ts';
+
+export class CliError extends Error {
+  readonly exitCode: number;
+  readonly hint: string | undefined;
+  constructor(message: string, exitCode: number, hint?: string) {
+    super(message);
+    this.exitCode = exitCode;
+    this.hint = hint;
+  }
+}
+
+export const EXIT = { ok: 0, runFailed: 1, usage: 2, rejected: 3, unreachable: 4, server: 5 } as const;
+
+export interface Target {
+  url: string;
+  token: string;
+}
+
+export function resolveTarget(opts: { url?: string; token?: string; home?: string }): Target {
+  const url = opts.url ?? process.env.ODOOOPS_URL;
+  const token = opts.token ?? process.env.ODOOOPS_TOKEN;
+  if (url && token) return { url, token };
+  const file = homeFiles(odooopsHome(opts.home)).connection;
+  if (!existsSync(file)) {
+    throw new CliError(
+      'no OdooOps server found',
+      EXIT.unreachable,
+      `Start one with \`npm start\` (or \`odooops server\`), or pass --url and --token (ODOOOPS_URL / ODOOOPS_TOKEN). Looked for ${file}.`,
+    );
+  }
+  const conn = LocalConnection.parse(JSON.parse(readFileSync(file, 'utf8')));
+  return { url: url ?? conn.url, token: token ?? conn.token };
+}
+
+export class ApiClient {
+  readonly target: Target;
+  constructor(target: Target) {
+    this.target = target;
+  }
+
+  async request<T>(method: string, path: string, schema: z.ZodType<T>, body?: unknown): Promise<{ status: number; data: T }> {
+    let res: Response;
+    try {
+      res = await fetch(new URL(path, this.target.url), {
+        method,
+        headers: { authorization: `Bearer ${this.target.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      throw new CliError(`cannot reach the OdooOps server at ${this.target.url}: ${(err as Error).cause ?? (err as Error).message}`, EXIT.unreachable,
+        'Is the server running? Start it with `npm start`.');
+    }
+    const text = await res.text();
+    const json = text ? JSON.parse(text) : null;
+    if (!res.ok) {
+      const parsed = ApiError.safeParse(json);
+      const message = parsed.success ? parsed.data.error.message : `HTTP ${res.status}`;
+      throw new CliError(message, res.status >= 500 ? EXIT.server : EXIT.rejected, parsed.success ? parsed.data.error.hint : undefined);
+    }
+    return { status: res.status, data: schema.parse(json) };
+  }
+
+  get<T>(path: string, schema: z.ZodType<T>) {
+    return this.request('GET', path, schema).then((r) => r.data);
+  }
+}

@@ -1,0 +1,52 @@
+import { startServer, type ServerOptions } from '../app.ts';
+import { createPool } from '../db/session.ts';
+import { loadExecutors } from '../worker/executors/index.ts';
+import { Worker } from '../worker/worker.ts';
+import { CliError, EXIT } from './api-client.ts';
+
+const log = (m: string) => console.error(`[${new Date().toISOString()}] ${m}`);
+
+/** Runs until SIGTERM/SIGINT, then shuts down in order: finish or release runs, then the database. */
+export async function serve(what: 'server' | 'worker', opts: ServerOptions): Promise<number> {
+  let stop: (graceMs?: number) => Promise<void>;
+  if (what === 'worker') {
+    if (!opts.databaseUrl) throw new CliError('odooops worker needs --database-url (the control plane it works for)', EXIT.usage);
+    const pool = createPool(opts.databaseUrl, 4);
+    const worker = new Worker({
+      pool, databaseUrl: opts.databaseUrl, executors: await loadExecutors(opts.executorModules ?? []), log,
+      concurrency: opts.concurrency, leaseSeconds: opts.leaseSeconds, sweepIntervalMs: opts.sweepIntervalMs,
+    });
+    await worker.start();
+    log(`worker ${worker.id} ready for ${worker.kinds.join(', ')}`);
+    stop = async (grace) => {
+      await worker.stop(grace);
+      await pool.end();
+    };
+  } else {
+    const server = await startServer({ ...opts, log });
+    stop = server.stop;
+    console.log(`OdooOps server listening on ${server.url} (${server.mode} control plane${server.mode === 'embedded' ? ` in ${server.home}` : ''})`);
+    console.log(`  worker: ${server.worker ? `${server.worker.id}, run kinds: ${server.worker.kinds.join(', ')}` : 'off'}`);
+    console.log(`  connect: the CLI and the VS Code extension find this server through ${server.home}/connection.json`);
+    console.log(`  try:     npx odooops project list${opts.demo ? ' && npx odooops run queue demo production health --follow' : ''}`);
+    console.log('  stop:    Ctrl+C (running runs finish or go back to the queue)');
+  }
+  await new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: string) => {
+      signals++;
+      if (signals > 1) {
+        log(`${sig} again: exiting now`);
+        process.exit(130);
+      }
+      log(`${sig}: shutting down`);
+      stop().then(resolve, (err) => {
+        log(`shutdown failed: ${(err as Error).message}`);
+        resolve();
+      });
+    };
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGINT', () => onSignal('SIGINT'));
+  });
+  return EXIT.ok;
+}

@@ -1,0 +1,18 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** The user's OdooOps directory: $ODOOOPS_HOME, or ~/.odooops. */
+export function odooopsHome(explicit?: string): string {
+  return explicit ?? process.env.ODOOOPS_HOME ?? join(homedir(), '.odooops');
+}
+
+export const homeFiles = (home: string) => ({
+  /** Where a running local server says where it listens and which token to use. */
+  connection: join(home, 'connection.json'),
+  /** The HS256 secret that signs local tokens (embedded mode). */
+  jwtSecret: join(home, 'jwt-secret'),
+  /** The local user's id, stable across restarts. */
+  localUser: join(home, 'local-user.json'),
+  /** Password of the embedded cluster's superuser. */
+  pgPassword: join(home, 'postgres-password'),
+});

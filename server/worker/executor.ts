@@ -1,0 +1,48 @@
+// Run kinds are pluggable: an executor declares its kind, validates its params, and does the work.
+import type { z } from 'zod';
+import type { LogStream } from '../../contract/index.ts';
+
+export interface EnvironmentRow {
+  id: string;
+  project_id: string;
+  name: string;
+  stage: string;
+  branch: string | null;
+  url: string | null;
+  db_host: string | null;
+  db_port: number | null;
+  db_name: string;
+  db_user: string | null;
+  db_password_ref: string | null;
+  filestore_path: string | null;
+}
+
+export interface RunRow {
+  id: number;
+  project_id: string;
+  environment_id: string;
+  kind: string;
+  params: Record<string, unknown>;
+  attempts: number;
+  max_attempts: number;
+}
+
+export interface ExecutorContext<P> {
+  run: RunRow;
+  environment: EnvironmentRow;
+  params: P;
+  /** Adds a line to the run's log. Await it when printing a lot: it waits while the log buffer is full. */
+  log(line: string, stream?: Exclude<LogStream, 'system'>): Promise<void>;
+  /** Aborted when the run is cancelled, its lease is lost, or the worker shuts down. */
+  signal: AbortSignal;
+}
+
+export interface Executor<P = unknown> {
+  kind: string;
+  description: string;
+  params: z.ZodType<P>;
+  /** What it returns is stored as the run's result (JSON). A throw fails the run with its message. */
+  execute(ctx: ExecutorContext<P>): Promise<unknown>;
+}
+
+export const defineExecutor = <P>(e: Executor<P>): Executor<P> => e;

@@ -1,0 +1,54 @@
+// health: a read-only probe of an environment's Odoo database and filestore. It proves the worker can
+// reach the database with the stored connection reference and that it is an Odoo database.
+import { readdir, stat } from 'node:fs/promises';
+import { z } from 'zod';
+import { defineExecutor } from '../executor.ts';
+import { connectOdoo, describeConnection } from '../odoo-db.ts';
+
+export const healthExecutor = defineExecutor({
+  kind: 'health',
+  description: "Probe the environment's Odoo database and filestore",
+  params: z.strictObject({}),
+  async execute({ environment: env, log, signal }) {
+    await log(`connecting to ${describeConnection(env)}`);
+    const db = await connectOdoo(env, signal);
+    try {
+      const server = (await db.query('show server_version')).rows[0].server_version as string;
+      await log(`PostgreSQL ${server}`);
+      const isOdoo = (await db.query(`select to_regclass('public.ir_module_module') is not null as ok`)).rows[0].ok as boolean;
+      if (!isOdoo) throw new Error(`${env.db_name} is not an Odoo database (it has no ir_module_module table)`);
+      const base = await db.query(`select latest_version from ir_module_module where name = 'base' and state = 'installed'`);
+      if (!base.rows[0]) throw new Error(`${env.db_name} has no installed base module: Odoo was never initialised in it`);
+      const odooVersion = base.rows[0].latest_version as string;
+      const { rows: modules } = await db.query(`select count(*)::int as n from ir_module_module where state = 'installed'`);
+      const installed = modules[0].n as number;
+      const pending = (await db.query(
+        `select count(*)::int as n from ir_module_module where state in ('to install', 'to upgrade', 'to remove')`,
+      )).rows[0].n as number;
+      const size = (await db.query('select pg_database_size(current_database())::bigint as b')).rows[0].b as number;
+      const hasParams = (await db.query(`select to_regclass('public.ir_config_parameter') is not null as ok`)).rows[0].ok as boolean;
+      const neutralized = hasParams
+        ? ((await db.query(`select value from ir_config_parameter where key = 'database.is_neutralized'`)).rows[0]?.value ?? 'false') === 'true'
+        : false;
+      await log(`Odoo ${odooVersion}: ${installed} modules installed${pending ? `, ${pending} waiting for install/upgrade/removal` : ''}`);
+      await log(`database size ${(size / 1024 / 1024).toFixed(1)} MiB${neutralized ? ', neutralized' : ''}`);
+
+      let filestore: { path: string; entries: number } | null = null;
+      if (env.filestore_path) {
+        try {
+          const s = await stat(env.filestore_path);
+          if (!s.isDirectory()) throw new Error('not a directory');
+          filestore = { path: env.filestore_path, entries: (await readdir(env.filestore_path)).length };
+          await log(`filestore ${env.filestore_path}: ${filestore.entries} top-level entries`);
+        } catch (err) {
+          throw new Error(`the filestore ${env.filestore_path} is not readable on this worker: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        }
+      }
+      if (pending > 0) await log(`warning: ${pending} module(s) are in a pending state; an update was interrupted?`, 'stderr');
+      await log('healthy');
+      return { postgresVersion: server, odooVersion, modulesInstalled: installed, modulesPending: pending, databaseBytes: size, neutralized, filestore };
+    } finally {
+      await db.end().catch(() => {});
+    }
+  },
+});

@@ -1,0 +1,83 @@
+import type pg from 'pg';
+
+interface Line {
+  ts: string;
+  stream: string;
+  line: string;
+}
+
+export interface LogBatcherOptions {
+  /** Flush when this many lines wait. */
+  maxBatch?: number;
+  /** Flush at least this often while lines wait. */
+  intervalMs?: number;
+  /** Writers are held back (log() resolves late) while more than this many lines wait. */
+  highWater?: number;
+}
+
+/**
+ * Collects a run's log lines and writes them with ops.append_run_logs in batches: one round trip per
+ * batch rather than per line, and a bounded buffer so a chatty step waits instead of growing memory.
+ */
+export class LogBatcher {
+  private buffer: Line[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private waiters: (() => void)[] = [];
+  private readonly maxBatch: number;
+  private readonly intervalMs: number;
+  private readonly highWater: number;
+  /** Set when the database says this worker no longer holds the run. */
+  lost = false;
+
+  private readonly pool: pg.Pool;
+  private readonly runId: number;
+  private readonly worker: string;
+
+  constructor(pool: pg.Pool, runId: number, worker: string, opts: LogBatcherOptions = {}) {
+    this.pool = pool;
+    this.runId = runId;
+    this.worker = worker;
+    this.maxBatch = opts.maxBatch ?? 1000;
+    this.intervalMs = opts.intervalMs ?? 200;
+    this.highWater = opts.highWater ?? 20_000;
+  }
+
+  log(line: string, stream = 'stdout'): Promise<void> {
+    if (this.lost) return Promise.resolve();
+    // PostgreSQL text cannot hold NUL; a binary-ish line must not fail the whole batch.
+    this.buffer.push({ ts: new Date().toISOString(), stream, line: line.includes('\0') ? line.replaceAll('\0', '\uFFFD') : line });
+    if (this.buffer.length >= this.maxBatch) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
+    if (this.buffer.length < this.highWater) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Writes everything buffered so far. */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.flushing) await this.flushing;
+    if (this.buffer.length === 0) return;
+    const batch = this.buffer.splice(0, this.maxBatch);
+    this.flushing = this.write(batch).finally(() => {
+      this.flushing = undefined;
+    });
+    await this.flushing;
+    if (this.buffer.length < this.highWater) this.waiters.splice(0).forEach((w) => w());
+    if (this.buffer.length > 0) await this.flush();
+  }
+
+  private async write(batch: Line[]): Promise<void> {
+    const { rows } = await this.pool.query('select ops.append_run_logs($1, $2, $3) as seq', [this.runId, this.worker, JSON.stringify(batch)]);
+    if (rows[0].seq === null) {
+      this.lost = true;
+      this.buffer = [];
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.waiters.splice(0).forEach((w) => w());
+  }
+}

@@ -1,0 +1,244 @@
+// The worker: claims queued runs with FOR UPDATE SKIP LOCKED (ops.claim_run), woken by LISTEN/NOTIFY
+// on ops_runs rather than by a polling loop, renews its lease while a run executes, sweeps expired
+// leases at start and periodically, and on shutdown finishes or gives back what it holds.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Executor, EnvironmentRow, RunRow } from './executor.ts';
+import { LogBatcher } from './log-batcher.ts';
+
+export interface WorkerOptions {
+  pool: pg.Pool;
+  /** Connection string for the dedicated LISTEN connection (a pooled client cannot hold LISTEN). */
+  databaseUrl: string;
+  executors: Executor<any>[];
+  id?: string;
+  /** Runs executed at the same time by this worker (always on different environments). */
+  concurrency?: number;
+  leaseSeconds?: number;
+  /** How often expired leases are looked for; also a safety net for a notification lost in a reconnect. */
+  sweepIntervalMs?: number;
+  log?: (message: string) => void;
+}
+
+type StopReason = 'cancel' | 'lost' | 'shutdown';
+
+interface Active {
+  run: RunRow;
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+export class Worker {
+  readonly id: string;
+  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors'>>;
+  private readonly executors: Map<string, Executor<any>>;
+  private readonly active = new Map<number, Active>();
+  private listener: pg.Client | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private filling = false;
+  private dirty = false;
+  private stopping = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(opts: WorkerOptions) {
+    this.id = opts.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.executors = new Map(opts.executors.map((e) => [e.kind, e]));
+    this.opts = {
+      pool: opts.pool,
+      databaseUrl: opts.databaseUrl,
+      concurrency: opts.concurrency ?? 2,
+      leaseSeconds: opts.leaseSeconds ?? 30,
+      sweepIntervalMs: opts.sweepIntervalMs ?? 15_000,
+      log: opts.log ?? (() => {}),
+    };
+  }
+
+  get kinds(): string[] {
+    return [...this.executors.keys()];
+  }
+
+  get running(): number[] {
+    return [...this.active.keys()];
+  }
+
+  async start(): Promise<void> {
+    await this.opts.pool.query('select ops.register_run_kinds($1)', [
+      JSON.stringify([...this.executors.values()].map((e) => ({ kind: e.kind, description: e.description }))),
+    ]);
+    await this.listen();
+    await this.sweep();
+    this.sweepTimer = setInterval(() => void this.sweep().then(() => this.wake()), this.opts.sweepIntervalMs);
+    this.sweepTimer.unref();
+    this.wake();
+  }
+
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: `odooops-worker ${this.id}` });
+    client.on('notification', () => this.wake());
+    client.on('error', (err) => {
+      if (this.stopping) return;
+      this.opts.log(`worker ${this.id}: lost its LISTEN connection (${err.message}); reconnecting`);
+      this.scheduleReconnect();
+    });
+    client.on('end', () => {
+      if (!this.stopping && this.listener === client) this.scheduleReconnect();
+    });
+    await client.connect();
+    await client.query('listen ops_runs');
+    this.listener = client;
+  }
+
+  private scheduleReconnect(delay = 500): void {
+    if (this.reconnectTimer || this.stopping) return;
+    this.listener = undefined;
+    this.reconnectTimer = setTimeout(async () => {
+      this.reconnectTimer = undefined;
+      try {
+        await this.listen();
+        this.wake(); // whatever was queued while we were deaf
+      } catch {
+        this.scheduleReconnect(Math.min(delay * 2, 10_000));
+      }
+    }, delay);
+  }
+
+  /** Recovers runs whose lease expired (their worker died). */
+  async sweep(): Promise<number> {
+    try {
+      const { rows } = await this.opts.pool.query('select ops.recover_expired_runs() as n');
+      const n = rows[0].n as number;
+      if (n > 0) this.opts.log(`worker ${this.id}: recovered ${n} run(s) with an expired lease`);
+      return n;
+    } catch (err) {
+      this.opts.log(`worker ${this.id}: lease sweep failed: ${(err as Error).message}`);
+      return 0;
+    }
+  }
+
+  /** Something changed in the queue: claim while there is room. Bursts of wake-ups coalesce. */
+  wake(): void {
+    this.dirty = true;
+    if (!this.filling) void this.fill();
+  }
+
+  private async fill(): Promise<void> {
+    this.filling = true;
+    try {
+      while (this.dirty && !this.stopping) {
+        this.dirty = false;
+        while (!this.stopping && this.active.size < this.opts.concurrency) {
+          const run = await this.claim();
+          if (!run) break;
+          this.startRun(run);
+        }
+      }
+    } catch (err) {
+      this.opts.log(`worker ${this.id}: claim failed: ${(err as Error).message}`);
+      setTimeout(() => this.wake(), 1000).unref();
+    } finally {
+      this.filling = false;
+    }
+  }
+
+  private async claim(): Promise<RunRow | undefined> {
+    const { rows } = await this.opts.pool.query('select * from ops.claim_run($1, $2, $3)', [this.id, this.opts.leaseSeconds, this.kinds]);
+    return rows[0] as RunRow | undefined;
+  }
+
+  private startRun(run: RunRow): void {
+    const controller = new AbortController();
+    const entry: Active = { run, controller, done: Promise.resolve() };
+    entry.done = this.execute(run, controller)
+      .catch((err) => this.opts.log(`worker ${this.id}: run ${run.id} could not be finished: ${(err as Error).message}`))
+      .finally(() => {
+        this.active.delete(run.id);
+        if (this.active.size === 0) this.idleWaiters.splice(0).forEach((w) => w());
+        this.wake();
+      });
+    this.active.set(run.id, entry);
+  }
+
+  private async execute(run: RunRow, controller: AbortController): Promise<void> {
+    const { pool } = this.opts;
+    const logs = new LogBatcher(pool, run.id, this.id);
+    const reason = () => controller.signal.reason as StopReason | undefined;
+    const heartbeat = setInterval(async () => {
+      try {
+        const { rows } = await pool.query('select ops.heartbeat_run($1, $2, $3) as state', [run.id, this.id, this.opts.leaseSeconds]);
+        if (rows[0].state !== 'ok' && !controller.signal.aborted) controller.abort(rows[0].state as StopReason);
+      } catch (err) {
+        // A missed heartbeat is survivable until the lease runs out; the sweep decides after that.
+        this.opts.log(`worker ${this.id}: heartbeat for run ${run.id} failed: ${(err as Error).message}`);
+      }
+    }, Math.max(200, (this.opts.leaseSeconds * 1000) / 3));
+
+    let status: 'succeeded' | 'failed' | 'cancelled' = 'succeeded';
+    let error: string | null = null;
+    let result: unknown = null;
+    try {
+      const executor = this.executors.get(run.kind);
+      if (!executor) throw new Error(`this worker has no executor for "${run.kind}"`);
+      const { rows } = await pool.query('select * from ops.environments where id = $1', [run.environment_id]);
+      const environment = rows[0] as EnvironmentRow;
+      const parsed = executor.params.safeParse(run.params);
+      if (!parsed.success) {
+        throw new Error(`invalid params for ${run.kind}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ')}`);
+      }
+      await logs.log(`${run.kind} on ${environment.name} (${environment.stage}), attempt ${run.attempts} of ${run.max_attempts}, worker ${this.id}`, 'system');
+      result = await executor.execute({
+        run,
+        environment,
+        params: parsed.data,
+        log: (line, stream = 'stdout') => logs.log(line, stream),
+        signal: controller.signal,
+      });
+      if (controller.signal.aborted) throw new Error(String(reason()));
+    } catch (err) {
+      if (reason() === 'cancel') {
+        status = 'cancelled';
+        error = 'cancelled by a member';
+      } else {
+        status = 'failed';
+        error = (err as Error)?.message ?? String(err);
+        if (!controller.signal.aborted) await logs.log(`failed: ${error}`, 'stderr');
+      }
+    } finally {
+      clearInterval(heartbeat);
+    }
+
+    await logs.close();
+    if (logs.lost || reason() === 'lost') {
+      this.opts.log(`worker ${this.id}: lost the lease of run ${run.id}; leaving it to the sweep`);
+      return;
+    }
+    if (reason() === 'shutdown') {
+      await pool.query('select ops.release_run($1, $2, $3)', [run.id, this.id, 'the worker shut down before the run finished']);
+      return;
+    }
+    await pool.query('select ops.finish_run($1, $2, $3, $4, $5)', [run.id, this.id, status, error, result === undefined ? null : JSON.stringify(result)]);
+  }
+
+  /**
+   * Stops claiming, lets running runs finish for up to graceMs, then aborts them and gives them back
+   * to the queue (they do not count as an attempt), and closes the LISTEN connection.
+   */
+  async stop(graceMs = 20_000): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.reconnectTimer);
+    if (this.active.size > 0) {
+      this.opts.log(`worker ${this.id}: waiting up to ${Math.round(graceMs / 1000)} s for ${this.active.size} run(s) to finish`);
+      const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
+      if ((await Promise.race([idle, timeout])) === 'timeout') {
+        for (const a of this.active.values()) a.controller.abort('shutdown' satisfies StopReason);
+        await Promise.all([...this.active.values()].map((a) => a.done));
+      }
+    }
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.end().catch(() => {});
+  }
+}
