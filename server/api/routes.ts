@@ -74,8 +74,10 @@ export const routes: Route[] = [
   route('POST', '/api/projects', async ({ pool, claims, body }) => {
     const input = C.CreateProject.parse(body);
     return asUser(pool, claims, async (c) => {
-      const { rows } = await c.query('insert into ops.projects (slug, name) values ($1, $2) returning *', [input.slug, input.name]);
-      return { status: 201, body: toProject({ ...rows[0], role: 'admin' }) };
+      // No RETURNING: the new row only becomes visible to its creator once the after-insert trigger
+      // has made them admin, and RETURNING is checked against the select policy before that.
+      await c.query('insert into ops.projects (slug, name) values ($1, $2)', [input.slug, input.name]);
+      return { status: 201, body: toProject(await findProject(c, input.slug)) };
     });
   }),
   route('GET', `/api/projects/${P}`, async ({ pool, claims, params }) =>

