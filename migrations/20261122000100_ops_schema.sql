@@ -119,7 +119,9 @@ create unique index runs_one_running_per_environment on ops.runs (environment_id
 alter table ops.environments
   add constraint environments_active_run_fk foreign key (active_run_id) references ops.runs (id) on delete set null;
 alter table ops.approvals
-  add constraint approvals_used_by_run_fk foreign key (used_by_run_id) references ops.runs (id) on delete set null;
+  -- Deferred: the run-insert trigger marks the approval used before the run row exists.
+  add constraint approvals_used_by_run_fk foreign key (used_by_run_id) references ops.runs (id) on delete set null
+    deferrable initially deferred;
 
 create table ops.run_logs (
   run_id bigint not null references ops.runs (id) on delete cascade,

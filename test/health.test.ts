@@ -26,7 +26,13 @@ let filestore: string;
 
 before(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'odooops-health-'));
-  [cp, odooPg] = await Promise.all([startControlPlane(), startDebianPostgres()]);
+  // Both start at once; whichever started is closed in after() even when the other failed.
+  const started = await Promise.allSettled([
+    startControlPlane().then((c) => (cp = c)),
+    startDebianPostgres().then((p) => (odooPg = p)),
+  ]);
+  for (const s of started) if (s.status === 'rejected') throw s.reason;
+  if (!cp || !odooPg) throw new Error('the control plane or the Odoo PostgreSQL did not start');
   await requirePasswordsOverTcp(odooPg);
   await createOdooShapedDb(odooPg, 'odoo_prod', { user: ROLE, password: PASSWORD });
   const su = await odooPg.client();
