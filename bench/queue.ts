@@ -62,9 +62,12 @@ class WaitSampler {
   private async run(everyMs: number): Promise<void> {
     while (this.running) {
       const { rows } = await this.pool.query<{ w: string; n: number }>(
-        `select coalesce(wait_event_type || ':' || wait_event, 'CPU') as w, count(*)::int as n
-         from pg_stat_activity
-         where application_name = $1 and state = 'active' and pid <> pg_backend_pid()
+        `select coalesce(a.wait_event_type || ':' || a.wait_event, 'CPU') || case when a.wait_event_type = 'Lock' then coalesce(' (' || (
+                  select case when l.locktype = 'object' then l.classid::regclass::text || ' ' || l.objid else l.locktype end
+                  from pg_locks l where l.pid = a.pid and not l.granted limit 1) || ')', '') else '' end as w,
+                count(*)::int as n
+         from pg_stat_activity a
+         where a.application_name = $1 and a.state = 'active' and a.pid <> pg_backend_pid()
          group by 1`,
         [this.appName],
       );
@@ -109,13 +112,18 @@ async function readFunctionStats(admin: pg.Pool) {
 }
 
 async function opsRound(url: string, admin: pg.Pool, projectId: string, envIds: string[], workers: number): Promise<OpsRound> {
-  await admin.query('delete from ops.runs');
-  await admin.query(
+  // On a connection of its own that then exits: a backend flushes its statistics when it exits, so the
+  // triggers fired by this insert are counted before the reset, not in the round.
+  const seeder = await connect(url, 'bench-seed');
+  await seeder.query('delete from ops.runs');
+  await seeder.query(
     `insert into ops.runs (project_id, environment_id, kind)
      select $1::uuid, ($2::uuid[])[1 + (g % cardinality($2::uuid[]))], 'bench.noop' from generate_series(0, $3::int - 1) g`,
     [projectId, envIds, N],
   );
-  await admin.query('analyze ops.runs');
+  await seeder.query('analyze ops.runs');
+  await seeder.end();
+  await sleep(300);
   await admin.query('select pg_stat_reset()');
 
   const pools: pg.Pool[] = [];
@@ -479,6 +487,8 @@ async function main(): Promise<void> {
     for (const o of ops) out.push(`  ops W=${o.workers}: ${o.waits}`);
     for (const r of raw) out.push(`  raw W=${r.workers}: ${r.waits}`);
     out.push(`  raw+notify W=4: ${rawNotify.waits}`);
+    out.push('  (Lock:object (pg_database 0) is the lock a transaction that sent NOTIFY holds from pre-commit until its');
+    out.push('   commit record is flushed: such commits run one at a time and cannot share a WAL flush.)');
     out.push(`server-side function time at 4 workers (pg_stat_user_functions; total ms / calls, commits not included):`);
     for (const f of o4.functions.slice(0, 10)) {
       out.push(`  ${f.name.padEnd(28)} calls ${String(f.calls).padStart(6)}  total ${fmt(f.totalMs).padStart(6)} ms  self ${fmt(f.selfMs).padStart(6)} ms  (${fmt((f.totalMs / Math.max(1, f.calls)) * 1000)} us/call)`);

@@ -42,7 +42,11 @@ export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9._:-]{1,200}$/, 'use 
 export const DbIdentifier = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/, 'a PostgreSQL name of up to 63 characters');
 export const PasswordRef = z
   .string()
-  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]{0,127}|file:\/[^\n]{1,1000})$/, 'write env:VARIABLE or file:/absolute/path, never the password itself');
+  .max(1000)
+  .regex(
+    /^(env:ODOOOPS_DB_[A-Z0-9_]{1,100}|file:\/[^\n]+)$/,
+    "write env:ODOOOPS_DB_<NAME> or file:/path/in/the/worker's/secrets/dir, never the password itself",
+  );
 export const RunParams = z
   .record(z.string(), z.unknown())
   .refine((p) => Buffer.byteLength(JSON.stringify(p)) <= MAX_PARAMS_BYTES, `params are limited to ${MAX_PARAMS_BYTES} bytes of JSON`);

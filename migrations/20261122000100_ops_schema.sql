@@ -38,13 +38,14 @@ create table ops.environments (
     and branch !~ '(/|\.|\.lock)$' and branch !~ '/\.'),
   url text constraint environments_url_format check (url ~ '^https?://\S+$' and char_length(url) <= 2000),
   -- The Odoo database this environment manages. The password is never stored: db_password_ref names
-  -- where the worker finds it (an environment variable or a file on the worker's machine).
+  -- where the worker finds it: an ODOOOPS_DB_* environment variable, or a file in one of the worker's
+  -- secrets directories. Narrow on purpose, so a reference cannot name the worker's other secrets.
   db_host text constraint environments_db_host_format check (db_host ~ '^[A-Za-z0-9._:/-]{1,255}$'),
   db_port integer constraint environments_db_port_range check (db_port between 1 and 65535),
   db_name text not null constraint environments_db_name_format check (db_name ~ '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$'),
   db_user text constraint environments_db_user_format check (db_user ~ '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$'),
   db_password_ref text constraint environments_db_password_ref_format
-    check (db_password_ref ~ '^(env:[A-Za-z_][A-Za-z0-9_]{0,127}|file:/[^\n]+)$' and char_length(db_password_ref) <= 1000),
+    check (db_password_ref ~ '^(env:ODOOOPS_DB_[A-Z0-9_]{1,100}|file:/[^\n]+)$' and char_length(db_password_ref) <= 1000),
   filestore_path text constraint environments_filestore_path_format check (filestore_path ~ '^/[^\n]*$' and char_length(filestore_path) <= 4000),
   -- The run holding this environment. Claims test and set it under a row lock, which is what makes
   -- "at most one running run per environment" hold between concurrent workers.

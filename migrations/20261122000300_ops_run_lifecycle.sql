@@ -108,21 +108,31 @@ begin
     raise exception 'a % cannot queue runs on % environments', v_role, v_env.stage using errcode = '42501',
       hint = case v_env.stage when 'production' then 'Ask a project admin.' else 'Ask a project admin for the tester or admin role.' end;
   end if;
-  if p_idempotency_key is not null then
-    select * into v_existing from ops.runs r where r.project_id = v_env.project_id and r.idempotency_key = p_idempotency_key;
-    if found then
-      if v_existing.environment_id = p_environment and v_existing.kind = p_kind and v_existing.params = v_params then
-        return query select v_existing.id, false;
-        return;
+  -- Twice: a concurrent request with the same key may insert between our look-up and our insert.
+  for i in 1..2 loop
+    if p_idempotency_key is not null then
+      select * into v_existing from ops.runs r where r.project_id = v_env.project_id and r.idempotency_key = p_idempotency_key;
+      if found then
+        if v_existing.environment_id = p_environment and v_existing.kind = p_kind and v_existing.params = v_params then
+          return query select v_existing.id, false;
+          return;
+        end if;
+        raise exception 'idempotency key "%" was already used for run % with other arguments', p_idempotency_key, v_existing.id
+          using errcode = '23505', hint = 'Use a new key for a different run.';
       end if;
-      raise exception 'idempotency key "%" was already used for run % with other arguments', p_idempotency_key, v_existing.id
-        using errcode = '23505', hint = 'Use a new key for a different run.';
     end if;
-  end if;
-  return query
-    insert into ops.runs (project_id, environment_id, kind, params, requested_by, idempotency_key, approval_id, max_attempts)
-    values (v_env.project_id, p_environment, p_kind, v_params, auth.uid(), p_idempotency_key, p_approval, p_max_attempts)
-    returning id, true;
+    begin
+      return query
+        insert into ops.runs (project_id, environment_id, kind, params, requested_by, idempotency_key, approval_id, max_attempts)
+        values (v_env.project_id, p_environment, p_kind, v_params, auth.uid(), p_idempotency_key, p_approval, p_max_attempts)
+        returning id, true;
+      return;
+    exception when unique_violation then
+      if i = 2 or p_idempotency_key is null then
+        raise;
+      end if;
+    end;
+  end loop;
 end
 $$;
 

@@ -30,6 +30,8 @@ export interface ServerOptions {
   concurrency?: number;
   leaseSeconds?: number;
   sweepIntervalMs?: number;
+  /** Extra directories for file: password references, besides <home>/secrets. */
+  secretsDirs?: string[];
   demo?: boolean;
   /** Crash-unsafe database settings, for tests and benchmarks. */
   fast?: boolean;
@@ -93,6 +95,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       worker = new Worker({
         pool, databaseUrl, executors, log,
         concurrency: opts.concurrency, leaseSeconds: opts.leaseSeconds, sweepIntervalMs: opts.sweepIntervalMs,
+        secretsDirs: [homeFiles(home).secrets, ...(opts.secretsDirs ?? [])],
       });
       await worker.start();
     }

@@ -1,6 +1,8 @@
 // `odooops server --demo`: a project to try OdooOps on before pointing it at a real Odoo. Its three
 // environments are small Odoo-shaped databases (the tables a health probe reads, not a full Odoo)
 // created in the embedded cluster, reached with the cluster's own password file.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { homeFiles } from './paths.ts';
 
@@ -17,6 +19,11 @@ export async function seedDemo(opts: { pool: pg.Pool; databaseUrl: string; userI
   const exists = await pool.query(`select 1 from ops.projects where slug = 'demo'`);
   if (exists.rowCount) return;
   const url = new URL(databaseUrl);
+  // The demo environments reach the embedded cluster with its password, kept where file: references may point.
+  const secrets = homeFiles(home).secrets;
+  mkdirSync(secrets, { recursive: true, mode: 0o700 });
+  const passwordFile = join(secrets, 'demo-postgres-password');
+  writeFileSync(passwordFile, decodeURIComponent(url.password), { mode: 0o600 });
   for (const env of ENVIRONMENTS) {
     const found = await pool.query('select 1 from pg_database where datname = $1', [env.db]);
     if (!found.rowCount) await pool.query(`create database ${pg.escapeIdentifier(env.db)}`);
@@ -52,7 +59,7 @@ export async function seedDemo(opts: { pool: pg.Pool; databaseUrl: string; userI
         `insert into ops.environments (project_id, name, stage, branch, url, db_host, db_port, db_name, db_user, db_password_ref)
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
         [rows[0].id, env.name, env.stage, env.branch, `http://localhost:8069/web?db=${env.db}`, url.hostname, Number(url.port), env.db,
-          decodeURIComponent(url.username), `file:${homeFiles(home).pgPassword}`],
+          decodeURIComponent(url.username), `file:${passwordFile}`],
       );
     }
     await client.query('commit');

@@ -13,6 +13,8 @@ export const homeFiles = (home: string) => ({
   jwtSecret: join(home, 'jwt-secret'),
   /** The local user's id, stable across restarts. */
   localUser: join(home, 'local-user.json'),
+  /** The default directory for file: password references of environments. */
+  secrets: join(home, 'secrets'),
   /** Password of the embedded cluster's superuser. */
   pgPassword: join(home, 'postgres-password'),
 });

@@ -67,7 +67,7 @@ test('project create, env create, env list --json and project list', async () =>
   assert.match(created.stdout, new RegExp(`created project ${P}; you are its admin`));
 
   const env = await cli(['env', 'create', P, E, '--stage', 'development', '--db', 'acme_dev', '--db-host', '127.0.0.1', '--db-port', '5433',
-    '--db-password-ref', 'env:ACME_DEV_PW', '--branch', 'feature/x']);
+    '--db-password-ref', 'env:ODOOOPS_DB_ACME_DEV', '--branch', 'feature/x']);
   assert.equal(env.code, 0, show(env));
   assert.match(env.stdout, new RegExp(`created development environment ${P}/${E} on database acme_dev`));
 
@@ -78,7 +78,7 @@ test('project create, env create, env list --json and project list', async () =>
   assert.deepEqual(
     { project: envs[0]!.project, name: envs[0]!.name, stage: envs[0]!.stage, branch: envs[0]!.branch, database: envs[0]!.database },
     { project: P, name: E, stage: 'development', branch: 'feature/x',
-      database: { host: '127.0.0.1', port: 5433, name: 'acme_dev', user: null, passwordRef: 'env:ACME_DEV_PW' } },
+      database: { host: '127.0.0.1', port: 5433, name: 'acme_dev', user: null, passwordRef: 'env:ODOOOPS_DB_ACME_DEV' } },
   );
 
   const projects = await cli(['project', 'list']);
@@ -170,8 +170,8 @@ test('usage errors exit 2 and send nothing', async () => {
   const cases: [string[], RegExp][] = [
     [['frobnicate'], /unknown command: frobnicate/],
     [['project', 'rename', P], /unknown command: project rename/],
-    // Should say "missing ENV": see the todo test below.
-    [['run', 'queue', P], /missing (ENV|KIND)/],
+    [['run', 'queue', P], /missing ENV/],
+    [['run', 'queue'], /missing PROJECT/],
     [['run', 'queue', P, E], /missing KIND/],
     [['env', 'create', P, 'qa', '--db', 'x'], /--stage is required/],
     [['run', 'queue', P, E, 'test.block', '--params', '{"blockOn": [}'], /--params must be a JSON object/],
@@ -194,16 +194,6 @@ test('usage errors exit 2 and send nothing', async () => {
   const help = await cli(['--help']);
   assert.equal(help.code, 0, show(help));
   assert.equal(await count(), before, 'no usage error queued a run');
-});
-
-// Known bug: `run queue` builds the request body (reading KIND) before it reads PROJECT and ENV, so a
-// command missing its ENV or PROJECT is told "missing KIND". Marked todo until server/cli/main.ts is fixed.
-test('a usage error names the first missing argument', { todo: 'run queue reads KIND before PROJECT and ENV' }, async () => {
-  const [noEnv, noProject] = await Promise.all([cli(['run', 'queue', P]), cli(['run', 'queue'])]);
-  assert.equal(noEnv.code, 2, show(noEnv));
-  assert.match(noEnv.stderr, /missing ENV/);
-  assert.equal(noProject.code, 2, show(noProject));
-  assert.match(noProject.stderr, /missing PROJECT/);
 });
 
 test('unreachable server exits 4, a bad token 3, an invisible environment 3 with not found', async () => {

@@ -3,7 +3,7 @@
 // Odoo-shaped database, reached with a login role whose password the worker resolves from a reference.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -15,8 +15,8 @@ const SLUG = 'health-e2e';
 const ROLE = 'odoo_health';
 const PASSWORD = 'Sup3r-secret-Pw';
 // Unique per process so a variable of the same name in the caller's environment cannot interfere.
-const PW_VAR = `ODOOOPS_TEST_HEALTH_PW_${process.pid}`;
-const UNSET_VAR = `ODOOOPS_TEST_HEALTH_UNSET_${process.pid}`;
+const PW_VAR = `ODOOOPS_DB_TEST_HEALTH_PW_${process.pid}`;
+const UNSET_VAR = `ODOOOPS_DB_TEST_HEALTH_UNSET_${process.pid}`;
 
 let cp: TestControlPlane | undefined;
 let odooPg: DebianPostgres | undefined;
@@ -175,7 +175,9 @@ test('health of an Odoo database reached with an env: password reference, and it
 });
 
 test('a file: password reference works too, and a pending module is reported', async () => {
-  const pwFile = join(scratch, 'odoo-password');
+  // file: references resolve only inside the worker's secrets directories (<home>/secrets by default).
+  mkdirSync(join(cp!.home, 'secrets'), { recursive: true });
+  const pwFile = join(cp!.home, 'secrets', 'odoo-password');
   writeFileSync(pwFile, `${PASSWORD}\n`, { mode: 0o600 });
   // A second Odoo database with a module half way through an upgrade, to see the warning path.
   const su = await odooPg!.client();
@@ -213,7 +215,8 @@ test('a file: password reference works too, and a pending module is reported', a
 });
 
 test('failures are clear: not an Odoo database, wrong password, unset variable, missing filestore', async () => {
-  const wrongFile = join(scratch, 'wrong-password');
+  mkdirSync(join(cp!.home, 'secrets'), { recursive: true });
+  const wrongFile = join(cp!.home, 'secrets', 'wrong-password');
   writeFileSync(wrongFile, 'not-the-password\n', { mode: 0o600 });
   const missing = join(scratch, 'no', 'such', 'filestore');
   await Promise.all([
@@ -265,4 +268,28 @@ test('an environment with a plaintext password is refused and nothing is written
     [`%${PASSWORD}%`],
   );
   assert.equal(leaked.rows[0].n, 0, 'the password is stored nowhere');
+});
+
+test("password references cannot name the worker's other secrets", async () => {
+  // A file outside the secrets directories (here the server's own JWT secret) is refused by the worker.
+  await createEnv('steal-file', db('odoo_prod', `file:${join(cp!.home, 'jwt-secret')}`));
+  const viaLink = join(cp!.home, 'secrets', 'innocent-looking');
+  mkdirSync(join(cp!.home, 'secrets'), { recursive: true });
+  symlinkSync(join(cp!.home, 'jwt-secret'), viaLink);
+  await createEnv('steal-link', db('odoo_prod', `file:${viaLink}`));
+  for (const env of ['steal-file', 'steal-link']) {
+    const run = await runHealth(env);
+    assert.equal(run.status, 'failed', env);
+    assert.match(run.error!, /is outside this worker's secrets directories/, env);
+  }
+  // Only ODOOOPS_DB_* variables can be named, checked by the API and by the database.
+  const res = await admin.call('POST', `/api/projects/${SLUG}/environments`, {
+    name: 'steal-env', stage: 'development', database: { host: '127.0.0.1', name: 'odoo_prod', passwordRef: 'env:SUPABASE_JWT_SECRET' },
+  });
+  assert.equal(res.status, 400);
+  assert.match(res.body.error.message, /env:ODOOOPS_DB_/);
+  await assert.rejects(
+    cp!.pool.query(`update ops.environments set db_password_ref = 'env:HOME' where name = 'steal-file'`),
+    /environments_db_password_ref_format/,
+  );
 });

@@ -23,7 +23,7 @@ async function sqlRefused(user: TestUser, sql: string, params: unknown[], code: 
 
 before(async () => {
   cp = await startControlPlane({ worker: false });
-  [adminA, admin2A, testerA, devA, viewerA, adminB] = await Promise.all(Array.from({ length: 6 }, () => cp.user()));
+  [adminA, admin2A, testerA, devA, viewerA, adminB] = (await Promise.all(Array.from({ length: 6 }, () => cp.user()))) as TestUser[] as [TestUser, TestUser, TestUser, TestUser, TestUser, TestUser];
   assert.equal((await adminA.call('POST', '/api/projects', { slug: 'alpha', name: 'Alpha' })).status, 201);
   assert.equal((await adminB.call('POST', '/api/projects', { slug: 'bravo', name: 'Bravo' })).status, 201);
   for (const [who, role] of [[admin2A, 'admin'], [testerA, 'tester'], [devA, 'developer'], [viewerA, 'viewer']] as const) {

@@ -2,7 +2,7 @@
 // server signs them with a local HS256 secret; against a Supabase project it verifies Supabase's own
 // tokens with the project's JWT secret or its JWKS endpoint.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { SignJWT, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import type { Claims } from '../db/session.ts';
@@ -58,6 +58,7 @@ export async function signToken(secret: Uint8Array, claims: { sub: string; email
 /** The local secret and user of an OdooOps directory, created on first use. */
 export function localIdentity(home: string): { secret: Uint8Array; userId: string } {
   const files = homeFiles(home);
+  mkdirSync(home, { recursive: true, mode: 0o700 });
   if (!existsSync(files.jwtSecret)) writeFileSync(files.jwtSecret, randomBytes(32).toString('base64url'), { mode: 0o600 });
   if (!existsSync(files.localUser)) writeFileSync(files.localUser, JSON.stringify({ userId: randomUUID() }) + '\n', { mode: 0o600 });
   const secret = new TextEncoder().encode(readFileSync(files.jwtSecret, 'utf8').trim());

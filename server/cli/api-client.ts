@@ -57,7 +57,12 @@ export class ApiClient {
         'Is the server running? Start it with `npm start`.');
     }
     const text = await res.text();
-    const json = text ? JSON.parse(text) : null;
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      if (res.ok) throw new CliError(`${this.target.url} answered, but not as an OdooOps server (no JSON)`, EXIT.unreachable, 'Check --url / ODOOOPS_URL.');
+    }
     if (!res.ok) {
       const parsed = ApiError.safeParse(json);
       const message = parsed.success ? parsed.data.error.message : `HTTP ${res.status}`;

@@ -10,10 +10,12 @@ const USAGE = `odooops — run self-hosted Odoo like Odoo.sh
 Server
   odooops server [--database-url URL] [--port N] [--host H] [--demo] [--executors MODULE]...
                  [--jwt-secret S | --jwks-url URL] [--concurrency N] [--lease SECONDS] [--grace SECONDS]
-                 [--no-worker]
+                 [--secrets-dir DIR]... [--no-worker]
       Starts the control plane: the embedded PostgreSQL under ~/.odooops (or --database-url, a Supabase
       project included), migrations, the HTTP API and a worker. Writes ~/.odooops/connection.json.
       On SIGTERM/SIGINT, running runs get --grace seconds (default 20) to finish, then go back to the queue.
+      Environment passwords are referenced, never stored: env:ODOOOPS_DB_<NAME> on the worker, or
+      file:<path> inside ~/.odooops/secrets or a --secrets-dir.
   odooops worker --database-url URL [--executors MODULE]... [--concurrency N] [--lease SECONDS]
       Only a worker, to add capacity on another machine sharing the same queue.
   odooops token [--user UUID] [--email E] [--ttl 30d]
@@ -25,7 +27,7 @@ Projects, members, environments
                  | set-role PROJECT USER_ID ROLE | remove PROJECT USER_ID
   odooops env list PROJECT | show PROJECT ENV | delete PROJECT ENV
   odooops env create PROJECT ENV --stage production|staging|development --db NAME [--db-host H]
-                 [--db-port N] [--db-user U] [--db-password-ref env:VAR|file:/path] [--filestore DIR]
+                 [--db-port N] [--db-user U] [--db-password-ref env:ODOOOPS_DB_X|file:/path] [--filestore DIR]
                  [--branch B] [--url URL]
 
 Runs
@@ -50,7 +52,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   'database-url': { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, demo: { type: 'boolean' },
   executors: { type: 'string', multiple: true }, 'jwt-secret': { type: 'string' }, 'jwks-url': { type: 'string' },
-  concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
+  'secrets-dir': { type: 'string', multiple: true }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
   user: { type: 'string' }, email: { type: 'string' }, ttl: { type: 'string' },
   name: { type: 'string' }, role: { type: 'string' }, stage: { type: 'string' }, db: { type: 'string' },
   'db-host': { type: 'string' }, 'db-port': { type: 'string' }, 'db-user': { type: 'string' },
@@ -151,7 +153,7 @@ export async function main(argv: string[]): Promise<number> {
       home: values.home, databaseUrl: values['database-url'], port: num(values.port, '--port'), host: values.host,
       demo: values.demo, executorModules: values.executors, jwtSecret: values['jwt-secret'] ?? process.env.SUPABASE_JWT_SECRET,
       jwksUrl: values['jwks-url'], concurrency: num(values.concurrency, '--concurrency'), leaseSeconds: num(values.lease, '--lease'),
-      worker: !values['no-worker'], fast: values.fast,
+      worker: !values['no-worker'], fast: values.fast, secretsDirs: values['secrets-dir'],
     }, (num(values.grace, '--grace') ?? 20) * 1000);
   }
   if (cmd === 'token') {
@@ -252,13 +254,14 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'run queue': {
+      const [project, env, kind] = [P(2), enc(arg(pos, 3, 'ENV')), arg(pos, 4, 'KIND')];
       const body = {
-        kind: arg(pos, 4, 'KIND'), params: parseParams(values),
+        kind, params: parseParams(values),
         ...(values['idempotency-key'] ? { idempotencyKey: values['idempotency-key'] } : {}),
         ...(values.approval ? { approvalId: values.approval } : {}),
         ...(values['max-attempts'] ? { maxAttempts: num(values['max-attempts'], '--max-attempts') } : {}),
       };
-      const { status, data: run } = await api.request('POST', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/runs`, C.Run, body);
+      const { status, data: run } = await api.request('POST', `/api/projects/${project}/environments/${env}/runs`, C.Run, body);
       if (!values.wait && !values.follow) {
         print(run, () => (status === 201 ? `queued ${runLine(run)}` : `already queued with this idempotency key: ${runLine(run)}`));
         return EXIT.ok;

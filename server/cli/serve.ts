@@ -3,6 +3,7 @@ import { createPool } from '../db/session.ts';
 import { loadExecutors } from '../worker/executors/index.ts';
 import { Worker } from '../worker/worker.ts';
 import { CliError, EXIT } from './api-client.ts';
+import { homeFiles, odooopsHome } from '../paths.ts';
 
 const log = (m: string) => console.error(`[${new Date().toISOString()}] ${m}`);
 
@@ -15,6 +16,7 @@ export async function serve(what: 'server' | 'worker', opts: ServerOptions, grac
     const worker = new Worker({
       pool, databaseUrl: opts.databaseUrl, executors: await loadExecutors(opts.executorModules ?? []), log,
       concurrency: opts.concurrency, leaseSeconds: opts.leaseSeconds, sweepIntervalMs: opts.sweepIntervalMs,
+      secretsDirs: [homeFiles(odooopsHome(opts.home)).secrets, ...(opts.secretsDirs ?? [])],
     });
     await worker.start();
     log(`worker ${worker.id} ready for ${worker.kinds.join(', ')}`);

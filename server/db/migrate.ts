@@ -3,12 +3,12 @@
 // from new ones, so the change belongs in a new migration.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type pg from 'pg';
+import { packageRoot } from '../package-root.ts';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
-const SHIMS_FILE = fileURLToPath(new URL('./supabase-shims.sql', import.meta.url));
+export const MIGRATIONS_DIR = join(packageRoot(), 'migrations');
+const SHIMS_FILE = join(packageRoot(), 'server', 'db', 'supabase-shims.sql');
 const NAME = /^(\d{14})_[a-z0-9_]+\.sql$/;
 // Any constant works; it only has to be the same for every OdooOps server sharing the database.
 const LOCK_KEY = 7_411_203_118;

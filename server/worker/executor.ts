@@ -35,6 +35,8 @@ export interface ExecutorContext<P> {
   log(line: string, stream?: Exclude<LogStream, 'system'>): Promise<void>;
   /** Aborted when the run is cancelled, its lease is lost, or the worker shuts down. */
   signal: AbortSignal;
+  /** Resolves a password reference (env:ODOOOPS_DB_* or file: in a secrets dir) on this worker. */
+  resolveSecret(ref: string | null): string | undefined;
 }
 
 export interface Executor<P = unknown> {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Executor, EnvironmentRow, RunRow } from './executor.ts';
 import { LogBatcher } from './log-batcher.ts';
+import { resolvePassword } from './odoo-db.ts';
 
 export interface WorkerOptions {
   pool: pg.Pool;
@@ -18,6 +19,8 @@ export interface WorkerOptions {
   leaseSeconds?: number;
   /** How often expired leases are looked for; also a safety net for a notification lost in a reconnect. */
   sweepIntervalMs?: number;
+  /** Directories whose files may be named by file: password references. */
+  secretsDirs?: string[];
   log?: (message: string) => void;
 }
 
@@ -51,6 +54,7 @@ export class Worker {
       concurrency: opts.concurrency ?? 2,
       leaseSeconds: opts.leaseSeconds ?? 30,
       sweepIntervalMs: opts.sweepIntervalMs ?? 15_000,
+      secretsDirs: opts.secretsDirs ?? [],
       log: opts.log ?? (() => {}),
     };
   }
@@ -193,6 +197,7 @@ export class Worker {
         params: parsed.data,
         log: (line, stream = 'stdout') => logs.log(line, stream),
         signal: controller.signal,
+        resolveSecret: (ref) => resolvePassword(ref, this.opts.secretsDirs),
       });
       if (controller.signal.aborted) throw new Error(String(reason()));
     } catch (err) {

