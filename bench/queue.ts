@@ -3,7 +3,8 @@
 // and how long a run waits between ops.queue_run and its claim by idle workers woken by LISTEN/NOTIFY.
 //
 // Everything runs on one fresh embedded PostgreSQL, fsync on by default (BENCH_FAST=1 turns it off).
-// Knobs: BENCH_N (runs per round, default 5000), BENCH_ENVS (default 200), BENCH_SAMPLES (latency
+// Knobs: BENCH_N (runs per round, default 5000), BENCH_ENVS (default 200), BENCH_CONCURRENCY (runs per
+// worker, default 1), BENCH_SAMPLES (latency
 // samples, default 300). Progress goes to stderr, the results table to stdout.
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -28,7 +29,9 @@ const ENVS = int('BENCH_ENVS', 200);
 const SAMPLES = int('BENCH_SAMPLES', 300);
 const FAST = process.env.BENCH_FAST === '1';
 const WORKER_COUNTS = [1, 4, 8];
-const CONCURRENCY = 4; // runs per Worker
+// Runs per Worker at a time. 1 by default: a worker then claims like one raw connection does, so the
+// two columns compare like with like. BENCH_CONCURRENCY raises it.
+const CONCURRENCY = int('BENCH_CONCURRENCY', 1);
 const LEASE_SECONDS = 30;
 const ROUND_TIMEOUT_MS = 90_000;
 const SPACING_MS = 20;

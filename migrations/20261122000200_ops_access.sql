@@ -78,7 +78,9 @@ create trigger projects_audit after insert or update or delete on ops.projects
   for each row execute function ops.audit_row_change();
 create trigger project_members_audit after insert or update or delete on ops.project_members
   for each row execute function ops.audit_row_change();
-create trigger environments_audit after insert or update or delete on ops.environments
+-- Column list: the claim's update of active_run_id, many times a second, fires nothing.
+create trigger environments_audit after insert or delete or update of project_id, name, stage, branch, url, db_host, db_port,
+  db_name, db_user, db_password_ref, filestore_path on ops.environments
   for each row execute function ops.audit_row_change();
 create trigger approvals_audit after insert or update or delete on ops.approvals
   for each row execute function ops.audit_row_change();
@@ -122,7 +124,8 @@ begin
   return new;
 end
 $$;
-create trigger environments_touch before update on ops.environments
+create trigger environments_touch before update of project_id, name, stage, branch, url, db_host, db_port, db_name, db_user,
+  db_password_ref, filestore_path on ops.environments
   for each row when (old.* is distinct from new.*) execute function ops.touch_updated_at();
 
 -- Row level security -----------------------------------------------------------------------------

@@ -46,7 +46,7 @@ test('invalid names', async () => {
   await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'development', branch: '-rf', database: { name: 'x' } }), 400, /branch/);
   await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'qa', database: { name: 'x' } }), 400, /stage/);
   await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'development', database: { name: 'x; drop table y' } }), 400, /database\.name/);
-  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'development', database: { name: 'x', passwordRef: 'hunter2' } }), 400, /env:VARIABLE or file:/);
+  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'development', database: { name: 'x', passwordRef: 'hunter2' } }), 400, /env:ODOOOPS_DB_<NAME> or file:/);
   await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'Health; rm -rf /' }), 400, /kind/);
   await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'health', extra: 1 }), 400, /extra|Unrecognized/i);
   await refused(admin.call('GET', '/api/runs/abc'), 400, /./);

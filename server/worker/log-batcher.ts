@@ -1,6 +1,6 @@
 import type pg from 'pg';
 
-interface Line {
+export interface Line {
   ts: string;
   stream: string;
   line: string;
@@ -74,6 +74,20 @@ export class LogBatcher {
       this.lost = true;
       this.buffer = [];
     }
+  }
+
+  /**
+   * Stops batching and hands back what was not written yet, for the caller to write in its own
+   * transaction (the worker's finish). Waits for a write in flight first, so order is kept.
+   */
+  async takeRemaining(): Promise<Line[]> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.flushing) await this.flushing;
+    // Keep the last batch small enough for one call; write the rest the usual way.
+    while (this.buffer.length > this.maxBatch) await this.flush();
+    this.waiters.splice(0).forEach((w) => w());
+    return this.buffer.splice(0);
   }
 
   async close(): Promise<void> {

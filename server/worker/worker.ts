@@ -40,7 +40,7 @@ export class Worker {
   private listener: pg.Client | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private filling = false;
+  private filling: Promise<void> | undefined;
   private dirty = false;
   private stopping = false;
   private idleWaiters: (() => void)[] = [];
@@ -124,11 +124,14 @@ export class Worker {
   /** Something changed in the queue: claim while there is room. Bursts of wake-ups coalesce. */
   wake(): void {
     this.dirty = true;
-    if (!this.filling) void this.fill();
+    this.filling ??= this.fill().finally(() => {
+      this.filling = undefined;
+      // A wake-up that landed between the loop's last check and here must not be lost.
+      if (this.dirty && !this.stopping) this.wake();
+    });
   }
 
   private async fill(): Promise<void> {
-    this.filling = true;
     try {
       while (this.dirty && !this.stopping) {
         this.dirty = false;
@@ -141,8 +144,6 @@ export class Worker {
     } catch (err) {
       this.opts.log(`worker ${this.id}: claim failed: ${(err as Error).message}`);
       setTimeout(() => this.wake(), 1000).unref();
-    } finally {
-      this.filling = false;
     }
   }
 
@@ -155,16 +156,43 @@ export class Worker {
     const controller = new AbortController();
     const entry: Active = { run, controller, done: Promise.resolve() };
     entry.done = this.execute(run, controller)
-      .catch((err) => this.opts.log(`worker ${this.id}: run ${run.id} could not be finished: ${(err as Error).message}`))
+      .then(
+        // The run's finish may have claimed this worker's next run: it takes the freed slot.
+        (next) => {
+          if (next) this.startRun(next);
+        },
+        (err) => this.opts.log(`worker ${this.id}: run ${run.id} could not be finished: ${(err as Error).message}`),
+      )
       .finally(() => {
         this.active.delete(run.id);
         if (this.active.size === 0) this.idleWaiters.splice(0).forEach((w) => w());
         this.wake();
+        // If this worker filled up again with other runs, the next run of the environment just freed
+        // is for another worker: tell them (the finish itself does not notify, see ops.notify_run_change).
+        // At most one such message per 100 ms: a NOTIFY takes a database-wide lock, even briefly.
+        void this.filling?.then(() => {
+          if (this.active.size >= this.opts.concurrency && !this.stopping) this.announceFreed(run.environment_id);
+        });
       });
     this.active.set(run.id, entry);
   }
 
-  private async execute(run: RunRow, controller: AbortController): Promise<void> {
+  private freed = new Set<string>();
+  private freedTimer: NodeJS.Timeout | undefined;
+
+  private announceFreed(environmentId: string): void {
+    this.freed.add(environmentId);
+    this.freedTimer ??= setTimeout(async () => {
+      const envs = [...this.freed];
+      this.freed.clear();
+      this.freedTimer = undefined;
+      if (this.stopping) return;
+      await this.opts.pool.query('select ops.notify_waiting(e) from unnest($1::uuid[]) e', [envs]).catch(() => {});
+    }, 100);
+  }
+
+  /** Executes a run to its end; returns the next run when the finish claimed one for this worker. */
+  private async execute(run: RunRow, controller: AbortController): Promise<RunRow | undefined> {
     const { pool } = this.opts;
     const logs = new LogBatcher(pool, run.id, this.id);
     const reason = () => controller.signal.reason as StopReason | undefined;
@@ -213,16 +241,25 @@ export class Worker {
       clearInterval(heartbeat);
     }
 
-    await logs.close();
+    const lastLines = await logs.takeRemaining();
     if (logs.lost || reason() === 'lost') {
       this.opts.log(`worker ${this.id}: lost the lease of run ${run.id}; leaving it to the sweep`);
-      return;
+      return undefined;
     }
     if (reason() === 'shutdown') {
+      await pool.query('select ops.append_run_logs($1, $2, $3)', [run.id, this.id, JSON.stringify(lastLines)]);
       await pool.query('select ops.release_run($1, $2, $3)', [run.id, this.id, 'the worker shut down before the run finished']);
-      return;
+      return undefined;
     }
-    await pool.query('select ops.finish_run($1, $2, $3, $4, $5)', [run.id, this.id, status, error, result === undefined ? null : JSON.stringify(result)]);
+    const args = [run.id, this.id, status, error, result === undefined ? null : JSON.stringify(result), JSON.stringify(lastLines)];
+    if (this.stopping) {
+      await pool.query('select ops.finish_run($1, $2, $3, $4, $5, $6)', args);
+      return undefined;
+    }
+    const { rows } = await pool.query('select * from ops.finish_and_claim($1, $2, $3, $4, $5, $6, $7, $8)', [
+      ...args, this.opts.leaseSeconds, this.kinds,
+    ]);
+    return rows[0] as RunRow | undefined;
   }
 
   /**
@@ -233,6 +270,9 @@ export class Worker {
     this.stopping = true;
     clearInterval(this.sweepTimer);
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.freedTimer);
+    // A claim may be in flight: its run must get the same grace and release as the others.
+    await this.filling;
     if (this.active.size > 0) {
       this.opts.log(`worker ${this.id}: waiting up to ${Math.round(graceMs / 1000)} s for ${this.active.size} run(s) to finish`);
       const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
