@@ -129,23 +129,7 @@ async function opsRound(url: string, admin: pg.Pool, projectId: string, envIds: 
   await sleep(300);
   await admin.query('select pg_stat_reset()');
 
-  const pools: pg.Pool[] = [];
-  const ws: Worker[] = [];
-  for (let i = 0; i < workers; i++) {
-    const pool = createPool(url, CONCURRENCY + 2);
-    pools.push(pool);
-    ws.push(
-      new Worker({
-        pool,
-        databaseUrl: url,
-        executors: [noop],
-        id: `bench-${workers}-${i}`,
-        concurrency: CONCURRENCY,
-        leaseSeconds: LEASE_SECONDS,
-        log: (m) => progress(`  [worker] ${m}`),
-      }),
-    );
-  }
+  const { pools, ws } = makeWorkers(url, workers, `bench-${workers}`);
 
   const sampler = new WaitSampler(admin, 'odooops');
   const t0 = performance.now();
@@ -266,26 +250,23 @@ function latencyOf(ms: number[]): Latency {
   return { n: sorted.length, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN };
 }
 
+/** `count` real Workers, each with its own pool (and its own LISTEN connection once started). */
+function makeWorkers(url: string, count: number, prefix: string): { pools: pg.Pool[]; ws: Worker[] } {
+  const pools = Array.from({ length: count }, () => createPool(url, CONCURRENCY + 2));
+  const ws = pools.map(
+    (pool, i) =>
+      new Worker({
+        pool, databaseUrl: url, executors: [noop], id: `${prefix}-${i}`, concurrency: CONCURRENCY, leaseSeconds: LEASE_SECONDS,
+        log: (m) => progress(`  [worker] ${m}`),
+      }),
+  );
+  return { pools, ws };
+}
+
 /** Queue-to-claim through ops.queue_run as the service role, with 4 idle Workers listening. */
 async function opsPickup(url: string, admin: pg.Pool, envIds: string[]): Promise<Latency> {
   await admin.query('delete from ops.runs');
-  const pools: pg.Pool[] = [];
-  const ws: Worker[] = [];
-  for (let i = 0; i < 4; i++) {
-    const pool = createPool(url, CONCURRENCY + 2);
-    pools.push(pool);
-    ws.push(
-      new Worker({
-        pool,
-        databaseUrl: url,
-        executors: [noop],
-        id: `bench-pickup-${i}`,
-        concurrency: CONCURRENCY,
-        leaseSeconds: LEASE_SECONDS,
-        log: (m) => progress(`  [worker] ${m}`),
-      }),
-    );
-  }
+  const { pools, ws } = makeWorkers(url, 4, 'bench-pickup');
   const queuer = await connect(url, 'bench-queuer');
   try {
     await Promise.all(ws.map((w) => w.start()));
