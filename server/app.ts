@@ -45,6 +45,8 @@ export interface RunningServer {
   token: string;
   userId: string;
   home: string;
+  /** The embedded cluster's data directory (embedded mode). */
+  dataDir: string | undefined;
   pool: pg.Pool;
   worker: Worker | undefined;
   secret: Uint8Array;
@@ -125,7 +127,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
     let stopped: Promise<void> | undefined;
     return {
-      url, databaseUrl, mode, token, userId: identity.userId, home, pool, worker, secret,
+      url, databaseUrl, mode, token, userId: identity.userId, home, dataDir: cluster?.dataDir, pool, worker, secret,
       stop(graceMs = 20_000) {
         stopped ??= (async () => {
           // Order matters: stop taking requests, let the worker finish or release its runs while the

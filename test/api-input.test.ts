@@ -50,6 +50,7 @@ test('invalid names', async () => {
   await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'Health; rm -rf /' }), 400, /kind/);
   await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'health', extra: 1 }), 400, /extra|Unrecognized/i);
   await refused(admin.call('GET', '/api/runs/abc'), 400, /./);
+  await refused(admin.call('GET', '/api/projects/%E0%A4%A'), 400, /malformed %-escape/);
   await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'teleport' }), 400, /unknown run kind "teleport"/);
   // The database checks the same rules for writers that bypass the API.
   await assert.rejects(cp.pool.query(`insert into ops.environments (project_id, name, stage, db_name, branch)

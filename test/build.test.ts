@@ -30,7 +30,7 @@ test('npm run build bundles the CLI, and the bundled server starts, migrates and
       const file = join(home, 'connection.json');
       return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { url: string; token: string }) : null;
     }, 60_000);
-    assert.match(output, /OdooOps server listening on http:\/\/127\.0\.0\.1:\d+ \(embedded control plane/);
+    assert.match(output, /OdooOps server listening on http:\/\/127\.0\.0\.1:\d+ \(embedded control plane, data in/);
     const envs = await call(conn.url, conn.token, 'GET', '/api/projects/demo/environments');
     assert.deepEqual(envs.body.map((e: { name: string }) => e.name), ['production', 'staging', 'dev-feature']);
     // The demo's health probe runs through the bundled worker against the demo database.

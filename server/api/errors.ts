@@ -38,6 +38,7 @@ export function toHttpError(err: unknown): HttpError {
     const where = first?.path.length ? `${first.path.join('.')}: ` : '';
     return new HttpError(400, 'invalid_request', `${where}${first?.message ?? 'invalid request'}`, undefined, z.treeifyError(err));
   }
+  if (err instanceof URIError) return new HttpError(400, 'invalid_request', 'the URL has a malformed %-escape');
   if (err instanceof AuthError) return new HttpError(401, 'unauthorized', err.message, 'Run `odooops login` or pass a valid bearer token.');
   const pgErr = err as { code?: string; message?: string; hint?: string; constraint?: string };
   if (typeof pgErr.code === 'string' && PG_ERRORS[pgErr.code]) {

@@ -27,7 +27,7 @@ export async function serve(what: 'server' | 'worker', opts: ServerOptions, grac
   } else {
     const server = await startServer({ ...opts, log });
     stop = server.stop;
-    console.log(`OdooOps server listening on ${server.url} (${server.mode} control plane${server.mode === 'embedded' ? ` in ${server.home}` : ''})`);
+    console.log(`OdooOps server listening on ${server.url} (${server.mode} control plane${server.dataDir ? `, data in ${server.dataDir}` : ''})`);
     console.log(`  worker: ${server.worker ? `${server.worker.id}, run kinds: ${server.worker.kinds.join(', ')}` : 'off'}`);
     console.log(`  connect: the CLI and the VS Code extension find this server through ${server.home}/connection.json`);
     console.log(`  try:     npx odooops project list${opts.demo ? ' && npx odooops run queue demo production health --follow' : ''}`);
