@@ -13,6 +13,7 @@ import { homeFiles, odooopsHome } from './paths.ts';
 import { loadExecutors } from './worker/executors/index.ts';
 import { Worker } from './worker/worker.ts';
 import { seedDemo } from './demo.ts';
+import { RealtimeGateway } from './realtime/gateway.ts';
 
 export const VERSION = '0.1.0';
 
@@ -49,6 +50,7 @@ export interface RunningServer {
   dataDir: string | undefined;
   pool: pg.Pool;
   worker: Worker | undefined;
+  gateway: RealtimeGateway;
   secret: Uint8Array;
   stop(graceMs?: number): Promise<void>;
 }
@@ -107,6 +109,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       api.once('error', reject);
       api.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
     });
+    // Supabase Realtime's websocket protocol on the same port, fed by realtime.send() in the database:
+    // supabase-js clients (the extension, the webview) work against a local server unchanged.
+    const gateway = new RealtimeGateway({ server: api, pool, databaseUrl, verifier, log });
+    await gateway.start();
     const { address, port } = api.address() as AddressInfo;
     const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
     cleanups.push(
@@ -116,6 +122,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
           api.closeAllConnections();
         }),
     );
+    cleanups.push(() => gateway.stop()); // runs before the HTTP server closes: cleanups unwind in reverse
 
     const files = homeFiles(home);
     const connection: LocalConnection = { url, token, userId: identity.userId, mode, pid: process.pid };
@@ -127,7 +134,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
     let stopped: Promise<void> | undefined;
     return {
-      url, databaseUrl, mode, token, userId: identity.userId, home, dataDir: cluster?.dataDir, pool, worker, secret,
+      url, databaseUrl, mode, token, userId: identity.userId, home, dataDir: cluster?.dataDir, pool, worker, gateway, secret,
       stop(graceMs = 20_000) {
         stopped ??= (async () => {
           // Order matters: stop taking requests, let the worker finish or release its runs while the

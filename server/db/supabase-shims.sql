@@ -86,8 +86,9 @@ begin
       insert into realtime.messages (payload, event, topic, private, extension)
       values (payload, event, topic, private, 'broadcast')
       returning id into v_id;
-      -- Only the id travels: NOTIFY payloads are capped at 8000 bytes.
-      perform pg_notify('realtime_messages', v_id::text);
+      -- Only the id and topic travel (NOTIFY payloads are capped at 8000 bytes); the gateway reads
+      -- the row only when someone is subscribed to the topic.
+      perform pg_notify('realtime_messages', json_build_object('id', v_id, 'topic', topic)::text);
     exception when others then
       -- As on Supabase, a failed broadcast must never fail the caller's transaction.
       raise warning 'realtime.send failed: %', sqlerrm;

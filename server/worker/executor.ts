@@ -35,8 +35,17 @@ export interface ExecutorContext<P> {
   log(line: string, stream?: Exclude<LogStream, 'system'>): Promise<void>;
   /** Aborted when the run is cancelled, its lease is lost, or the worker shuts down. */
   signal: AbortSignal;
-  /** Resolves a password reference (env:ODOOOPS_DB_* or file: in a secrets dir) on this worker. */
+  /**
+   * Resolves a password reference (env:ODOOOPS_DB_* or file: in a secrets dir) on this worker. What it
+   * returns is registered with redact() for this run.
+   */
   resolveSecret(ref: string | null): string | undefined;
+  /**
+   * Registers a secret this run knows (a token, a generated password): the run's log shows [redacted]
+   * in its place, in the log table and in the live broadcast. Values under 4 characters are ignored.
+   * Register before logging anything that may contain it.
+   */
+  redact(value: string): void;
 }
 
 export interface Executor<P = unknown> {

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { Redactor } from './redact.ts';
 
 export interface Line {
   ts: string;
@@ -29,6 +30,8 @@ export class LogBatcher {
   private readonly highWater: number;
   /** Set when the database says this worker no longer holds the run. */
   lost = false;
+  /** The run's known secrets: lines are redacted before they are buffered. */
+  readonly redactor = new Redactor();
 
   private readonly pool: pg.Pool;
   private readonly runId: number;
@@ -46,11 +49,21 @@ export class LogBatcher {
   log(line: string, stream = 'stdout'): Promise<void> {
     if (this.lost) return Promise.resolve();
     // PostgreSQL text cannot hold NUL; a binary-ish line must not fail the whole batch.
-    this.buffer.push({ ts: new Date().toISOString(), stream, line: line.includes('\0') ? line.replaceAll('\0', '\uFFFD') : line });
+    const clean = line.includes('\0') ? line.replaceAll('\0', '\uFFFD') : line;
+    this.buffer.push({ ts: new Date().toISOString(), stream, line: this.redactor.apply(clean) });
     if (this.buffer.length >= this.maxBatch) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
     if (this.buffer.length < this.highWater) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /**
+   * Registers a secret: from now on it is replaced by [redacted] in this run's lines, including lines
+   * still waiting in the buffer (lines already written cannot be helped: register before logging).
+   */
+  redact(secret: string | null | undefined): void {
+    if (!this.redactor.add(secret)) return;
+    for (const l of this.buffer) l.line = this.redactor.apply(l.line);
   }
 
   /** Writes everything buffered so far. */

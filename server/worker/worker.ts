@@ -225,7 +225,12 @@ export class Worker {
         params: parsed.data,
         log: (line, stream = 'stdout') => logs.log(line, stream),
         signal: controller.signal,
-        resolveSecret: (ref) => resolvePassword(ref, this.opts.secretsDirs),
+        resolveSecret: (ref) => {
+          const secret = resolvePassword(ref, this.opts.secretsDirs);
+          logs.redact(secret);
+          return secret;
+        },
+        redact: (value) => logs.redact(value),
       });
       if (controller.signal.aborted) throw new Error(String(reason()));
     } catch (err) {
@@ -234,7 +239,8 @@ export class Worker {
         error = 'cancelled by a member';
       } else {
         status = 'failed';
-        error = (err as Error)?.message ?? String(err);
+        // The error is stored on the run and broadcast with its state: no secrets in it either.
+        error = logs.redactor.apply((err as Error)?.message ?? String(err));
         if (!controller.signal.aborted) await logs.log(`failed: ${error}`, 'stderr');
       }
     } finally {

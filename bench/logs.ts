@@ -1,0 +1,96 @@
+// Log pipeline benchmark (`npm run bench:logs`): a run that prints 1,000,000 lines, measured end to end
+// through the real worker (LogBatcher → ops.append_run_logs → realtime.send → the local gateway → a
+// supabase-js subscriber), next to a plain batched INSERT of the same lines into a plain table in the
+// same database and the same run.
+// Knobs: BENCH_LINES (default 1,000,000), BENCH_FAST=1 (fsync off).
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { createClient } from '@supabase/supabase-js';
+import { startServer } from '../server/app.ts';
+import { signToken } from '../server/auth/tokens.ts';
+import { call, eventually, tempHome } from '../test/helpers/control-plane.ts';
+
+const LINES = Number(process.env.BENCH_LINES) > 0 ? Number(process.env.BENCH_LINES) : 1_000_000;
+const FAST = process.env.BENCH_FAST === '1';
+const progress = (m: string) => process.stderr.write(`${m}\n`);
+const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const line = (i: number) => `2026-11-22 04:00:00,000 1234 INFO odoo_prod odoo.modules.loading: line ${i} of the benchmark, loading module ${i % 97}`;
+
+const home = tempHome('odooops-bench-logs-');
+const server = await startServer({ home, fast: FAST, log: () => {}, executorModules: ['test/fixtures/chatty.ts', 'test/fixtures/executors.ts'] });
+try {
+  const user = randomUUID();
+  const token = await signToken(server.secret, { sub: user });
+  await call(server.url, token, 'POST', '/api/projects', { slug: 'bench', name: 'Bench' });
+  await call(server.url, token, 'POST', '/api/projects/bench/environments', { name: 'dev', stage: 'development', database: { name: 'bench' } });
+
+  // 1. Raw ceiling: the same lines, batched INSERTs of 1000 into a plain table.
+  await server.pool.query('create table bench_raw_logs (run_id bigint, seq bigint, ts timestamptz, stream text, line text, primary key (run_id, seq))');
+  progress(`raw: inserting ${LINES} lines in batches of 1000`);
+  let t0 = performance.now();
+  for (let start = 1; start <= LINES; start += 1000) {
+    const n = Math.min(1000, LINES - start + 1);
+    const lines = Array.from({ length: n }, (_, k) => line(start + k));
+    await server.pool.query(
+      `insert into bench_raw_logs select 1, $1::bigint + o - 1, now(), 'stdout', l from unnest($2::text[]) with ordinality as u(l, o)`,
+      [start, lines],
+    );
+  }
+  const rawRate = LINES / ((performance.now() - t0) / 1000);
+
+  // 2. The pipeline, with one supabase-js subscriber measuring emit-to-receive latency per line. A
+  // blocking run holds the environment until the subscriber has joined the benchmark run's topic.
+  const blocker = await call(server.url, token, 'POST', '/api/projects/bench/environments/dev/runs', { kind: 'test.block', params: { blockOn: [1] } });
+  await eventually('the blocker', async () => (await call(server.url, token, 'GET', `/api/runs/${blocker.body.id}`)).body.status === 'running');
+  const created = await call(server.url, token, 'POST', '/api/projects/bench/environments/dev/runs', {
+    kind: 'test.chatty', params: { lines: LINES, perTick: 1_000_000, tickMs: 0 },
+  });
+  const runId = created.body.id as number;
+  const sb = createClient(server.url, 'odooops-local', { auth: { persistSession: false } });
+  sb.realtime.setAuth(token);
+  const latencies: number[] = [];
+  let messages = 0;
+  let received = 0;
+  let firstMessageAt = 0;
+  let lastMessageAt = 0;
+  await new Promise<void>((resolve, reject) => {
+    sb.channel(`run:${runId}`, { config: { private: true } })
+      .on('broadcast', { event: 'log' }, (m) => {
+        const now = Date.now();
+        messages++;
+        firstMessageAt ||= now;
+        lastMessageAt = now;
+        for (const l of m.payload.lines as { ts: string }[]) {
+          latencies.push(now - Date.parse(l.ts));
+          received++;
+        }
+      })
+      .subscribe((status, err) => (status === 'SUBSCRIBED' ? resolve() : status !== 'CLOSED' && reject(err ?? new Error(status))));
+  });
+  await call(server.url, token, 'POST', `/api/runs/${blocker.body.id}/cancel`);
+  progress(`pipeline: run ${runId} printing ${LINES} lines`);
+  const run = await eventually('the run', async () => {
+    const r = await call(server.url, token, 'GET', `/api/runs/${runId}`);
+    if (r.body.status === 'failed') throw new Error(r.body.error);
+    return r.body.status === 'succeeded' ? r.body : null;
+  }, 600_000);
+  await eventually('the subscriber', async () => received >= run.lastSeq - 1_000_000 && received >= 1, 60_000).catch(() => {});
+  const runSeconds = (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000;
+  const stored = (await server.pool.query('select count(*)::int n from ops.run_logs where run_id = $1', [runId])).rows[0].n as number;
+  const pipelineRate = stored / runSeconds;
+  latencies.sort((a, b) => a - b);
+  const spanSeconds = Math.max((lastMessageAt - firstMessageAt) / 1000, runSeconds, 0.001);
+  await sb.removeAllChannels();
+
+  console.log(`\nOdooOps log pipeline benchmark — embedded PostgreSQL 15.18, fsync=${FAST ? 'off' : 'on'}, ${LINES} lines of ~${line(1).length} bytes`);
+  console.log(`stored lines/s through the worker:   ${Math.round(pipelineRate)}  (${stored} lines in ${runSeconds.toFixed(1)} s)`);
+  console.log(`plain batched INSERT lines/s (raw):  ${Math.round(rawRate)}`);
+  console.log(`ratio: ${(pipelineRate / rawRate).toFixed(2)} (aim: at least 0.5)`);
+  console.log(`supabase-js subscriber: ${received} lines in ${messages} messages; emit-to-subscriber latency p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.at(-1)} ms (aim: p50 < 250 ms, p99 < 1 s)`);
+  console.log(`Realtime messages per second for this run: ${(messages / spanSeconds).toFixed(1)} (aim: at most 10)`);
+} finally {
+  await server.stop(2000);
+  rmSync(home, { recursive: true, force: true });
+}
+process.exit(0);

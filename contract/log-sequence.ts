@@ -1,0 +1,37 @@
+// Puts a run's log lines in order exactly once, whatever mix of history pages (API, after=seq) and
+// live batches (Realtime) delivers them: duplicates are dropped, lines after a gap wait until the gap
+// is filled. Shared by every viewer (CLI, extension, webview).
+import type { LogLine } from './index.ts';
+
+export class LogSequencer {
+  /** The last sequence number handed out: ask the API for lines after it to fill a gap. */
+  last: number;
+  private readonly waiting = new Map<number, LogLine>();
+  private readonly emit: (lines: LogLine[]) => void;
+
+  constructor(emit: (lines: LogLine[]) => void, after = 0) {
+    this.emit = emit;
+    this.last = after;
+  }
+
+  /** Lines held back because an earlier one is missing. */
+  get pending(): number {
+    return this.waiting.size;
+  }
+
+  /** True when lines wait behind a gap (a reconnect lost some): fetch history after `last`. */
+  get hasGap(): boolean {
+    return this.waiting.size > 0;
+  }
+
+  accept(lines: readonly LogLine[]): void {
+    for (const l of lines) if (l.seq > this.last) this.waiting.set(l.seq, l);
+    const ready: LogLine[] = [];
+    for (let next = this.waiting.get(this.last + 1); next; next = this.waiting.get(this.last + 1)) {
+      this.waiting.delete(next.seq);
+      this.last = next.seq;
+      ready.push(next);
+    }
+    if (ready.length) this.emit(ready);
+  }
+}

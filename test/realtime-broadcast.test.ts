@@ -1,0 +1,396 @@
+// Broadcast from Database, checked in the database itself: the realtime.messages rows that
+// realtime.send stores for log batches (topic run:<id>) and run state changes (topic project:<uuid>),
+// the policies that decide who may join those private topics (Supabase's own join check, in SQL), and
+// the redaction of known secrets before anything is stored or broadcast.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { closeFixtures } from './fixtures/executors.ts';
+import { addMember, eventually, seedProject, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
+import { LogBatcher } from '../server/worker/log-batcher.ts';
+import { migrate } from '../server/db/migrate.ts';
+
+let cp: TestControlPlane;
+let admin: TestUser;
+let outsider: TestUser;
+let viewer: TestUser;
+let projectA: string;
+let projectB: string;
+let envs: Record<string, string>;
+
+const PASSWORD_ENV = 'ODOOOPS_DB_RB_TEST_PASSWORD';
+const password = `pw-${randomBytes(9).toString('base64url')}`;
+
+before(async () => {
+  process.env[PASSWORD_ENV] = password;
+  cp = await startControlPlane({ executorModules: ['test/fixtures/executors.ts'] });
+  admin = await cp.user();
+  outsider = await cp.user();
+  viewer = await cp.user();
+  const a = await seedProject(cp.pool, admin.id, 'rb-a', [
+    { name: 'lines', stage: 'development' }, { name: 'long', stage: 'development' }, { name: 'state', stage: 'development' },
+    { name: 'secret', stage: 'development' }, { name: 'batcher', stage: 'development' },
+  ]);
+  projectA = a.projectId;
+  envs = a.envIds;
+  await addMember(cp.pool, projectA, viewer.id, 'viewer');
+  projectB = (await seedProject(cp.pool, outsider.id, 'rb-b', [{ name: 'dev', stage: 'development' }])).projectId;
+  await cp.pool.query('update ops.environments set db_password_ref = $1 where id = $2', [`env:${PASSWORD_ENV}`, envs.secret]);
+});
+after(async () => {
+  delete process.env[PASSWORD_ENV];
+  await closeFixtures();
+  await cp?.close();
+});
+
+/** Queues as the admin, through the API (the path members use). */
+async function queue(env: string, kind: string, params: object): Promise<number> {
+  const r = await admin.call('POST', `/api/projects/rb-a/environments/${env}/runs`, { kind, params });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return r.body.id as number;
+}
+
+async function waitStatus(id: number, status: string, timeoutMs = 30_000) {
+  return eventually(`run ${id} ${status}`, async () => {
+    const { rows } = await cp.pool.query('select * from ops.runs where id = $1', [id]);
+    return rows[0]?.status === status ? rows[0] : null;
+  }, timeoutMs);
+}
+
+interface Stored {
+  seq: number;
+  ts: Date;
+  stream: string;
+  line: string;
+}
+const storedLines = async (id: number): Promise<Stored[]> =>
+  (await cp.pool.query('select seq, ts, stream, line from ops.run_logs where run_id = $1 order by seq', [id])).rows;
+
+interface Message {
+  id: number;
+  event: string;
+  payload: any;
+  private: boolean;
+  bytes: number;
+}
+const messages = async (topic: string, event: string): Promise<Message[]> =>
+  (await cp.pool.query(
+    `select id, event, payload, private, octet_length(payload::text) as bytes from realtime.messages
+     where topic = $1 and event = $2 and extension = 'broadcast' order by id`,
+    [topic, event],
+  )).rows;
+
+/** The log messages of a run cover its stored lines exactly once, in order, in contiguous ranges. */
+function assertCoversLog(msgs: Message[], stored: Stored[], runId: number) {
+  assert.ok(msgs.length > 0, 'some log messages');
+  let next = 1;
+  const seen: Stored[] = [];
+  for (const m of msgs) {
+    assert.equal(m.private, true);
+    assert.equal(m.payload.run_id, runId);
+    assert.equal(m.payload.first_seq, next, `message ${m.id} starts where the previous one ended`);
+    assert.ok(m.payload.lines.length > 0);
+    assert.equal(m.payload.last_seq, m.payload.first_seq + m.payload.lines.length - 1);
+    for (const l of m.payload.lines) {
+      assert.equal(l.seq, next++);
+      seen.push(l);
+    }
+  }
+  assert.equal(seen.length, stored.length, 'every stored line was broadcast once');
+  for (let i = 0; i < stored.length; i++) {
+    const s = stored[i]!;
+    const b = seen[i] as unknown as { seq: number; ts: string; stream: string; line: string; truncated?: boolean };
+    assert.equal(b.seq, s.seq);
+    assert.equal(b.stream, s.stream);
+    assert.equal(b.ts, s.ts.toISOString(), 'timestamps in the format the API uses');
+    if (b.truncated) assert.ok(s.line.startsWith(b.line) && b.line.length < s.line.length);
+    else assert.equal(b.line, s.line);
+  }
+}
+
+test('a run\'s log is broadcast once per stored batch, never per line: contiguous, complete, in order', async () => {
+  const id = await queue('lines', 'test.lines', { count: 2500 });
+  const run = await waitStatus(id, 'succeeded');
+  const stored = await storedLines(id);
+  assert.equal(stored.length, 2501, 'the worker\'s first system line and 2500 lines');
+  assert.equal(Number(run.log_seq), stored.length);
+  const msgs = await messages(`run:${id}`, 'log');
+  // The worker writes batches of at most 1000 lines (LogBatcher's maxBatch); this executor logs without
+  // pausing, so every batch but the last is full.
+  assert.equal(msgs.length, Math.ceil(stored.length / 1000), `${msgs.length} messages for ${stored.length} lines`);
+  assertCoversLog(msgs, stored, id);
+  // Nothing else on the run's topic.
+  const { rows } = await cp.pool.query(`select distinct event from realtime.messages where topic = $1`, [`run:${id}`]);
+  assert.deepEqual(rows.map((r) => r.event), ['log']);
+});
+
+test('a batch too big for one message is split under 200 KB, and a giant line travels truncated', async () => {
+  // 40 lines of 20 KB: one batch for the worker (under 1000 lines), about 800 KB of JSON.
+  const big = await queue('long', 'test.lines', { count: 40, width: 20_000 });
+  await waitStatus(big, 'succeeded');
+  const stored = await storedLines(big);
+  const msgs = await messages(`run:${big}`, 'log');
+  assert.ok(msgs.length >= 4, `${msgs.length} messages`);
+  for (const m of msgs) assert.ok(m.bytes <= 200_000, `message ${m.id} is ${m.bytes} bytes`);
+  assert.ok(msgs.every((m) => m.payload.lines.every((l: { truncated?: boolean }) => !l.truncated)));
+  assertCoversLog(msgs, stored, big);
+
+  // Lines longer than a message can be: each alone, cut, flagged; the table keeps them whole.
+  const giant = await queue('long', 'test.lines', { count: 2, width: 300_000 });
+  await waitStatus(giant, 'succeeded');
+  const gStored = await storedLines(giant);
+  const gMsgs = await messages(`run:${giant}`, 'log');
+  for (const m of gMsgs) assert.ok(m.bytes <= 200_000, `message ${m.id} is ${m.bytes} bytes`);
+  assertCoversLog(gMsgs, gStored, giant);
+  const truncated = gMsgs.flatMap((m) => m.payload.lines).filter((l: { truncated?: boolean }) => l.truncated);
+  assert.equal(truncated.length, 2);
+  assert.equal(gStored[1]!.line.length, 300_000);
+});
+
+test('run state changes are broadcast on the project topic, one message per transition', async () => {
+  const ok = await queue('state', 'test.lines', { count: 3 });
+  const okRun = await waitStatus(ok, 'succeeded');
+  const runMsgs = async (id: number) => (await messages(`project:${projectA}`, 'run')).map((m) => m.payload).filter((p) => p.id === id);
+  const okMsgs = await runMsgs(ok);
+  assert.deepEqual(okMsgs.map((p) => [p.status, p.attempts]), [['queued', 0], ['running', 1], ['succeeded', 1]]);
+  const last = okMsgs.at(-1)!;
+  assert.equal(last.project_id, projectA);
+  assert.equal(last.environment_id, envs.state);
+  assert.equal(last.kind, 'test.lines');
+  assert.equal(last.error, null);
+  assert.equal(last.cancel_requested, false);
+  assert.equal(last.last_seq, Number(okRun.log_seq), 'the finish counts the last batch, written in the same transaction');
+  assert.equal(last.queued_at, okRun.queued_at.toISOString());
+  assert.equal(last.started_at, okRun.started_at.toISOString());
+  assert.equal(last.finished_at, okRun.finished_at.toISOString());
+  assert.ok(!(await messages(`run:${ok}`, 'run')).length, 'state goes to the project topic only');
+
+  // A run held long enough for several heartbeats (lease 5 s: one every ~1.7 s), then cancelled:
+  // lease renewals broadcast nothing; the cancel request and the end do.
+  const held = await queue('state', 'test.block', { blockOn: [1] });
+  await waitStatus(held, 'running');
+  const beats = async () => (await cp.pool.query('select heartbeat_at from ops.runs where id = $1', [held])).rows[0].heartbeat_at as Date;
+  const firstBeat = await beats();
+  await eventually('two heartbeats', async () => (await beats()).getTime() - firstBeat.getTime() > 2500, 10_000);
+  assert.equal((await admin.call('POST', `/api/runs/${held}/cancel`)).status, 200);
+  const cancelled = await waitStatus(held, 'cancelled');
+  const heldMsgs = await runMsgs(held);
+  assert.deepEqual(heldMsgs.map((p) => [p.status, p.cancel_requested]), [
+    ['queued', false], ['running', false], ['running', true], ['cancelled', true],
+  ]);
+  assert.equal(heldMsgs.at(-1)!.error, 'cancelled by a member');
+  assert.equal(heldMsgs.at(-1)!.last_seq, Number(cancelled.log_seq));
+  // The system line of the cancel request went out on the run's topic, counted in the state message.
+  const logMsgs = await messages(`run:${held}`, 'log');
+  const cancelLine = logMsgs.flatMap((m) => m.payload.lines).find((l: { line: string }) => l.line === 'cancel requested');
+  assert.equal(cancelLine?.stream, 'system');
+  assert.equal(heldMsgs[2]!.last_seq, cancelLine.seq);
+  assertCoversLog(logMsgs, await storedLines(held), held);
+});
+
+/**
+ * Supabase Realtime's join check, as it runs it: in a transaction, store a probe message on the topic
+ * as the privileged role, then as the user (role authenticated, their claims, realtime.topic set to the
+ * topic) see whether the policies let them read it. Always rolled back.
+ */
+async function canJoin(userId: string | null, topic: string, extension = 'broadcast'): Promise<boolean> {
+  const c = await cp.pool.connect();
+  try {
+    await c.query('begin');
+    const { rows } = await c.query(
+      `insert into realtime.messages (topic, extension, event, payload, private) values ($1, $2, 'probe', '{}', true) returning id`,
+      [topic, extension],
+    );
+    await c.query(`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true), set_config('realtime.topic', $2, true)`, [
+      JSON.stringify(userId ? { sub: userId, role: 'authenticated' } : { role: 'authenticated' }), topic,
+    ]);
+    const seen = await c.query('select id from realtime.messages where topic = $1 and extension = $2 and id = $3', [topic, extension, rows[0].id]);
+    return seen.rows.length === 1;
+  } finally {
+    await c.query('rollback');
+    c.release();
+  }
+}
+
+test('only members may join a project\'s private topics (realtime.messages policies)', async () => {
+  const runA = await queue('state', 'test.lines', { count: 1 });
+  await waitStatus(runA, 'succeeded');
+  const { rows } = await cp.pool.query(
+    `insert into ops.runs (project_id, environment_id, kind) select project_id, id, 'test.lines' from ops.environments where project_id = $1 returning id`,
+    [projectB],
+  );
+  const runB = Number(rows[0].id);
+
+  // Members, whatever their role, join the project's topic and its runs' topics.
+  for (const u of [admin, viewer]) {
+    assert.equal(await canJoin(u.id, `run:${runA}`), true);
+    assert.equal(await canJoin(u.id, `project:${projectA}`), true);
+    assert.equal(await canJoin(u.id, `run:${runB}`), false);
+    assert.equal(await canJoin(u.id, `project:${projectB}`), false);
+  }
+  // A member of another project only.
+  assert.equal(await canJoin(outsider.id, `run:${runA}`), false);
+  assert.equal(await canJoin(outsider.id, `project:${projectA}`), false);
+  assert.equal(await canJoin(outsider.id, `project:${projectB}`), true);
+  // No user at all, and presence (not broadcast).
+  assert.equal(await canJoin(null, `project:${projectA}`), false);
+  assert.equal(await canJoin(admin.id, `project:${projectA}`, 'presence'), false);
+  // Malformed, unknown, hostile: refused, never an error (an error would fail the join differently).
+  for (const topic of [
+    'run:abc', 'run:99999999999999999999', 'run:9223372036854775807', 'run:-1', 'run:0', 'run:', 'run:1.5', `run:${runA} `, ` run:${runA}`,
+    `run:0${runA}`, 'project:not-a-uuid', `project:${projectA.toUpperCase()}`, `project:${projectA}x`, 'project:', 'project',
+    `realtime:project:${projectA}`, '', 'nonsense', `run:${runA}'; select 1; --`, 'project:00000000-0000-0000-0000-000000000000',
+    `run:${runA + 1_000_000}`,
+  ]) {
+    assert.equal(await canJoin(admin.id, topic), false, JSON.stringify(topic));
+  }
+
+  // Joining one topic does not open the others: with realtime.topic set to a topic the user may join,
+  // messages of other topics stay hidden, and the real log messages of a run can be read.
+  const c = await cp.pool.connect();
+  try {
+    await c.query('begin');
+    await c.query(`select realtime.send('{"x":1}', 'log', $1, true)`, [`run:${runB}`]);
+    await c.query(`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true), set_config('realtime.topic', $2, true)`, [
+      JSON.stringify({ sub: admin.id, role: 'authenticated' }), `project:${projectA}`,
+    ]);
+    const visible = await c.query(`select distinct topic from realtime.messages`);
+    assert.deepEqual(visible.rows.map((r) => r.topic), [`project:${projectA}`]);
+    await c.query(`select set_config('realtime.topic', $1, true)`, [`run:${runA}`]);
+    const logs = await c.query(`select payload from realtime.messages where event = 'log'`);
+    assert.ok(logs.rows.length > 0 && logs.rows.every((r) => r.payload.run_id === runA));
+  } finally {
+    await c.query('rollback');
+    c.release();
+  }
+});
+
+test('known secrets never reach the log table nor a broadcast', async () => {
+  const token = `tok-${randomBytes(12).toString('hex')}`;
+  const ok = await queue('secret', 'test.secret', { token });
+  const failed = await queue('secret', 'test.secret', { token, fail: true });
+  await waitStatus(ok, 'succeeded');
+  const failedRun = await waitStatus(failed, 'failed');
+
+  const lines = (await storedLines(ok)).map((l) => l.line);
+  assert.deepEqual(lines.slice(1), [
+    'connecting with password=[redacted] to odoo_rb_a_secret',
+    '[redacted], then the token', // two passwords side by side: one span
+    'Authorization: Bearer [redacted]; password again: [redacted].',
+  ]);
+  assert.equal(failedRun.error, 'could not use token [redacted] with password [redacted]');
+  const failedLines = (await storedLines(failed)).map((l) => l.line);
+  assert.equal(failedLines.at(-1), 'failed: could not use token [redacted] with password [redacted]');
+
+  const everything = [...lines, ...failedLines, failedRun.error as string];
+  for (const topic of [`run:${ok}`, `run:${failed}`, `project:${projectA}`]) {
+    const { rows } = await cp.pool.query(`select payload::text as p from realtime.messages where topic = $1`, [topic]);
+    assert.ok(rows.length > 0);
+    everything.push(...rows.map((r) => r.p as string));
+  }
+  for (const text of everything) {
+    assert.ok(!text.includes(password), `password leaked: ${text.slice(0, 200)}`);
+    assert.ok(!text.includes(token), `token leaked: ${text.slice(0, 200)}`);
+  }
+  assert.ok(everything.some((t) => t.includes('[redacted]') && t.includes('"lines"')), 'the broadcast carries the redacted lines');
+  const { rows } = await cp.pool.query(`select count(*)::int as n from ops.run_logs where line like '%' || $1 || '%' or line like '%' || $2 || '%'`, [password, token]);
+  assert.equal(rows[0].n, 0);
+});
+
+test('a secret registered while lines still wait in the batcher hides them too', async () => {
+  // Write as the worker that holds a real run (its lease), through the real append function.
+  const id = await queue('batcher', 'test.block', { blockOn: [1] });
+  const run = await waitStatus(id, 'running');
+  const batcher = new LogBatcher(cp.pool, id, run.lease_owner, { intervalMs: 60_000 });
+  const secret = `late-${randomBytes(6).toString('hex')}`;
+  await batcher.log(`before registration: ${secret}`);
+  batcher.redact(secret);
+  batcher.redact('abc'); // too short to count: left alone
+  await batcher.log(`after registration: ${secret} abc`);
+  await batcher.close();
+  assert.equal((await admin.call('POST', `/api/runs/${id}/cancel`)).status, 200);
+  await waitStatus(id, 'cancelled');
+  const lines = (await storedLines(id)).map((l) => l.line);
+  assert.ok(lines.includes('before registration: [redacted]'), lines.join('\n'));
+  assert.ok(lines.includes('after registration: [redacted] abc'));
+  const { rows } = await cp.pool.query(`select count(*)::int as n from realtime.messages where topic = $1 and payload::text like '%' || $2 || '%'`, [`run:${id}`, secret]);
+  assert.equal(rows[0].n, 0);
+});
+
+test('the migrations apply where realtime.messages is Supabase\'s own table (partitioned, uuid ids, send as invoker)', async () => {
+  const name = `rb_supabase_${randomBytes(3).toString('hex')}`;
+  await cp.pool.query(`create database ${name}`);
+  const url = new URL(cp.server.databaseUrl);
+  url.pathname = `/${name}`;
+  const c = new pg.Client(url.toString());
+  await c.connect();
+  try {
+    // Supabase Realtime's schema as its migrations leave it (abridged: what the migrations touch).
+    await c.query(`
+      do $$ begin
+        if not exists (select 1 from pg_roles where rolname = 'supabase_realtime_admin') then
+          create role supabase_realtime_admin nologin noinherit;
+        end if;
+      end $$;
+      create schema realtime;
+      create table realtime.messages (
+        topic text not null, extension text not null, payload jsonb, event text, private boolean default false,
+        updated_at timestamp not null default now(), inserted_at timestamp not null default now(),
+        id uuid not null default gen_random_uuid(), primary key (id, inserted_at)
+      ) partition by range (inserted_at);
+      create table realtime.messages_default partition of realtime.messages default;
+      alter table realtime.messages enable row level security;
+      create function realtime.topic() returns text language sql stable as
+        $f$ select nullif(current_setting('realtime.topic', true), '')::text $f$;
+      create function realtime.send(payload jsonb, event text, topic text, private boolean default true) returns void
+      language plpgsql as $f$
+      declare
+        generated_id uuid;
+        final_payload jsonb;
+      begin
+        begin
+          generated_id := gen_random_uuid();
+          final_payload := case when payload ? 'id' then payload else jsonb_set(payload, '{id}', to_jsonb(generated_id)) end;
+          execute format('set local realtime.topic to %L', topic);
+          insert into realtime.messages (id, payload, event, topic, private, extension)
+          values (generated_id, final_payload, event, topic, private, 'broadcast');
+        exception when others then
+          raise warning 'ErrorSendingBroadcastMessage: %', sqlerrm;
+        end;
+      end $f$;
+      alter table realtime.messages owner to supabase_realtime_admin;
+      alter function realtime.send(jsonb, text, text, boolean) owner to supabase_realtime_admin;
+      alter function realtime.topic() owner to supabase_realtime_admin;
+    `);
+    await migrate(c);
+    // The shims left Supabase's objects alone, the policy is on Supabase's table.
+    const send = await c.query(`select prosecdef, pg_get_userbyid(proowner) as owner from pg_proc where oid = 'realtime.send(jsonb,text,text,boolean)'::regprocedure`);
+    assert.deepEqual(send.rows[0], { prosecdef: false, owner: 'supabase_realtime_admin' });
+    const policies = await c.query(`select policyname from pg_policies where schemaname = 'realtime' and tablename = 'messages' order by 1`);
+    assert.deepEqual(policies.rows.map((r) => r.policyname), ['ops_members_receive_broadcasts']);
+
+    // Broadcasts land there, and a member passes the join check on it.
+    const user = '7d4f0a56-3c1e-4b7a-9a51-0d7e2c9b8f10';
+    const { rows: p } = await c.query(`insert into ops.projects (slug, name, created_by) values ('sb', 'sb', $1) returning id`, [user]);
+    const { rows: e } = await c.query(`insert into ops.environments (project_id, name, stage, db_name) values ($1, 'dev', 'development', 'x') returning id`, [p[0].id]);
+    const { rows: r } = await c.query(`insert into ops.runs (project_id, environment_id, kind) values ($1, $2, 'test.lines') returning id`, [p[0].id, e[0].id]);
+    await c.query(`select ops.log_system($1, 'hello')`, [r[0].id]);
+    const sent = await c.query(`select topic, event, payload from realtime.messages order by event`);
+    assert.deepEqual(sent.rows.map((m) => [m.topic, m.event]), [[`run:${r[0].id}`, 'log'], [`project:${p[0].id}`, 'run']]);
+    assert.equal(sent.rows[0].payload.lines[0].line, 'hello');
+    for (const [topic, expected] of [[`project:${p[0].id}`, true], [`run:${r[0].id}`, true], ['run:abc', false]] as const) {
+      await c.query('begin');
+      const probe = await c.query(`insert into realtime.messages (topic, extension) values ($1, 'broadcast') returning id`, [topic]);
+      await c.query(`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true), set_config('realtime.topic', $2, true)`, [
+        JSON.stringify({ sub: user, role: 'authenticated' }), topic,
+      ]);
+      const seen = await c.query('select id from realtime.messages where topic = $1 and id = $2', [topic, probe.rows[0].id]);
+      await c.query('rollback');
+      assert.equal(seen.rows.length === 1, expected, topic);
+    }
+  } finally {
+    await c.end();
+    await cp.pool.query(`drop database ${name} with (force)`);
+  }
+});
