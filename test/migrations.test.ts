@@ -80,9 +80,14 @@ test('the shims give auth.uid() and auth.jwt() from request.jwt.claims, and keep
   assert.deepEqual(roles.rows, [
     { rolname: 'anon', rolbypassrls: false }, { rolname: 'authenticated', rolbypassrls: false }, { rolname: 'service_role', rolbypassrls: true },
   ]);
-  // realtime.send stores the broadcast and never fails its caller.
+  // realtime.send keeps a broadcast only while a gateway watches its topic, and never fails its caller.
   await client.query(`select realtime.send('{"a":1}'::jsonb, 'status', 'run:1', true)`);
-  assert.equal((await client.query(`select count(*)::int n from realtime.messages where topic = 'run:1'`)).rows[0].n, 1);
+  assert.equal((await client.query(`select count(*)::int n from realtime.messages where topic = 'run:1'`)).rows[0].n, 0);
+  await client.query(`insert into realtime.odooops_gateway_topics (topic, gateway) values ('run:1', 'g1')`);
+  await client.query(`select realtime.send('{"a":2}'::jsonb, 'status', 'run:1', true)`);
+  await client.query(`select realtime.send('{"a":3}'::jsonb, 'status', 'run:2', true)`);
+  const stored = await client.query(`select topic, payload from realtime.messages`);
+  assert.deepEqual(stored.rows, [{ topic: 'run:1', payload: { a: 2 } }]);
   await client.end();
 });
 

@@ -25,6 +25,8 @@ const password = `pw-${randomBytes(9).toString('base64url')}`;
 before(async () => {
   process.env[PASSWORD_ENV] = password;
   cp = await startControlPlane({ executorModules: ['test/fixtures/executors.ts'] });
+  // Without Supabase, realtime.send keeps only what a gateway watches; '*' keeps every broadcast.
+  await cp.pool.query(`insert into realtime.odooops_gateway_topics (topic, gateway) values ('*', 'this test')`);
   admin = await cp.user();
   outsider = await cp.user();
   viewer = await cp.user();

@@ -77,18 +77,32 @@ begin
       $f$ select nullif(current_setting('realtime.topic', true), '')::text $f$;
   end if;
   if to_regprocedure('realtime.send(jsonb,text,text,boolean)') is null then
+    -- The topics someone is subscribed to through a local gateway (one row per gateway and topic;
+    -- topic '*' records every broadcast). Without Supabase's Realtime, a broadcast nobody receives is
+    -- worth nothing, so realtime.send stores and NOTIFYs only for those topics: the worker's
+    -- transactions stay small, and a NOTIFY, which holds a database-wide lock until its commit is
+    -- flushed, is only paid while someone watches.
+    create table if not exists realtime.odooops_gateway_topics (
+      topic text not null,
+      gateway text not null,
+      since timestamptz not null default now(),
+      primary key (topic, gateway)
+    );
     create function realtime.send(payload jsonb, event text, topic text, private boolean default true)
     returns void language plpgsql security definer set search_path = '' as
     $f$
     declare
       v_id bigint;
     begin
+      if not exists (select 1 from realtime.odooops_gateway_topics g where g.topic in ($3, '*')) then
+        return;
+      end if;
       insert into realtime.messages (payload, event, topic, private, extension)
       values (payload, event, topic, private, 'broadcast')
       returning id into v_id;
-      -- Only the id and topic travel (NOTIFY payloads are capped at 8000 bytes); the gateway reads
-      -- the row only when someone is subscribed to the topic.
-      perform pg_notify('realtime_messages', json_build_object('id', v_id, 'topic', topic)::text);
+      -- Only the id and topic travel (NOTIFY payloads are capped at 8000 bytes). $3 is the topic
+      -- parameter (the bare name would clash with the column).
+      perform pg_notify('realtime_messages', json_build_object('id', v_id, 'topic', $3)::text);
     exception when others then
       -- As on Supabase, a failed broadcast must never fail the caller's transaction.
       raise warning 'realtime.send failed: %', sqlerrm;

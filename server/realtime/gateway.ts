@@ -50,6 +50,9 @@ export class RealtimeGateway {
   private delivering: Promise<void> | undefined;
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** This gateway's name in realtime.odooops_gateway_topics, when the shims' table is there. */
+  private readonly id = `${process.pid}:${Math.random().toString(36).slice(2, 10)}`;
+  private gated = false;
   private readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
   constructor(opts: GatewayOptions) {
@@ -75,8 +78,31 @@ export class RealtimeGateway {
   }
 
   async start(): Promise<void> {
+    const { rows } = await this.opts.pool.query(`select to_regclass('realtime.odooops_gateway_topics') is not null as gated`);
+    this.gated = rows[0].gated;
     this.opts.server.on('upgrade', this.onUpgrade);
     await this.listen();
+  }
+
+  private watchChain: Promise<void> = Promise.resolve();
+
+  /**
+   * Tells realtime.send whether this gateway needs NOTIFYs for a topic, from the subscriptions as they
+   * are when the change runs. Changes run one after another, so a leave and a join racing on one topic
+   * cannot end with the row deleted while someone is subscribed.
+   */
+  private syncWatch(subTopic: string): Promise<void> {
+    if (!this.gated) return Promise.resolve();
+    this.watchChain = this.watchChain.then(async () => {
+      const on = (this.subscribers.get(subTopic)?.size ?? 0) > 0;
+      await this.opts.pool.query(
+        on
+          ? 'insert into realtime.odooops_gateway_topics (topic, gateway) values ($1, $2) on conflict do nothing'
+          : 'delete from realtime.odooops_gateway_topics where topic = $1 and gateway = $2',
+        [subTopic, this.id],
+      ).catch((err) => this.opts.log(`realtime gateway: cannot record the topic ${subTopic}: ${(err as Error).message}`));
+    });
+    return this.watchChain;
   }
 
   private async listen(): Promise<void> {
@@ -219,6 +245,8 @@ export class RealtimeGateway {
     if (!subs) this.subscribers.set(subTopic, (subs = new Set()));
     subs.add({ conn, channel });
     this.armExpiry(conn, channel);
+    // Before the reply: once the client is told SUBSCRIBED, every later message reaches it.
+    await this.syncWatch(subTopic);
     this.reply(conn, f, 'ok', {});
   }
 
@@ -278,7 +306,10 @@ export class RealtimeGateway {
     const subs = this.subscribers.get(channel.subTopic);
     if (!subs) return;
     for (const s of subs) if (s.channel === channel) subs.delete(s);
-    if (subs.size === 0) this.subscribers.delete(channel.subTopic);
+    if (subs.size === 0) {
+      this.subscribers.delete(channel.subTopic);
+      void this.syncWatch(channel.subTopic);
+    }
   }
 
   /** Connected sockets and joined channels, for tests and diagnostics. */
@@ -298,6 +329,8 @@ export class RealtimeGateway {
     }
     this.connections.clear();
     this.wss.close();
+    this.subscribers.clear();
+    if (this.gated) await this.opts.pool.query('delete from realtime.odooops_gateway_topics where gateway = $1', [this.id]).catch(() => {});
     const l = this.listener;
     this.listener = undefined;
     await l?.end().catch(() => {});
