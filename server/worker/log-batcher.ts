@@ -51,7 +51,7 @@ export class LogBatcher {
     // PostgreSQL text cannot hold NUL; a binary-ish line must not fail the whole batch.
     const clean = line.includes('\0') ? line.replaceAll('\0', '\uFFFD') : line;
     this.buffer.push({ ts: new Date().toISOString(), stream, line: this.redactor.apply(clean) });
-    if (this.buffer.length >= this.maxBatch) void this.flush();
+    if (this.buffer.length >= this.maxBatch && !this.flushing) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
     if (this.buffer.length < this.highWater) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -70,15 +70,20 @@ export class LogBatcher {
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    while (this.flushing) await this.flushing;
-    if (this.buffer.length === 0) return;
-    const batch = this.buffer.splice(0, this.maxBatch);
-    this.flushing = this.write(batch).finally(() => {
+    // One drain loop at a time, and every caller shares it. (Each log() past a full batch used to start
+    // its own waiting flush: thousands of them woke on every write, and a long run slowed to a crawl.)
+    this.flushing ??= this.drain().finally(() => {
       this.flushing = undefined;
     });
-    await this.flushing;
-    if (this.buffer.length < this.highWater) this.waiters.splice(0).forEach((w) => w());
-    if (this.buffer.length > 0) await this.flush();
+    return this.flushing;
+  }
+
+  /** Writes batches until the buffer is empty: lines that arrive during a write form the next batch. */
+  private async drain(): Promise<void> {
+    while (this.buffer.length > 0 && !this.lost) {
+      await this.write(this.buffer.splice(0, this.maxBatch));
+      if (this.buffer.length < this.highWater || this.lost) this.waiters.splice(0).forEach((w) => w());
+    }
   }
 
   private async write(batch: Line[]): Promise<void> {
