@@ -117,6 +117,30 @@ $$;
 create trigger project_members_keep_admin before update or delete on ops.project_members
   for each row execute function ops.project_members_keep_admin();
 
+-- A password reference makes the worker hand that secret to whatever host the environment names, so
+-- only admins may set or change one (or change where it is sent): otherwise a developer could point a
+-- development environment at their own server with production's reference. Checked for API users
+-- (a JWT); the service role and the server's own connection are trusted.
+create function ops.environments_guard_secrets() returns trigger
+language plpgsql security definer set search_path = '' as $$
+begin
+  if auth.uid() is null or coalesce(auth.role(), '') = 'service_role' then
+    return new;
+  end if;
+  if new.db_password_ref is not null
+     and (tg_op = 'INSERT' or new.db_password_ref is distinct from old.db_password_ref
+          or new.db_host is distinct from old.db_host or new.db_port is distinct from old.db_port
+          or new.db_user is distinct from old.db_user)
+     and ops.member_role(new.project_id) is distinct from 'admin' then
+    raise exception 'only project admins may set a database password reference or change where it is used'
+      using errcode = '42501', hint = 'Ask an admin to add the reference, or connect without one (trust, peer or ~/.pgpass on the worker).';
+  end if;
+  return new;
+end
+$$;
+create trigger environments_guard_secrets before insert or update on ops.environments
+  for each row execute function ops.environments_guard_secrets();
+
 create function ops.touch_updated_at() returns trigger
 language plpgsql set search_path = '' as $$
 begin

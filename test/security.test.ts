@@ -242,3 +242,17 @@ describe('the audit log is append-only', () => {
     });
   }
 });
+
+describe('password references are for admins', () => {
+  test('a developer cannot point an environment at a password reference, nor move one elsewhere', async () => {
+    const withRef = { name: 'dev-ref', stage: 'development', database: { name: 'x', host: 'evil.example', passwordRef: 'env:ODOOOPS_DB_PROD' } };
+    const r = await devA.call('POST', '/api/projects/alpha/environments', withRef);
+    assert.equal(r.status, 403);
+    assert.match(r.body.error.message, /only project admins may set a database password reference/);
+    // An admin sets one; a developer may then not redirect it to another host.
+    assert.equal((await adminA.call('POST', '/api/projects/alpha/environments', { ...withRef, database: { ...withRef.database, host: 'db.internal' } })).status, 201);
+    await sqlRefused(devA, `update ops.environments set db_host = 'evil.example' where name = 'dev-ref'`, [], '42501');
+    // Without a reference, developers keep managing their development environments.
+    await cp.sql(devA, (c) => c.query(`update ops.environments set branch = 'feature/y' where name = 'dev-ref'`));
+  });
+});
