@@ -94,6 +94,20 @@ language sql stable as $$
 $$;
 
 -- Internal: one 'log' message on the run's topic, {"run_id", "first_seq", "last_seq", "lines"}.
+-- Whether anyone can receive a broadcast on a topic. On Supabase always (its Realtime reads every
+-- message); without it, only while a local gateway watches the topic (realtime.odooops_gateway_topics,
+-- see the shims), so an unwatched run does not even build its payloads. plpgsql, not sql: the table
+-- does not exist on Supabase, and this body only reads it where it does.
+create function ops.broadcast_wanted(p_topic text) returns boolean
+language plpgsql stable security definer set search_path = '' as $$
+begin
+  if to_regclass('realtime.odooops_gateway_topics') is null then
+    return true;
+  end if;
+  return exists (select 1 from realtime.odooops_gateway_topics g where g.topic in (p_topic, '*'));
+end
+$$;
+
 create function ops.send_log_lines(p_run bigint, p_lines jsonb) returns void
 language sql security definer set search_path = '' as $$
   select realtime.send(jsonb_build_object('run_id', p_run, 'first_seq', p_lines -> 0 -> 'seq',
@@ -115,7 +129,7 @@ declare
   v_size integer := 0;
   v_line jsonb;
 begin
-  if p_lines is null or jsonb_array_length(p_lines) = 0 then
+  if p_lines is null or jsonb_array_length(p_lines) = 0 or not ops.broadcast_wanted('run:' || p_run) then
     return;
   end if;
   if octet_length(p_lines::text) <= c_max then
@@ -155,6 +169,9 @@ $$;
 create function ops.broadcast_run_change() returns trigger
 language plpgsql security definer set search_path = '' as $$
 begin
+  if not ops.broadcast_wanted('project:' || new.project_id) then
+    return null;
+  end if;
   perform realtime.send(jsonb_build_object(
       'id', new.id, 'project_id', new.project_id, 'environment_id', new.environment_id, 'kind', new.kind,
       'status', new.status, 'attempts', new.attempts, 'error', left(new.error, 4000),
@@ -316,6 +333,9 @@ begin
   select p_run, v_first + l.ord - 1, coalesce((l.value ->> 'ts')::timestamptz, now()),
          coalesce(l.value ->> 'stream', 'stdout'), l.value ->> 'line'
   from jsonb_array_elements(p_lines) with ordinality as l (value, ord);
+  if not ops.broadcast_wanted('run:' || p_run) then
+    return v_last;
+  end if;
   -- The broadcast, written as JSON text and parsed once: about twice as fast as jsonb_agg of
   -- jsonb_build_object, which matters at a thousand lines a batch. Each piece is valid JSON by
   -- construction (numbers, and strings as jsonb or to_json writes them). The worker's timestamps are
