@@ -221,3 +221,17 @@ test('a subscriber that stops reading does not slow the run or the others', asyn
   assert.equal(lastSeq, 20_001);
   slow.terminate();
 });
+
+test('delivered broadcasts are pruned from the local realtime.messages', async () => {
+  const sub = await subscribe(client(member.token), `project:${projectId}`, () => {});
+  assert.equal(sub.statuses[0], 'SUBSCRIBED');
+  const id = await queue('test.chatty', { lines: 3, tickMs: 0 });
+  await waitStatus(id, 'succeeded');
+  const count = async () => (await cp.pool.query(`select count(*)::int n from realtime.messages where topic = $1`, [`project:${projectId}`])).rows[0].n;
+  const before = await count();
+  assert.ok(before >= 3);
+  assert.equal(await cp.server.gateway.prune(3600), 0, 'recent messages stay');
+  await cp.pool.query(`update realtime.messages set inserted_at = now() - interval '2 hours' where topic = $1`, [`project:${projectId}`]);
+  assert.ok((await cp.server.gateway.prune(3600)) >= before);
+  assert.equal(await count(), 0);
+});

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { ApiClient, CliError, EXIT, resolveTarget } from './api-client.ts';
+import { followLogs } from './follow.ts';
 
 const USAGE = `odooops — run self-hosted Odoo like Odoo.sh
 
@@ -108,17 +109,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function runLine(r: C.Run): string {
   return `run ${r.id} ${r.kind} on ${r.project}/${r.environment}: ${r.status}${r.error ? ` (${r.error})` : ''}`;
-}
-
-async function followLogs(api: ApiClient, id: number, after: number, out: (l: C.LogLine) => void): Promise<C.RunStatus> {
-  // Reads new lines by sequence number until the run has finished and nothing is left to read.
-  for (;;) {
-    const page = await api.get(`/api/runs/${id}/logs?after=${after}&limit=5000`, C.LogPage);
-    page.lines.forEach(out);
-    after = page.nextAfter;
-    if (page.lines.length === 0 && (C.TERMINAL_STATUSES as readonly string[]).includes(page.status)) return page.status;
-    if (page.lines.length < 5000) await sleep(300);
-  }
 }
 
 async function waitFor(api: ApiClient, id: number, timeoutS?: number): Promise<C.Run> {
@@ -359,6 +349,11 @@ export async function runCli(argv: string[]): Promise<void> {
       process.exitCode = EXIT.server;
     }
   }
+  // The command is done (a server has shut down by now): exit once stdout and stderr are flushed,
+  // rather than wait for timers libraries leave behind (supabase-js keeps one ~10 s after a follow).
+  await new Promise((r) => process.stdout.write('', r));
+  await new Promise((r) => process.stderr.write('', r));
+  process.exit();
 }
 
 if (import.meta.main) await runCli(process.argv.slice(2));

@@ -53,6 +53,7 @@ export class RealtimeGateway {
   /** This gateway's name in realtime.odooops_gateway_topics, when the shims' table is there. */
   private readonly id = `${process.pid}:${Math.random().toString(36).slice(2, 10)}`;
   private gated = false;
+  private pruneTimer: NodeJS.Timeout | undefined;
   private readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
   constructor(opts: GatewayOptions) {
@@ -82,6 +83,28 @@ export class RealtimeGateway {
     this.gated = rows[0].gated;
     this.opts.server.on('upgrade', this.onUpgrade);
     await this.listen();
+    if (this.gated) {
+      this.pruneTimer = setInterval(() => void this.prune(), 10 * 60_000);
+      this.pruneTimer.unref();
+    }
+  }
+
+  /**
+   * Deletes delivered broadcasts (Supabase keeps its own for 3 days; only the shims' table is ours).
+   * Live delivery is immediate and a late viewer reads history from the API, so an hour is plenty.
+   */
+  async prune(olderThanSeconds = 3600): Promise<number> {
+    if (!this.gated) return 0;
+    try {
+      const { rowCount } = await this.opts.pool.query(
+        `delete from realtime.messages where inserted_at < now() - make_interval(secs => $1)`,
+        [olderThanSeconds],
+      );
+      return rowCount ?? 0;
+    } catch (err) {
+      this.opts.log(`realtime gateway: pruning old messages failed: ${(err as Error).message}`);
+      return 0;
+    }
   }
 
   private watchChain: Promise<void> = Promise.resolve();
@@ -322,6 +345,7 @@ export class RealtimeGateway {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearInterval(this.pruneTimer);
     this.opts.server.off('upgrade', this.onUpgrade);
     for (const c of this.connections) {
       for (const ch of c.channels.values()) clearTimeout(ch.expiry);

@@ -1,0 +1,56 @@
+// Following a run's log from the CLI the way every viewer does: live batches over Realtime
+// (supabase-js, private topic run:<id>) merged with history pages from the API by sequence number, so
+// each line is printed once and in order, even across a reconnect. Where Realtime cannot be joined
+// (no gateway at that URL, a refused join) it falls back to reading the API every 300 ms.
+import { createClient } from '@supabase/supabase-js';
+import * as C from '../../contract/index.ts';
+import { LogSequencer } from '../../contract/log-sequence.ts';
+import type { ApiClient } from './api-client.ts';
+
+const TERMINAL = C.TERMINAL_STATUSES as readonly string[];
+
+/** Prints the run's lines after `after` until it has finished; returns its final status. */
+export async function followLogs(api: ApiClient, id: number, after: number, out: (l: C.LogLine) => void): Promise<C.RunStatus> {
+  const seq = new LogSequencer((lines) => lines.forEach(out), after);
+  const fill = async (): Promise<C.RunStatus> => {
+    for (;;) {
+      const page = await api.get(`/api/runs/${id}/logs?after=${seq.last}&limit=5000`, C.LogPage);
+      seq.accept(page.lines);
+      if (page.lines.length < 5000) return page.status;
+    }
+  };
+
+  const sb = createClient(api.target.url, 'odooops-cli', { auth: { persistSession: false, autoRefreshToken: false } });
+  sb.realtime.setAuth(api.target.token);
+  let wake: () => void = () => {};
+  const channel = sb.channel(`run:${id}`, { config: { private: true } }).on('broadcast', { event: 'log' }, ({ payload }) => {
+    seq.accept(payload.lines as C.LogLine[]);
+    wake();
+  });
+  const joined = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 5000);
+    channel.subscribe((status) => {
+      if (status === 'CLOSED') return;
+      clearTimeout(timer);
+      resolve(status === 'SUBSCRIBED');
+    });
+  });
+  try {
+    for (;;) {
+      // History first (what happened before we joined, or a gap), then wait for live batches; the run's
+      // status is re-read at most every 2 s while live lines flow, to notice the end.
+      const status = await fill();
+      if (TERMINAL.includes(status)) return status;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, joined ? 2000 : 300);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    // Closing the socket ends the subscription; an explicit leave would keep a 10 s reply timer alive.
+    await sb.realtime.disconnect();
+  }
+}
