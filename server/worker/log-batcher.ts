@@ -43,7 +43,7 @@ export class LogBatcher {
     this.worker = worker;
     this.maxBatch = opts.maxBatch ?? 1000;
     this.intervalMs = opts.intervalMs ?? 200;
-    this.highWater = opts.highWater ?? 20_000;
+    this.highWater = opts.highWater ?? 5_000;
   }
 
   log(line: string, stream = 'stdout'): Promise<void> {
