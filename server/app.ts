@@ -85,10 +85,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     }
 
     const identity = localIdentity(home);
+    // Local tokens are signed with the Supabase project's secret when one is given, so they stay valid.
+    const secret = opts.jwtSecret ? new TextEncoder().encode(opts.jwtSecret) : identity.secret;
     const verifier: TokenVerifier = opts.jwksUrl
       ? jwksVerifier(opts.jwksUrl)
-      : hsVerifier(opts.jwtSecret ? new TextEncoder().encode(opts.jwtSecret) : identity.secret);
-    const secret = opts.jwtSecret ? new TextEncoder().encode(opts.jwtSecret) : identity.secret;
+      : hsVerifier(secret);
     const token = await signToken(secret, { sub: identity.userId, email: 'local@odooops.invalid' }, '365d');
 
     if (opts.demo) await seedDemo({ pool, databaseUrl, userId: identity.userId, home, log });

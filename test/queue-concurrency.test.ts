@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createPool } from '../server/db/session.ts';
+import { asUser, createPool } from '../server/db/session.ts';
 import { Worker } from '../server/worker/worker.ts';
 import { closeFixtures, executors } from './fixtures/executors.ts';
 import { eventually, seedProject, startControlPlane, type TestControlPlane } from './helpers/control-plane.ts';
@@ -27,10 +27,11 @@ test('8 workers drain 2,000 runs on 50 environments: each exactly once, one at a
   const envList = Object.values(envIds);
   await cp.pool.query(`select ops.register_run_kinds('[{"kind":"test.record"}]')`);
   // Queued through ops.queue_run as the service role, as the server's own scheduler would.
-  await cp.pool.query(
-    `begin; select set_config('role', 'service_role', true), set_config('request.jwt.claims', '{"role":"service_role"}', true);
-     select ops.queue_run(($1::uuid[])[1 + (g % 50)], 'test.record', jsonb_build_object('sleepMs', g % 3)) from generate_series(0, 1999) g;
-     commit;`.replace('$1::uuid[]', `'{${envList.join(',')}}'::uuid[]`),
+  await asUser(cp.pool, { sub: admin, role: 'service_role' }, (c) =>
+    c.query(
+      `select ops.queue_run(($1::uuid[])[1 + (g % 50)], 'test.record', jsonb_build_object('sleepMs', g % 3)) from generate_series(0, 1999) g`,
+      [envList],
+    ),
   );
 
   // Watch the invariant from outside while the workers run.

@@ -41,7 +41,8 @@ export function clusterDir(home: string): string {
   return join('/var/lib/odooops', tag, 'postgres');
 }
 
-async function freePort(): Promise<number> {
+/** A TCP port free on the loopback right now. */
+export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const srv = createServer();
     srv.once('error', fail);

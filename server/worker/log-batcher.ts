@@ -67,7 +67,7 @@ export class LogBatcher {
   }
 
   /** Writes everything buffered so far. */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     // One drain loop at a time, and every caller shares it. (Each log() past a full batch used to start

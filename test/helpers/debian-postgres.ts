@@ -4,9 +4,9 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, chownSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import pg from 'pg';
 import { tempHome } from './control-plane.ts';
+import { freePort } from '../../server/db/embedded.ts';
 
 const run = promisify(execFile);
 const BIN = '/usr/lib/postgresql/15/bin';
@@ -17,16 +17,6 @@ export interface DebianPostgres {
   /** Superuser connection to a database of this cluster. */
   client(database?: string): Promise<pg.Client>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((ok) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => ok(p));
-    });
-  });
 }
 
 export async function startDebianPostgres(): Promise<DebianPostgres> {
