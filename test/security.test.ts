@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type pg from 'pg';
-import { addMember, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
+import { startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 
 let cp: TestControlPlane;
 let adminA: TestUser, admin2A: TestUser, testerA: TestUser, devA: TestUser, viewerA: TestUser, adminB: TestUser;
