@@ -173,6 +173,18 @@ export const LogPage = z.object({
   nextAfter: z.number(),
   status: RunStatus,
 });
+/**
+ * A 'log' broadcast on the private Realtime topic run:<id>: one per stored batch first_seq..last_seq.
+ * `lines` are the newest lines of the batch that fit in one message; when they are not all of it,
+ * `partial` is true and the rest is read from the API (LogPage, after=<seq>).
+ */
+export const LogBroadcast = z.object({
+  run_id: z.number(),
+  first_seq: z.number(),
+  last_seq: z.number(),
+  partial: z.boolean().optional(),
+  lines: z.array(LogLine),
+});
 export const Approval = z.object({
   id: Uuid,
   environment: z.string(),
@@ -204,6 +216,7 @@ export type Environment = z.infer<typeof Environment>;
 export type Run = z.infer<typeof Run>;
 export type LogLine = z.infer<typeof LogLine>;
 export type LogPage = z.infer<typeof LogPage>;
+export type LogBroadcast = z.infer<typeof LogBroadcast>;
 export type Approval = z.infer<typeof Approval>;
 export type AuditEntry = z.infer<typeof AuditEntry>;
 export type Me = z.infer<typeof Me>;

@@ -28,3 +28,21 @@ test('starting after a known sequence number ignores older lines', () => {
   s.accept([l(99), l(100), l(102), l(101)]);
   assert.deepEqual(out, [101, 102]);
 });
+
+test('a partial live batch (only its newest lines) is a gap until history fills it', () => {
+  const out: number[] = [];
+  const s = new LogSequencer((lines) => out.push(...lines.map((x) => x.seq)));
+  s.acceptBroadcast({ run_id: 1, first_seq: 1, last_seq: 10, partial: true, lines: range(8, 10) });
+  assert.deepEqual(out, []);
+  assert.ok(s.hasGap);
+  s.accept(range(1, 9)); // history page
+  assert.deepEqual(out, range(1, 10).map((x) => x.seq));
+  assert.ok(!s.hasGap);
+  // A batch whose only line was too long to travel: nothing to show, but the viewer knows to fetch.
+  s.acceptBroadcast({ run_id: 1, first_seq: 11, last_seq: 11, partial: true, lines: [] });
+  assert.ok(s.hasGap);
+  assert.equal(s.known, 11);
+  s.accept(range(11, 11));
+  assert.ok(!s.hasGap);
+  assert.deepEqual(out, range(1, 11).map((x) => x.seq));
+});

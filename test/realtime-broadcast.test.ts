@@ -83,70 +83,78 @@ const messages = async (topic: string, event: string): Promise<Message[]> =>
     [topic, event],
   )).rows;
 
-/** The log messages of a run cover its stored lines exactly once, in order, in contiguous ranges. */
-function assertCoversLog(msgs: Message[], stored: Stored[], runId: number) {
+/**
+ * The log messages of a run announce its stored lines exactly once, in order, in contiguous batches
+ * (first_seq..last_seq), and each carries the newest lines of its batch, identical to the stored ones:
+ * all of them unless it says partial. Returns how many lines travelled in messages.
+ */
+function assertCoversLog(msgs: Message[], stored: Stored[], runId: number, opts: { partial?: boolean } = {}): number {
   assert.ok(msgs.length > 0, 'some log messages');
   let next = 1;
-  const seen: Stored[] = [];
+  let carried = 0;
   for (const m of msgs) {
+    const p = m.payload;
     assert.equal(m.private, true);
-    assert.equal(m.payload.run_id, runId);
-    assert.equal(m.payload.first_seq, next, `message ${m.id} starts where the previous one ended`);
-    assert.ok(m.payload.lines.length > 0);
-    assert.equal(m.payload.last_seq, m.payload.first_seq + m.payload.lines.length - 1);
-    for (const l of m.payload.lines) {
-      assert.equal(l.seq, next++);
-      seen.push(l);
-    }
+    assert.equal(p.run_id, runId);
+    assert.equal(p.first_seq, next, `message ${m.id} starts where the previous one ended`);
+    assert.ok(p.last_seq >= p.first_seq);
+    next = p.last_seq + 1;
+    const size = p.last_seq - p.first_seq + 1;
+    assert.equal(p.partial === true, p.lines.length < size, `message ${m.id}: partial says whether lines are missing`);
+    if (!opts.partial) assert.equal(p.lines.length, size, `message ${m.id} carries its whole batch`);
+    p.lines.forEach((b: { seq: number; ts: string; stream: string; line: string }, i: number) => {
+      const s = stored[b.seq - 1]!;
+      assert.equal(b.seq, p.last_seq - p.lines.length + 1 + i, 'the newest lines of the batch, in order');
+      assert.equal(b.seq, s.seq);
+      assert.equal(b.stream, s.stream);
+      assert.equal(b.ts, s.ts.toISOString(), 'timestamps in the format the API uses');
+      assert.equal(b.line, s.line);
+    });
+    carried += p.lines.length;
   }
-  assert.equal(seen.length, stored.length, 'every stored line was broadcast once');
-  for (let i = 0; i < stored.length; i++) {
-    const s = stored[i]!;
-    const b = seen[i] as unknown as { seq: number; ts: string; stream: string; line: string; truncated?: boolean };
-    assert.equal(b.seq, s.seq);
-    assert.equal(b.stream, s.stream);
-    assert.equal(b.ts, s.ts.toISOString(), 'timestamps in the format the API uses');
-    if (b.truncated) assert.ok(s.line.startsWith(b.line) && b.line.length < s.line.length);
-    else assert.equal(b.line, s.line);
-  }
+  assert.equal(next - 1, stored.length, 'every stored line was announced once');
+  return carried;
 }
 
 test('a run\'s log is broadcast once per stored batch, never per line: contiguous, complete, in order', async () => {
-  const id = await queue('lines', 'test.lines', { count: 2500 });
+  // 1500 short lines: ~160 KB of JSON, so even as one batch they all travel in the message.
+  const id = await queue('lines', 'test.lines', { count: 1500 });
   const run = await waitStatus(id, 'succeeded');
   const stored = await storedLines(id);
-  assert.equal(stored.length, 2501, 'the worker\'s first system line and 2500 lines');
+  assert.equal(stored.length, 1501, 'the worker\'s first system line and 1500 lines');
   assert.equal(Number(run.log_seq), stored.length);
   const msgs = await messages(`run:${id}`, 'log');
-  // The worker writes batches of at most 1000 lines (LogBatcher's maxBatch); this executor logs without
-  // pausing, so every batch but the last is full.
-  assert.equal(msgs.length, Math.ceil(stored.length / 1000), `${msgs.length} messages for ${stored.length} lines`);
-  assertCoversLog(msgs, stored, id);
+  // The worker writes at most one batch per 100 ms; this executor logs its lines at once.
+  assert.ok(msgs.length <= 3, `${msgs.length} messages for ${stored.length} lines`);
+  assert.equal(assertCoversLog(msgs, stored, id), stored.length, 'short lines all travel in the messages');
   // Nothing else on the run's topic.
   const { rows } = await cp.pool.query(`select distinct event from realtime.messages where topic = $1`, [`run:${id}`]);
   assert.deepEqual(rows.map((r) => r.event), ['log']);
 });
 
-test('a batch too big for one message is split under 200 KB, and a giant line travels truncated', async () => {
-  // 40 lines of 20 KB: one batch for the worker (under 1000 lines), about 800 KB of JSON.
+test('a batch too big for one message is one message with its newest lines, under 200 KB', async () => {
+  // 40 lines of 20 KB in one batch: about 800 KB of JSON, so one message with the last ~9 lines.
   const big = await queue('long', 'test.lines', { count: 40, width: 20_000 });
   await waitStatus(big, 'succeeded');
   const stored = await storedLines(big);
   const msgs = await messages(`run:${big}`, 'log');
-  assert.ok(msgs.length >= 4, `${msgs.length} messages`);
   for (const m of msgs) assert.ok(m.bytes <= 200_000, `message ${m.id} is ${m.bytes} bytes`);
-  assert.ok(msgs.every((m) => m.payload.lines.every((l: { truncated?: boolean }) => !l.truncated)));
-  assertCoversLog(msgs, stored, big);
+  const carried = assertCoversLog(msgs, stored, big, { partial: true });
+  assert.ok(msgs.some((m) => m.payload.partial), 'the big batch went out partial');
+  assert.ok(carried >= 5 && carried < stored.length, `${carried} of ${stored.length} lines travelled`);
+  assert.ok(msgs.length <= 3, `${msgs.length} messages`);
 
-  // Lines longer than a message can be: each alone, cut, flagged; the table keeps them whole.
+  // Lines longer than a message can be: announced with no lines; the table keeps them whole.
   const giant = await queue('long', 'test.lines', { count: 2, width: 300_000 });
   await waitStatus(giant, 'succeeded');
   const gStored = await storedLines(giant);
   const gMsgs = await messages(`run:${giant}`, 'log');
   for (const m of gMsgs) assert.ok(m.bytes <= 200_000, `message ${m.id} is ${m.bytes} bytes`);
-  assertCoversLog(gMsgs, gStored, giant);
-  const truncated = gMsgs.flatMap((m) => m.payload.lines).filter((l: { truncated?: boolean }) => l.truncated);
-  assert.equal(truncated.length, 2);
+  assertCoversLog(gMsgs, gStored, giant, { partial: true });
+  const last = gMsgs.at(-1)!.payload;
+  assert.equal(last.last_seq, gStored.length);
+  assert.deepEqual(last.lines, []);
+  assert.equal(last.partial, true);
   assert.equal(gStored[1]!.line.length, 300_000);
 });
 

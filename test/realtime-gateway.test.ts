@@ -212,13 +212,26 @@ test('a subscriber that stops reading does not slow the run or the others', asyn
   slow.send(JSON.stringify([`1`, `1`, `realtime:run:${id}`, 'phx_join', { config: { private: true }, access_token: member.token }]));
   await new Promise((r) => slow.once('message', r));
   (slow as unknown as { _socket: { pause(): void } })._socket.pause(); // never reads again
-  const got: number[] = [];
-  await subscribe(client(member.token), `run:${id}`, (event, p) => event === 'log' && got.push(...p.lines.map((l: LogLine) => l.seq)));
+  // The other subscriber is a viewer: live batches, and the API for what a partial batch left out.
+  const out: number[] = [];
+  const seq = new LogSequencer((lines) => out.push(...lines.map((l) => l.seq)));
+  let messages = 0;
+  await subscribe(client(member.token), `run:${id}`, (event, p) => {
+    if (event !== 'log') return;
+    messages++;
+    seq.acceptBroadcast(p);
+  });
+  const t0 = Date.now();
   await release();
   await waitStatus(id, 'succeeded');
-  const { lastSeq } = await runOf(id);
-  await eventually('the fast subscriber got everything', async () => got.length === lastSeq, 15_000);
-  assert.equal(lastSeq, 20_001);
+  const run = await runOf(id);
+  assert.equal(run.lastSeq, 20_001);
+  await eventually('the live batches announced every line', async () => seq.known === run.lastSeq, 15_000);
+  seq.accept(await history(id, seq.last));
+  assert.deepEqual(out, Array.from({ length: run.lastSeq }, (_, i) => i + 1));
+  const seconds = (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000;
+  assert.ok(seconds < 15, `the run took ${seconds} s with a stalled subscriber`);
+  assert.ok(messages <= Math.max(3, (Date.now() - t0) / 100 + 2), `${messages} messages`);
   slow.terminate();
 });
 

@@ -24,7 +24,10 @@ export async function followLogs(api: ApiClient, id: number, after: number, out:
   sb.realtime.setAuth(api.target.token);
   let wake: () => void = () => {};
   const channel = sb.channel(`run:${id}`, { config: { private: true } }).on('broadcast', { event: 'log' }, ({ payload }) => {
-    seq.accept(payload.lines as C.LogLine[]);
+    const batch = C.LogBroadcast.safeParse(payload);
+    if (batch.success) seq.acceptBroadcast(batch.data);
+    // Each wake reads the API once: the lines a partial batch or a reconnect left out, and the run's
+    // status (so the end is noticed at once). Batches come at most ~10 a second.
     wake();
   });
   const joined = await new Promise<boolean>((resolve) => {
