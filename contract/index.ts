@@ -205,7 +205,16 @@ export const AuditEntry = z.object({
   details: z.unknown(),
 });
 export const Me = z.object({ userId: Uuid, email: z.string().nullable(), role: z.string() });
-export const Health = z.object({ ok: z.literal(true), mode: z.enum(['embedded', 'external']), version: z.string() });
+export const Health = z.object({
+  ok: z.literal(true),
+  mode: z.enum(['embedded', 'external']),
+  version: z.string(),
+  /**
+   * Where viewers subscribe to Realtime: a Supabase project's URL and anon key, or url null for this
+   * server's own gateway (the API's base URL; any key).
+   */
+  realtime: z.object({ url: z.string().nullable(), apiKey: z.string() }),
+});
 export const ApiError = z.object({
   error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional(), details: z.unknown().optional() }),
 });

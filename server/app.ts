@@ -26,6 +26,12 @@ export interface ServerOptions {
   /** Verify Supabase tokens with the project's JWT secret, or with its JWKS endpoint. */
   jwtSecret?: string;
   jwksUrl?: string;
+  /**
+   * Supabase Realtime for viewers (a Supabase control plane: https://<ref>.supabase.co and its anon key).
+   * Omitted: this server's own gateway, fed by the database it runs on.
+   */
+  realtimeUrl?: string;
+  realtimeKey?: string;
   executorModules?: string[];
   worker?: boolean;
   concurrency?: number;
@@ -105,7 +111,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       await worker.start();
     }
 
-    const api = createApiServer({ pool, verifier, mode, version: VERSION, log });
+    const realtime = { url: opts.realtimeUrl ?? null, apiKey: opts.realtimeKey ?? 'odooops-local' };
+    const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, log });
     await new Promise<void>((resolve, reject) => {
       api.once('error', reject);
       api.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());

@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { closeFixtures } from './fixtures/executors.ts';
+import { startServer } from '../server/app.ts';
 import { eventually, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 
 const run = promisify(execFile);
@@ -45,4 +46,35 @@ test('run queue --follow prints the log and exits 1 when the run fails', async (
   assert.match(r.stdout, /about to fail/);
   assert.match(r.stdout, /failed: out of disk/);
   assert.match(r.stderr, /failed \(out of disk\)/);
+});
+
+test('the CLI follows over the Realtime the server advertises (a Supabase project\'s, here another gateway)', async () => {
+  // Server B shares A's database and advertises A's gateway as its Realtime, the way a server on a
+  // Supabase control plane advertises the project's (--realtime-url/--realtime-key).
+  // The same home: the same signing secret, so A's users' tokens are valid on B.
+  const b = await startServer({
+    home: cp.server.home, databaseUrl: cp.server.databaseUrl, worker: false, log: () => {},
+    realtimeUrl: cp.server.url, realtimeKey: 'anon-key-of-the-project',
+  });
+  try {
+    const health = await (await fetch(`${b.url}/api/health`)).json();
+    assert.deepEqual(health.realtime, { url: cp.server.url, apiKey: 'anon-key-of-the-project' });
+    assert.deepEqual((await (await fetch(`${cp.server.url}/api/health`)).json()).realtime, { url: null, apiKey: 'odooops-local' });
+    const q = await admin.call('POST', '/api/projects/follow/environments/dev/runs', { kind: 'test.chatty', params: { lines: 1500, perTick: 50, tickMs: 20 } });
+    let sawChannelOnA = false;
+    let sawChannelOnB = false;
+    const watch = setInterval(() => {
+      sawChannelOnA ||= cp.server.gateway.stats().channels > 0;
+      sawChannelOnB ||= b.gateway.stats().channels > 0;
+    }, 20);
+    const r = await run(process.execPath, [CLI, 'run', 'logs', String(q.body.id), '--follow', '--json'], {
+      env: { ...process.env, ODOOOPS_URL: b.url, ODOOOPS_TOKEN: admin.token }, maxBuffer: 64 * 1024 * 1024,
+    }).finally(() => clearInterval(watch));
+    const seqs = r.stdout.trim().split('\n').map((l) => JSON.parse(l).seq as number);
+    assert.deepEqual(seqs, Array.from({ length: 1501 }, (_, i) => i + 1));
+    assert.ok(sawChannelOnA, 'the CLI joined the advertised gateway');
+    assert.ok(!sawChannelOnB, 'not the API server\'s own');
+  } finally {
+    await b.stop(1000);
+  }
 });

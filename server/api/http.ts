@@ -10,6 +10,7 @@ export interface ApiOptions {
   verifier: TokenVerifier;
   mode: Health['mode'];
   version: string;
+  realtime: Health['realtime'];
   log: (message: string) => void;
 }
 
@@ -49,7 +50,7 @@ export function createApiServer(opts: ApiOptions): Server {
     const method = req.method ?? 'GET';
     try {
       if (method === 'GET' && url.pathname === '/api/health') {
-        return send(res, 200, { ok: true, mode: opts.mode, version: opts.version } satisfies Health);
+        return send(res, 200, { ok: true, mode: opts.mode, version: opts.version, realtime: opts.realtime } satisfies Health);
       }
       const candidates = routes.filter((r) => r.pattern.test(url.pathname));
       if (candidates.length === 0) throw new HttpError(404, 'not_found', `no such endpoint: ${url.pathname}`);

@@ -20,7 +20,9 @@ export async function followLogs(api: ApiClient, id: number, after: number, out:
     }
   };
 
-  const sb = createClient(api.target.url, 'odooops-cli', { auth: { persistSession: false, autoRefreshToken: false } });
+  // The server says where Realtime is: a Supabase project, or its own gateway (url null).
+  const { realtime } = await api.get('/api/health', C.Health);
+  const sb = createClient(realtime.url ?? api.target.url, realtime.apiKey, { auth: { persistSession: false, autoRefreshToken: false } });
   sb.realtime.setAuth(api.target.token);
   let wake: () => void = () => {};
   const channel = sb.channel(`run:${id}`, { config: { private: true } }).on('broadcast', { event: 'log' }, ({ payload }) => {

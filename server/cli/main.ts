@@ -10,13 +10,16 @@ const USAGE = `odooops — run self-hosted Odoo like Odoo.sh
 
 Server
   odooops server [--database-url URL] [--port N] [--host H] [--demo] [--executors MODULE]...
-                 [--jwt-secret S | --jwks-url URL] [--concurrency N] [--lease SECONDS] [--grace SECONDS]
+                 [--jwt-secret S | --jwks-url URL] [--realtime-url URL --realtime-key KEY]
+                 [--concurrency N] [--lease SECONDS] [--grace SECONDS]
                  [--secrets-dir DIR]... [--no-worker]
       Starts the control plane: the embedded PostgreSQL under ~/.odooops (or --database-url, a Supabase
       project included), migrations, the HTTP API and a worker. Writes ~/.odooops/connection.json.
       On SIGTERM/SIGINT, running runs get --grace seconds (default 20) to finish, then go back to the queue.
       Environment passwords are referenced, never stored: env:ODOOOPS_DB_<NAME> on the worker, or
-      file:<path> inside ~/.odooops/secrets or a --secrets-dir.
+      file:<path> inside ~/.odooops/secrets or a --secrets-dir. With a Supabase control plane, pass its
+      URL and anon key as --realtime-url/--realtime-key (or SUPABASE_URL/SUPABASE_ANON_KEY): viewers then
+      follow logs over Supabase Realtime instead of this server's own gateway.
   odooops worker --database-url URL [--executors MODULE]... [--concurrency N] [--lease SECONDS]
       Only a worker, to add capacity on another machine sharing the same queue.
   odooops token [--user UUID] [--email E] [--ttl 30d]
@@ -53,6 +56,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   'database-url': { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, demo: { type: 'boolean' },
   executors: { type: 'string', multiple: true }, 'jwt-secret': { type: 'string' }, 'jwks-url': { type: 'string' },
+  'realtime-url': { type: 'string' }, 'realtime-key': { type: 'string' },
   'secrets-dir': { type: 'string', multiple: true }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
   user: { type: 'string' }, email: { type: 'string' }, ttl: { type: 'string' },
   name: { type: 'string' }, role: { type: 'string' }, stage: { type: 'string' }, db: { type: 'string' },
@@ -139,10 +143,18 @@ export async function main(argv: string[]): Promise<number> {
 
   if (cmd === 'server' || cmd === 'worker') {
     const { serve } = await import('./serve.ts');
+    const realtimeUrl = values['realtime-url'] ?? process.env.SUPABASE_URL;
+    const realtimeKey = values['realtime-key'] ?? process.env.SUPABASE_ANON_KEY;
+    if (!realtimeUrl !== !realtimeKey || (realtimeUrl && !URL.canParse(realtimeUrl))) {
+      throw new CliError('--realtime-url needs --realtime-key, and the URL must be absolute', EXIT.usage,
+        'Pass your Supabase project URL (https://<ref>.supabase.co) and its anon key, or neither to use this server\'s own Realtime gateway.');
+    }
     return serve(cmd, {
       home: values.home, databaseUrl: values['database-url'], port: num(values.port, '--port'), host: values.host,
       demo: values.demo, executorModules: values.executors, jwtSecret: values['jwt-secret'] ?? process.env.SUPABASE_JWT_SECRET,
-      jwksUrl: values['jwks-url'], concurrency: num(values.concurrency, '--concurrency'), leaseSeconds: num(values.lease, '--lease'),
+      jwksUrl: values['jwks-url'],
+      realtimeUrl, realtimeKey,
+      concurrency: num(values.concurrency, '--concurrency'), leaseSeconds: num(values.lease, '--lease'),
       worker: !values['no-worker'], fast: values.fast, secretsDirs: values['secrets-dir'],
     }, (num(values.grace, '--grace') ?? 20) * 1000);
   }
