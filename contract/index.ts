@@ -185,6 +185,22 @@ export const LogBroadcast = z.object({
   partial: z.boolean().optional(),
   lines: z.array(LogLine),
 });
+/** A backup's manifest.json: what it holds and how to check it (SHA-256 of each part). */
+export const BackupPart = z.object({ key: z.string(), bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+export const BackupManifest = z.object({
+  format: z.literal('odooops-backup/1'),
+  database: z.string(),
+  createdAt: z.string(),
+  kind: z.enum(['daily', 'manual', 'pre-deploy', 'clone']),
+  odoo: z.object({ version: z.string(), majorVersion: z.string() }),
+  /** Installed modules: name → latest_version, as Odoo's own manifest.json has them. */
+  modules: z.record(z.string(), z.string()),
+  postgres: z.object({ server: z.string(), pgDump: z.string() }),
+  dump: BackupPart,
+  /** Null when the environment has no filestore configured. */
+  filestore: BackupPart.extend({ files: z.number().int().nonnegative() }).nullable(),
+});
+export type BackupManifest = z.infer<typeof BackupManifest>;
 export const Approval = z.object({
   id: Uuid,
   environment: z.string(),

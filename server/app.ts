@@ -1,5 +1,6 @@
 // `odooops server`: the control-plane database (embedded by default), migrations, the HTTP API and
 // the worker in one process.
+import { LocalBackupStore } from './odoo/backup-store.ts';
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
@@ -39,6 +40,8 @@ export interface ServerOptions {
   sweepIntervalMs?: number;
   /** Extra directories for file: password references, besides <home>/secrets. */
   secretsDirs?: string[];
+  /** The backup store's directory; <home>/backups by default. */
+  backupDir?: string;
   demo?: boolean;
   /** Crash-unsafe database settings, for tests and benchmarks. */
   fast?: boolean;
@@ -107,6 +110,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         pool, databaseUrl, executors, log,
         concurrency: opts.concurrency, leaseSeconds: opts.leaseSeconds, sweepIntervalMs: opts.sweepIntervalMs,
         secretsDirs: [homeFiles(home).secrets, ...(opts.secretsDirs ?? [])],
+        backupStore: new LocalBackupStore(opts.backupDir ?? homeFiles(home).backups),
       });
       await worker.start();
     }

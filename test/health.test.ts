@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type * as C from '../contract/index.ts';
 import { eventually, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
-import { createOdooShapedDb, startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
+import { createOdooShapedDb, requirePasswordsOverTcp, startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
 
 const SLUG = 'health-e2e';
 const ROLE = 'odoo_health';
@@ -70,39 +70,6 @@ after(async () => {
  * The helper initialises the cluster with trust authentication, where any password is accepted. Make
  * the login role authenticate for real (SCRAM), keeping trust for the postgres superuser the helper uses.
  */
-async function requirePasswordsOverTcp(srv: DebianPostgres) {
-  const su = await srv.client();
-  try {
-    const hba = (await su.query('show hba_file')).rows[0].hba_file as string;
-    const rules = [
-      'local all all trust',
-      'host all postgres 127.0.0.1/32 trust',
-      'host all all 127.0.0.1/32 scram-sha-256',
-    ];
-    await su.query(`copy (select unnest(array[${rules.map((r) => pg.escapeLiteral(r)).join(', ')}])) to ${pg.escapeLiteral(hba)}`);
-    await su.query('select pg_reload_conf()');
-  } finally {
-    await su.end();
-  }
-  // The reload is asynchronous: wait until a wrong password is actually refused.
-  await eventually('pg_hba.conf to require passwords', async () => {
-    const probe = new pg.Client({ host: srv.host, port: srv.port, user: 'postgres', database: 'postgres' });
-    await probe.connect();
-    const { rows } = await probe.query(`select count(*)::int as n from pg_hba_file_rules where auth_method = 'scram-sha-256'`);
-    await probe.end();
-    if (rows[0].n !== 1) return false;
-    const c = new pg.Client({ host: srv.host, port: srv.port, user: 'no_such_role_probe', password: 'x', database: 'postgres' });
-    c.on('error', () => {});
-    try {
-      await c.connect();
-      await c.end();
-      return false;
-    } catch (err) {
-      return /password authentication failed/.test((err as Error).message);
-    }
-  }, 10_000);
-}
-
 async function createEnv(name: string, database: Record<string, unknown>, filestorePath?: string): Promise<C.Environment> {
   const res = await admin.call('POST', `/api/projects/${SLUG}/environments`, {
     name, stage: 'development', database, ...(filestorePath ? { filestorePath } : {}),

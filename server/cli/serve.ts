@@ -1,3 +1,4 @@
+import { LocalBackupStore } from '../odoo/backup-store.ts';
 import { startServer, type ServerOptions } from '../app.ts';
 import { createPool } from '../db/session.ts';
 import { loadExecutors } from '../worker/executors/index.ts';
@@ -17,6 +18,7 @@ export async function serve(what: 'server' | 'worker', opts: ServerOptions, grac
       pool, databaseUrl: opts.databaseUrl, executors: await loadExecutors(opts.executorModules ?? []), log,
       concurrency: opts.concurrency, leaseSeconds: opts.leaseSeconds, sweepIntervalMs: opts.sweepIntervalMs,
       secretsDirs: [homeFiles(odooopsHome(opts.home)).secrets, ...(opts.secretsDirs ?? [])],
+      backupStore: new LocalBackupStore(opts.backupDir ?? homeFiles(odooopsHome(opts.home)).backups),
     });
     await worker.start();
     log(`worker ${worker.id} ready for ${worker.kinds.join(', ')}`);

@@ -1,6 +1,30 @@
 // Run kinds are pluggable: an executor declares its kind, validates its params, and does the work.
 import type { z } from 'zod';
-import type { LogStream } from '../../contract/index.ts';
+import type { BackupManifest, LogStream } from '../../contract/index.ts';
+import type { BackupStore } from '../odoo/backup-store.ts';
+
+export interface BackupRow {
+  id: string;
+  project_id: string;
+  environment_id: string;
+  /** The stage of the environment the backup was taken of. */
+  stage: string;
+  kind: string;
+  location: string;
+  size_bytes: number;
+  sha256: string;
+  manifest: BackupManifest;
+  created_at: Date;
+}
+
+/** What a run may know and do about backups in the control plane, bound to the run's lease. */
+export interface BackupCatalog {
+  store: BackupStore;
+  manualToday(): Promise<number>;
+  record(kind: string, key: string, size: number, sha256: string, manifest: BackupManifest): Promise<string>;
+  /** A backup of this run's project, or an error that says it does not exist. */
+  get(id: string): Promise<BackupRow>;
+}
 
 export interface EnvironmentRow {
   id: string;
@@ -46,6 +70,7 @@ export interface ExecutorContext<P> {
    * Register before logging anything that may contain it.
    */
   redact(value: string): void;
+  backups: BackupCatalog;
 }
 
 export interface Executor<P = unknown> {

@@ -4,7 +4,9 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { Executor, EnvironmentRow, RunRow } from './executor.ts';
+import type { BackupCatalog, BackupRow, Executor, EnvironmentRow, RunRow } from './executor.ts';
+import { BackupManifest } from '../../contract/index.ts';
+import type { BackupStore } from '../odoo/backup-store.ts';
 import { LogBatcher } from './log-batcher.ts';
 import { resolvePassword } from './odoo-db.ts';
 
@@ -21,6 +23,8 @@ export interface WorkerOptions {
   sweepIntervalMs?: number;
   /** Directories whose files may be named by file: password references. */
   secretsDirs?: string[];
+  /** Where backup runs write and restore runs read; a local directory by default. */
+  backupStore?: BackupStore;
   log?: (message: string) => void;
 }
 
@@ -34,7 +38,7 @@ interface Active {
 
 export class Worker {
   readonly id: string;
-  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors'>>;
+  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors' | 'backupStore'>> & { backupStore: BackupStore | undefined };
   private readonly executors: Map<string, Executor<any>>;
   private readonly active = new Map<number, Active>();
   private listener: pg.Client | undefined;
@@ -55,7 +59,35 @@ export class Worker {
       leaseSeconds: opts.leaseSeconds ?? 30,
       sweepIntervalMs: opts.sweepIntervalMs ?? 15_000,
       secretsDirs: opts.secretsDirs ?? [],
+      backupStore: opts.backupStore,
       log: opts.log ?? (() => {}),
+    };
+  }
+
+  private catalog(run: RunRow): BackupCatalog {
+    const { pool, backupStore } = this.opts;
+    const store = () => {
+      if (!backupStore) throw new Error('this worker has no backup store configured');
+      return backupStore;
+    };
+    return {
+      get store() {
+        return store();
+      },
+      manualToday: async () => (await pool.query('select ops.manual_backups_today($1) as n', [run.environment_id])).rows[0].n as number,
+      record: async (kind, key, size, sha256, manifest) =>
+        (await pool.query('select ops.record_backup($1, $2, $3, $4, $5, $6, $7) as id', [run.id, this.id, kind, store().locationOf(key), size, sha256, manifest])).rows[0].id as string,
+      get: async (id) => {
+        const { rows } = await pool.query(
+          `select b.*, e.stage from ops.backups b join ops.environments e on e.id = b.environment_id
+           where b.id = $1 and b.project_id = $2`,
+          [/^[0-9a-f-]{36}$/i.test(id) ? id : '00000000-0000-0000-0000-000000000000', run.project_id],
+        );
+        if (!rows[0]) throw new Error(`backup ${id} does not exist in this project`);
+        const parsed = BackupManifest.safeParse(rows[0].manifest);
+        if (!parsed.success) throw new Error(`backup ${id} has no valid manifest; it cannot be restored`);
+        return { ...rows[0], size_bytes: Number(rows[0].size_bytes), manifest: parsed.data } as BackupRow;
+      },
     };
   }
 
@@ -80,7 +112,15 @@ export class Worker {
 
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.opts.databaseUrl, application_name: `odooops-worker ${this.id}` });
-    client.on('notification', () => this.wake());
+    client.on('notification', (n) => {
+      if (n.channel === 'ops_cancel') {
+        // A member cancelled a running run: stop it now rather than at the next heartbeat.
+        const entry = this.active.get(Number(n.payload));
+        if (entry && !entry.controller.signal.aborted) entry.controller.abort('cancel');
+        return;
+      }
+      this.wake();
+    });
     client.on('error', (err) => {
       if (this.stopping) return;
       this.opts.log(`worker ${this.id}: lost its LISTEN connection (${err.message}); reconnecting`);
@@ -90,7 +130,7 @@ export class Worker {
       if (!this.stopping && this.listener === client) this.scheduleReconnect();
     });
     await client.connect();
-    await client.query('listen ops_runs');
+    await client.query('listen ops_runs; listen ops_cancel');
     this.listener = client;
   }
 
@@ -231,6 +271,7 @@ export class Worker {
           return secret;
         },
         redact: (value) => logs.redact(value),
+        backups: this.catalog(run),
       });
       if (controller.signal.aborted) throw new Error(String(reason()));
     } catch (err) {

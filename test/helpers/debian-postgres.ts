@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { tempHome } from './control-plane.ts';
 import { freePort } from '../../server/db/embedded.ts';
+import { generateOdooDatabase, type GenerateOptions } from '../../server/odoo/generate.ts';
 
 const run = promisify(execFile);
 const BIN = '/usr/lib/postgresql/15/bin';
@@ -74,4 +75,90 @@ export async function createOdooShapedDb(pgsrv: DebianPostgres, name: string, op
   } finally {
     await db.end();
   }
+}
+
+/**
+ * Makes the cluster ask every role but postgres for a password over TCP (as a real Odoo server does),
+ * and waits until the reload took effect.
+ */
+export async function requirePasswordsOverTcp(srv: DebianPostgres): Promise<void> {
+  const su = await srv.client();
+  try {
+    const hba = (await su.query('show hba_file')).rows[0].hba_file as string;
+    const rules = ['local all all trust', 'host all postgres 127.0.0.1/32 trust', 'host all all 127.0.0.1/32 scram-sha-256'];
+    await su.query(`copy (select unnest(array[${rules.map((r) => pg.escapeLiteral(r)).join(', ')}])) to ${pg.escapeLiteral(hba)}`);
+    await su.query('select pg_reload_conf()');
+  } finally {
+    await su.end();
+  }
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const c = new pg.Client({ host: srv.host, port: srv.port, user: 'no_such_role_probe', password: 'x', database: 'postgres' });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      await c.end();
+    } catch (err) {
+      if (/password authentication failed/.test((err as Error).message)) return;
+    }
+    if (Date.now() > deadline) throw new Error('pg_hba.conf did not start requiring passwords');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A login role with CREATEDB, as Odoo's own database user has. */
+export async function createOdooRole(srv: DebianPostgres, role: string, password: string): Promise<void> {
+  const su = await srv.client();
+  try {
+    await su.query(`create role ${pg.escapeIdentifier(role)} login createdb password ${pg.escapeLiteral(password)}`);
+  } finally {
+    await su.end();
+  }
+}
+
+/** Creates `name` owned by `role` and fills it with the generator, connected as that role (so it owns the tables). */
+export async function createGeneratedOdooDb(srv: DebianPostgres, name: string, role: string, password: string, filestore: string, opts: GenerateOptions) {
+  const su = await srv.client();
+  try {
+    await su.query(`create database ${pg.escapeIdentifier(name)} owner ${pg.escapeIdentifier(role)}`);
+  } finally {
+    await su.end();
+  }
+  const db = new pg.Client({ host: srv.host, port: srv.port, user: role, password, database: name });
+  await db.connect();
+  try {
+    return await generateOdooDatabase(db, filestore, opts);
+  } finally {
+    await db.end();
+  }
+}
+
+/** Every table's row count and content hash, to compare a database before and after. */
+export async function fingerprintDb(srv: DebianPostgres, name: string): Promise<Record<string, string>> {
+  const c = await srv.client(name);
+  try {
+    const { rows } = await c.query(`select tablename from pg_tables where schemaname = 'public' order by tablename`);
+    const out: Record<string, string> = {};
+    for (const { tablename } of rows) {
+      const t = pg.escapeIdentifier(tablename);
+      const r = await c.query(`select count(*)::int as n, md5(coalesce(string_agg(x::text, '|' order by x::text), '')) as h from ${t} x`);
+      out[tablename] = `${r.rows[0].n}:${r.rows[0].h}`;
+    }
+    return out;
+  } finally {
+    await c.end();
+  }
+}
+
+/** relative path → SHA-1 of every file under a directory. */
+export async function fingerprintDir(dir: string): Promise<Record<string, string>> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const { createHash } = await import('node:crypto');
+  const out: Record<string, string> = {};
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!e.isFile()) continue;
+    const full = join(e.parentPath, e.name);
+    out[full.slice(dir.length + 1)] = createHash('sha1').update(await readFile(full)).digest('hex');
+  }
+  return out;
 }

@@ -1,9 +1,11 @@
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import type { Executor } from '../executor.ts';
+import { backupExecutor } from './backup.ts';
 import { healthExecutor } from './health.ts';
+import { restoreExecutor } from './restore.ts';
 
-export const builtinExecutors: Executor<any>[] = [healthExecutor];
+export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor];
 
 /**
  * Loads extra executors from a module (the server's --executors option): its default export, or its

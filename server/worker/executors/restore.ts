@@ -1,0 +1,128 @@
+// restore: puts a backup in place of the environment's database and filestore. Checksums are verified
+// before anything is touched; the backup is restored beside the environment and switched in only when
+// both database and filestore succeeded (see odoo/switch.ts); any failure leaves the environment as it
+// was and removes the half-restored copy. Into production only with an approval (ops.runs trigger).
+import { mkdir, rm } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { z } from 'zod';
+import { defineExecutor, type BackupCatalog, type BackupRow, type EnvironmentRow } from '../executor.ts';
+import { describeConnection } from '../odoo-db.ts';
+import { hashing } from '../../odoo/backup-store.ts';
+import { mib, progress } from '../../odoo/inspect.ts';
+import { connectionArgs, findPgTool, pgEnv, spawnTool, targetOf, withTool } from '../../odoo/pg-tools.ts';
+import { dropDatabase, maintenance, removeLeftovers, sideDir, sideName, switchOver } from '../../odoo/switch.ts';
+
+/** Reads every part of a backup back and compares size and SHA-256 with what was recorded. */
+export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l: string) => Promise<void>, signal: AbortSignal): Promise<void> {
+  const store = backups.store;
+  const check = async (key: string, bytes: number | null, sha256: string, label: string) => {
+    const h = hashing();
+    await pipeline(await store.get(key), h, new Writable({ write: (_c, _e, cb) => cb() }), { signal });
+    const got = h.result();
+    if (got.sha256 !== sha256 || (bytes !== null && got.bytes !== bytes)) {
+      throw new Error(`backup ${b.id} is corrupt: ${label} has sha256 ${got.sha256} (${got.bytes} bytes), the backup recorded ${sha256}${bytes === null ? '' : ` (${bytes} bytes)`}; nothing was changed`);
+    }
+  };
+  const prefix = b.manifest.dump.key.replace(/\/dump\.pgc$/, '');
+  await check(`${prefix}/manifest.json`, null, b.sha256, 'manifest.json');
+  await check(b.manifest.dump.key, b.manifest.dump.bytes, b.manifest.dump.sha256, 'the database dump');
+  if (b.manifest.filestore) await check(b.manifest.filestore.key, b.manifest.filestore.bytes, b.manifest.filestore.sha256, 'the filestore archive');
+  await log(`verified: dump ${mib(b.manifest.dump.bytes)}${b.manifest.filestore ? `, filestore ${mib(b.manifest.filestore.bytes)} (${b.manifest.filestore.files} files)` : ''}, checksums match`);
+}
+
+export interface RestoreInput {
+  runId: number;
+  env: EnvironmentRow;
+  password: string | undefined;
+  backup: BackupRow;
+  backups: BackupCatalog;
+  log: (line: string, stream?: 'stdout' | 'stderr') => Promise<void>;
+  signal: AbortSignal;
+  /** Runs on the restored database before it is switched in (the clone rules, for instance). */
+  beforeSwitch?: (newDb: string) => Promise<void>;
+}
+
+/** Restores a verified backup beside the environment and switches it in. */
+export async function restoreBackup({ runId, env, password, backup: b, backups, log, signal, beforeSwitch }: RestoreInput): Promise<{ database: string; filestoreFiles: number | null }> {
+  if (b.manifest.filestore && !env.filestore_path) {
+    throw new Error(`backup ${b.id} has a filestore but ${env.name} has no filestore path; set one (odooops env set … --filestore) and restore again`);
+  }
+  const target = targetOf(env, password);
+  const admin = await maintenance(target);
+  const newDb = sideName(env.db_name, 'new', runId);
+  const newFs = env.filestore_path && b.manifest.filestore ? sideDir(env.filestore_path, 'new', runId) : null;
+  const onAbort = () => void admin.end().catch(() => {});
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const server = (await admin.query('show server_version')).rows[0].server_version as string;
+    const pgRestore = await findPgTool('pg_restore', server);
+    const removed = await removeLeftovers(admin, env.db_name, env.filestore_path, runId);
+    if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
+    await log(`creating ${newDb} on ${describeConnection(env)} (PostgreSQL ${server.split(' ')[0]})`);
+    try {
+      await admin.query(`create database ${pg.escapeIdentifier(newDb)} template template0 encoding 'UTF8'`);
+    } catch (err) {
+      throw new Error(`cannot create the database ${newDb} as ${env.db_user ?? 'the default user'}: ${(err as Error).message}; the role needs CREATEDB`);
+    }
+    try {
+      const into = { ...target, database: newDb };
+      const local = backups.store.localPath(b.manifest.dump.key);
+      const args = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(into), '--dbname', newDb];
+      await log(`pg_restore into ${newDb}${local ? ' (2 jobs)' : ''}`);
+      if (local) {
+        await spawnTool(pgRestore, [...args, '--jobs', '2', local], { env: pgEnv(into), signal }).done;
+      } else {
+        const p = spawnTool(pgRestore, args, { env: pgEnv(into), signal, stdin: 'pipe' });
+        await withTool(p, backups.store.get(b.manifest.dump.key).then((src) => pipeline(src, p.child.stdin!, { signal })));
+      }
+      await log('database restored');
+      if (newFs && b.manifest.filestore) {
+        await mkdir(newFs, { recursive: true });
+        const tar = spawnTool('tar', ['--extract', '--file=-', '--directory', newFs, '--no-same-owner'], { signal, stdin: 'pipe' });
+        const key = b.manifest.filestore.key;
+        await withTool(tar, backups.store.get(key).then((src) => pipeline(src, progress((l) => void log(l), 'filestore'), tar.child.stdin!, { signal })));
+        await log(`filestore unpacked beside the current one (${b.manifest.filestore.files} files)`);
+      } else if (env.filestore_path) {
+        await log(`backup ${b.id} has no filestore: ${env.filestore_path} is left as it is`, 'stderr');
+      }
+      if (beforeSwitch) await beforeSwitch(newDb);
+      signal.throwIfAborted();
+      await switchOver(admin, { db: env.db_name, newDb, filestore: newFs ? env.filestore_path : null, newFilestore: newFs, runId }, (l) => log(l));
+    } catch (err) {
+      await log(`restore failed, removing ${newDb}${newFs ? ` and ${newFs}` : ''}; ${env.db_name} was not changed`, 'stderr');
+      if (signal.aborted) {
+        // The maintenance connection closes on abort: clean up on a fresh one.
+        const c = await maintenance(target).catch(() => undefined);
+        if (c) await dropDatabase(c, newDb).catch(() => {}).finally(() => c.end().catch(() => {}));
+      } else {
+        await dropDatabase(admin, newDb).catch(() => {});
+      }
+      if (newFs) await rm(newFs, { recursive: true, force: true });
+      throw err;
+    }
+    return { database: env.db_name, filestoreFiles: b.manifest.filestore?.files ?? null };
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await admin.end().catch(() => {});
+  }
+}
+
+export const restoreExecutor = defineExecutor({
+  kind: 'restore',
+  description: 'Restore a backup into the environment (verified first; switched in only when complete)',
+  params: z.strictObject({ backup: z.uuid() }),
+  async execute({ run, environment: env, params, log, signal, resolveSecret, backups }) {
+    const backup = await backups.get(params.backup);
+    if (backup.stage === 'production' && env.stage !== 'production') {
+      throw new Error(`backup ${backup.id} is of production: restoring it into ${env.stage} needs the clone rules (neutralize and mask); queue a clone run with {"backup": "${backup.id}"} instead`);
+    }
+    await log(`backup ${backup.id}: ${backup.kind} of ${backup.manifest.database}, ${backup.manifest.createdAt}, Odoo ${backup.manifest.odoo.version}`);
+    await verifyBackup(backup, backups, (l) => log(l), signal);
+    const password = resolveSecret(env.db_password_ref);
+    const done = await restoreBackup({ runId: run.id, env, password, backup, backups, log, signal });
+    await log(`restored backup ${backup.id} into ${env.name}`);
+    return { backupId: backup.id, ...done };
+  },
+});

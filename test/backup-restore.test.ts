@@ -1,0 +1,250 @@
+// Backup and restore runs end to end: queued through the API, executed by the control plane's worker
+// with Debian's pg_dump/pg_restore against a real PostgreSQL 15 holding generated Odoo-17-shaped
+// databases reached with a password-protected role, into the local backup store.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import type * as C from '../contract/index.ts';
+import { eventually, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
+import {
+  createGeneratedOdooDb, createOdooRole, fingerprintDb, fingerprintDir, requirePasswordsOverTcp, startDebianPostgres, type DebianPostgres,
+} from './helpers/debian-postgres.ts';
+
+const SLUG = 'shop';
+const ROLE = 'odoo';
+const PASSWORD = 'Odoo-Db-Pw-42';
+const PW_VAR = `ODOOOPS_DB_TEST_BACKUP_PW_${process.pid}`;
+
+let cp: TestControlPlane | undefined;
+let odooPg: DebianPostgres | undefined;
+let admin: TestUser;
+let second: TestUser;
+let scratch: string;
+const fs = (db: string) => join(scratch, 'filestore', db);
+
+before(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'odooops-backup-'));
+  const started = await Promise.allSettled([
+    startControlPlane().then((c) => (cp = c)),
+    startDebianPostgres().then((p) => (odooPg = p)),
+  ]);
+  for (const s of started) if (s.status === 'rejected') throw s.reason;
+  if (!cp || !odooPg) throw new Error('the control plane or the Odoo PostgreSQL did not start');
+  await requirePasswordsOverTcp(odooPg);
+  await createOdooRole(odooPg, ROLE, PASSWORD);
+  for (const db of ['shop_dev', 'shop_prod']) await createGeneratedOdooDb(odooPg, db, ROLE, PASSWORD, fs(db), { partners: 300 });
+  process.env[PW_VAR] = PASSWORD;
+
+  admin = await cp.user();
+  second = await cp.user();
+  assert.equal((await admin.call('POST', '/api/projects', { slug: SLUG, name: 'Shop' })).status, 201);
+  assert.equal((await admin.call('POST', `/api/projects/${SLUG}/members`, { userId: second.id, role: 'admin' })).status, 201);
+  for (const [name, stage, db] of [['dev', 'development', 'shop_dev'], ['prod', 'production', 'shop_prod']]) {
+    const r = await admin.call('POST', `/api/projects/${SLUG}/environments`, {
+      name, stage, database: { name: db, host: odooPg.host, port: odooPg.port, user: ROLE, passwordRef: `env:${PW_VAR}` }, filestorePath: fs(db!),
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+});
+after(async () => {
+  delete process.env[PW_VAR];
+  await cp?.close();
+  await odooPg?.stop();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+async function queue(env: string, kind: string, params: object = {}, approval?: string) {
+  return admin.call('POST', `/api/projects/${SLUG}/environments/${env}/runs`, { kind, params, ...(approval ? { approvalId: approval } : {}) });
+}
+
+async function finished(id: number, timeoutMs = 60_000): Promise<C.Run> {
+  return eventually(`run ${id} to finish`, async () => {
+    const run = (await admin.call('GET', `/api/runs/${id}`)).body as C.Run;
+    return ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
+  }, timeoutMs);
+}
+
+async function runToEnd(env: string, kind: string, params: object = {}): Promise<C.Run> {
+  const q = await queue(env, kind, params);
+  assert.equal(q.status, 201, JSON.stringify(q.body));
+  return finished(q.body.id);
+}
+
+async function logText(id: number): Promise<string> {
+  return ((await admin.call('GET', `/api/runs/${id}/logs?limit=5000`)).body as C.LogPage).lines.map((l) => l.line).join('\n');
+}
+
+async function sql<T = any>(db: string, text: string, params: unknown[] = []): Promise<T[]> {
+  const c = await odooPg!.client(db);
+  try {
+    return (params.length ? await c.query(text, params) : await c.query(text)).rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
+const leftovers = async () => (await sql<{ datname: string }>('postgres', `select datname from pg_database where datname like '%odooops%'`)).map((r) => r.datname);
+
+async function backupOf(env: string): Promise<{ id: string; run: C.Run; manifest: C.BackupManifest; dir: string }> {
+  const run = await runToEnd(env, 'backup');
+  assert.equal(run.status, 'succeeded', `${run.error}\n${await logText(run.id)}`);
+  const { backupId } = run.result as { backupId: string };
+  const { rows } = await cp!.pool.query('select * from ops.backups where id = $1', [backupId]);
+  assert.equal(rows.length, 1);
+  const manifest = rows[0].manifest as C.BackupManifest;
+  return { id: backupId, run, manifest, dir: join(cp!.server.home, 'backups', manifest.dump.key.replace(/\/dump\.pgc$/, '')) };
+}
+
+test('backup then restore gives back every row and every filestore file', async () => {
+  const beforeDb = await fingerprintDb(odooPg!, 'shop_dev');
+  const beforeFs = await fingerprintDir(fs('shop_dev'));
+  const b = await backupOf('dev');
+
+  // The backups table and the manifest say what was stored.
+  const { rows: [row] } = await cp!.pool.query('select * from ops.backups where id = $1', [b.id]);
+  assert.equal(row.kind, 'manual');
+  assert.match(row.location, /^file:\//);
+  assert.equal(b.manifest.odoo.version, '17.0.1.3');
+  assert.equal(b.manifest.odoo.majorVersion, '17.0');
+  assert.equal(b.manifest.modules.mail, '17.0.1.15');
+  assert.ok(!('crm' in b.manifest.modules), 'only installed modules');
+  assert.equal(b.manifest.filestore!.files, Object.keys(beforeFs).length);
+  assert.deepEqual(readdirSync(b.dir).sort(), ['dump.pgc', 'filestore.tar', 'manifest.json']);
+  assert.equal(Number(row.size_bytes), b.manifest.dump.bytes + b.manifest.filestore!.bytes + readFileSync(join(b.dir, 'manifest.json')).length);
+  const log = await logText(b.run.id);
+  assert.match(log, /pg_dump -Fc shop_dev/);
+  assert.ok(!log.includes(PASSWORD));
+
+  // Damage the environment: rows gone, a file gone, a stray file added.
+  await sql('shop_dev', `delete from mail_message where id % 2 = 1 and id not in (select mail_message_id from mail_mail); update res_partner set email = 'changed@x.invalid'`);
+  const oneFile = Object.keys(beforeFs).find((f) => f !== 'checklist')!;
+  unlinkSync(join(fs('shop_dev'), oneFile));
+  writeFileSync(join(fs('shop_dev'), 'stray'), 'x');
+  assert.notDeepEqual(await fingerprintDb(odooPg!, 'shop_dev'), beforeDb);
+
+  // An "Odoo" session connected to the database: the switch ends it.
+  const odoo = new pg.Client({ host: odooPg!.host, port: odooPg!.port, user: ROLE, password: PASSWORD, database: 'shop_dev' });
+  odoo.on('error', () => {});
+  await odoo.connect();
+
+  const r = await runToEnd('dev', 'restore', { backup: b.id });
+  assert.equal(r.status, 'succeeded', `${r.error}\n${await logText(r.id)}`);
+  assert.deepEqual(await fingerprintDb(odooPg!, 'shop_dev'), beforeDb, 'every row is back');
+  assert.deepEqual(await fingerprintDir(fs('shop_dev')), beforeFs, 'every file is back, and only those');
+  // The files are the ones ir_attachment points at, with the SHA-1 Odoo recorded.
+  const atts = await sql<{ store_fname: string; checksum: string }>('shop_dev', 'select store_fname, checksum from ir_attachment');
+  const files = await fingerprintDir(fs('shop_dev'));
+  for (const a of atts) assert.equal(files[a.store_fname], a.checksum, a.store_fname);
+  await assert.rejects(odoo.query('select 1'), 'the old session was ended');
+  assert.deepEqual(await leftovers(), [], 'no side databases remain');
+  assert.match(await logText(r.id), /checksums match[\s\S]*switched/);
+});
+
+test('a corrupt backup (one flipped byte) is refused before the target is touched', async () => {
+  const b = await backupOf('dev');
+  const dump = join(b.dir, 'dump.pgc');
+  const bytes = readFileSync(dump);
+  bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+  writeFileSync(dump, bytes);
+  const beforeDb = await fingerprintDb(odooPg!, 'shop_dev');
+  const r = await runToEnd('dev', 'restore', { backup: b.id });
+  assert.equal(r.status, 'failed');
+  assert.match(r.error!, /backup .* is corrupt: the database dump has sha256 .*nothing was changed/);
+  assert.deepEqual(await fingerprintDb(odooPg!, 'shop_dev'), beforeDb);
+  assert.deepEqual(await leftovers(), []);
+  assert.doesNotMatch(await logText(r.id), /creating/, 'no database was created');
+});
+
+test('a restore cancelled halfway leaves the target as it was and removes the half-restored copy', async () => {
+  // A bigger database, so pg_restore takes long enough to be interrupted.
+  await createGeneratedOdooDb(odooPg!, 'shop_big', ROLE, PASSWORD, fs('shop_big'), { partners: 40_000, attachmentsPer10: 0.05 });
+  const env = await admin.call('POST', `/api/projects/${SLUG}/environments`, {
+    name: 'big', stage: 'development', database: { name: 'shop_big', host: odooPg!.host, port: odooPg!.port, user: ROLE, passwordRef: `env:${PW_VAR}` }, filestorePath: fs('shop_big'),
+  });
+  assert.equal(env.status, 201);
+  const b = await backupOf('big');
+  await sql('shop_big', `update res_partner set city = 'After the backup' where id = 1`);
+  const beforeDb = await fingerprintDb(odooPg!, 'shop_big');
+  const beforeFs = await fingerprintDir(fs('shop_big'));
+  const q = await queue('big', 'restore', { backup: b.id });
+  await eventually('pg_restore to start', async () => /pg_restore into/.test(await logText(q.body.id)), 30_000);
+  assert.equal((await admin.call('POST', `/api/runs/${q.body.id}/cancel`)).status, 200);
+  const r = await finished(q.body.id);
+  assert.equal(r.status, 'cancelled', await logText(r.id));
+  assert.deepEqual(await fingerprintDb(odooPg!, 'shop_big'), beforeDb);
+  assert.deepEqual(await fingerprintDir(fs('shop_big')), beforeFs);
+  await eventually('the half-restored copy to be dropped', async () => (await leftovers()).length === 0, 10_000);
+  assert.deepEqual(readdirSync(join(scratch, 'filestore')).filter((d) => d.includes('odooops')), []);
+});
+
+test('leftovers of a worker killed mid-restore are removed by the next run, the target untouched', async () => {
+  // What a SIGKILLed worker leaves: a side database and a side filestore named after its run.
+  await sql('postgres', `create database shop_dev_odooops_new_999999 owner ${ROLE}`);
+  const stale = `${fs('shop_dev')}.odooops-new-999999`;
+  mkdirSync(stale);
+  writeFileSync(join(stale, 'half-written'), 'x');
+  const beforeDb = await fingerprintDb(odooPg!, 'shop_dev');
+  const b = await backupOf('dev');
+  const r = await runToEnd('dev', 'restore', { backup: b.id });
+  assert.equal(r.status, 'succeeded', r.error ?? '');
+  assert.match(await logText(r.id), /removed what an interrupted earlier run left: shop_dev_odooops_new_999999/);
+  assert.deepEqual(await leftovers(), []);
+  assert.ok(!existsSync(stale), 'the stale side filestore is gone');
+  assert.deepEqual(await fingerprintDb(odooPg!, 'shop_dev'), beforeDb);
+});
+
+test('restoring into production needs a second admin\'s approval', async () => {
+  const b = await backupOf('prod');
+  const refused = await queue('prod', 'restore', { backup: b.id });
+  assert.equal(refused.status, 403, JSON.stringify(refused.body));
+  assert.match(refused.body.error.message, /needs an approval/);
+  const ap = await admin.call('POST', `/api/projects/${SLUG}/environments/prod/approvals`, { kind: 'restore', params: { backup: b.id }, reason: 'roll back' });
+  assert.equal(ap.status, 201, JSON.stringify(ap.body));
+  assert.equal((await second.call('POST', `/api/approvals/${ap.body.id}/approve`)).status, 200);
+  const q = await queue('prod', 'restore', { backup: b.id }, ap.body.id);
+  assert.equal(q.status, 201, JSON.stringify(q.body));
+  const r = await finished(q.body.id);
+  assert.equal(r.status, 'succeeded', r.error ?? '');
+  // A production backup cannot be restored into development as it is: that is a clone.
+  const into = await runToEnd('dev', 'restore', { backup: b.id });
+  assert.equal(into.status, 'failed');
+  assert.match(into.error!, /is of production: restoring it into development needs the clone rules/);
+});
+
+test('clear errors: wrong credentials, missing filestore, unknown backup, manual limit', async () => {
+  const WRONG = `ODOOOPS_DB_TEST_BACKUP_WRONG_${process.pid}`;
+  process.env[WRONG] = 'not-the-password';
+  try {
+    const mk = async (name: string, ref: string, filestorePath: string) =>
+      assert.equal((await admin.call('POST', `/api/projects/${SLUG}/environments`, {
+        name, stage: 'development', database: { name: 'shop_dev', host: odooPg!.host, port: odooPg!.port, user: ROLE, passwordRef: `env:${ref}` }, filestorePath,
+      })).status, 201);
+    await mk('wrongpw', WRONG, fs('shop_dev'));
+    const bad = await runToEnd('wrongpw', 'backup');
+    assert.equal(bad.status, 'failed');
+    assert.match(bad.error!, /password authentication failed/);
+    assert.ok(!bad.error!.includes('not-the-password'));
+
+    await mk('nofs', PW_VAR, join(scratch, 'filestore', 'nowhere'));
+    const nofs = await runToEnd('nofs', 'backup');
+    assert.equal(nofs.status, 'failed');
+    assert.match(nofs.error!, /the filestore .*nowhere is missing on this worker \(ENOENT\)/);
+
+    const unknown = await runToEnd('dev', 'restore', { backup: '00000000-0000-4000-8000-000000000000' });
+    assert.equal(unknown.status, 'failed');
+    assert.match(unknown.error!, /backup 00000000-0000-4000-8000-000000000000 does not exist in this project/);
+
+    // Odoo.sh: at most 5 manual backups a day per environment (earlier tests took some of dev's).
+    const { rows } = await cp!.pool.query(`select ops.manual_backups_today(id) as n from ops.environments where name = 'dev'`);
+    for (let i = rows[0].n; i < 5; i++) assert.equal((await runToEnd('dev', 'backup')).status, 'succeeded');
+    const sixth = await runToEnd('dev', 'backup');
+    assert.equal(sixth.status, 'failed');
+    assert.match(sixth.error!, /already has 5 manual backups today \(at most 5 a day/);
+    assert.equal((await runToEnd('dev', 'backup', { kind: 'pre-deploy' })).status, 'succeeded', 'other kinds are not limited');
+  } finally {
+    delete process.env[WRONG];
+  }
+});

@@ -1,0 +1,109 @@
+// The local backup store (streamed, hashed, atomic puts; keys that cannot escape the root; a full disk
+// as a clear error) and the choice of PostgreSQL client tools, including a backup run into a store
+// that is really full (a 1 MiB tmpfs).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { LocalBackupStore } from '../server/odoo/backup-store.ts';
+import { findPgTool } from '../server/odoo/pg-tools.ts';
+import { eventually, startControlPlane, type TestControlPlane } from './helpers/control-plane.ts';
+import { createGeneratedOdooDb, createOdooRole, startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
+
+const run = promisify(execFile);
+let scratch: string;
+let full: string;
+let cp: TestControlPlane | undefined;
+let odooPg: DebianPostgres | undefined;
+
+before(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'odooops-store-'));
+  full = join(scratch, 'full');
+  mkdirSync(full);
+  // A real full disk: a tmpfs of 1 MiB (the tests run as root, as CI does).
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', full]);
+});
+after(async () => {
+  await cp?.close();
+  await odooPg?.stop();
+  await run('umount', [full]).catch(() => {});
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+test('puts are streamed, hashed and atomic; gets give the bytes back', async () => {
+  const store = new LocalBackupStore(join(scratch, 'store'));
+  const data = randomBytes(3 * 1024 * 1024 + 17);
+  const part = await store.put('p/e/b1/dump.pgc', Readable.from([data.subarray(0, 1000), data.subarray(1000)]));
+  assert.equal(part.bytes, data.length);
+  assert.equal(part.sha256, createHash('sha256').update(data).digest('hex'));
+  const back: Buffer[] = [];
+  for await (const c of await store.get('p/e/b1/dump.pgc')) back.push(c as Buffer);
+  assert.ok(Buffer.concat(back).equals(data));
+  assert.equal(store.localPath('p/e/b1/dump.pgc'), join(scratch, 'store', 'p/e/b1/dump.pgc'));
+  assert.equal(store.locationOf('p/e/b1'), `file:${join(scratch, 'store', 'p/e/b1')}`);
+
+  // A failing source leaves nothing behind, not even a .partial file.
+  const failing = new Readable({ read() { this.destroy(new Error('source broke')); } });
+  await assert.rejects(store.put('p/e/b2/dump.pgc', failing), /source broke/);
+  assert.deepEqual(readdirSync(join(scratch, 'store', 'p/e/b2')), []);
+  await assert.rejects(store.get('p/e/b2/dump.pgc'), /backup object p\/e\/b2\/dump.pgc is missing from the store/);
+
+  for (const key of ['../escape', '/abs/path', 'a/../../b', 'a//b', 'a/b c', '']) {
+    await assert.rejects(store.put(key, Readable.from(['x'])), /invalid backup key/, key);
+  }
+  await store.remove('p/e/b1');
+  assert.equal(store.localPath('p/e/b1/dump.pgc'), undefined);
+});
+
+test('a full store is a clear error and keeps no partial file', async () => {
+  const store = new LocalBackupStore(full);
+  await assert.rejects(store.put('b/dump.pgc', Readable.from([randomBytes(2 * 1024 * 1024)])), /backup store .* is full \(ENOSPC\); free space there or point the worker at another store/);
+  assert.deepEqual(readdirSync(join(full, 'b')), []);
+});
+
+test('client tools: the installed pg_dump fits its server; an older one says what to install', async () => {
+  const tool = await findPgTool('pg_dump', '15.18 (Debian 15.18-0+deb12u1)');
+  assert.equal(tool.major, 15);
+  assert.match((await run(tool.path, ['--version'])).stdout, /PostgreSQL\) 15/);
+  await assert.rejects(findPgTool('pg_dump', '99.1'), (err: Error) => {
+    assert.match(err.message, /pg_dump 15\.\d+ is older than the database server \(PostgreSQL 99\.1\)/);
+    assert.match(err.message, /apt-get install postgresql-client-99/);
+    return true;
+  });
+});
+
+test('a backup run into a full store fails clearly and leaves nothing in it', async () => {
+  [cp, odooPg] = await Promise.all([startControlPlane({ backupDir: full }), startDebianPostgres()]);
+  await createOdooRole(odooPg, 'odoo', 'pw-full-store');
+  // Attachments of 64 KiB: the filestore alone is over the tmpfs' 1 MiB.
+  await createGeneratedOdooDb(odooPg, 'full_dev', 'odoo', 'pw-full-store', join(scratch, 'fs', 'full_dev'), { partners: 100, attachmentBytes: 65536 });
+  const admin = await cp.user();
+  process.env.ODOOOPS_DB_TEST_FULL_STORE = 'pw-full-store';
+  try {
+    await admin.call('POST', '/api/projects', { slug: 'full', name: 'Full' });
+    const env = await admin.call('POST', '/api/projects/full/environments', {
+      name: 'dev', stage: 'development', filestorePath: join(scratch, 'fs', 'full_dev'),
+      database: { name: 'full_dev', host: odooPg.host, port: odooPg.port, user: 'odoo', passwordRef: 'env:ODOOOPS_DB_TEST_FULL_STORE' },
+    });
+    assert.equal(env.status, 201, JSON.stringify(env.body));
+    const q = await admin.call('POST', '/api/projects/full/environments/dev/runs', { kind: 'backup' });
+    const r = await eventually('the backup to end', async () => {
+      const x = (await admin.call('GET', `/api/runs/${q.body.id}`)).body;
+      return ['succeeded', 'failed'].includes(x.status) ? x : null;
+    }, 60_000);
+    assert.equal(r.status, 'failed');
+    assert.match(r.error, /the backup store .* is full \(ENOSPC\)/);
+    const files = readdirSync(full, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    assert.deepEqual(files.map((f) => f.name), [], 'nothing half-written remains');
+    assert.equal((await cp.pool.query('select count(*)::int as n from ops.backups')).rows[0].n, 0);
+    const logs = await admin.call('GET', `/api/runs/${q.body.id}/logs`);
+    assert.match(logs.body.lines.map((l: { line: string }) => l.line).join('\n'), /dump: .* sha256/);
+  } finally {
+    delete process.env.ODOOOPS_DB_TEST_FULL_STORE;
+  }
+});
