@@ -199,8 +199,37 @@ export const BackupManifest = z.object({
   dump: BackupPart,
   /** Null when the environment has no filestore configured. */
   filestore: BackupPart.extend({ files: z.number().int().nonnegative() }).nullable(),
+  /** Set on clones: a neutralized, masked copy of another environment. */
+  clone: z.object({ source: z.string(), sourceStage: z.string(), masked: z.literal(true), filestore: z.enum(['assets', 'all', 'none']) }).optional(),
 });
 export type BackupManifest = z.infer<typeof BackupManifest>;
+/**
+ * A masking profile: which columns of an Odoo database hold personal data and how each is replaced in
+ * clones. Keys are "table.column" (lower-case SQL names); a column or table a version lacks is skipped.
+ */
+const SqlName = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lower-case SQL name');
+export const MaskStrategy = z.enum(['name', 'email', 'phone', 'text', 'null', 'fixed', 'keep']);
+export const RowFilter = z.strictObject({
+  column: SqlName,
+  op: z.enum(['eq', 'ne', 'in', 'not_in', 'is_null', 'not_null']),
+  value: z.union([z.string(), z.number(), z.boolean(), z.array(z.union([z.string(), z.number()]))]).optional(),
+});
+export const MaskRule = z.strictObject({
+  strategy: MaskStrategy,
+  /** For strategy "fixed". */
+  value: z.string().optional(),
+  /** Only rows matching this filter are masked. */
+  where: RowFilter.optional(),
+}).refine((r) => r.strategy !== 'fixed' || r.value !== undefined, { message: 'strategy "fixed" needs a value' });
+export const MaskProfile = z.strictObject({
+  version: z.literal(1),
+  /** "table.column" → rule. */
+  columns: z.record(z.string().regex(/^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$/, 'table.column'), MaskRule),
+  /** Tables emptied in clones (device logs, API keys, outgoing mail queue...). */
+  truncate: z.array(SqlName).default([]),
+});
+export type MaskProfile = z.infer<typeof MaskProfile>;
+export type MaskRule = z.infer<typeof MaskRule>;
 export const Approval = z.object({
   id: Uuid,
   environment: z.string(),

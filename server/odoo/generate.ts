@@ -45,7 +45,8 @@ function prng(seed: number) {
 const SCHEMA = `
 create table ir_module_module (id serial primary key, name varchar not null unique, state varchar, latest_version varchar);
 create table ir_config_parameter (id serial primary key, key varchar not null unique, value text not null);
-create table ir_cron (id serial primary key, name varchar, active boolean default true, xml_id varchar);
+create table ir_model_data (id serial primary key, module varchar not null, name varchar not null, model varchar not null, res_id integer, unique (module, name));
+create table ir_cron (id serial primary key, name varchar, active boolean default true);
 create table ir_mail_server (id serial primary key, name varchar not null, smtp_host varchar, smtp_port integer,
   smtp_user varchar, smtp_pass varchar, smtp_encryption varchar, smtp_authentication varchar, active boolean default true);
 create table fetchmail_server (id serial primary key, name varchar, server varchar, "user" varchar, password varchar, active boolean default true);
@@ -64,7 +65,7 @@ create table mail_message (id serial primary key, model varchar, res_id integer,
   subject varchar, body text, email_from varchar, reply_to varchar, message_id varchar, record_name varchar);
 create table mail_mail (id serial primary key, mail_message_id integer references mail_message (id), body_html text, email_to text, email_cc varchar);
 create table ir_attachment (id serial primary key, name varchar not null, res_model varchar, res_id integer, res_name varchar,
-  type varchar default 'binary', url varchar, store_fname varchar, checksum varchar(40), file_size integer, mimetype varchar,
+  type varchar default 'binary', url varchar, store_fname varchar, db_datas bytea, checksum varchar(40), file_size integer, mimetype varchar,
   index_content text, public boolean default false);
 `;
 
@@ -87,9 +88,12 @@ export async function generateOdooDatabase(db: pg.ClientBase, filestore: string,
       ('database.create_date', now()::text), ('web.base.url', 'https://erp.example.com'),
       ('mail.catchall.domain', 'example.com'), ('google_maps.api_key', 'AIzaSy-fake-' || md5(random()::text)),
       ('mail.web_push_vapid_private_key', md5(random()::text)), ('base_setup.default_user_rights', 'True');
-    insert into ir_cron (name, active, xml_id) values
-      ('Base: Auto-vacuum internal data', true, 'base.autovacuum_job'), ('Mail: Email Queue Manager', true, 'mail.ir_cron_mail_scheduler_action'),
-      ('Partner Autocomplete: Sync with remote DB', true, null), ('Payment: Post-process transactions', true, 'payment.cron_post_process_payment_tx');
+    insert into ir_cron (name, active) values
+      ('Base: Auto-vacuum internal data', true), ('Mail: Email Queue Manager', true),
+      ('Partner Autocomplete: Sync with remote DB', true), ('Payment: Post-process transactions', true);
+    insert into ir_model_data (module, name, model, res_id) values
+      ('base', 'autovacuum_job', 'ir.cron', 1), ('mail', 'ir_cron_mail_scheduler_action', 'ir.cron', 2),
+      ('payment', 'cron_post_process_payment_tx', 'ir.cron', 4);
     insert into ir_mail_server (name, smtp_host, smtp_port, smtp_user, smtp_pass, smtp_encryption, smtp_authentication) values
       ('Company SMTP', 'smtp.example.com', 587, 'erp@example.com', 'smtp-pass-' || md5(random()::text), 'starttls', 'login');
     insert into fetchmail_server (name, server, "user", password) values ('Inbox', 'imap.example.com', 'inbox@example.com', 'imap-pass-' || md5(random()::text));

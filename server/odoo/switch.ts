@@ -8,7 +8,7 @@ import pg from 'pg';
 import type { PgTarget } from './pg-tools.ts';
 
 /** PostgreSQL identifiers are at most 63 bytes: keep the suffix whole, shorten the base. */
-export function sideName(db: string, what: 'new' | 'old', runId: number): string {
+export function sideName(db: string, what: 'new' | 'old' | 'mask', runId: number): string {
   const suffix = `_odooops_${what}_${runId}`;
   let base = db;
   while (Buffer.byteLength(base + suffix) > 63) base = base.slice(0, -1);
@@ -68,10 +68,10 @@ export async function dropDatabase(c: pg.ClientBase, name: string): Promise<void
  */
 export async function removeLeftovers(c: pg.ClientBase, db: string, filestore: string | null, currentRun: number): Promise<string[]> {
   const removed: string[] = [];
-  const { rows } = await c.query(`select datname from pg_database where datname ~ '_odooops_(new|old)_[0-9]+$'`);
+  const { rows } = await c.query(`select datname from pg_database where datname ~ '_odooops_(new|old|mask)_[0-9]+$'`);
   for (const r of rows as { datname: string }[]) {
-    const m = /^(.*)_odooops_(new|old)_(\d+)$/.exec(r.datname)!;
-    if (Number(m[3]) === currentRun || sideName(db, m[2] as 'new' | 'old', Number(m[3])) !== r.datname) continue;
+    const m = /^(.*)_odooops_(new|old|mask)_(\d+)$/.exec(r.datname)!;
+    if (Number(m[3]) === currentRun || sideName(db, m[2] as 'new' | 'old' | 'mask', Number(m[3])) !== r.datname) continue;
     await dropDatabase(c, r.datname);
     removed.push(r.datname);
   }

@@ -71,6 +71,8 @@ export interface ExecutorContext<P> {
    */
   redact(value: string): void;
   backups: BackupCatalog;
+  /** Another environment of the run's project, by name; without a name, the production environment. */
+  otherEnvironment(name?: string): Promise<EnvironmentRow>;
 }
 
 export interface Executor<P = unknown> {

@@ -272,6 +272,15 @@ export class Worker {
         },
         redact: (value) => logs.redact(value),
         backups: this.catalog(run),
+        otherEnvironment: async (name) => {
+          const { rows } = await pool.query(
+            `select * from ops.environments where project_id = $1 and ${name === undefined ? `stage = 'production'` : 'name = $2'} order by name`,
+            name === undefined ? [run.project_id] : [run.project_id, name],
+          );
+          if (rows.length === 0) throw new Error(name === undefined ? 'this project has no production environment' : `environment "${name}" does not exist in this project`);
+          if (rows.length > 1) throw new Error(`this project has ${rows.length} production environments (${rows.map((r) => r.name).join(', ')}); name the source`);
+          return rows[0] as EnvironmentRow;
+        },
       });
       if (controller.signal.aborted) throw new Error(String(reason()));
     } catch (err) {

@@ -1,12 +1,11 @@
 // backup: pg_dump -Fc of the environment's Odoo database and a tarball of its filestore, streamed into
 // the backup store (never whole in memory), plus a manifest with the SHA-256 of each part.
 import { z } from 'zod';
-import type { BackupManifest } from '../../../contract/index.ts';
 import { defineExecutor } from '../executor.ts';
 import { connectOdoo, describeConnection } from '../odoo-db.ts';
-import { countFiles, inspectOdoo, mib, progress } from '../../odoo/inspect.ts';
-import { connectionArgs, findPgTool, pgEnv, spawnTool, targetOf, withTool } from '../../odoo/pg-tools.ts';
-import { Readable } from 'node:stream';
+import { countFiles, inspectOdoo, mib } from '../../odoo/inspect.ts';
+import { backupPrefix, writeBackup } from '../../odoo/backup-writer.ts';
+import { connectionArgs, findPgTool, pgEnv, spawnTool, targetOf } from '../../odoo/pg-tools.ts';
 
 export const MANUAL_BACKUPS_PER_DAY = 5;
 
@@ -35,46 +34,20 @@ export const backupExecutor = defineExecutor({
     const files = env.filestore_path ? await countFiles(env.filestore_path) : null;
     if (files === null) await log('no filestore configured for this environment: backing up the database only', 'stderr');
 
-    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
-    const prefix = `${env.project_id}/${env.id}/${stamp}-run${run.id}`;
     const store = backups.store;
-    try {
-      await log(`pg_dump -Fc ${env.db_name} → ${store.locationOf(`${prefix}/dump.pgc`)}`);
-      const target = targetOf(env, password);
-      const dump = spawnTool(pgDump, ['--format=custom', '--no-owner', ...connectionArgs(target), '--dbname', target.database], { env: pgEnv(target), signal });
-      const dumpPart = await withTool(dump, store.put(`${prefix}/dump.pgc`, dump.child.stdout!.pipe(progress((l) => void log(l), 'dump')), signal));
-      await log(`dump: ${mib(dumpPart.bytes)}, sha256 ${dumpPart.sha256}`);
-
-      let filestore: BackupManifest['filestore'] = null;
-      if (env.filestore_path && files !== null) {
-        await log(`tar of the filestore ${env.filestore_path} (${files} files)`);
-        const tar = spawnTool('tar', ['--create', '--file=-', '--directory', env.filestore_path, '.'], { signal });
-        const part = await withTool(tar, store.put(`${prefix}/filestore.tar`, tar.child.stdout!.pipe(progress((l) => void log(l), 'filestore')), signal));
-        filestore = { key: `${prefix}/filestore.tar`, ...part, files };
-        await log(`filestore: ${mib(part.bytes)}, sha256 ${part.sha256}`);
-      }
-
-      const manifest: BackupManifest = {
-        format: 'odooops-backup/1',
-        database: env.db_name,
-        createdAt: new Date().toISOString(),
-        kind: params.kind,
-        odoo: { version: facts.odooVersion, majorVersion: facts.majorVersion },
-        modules: facts.modules,
-        postgres: { server: facts.serverVersion, pgDump: pgDump.version },
-        dump: { key: `${prefix}/dump.pgc`, ...dumpPart },
-        filestore,
-      };
-      const text = JSON.stringify(manifest, null, 2);
-      const m = await store.put(`${prefix}/manifest.json`, Readable.from([Buffer.from(text)]), signal);
-      const size = dumpPart.bytes + (filestore?.bytes ?? 0) + m.bytes;
-      const id = await backups.record(params.kind, prefix, size, m.sha256, manifest);
-      await log(`backup ${id} (${params.kind}): ${mib(size)}`);
-      return { backupId: id, kind: params.kind, bytes: size, location: store.locationOf(prefix), manifestSha256: m.sha256 };
-    } catch (err) {
-      // Nothing half-written stays in the store.
-      await store.remove(prefix).catch(() => {});
-      throw err;
-    }
+    const target = targetOf(env, password);
+    const written = await writeBackup({
+      backups, prefix: backupPrefix(env.project_id, env.id, run.id), kind: params.kind, database: env.db_name, facts, pgDumpVersion: pgDump.version,
+      dump: () => {
+        void log(`pg_dump -Fc ${env.db_name} → ${store.locationOf(`${env.project_id}/${env.id}`)}/…`);
+        return spawnTool(pgDump, ['--format=custom', '--no-owner', ...connectionArgs(target), '--dbname', target.database], { env: pgEnv(target), signal });
+      },
+      filestore: env.filestore_path && files !== null
+        ? () => ({ tool: spawnTool('tar', ['--create', '--file=-', '--directory', env.filestore_path!, '.'], { signal }), files })
+        : null,
+      log: (l) => log(l), signal,
+    });
+    await log(`backup ${written.id} (${params.kind}): ${mib(written.bytes)}`);
+    return { backupId: written.id, kind: params.kind, bytes: written.bytes, manifestSha256: written.manifestSha256 };
   },
 });

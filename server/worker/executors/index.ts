@@ -2,10 +2,11 @@ import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import type { Executor } from '../executor.ts';
 import { backupExecutor } from './backup.ts';
+import { cloneExecutor } from './clone.ts';
 import { healthExecutor } from './health.ts';
 import { restoreExecutor } from './restore.ts';
 
-export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor];
+export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor, cloneExecutor];
 
 /**
  * Loads extra executors from a module (the server's --executors option): its default export, or its

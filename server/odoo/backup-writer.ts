@@ -1,0 +1,67 @@
+// Writes one backup into the store: the database dump and the filestore tarball streamed from their
+// tools, then the manifest with the SHA-256 of each part, then its row in ops.backups. Anything
+// half-written is removed when a step fails.
+import { Readable } from 'node:stream';
+import type { BackupManifest } from '../../contract/index.ts';
+import type { BackupCatalog } from '../worker/executor.ts';
+import type { OdooFacts } from './inspect.ts';
+import { mib, progress } from './inspect.ts';
+import { withTool, type spawnTool } from './pg-tools.ts';
+
+type Tool = ReturnType<typeof spawnTool>;
+
+export interface WriteBackupInput {
+  backups: BackupCatalog;
+  prefix: string;
+  kind: BackupManifest['kind'];
+  database: string;
+  facts: OdooFacts;
+  pgDumpVersion: string;
+  /** Starts pg_dump -Fc writing to its stdout. */
+  dump: () => Tool;
+  /** Starts tar writing the filestore to its stdout, or null for no filestore. */
+  filestore: (() => { tool: Tool; files: number }) | null;
+  clone?: BackupManifest['clone'];
+  log: (line: string) => Promise<void>;
+  signal: AbortSignal;
+}
+
+export async function writeBackup(o: WriteBackupInput): Promise<{ id: string; bytes: number; manifest: BackupManifest; manifestSha256: string }> {
+  const store = o.backups.store;
+  const say = (l: string) => void o.log(l);
+  try {
+    const dump = o.dump();
+    const dumpPart = await withTool(dump, store.put(`${o.prefix}/dump.pgc`, dump.child.stdout!.pipe(progress(say, 'dump')), o.signal));
+    await o.log(`dump: ${mib(dumpPart.bytes)}, sha256 ${dumpPart.sha256}`);
+    let filestore: BackupManifest['filestore'] = null;
+    if (o.filestore) {
+      const { tool, files } = o.filestore();
+      const part = await withTool(tool, store.put(`${o.prefix}/filestore.tar`, tool.child.stdout!.pipe(progress(say, 'filestore')), o.signal));
+      filestore = { key: `${o.prefix}/filestore.tar`, ...part, files };
+      await o.log(`filestore: ${files} files, ${mib(part.bytes)}, sha256 ${part.sha256}`);
+    }
+    const manifest: BackupManifest = {
+      format: 'odooops-backup/1',
+      database: o.database,
+      createdAt: new Date().toISOString(),
+      kind: o.kind,
+      odoo: { version: o.facts.odooVersion, majorVersion: o.facts.majorVersion },
+      modules: o.facts.modules,
+      postgres: { server: o.facts.serverVersion, pgDump: o.pgDumpVersion },
+      dump: { key: `${o.prefix}/dump.pgc`, ...dumpPart },
+      filestore,
+      ...(o.clone ? { clone: o.clone } : {}),
+    };
+    const m = await store.put(`${o.prefix}/manifest.json`, Readable.from([Buffer.from(JSON.stringify(manifest, null, 2))]), o.signal);
+    const bytes = dumpPart.bytes + (filestore?.bytes ?? 0) + m.bytes;
+    const id = await o.backups.record(o.kind, o.prefix, bytes, m.sha256, manifest);
+    return { id, bytes, manifest, manifestSha256: m.sha256 };
+  } catch (err) {
+    await store.remove(o.prefix).catch(() => {});
+    throw err;
+  }
+}
+
+/** A store key prefix for a new backup of an environment. */
+export const backupPrefix = (projectId: string, envId: string, runId: number, suffix = '') =>
+  `${projectId}/${envId}/${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z')}-run${runId}${suffix}`;

@@ -1,0 +1,1 @@
+UPDATE delivery_carrier SET prod_environment = false;

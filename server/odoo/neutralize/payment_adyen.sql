@@ -1,0 +1,1 @@
+UPDATE payment_provider SET adyen_merchant_account = NULL;

@@ -1,0 +1,1 @@
+UPDATE payment_provider SET stripe_publishable_key = NULL;

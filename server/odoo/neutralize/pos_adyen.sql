@@ -1,0 +1,1 @@
+UPDATE pos_payment_method SET test_mode = true;

@@ -1,0 +1,192 @@
+// clone: a fresh, neutralized, masked copy of production (or of a production backup) into this
+// staging or development environment. The unmasked copy exists only on the production database server
+// (<db>_odooops_mask_<run>), is neutralized, scrubbed, masked and verified there, and is dropped at the
+// end, also on failure. What leaves it is a masked dump, stored as a 'clone' backup (which dev
+// containers pull) and restored here with the restore run's switch.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { z } from 'zod';
+import { defineExecutor, type EnvironmentRow } from '../executor.ts';
+import { describeConnection } from '../odoo-db.ts';
+import { backupPrefix, writeBackup } from '../../odoo/backup-writer.ts';
+import { inspectOdoo, mib } from '../../odoo/inspect.ts';
+import { defaultMaskProfile, maskDatabase, parseMaskProfile } from '../../odoo/mask.ts';
+import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
+import { connectionArgs, findPgTool, pgEnv, spawnTool, targetOf, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
+import { dropDatabase, maintenance, removeLeftovers, sideName } from '../../odoo/switch.ts';
+import { checkNeutralized, findPii, samplePii } from '../../odoo/verify.ts';
+import { restoreBackup, verifyBackup } from './restore.ts';
+
+/** Attachments a copy keeps by default: what Odoo regenerates or needs to boot (views, assets). */
+const KEEP_ASSETS = `(res_model is null or res_model in ('ir.ui.view', 'ir.ui.menu', 'ir.module.module', 'res.lang') or url like '/web/%'
+                     or mimetype in ('text/css', 'application/javascript', 'text/javascript', 'text/scss'))`;
+
+export const cloneParams = z.strictObject({
+  /** The source environment's name; the project's production environment when omitted. */
+  from: z.string().min(1).max(63).optional(),
+  /** Clone a backup (of production) instead of the live database. */
+  backup: z.uuid().optional(),
+  /** Which filestore files travel: assets (default), all, or none. */
+  filestore: z.enum(['assets', 'all', 'none']).default('assets'),
+  /** A masking profile replacing the default one (see contract MaskProfile). */
+  profile: z.unknown().optional(),
+});
+
+export const cloneExecutor = defineExecutor({
+  kind: 'clone',
+  description: 'Clone production into this environment: neutralized, secrets scrubbed, personal data masked',
+  params: cloneParams,
+  async execute({ run, environment: env, params, log, signal, resolveSecret, backups, otherEnvironment }) {
+    if (env.stage === 'production') {
+      throw new Error(`${env.name} is a production environment: OdooOps never neutralizes or masks production; clone into a staging or development environment`);
+    }
+    if (params.from && params.backup) throw new Error('give either "from" (an environment) or "backup", not both');
+    const profile = params.profile === undefined ? defaultMaskProfile() : parseMaskProfile(params.profile);
+    const fromBackup = params.backup ? await backups.get(params.backup) : undefined;
+    const source: EnvironmentRow = fromBackup
+      ? await otherEnvironmentById(otherEnvironment, fromBackup.environment_id, env)
+      : await otherEnvironment(params.from);
+    if (source.id === env.id) throw new Error(`cannot clone ${env.name} into itself`);
+    const sourcePassword = resolveSecret(source.db_password_ref);
+    const targetPassword = resolveSecret(env.db_password_ref);
+    const src = targetOf(source, sourcePassword);
+    const maskDb = sideName(source.db_name, 'mask', run.id);
+    await log(`clone of ${source.name} (${source.stage}${fromBackup ? `, backup ${fromBackup.id} of ${fromBackup.created_at.toISOString()}` : ''}) into ${env.name} (${env.stage})`);
+    if (fromBackup) await verifyBackup(fromBackup, backups, (l) => log(l), signal);
+
+    const admin = await maintenance(src);
+    const onAbort = () => void admin.end().catch(() => {});
+    signal.addEventListener('abort', onAbort, { once: true });
+    let created = false;
+    const started = Date.now();
+    try {
+      const server = (await admin.query('show server_version')).rows[0].server_version as string;
+      const pgDump = await findPgTool('pg_dump', server);
+      const pgRestore = await findPgTool('pg_restore', server);
+      const removed = await removeLeftovers(admin, source.db_name, null, run.id);
+      if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
+      await log(`the unmasked copy lives only on the production database server (${describeConnection(source).replace(/\/[^/]*$/, '')}), as ${maskDb}, and is dropped at the end`);
+      await admin.query(`create database ${pg.escapeIdentifier(maskDb)} template template0 encoding 'UTF8'`);
+      created = true;
+      const into: PgTarget = { ...src, database: maskDb };
+      const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(into), '--dbname', maskDb];
+      if (fromBackup) {
+        const local = backups.store.localPath(fromBackup.manifest.dump.key);
+        if (local) await spawnTool(pgRestore, [...restoreArgs, '--jobs', '2', local], { env: pgEnv(into), signal }).done;
+        else {
+          const p = spawnTool(pgRestore, restoreArgs, { env: pgEnv(into), signal, stdin: 'pipe' });
+          await withTool(p, backups.store.get(fromBackup.manifest.dump.key).then((s) => pipeline(s, p.child.stdin!, { signal })));
+        }
+      } else {
+        // pg_dump | pg_restore: the live database is never locked or disconnected (createdb -T would need that).
+        const dump = spawnTool(pgDump, ['--format=custom', '--no-owner', ...connectionArgs(src), '--dbname', source.db_name], { env: pgEnv(src), signal });
+        const restore = spawnTool(pgRestore, restoreArgs, { env: pgEnv(into), signal, stdin: 'pipe' });
+        await withTool(dump, withTool(restore, pipeline(dump.child.stdout!, restore.child.stdin!, { signal })));
+      }
+      await log(`copied ${source.db_name} into ${maskDb} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+      // Neutralize, scrub, mask and verify in one transaction on the copy.
+      const db = new pg.Client({ ...into, application_name: 'odooops' });
+      db.on('error', () => {});
+      await db.connect();
+      const closeDb = () => void db.end().catch(() => {});
+      signal.addEventListener('abort', closeDb, { once: true });
+      let keptFiles: string[] = [];
+      let facts;
+      try {
+        facts = await inspectOdoo(db, maskDb);
+        const sample = await samplePii(db);
+        await log(`sampled ${sample.emails.length} emails, ${sample.phones.length} phone numbers and ${sample.vats.length} VAT numbers of the source to check the result against`);
+        await db.query('begin');
+        const modules = Object.keys(facts.modules);
+        await neutralize(db, modules, (l) => log(l));
+        await scrubSecrets(db, env.url ?? 'http://localhost:8069', (l) => log(l));
+        await maskDatabase(db, profile, (l) => log(l));
+        if (params.filestore !== 'all') {
+          // Files that do not travel: their attachments become empty, so Odoo finds no missing files.
+          const keep = params.filestore === 'assets' ? KEEP_ASSETS : 'false';
+          keptFiles = (await db.query(`select distinct store_fname from ir_attachment where store_fname is not null and ${keep}`)).rows.map((r) => r.store_fname as string);
+          // coalesce: a null url or mimetype must not make the test null (and the row skipped).
+          const r = await db.query(`update ir_attachment set store_fname = null, checksum = null, file_size = 0, db_datas = null where store_fname is not null and not coalesce(${keep}, false)`);
+          await log(`mask.log: filestore policy "${params.filestore}": ${keptFiles.length} files kept, ${r.rowCount} business attachments emptied`);
+        } else {
+          keptFiles = (await db.query(`select distinct store_fname from ir_attachment where store_fname is not null`)).rows.map((r) => r.store_fname as string);
+        }
+        const problems = await checkNeutralized(db);
+        const findings = await findPii(db, sample);
+        for (const f of findings) problems.push(`${f.rows} row(s) of ${f.table}.${f.column} still hold a source ${f.kind}`);
+        if (problems.length) throw new Error(`the masked copy failed verification, nothing was cloned: ${problems.join('; ')}`);
+        await log(`verified: no sampled email, phone or VAT of the source in any text column; only the autovacuum cron and the dummy mail server are active`);
+        await db.query('commit');
+        await db.query('vacuum analyze').catch(() => {});
+      } catch (err) {
+        await db.query('rollback').catch(() => {});
+        throw err;
+      } finally {
+        signal.removeEventListener('abort', closeDb);
+        closeDb();
+      }
+
+      // The masked copy leaves the production server as a clone backup of this environment.
+      const listDir = await mkdtemp(join(tmpdir(), 'odooops-clone-'));
+      let written;
+      try {
+        const list = join(listDir, 'files');
+        await writeFile(list, keptFiles.map((f) => `./${f}\0`).join(''));
+        // From a backup, only the kept files are taken out of its filestore archive (on this worker).
+        let filesDir = source.filestore_path;
+        if (fromBackup) {
+          filesDir = fromBackup.manifest.filestore && params.filestore !== 'none' ? join(listDir, 'filestore') : null;
+          if (filesDir) await mkdir(filesDir);
+          if (filesDir && keptFiles.length) {
+            const x = spawnTool('tar', ['--extract', '--file=-', '--directory', filesDir, '--no-same-owner', '--null', `--files-from=${list}`], { signal, stdin: 'pipe' });
+            await withTool(x, backups.store.get(fromBackup.manifest.filestore!.key).then((st) => pipeline(st, x.child.stdin!, { signal })));
+          }
+        }
+        written = await writeBackup({
+          backups, prefix: backupPrefix(env.project_id, env.id, run.id, '-clone'), kind: 'clone', database: env.db_name, facts, pgDumpVersion: pgDump.version,
+          dump: () => spawnTool(pgDump, ['--format=custom', '--no-owner', ...connectionArgs(into), '--dbname', maskDb], { env: pgEnv(into), signal }),
+          filestore: filesDir && params.filestore !== 'none'
+            ? () => ({
+                tool: spawnTool('tar', ['--create', '--file=-', '--directory', filesDir!, '--null', '--ignore-failed-read', `--files-from=${list}`], { signal }),
+                files: keptFiles.length,
+              })
+            : null,
+          clone: { source: source.name, sourceStage: source.stage, masked: true, filestore: params.filestore },
+          log: (l) => log(l), signal,
+        });
+      } finally {
+        await rm(listDir, { recursive: true, force: true });
+      }
+      await log(`masked clone stored as backup ${written.id} (${mib(written.bytes)})`);
+      const clone = await backups.get(written.id);
+      await restoreBackup({ runId: run.id, env, password: targetPassword, backup: clone, backups, log, signal });
+      await log(`${env.name} is now a neutralized, masked copy of ${source.name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      return { cloneBackupId: written.id, source: source.name, filestore: params.filestore, seconds: (Date.now() - started) / 1000 };
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      if (created) {
+        const c = signal.aborted ? await maintenance(src).catch(() => undefined) : admin;
+        if (c) {
+          await dropDatabase(c, maskDb).then(
+            () => log(`the unmasked copy ${maskDb} was dropped`),
+            (err) => log(`could not drop the unmasked copy ${maskDb}: ${(err as Error).message}; the next clone removes it`, 'stderr'),
+          );
+          if (c !== admin) await c.end().catch(() => {});
+        }
+      }
+      await admin.end().catch(() => {});
+    }
+  },
+});
+
+async function otherEnvironmentById(find: (name?: string) => Promise<EnvironmentRow>, id: string, self: EnvironmentRow): Promise<EnvironmentRow> {
+  // Backups record environment ids; the production environment is the usual source.
+  const prod = await find().catch(() => undefined);
+  if (prod?.id === id) return prod;
+  if (self.id === id) return self;
+  throw new Error('the backup is not of this project\'s production environment; clone from production backups only');
+}

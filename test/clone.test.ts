@@ -1,0 +1,206 @@
+// Clone runs (production → staging/development) on real PostgreSQL 15 with generated Odoo-17-shaped
+// data: neutralized like Odoo's neutralize.sql, secrets scrubbed, personal data masked by the default
+// profile, verified, and the unmasked copy never outside the production server.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type * as C from '../contract/index.ts';
+import { findPii } from '../server/odoo/verify.ts';
+import { eventually, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
+import {
+  createGeneratedOdooDb, createOdooRole, fingerprintDb, fingerprintDir, requirePasswordsOverTcp, startDebianPostgres, type DebianPostgres,
+} from './helpers/debian-postgres.ts';
+
+const SLUG = 'acme';
+const ROLE = 'odoo';
+const PASSWORD = 'Clone-Test-Pw-7';
+const PW_VAR = `ODOOOPS_DB_TEST_CLONE_PW_${process.pid}`;
+
+let cp: TestControlPlane | undefined;
+let odooPg: DebianPostgres | undefined;
+let admin: TestUser;
+let scratch: string;
+const fs = (db: string) => join(scratch, 'filestore', db);
+
+before(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'odooops-clone-'));
+  const started = await Promise.allSettled([startControlPlane().then((c) => (cp = c)), startDebianPostgres().then((p) => (odooPg = p))]);
+  for (const s of started) if (s.status === 'rejected') throw s.reason;
+  if (!cp || !odooPg) throw new Error('the control plane or the Odoo PostgreSQL did not start');
+  await requirePasswordsOverTcp(odooPg);
+  await createOdooRole(odooPg, ROLE, PASSWORD);
+  await createGeneratedOdooDb(odooPg, 'acme_prod', ROLE, PASSWORD, fs('acme_prod'), { partners: 1000 });
+  process.env[PW_VAR] = PASSWORD;
+  admin = await cp.user();
+  assert.equal((await admin.call('POST', '/api/projects', { slug: SLUG, name: 'Acme' })).status, 201);
+  for (const [name, stage, db, url] of [
+    ['production', 'production', 'acme_prod', 'https://erp.acme.example'],
+    ['staging', 'staging', 'acme_staging', 'https://staging.acme.example'],
+    ['dev', 'development', 'acme_dev', 'http://localhost:8069'],
+  ] as const) {
+    const r = await admin.call('POST', `/api/projects/${SLUG}/environments`, {
+      name, stage, url, filestorePath: fs(db),
+      database: { name: db, host: odooPg.host, port: odooPg.port, user: ROLE, passwordRef: `env:${PW_VAR}` },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+  }
+});
+after(async () => {
+  delete process.env[PW_VAR];
+  await cp?.close();
+  await odooPg?.stop();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+async function runToEnd(env: string, kind: string, params: object = {}): Promise<C.Run> {
+  const q = await admin.call('POST', `/api/projects/${SLUG}/environments/${env}/runs`, { kind, params });
+  assert.equal(q.status, 201, JSON.stringify(q.body));
+  return eventually(`run ${q.body.id}`, async () => {
+    const run = (await admin.call('GET', `/api/runs/${q.body.id}`)).body as C.Run;
+    return ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
+  }, 120_000);
+}
+const logText = async (id: number) => ((await admin.call('GET', `/api/runs/${id}/logs?limit=5000`)).body as C.LogPage).lines.map((l) => l.line).join('\n');
+async function sql<T = any>(db: string, text: string, params: unknown[] = []): Promise<T[]> {
+  const c = await odooPg!.client(db);
+  try {
+    return (params.length ? await c.query(text, params) : await c.query(text)).rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+const sideDbs = async () => (await sql<{ datname: string }>('postgres', `select datname from pg_database where datname like '%odooops%'`)).map((r) => r.datname);
+
+/** Every email, phone and VAT of production (not a sample): none may be left in a clone. */
+async function allProductionPii() {
+  const col = async (q: string) => (await sql<{ v: string }>('acme_prod', q)).map((r) => r.v);
+  return {
+    emails: await col(`select distinct lower(email) as v from res_partner where email is not null`),
+    phones: await col(`select distinct phone as v from res_partner where phone is not null union select mobile from res_partner where mobile is not null`),
+    vats: await col(`select distinct vat as v from res_partner where vat is not null`),
+  };
+}
+
+async function assertMaskedAndNeutralized(db: string, url: string) {
+  const c = await odooPg!.client(db);
+  try {
+    const leaks = await findPii(c, await allProductionPii());
+    assert.deepEqual(leaks, [], 'no production email, phone or VAT anywhere in the clone');
+  } finally {
+    await c.end();
+  }
+  // Neutralized like Odoo's neutralize.sql.
+  const crons = await sql(db, `select c.name from ir_cron c where c.active`);
+  assert.deepEqual(crons.map((r) => r.name), ['Base: Auto-vacuum internal data']);
+  const servers = await sql(db, `select smtp_host, smtp_port, smtp_user, smtp_pass from ir_mail_server where active`);
+  assert.deepEqual(servers, [{ smtp_host: 'invalid', smtp_port: 1025, smtp_user: null, smtp_pass: null }]);
+  const params = Object.fromEntries((await sql(db, 'select key, value from ir_config_parameter')).map((r) => [r.key, r.value]));
+  const prodParams = Object.fromEntries((await sql('acme_prod', 'select key, value from ir_config_parameter')).map((r) => [r.key, r.value]));
+  assert.equal(params['database.is_neutralized'], 'true');
+  assert.notEqual(params['database.uuid'], prodParams['database.uuid']);
+  assert.notEqual(params['database.secret'], prodParams['database.secret']);
+  assert.equal(params['web.base.url'], url);
+  assert.ok(!('google_maps.api_key' in params) && !('mail.web_push_vapid_private_key' in params), 'keys and tokens gone');
+  assert.deepEqual(await sql(db, `select state, stripe_publishable_key, stripe_secret_key from payment_provider`), [{ state: 'disabled', stripe_publishable_key: null, stripe_secret_key: null }]);
+  assert.match((await sql(db, 'select account_token from iap_account'))[0].account_token, /\+disabled$/);
+  assert.deepEqual(await sql(db, `select "user", password, active from fetchmail_server`), [{ user: null, password: null, active: false }]);
+  assert.equal((await sql(db, 'select count(*)::int as n from res_users_apikeys'))[0].n, 0);
+  assert.equal((await sql(db, 'select count(*)::int as n from res_users where totp_secret is not null or oauth_access_token is not null'))[0].n, 0);
+  // Deterministic per clone: a partner's fake email is also their user's login and their messages' sender.
+  assert.equal((await sql(db, `select count(*)::int as n from res_users u join res_partner p on p.id = u.partner_id where u.login not in ('admin', '__system__') and u.login <> p.email`))[0].n, 0);
+  assert.equal((await sql(db, `select count(*)::int as n from mail_message m join res_partner p on p.id = m.author_id where position(p.email in m.email_from) = 0`))[0].n, 0);
+  assert.equal((await sql(db, `select count(*)::int as n from res_partner where email not like '%@example.invalid'`))[0].n, 0);
+  const logins = await sql(db, 'select login from res_users');
+  assert.equal(new Set(logins.map((r) => r.login)).size, logins.length, 'logins stay unique');
+  assert.ok(logins.some((r) => r.login === 'admin'), 'the admin can still log in');
+}
+
+test('clone production → staging: neutralized, scrubbed, masked, verified; production untouched', async () => {
+  const prodBefore = await fingerprintDb(odooPg!, 'acme_prod');
+  const prodFiles = await fingerprintDir(fs('acme_prod'));
+  const run = await runToEnd('staging', 'clone');
+  const log = await logText(run.id);
+  assert.equal(run.status, 'succeeded', `${run.error}\n${log}`);
+  await assertMaskedAndNeutralized('acme_staging', 'https://staging.acme.example');
+  assert.deepEqual(await fingerprintDb(odooPg!, 'acme_prod'), prodBefore, 'production is not changed');
+  assert.deepEqual(await sideDbs(), [], 'the unmasked copy was dropped');
+  assert.match(log, /the unmasked copy lives only on the production database server .* as acme_prod_odooops_mask_\d+/);
+  assert.match(log, /the unmasked copy acme_prod_odooops_mask_\d+ was dropped/);
+  assert.match(log, /neutralize\.log base: UPDATE ir_mail_server/);
+  assert.match(log, /neutralize\.log: rules applied for base, iap, mail, payment, payment_stripe, web; installed modules without neutralize rules: contacts/);
+  assert.match(log, /mask\.log: res_partner: 1000 rows/);
+  assert.match(log, /verified: no sampled email/);
+  assert.ok(!log.includes(PASSWORD));
+
+  // Filestore: only the assets travel, with their checksums; business documents are emptied.
+  const files = await fingerprintDir(fs('acme_staging'));
+  const kept = await sql('acme_staging', `select store_fname, checksum from ir_attachment where store_fname is not null`);
+  assert.ok(kept.length > 0);
+  assert.deepEqual(Object.keys(files).sort(), kept.map((r) => r.store_fname).sort(), log.split('\n').filter((l) => /filestore/.test(l)).join('\n'));
+  for (const k of kept) assert.equal(files[k.store_fname], k.checksum);
+  assert.deepEqual((await sql('acme_staging', `select distinct res_model from ir_attachment where store_fname is not null`)).map((r) => r.res_model), ['ir.ui.view']);
+  assert.equal((await sql('acme_staging', `select count(*)::int as n from ir_attachment where res_model = 'res.partner' and (store_fname is not null or index_content is not null)`))[0].n, 0);
+  assert.ok(Object.keys(files).every((f) => f in prodFiles));
+
+  // The masked clone is kept as a 'clone' backup of staging (what dev containers pull).
+  const { rows } = await cp!.pool.query(`select b.kind, b.manifest from ops.backups b join ops.environments e on e.id = b.environment_id where e.name = 'staging'`);
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0].kind, 'clone');
+  assert.deepEqual(rows[0].manifest.clone, { source: 'production', sourceStage: 'production', masked: true, filestore: 'assets' });
+
+  // A second clone is a fresh copy with other fakes (deterministic per clone, not across clones).
+  const firstEmails = await sql('acme_staging', 'select email from res_partner order by id limit 5');
+  await sql('acme_staging', `insert into ir_config_parameter (key, value) values ('only.in.staging', 'x')`);
+  const again = await runToEnd('staging', 'clone');
+  assert.equal(again.status, 'succeeded', again.error ?? '');
+  assert.equal((await sql('acme_staging', `select count(*)::int as n from ir_config_parameter where key = 'only.in.staging'`))[0].n, 0, 'a fresh database');
+  assert.notDeepEqual(await sql('acme_staging', 'select email from res_partner order by id limit 5'), firstEmails);
+});
+
+test('production is never neutralized or masked', async () => {
+  const before = await fingerprintDb(odooPg!, 'acme_prod');
+  const run = await runToEnd('production', 'clone', { from: 'staging' });
+  assert.equal(run.status, 'failed');
+  assert.match(run.error!, /production is a production environment: OdooOps never neutralizes or masks production/);
+  assert.deepEqual(await fingerprintDb(odooPg!, 'acme_prod'), before);
+});
+
+test('clone from a production backup into development, with the backup\'s filestore', async () => {
+  const b = await runToEnd('production', 'backup');
+  assert.equal(b.status, 'succeeded', b.error ?? '');
+  const backupId = (b.result as { backupId: string }).backupId;
+  // Restoring it as it is into development is refused: that is what a clone is for.
+  const refused = await runToEnd('dev', 'restore', { backup: backupId });
+  assert.match(refused.error!, /needs the clone rules/);
+  const run = await runToEnd('dev', 'clone', { backup: backupId });
+  assert.equal(run.status, 'succeeded', `${run.error}\n${await logText(run.id)}`);
+  await assertMaskedAndNeutralized('acme_dev', 'http://localhost:8069');
+  const kept = await sql('acme_dev', `select store_fname, checksum from ir_attachment where store_fname is not null`);
+  const files = await fingerprintDir(fs('acme_dev'));
+  assert.deepEqual(Object.keys(files).sort(), kept.map((r) => r.store_fname).sort());
+  assert.deepEqual(await sideDbs(), []);
+});
+
+test('a copy that fails verification is not cloned, and the unmasked copy is dropped', async () => {
+  const before = await fingerprintDb(odooPg!, 'acme_staging');
+  const beforeFiles = await fingerprintDir(fs('acme_staging'));
+  const clonesBefore = (await cp!.pool.query(`select count(*)::int as n from ops.backups where kind = 'clone'`)).rows[0].n;
+  // A profile that masks nothing: the verification must catch it.
+  const run = await runToEnd('staging', 'clone', { profile: { version: 1, columns: {} } });
+  assert.equal(run.status, 'failed');
+  assert.match(run.error!, /the masked copy failed verification, nothing was cloned: .*res_partner\.email still hold a source email/);
+  assert.ok(!/@(gmail|proton|outlook)/.test(run.error!), 'the error names columns, not values');
+  assert.deepEqual(await fingerprintDb(odooPg!, 'acme_staging'), before);
+  assert.deepEqual(await fingerprintDir(fs('acme_staging')), beforeFiles);
+  assert.deepEqual(await sideDbs(), []);
+  assert.equal((await cp!.pool.query(`select count(*)::int as n from ops.backups where kind = 'clone'`)).rows[0].n, clonesBefore);
+
+  const bad = await runToEnd('staging', 'clone', { profile: { version: 1, columns: { 'res_partner.email': { strategy: 'scramble' } } } });
+  assert.equal(bad.status, 'failed');
+  assert.match(bad.error!, /invalid masking profile: columns\.res_partner\.email\.strategy/);
+  const injection = await runToEnd('staging', 'clone', { profile: { version: 1, columns: { 'res_partner.email; drop table x': { strategy: 'null' } } } });
+  assert.match(injection.error!, /invalid masking profile: columns/);
+  assert.ok(existsSync(fs('acme_staging')));
+});
