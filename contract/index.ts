@@ -230,6 +230,20 @@ export const MaskProfile = z.strictObject({
 });
 export type MaskProfile = z.infer<typeof MaskProfile>;
 export type MaskRule = z.infer<typeof MaskRule>;
+/** A backup as the API lists it. */
+export const Backup = z.object({
+  id: Uuid,
+  environment: z.string(),
+  kind: z.enum(['daily', 'manual', 'pre-deploy', 'clone']),
+  createdAt: z.string(),
+  sizeBytes: z.number(),
+  sha256: z.string().nullable(),
+  odooVersion: z.string().nullable(),
+  /** A neutralized, masked clone of another environment. */
+  masked: z.boolean(),
+  runId: z.number().nullable(),
+});
+export type Backup = z.infer<typeof Backup>;
 export const Approval = z.object({
   id: Uuid,
   environment: z.string(),

@@ -105,18 +105,19 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
     const executors = await loadExecutors(opts.executorModules ?? []);
     let worker: Worker | undefined;
+    const backupStore = new LocalBackupStore(opts.backupDir ?? homeFiles(home).backups);
     if (opts.worker !== false) {
       worker = new Worker({
         pool, databaseUrl, executors, log,
         concurrency: opts.concurrency, leaseSeconds: opts.leaseSeconds, sweepIntervalMs: opts.sweepIntervalMs,
         secretsDirs: [homeFiles(home).secrets, ...(opts.secretsDirs ?? [])],
-        backupStore: new LocalBackupStore(opts.backupDir ?? homeFiles(home).backups),
+        backupStore,
       });
       await worker.start();
     }
 
     const realtime = { url: opts.realtimeUrl ?? null, apiKey: opts.realtimeKey ?? 'odooops-local' };
-    const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, log });
+    const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, backupStore, log });
     await new Promise<void>((resolve, reject) => {
       api.once('error', reject);
       api.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());

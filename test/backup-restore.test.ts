@@ -88,8 +88,8 @@ async function sql<T = any>(db: string, text: string, params: unknown[] = []): P
 
 const leftovers = async () => (await sql<{ datname: string }>('postgres', `select datname from pg_database where datname like '%odooops%'`)).map((r) => r.datname);
 
-async function backupOf(env: string): Promise<{ id: string; run: C.Run; manifest: C.BackupManifest; dir: string }> {
-  const run = await runToEnd(env, 'backup');
+async function backupOf(env: string, kind = 'manual'): Promise<{ id: string; run: C.Run; manifest: C.BackupManifest; dir: string }> {
+  const run = await runToEnd(env, 'backup', { kind });
   assert.equal(run.status, 'succeeded', `${run.error}\n${await logText(run.id)}`);
   const { backupId } = run.result as { backupId: string };
   const { rows } = await cp!.pool.query('select * from ops.backups where id = $1', [backupId]);
@@ -247,4 +247,53 @@ test('clear errors: wrong credentials, missing filestore, unknown backup, manual
   } finally {
     delete process.env[WRONG];
   }
+});
+
+test('backups are listed, and downloaded as an Odoo database-manager zip that psql restores', async () => {
+  // (dev's 5 manual backups of the day were taken by now: a pre-deploy one is not limited.)
+  const b = await backupOf('dev', 'pre-deploy');
+  const devDb = await fingerprintDb(odooPg!, 'shop_dev');
+  const devFiles = await fingerprintDir(fs('shop_dev'));
+  const list = await admin.call('GET', `/api/projects/${SLUG}/environments/dev/backups`);
+  assert.equal(list.status, 200);
+  const listed = (list.body as C.Backup[]).find((x) => x.id === b.id)!;
+  assert.equal(listed.kind, 'pre-deploy');
+  assert.equal(listed.odooVersion, '17.0.1.3');
+  assert.equal(listed.masked, false);
+  assert.equal(listed.runId, b.run.id);
+  assert.ok((list.body as C.Backup[]).every((x, i, a) => i === 0 || a[i - 1]!.createdAt >= x.createdAt), 'newest first');
+
+  const res = await fetch(`${cp!.server.url}/api/backups/${b.id}/download`, { headers: { authorization: `Bearer ${admin.token}` } });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'application/zip');
+  assert.match(res.headers.get('content-disposition')!, /attachment; filename="shop_dev_\d{8}T\d{6}\.zip"/);
+  const dir = mkdtempSync(join(scratch, 'zip-'));
+  writeFileSync(join(dir, 'backup.zip'), Buffer.from(await res.arrayBuffer()));
+  const { execFileSync } = await import('node:child_process');
+  const names = execFileSync('unzip', ['-Z1', join(dir, 'backup.zip')]).toString().trim().split('\n');
+  assert.equal(names[0], 'dump.sql', 'dump.sql first, as Odoo writes it');
+  assert.equal(names.at(-1), 'manifest.json');
+  execFileSync('unzip', ['-q', join(dir, 'backup.zip'), '-d', join(dir, 'x')]);
+  const manifest = JSON.parse(readFileSync(join(dir, 'x', 'manifest.json'), 'utf8'));
+  assert.equal(manifest.odoo_dump, '1');
+  assert.equal(manifest.db_name, 'shop_dev');
+  assert.equal(manifest.version, '17.0');
+  assert.equal(manifest.modules.base, '17.0.1.3');
+  assert.deepEqual(await fingerprintDir(join(dir, 'x', 'filestore')), devFiles, 'the filestore, file for file');
+  // What Odoo's database manager does with it: psql -f dump.sql into a new database.
+  await sql('postgres', `create database zip_import owner ${ROLE}`);
+  execFileSync('psql', ['-q', '-v', 'ON_ERROR_STOP=1', '-h', odooPg!.host, '-p', String(odooPg!.port), '-U', 'postgres', '-d', 'zip_import', '-f', join(dir, 'x', 'dump.sql')], { stdio: 'pipe' });
+  assert.deepEqual(await fingerprintDb(odooPg!, 'zip_import'), devDb, 'every row');
+  await sql('postgres', 'drop database zip_import');
+
+  // Who may not operate on an environment may not take its data away; the download is audited.
+  const viewer = await cp!.user();
+  assert.equal((await admin.call('POST', `/api/projects/${SLUG}/members`, { userId: viewer.id, role: 'viewer' })).status, 201);
+  const denied = await fetch(`${cp!.server.url}/api/backups/${b.id}/download`, { headers: { authorization: `Bearer ${viewer.token}` } });
+  assert.equal(denied.status, 403);
+  assert.match((await denied.json()).error.message, /your role cannot download backups of development environments/);
+  const outsider = await cp!.user();
+  assert.equal((await fetch(`${cp!.server.url}/api/backups/${b.id}/download`, { headers: { authorization: `Bearer ${outsider.token}` } })).status, 404);
+  const { rows } = await cp!.pool.query(`select actor from ops.audit_log where action = 'backup.download' and target = $1`, [b.id]);
+  assert.deepEqual(rows.map((r) => r.actor), [admin.id]);
 });

@@ -2,6 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type pg from 'pg';
 import { MAX_BODY_BYTES, type Health } from '../../contract/index.ts';
 import { AuthError, type TokenVerifier } from '../auth/tokens.ts';
+import { pipeline } from 'node:stream/promises';
+import type { BackupStore } from '../odoo/backup-store.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { routes } from './routes.ts';
 
@@ -11,6 +13,7 @@ export interface ApiOptions {
   mode: Health['mode'];
   version: string;
   realtime: Health['realtime'];
+  backupStore?: BackupStore;
   log: (message: string) => void;
 }
 
@@ -65,7 +68,16 @@ export function createApiServer(opts: ApiOptions): Server {
       const params = Object.fromEntries(
         Object.entries(match.pattern.exec(url.pathname)!.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]),
       );
-      const reply = await match.handler({ pool: opts.pool, claims, params, query: Object.fromEntries(url.searchParams), body });
+      const reply = await match.handler({ pool: opts.pool, backupStore: opts.backupStore, claims, params, query: Object.fromEntries(url.searchParams), body });
+      if (reply.stream) {
+        // Headers are out once bytes flow: a failure later can only cut the download short.
+        res.writeHead(reply.status ?? 200, reply.stream.headers);
+        await pipeline(reply.stream.readable, res).catch((err) => {
+          opts.log(`${method} ${url.pathname}: stream failed: ${(err as Error).message}`);
+          res.destroy();
+        });
+        return;
+      }
       send(res, reply.status ?? 200, reply.body);
     } catch (err) {
       const e = toHttpError(err);

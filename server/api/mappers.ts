@@ -1,4 +1,5 @@
 // Database rows to the contract's API shapes.
+import type * as C from '../../contract/index.ts';
 import type { Approval, AuditEntry, Environment, Member, Project, Run } from '../../contract/index.ts';
 
 type Row = Record<string, any>;
@@ -29,6 +30,18 @@ export const toEnvironment = (r: Row): Environment => ({
   database: { host: r.db_host ?? null, port: r.db_port ?? null, name: r.db_name, user: r.db_user ?? null, passwordRef: r.db_password_ref ?? null },
   filestorePath: r.filestore_path ?? null,
   activeRunId: r.active_run_id ?? null,
+});
+
+export const toBackup = (r: Row): C.Backup => ({
+  id: r.id,
+  environment: r.environment_name,
+  kind: r.kind,
+  createdAt: r.created_at.toISOString(),
+  sizeBytes: Number(r.size_bytes),
+  sha256: r.sha256,
+  odooVersion: r.manifest?.odoo?.version ?? null,
+  masked: r.manifest?.clone?.masked === true,
+  runId: r.run_id === null ? null : Number(r.run_id),
 });
 
 export const toRun = (r: Row): Run => ({

@@ -1,14 +1,19 @@
 // The HTTP API. Every handler validates its input with the contract's zod schemas and runs its SQL
 // as the calling user (asUser), so row level security and the ops functions decide what is allowed.
+import type { Readable } from 'node:stream';
 import type pg from 'pg';
+import type { BackupStore } from '../odoo/backup-store.ts';
+import { odooZip } from '../odoo/odoo-zip.ts';
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { asUser, type Claims } from '../db/session.ts';
 import { HttpError, notFound } from './errors.ts';
-import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toEnvironment, toMember, toProject, toRun } from './mappers.ts';
+import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toBackup, toEnvironment, toMember, toProject, toRun } from './mappers.ts';
 
 export interface RequestContext {
   pool: pg.Pool;
+  /** Where backups are read from (downloads); absent on a server without one. */
+  backupStore?: BackupStore;
   claims: Claims;
   params: Record<string, string>;
   query: Record<string, string>;
@@ -16,7 +21,9 @@ export interface RequestContext {
 }
 export interface Reply {
   status?: number;
-  body: unknown;
+  body?: unknown;
+  /** A streamed response instead of JSON. */
+  stream?: { readable: Readable; headers: Record<string, string> };
 }
 type Handler = (ctx: RequestContext) => Promise<Reply>;
 export interface Route {
@@ -230,6 +237,46 @@ export const routes: Route[] = [
       const page: C.LogPage = { runId: id, lines, nextAfter: lines.at(-1)?.seq ?? q.after, status: run.status };
       return { body: page };
     });
+  }),
+
+  // Backups ----------------------------------------------------------------------------------------
+  route('GET', `/api/projects/${P}/environments/${E}/backups`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const { env } = await findEnvironment(c, params.project!, params.env!);
+      const { rows } = await c.query(
+        `select b.*, $2::text as environment_name from ops.backups b where b.environment_id = $1 order by b.created_at desc`,
+        [env.id, env.name],
+      );
+      return { body: rows.map(toBackup) };
+    })),
+  route('GET', '/api/backups/(?<id>[^/]+)/download', async ({ pool, claims, params, query, backupStore }) => {
+    const id = C.Uuid.safeParse(params.id);
+    if (!id.success) throw notFound(`backup ${params.id}`);
+    const format = z.enum(['odoo-zip']).default('odoo-zip').parse(query.format);
+    const backup = await asUser(pool, claims, async (c) => {
+      const { rows } = await c.query(
+        `select b.*, e.name as environment_name, e.stage, ops.can_operate(b.project_id, e.stage) as allowed
+         from ops.backups b join ops.environments e on e.id = b.environment_id where b.id = $1`,
+        [id.data],
+      );
+      if (!rows[0]) throw notFound(`backup ${id.data}`);
+      // A backup holds all of an environment's data: only those who may operate on it may take it away.
+      if (!rows[0].allowed) throw new HttpError(403, 'forbidden', `your role cannot download backups of ${rows[0].stage} environments`);
+      return rows[0];
+    });
+    if (!backupStore) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; download from a server that runs workers');
+    const manifest = C.BackupManifest.parse(backup.manifest);
+    const name = `${manifest.database}_${manifest.createdAt.replace(/[-:]/g, '').replace(/\..*/, '')}.zip`;
+    await pool.query(
+      `insert into ops.audit_log (actor, actor_role, project_id, action, target, details) values ($1, 'authenticated', $2, 'backup.download', $3, $4)`,
+      [claims.sub, backup.project_id, String(id.data), JSON.stringify({ format, environment: backup.environment_name })],
+    );
+    return {
+      stream: {
+        readable: await odooZip(backupStore, manifest),
+        headers: { 'content-type': 'application/zip', 'content-disposition': `attachment; filename="${name}"` },
+      },
+    };
   }),
 
   // Approvals --------------------------------------------------------------------------------------
