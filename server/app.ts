@@ -1,6 +1,7 @@
 // `odooops server`: the control-plane database (embedded by default), migrations, the HTTP API and
 // the worker in one process.
 import { LocalBackupStore } from './odoo/backup-store.ts';
+import { Scheduler } from './worker/scheduler.ts';
 import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
@@ -40,6 +41,8 @@ export interface ServerOptions {
   sweepIntervalMs?: number;
   /** Extra directories for file: password references, besides <home>/secrets. */
   secretsDirs?: string[];
+  /** How often the daily schedule (backups, retention) is checked; 0 turns it off. Default 10 minutes. */
+  scheduleIntervalMs?: number;
   /** The backup store's directory; <home>/backups by default. */
   backupDir?: string;
   demo?: boolean;
@@ -114,6 +117,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         backupStore,
       });
       await worker.start();
+      if (opts.scheduleIntervalMs !== 0) {
+        const scheduler = new Scheduler(pool, opts.scheduleIntervalMs ?? 10 * 60_000, log);
+        scheduler.start();
+        cleanups.push(async () => scheduler.stop());
+      }
     }
 
     const realtime = { url: opts.realtimeUrl ?? null, apiKey: opts.realtimeKey ?? 'odooops-local' };

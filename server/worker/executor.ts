@@ -24,6 +24,10 @@ export interface BackupCatalog {
   record(kind: string, key: string, size: number, sha256: string, manifest: BackupManifest): Promise<string>;
   /** A backup of this run's project, or an error that says it does not exist. */
   get(id: string): Promise<BackupRow>;
+  /** This run's environment's backups, newest first. */
+  list(): Promise<BackupRow[]>;
+  /** Deletes a backup of this run's environment: its files, then its row. */
+  remove(b: BackupRow): Promise<void>;
 }
 
 export interface EnvironmentRow {

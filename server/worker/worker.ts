@@ -77,6 +77,18 @@ export class Worker {
       manualToday: async () => (await pool.query('select ops.manual_backups_today($1) as n', [run.environment_id])).rows[0].n as number,
       record: async (kind, key, size, sha256, manifest) =>
         (await pool.query('select ops.record_backup($1, $2, $3, $4, $5, $6, $7) as id', [run.id, this.id, kind, store().locationOf(key), size, sha256, manifest])).rows[0].id as string,
+      list: async () => {
+        const { rows } = await pool.query(
+          `select b.*, e.stage from ops.backups b join ops.environments e on e.id = b.environment_id
+           where b.environment_id = $1 order by b.created_at desc`,
+          [run.environment_id],
+        );
+        return rows.map((r) => ({ ...r, size_bytes: Number(r.size_bytes), manifest: BackupManifest.parse(r.manifest) }) as BackupRow);
+      },
+      remove: async (b) => {
+        await store().remove(b.manifest.dump.key.replace(/\/dump\.pgc$/, ''));
+        await pool.query('select ops.delete_backup($1, $2, $3)', [run.id, this.id, b.id]);
+      },
       get: async (id) => {
         const { rows } = await pool.query(
           `select b.*, e.stage from ops.backups b join ops.environments e on e.id = b.environment_id

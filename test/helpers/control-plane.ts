@@ -49,7 +49,8 @@ export async function call(baseUrl: string, token: string | undefined, method: s
 
 export async function startControlPlane(opts: Partial<ServerOptions> = {}): Promise<TestControlPlane> {
   const home = tempHome();
-  const server = await startServer({ home, fast: true, log: () => {}, leaseSeconds: 5, sweepIntervalMs: 1000, ...opts });
+  // No daily schedule in tests unless a test asks (it would queue backups of every production environment).
+  const server = await startServer({ home, fast: true, log: () => {}, leaseSeconds: 5, sweepIntervalMs: 1000, scheduleIntervalMs: 0, ...opts });
   const makeUser = async (email?: string): Promise<TestUser> => {
     const id = randomUUID();
     const token = await signToken(server.secret, { sub: id, email: email ?? `${id.slice(0, 8)}@example.invalid` });

@@ -5,8 +5,9 @@ import { backupExecutor } from './backup.ts';
 import { cloneExecutor } from './clone.ts';
 import { healthExecutor } from './health.ts';
 import { restoreExecutor } from './restore.ts';
+import { retentionExecutor } from './retention.ts';
 
-export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor, cloneExecutor];
+export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor, cloneExecutor, retentionExecutor];
 
 /**
  * Loads extra executors from a module (the server's --executors option): its default export, or its
