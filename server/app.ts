@@ -14,7 +14,7 @@ import { createPool } from './db/session.ts';
 import { homeFiles, odooopsHome } from './paths.ts';
 import { loadExecutors } from './worker/executors/index.ts';
 import { Worker } from './worker/worker.ts';
-import { seedDemo } from './demo.ts';
+import { queueDemoClone, seedDemo } from './demo.ts';
 import { RealtimeGateway } from './realtime/gateway.ts';
 
 export const VERSION = '0.1.0';
@@ -104,7 +104,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       : hsVerifier(secret);
     const token = await signToken(secret, { sub: identity.userId, email: 'local@odooops.invalid' }, '365d');
 
-    if (opts.demo) await seedDemo({ pool, databaseUrl, userId: identity.userId, home, log });
+    const demoSeeded = opts.demo ? await seedDemo({ pool, databaseUrl, userId: identity.userId, home, log }) : false;
 
     const executors = await loadExecutors(opts.executorModules ?? []);
     let worker: Worker | undefined;
@@ -117,6 +117,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         backupStore,
       });
       await worker.start();
+      if (demoSeeded) log(`demo: cloning production into staging (run ${await queueDemoClone(pool)})`);
       if (opts.scheduleIntervalMs !== 0) {
         const scheduler = new Scheduler(pool, opts.scheduleIntervalMs ?? 10 * 60_000, log);
         scheduler.start();

@@ -15,6 +15,8 @@ export const homeFiles = (home: string) => ({
   localUser: join(home, 'local-user.json'),
   /** The default directory for file: password references of environments. */
   secrets: join(home, 'secrets'),
+  /** The demo's Odoo filestores. */
+  filestore: join(home, 'filestore'),
   /** The default backup store (a local directory). */
   backups: join(home, 'backups'),
   /** Password of the embedded cluster's superuser. */

@@ -30,7 +30,8 @@ test('npm run build bundles the CLI, and the bundled server starts, migrates and
       const file = join(home, 'connection.json');
       return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { url: string; token: string }) : null;
     }, 60_000);
-    assert.match(output, /OdooOps server listening on http:\/\/127\.0\.0\.1:\d+ \(embedded control plane, data in/);
+    // connection.json is written just before the banner is printed.
+    await eventually('the banner', async () => /OdooOps server listening on http:\/\/127\.0\.0\.1:\d+ \(embedded control plane, data in/.test(output), 10_000);
     const envs = await call(conn.url, conn.token, 'GET', '/api/projects/demo/environments');
     assert.deepEqual(envs.body.map((e: { name: string }) => e.name), ['production', 'staging', 'dev-feature']);
     // The demo's health probe runs through the bundled worker against the demo database.
@@ -41,7 +42,18 @@ test('npm run build bundles the CLI, and the bundled server starts, migrates and
       return ['succeeded', 'failed'].includes(r.body.status) ? r.body : null;
     });
     assert.equal(done.status, 'succeeded', done.error);
-    assert.equal(done.result.odooVersion, '17.0.1.0');
+    assert.equal(done.result.odooVersion, '17.0.1.3');
+    // The demo's staging is cloned from production as soon as the worker runs (neutralized, masked);
+    // production's daily backup is scheduled at once. Both through the bundle, with its SQL and profile files.
+    const runs = await eventually('the demo clone and daily backup', async () => {
+      const r = await call(conn.url, conn.token, 'GET', '/api/runs?project=demo');
+      const list = r.body as { kind: string; status: string; environment: string; error: string | null }[];
+      const ended = list.filter((x) => ['clone', 'backup'].includes(x.kind) && ['succeeded', 'failed'].includes(x.status));
+      return ended.length === 2 ? ended : null;
+    }, 120_000);
+    for (const r of runs) assert.equal(r.status, 'succeeded', `${r.kind}: ${r.error}`);
+    const backups = await call(conn.url, conn.token, 'GET', '/api/projects/demo/environments/staging/backups');
+    assert.equal(backups.body[0].masked, true);
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));

@@ -12,7 +12,7 @@ Server
   odooops server [--database-url URL] [--port N] [--host H] [--demo] [--executors MODULE]...
                  [--jwt-secret S | --jwks-url URL] [--realtime-url URL --realtime-key KEY]
                  [--concurrency N] [--lease SECONDS] [--grace SECONDS]
-                 [--secrets-dir DIR]... [--no-worker]
+                 [--secrets-dir DIR]... [--backup-dir DIR] [--no-worker]
       Starts the control plane: the embedded PostgreSQL under ~/.odooops (or --database-url, a Supabase
       project included), migrations, the HTTP API and a worker. Writes ~/.odooops/connection.json.
       On SIGTERM/SIGINT, running runs get --grace seconds (default 20) to finish, then go back to the queue.
@@ -20,8 +20,11 @@ Server
       file:<path> inside ~/.odooops/secrets or a --secrets-dir. With a Supabase control plane, pass its
       URL and anon key as --realtime-url/--realtime-key (or SUPABASE_URL/SUPABASE_ANON_KEY): viewers then
       follow logs over Supabase Realtime instead of this server's own gateway.
-  odooops worker --database-url URL [--executors MODULE]... [--concurrency N] [--lease SECONDS]
+      Built-in run kinds: health, backup {kind: manual|daily|pre-deploy}, restore {backup}, clone {from?, backup?,
+      filestore?: assets|all|none, profile?}, retention. Daily backups of production and retention are scheduled.
+  odooops worker --database-url URL [--executors MODULE]... [--concurrency N] [--lease SECONDS] [--backup-dir DIR]
       Only a worker, to add capacity on another machine sharing the same queue.
+      Backups go to --backup-dir (default ~/.odooops/backups); workers that share backups share that directory.
   odooops token [--user UUID] [--email E] [--ttl 30d]
       Prints a token signed with this machine's local secret (for a teammate or a CI pipeline).
 
@@ -57,7 +60,7 @@ const OPTIONS = {
   'database-url': { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, demo: { type: 'boolean' },
   executors: { type: 'string', multiple: true }, 'jwt-secret': { type: 'string' }, 'jwks-url': { type: 'string' },
   'realtime-url': { type: 'string' }, 'realtime-key': { type: 'string' },
-  'secrets-dir': { type: 'string', multiple: true }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
+  'secrets-dir': { type: 'string', multiple: true }, 'backup-dir': { type: 'string' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
   user: { type: 'string' }, email: { type: 'string' }, ttl: { type: 'string' },
   name: { type: 'string' }, role: { type: 'string' }, stage: { type: 'string' }, db: { type: 'string' },
   'db-host': { type: 'string' }, 'db-port': { type: 'string' }, 'db-user': { type: 'string' },
@@ -155,7 +158,7 @@ export async function main(argv: string[]): Promise<number> {
       jwksUrl: values['jwks-url'],
       realtimeUrl, realtimeKey,
       concurrency: num(values.concurrency, '--concurrency'), leaseSeconds: num(values.lease, '--lease'),
-      worker: !values['no-worker'], fast: values.fast, secretsDirs: values['secrets-dir'],
+      worker: !values['no-worker'], fast: values.fast, secretsDirs: values['secrets-dir'], backupDir: values['backup-dir'],
     }, (num(values.grace, '--grace') ?? 20) * 1000);
   }
   if (cmd === 'token') {

@@ -32,7 +32,8 @@ export async function serve(what: 'server' | 'worker', opts: ServerOptions, grac
     console.log(`OdooOps server listening on ${server.url} (${server.mode} control plane${server.dataDir ? `, data in ${server.dataDir}` : ''})`);
     console.log(`  worker: ${server.worker ? `${server.worker.id}, run kinds: ${server.worker.kinds.join(', ')}` : 'off'}`);
     console.log(`  connect: the CLI and the VS Code extension find this server through ${server.home}/connection.json`);
-    console.log(`  try:     npx odooops project list${opts.demo ? ' && npx odooops run queue demo production health --follow' : ''}`);
+    console.log(`  try:     npx odooops project list${opts.demo ? ' && npx odooops run queue demo production backup --follow' : ''}`);
+    if (opts.demo) console.log('           npx odooops run queue demo dev-feature clone --follow   (a neutralized, masked copy of production)');
     console.log('  stop:    Ctrl+C (running runs finish or go back to the queue)');
   }
   await new Promise<void>((resolve) => {

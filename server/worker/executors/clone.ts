@@ -103,7 +103,7 @@ export const cloneExecutor = defineExecutor({
         await db.query('begin');
         const modules = Object.keys(facts.modules);
         await neutralize(db, modules, (l) => log(l));
-        await scrubSecrets(db, env.url ?? 'http://localhost:8069', (l) => log(l));
+        await scrubSecrets(db, baseUrlOf(env.url), (l) => log(l));
         await maskDatabase(db, profile, (l) => log(l));
         if (params.filestore !== 'all') {
           // Files that do not travel: their attachments become empty, so Odoo finds no missing files.
@@ -189,4 +189,14 @@ async function otherEnvironmentById(find: (name?: string) => Promise<Environment
   if (prod?.id === id) return prod;
   if (self.id === id) return self;
   throw new Error('the backup is not of this project\'s production environment; clone from production backups only');
+}
+
+/** Odoo's web.base.url is an origin (scheme, host, port), not a page: https://staging.example.com. */
+function baseUrlOf(url: string | null): string {
+  if (!url) return 'http://localhost:8069';
+  try {
+    return new URL(url).origin;
+  } catch {
+    return url;
+  }
 }
