@@ -1,0 +1,97 @@
+// Shared by bench:backup and bench:clone: a Debian PostgreSQL 15 cluster with a generated Odoo-17-shaped
+// database of at least BENCH_GB gigabytes (default 1) and its filestore, plus an OdooOps control plane
+// whose project points at it (production, staging). Progress goes to stderr.
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { startServer, type RunningServer } from '../server/app.ts';
+import { signToken } from '../server/auth/tokens.ts';
+import { generateOdooDatabase } from '../server/odoo/generate.ts';
+import { call, eventually, tempHome } from '../test/helpers/control-plane.ts';
+import { createOdooRole, startDebianPostgres, type DebianPostgres } from '../test/helpers/debian-postgres.ts';
+
+export const progress = (m: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+export const GB = Number(process.env.BENCH_GB) > 0 ? Number(process.env.BENCH_GB) : 1;
+
+export interface OdooFixture {
+  pgsrv: DebianPostgres;
+  server: RunningServer;
+  token: string;
+  scratch: string;
+  filestore: (db: string) => string;
+  dbBytes: number;
+  filestoreBytes: number;
+  run(env: string, kind: string, params?: object): Promise<{ seconds: number; result: any; id: number }>;
+  close(): Promise<void>;
+}
+
+export async function odooFixture(): Promise<OdooFixture> {
+  const scratch = mkdtempSync(join(tmpdir(), 'odooops-bench-'));
+  const filestore = (db: string) => join(scratch, 'filestore', db);
+  const pgsrv = await startDebianPostgres();
+  await createOdooRole(pgsrv, 'odoo', 'bench-pw');
+  process.env.ODOOOPS_DB_BENCH = 'bench-pw';
+  const admin = await pgsrv.client();
+  await admin.query(`create database bench_prod owner odoo`);
+  await admin.end();
+  const db = new pg.Client({ host: pgsrv.host, port: pgsrv.port, user: 'odoo', password: 'bench-pw', database: 'bench_prod' });
+  await db.connect();
+  // ~1.1 KB of database per partner (partner, 2 messages, mail queue, users, bank accounts); attachments
+  // of 32 KiB, one per 20 partners, add about as much again in the filestore.
+  const partners = Math.ceil((GB * 1024 ** 3) / 1100);
+  progress(`generating an Odoo-17-shaped database of ~${GB} GB: ${partners} partners, ${Math.ceil(partners / 20)} attachments of 32 KiB`);
+  const t0 = Date.now();
+  await generateOdooDatabase(db, filestore('bench_prod'), { partners, attachmentsPer10: 0.5, attachmentBytes: 32 * 1024 });
+  const dbBytes = Number((await db.query('select pg_database_size(current_database()) as b')).rows[0].b);
+  await db.end();
+  const filestoreBytes = Math.ceil(partners / 20) * 32 * 1024;
+  progress(`generated in ${((Date.now() - t0) / 1000).toFixed(0)} s: database ${(dbBytes / 1024 ** 3).toFixed(2)} GiB, filestore ${(filestoreBytes / 1024 ** 3).toFixed(2)} GiB`);
+
+  const home = tempHome('odooops-bench-home-');
+  const server = await startServer({ home, log: () => {}, scheduleIntervalMs: 0, leaseSeconds: 60 });
+  const token = await signToken(server.secret, { sub: randomUUID() });
+  await call(server.url, token, 'POST', '/api/projects', { slug: 'bench', name: 'Bench' });
+  for (const [name, stage, dbName] of [['production', 'production', 'bench_prod'], ['staging', 'staging', 'bench_staging']]) {
+    const r = await call(server.url, token, 'POST', '/api/projects/bench/environments', {
+      name, stage, filestorePath: filestore(dbName!), database: { name: dbName, host: pgsrv.host, port: pgsrv.port, user: 'odoo', passwordRef: 'env:ODOOOPS_DB_BENCH' },
+    });
+    if (r.status !== 201) throw new Error(JSON.stringify(r.body));
+  }
+  return {
+    pgsrv, server, token, scratch, filestore, dbBytes, filestoreBytes,
+    async run(env, kind, params = {}) {
+      const q = await call(server.url, token, 'POST', `/api/projects/bench/environments/${env}/runs`, { kind, params });
+      if (q.status !== 201) throw new Error(JSON.stringify(q.body));
+      const run = await eventually(`${kind} run`, async () => {
+        const r = (await call(server.url, token, 'GET', `/api/runs/${q.body.id}`)).body;
+        return ['succeeded', 'failed', 'cancelled'].includes(r.status) ? r : null;
+      }, 3 * 3600_000);
+      if (run.status !== 'succeeded') throw new Error(`${kind} ${run.status}: ${run.error}`);
+      return { seconds: (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000, result: run.result, id: run.id };
+    },
+    async close() {
+      await server.stop(2000);
+      await pgsrv.stop();
+      rmSync(scratch, { recursive: true, force: true });
+      rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Prints a run's log lines with their time since the run's first line: where the time goes. */
+export async function phases(f: OdooFixture, id: number, pattern: RegExp): Promise<void> {
+  let after = 0;
+  let first = 0;
+  for (;;) {
+    const page = (await call(f.server.url, f.token, 'GET', `/api/runs/${id}/logs?after=${after}&limit=5000`)).body;
+    for (const l of page.lines) {
+      const t = Date.parse(l.ts);
+      first ||= t;
+      if (pattern.test(l.line)) console.log(`  +${((t - first) / 1000).toFixed(1).padStart(6)} s  ${l.line.slice(0, 110)}`);
+    }
+    if (page.lines.length < 5000) return;
+    after = page.nextAfter;
+  }
+}
