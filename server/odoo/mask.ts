@@ -37,8 +37,13 @@ create function odooops_mask.fake_name(v text) returns text language sql stable 
                  || ' ' || substr(odooops_mask.h(lower(v)), 15, 4) end $$;
 create function odooops_mask.fake_address(a text) returns text language sql stable as
   $$ select 'u' || substr(odooops_mask.h(lower(btrim(a))), 1, 16) || '@example.invalid' $$;
--- "a@x.com", "Name <a@x.com>", and comma-separated lists of either.
-create function odooops_mask.fake_email(v text) returns text language plpgsql stable as $$
+-- "a@x.com" or "Name <a@x.com>": a plain SQL function, inlined into the UPDATE (no call per row).
+create function odooops_mask.fake_one_email(v text) returns text language sql stable as $$
+  select case when strpos(v, '<') > 0 and substring(v from '<([^>]+)>') is not null
+              then '"' || odooops_mask.fake_name(lower(btrim(substring(v from '<([^>]+)>')))) || '" <' || odooops_mask.fake_address(substring(v from '<([^>]+)>')) || '>'
+              else odooops_mask.fake_address(v) end $$;
+-- Comma-separated lists of either.
+create function odooops_mask.fake_email_list(v text) returns text language plpgsql stable as $$
 declare
   p text;
   a text;
@@ -55,6 +60,10 @@ begin
   end loop;
   return array_to_string(out, ', ');
 end $$;
+create function odooops_mask.fake_email(v text) returns text language sql stable as $$
+  select case when v is null or btrim(v) = '' then v
+              when strpos(v, ',') > 0 then odooops_mask.fake_email_list(v)
+              else odooops_mask.fake_one_email(v) end $$;
 create function odooops_mask.fake_phone(v text) returns text language sql stable as
   $$ select case when v is null or btrim(v) = '' then v
             else '+32 499 ' || translate(substr(odooops_mask.h(regexp_replace(v, '[^0-9]', '', 'g')), 1, 6), 'abcdef', '012345') end $$;
@@ -122,9 +131,13 @@ export interface MaskReport {
  * database lacks are skipped (listed in the report); so are columns whose type a strategy cannot
  * take (logged).
  */
-export async function maskDatabase(db: pg.ClientBase, profile: MaskProfile, log: (l: string) => Promise<void>): Promise<MaskReport> {
+export async function maskDatabase(
+  db: pg.ClientBase, profile: MaskProfile, log: (l: string) => Promise<void>,
+  opts: { connect?: () => Promise<pg.Client>; parallel?: number } = {},
+): Promise<MaskReport> {
   await db.query(FUNCTIONS);
-  await db.query(`select set_config('odooops.mask_key', $1, false)`, [randomBytes(24).toString('hex')]);
+  const key = randomBytes(24).toString('hex');
+  await db.query(`select set_config('odooops.mask_key', $1, false)`, [key]);
   const { rows } = await db.query(`
     select c.table_name as table, c.column_name as column, c.data_type as type, c.is_nullable = 'YES' as nullable
     from information_schema.columns c
@@ -143,7 +156,11 @@ export async function maskDatabase(db: pg.ClientBase, profile: MaskProfile, log:
     byTable.set(c.table, [...(byTable.get(c.table) ?? []), [c, rule]]);
   }
   const report: MaskReport = { tables: 0, columns: 0, rows: 0, skipped };
-  for (const [table, list] of [...byTable].sort(([a], [b]) => a.localeCompare(b))) {
+  // Tables are independent: with a connection factory (and no surrounding transaction), several are
+  // masked at once, the biggest first.
+  const sizes = new Map((await db.query(`select relname, pg_total_relation_size(oid)::bigint as b from pg_class where relkind = 'r'`)).rows.map((r) => [r.relname as string, Number(r.b)]));
+  const queue = [...byTable].sort(([a], [b]) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0) || a.localeCompare(b));
+  const maskTable = async (c: pg.ClientBase, table: string, list: [Column, MaskRule][]) => {
     const params: unknown[] = [];
     const sets: string[] = [];
     const names: string[] = [];
@@ -157,12 +174,26 @@ export async function maskDatabase(db: pg.ClientBase, profile: MaskProfile, log:
       sets.push(rule.where ? `${col} = case when ${filterSql(rule, params)} then ${v} else ${col} end` : `${col} = ${v}`);
       names.push(`${c.column}:${rule.strategy}`);
     }
-    if (!sets.length) continue;
-    const r = await db.query(`update ${pg.escapeIdentifier(table)} set ${sets.join(', ')}`, params);
+    if (!sets.length) return;
+    const r = await c.query(`update ${pg.escapeIdentifier(table)} set ${sets.join(', ')}`, params);
     report.tables++;
     report.columns += sets.length;
     report.rows += r.rowCount ?? 0;
     await log(`mask.log: ${table}: ${r.rowCount} rows, ${names.join(' ')}`);
+  };
+  const lane = async (c: pg.ClientBase) => {
+    for (let next = queue.shift(); next; next = queue.shift()) await maskTable(c, next[0], next[1]);
+  };
+  const extra: pg.Client[] = [];
+  try {
+    for (let i = 1; opts.connect && i < (opts.parallel ?? 1); i++) {
+      const c = await opts.connect();
+      await c.query(`select set_config('odooops.mask_key', $1, false)`, [key]);
+      extra.push(c);
+    }
+    await Promise.all([lane(db), ...extra.map(lane)]);
+  } finally {
+    for (const c of extra) await c.end().catch(() => {});
   }
   for (const t of profile.truncate) {
     if (!tables.has(t)) continue;

@@ -63,15 +63,18 @@ export async function dropDatabase(c: pg.ClientBase, name: string): Promise<void
 }
 
 /**
- * Removes what earlier runs on this database left behind (a worker killed mid-restore), except the
- * current run's. Returns the names removed.
+ * Removes what earlier runs on this database left behind (a worker killed mid-restore): side databases
+ * and filestores of the given kinds whose run is not running any more. Returns the names removed.
  */
-export async function removeLeftovers(c: pg.ClientBase, db: string, filestore: string | null, currentRun: number): Promise<string[]> {
+export async function removeLeftovers(
+  c: pg.ClientBase, db: string, filestore: string | null, kinds: readonly ('new' | 'old' | 'mask')[], isActive: (runId: number) => Promise<boolean>,
+): Promise<string[]> {
   const removed: string[] = [];
   const { rows } = await c.query(`select datname from pg_database where datname ~ '_odooops_(new|old|mask)_[0-9]+$'`);
   for (const r of rows as { datname: string }[]) {
     const m = /^(.*)_odooops_(new|old|mask)_(\d+)$/.exec(r.datname)!;
-    if (Number(m[3]) === currentRun || sideName(db, m[2] as 'new' | 'old' | 'mask', Number(m[3])) !== r.datname) continue;
+    const kind = m[2] as 'new' | 'old' | 'mask';
+    if (!kinds.includes(kind) || sideName(db, kind, Number(m[3])) !== r.datname || (await isActive(Number(m[3])))) continue;
     await dropDatabase(c, r.datname);
     removed.push(r.datname);
   }
@@ -81,7 +84,7 @@ export async function removeLeftovers(c: pg.ClientBase, db: string, filestore: s
     const entries = await readdir(parent).catch(() => [] as string[]);
     for (const e of entries) {
       const m = /^(.*)\.odooops-(new|old)-(\d+)$/.exec(e);
-      if (!m || m[1] !== base || Number(m[3]) === currentRun) continue;
+      if (!m || m[1] !== base || !kinds.includes(m[2] as 'new' | 'old') || (await isActive(Number(m[3])))) continue;
       await rm(join(parent, e), { recursive: true, force: true });
       removed.push(join(parent, e));
     }

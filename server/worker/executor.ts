@@ -77,6 +77,8 @@ export interface ExecutorContext<P> {
   backups: BackupCatalog;
   /** Another environment of the run's project, by name; without a name, the production environment. */
   otherEnvironment(name?: string): Promise<EnvironmentRow>;
+  /** Whether a run is running now (so what it works on beside an environment is not a leftover). */
+  runIsActive(id: number): Promise<boolean>;
 }
 
 export interface Executor<P = unknown> {

@@ -284,6 +284,7 @@ export class Worker {
         },
         redact: (value) => logs.redact(value),
         backups: this.catalog(run),
+        runIsActive: async (id) => (await pool.query(`select 1 from ops.runs where id = $1 and status = 'running'`, [id])).rowCount === 1,
         otherEnvironment: async (name) => {
           const { rows } = await pool.query(
             `select * from ops.environments where project_id = $1 and ${name === undefined ? `stage = 'production'` : 'name = $2'} order by name`,

@@ -39,7 +39,7 @@ export const cloneExecutor = defineExecutor({
   kind: 'clone',
   description: 'Clone production into this environment: neutralized, secrets scrubbed, personal data masked',
   params: cloneParams,
-  async execute({ run, environment: env, params, log, signal, resolveSecret, backups, otherEnvironment }) {
+  async execute({ run, environment: env, params, log, signal, resolveSecret, backups, otherEnvironment, runIsActive }) {
     if (env.stage === 'production') {
       throw new Error(`${env.name} is a production environment: OdooOps never neutralizes or masks production; clone into a staging or development environment`);
     }
@@ -66,7 +66,7 @@ export const cloneExecutor = defineExecutor({
       const server = (await admin.query('show server_version')).rows[0].server_version as string;
       const pgDump = await findPgTool('pg_dump', server);
       const pgRestore = await findPgTool('pg_restore', server);
-      const removed = await removeLeftovers(admin, source.db_name, null, run.id);
+      const removed = await removeLeftovers(admin, source.db_name, null, ['mask'], runIsActive);
       if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
       await log(`the unmasked copy lives only on the production database server (${describeConnection(source).replace(/\/[^/]*$/, '')}), as ${maskDb}, and is dropped at the end`);
       await admin.query(`create database ${pg.escapeIdentifier(maskDb)} template template0 encoding 'UTF8'`);
@@ -100,11 +100,22 @@ export const cloneExecutor = defineExecutor({
         facts = await inspectOdoo(db, maskDb);
         const sample = await samplePii(db);
         await log(`sampled ${sample.emails.length} emails, ${sample.phones.length} phone numbers and ${sample.vats.length} VAT numbers of the source to check the result against`);
+        // The copy is thrown away on any failure, so no transaction has to span the steps: neutralize and
+        // scrub in one (their statements use savepoints), then mask tables in parallel.
         await db.query('begin');
         const modules = Object.keys(facts.modules);
         await neutralize(db, modules, (l) => log(l));
         await scrubSecrets(db, baseUrlOf(env.url), (l) => log(l));
-        await maskDatabase(db, profile, (l) => log(l));
+        await db.query('commit');
+        await maskDatabase(db, profile, (l) => log(l), {
+          parallel: 2,
+          connect: async () => {
+            const c = new pg.Client({ ...into, application_name: 'odooops' });
+            c.on('error', () => {});
+            await c.connect();
+            return c;
+          },
+        });
         if (params.filestore !== 'all') {
           // Files that do not travel: their attachments become empty, so Odoo finds no missing files.
           const keep = params.filestore === 'assets' ? KEEP_ASSETS : 'false';
@@ -120,8 +131,6 @@ export const cloneExecutor = defineExecutor({
         for (const f of findings) problems.push(`${f.rows} row(s) of ${f.table}.${f.column} still hold a source ${f.kind}`);
         if (problems.length) throw new Error(`the masked copy failed verification, nothing was cloned: ${problems.join('; ')}`);
         await log(`verified: no sampled email, phone or VAT of the source in any text column; only the autovacuum cron and the dummy mail server are active`);
-        await db.query('commit');
-        await db.query('vacuum analyze').catch(() => {});
       } catch (err) {
         await db.query('rollback').catch(() => {});
         throw err;
@@ -163,7 +172,11 @@ export const cloneExecutor = defineExecutor({
       }
       await log(`masked clone stored as backup ${written.id} (${mib(written.bytes)})`);
       const clone = await backups.get(written.id);
-      await restoreBackup({ runId: run.id, env, password: targetPassword, backup: clone, backups, log, signal });
+      // On the same server as the same role (the usual staging), the masked copy itself becomes the new
+      // database by a file copy; elsewhere the stored clone is restored.
+      const sameServer = (source.db_host ?? '') === (env.db_host ?? '') && (source.db_port ?? 5432) === (env.db_port ?? 5432)
+        && (source.db_user ?? '') === (env.db_user ?? '');
+      await restoreBackup({ runId: run.id, env, password: targetPassword, backup: clone, backups, log, signal, template: sameServer ? maskDb : undefined, isActive: runIsActive });
       await log(`${env.name} is now a neutralized, masked copy of ${source.name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       return { cloneBackupId: written.id, source: source.name, filestore: params.filestore, seconds: (Date.now() - started) / 1000 };
     } finally {
