@@ -38,9 +38,9 @@ export interface Finding {
 // normalized (emails lower-cased, phones and VATs reduced to digits and letters), then looked up in the
 // sample as a hash: one cheap pass per column instead of a regex of hundreds of alternatives per row.
 const TOKENS = {
-  email: { re: '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}', pre: `like '%@%'`, norm: (x: string) => `lower(${x})` },
-  phone: { re: '\\+?[0-9][0-9 ./()-]{5,}[0-9]', pre: `~ '[0-9]{2}'`, norm: (x: string) => `regexp_replace(${x}, '[^0-9]', '', 'g')` },
-  vat: { re: '[A-Za-z]{2}[0-9A-Za-z]{8,13}', pre: `~ '[0-9]{8}'`, norm: (x: string) => `upper(${x})` },
+  email: { re: '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}', norm: (x: string) => `lower(${x})` },
+  phone: { re: '\\+?[0-9][0-9 ./()-]{5,}[0-9]', norm: (x: string) => `regexp_replace(${x}, '[^0-9]', '', 'g')` },
+  vat: { re: '[A-Za-z]{2}[0-9A-Za-z]{8,13}', norm: (x: string) => `upper(${x})` },
 } as const;
 const normalize = {
   email: (v: string) => v.toLowerCase(),
@@ -48,8 +48,13 @@ const normalize = {
   vat: (v: string) => v.toUpperCase(),
 };
 
-/** Scans every text-like column of every table for any sampled value. */
-export async function findPii(db: pg.ClientBase, sample: PiiSample): Promise<Finding[]> {
+/**
+ * Scans every text-like column of every table for any sampled value. Per table, one pass: the row's
+ * text columns joined into one string, three token regexes over it, each token looked up in an indexed
+ * temporary table of the sample. Only when a table has hits is it scanned again per column, to say
+ * which columns (never which values). Tables are spread over `connect`ed sessions when given.
+ */
+export async function findPii(db: pg.ClientBase, sample: PiiSample, connect?: () => Promise<pg.Client>, parallel = 1): Promise<Finding[]> {
   const { rows } = await db.query(`
     select c.table_name as t, c.column_name as c from information_schema.columns c
     join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name and t.table_type = 'BASE TABLE'
@@ -57,35 +62,49 @@ export async function findPii(db: pg.ClientBase, sample: PiiSample): Promise<Fin
     order by 1, 2`);
   const byTable = new Map<string, string[]>();
   for (const r of rows as { t: string; c: string }[]) byTable.set(r.t, [...(byTable.get(r.t) ?? []), r.c]);
-  const kinds = (['email', 'phone', 'vat'] as const)
-    .map((k) => [k, [...new Set({ email: sample.emails, phone: sample.phones, vat: sample.vats }[k].map(normalize[k]))].filter((v) => v.length >= 5)] as const)
-    .filter(([, v]) => v.length);
+  const values: [string, string][] = [];
+  for (const kind of ['email', 'phone', 'vat'] as const) {
+    const list = { email: sample.emails, phone: sample.phones, vat: sample.vats }[kind];
+    for (const v of new Set(list.map(normalize[kind]))) if (v.length >= 5) values.push([kind, v]);
+  }
+  if (!values.length) return [];
+  const sizes = new Map((await db.query(`select relname, pg_total_relation_size(oid)::bigint as b from pg_class where relkind = 'r'`)).rows.map((r) => [r.relname as string, Number(r.b)]));
+  const queue = [...byTable].sort(([a], [b]) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0));
   const findings: Finding[] = [];
-  for (const [table, cols] of byTable) {
+
+  const prepare = async (c: pg.ClientBase) => {
+    await c.query('create temporary table if not exists odooops_pii (kind text not null, v text not null, primary key (kind, v))');
+    await c.query('insert into odooops_pii select * from unnest($1::text[], $2::text[]) on conflict do nothing', [values.map((x) => x[0]), values.map((x) => x[1])]);
+    await c.query('analyze odooops_pii');
+  };
+  const hit = (text: string) => (['email', 'phone', 'vat'] as const).map((k) => `exists (select 1 from regexp_matches(${text}, '${TOKENS[k].re}', 'g') m
+      join odooops_pii p on p.kind = '${k}' and p.v = ${TOKENS[k].norm('m[1]')})`).join(' or ');
+  const scan = async (c: pg.ClientBase, table: string, cols: string[]) => {
     const t = pg.escapeIdentifier(table);
-    // One pass over the table: per column and kind, the rows holding a sampled value.
-    const params: unknown[] = [];
-    const parts: string[] = [];
-    const names: [string, string][] = [];
-    for (const [kind, values] of kinds) {
-      params.push(values);
-      const p = `$${params.length}::text[]`;
-      const k = TOKENS[kind];
-      for (const c of cols) {
-        const col = `${pg.escapeIdentifier(c)}::text`;
-        parts.push(`count(*) filter (where ${col} ${k.pre} and exists (
-          select 1 from regexp_matches(${col}, '${k.re}', 'g') m where ${k.norm('m[1]')} in (select unnest(${p}))))`);
-        names.push([c, kind]);
+    const all = `concat_ws(' ', ${cols.map((x) => `${pg.escapeIdentifier(x)}::text`).join(', ')})`;
+    const n = Number((await c.query(`select count(*) as n from ${t} where ${hit(all)}`)).rows[0].n);
+    if (n === 0) return;
+    for (const col of cols) {
+      for (const k of ['email', 'phone', 'vat'] as const) {
+        const x = `${pg.escapeIdentifier(col)}::text`;
+        const r = await c.query(`select count(*) as n from ${t} where exists (select 1 from regexp_matches(${x}, '${TOKENS[k].re}', 'g') m
+          join odooops_pii p on p.kind = '${k}' and p.v = ${TOKENS[k].norm('m[1]')})`);
+        if (Number(r.rows[0].n) > 0) findings.push({ table, column: col, kind: k, rows: Number(r.rows[0].n) });
       }
     }
-    if (!parts.length) continue;
-    const r = (await db.query(`select ${parts.map((x, i) => `${x} as c${i}`).join(', ')} from ${t}`, params)).rows[0];
-    names.forEach(([column, kind], i) => {
-      const n = Number(r[`c${i}`]);
-      if (n > 0) findings.push({ table, column, kind, rows: n });
-    });
+  };
+  const lane = async (c: pg.ClientBase) => {
+    await prepare(c);
+    for (let next = queue.shift(); next; next = queue.shift()) await scan(c, next[0], next[1]);
+  };
+  const extra: pg.Client[] = [];
+  try {
+    for (let i = 1; connect && i < parallel; i++) extra.push(await connect());
+    await Promise.all([lane(db), ...extra.map(lane)]);
+  } finally {
+    for (const c of extra) await c.end().catch(() => {});
   }
-  return findings;
+  return findings.sort((a, b) => a.table.localeCompare(b.table) || a.column.localeCompare(b.column));
 }
 
 /** Only base.autovacuum_job may run, and only the dummy "invalid" mail server may be active. */

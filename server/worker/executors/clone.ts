@@ -89,9 +89,13 @@ export const cloneExecutor = defineExecutor({
       await log(`copied ${source.db_name} into ${maskDb} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
       // Neutralize, scrub, mask and verify in one transaction on the copy.
-      const db = new pg.Client({ ...into, application_name: 'odooops' });
-      db.on('error', () => {});
-      await db.connect();
+      const connectCopy = async () => {
+        const c = new pg.Client({ ...into, application_name: 'odooops' });
+        c.on('error', () => {});
+        await c.connect();
+        return c;
+      };
+      const db = await connectCopy();
       const closeDb = () => void db.end().catch(() => {});
       signal.addEventListener('abort', closeDb, { once: true });
       let keptFiles: string[] = [];
@@ -107,15 +111,7 @@ export const cloneExecutor = defineExecutor({
         await neutralize(db, modules, (l) => log(l));
         await scrubSecrets(db, baseUrlOf(env.url), (l) => log(l));
         await db.query('commit');
-        await maskDatabase(db, profile, (l) => log(l), {
-          parallel: 2,
-          connect: async () => {
-            const c = new pg.Client({ ...into, application_name: 'odooops' });
-            c.on('error', () => {});
-            await c.connect();
-            return c;
-          },
-        });
+        await maskDatabase(db, profile, (l) => log(l), { parallel: 2, connect: connectCopy });
         if (params.filestore !== 'all') {
           // Files that do not travel: their attachments become empty, so Odoo finds no missing files.
           const keep = params.filestore === 'assets' ? KEEP_ASSETS : 'false';
@@ -127,7 +123,7 @@ export const cloneExecutor = defineExecutor({
           keptFiles = (await db.query(`select distinct store_fname from ir_attachment where store_fname is not null`)).rows.map((r) => r.store_fname as string);
         }
         const problems = await checkNeutralized(db);
-        const findings = await findPii(db, sample);
+        const findings = await findPii(db, sample, connectCopy, 2);
         for (const f of findings) problems.push(`${f.rows} row(s) of ${f.table}.${f.column} still hold a source ${f.kind}`);
         if (problems.length) throw new Error(`the masked copy failed verification, nothing was cloned: ${problems.join('; ')}`);
         await log(`verified: no sampled email, phone or VAT of the source in any text column; only the autovacuum cron and the dummy mail server are active`);
