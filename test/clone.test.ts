@@ -204,3 +204,9 @@ test('a copy that fails verification is not cloned, and the unmasked copy is dro
   assert.match(injection.error!, /invalid masking profile: columns/);
   assert.ok(existsSync(fs('acme_staging')));
 });
+
+test('fake phone numbers can never equal real ones (the scale bug a 250k-partner clone found)', async () => {
+  const phones = await sql('acme_staging', `select phone from res_partner where phone is not null`);
+  assert.ok(phones.length > 0);
+  for (const { phone } of phones) assert.match(phone, /^\+00 0\d{9}$/);
+});

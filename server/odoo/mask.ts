@@ -64,9 +64,11 @@ create function odooops_mask.fake_email(v text) returns text language sql stable
   select case when v is null or btrim(v) = '' then v
               when strpos(v, ',') > 0 then odooops_mask.fake_email_list(v)
               else odooops_mask.fake_one_email(v) end $$;
+-- "+00 0…": no real number starts with 000 once reduced to digits, so a fake can never equal (or be
+-- verified as) a real one; a plausible-looking range such as +32 499 collided with real numbers.
 create function odooops_mask.fake_phone(v text) returns text language sql stable as
   $$ select case when v is null or btrim(v) = '' then v
-            else '+32 499 ' || translate(substr(odooops_mask.h(regexp_replace(v, '[^0-9]', '', 'g')), 1, 6), 'abcdef', '012345') end $$;
+            else '+00 0' || translate(substr(odooops_mask.h(regexp_replace(v, '[^0-9]', '', 'g')), 1, 9), 'abcdef', '012345') end $$;
 create function odooops_mask.fake_text(v text) returns text language sql stable as
   $$ select case when v is null or v = '' then v else 'masked ' || substr(odooops_mask.h(v), 1, 16) end $$;
 `;
