@@ -65,3 +65,6 @@ export async function writeBackup(o: WriteBackupInput): Promise<{ id: string; by
 /** A store key prefix for a new backup of an environment. */
 export const backupPrefix = (projectId: string, envId: string, runId: number, suffix = '') =>
   `${projectId}/${envId}/${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z')}-run${runId}${suffix}`;
+
+/** The store prefix a backup's parts live under (manifest.json, dump.pgc, filestore.tar). */
+export const backupPrefixOf = (m: BackupManifest): string => m.dump.key.replace(/\/dump\.pgc$/, '');

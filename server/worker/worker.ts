@@ -7,6 +7,7 @@ import pg from 'pg';
 import type { BackupCatalog, BackupRow, Executor, EnvironmentRow, RunRow } from './executor.ts';
 import { BackupManifest } from '../../contract/index.ts';
 import type { BackupStore } from '../odoo/backup-store.ts';
+import { backupPrefixOf } from '../odoo/backup-writer.ts';
 import { LogBatcher } from './log-batcher.ts';
 import { resolvePassword } from './odoo-db.ts';
 
@@ -86,7 +87,7 @@ export class Worker {
         return rows.map((r) => ({ ...r, size_bytes: Number(r.size_bytes), manifest: BackupManifest.parse(r.manifest) }) as BackupRow);
       },
       remove: async (b) => {
-        await store().remove(b.manifest.dump.key.replace(/\/dump\.pgc$/, ''));
+        await store().remove(backupPrefixOf(b.manifest));
         await pool.query('select ops.delete_backup($1, $2, $3)', [run.id, this.id, b.id]);
       },
       get: async (id) => {

@@ -4,6 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { defineExecutor } from '../executor.ts';
 import { connectOdoo, describeConnection } from '../odoo-db.ts';
+import { inspectOdoo } from '../../odoo/inspect.ts';
 
 export const healthExecutor = defineExecutor({
   kind: 'health',
@@ -13,13 +14,9 @@ export const healthExecutor = defineExecutor({
     await log(`connecting to ${describeConnection(env)}`);
     const db = await connectOdoo(env, signal, resolveSecret);
     try {
-      const server = (await db.query('show server_version')).rows[0].server_version as string;
+      // The same checks (and messages) as before a backup or a clone.
+      const { serverVersion: server, odooVersion } = await inspectOdoo(db, env.db_name);
       await log(`PostgreSQL ${server}`);
-      const isOdoo = (await db.query(`select to_regclass('public.ir_module_module') is not null as ok`)).rows[0].ok as boolean;
-      if (!isOdoo) throw new Error(`${env.db_name} is not an Odoo database (it has no ir_module_module table)`);
-      const base = await db.query(`select latest_version from ir_module_module where name = 'base' and state = 'installed'`);
-      if (!base.rows[0]) throw new Error(`${env.db_name} has no installed base module: Odoo was never initialised in it`);
-      const odooVersion = base.rows[0].latest_version as string;
       const { rows: modules } = await db.query(`select count(*)::int as n from ir_module_module where state = 'installed'`);
       const installed = modules[0].n as number;
       const pending = (await db.query(

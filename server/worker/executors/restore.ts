@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { defineExecutor, type BackupCatalog, type BackupRow, type EnvironmentRow } from '../executor.ts';
 import { describeConnection } from '../odoo-db.ts';
 import { hashing } from '../../odoo/backup-store.ts';
+import { backupPrefixOf } from '../../odoo/backup-writer.ts';
 import { mib, progress } from '../../odoo/inspect.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, targetOf, withTool } from '../../odoo/pg-tools.ts';
 import { dropDatabase, maintenance, removeLeftovers, sideDir, sideName, switchOver } from '../../odoo/switch.ts';
@@ -25,7 +26,7 @@ export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l
       throw new Error(`backup ${b.id} is corrupt: ${label} has sha256 ${got.sha256} (${got.bytes} bytes), the backup recorded ${sha256}${bytes === null ? '' : ` (${bytes} bytes)`}; nothing was changed`);
     }
   };
-  const prefix = b.manifest.dump.key.replace(/\/dump\.pgc$/, '');
+  const prefix = backupPrefixOf(b.manifest);
   await check(`${prefix}/manifest.json`, null, b.sha256, 'manifest.json');
   await check(b.manifest.dump.key, b.manifest.dump.bytes, b.manifest.dump.sha256, 'the database dump');
   if (b.manifest.filestore) await check(b.manifest.filestore.key, b.manifest.filestore.bytes, b.manifest.filestore.sha256, 'the filestore archive');
