@@ -3,88 +3,44 @@
 // databases reached with a password-protected role, into the local backup store.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import type * as C from '../contract/index.ts';
-import { eventually, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
-import {
-  createGeneratedOdooDb, createOdooRole, fingerprintDb, fingerprintDir, requirePasswordsOverTcp, startDebianPostgres, type DebianPostgres,
-} from './helpers/debian-postgres.ts';
+import { eventually, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
+import { createGeneratedOdooDb, fingerprintDb, fingerprintDir, type DebianPostgres } from './helpers/debian-postgres.ts';
+import { backupPrefixOf } from '../server/odoo/backup-writer.ts';
+import { ODOO_ROLE as ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 
 const SLUG = 'shop';
-const ROLE = 'odoo';
-const PASSWORD = 'Odoo-Db-Pw-42';
-const PW_VAR = `ODOOOPS_DB_TEST_BACKUP_PW_${process.pid}`;
-
-let cp: TestControlPlane | undefined;
-let odooPg: DebianPostgres | undefined;
+let p: OdooProject;
+let cp: TestControlPlane;
+let odooPg: DebianPostgres;
 let admin: TestUser;
 let second: TestUser;
 let scratch: string;
-const fs = (db: string) => join(scratch, 'filestore', db);
+let PASSWORD: string;
+let PW_VAR: string;
+const fs = (db: string) => p.fs(db);
+const queue = (env: string, kind: string, params: object = {}, approval?: string) => p.queue(env, kind, params, approval);
+const finished = (id: number) => p.finished(id);
+const runToEnd = (env: string, kind: string, params: object = {}) => p.runToEnd(env, kind, params);
+const logText = (id: number) => p.logText(id);
+const sql = <T = any>(db: string, text: string, params: unknown[] = []) => p.sql<T>(db, text, params);
 
 before(async () => {
-  scratch = mkdtempSync(join(tmpdir(), 'odooops-backup-'));
-  const started = await Promise.allSettled([
-    startControlPlane().then((c) => (cp = c)),
-    startDebianPostgres().then((p) => (odooPg = p)),
-  ]);
-  for (const s of started) if (s.status === 'rejected') throw s.reason;
-  if (!cp || !odooPg) throw new Error('the control plane or the Odoo PostgreSQL did not start');
-  await requirePasswordsOverTcp(odooPg);
-  await createOdooRole(odooPg, ROLE, PASSWORD);
-  for (const db of ['shop_dev', 'shop_prod']) await createGeneratedOdooDb(odooPg, db, ROLE, PASSWORD, fs(db), { partners: 300 });
-  process.env[PW_VAR] = PASSWORD;
-
-  admin = await cp.user();
+  p = await startOdooProject({
+    slug: SLUG,
+    generate: { shop_dev: { partners: 300 }, shop_prod: { partners: 300 } },
+    envs: [{ name: 'dev', stage: 'development', db: 'shop_dev' }, { name: 'prod', stage: 'production', db: 'shop_prod' }],
+  });
+  ({ cp, odooPg, admin, scratch, password: PASSWORD, passwordVar: PW_VAR } = p);
   second = await cp.user();
-  assert.equal((await admin.call('POST', '/api/projects', { slug: SLUG, name: 'Shop' })).status, 201);
   assert.equal((await admin.call('POST', `/api/projects/${SLUG}/members`, { userId: second.id, role: 'admin' })).status, 201);
-  for (const [name, stage, db] of [['dev', 'development', 'shop_dev'], ['prod', 'production', 'shop_prod']]) {
-    const r = await admin.call('POST', `/api/projects/${SLUG}/environments`, {
-      name, stage, database: { name: db, host: odooPg.host, port: odooPg.port, user: ROLE, passwordRef: `env:${PW_VAR}` }, filestorePath: fs(db!),
-    });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-  }
 });
 after(async () => {
-  delete process.env[PW_VAR];
-  await cp?.close();
-  await odooPg?.stop();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  await p?.close();
 });
-
-async function queue(env: string, kind: string, params: object = {}, approval?: string) {
-  return admin.call('POST', `/api/projects/${SLUG}/environments/${env}/runs`, { kind, params, ...(approval ? { approvalId: approval } : {}) });
-}
-
-async function finished(id: number, timeoutMs = 60_000): Promise<C.Run> {
-  return eventually(`run ${id} to finish`, async () => {
-    const run = (await admin.call('GET', `/api/runs/${id}`)).body as C.Run;
-    return ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
-  }, timeoutMs);
-}
-
-async function runToEnd(env: string, kind: string, params: object = {}): Promise<C.Run> {
-  const q = await queue(env, kind, params);
-  assert.equal(q.status, 201, JSON.stringify(q.body));
-  return finished(q.body.id);
-}
-
-async function logText(id: number): Promise<string> {
-  return ((await admin.call('GET', `/api/runs/${id}/logs?limit=5000`)).body as C.LogPage).lines.map((l) => l.line).join('\n');
-}
-
-async function sql<T = any>(db: string, text: string, params: unknown[] = []): Promise<T[]> {
-  const c = await odooPg!.client(db);
-  try {
-    return (params.length ? await c.query(text, params) : await c.query(text)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
 
 const leftovers = async () => (await sql<{ datname: string }>('postgres', `select datname from pg_database where datname like '%odooops%'`)).map((r) => r.datname);
 
@@ -95,7 +51,7 @@ async function backupOf(env: string, kind = 'manual'): Promise<{ id: string; run
   const { rows } = await cp!.pool.query('select * from ops.backups where id = $1', [backupId]);
   assert.equal(rows.length, 1);
   const manifest = rows[0].manifest as C.BackupManifest;
-  return { id: backupId, run, manifest, dir: join(cp!.server.home, 'backups', manifest.dump.key.replace(/\/dump\.pgc$/, '')) };
+  return { id: backupId, run, manifest, dir: join(cp.server.home, 'backups', backupPrefixOf(manifest)) };
 }
 
 test('backup then restore gives back every row and every filestore file', async () => {
@@ -161,10 +117,7 @@ test('a corrupt backup (one flipped byte) is refused before the target is touche
 test('a restore cancelled halfway leaves the target as it was and removes the half-restored copy', async () => {
   // A bigger database, so pg_restore takes long enough to be interrupted.
   await createGeneratedOdooDb(odooPg!, 'shop_big', ROLE, PASSWORD, fs('shop_big'), { partners: 40_000, attachmentsPer10: 0.05 });
-  const env = await admin.call('POST', `/api/projects/${SLUG}/environments`, {
-    name: 'big', stage: 'development', database: { name: 'shop_big', host: odooPg!.host, port: odooPg!.port, user: ROLE, passwordRef: `env:${PW_VAR}` }, filestorePath: fs('shop_big'),
-  });
-  assert.equal(env.status, 201);
+  await p.addEnv({ name: 'big', stage: 'development', db: 'shop_big' });
   const b = await backupOf('big');
   await sql('shop_big', `update res_partner set city = 'After the backup' where id = 1`);
   const beforeDb = await fingerprintDb(odooPg!, 'shop_big');
@@ -218,10 +171,8 @@ test('clear errors: wrong credentials, missing filestore, unknown backup, manual
   const WRONG = `ODOOOPS_DB_TEST_BACKUP_WRONG_${process.pid}`;
   process.env[WRONG] = 'not-the-password';
   try {
-    const mk = async (name: string, ref: string, filestorePath: string) =>
-      assert.equal((await admin.call('POST', `/api/projects/${SLUG}/environments`, {
-        name, stage: 'development', database: { name: 'shop_dev', host: odooPg!.host, port: odooPg!.port, user: ROLE, passwordRef: `env:${ref}` }, filestorePath,
-      })).status, 201);
+    const mk = (name: string, ref: string, filestorePath: string) =>
+      p.addEnv({ name, stage: 'development', db: 'shop_dev' }, { passwordVar: ref, filestorePath });
     await mk('wrongpw', WRONG, fs('shop_dev'));
     const bad = await runToEnd('wrongpw', 'backup');
     assert.equal(bad.status, 'failed');

@@ -3,74 +3,37 @@
 // profile, verified, and the unmasked copy never outside the production server.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type * as C from '../contract/index.ts';
+import { existsSync } from 'node:fs';
 import { findPii } from '../server/odoo/verify.ts';
-import { eventually, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
-import {
-  createGeneratedOdooDb, createOdooRole, fingerprintDb, fingerprintDir, requirePasswordsOverTcp, startDebianPostgres, type DebianPostgres,
-} from './helpers/debian-postgres.ts';
+import type { TestControlPlane } from './helpers/control-plane.ts';
+import { fingerprintDb, fingerprintDir, type DebianPostgres } from './helpers/debian-postgres.ts';
+import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 
-const SLUG = 'acme';
-const ROLE = 'odoo';
-const PASSWORD = 'Clone-Test-Pw-7';
-const PW_VAR = `ODOOOPS_DB_TEST_CLONE_PW_${process.pid}`;
-
-let cp: TestControlPlane | undefined;
-let odooPg: DebianPostgres | undefined;
-let admin: TestUser;
-let scratch: string;
-const fs = (db: string) => join(scratch, 'filestore', db);
+let p: OdooProject;
+let cp: TestControlPlane;
+let odooPg: DebianPostgres;
+let PASSWORD: string;
+const fs = (db: string) => p.fs(db);
+const runToEnd = (env: string, kind: string, params: object = {}) => p.runToEnd(env, kind, params);
+const logText = (id: number) => p.logText(id);
+const sql = <T = any>(db: string, text: string, params: unknown[] = []) => p.sql<T>(db, text, params);
 
 before(async () => {
-  scratch = mkdtempSync(join(tmpdir(), 'odooops-clone-'));
-  const started = await Promise.allSettled([startControlPlane().then((c) => (cp = c)), startDebianPostgres().then((p) => (odooPg = p))]);
-  for (const s of started) if (s.status === 'rejected') throw s.reason;
-  if (!cp || !odooPg) throw new Error('the control plane or the Odoo PostgreSQL did not start');
-  await requirePasswordsOverTcp(odooPg);
-  await createOdooRole(odooPg, ROLE, PASSWORD);
-  await createGeneratedOdooDb(odooPg, 'acme_prod', ROLE, PASSWORD, fs('acme_prod'), { partners: 1000 });
-  process.env[PW_VAR] = PASSWORD;
-  admin = await cp.user();
-  assert.equal((await admin.call('POST', '/api/projects', { slug: SLUG, name: 'Acme' })).status, 201);
-  for (const [name, stage, db, url] of [
-    ['production', 'production', 'acme_prod', 'https://erp.acme.example'],
-    ['staging', 'staging', 'acme_staging', 'https://staging.acme.example'],
-    ['dev', 'development', 'acme_dev', 'http://localhost:8069'],
-  ] as const) {
-    const r = await admin.call('POST', `/api/projects/${SLUG}/environments`, {
-      name, stage, url, filestorePath: fs(db),
-      database: { name: db, host: odooPg.host, port: odooPg.port, user: ROLE, passwordRef: `env:${PW_VAR}` },
-    });
-    assert.equal(r.status, 201, JSON.stringify(r.body));
-  }
+  p = await startOdooProject({
+    slug: 'acme',
+    generate: { acme_prod: { partners: 1000 } },
+    envs: [
+      { name: 'production', stage: 'production', db: 'acme_prod', url: 'https://erp.acme.example' },
+      { name: 'staging', stage: 'staging', db: 'acme_staging', url: 'https://staging.acme.example' },
+      { name: 'dev', stage: 'development', db: 'acme_dev', url: 'http://localhost:8069' },
+    ],
+  });
+  ({ cp, odooPg, password: PASSWORD } = p);
 });
 after(async () => {
-  delete process.env[PW_VAR];
-  await cp?.close();
-  await odooPg?.stop();
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  await p?.close();
 });
 
-async function runToEnd(env: string, kind: string, params: object = {}): Promise<C.Run> {
-  const q = await admin.call('POST', `/api/projects/${SLUG}/environments/${env}/runs`, { kind, params });
-  assert.equal(q.status, 201, JSON.stringify(q.body));
-  return eventually(`run ${q.body.id}`, async () => {
-    const run = (await admin.call('GET', `/api/runs/${q.body.id}`)).body as C.Run;
-    return ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
-  }, 120_000);
-}
-const logText = async (id: number) => ((await admin.call('GET', `/api/runs/${id}/logs?limit=5000`)).body as C.LogPage).lines.map((l) => l.line).join('\n');
-async function sql<T = any>(db: string, text: string, params: unknown[] = []): Promise<T[]> {
-  const c = await odooPg!.client(db);
-  try {
-    return (params.length ? await c.query(text, params) : await c.query(text)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
 const sideDbs = async () => (await sql<{ datname: string }>('postgres', `select datname from pg_database where datname like '%odooops%'`)).map((r) => r.datname);
 
 /** Every email, phone and VAT of production (not a sample): none may be left in a clone. */
