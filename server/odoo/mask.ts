@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { MaskProfile, type MaskRule } from '../../contract/index.ts';
 import { packageRoot } from '../package-root.ts';
+import { inTableLanes } from './table-lanes.ts';
 
 export const defaultMaskProfile = (): MaskProfile =>
   MaskProfile.parse(JSON.parse(readFileSync(join(packageRoot(), 'server', 'odoo', 'mask-profile.default.json'), 'utf8')));
@@ -160,8 +161,6 @@ export async function maskDatabase(
   const report: MaskReport = { tables: 0, columns: 0, rows: 0, skipped };
   // Tables are independent: with a connection factory (and no surrounding transaction), several are
   // masked at once, the biggest first.
-  const sizes = new Map((await db.query(`select relname, pg_total_relation_size(oid)::bigint as b from pg_class where relkind = 'r'`)).rows.map((r) => [r.relname as string, Number(r.b)]));
-  const queue = [...byTable].sort(([a], [b]) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0) || a.localeCompare(b));
   const maskTable = async (c: pg.ClientBase, table: string, list: [Column, MaskRule][]) => {
     const params: unknown[] = [];
     const sets: string[] = [];
@@ -183,20 +182,11 @@ export async function maskDatabase(
     report.rows += r.rowCount ?? 0;
     await log(`mask.log: ${table}: ${r.rowCount} rows, ${names.join(' ')}`);
   };
-  const lane = async (c: pg.ClientBase) => {
-    for (let next = queue.shift(); next; next = queue.shift()) await maskTable(c, next[0], next[1]);
-  };
-  const extra: pg.Client[] = [];
-  try {
-    for (let i = 1; opts.connect && i < (opts.parallel ?? 1); i++) {
-      const c = await opts.connect();
-      await c.query(`select set_config('odooops.mask_key', $1, false)`, [key]);
-      extra.push(c);
-    }
-    await Promise.all([lane(db), ...extra.map(lane)]);
-  } finally {
-    for (const c of extra) await c.end().catch(() => {});
-  }
+  await inTableLanes(db, byTable, maskTable, {
+    ...opts,
+    // Every session masks with the same key, so one value gets one fake across tables.
+    prepare: async (c) => void (await c.query(`select set_config('odooops.mask_key', $1, false)`, [key])),
+  });
   for (const t of profile.truncate) {
     if (!tables.has(t)) continue;
     await db.query(`truncate ${pg.escapeIdentifier(t)} cascade`);

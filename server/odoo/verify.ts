@@ -2,6 +2,7 @@
 // email, phone or VAT value remains in any text column; only the autovacuum cron is active; only the
 // dummy mail server is active. Findings name tables and columns, never the values.
 import pg from 'pg';
+import { inTableLanes } from './table-lanes.ts';
 
 export interface PiiSample {
   emails: string[];
@@ -68,8 +69,6 @@ export async function findPii(db: pg.ClientBase, sample: PiiSample, connect?: ()
     for (const v of new Set(list.map(normalize[kind]))) if (v.length >= 5) values.push([kind, v]);
   }
   if (!values.length) return [];
-  const sizes = new Map((await db.query(`select relname, pg_total_relation_size(oid)::bigint as b from pg_class where relkind = 'r'`)).rows.map((r) => [r.relname as string, Number(r.b)]));
-  const queue = [...byTable].sort(([a], [b]) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0));
   const findings: Finding[] = [];
 
   const prepare = async (c: pg.ClientBase) => {
@@ -93,17 +92,7 @@ export async function findPii(db: pg.ClientBase, sample: PiiSample, connect?: ()
       }
     }
   };
-  const lane = async (c: pg.ClientBase) => {
-    await prepare(c);
-    for (let next = queue.shift(); next; next = queue.shift()) await scan(c, next[0], next[1]);
-  };
-  const extra: pg.Client[] = [];
-  try {
-    for (let i = 1; connect && i < parallel; i++) extra.push(await connect());
-    await Promise.all([lane(db), ...extra.map(lane)]);
-  } finally {
-    for (const c of extra) await c.end().catch(() => {});
-  }
+  await inTableLanes(db, byTable, scan, { connect, parallel, prepare });
   return findings.sort((a, b) => a.table.localeCompare(b.table) || a.column.localeCompare(b.column));
 }
 
