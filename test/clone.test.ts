@@ -89,8 +89,17 @@ test('clone production → staging: neutralized, scrubbed, masked, verified; pro
   await assertMaskedAndNeutralized('acme_staging', 'https://staging.acme.example');
   assert.deepEqual(await fingerprintDb(odooPg!, 'acme_prod'), prodBefore, 'production is not changed');
   assert.deepEqual(await sideDbs(), [], 'the unmasked copy was dropped');
-  assert.match(log, /the unmasked copy lives only on the production database server .* as acme_prod_odooops_mask_\d+/);
-  assert.match(log, /the unmasked copy acme_prod_odooops_mask_\d+ was dropped/);
+  assert.match(log, /the copy is made on the production database server .* as acme_prod_odooops_mask_\d+: personal data is masked as it is copied/);
+  assert.match(log, /the working copy acme_prod_odooops_mask_\d+ was dropped/);
+  assert.match(log, /copied \d+ tables \(\d+ rows, [\d.]+ MiB\) into acme_prod_odooops_mask_\d+ .*every row checked against the sample/);
+  // The schema arrives whole: indexes, constraints and sequences as in production.
+  const schema = async (db: string) => ({
+    indexes: (await sql(db, `select indexname, indexdef from pg_indexes where schemaname = 'public' order by 1`)),
+    constraints: (await sql(db, `select conname, pg_get_constraintdef(oid) as def from pg_constraint where connamespace = 'public'::regnamespace order by 1`)),
+  });
+  assert.deepEqual(await schema('acme_staging'), await schema('acme_prod'));
+  const next = (await sql('acme_staging', `select nextval('res_partner_id_seq')::int as n, (select max(id) from res_partner) as m`))[0];
+  assert.ok(next.n > next.m, 'sequences continue after the copied rows');
   assert.match(log, /neutralize\.log base: UPDATE ir_mail_server/);
   assert.match(log, /neutralize\.log: rules applied for base, iap, mail, payment, payment_stripe, web; installed modules without neutralize rules: contacts/);
   assert.match(log, /mask\.log: res_partner: 1000 rows/);
@@ -140,6 +149,9 @@ test('clone from a production backup into development, with the backup\'s filest
   const run = await runToEnd('dev', 'clone', { backup: backupId });
   assert.equal(run.status, 'succeeded', `${run.error}\n${await logText(run.id)}`);
   await assertMaskedAndNeutralized('acme_dev', 'http://localhost:8069');
+  const log = await logText(run.id);
+  assert.match(log, /the backup is restored unmasked only on the production database server .* as acme_prod_odooops_src_\d+/);
+  assert.match(log, /the unmasked copy acme_prod_odooops_src_\d+ was dropped\n(.*\n)*.*neutralize\.log/, 'dropped as soon as the masked copy exists');
   const kept = await sql('acme_dev', `select store_fname, checksum from ir_attachment where store_fname is not null`);
   const files = await fingerprintDir(fs('acme_dev'));
   assert.deepEqual(Object.keys(files).sort(), kept.map((r) => r.store_fname).sort());

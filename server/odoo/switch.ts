@@ -8,7 +8,9 @@ import pg from 'pg';
 import type { PgTarget } from './pg-tools.ts';
 
 /** PostgreSQL identifiers are at most 63 bytes: keep the suffix whole, shorten the base. */
-export function sideName(db: string, what: 'new' | 'old' | 'mask', runId: number): string {
+export type SideKind = 'new' | 'old' | 'mask' | 'src';
+
+export function sideName(db: string, what: SideKind, runId: number): string {
   const suffix = `_odooops_${what}_${runId}`;
   let base = db;
   while (Buffer.byteLength(base + suffix) > 63) base = base.slice(0, -1);
@@ -67,13 +69,13 @@ export async function dropDatabase(c: pg.ClientBase, name: string): Promise<void
  * and filestores of the given kinds whose run is not running any more. Returns the names removed.
  */
 export async function removeLeftovers(
-  c: pg.ClientBase, db: string, filestore: string | null, kinds: readonly ('new' | 'old' | 'mask')[], isActive: (runId: number) => Promise<boolean>,
+  c: pg.ClientBase, db: string, filestore: string | null, kinds: readonly SideKind[], isActive: (runId: number) => Promise<boolean>,
 ): Promise<string[]> {
   const removed: string[] = [];
-  const { rows } = await c.query(`select datname from pg_database where datname ~ '_odooops_(new|old|mask)_[0-9]+$'`);
+  const { rows } = await c.query(`select datname from pg_database where datname ~ '_odooops_(new|old|mask|src)_[0-9]+$'`);
   for (const r of rows as { datname: string }[]) {
-    const m = /^(.*)_odooops_(new|old|mask)_(\d+)$/.exec(r.datname)!;
-    const kind = m[2] as 'new' | 'old' | 'mask';
+    const m = /^(.*)_odooops_(new|old|mask|src)_(\d+)$/.exec(r.datname)!;
+    const kind = m[2] as SideKind;
     if (!kinds.includes(kind) || sideName(db, kind, Number(m[3])) !== r.datname || (await isActive(Number(m[3])))) continue;
     await dropDatabase(c, r.datname);
     removed.push(r.datname);

@@ -2,20 +2,24 @@
 // email, phone or VAT value remains in any text column; only the autovacuum cron is active; only the
 // dummy mail server is active. Findings name tables and columns, never the values.
 import pg from 'pg';
+import { normalizePii as normalize, type PiiSample } from './pii-scan.ts';
 import { inTableLanes } from './table-lanes.ts';
 
-export interface PiiSample {
-  emails: string[];
-  phones: string[];
-  vats: string[];
-}
+export type { PiiSample };
 
-/** Samples personal values of the unmasked copy (kept in memory only, never logged). */
+/**
+ * Samples personal values of the source (kept in memory only, never logged). Runs inside the caller's
+ * transaction (the copy's snapshot): a table or column this Odoo version lacks is skipped by savepoint.
+ */
 export async function samplePii(db: pg.ClientBase, perKind = 200): Promise<PiiSample> {
   const pick = async (sql: string) => {
+    await db.query('savepoint odooops_sample');
     try {
-      return (await db.query(sql, [perKind])).rows.map((r) => String(r.v)).filter((v) => v.trim().length >= 5);
+      const r = (await db.query(sql, [perKind])).rows.map((r) => String(r.v)).filter((v) => v.trim().length >= 5);
+      await db.query('release savepoint odooops_sample');
+      return r;
     } catch (err) {
+      await db.query('rollback to savepoint odooops_sample');
       if (['42P01', '42703'].includes((err as { code?: string }).code ?? '')) return [];
       throw err;
     }
@@ -43,26 +47,23 @@ const TOKENS = {
   phone: { re: '\\+?[0-9][0-9 ./()-]{5,}[0-9]', norm: (x: string) => `regexp_replace(${x}, '[^0-9]', '', 'g')` },
   vat: { re: '[A-Za-z]{2}[0-9A-Za-z]{8,13}', norm: (x: string) => `upper(${x})` },
 } as const;
-const normalize = {
-  email: (v: string) => v.toLowerCase(),
-  phone: (v: string) => v.replace(/[^0-9]/g, ''),
-  vat: (v: string) => v.toUpperCase(),
-};
 
 /**
- * Scans every text-like column of every table for any sampled value. Per table, one pass: the row's
- * text columns joined into one string, three token regexes over it, each token looked up in an indexed
+ * Scans every text-like column of every table (of the `only` tables when given) for any sampled value.
+ * Per table, one pass: the row's text columns joined into one string, three token regexes over it, each token looked up in an indexed
  * temporary table of the sample. Only when a table has hits is it scanned again per column, to say
  * which columns (never which values). Tables are spread over `connect`ed sessions when given.
  */
-export async function findPii(db: pg.ClientBase, sample: PiiSample, connect?: () => Promise<pg.Client>, parallel = 1): Promise<Finding[]> {
+export async function findPii(
+  db: pg.ClientBase, sample: PiiSample, connect?: () => Promise<pg.Client>, parallel = 1, only?: Set<string>,
+): Promise<Finding[]> {
   const { rows } = await db.query(`
     select c.table_name as t, c.column_name as c from information_schema.columns c
     join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name and t.table_type = 'BASE TABLE'
     where c.table_schema = 'public' and c.data_type in ('text', 'character varying', 'character', 'jsonb')
     order by 1, 2`);
   const byTable = new Map<string, string[]>();
-  for (const r of rows as { t: string; c: string }[]) byTable.set(r.t, [...(byTable.get(r.t) ?? []), r.c]);
+  for (const r of rows as { t: string; c: string }[]) if (!only || only.has(r.t)) byTable.set(r.t, [...(byTable.get(r.t) ?? []), r.c]);
   const values: [string, string][] = [];
   for (const kind of ['email', 'phone', 'vat'] as const) {
     const list = { email: sample.emails, phone: sample.phones, vat: sample.vats }[kind];

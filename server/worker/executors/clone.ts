@@ -1,8 +1,10 @@
 // clone: a fresh, neutralized, masked copy of production (or of a production backup) into this
-// staging or development environment. The unmasked copy exists only on the production database server
-// (<db>_odooops_mask_<run>), is neutralized, scrubbed, masked and verified there, and is dropped at the
-// end, also on failure. What leaves it is a masked dump, stored as a 'clone' backup (which dev
-// containers pull) and restored here with the restore run's switch.
+// staging or development environment. The copy is made on the production database server
+// (<db>_odooops_mask_<run>) with personal data masked as the rows stream in (masked-copy.ts); it is
+// neutralized, scrubbed and verified there, and dropped at the end, also on failure. A backup is first
+// restored as it is beside it (<db>_odooops_src_<run>), also only there. What leaves the server is a
+// masked dump, stored as a 'clone' backup (which dev containers pull) and restored here with the
+// restore run's switch.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,11 +15,12 @@ import { defineExecutor, type EnvironmentRow } from '../executor.ts';
 import { describeConnection } from '../odoo-db.ts';
 import { backupPrefix, writeBackup } from '../../odoo/backup-writer.ts';
 import { inspectOdoo, mib } from '../../odoo/inspect.ts';
-import { defaultMaskProfile, maskDatabase, parseMaskProfile } from '../../odoo/mask.ts';
+import { defaultMaskProfile, parseMaskProfile } from '../../odoo/mask.ts';
+import { maskedCopy } from '../../odoo/masked-copy.ts';
 import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, targetOf, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
 import { dropDatabase, maintenance, removeLeftovers, sideName } from '../../odoo/switch.ts';
-import { checkNeutralized, findPii, samplePii } from '../../odoo/verify.ts';
+import { checkNeutralized, findPii } from '../../odoo/verify.ts';
 import { restoreBackup, verifyBackup } from './restore.ts';
 
 /** Attachments a copy keeps by default: what Odoo regenerates or needs to boot (views, assets). */
@@ -60,35 +63,49 @@ export const cloneExecutor = defineExecutor({
     const admin = await maintenance(src);
     const onAbort = () => void admin.end().catch(() => {});
     signal.addEventListener('abort', onAbort, { once: true });
-    let created = false;
+    const made = new Set<string>();
+    const where = describeConnection(source).replace(/\/[^/]*$/, '');
     const started = Date.now();
     try {
       const server = (await admin.query('show server_version')).rows[0].server_version as string;
       const pgDump = await findPgTool('pg_dump', server);
       const pgRestore = await findPgTool('pg_restore', server);
-      const removed = await removeLeftovers(admin, source.db_name, null, ['mask'], runIsActive);
+      const removed = await removeLeftovers(admin, source.db_name, null, ['mask', 'src'], runIsActive);
       if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
-      await log(`the unmasked copy lives only on the production database server (${describeConnection(source).replace(/\/[^/]*$/, '')}), as ${maskDb}, and is dropped at the end`);
-      await admin.query(`create database ${pg.escapeIdentifier(maskDb)} template template0 encoding 'UTF8'`);
-      created = true;
-      const into: PgTarget = { ...src, database: maskDb };
-      const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(into), '--dbname', maskDb];
+      const create = async (name: string) => {
+        await admin.query(`create database ${pg.escapeIdentifier(name)} template template0 encoding 'UTF8'`);
+        made.add(name);
+      };
+      let from: PgTarget = src;
       if (fromBackup) {
+        // A backup is a file: it is restored as it is, on the production server only, and masked from there.
+        const srcDb = sideName(source.db_name, 'src', run.id);
+        await log(`the backup is restored unmasked only on the production database server (${where}), as ${srcDb}, and dropped once the masked copy is made`);
+        await create(srcDb);
+        from = { ...src, database: srcDb };
+        const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(from), '--dbname', srcDb];
         const local = backups.store.localPath(fromBackup.manifest.dump.key);
-        if (local) await spawnTool(pgRestore, [...restoreArgs, '--jobs', '2', local], { env: pgEnv(into), signal }).done;
+        if (local) await spawnTool(pgRestore, [...restoreArgs, '--jobs', '2', local], { env: pgEnv(from), signal }).done;
         else {
-          const p = spawnTool(pgRestore, restoreArgs, { env: pgEnv(into), signal, stdin: 'pipe' });
+          const p = spawnTool(pgRestore, restoreArgs, { env: pgEnv(from), signal, stdin: 'pipe' });
           await withTool(p, backups.store.get(fromBackup.manifest.dump.key).then((s) => pipeline(s, p.child.stdin!, { signal })));
         }
-      } else {
-        // pg_dump | pg_restore: the live database is never locked or disconnected (createdb -T would need that).
-        const dump = spawnTool(pgDump, ['--format=custom', '--no-owner', ...connectionArgs(src), '--dbname', source.db_name], { env: pgEnv(src), signal });
-        const restore = spawnTool(pgRestore, restoreArgs, { env: pgEnv(into), signal, stdin: 'pipe' });
-        await withTool(dump, withTool(restore, pipeline(dump.child.stdout!, restore.child.stdin!, { signal })));
       }
-      await log(`copied ${source.db_name} into ${maskDb} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      await log(`the copy is made on the production database server (${where}), as ${maskDb}: personal data is masked as it is copied, secrets are scrubbed and everything is verified there before anything leaves; it is dropped at the end`);
+      await create(maskDb);
+      const into: PgTarget = { ...src, database: maskDb };
+      const copy = await maskedCopy({
+        from, into, pgDump, pgRestore, profile, parallel: 2, log: (l) => log(l), signal,
+        keepFiles: params.filestore === 'all' ? null : params.filestore === 'assets' ? KEEP_ASSETS : 'false',
+      });
+      await log(`copied ${copy.tables} tables (${copy.rows} rows, ${mib(copy.bytes)}) into ${maskDb} in ${((Date.now() - started) / 1000).toFixed(1)} s, every row checked against the sample`);
+      if (from !== src) {
+        await dropDatabase(admin, from.database);
+        made.delete(from.database);
+        await log(`the unmasked copy ${from.database} was dropped`);
+      }
 
-      // Neutralize, scrub, mask and verify in one transaction on the copy.
+      // Neutralize and scrub on the copy, then verify.
       const connectCopy = async () => {
         const c = new pg.Client({ ...into, application_name: 'odooops' });
         c.on('error', () => {});
@@ -98,35 +115,23 @@ export const cloneExecutor = defineExecutor({
       const db = await connectCopy();
       const closeDb = () => void db.end().catch(() => {});
       signal.addEventListener('abort', closeDb, { once: true });
-      let keptFiles: string[] = [];
+      const keptFiles = copy.keptFiles;
       let facts;
       try {
         facts = await inspectOdoo(db, maskDb);
-        const sample = await samplePii(db);
-        await log(`sampled ${sample.emails.length} emails, ${sample.phones.length} phone numbers and ${sample.vats.length} VAT numbers of the source to check the result against`);
-        // The copy is thrown away on any failure, so no transaction has to span the steps: neutralize and
-        // scrub in one (their statements use savepoints), then mask tables in parallel.
         await db.query('begin');
-        const modules = Object.keys(facts.modules);
-        await neutralize(db, modules, (l) => log(l));
+        await neutralize(db, Object.keys(facts.modules), (l) => log(l));
         await scrubSecrets(db, baseUrlOf(env.url), (l) => log(l));
         await db.query('commit');
-        await maskDatabase(db, profile, (l) => log(l), { parallel: 2, connect: connectCopy });
-        if (params.filestore !== 'all') {
-          // Files that do not travel: their attachments become empty, so Odoo finds no missing files.
-          const keep = params.filestore === 'assets' ? KEEP_ASSETS : 'false';
-          keptFiles = (await db.query(`select distinct store_fname from ir_attachment where store_fname is not null and ${keep}`)).rows.map((r) => r.store_fname as string);
-          // coalesce: a null url or mimetype must not make the test null (and the row skipped).
-          const r = await db.query(`update ir_attachment set store_fname = null, checksum = null, file_size = 0, db_datas = null where store_fname is not null and not coalesce(${keep}, false)`);
-          await log(`mask.log: filestore policy "${params.filestore}": ${keptFiles.length} files kept, ${r.rowCount} business attachments emptied`);
-        } else {
-          keptFiles = (await db.query(`select distinct store_fname from ir_attachment where store_fname is not null`)).rows.map((r) => r.store_fname as string);
-        }
         const problems = await checkNeutralized(db);
-        const findings = await findPii(db, sample, connectCopy, 2);
-        for (const f of findings) problems.push(`${f.rows} row(s) of ${f.table}.${f.column} still hold a source ${f.kind}`);
+        if (copy.hits.size) {
+          // The stream found sampled values: name the columns (never the values).
+          const findings = await findPii(db, copy.sample, connectCopy, 1, new Set(copy.hits.keys()));
+          for (const f of findings) problems.push(`${f.rows} row(s) of ${f.table}.${f.column} still hold a source ${f.kind}`);
+          for (const [table, n] of copy.hits) if (!findings.some((f) => f.table === table)) problems.push(`${n} source value(s) in the rows of ${table}`);
+        }
         if (problems.length) throw new Error(`the masked copy failed verification, nothing was cloned: ${problems.join('; ')}`);
-        await log(`verified: no sampled email, phone or VAT of the source in any text column; only the autovacuum cron and the dummy mail server are active`);
+        await log(`verified: no sampled email, phone or VAT of the source in any copied row (${mib(copy.bytes)} scanned); only the autovacuum cron and the dummy mail server are active`);
       } catch (err) {
         await db.query('rollback').catch(() => {});
         throw err;
@@ -177,15 +182,17 @@ export const cloneExecutor = defineExecutor({
       return { cloneBackupId: written.id, source: source.name, filestore: params.filestore, seconds: (Date.now() - started) / 1000 };
     } finally {
       signal.removeEventListener('abort', onAbort);
-      if (created) {
+      if (made.size) {
         const c = signal.aborted ? await maintenance(src).catch(() => undefined) : admin;
-        if (c) {
-          await dropDatabase(c, maskDb).then(
-            () => log(`the unmasked copy ${maskDb} was dropped`),
-            (err) => log(`could not drop the unmasked copy ${maskDb}: ${(err as Error).message}; the next clone removes it`, 'stderr'),
+        for (const name of made) {
+          if (!c) break;
+          const what = name === maskDb ? 'working copy' : 'unmasked copy';
+          await dropDatabase(c, name).then(
+            () => log(`the ${what} ${name} was dropped`),
+            (err) => log(`could not drop the ${what} ${name}: ${(err as Error).message}; the next clone removes it`, 'stderr'),
           );
-          if (c !== admin) await c.end().catch(() => {});
         }
+        if (c && c !== admin) await c.end().catch(() => {});
       }
       await admin.end().catch(() => {});
     }
