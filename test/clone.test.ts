@@ -4,6 +4,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { stringify as stringifyYaml } from 'yaml';
+import { defaultMaskProfile } from '../server/odoo/mask.ts';
 import { findPii } from '../server/odoo/verify.ts';
 import type { TestControlPlane } from './helpers/control-plane.ts';
 import { fingerprintDb, fingerprintDir, type DebianPostgres } from './helpers/debian-postgres.ts';
@@ -184,4 +186,15 @@ test('fake phone numbers can never equal real ones (the scale bug a 250k-partner
   const phones = await sql('acme_staging', `select phone from res_partner where phone is not null`);
   assert.ok(phones.length > 0);
   for (const { phone } of phones) assert.match(phone, /^\+00 0\d{9}$/);
+});
+
+test('a YAML profile with a row filter: filtered rows get the rule, the others keep their value', async () => {
+  const profile = defaultMaskProfile();
+  profile.columns['res_partner.city'] = { strategy: 'fixed', value: "Brussels (masked) 'quoted'", where: { column: 'country_code', op: 'in', value: ['BE', 'NL'] } };
+  const run = await runToEnd('dev', 'clone', { profile: stringifyYaml(profile) });
+  assert.equal(run.status, 'succeeded', `${run.error}\n${await logText(run.id)}`);
+  const byCountry = await sql('acme_dev', `select country_code in ('BE', 'NL') as filtered, array_agg(distinct city) as cities from res_partner group by 1 order by 1`);
+  const prodCities = (await sql('acme_prod', `select distinct city from res_partner where country_code not in ('BE', 'NL') order by 1`)).map((r) => r.city);
+  assert.deepEqual(byCountry.find((r) => r.filtered)?.cities, ["Brussels (masked) 'quoted'"]);
+  assert.deepEqual(byCountry.find((r) => !r.filtered)?.cities.sort(), prodCities.sort(), 'rows outside the filter are not touched');
 });

@@ -55,7 +55,9 @@ interface TableInfo {
 
 interface Unit {
   info: TableInfo;
+  /** The select list and what follows the table in FROM. */
   select: string;
+  joins: string;
   /** A range of heap pages [from, to) (to null: to the end), so one big table keeps every session busy. */
   pages: [number, number | null] | null;
   bytes: number;
@@ -93,7 +95,7 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
     const publicTables = new Map(tables.filter((t) => t.schema === 'public').map((t) => [t.table, t.columns]));
     const plan = planMask(o.profile, publicTables);
     for (const u of plan.untouched) await o.log(`mask.log: ${u}: left as it is`);
-    const selects = new Map([...plan.tables].map(([t, m]) => [t, m.select]));
+    const selects = new Map([...plan.tables].map(([t, m]) => [t, { select: m.select, joins: m.joins }]));
     let keptFiles: string[] = [];
     const attachments = publicTables.get('ir_attachment');
     if (attachments?.some((c) => c.name === 'store_fname')) {
@@ -103,8 +105,11 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
         const emptied = Number((await snap.query(`select count(*) as n from ir_attachment where not ${keep}`)).rows[0].n);
         // Attachments whose file stays behind become empty, so Odoo finds no missing files.
         const override: Record<string, string> = { store_fname: 'null', checksum: 'null', file_size: '0', db_datas: 'null' };
-        const base = selects.get('ir_attachment') ?? attachments.map((c) => pg.escapeIdentifier(c.name));
-        selects.set('ir_attachment', attachments.map((c, i) => (c.name in override ? `case when ${keep} then ${base[i]} else ${override[c.name]} end` : base[i]!)));
+        const base = selects.get('ir_attachment') ?? { select: attachments.map((c) => pg.escapeIdentifier(c.name)), joins: '' };
+        selects.set('ir_attachment', {
+          joins: base.joins,
+          select: attachments.map((c, i) => (c.name in override ? `case when ${keep} then ${base.select[i]} else ${override[c.name]} end` : base.select[i]!)),
+        });
         await o.log(`mask.log: ${keptFiles.length} filestore files travel, ${emptied} business attachments emptied`);
       }
     }
@@ -138,9 +143,9 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
       const dst = await connect(o.into);
       for (let u = queue.shift(); u; u = queue.shift()) {
         const t = qualified(u.info);
-        const where = u.pages ? `where ctid >= '(${u.pages[0]},0)'::tid${u.pages[1] === null ? '' : ` and ctid < '(${u.pages[1]},0)'::tid`}` : '';
+        const where = u.pages ? `where ${t}.ctid >= '(${u.pages[0]},0)'::tid${u.pages[1] === null ? '' : ` and ${t}.ctid < '(${u.pages[1]},0)'::tid`}` : '';
         const cols = u.info.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ');
-        const out = src.query(copyTo(`copy (select ${u.select} from ${t} ${where}) to stdout with (format csv)`));
+        const out = src.query(copyTo(`copy (select ${u.select} from ${t} ${u.joins} ${where}) to stdout with (format csv)`));
         const into = dst.query(copyFrom(`copy ${t} (${cols}) from stdin with (format csv)`));
         try {
           await pipeline(out, scanner.stream(u.info.name), into, { signal: abort.signal });
@@ -228,21 +233,23 @@ function emptiedTables(truncate: string[], fks: [string, string][], tables: Tabl
 }
 
 /** Units of work, biggest first; tables bigger than a fair share are cut into ranges of pages. */
-function splitIntoUnits(tables: TableInfo[], selects: Map<string, string[]>, parallel: number): Unit[] {
+function splitIntoUnits(tables: TableInfo[], selects: Map<string, { select: string[]; joins: string }>, parallel: number): Unit[] {
   const total = tables.reduce((n, t) => n + t.bytes, 0);
   // Enough pieces that the last one to finish does not leave the other sessions idle for long.
   const share = Math.max(32 << 20, total / (parallel * 4));
   const units: Unit[] = [];
   for (const info of tables) {
-    const select = (info.schema === 'public' && selects.get(info.table)) || info.columns.map((c) => pg.escapeIdentifier(c.name));
+    const planned = info.schema === 'public' ? selects.get(info.table) : undefined;
+    const select = planned?.select ?? info.columns.map((c) => pg.escapeIdentifier(c.name));
+    const joins = planned?.joins ?? '';
     const pieces = info.pages > 0 ? Math.min(Math.ceil(info.bytes / share), Math.ceil(info.pages / 128)) : 1;
     if (pieces <= 1) {
-      units.push({ info, select: select.join(', '), pages: null, bytes: info.bytes });
+      units.push({ info, select: select.join(', '), joins, pages: null, bytes: info.bytes });
       continue;
     }
     const step = Math.ceil(info.pages / pieces);
     for (let i = 0; i < pieces; i++) {
-      units.push({ info, select: select.join(', '), pages: [i * step, i === pieces - 1 ? null : (i + 1) * step], bytes: info.bytes / pieces });
+      units.push({ info, select: select.join(', '), joins, pages: [i * step, i === pieces - 1 ? null : (i + 1) * step], bytes: info.bytes / pieces });
     }
   }
   return units.sort((a, b) => b.bytes - a.bytes);
