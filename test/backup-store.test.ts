@@ -101,8 +101,6 @@ test('a backup run into a full store fails clearly and leaves nothing in it', as
     const files = readdirSync(full, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
     assert.deepEqual(files.map((f) => f.name), [], 'nothing half-written remains');
     assert.equal((await cp.pool.query('select count(*)::int as n from ops.backups')).rows[0].n, 0);
-    const logs = await admin.call('GET', `/api/runs/${q.body.id}/logs`);
-    assert.match(logs.body.lines.map((l: { line: string }) => l.line).join('\n'), /dump: .* sha256/);
   } finally {
     delete process.env.ODOOOPS_DB_TEST_FULL_STORE;
   }

@@ -29,17 +29,36 @@ export interface WriteBackupInput {
 export async function writeBackup(o: WriteBackupInput): Promise<{ id: string; bytes: number; manifest: BackupManifest; manifestSha256: string }> {
   const store = o.backups.store;
   const say = (l: string) => void o.log(l);
+  // The dump and the filestore are written at once (one is mostly the database's CPU, the other disk);
+  // when either fails the other is stopped before the half-written backup is removed.
+  const stop = new AbortController();
+  const signal = AbortSignal.any([o.signal, stop.signal]);
   try {
-    const dump = o.dump();
-    const dumpPart = await withTool(dump, store.put(`${o.prefix}/dump.pgc`, dump.child.stdout!.pipe(progress(say, 'dump')), o.signal));
-    await o.log(`dump: ${mib(dumpPart.bytes)}, sha256 ${dumpPart.sha256}`);
-    let filestore: BackupManifest['filestore'] = null;
-    if (o.filestore) {
+    const dumpWork = (async () => {
+      const dump = o.dump();
+      const part = await withTool(dump, store.put(`${o.prefix}/dump.pgc`, dump.child.stdout!.pipe(progress(say, 'dump')), signal));
+      await o.log(`dump: ${mib(part.bytes)}, sha256 ${part.sha256}`);
+      return part;
+    })();
+    const filesWork = (async (): Promise<BackupManifest['filestore']> => {
+      if (!o.filestore) return null;
       const { tool, files } = o.filestore();
-      const part = await withTool(tool, store.put(`${o.prefix}/filestore.tar`, tool.child.stdout!.pipe(progress(say, 'filestore')), o.signal));
-      filestore = { key: `${o.prefix}/filestore.tar`, ...part, files };
+      const part = await withTool(tool, store.put(`${o.prefix}/filestore.tar`, tool.child.stdout!.pipe(progress(say, 'filestore')), signal));
       await o.log(`filestore: ${files} files, ${mib(part.bytes)}, sha256 ${part.sha256}`);
-    }
+      return { key: `${o.prefix}/filestore.tar`, ...part, files };
+    })();
+    // The first failure is the cause; the other part's is only "aborted".
+    let cause: unknown;
+    const settled = await Promise.allSettled([dumpWork, filesWork].map((p) => p.catch((err) => {
+      if (!stop.signal.aborted) {
+        cause = err;
+        stop.abort(err);
+      }
+      throw err;
+    })));
+    if (settled.some((r) => r.status === 'rejected')) throw cause;
+    const dumpPart = (settled[0] as PromiseFulfilledResult<Awaited<typeof dumpWork>>).value;
+    const filestore = (settled[1] as PromiseFulfilledResult<BackupManifest['filestore']>).value;
     const manifest: BackupManifest = {
       format: 'odooops-backup/1',
       database: o.database,
