@@ -187,6 +187,14 @@ export const LogBroadcast = z.object({
 });
 /** A backup's manifest.json: what it holds and how to check it (SHA-256 of each part). */
 export const BackupPart = z.object({ key: z.string(), bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+/**
+ * Which filestore files a clone takes: assets (what Odoo needs to boot; business documents'
+ * attachments are emptied), placeholders (assets, and business documents point to a placeholder file),
+ * all, or none.
+ */
+export const FilestorePolicy = z.enum(['assets', 'placeholders', 'all', 'none']);
+export type FilestorePolicy = z.infer<typeof FilestorePolicy>;
+
 export const BackupManifest = z.object({
   format: z.literal('odooops-backup/1'),
   database: z.string(),
@@ -200,7 +208,7 @@ export const BackupManifest = z.object({
   /** Null when the environment has no filestore configured. */
   filestore: BackupPart.extend({ files: z.number().int().nonnegative() }).nullable(),
   /** Set on clones: a neutralized, masked copy of another environment. */
-  clone: z.object({ source: z.string(), sourceStage: z.string(), masked: z.literal(true), filestore: z.enum(['assets', 'all', 'none']) }).optional(),
+  clone: z.object({ source: z.string(), sourceStage: z.string(), masked: z.literal(true), filestore: FilestorePolicy }).optional(),
 });
 export type BackupManifest = z.infer<typeof BackupManifest>;
 /**

@@ -3,7 +3,8 @@
 // profile, verified, and the unmasked copy never outside the production server.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import { defaultMaskProfile } from '../server/odoo/mask.ts';
 import { findPii } from '../server/odoo/verify.ts';
@@ -197,4 +198,27 @@ test('a YAML profile with a row filter: filtered rows get the rule, the others k
   const prodCities = (await sql('acme_prod', `select distinct city from res_partner where country_code not in ('BE', 'NL') order by 1`)).map((r) => r.city);
   assert.deepEqual(byCountry.find((r) => r.filtered)?.cities, ["Brussels (masked) 'quoted'"]);
   assert.deepEqual(byCountry.find((r) => !r.filtered)?.cities.sort(), prodCities.sort(), 'rows outside the filter are not touched');
+});
+
+test('filestore policy "placeholders": business documents point to a placeholder file, images to an image', async () => {
+  const run = await runToEnd('dev', 'clone', { filestore: 'placeholders' });
+  assert.equal(run.status, 'succeeded', `${run.error}\n${await logText(run.id)}`);
+  assert.match(await logText(run.id), /mask\.log: \d+ filestore files travel, \d+ business attachments point to placeholder files/);
+  const files = await fingerprintDir(fs('acme_dev'));
+  const docs = await sql('acme_dev', `select mimetype, store_fname, checksum, file_size from ir_attachment where res_model = 'res.partner'`);
+  const prodDocs = await sql('acme_prod', `select mimetype, count(*)::int as n from ir_attachment where res_model = 'res.partner' group by 1 order by 1`);
+  assert.deepEqual(prodDocs.map((r) => r.mimetype), ['application/pdf', 'image/png'], 'the generator makes both kinds');
+  assert.equal(docs.length, prodDocs.reduce((n, r) => n + r.n, 0), 'every business attachment keeps its record');
+  assert.deepEqual([...new Set(docs.map((d) => d.mimetype))].sort(), ['image/png', 'text/plain']);
+  assert.equal(new Set(docs.map((d) => d.store_fname)).size, 2, 'all of them share two placeholder files');
+  for (const d of docs) {
+    assert.equal(files[d.store_fname], d.checksum, 'the placeholder file is in the filestore under its SHA-1');
+    const content = readFileSync(join(fs('acme_dev'), d.store_fname));
+    assert.equal(content.length, d.file_size);
+    if (d.mimetype === 'image/png') assert.deepEqual([...content.subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47]);
+  }
+  const prodFiles = await fingerprintDir(fs('acme_prod'));
+  const assets = await sql('acme_dev', `select store_fname from ir_attachment where res_model = 'ir.ui.view'`);
+  assert.ok(assets.length > 0 && assets.every((a) => a.store_fname in prodFiles && a.store_fname in files), 'assets travel as they are');
+  assert.equal(Object.keys(files).length, assets.length + 2, 'no business document left production');
 });

@@ -182,13 +182,15 @@ export async function generateOdooDatabase(db: pg.ClientBase, filestore: string,
     }
     await writeFile(join(filestore, fname), content);
     filestoreBytes += content.length;
-    rows[0]!.push(asset ? `web.assets_backend.min.css` : `INV-2026-${String(i).padStart(5, '0')}.pdf`);
+    // Some business documents are images (a partner's photo): placeholders for them must be images too.
+    const image = !asset && i % 8 === 3;
+    rows[0]!.push(asset ? `web.assets_backend.min.css` : image ? `photo-${partner}.png` : `INV-2026-${String(i).padStart(5, '0')}.pdf`);
     rows[1]!.push(asset ? 'ir.ui.view' : 'res.partner');
     rows[2]!.push(asset ? '' : String(partner));
     rows[3]!.push(fname);
     rows[4]!.push(sha1);
     rows[5]!.push(String(content.length));
-    rows[6]!.push(asset ? 'text/css' : 'application/pdf');
+    rows[6]!.push(asset ? 'text/css' : image ? 'image/png' : 'application/pdf');
   }
   await db.query(
     `insert into ir_attachment (name, res_model, res_id, res_name, store_fname, checksum, file_size, mimetype, url, index_content)

@@ -26,6 +26,8 @@ export interface MaskedCopyOptions {
   profile: MaskProfile;
   /** SQL condition on ir_attachment rows whose stored file travels; null: every file travels. */
   keepFiles: string | null;
+  /** ir_attachment columns (as SQL) for rows whose file stays behind; by default they are emptied. */
+  standIn?: { columns: Record<string, string>; label: string };
   /** Sessions copying at once (each is a reader on the source and a writer on the copy). */
   parallel: number;
   log: (line: string) => Promise<void>;
@@ -36,8 +38,10 @@ export interface MaskedCopyResult {
   sample: PiiSample;
   /** Table → sampled source values found in the rows copied into it. */
   hits: Map<string, number>;
-  /** Filestore paths (store_fname) the copy's attachments point to. */
+  /** Filestore paths (store_fname) of the source's files the copy's attachments point to. */
   keptFiles: string[];
+  /** Attachments whose file stayed behind. */
+  leftFiles: number;
   tables: number;
   rows: number;
   bytes: number;
@@ -97,20 +101,21 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
     for (const u of plan.untouched) await o.log(`mask.log: ${u}: left as it is`);
     const selects = new Map([...plan.tables].map(([t, m]) => [t, { select: m.select, joins: m.joins }]));
     let keptFiles: string[] = [];
+    let leftFiles = 0;
     const attachments = publicTables.get('ir_attachment');
     if (attachments?.some((c) => c.name === 'store_fname')) {
       const keep = o.keepFiles === null ? 'true' : `(store_fname is null or coalesce(${o.keepFiles}, false))`;
       keptFiles = (await snap.query(`select distinct store_fname from ir_attachment where store_fname is not null and ${keep}`)).rows.map((r) => r.store_fname as string);
       if (o.keepFiles !== null) {
-        const emptied = Number((await snap.query(`select count(*) as n from ir_attachment where not ${keep}`)).rows[0].n);
-        // Attachments whose file stays behind become empty, so Odoo finds no missing files.
-        const override: Record<string, string> = { store_fname: 'null', checksum: 'null', file_size: '0', db_datas: 'null' };
+        leftFiles = Number((await snap.query(`select count(*) as n from ir_attachment where not ${keep}`)).rows[0].n);
+        // Attachments whose file stays behind become empty (or stand-ins), so Odoo finds no missing files.
+        const override = o.standIn?.columns ?? { store_fname: 'null', checksum: 'null', file_size: '0', db_datas: 'null' };
         const base = selects.get('ir_attachment') ?? { select: attachments.map((c) => pg.escapeIdentifier(c.name)), joins: '' };
         selects.set('ir_attachment', {
           joins: base.joins,
           select: attachments.map((c, i) => (c.name in override ? `case when ${keep} then ${base.select[i]} else ${override[c.name]} end` : base.select[i]!)),
         });
-        await o.log(`mask.log: ${keptFiles.length} filestore files travel, ${emptied} business attachments emptied`);
+        await o.log(`mask.log: ${keptFiles.length} filestore files travel, ${leftFiles} business attachments ${o.standIn?.label ?? 'emptied'}`);
       }
     }
     const emptied = emptiedTables(o.profile.truncate, await foreignKeys(snap), tables);
@@ -180,7 +185,7 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
     await dst.query('select setval(x.s::regclass, x.v, true) from unnest($1::text[], $2::bigint[]) as x(s, v)', [seqs.map((r) => r.s), seqs.map((r) => r.v)]);
     await spawnTool(o.pgRestore, [...restore, '--section=post-data', `--jobs=${Math.max(1, o.parallel)}`, schemaFile], { env: env.into, signal: abort.signal }).done;
     await o.log(`mask.log: ${plan.tables.size} tables masked (${[...plan.tables.values()].reduce((n, t) => n + t.masked.length, 0)} columns); not in this database: ${plan.skipped.length} profile entries`);
-    return { sample, hits: scanner.hits, keptFiles, tables: perTable.size, rows, bytes: scanner.bytes };
+    return { sample, hits: scanner.hits, keptFiles, leftFiles, tables: perTable.size, rows, bytes: scanner.bytes };
   } catch (err) {
     if (!abort.signal.aborted) abort.abort(err);
     // An abort by the run shows as whatever the closed connections said: report the cause instead.

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { z } from 'zod';
+import { FilestorePolicy } from '../../../contract/index.ts';
 import { defineExecutor, type EnvironmentRow } from '../executor.ts';
 import { describeConnection } from '../odoo-db.ts';
 import { backupPrefix, writeBackup } from '../../odoo/backup-writer.ts';
@@ -18,6 +19,7 @@ import { inspectOdoo, mib } from '../../odoo/inspect.ts';
 import { defaultMaskProfile, parseMaskProfile } from '../../odoo/mask.ts';
 import { maskedCopy } from '../../odoo/masked-copy.ts';
 import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
+import { placeholderColumns, writePlaceholders } from '../../odoo/placeholders.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, targetOf, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
 import { dropDatabase, maintenance, removeLeftovers, sideName } from '../../odoo/switch.ts';
 import { checkNeutralized, findPii } from '../../odoo/verify.ts';
@@ -32,8 +34,8 @@ export const cloneParams = z.strictObject({
   from: z.string().min(1).max(63).optional(),
   /** Clone a backup (of production) instead of the live database. */
   backup: z.uuid().optional(),
-  /** Which filestore files travel: assets (default), all, or none. */
-  filestore: z.enum(['assets', 'all', 'none']).default('assets'),
+  /** Which filestore files travel (contract FilestorePolicy); assets by default. */
+  filestore: FilestorePolicy.default('assets'),
   /** A masking profile replacing the default one (see contract MaskProfile). */
   profile: z.unknown().optional(),
 });
@@ -96,7 +98,8 @@ export const cloneExecutor = defineExecutor({
       const into: PgTarget = { ...src, database: maskDb };
       const copy = await maskedCopy({
         from, into, pgDump, pgRestore, profile, parallel: 2, log: (l) => log(l), signal,
-        keepFiles: params.filestore === 'all' ? null : params.filestore === 'assets' ? KEEP_ASSETS : 'false',
+        keepFiles: params.filestore === 'all' ? null : params.filestore === 'none' ? 'false' : KEEP_ASSETS,
+        standIn: params.filestore === 'placeholders' ? { columns: placeholderColumns(), label: 'point to placeholder files' } : undefined,
       });
       await log(`copied ${copy.tables} tables (${copy.rows} rows, ${mib(copy.bytes)}) into ${maskDb} in ${((Date.now() - started) / 1000).toFixed(1)} s, every row checked against the sample`);
       if (from !== src) {
@@ -156,13 +159,22 @@ export const cloneExecutor = defineExecutor({
             await withTool(x, backups.store.get(fromBackup.manifest.filestore!.key).then((st) => pipeline(st, x.child.stdin!, { signal })));
           }
         }
+        // Placeholder files, for business documents that stay behind, travel beside the kept files.
+        const standIns = params.filestore === 'placeholders' && copy.leftFiles > 0 ? join(listDir, 'placeholders') : null;
+        const standInList = join(listDir, 'placeholder-files');
+        if (standIns) await writeFile(standInList, (await writePlaceholders(standIns)).map((f) => `./${f}\0`).join(''));
+        const tarParts = [
+          ...(filesDir ? ['--directory', filesDir, `--files-from=${list}`] : []),
+          ...(standIns ? ['--directory', standIns, `--files-from=${standInList}`] : []),
+        ];
         written = await writeBackup({
           backups, prefix: backupPrefix(env.project_id, env.id, run.id, '-clone'), kind: 'clone', database: env.db_name, facts, pgDumpVersion: pgDump.version,
           dump: () => spawnTool(pgDump, ['--format=custom', '--no-owner', ...connectionArgs(into), '--dbname', maskDb], { env: pgEnv(into), signal }),
-          filestore: filesDir && params.filestore !== 'none'
+          filestore: tarParts.length && params.filestore !== 'none'
             ? () => ({
-                tool: spawnTool('tar', ['--create', '--file=-', '--directory', filesDir!, '--null', '--ignore-failed-read', `--files-from=${list}`], { signal }),
-                files: keptFiles.length,
+                // --null before the lists: both are NUL-separated; each list is read in its --directory.
+                tool: spawnTool('tar', ['--create', '--file=-', '--null', '--ignore-failed-read', ...tarParts], { signal }),
+                files: (filesDir ? keptFiles.length : 0) + (standIns ? 2 : 0),
               })
             : null,
           clone: { source: source.name, sourceStage: source.stage, masked: true, filestore: params.filestore },
