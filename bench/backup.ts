@@ -21,12 +21,23 @@ try {
   const tDump = (performance.now() - t0) / 1000;
   await run('tar', ['--create', '--file', join(f.scratch, 'raw.tar'), '--directory', f.filestore('bench_prod'), '.']);
   const raw = (performance.now() - t0) / 1000;
+  // The backup run writes both parts at once: the same with the plain tools is the fairer ceiling.
+  progress('raw: pg_dump -Fc > file and tar -cf of the filestore at once');
+  const t1 = performance.now();
+  await Promise.all([
+    run(pgDump.path, ['--format=custom', '--no-owner', '-h', f.pgsrv.host, '-p', String(f.pgsrv.port), '-U', 'odoo', '-d', 'bench_prod', '-f', join(f.scratch, 'raw2.pgc')], {
+      env: { ...process.env, PGPASSWORD: 'bench-pw' },
+    }),
+    run('tar', ['--create', '--file', join(f.scratch, 'raw2.tar'), '--directory', f.filestore('bench_prod'), '.']),
+  ]);
+  const rawTogether = (performance.now() - t1) / 1000;
   progress('OdooOps: backup run');
   const b = await f.run('production', 'backup', { kind: 'manual' });
   console.log(`\nOdooOps backup benchmark — Debian PostgreSQL 15, database ${(f.dbBytes / 1024 ** 3).toFixed(2)} GiB + filestore ${(f.filestoreBytes / 1024 ** 3).toFixed(2)} GiB`);
   console.log(`plain pg_dump -Fc + tar (raw):  ${raw.toFixed(1)} s  (pg_dump ${tDump.toFixed(1)} s, tar ${(raw - tDump).toFixed(1)} s)`);
   console.log(`OdooOps backup run:             ${b.seconds.toFixed(1)} s  (${(b.result.bytes / 1024 ** 2).toFixed(0)} MiB stored, SHA-256 of each part, manifest, row)`);
-  console.log(`ratio: ${(b.seconds / raw).toFixed(2)} (aim: at most 1.10)`);
+  console.log(`plain pg_dump -Fc and tar at once:  ${rawTogether.toFixed(1)} s`);
+  console.log(`ratio: ${(b.seconds / raw).toFixed(2)} to one after the other, ${(b.seconds / rawTogether).toFixed(2)} to both at once (aim: at most 1.10)`);
   await phases(f, b.id, /pg_dump|dump:|filestore:|backup /);
 } finally {
   await f.close();
