@@ -147,7 +147,7 @@ export async function generateOdooDatabase(db: pg.ClientBase, filestore: string,
   );
   await db.query(`insert into res_users_apikeys (user_id, name, key, index) select id, 'CI key', md5(login || 'k'), substr(md5(login), 1, 8) from res_users where id % 2 = 1`);
   await db.query(`insert into res_partner_bank (partner_id, acc_number, sanitized_acc_number, acc_holder_name)
-                  select id, 'BE' || lpad((id * 7919 % 100000000)::text, 14, '0'), 'BE' || lpad((id * 7919 % 100000000)::text, 14, '0'), name
+                  select id, 'BE' || lpad((id::bigint * 7919 % 100000000)::text, 14, '0'), 'BE' || lpad((id::bigint * 7919 % 100000000)::text, 14, '0'), name
                   from res_partner where id % 5 = 0`);
   // Chatter: two messages per partner, quoting their email and phone as real chatter does.
   await db.query(`
