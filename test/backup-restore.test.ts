@@ -3,7 +3,7 @@
 // databases reached with a password-protected role, into the local backup store.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import type * as C from '../contract/index.ts';
@@ -214,13 +214,17 @@ test('backups are listed, and downloaded as an Odoo database-manager zip that ps
   assert.equal(listed.runId, b.run.id);
   assert.ok((list.body as C.Backup[]).every((x, i, a) => i === 0 || a[i - 1]!.createdAt >= x.createdAt), 'newest first');
 
-  const res = await fetch(`${cp!.server.url}/api/backups/${b.id}/download`, { headers: { authorization: `Bearer ${admin.token}` } });
-  assert.equal(res.status, 200);
-  assert.equal(res.headers.get('content-type'), 'application/zip');
-  assert.match(res.headers.get('content-disposition')!, /attachment; filename="shop_dev_\d{8}T\d{6}\.zip"/);
-  const dir = mkdtempSync(join(scratch, 'zip-'));
-  writeFileSync(join(dir, 'backup.zip'), Buffer.from(await res.arrayBuffer()));
+  // The CLI lists and downloads (streamed into <file>.part, renamed when complete; named by the server).
   const { execFileSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(scratch, 'zip-'));
+  const cli = (...args: string[]) => execFileSync(process.execPath, [join(import.meta.dirname, '..', 'server', 'cli', 'main.ts'), ...args, '--url', cp!.server.url, '--token', admin.token], { cwd: dir, stdio: 'pipe' }).toString();
+  const cliList = JSON.parse(cli('backup', 'list', SLUG, 'dev', '--json')) as C.Backup[];
+  assert.deepEqual(cliList.map((x) => x.id), (list.body as C.Backup[]).map((x) => x.id));
+  const saved = JSON.parse(cli('backup', 'download', b.id, '--json'));
+  assert.match(saved.file, /^shop_dev_\d{8}T\d{6}\.zip$/, 'named as the server names it');
+  assert.deepEqual(readdirSync(dir), [saved.file], 'no .part file left');
+  renameSync(join(dir, saved.file), join(dir, 'backup.zip'));
+  assert.throws(() => cli('backup', 'download', 'not-a-backup'), /not a backup id/);
   const names = execFileSync('unzip', ['-Z1', join(dir, 'backup.zip')]).toString().trim().split('\n');
   assert.equal(names[0], 'dump.sql', 'dump.sql first, as Odoo writes it');
   assert.equal(names.at(-1), 'manifest.json');
@@ -237,6 +241,11 @@ test('backups are listed, and downloaded as an Odoo database-manager zip that ps
   assert.deepEqual(await fingerprintDb(odooPg!, 'zip_import'), devDb, 'every row');
   await sql('postgres', 'drop database zip_import');
 
+  const res = await fetch(`${cp!.server.url}/api/backups/${b.id}/download`, { method: 'GET', headers: { authorization: `Bearer ${admin.token}` } });
+  assert.equal(res.headers.get('content-type'), 'application/zip');
+  assert.match(res.headers.get('content-disposition')!, /attachment; filename="shop_dev_\d{8}T\d{6}\.zip"/);
+  await res.body?.cancel();
+
   // Who may not operate on an environment may not take its data away; the download is audited.
   const viewer = await cp!.user();
   assert.equal((await admin.call('POST', `/api/projects/${SLUG}/members`, { userId: viewer.id, role: 'viewer' })).status, 201);
@@ -246,5 +255,34 @@ test('backups are listed, and downloaded as an Odoo database-manager zip that ps
   const outsider = await cp!.user();
   assert.equal((await fetch(`${cp!.server.url}/api/backups/${b.id}/download`, { headers: { authorization: `Bearer ${outsider.token}` } })).status, 404);
   const { rows } = await cp!.pool.query(`select actor from ops.audit_log where action = 'backup.download' and target = $1`, [b.id]);
-  assert.deepEqual(rows.map((r) => r.actor), [admin.id]);
+  assert.deepEqual(rows.map((r) => r.actor), [admin.id, admin.id]);
+});
+
+test('a database in use: Odoo\'s sessions are ended for the switch; sessions the role cannot end are a clear error', async () => {
+  const b = await backupOf('dev', 'pre-deploy');
+  // An Odoo worker's session: the environment's own role, connected to its database.
+  const odoo = new pg.Client({ host: odooPg!.host, port: odooPg!.port, user: ROLE, password: PASSWORD, database: 'shop_dev' });
+  odoo.on('error', () => {});
+  await odoo.connect();
+  const r = await runToEnd('dev', 'restore', { backup: b.id });
+  assert.equal(r.status, 'succeeded', r.error ?? '');
+  assert.match(await logText(r.id), /ended 1 open session\(s\) on shop_dev; Odoo reconnects to the new database/);
+  await assert.rejects(odoo.query('select 1'), 'the old session was ended');
+  await odoo.end().catch(() => {});
+
+  // A superuser's psql left open on it: this role cannot end it, and nothing is changed.
+  const before = await fingerprintDb(odooPg!, 'shop_dev');
+  const beforeFiles = await fingerprintDir(fs('shop_dev'));
+  const su = await odooPg!.client('shop_dev');
+  try {
+    const refused = await runToEnd('dev', 'restore', { backup: b.id });
+    assert.equal(refused.status, 'failed');
+    assert.match(refused.error!, /switching shop_dev over failed, the environment is as it was: shop_dev is in use by sessions this role cannot end .*; close them \(see pg_stat_activity\) and run again/);
+    assert.equal((await su.query('select 1 as x')).rows[0].x, 1, 'the superuser session is untouched');
+  } finally {
+    await su.end();
+  }
+  assert.deepEqual(await fingerprintDb(odooPg!, 'shop_dev'), before);
+  assert.deepEqual(await fingerprintDir(fs('shop_dev')), beforeFiles);
+  assert.deepEqual(await leftovers(), []);
 });

@@ -10,7 +10,7 @@ import { defaultMaskProfile } from '../server/odoo/mask.ts';
 import { findPii } from '../server/odoo/verify.ts';
 import type { TestControlPlane } from './helpers/control-plane.ts';
 import { fingerprintDb, fingerprintDir, type DebianPostgres } from './helpers/debian-postgres.ts';
-import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
+import { ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 
 let p: OdooProject;
 let cp: TestControlPlane;
@@ -93,7 +93,7 @@ test('clone production → staging: neutralized, scrubbed, masked, verified; pro
   assert.deepEqual(await fingerprintDb(odooPg!, 'acme_prod'), prodBefore, 'production is not changed');
   assert.deepEqual(await sideDbs(), [], 'the unmasked copy was dropped');
   assert.match(log, /the copy is made on the production database server .* as acme_prod_odooops_mask_\d+: personal data is masked as it is copied/);
-  assert.match(log, /the working copy acme_prod_odooops_mask_\d+ was dropped/);
+  assert.match(log, /acme_prod_odooops_mask_(\d+) becomes acme_staging_odooops_new_\1 on .* renamed, not copied/, 'on the same server the masked copy is put in place as it is');
   assert.match(log, /copied \d+ tables \(\d+ rows, [\d.]+ MiB\) into acme_prod_odooops_mask_\d+ .*every row checked against the sample/);
   // The schema arrives whole: indexes, constraints and sequences as in production.
   const schema = async (db: string) => ({
@@ -221,4 +221,13 @@ test('filestore policy "placeholders": business documents point to a placeholder
   const assets = await sql('acme_dev', `select store_fname from ir_attachment where res_model = 'ir.ui.view'`);
   assert.ok(assets.length > 0 && assets.every((a) => a.store_fname in prodFiles && a.store_fname in files), 'assets travel as they are');
   assert.equal(Object.keys(files).length, assets.length + 2, 'no business document left production');
+});
+
+test('what a killed clone left on the production server (working and unmasked copies) is removed by the next clone', async () => {
+  await sql('postgres', `create database acme_prod_odooops_mask_999998 owner ${ODOO_ROLE}`);
+  await sql('postgres', `create database acme_prod_odooops_src_999999 owner ${ODOO_ROLE}`);
+  const run = await runToEnd('dev', 'clone');
+  assert.equal(run.status, 'succeeded', run.error ?? '');
+  assert.match(await logText(run.id), /removed what an interrupted earlier run left: acme_prod_odooops_mask_999998, acme_prod_odooops_src_999999/);
+  assert.deepEqual(await sideDbs(), []);
 });

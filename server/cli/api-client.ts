@@ -1,6 +1,9 @@
 // A small typed client of the HTTP API for the CLI. It finds a local server by itself through the
 // connection file the server writes, like the extension's "Connect…" does.
-import { existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { ApiError, LocalConnection } from '../../contract/index.ts';
 import { homeFiles, odooopsHome } from '../paths.ts';
@@ -44,10 +47,9 @@ export class ApiClient {
     this.target = target;
   }
 
-  async request<T>(method: string, path: string, schema: z.ZodType<T>, body?: unknown): Promise<{ status: number; data: T }> {
-    let res: Response;
+  private async fetch(method: string, path: string, body?: unknown): Promise<Response> {
     try {
-      res = await fetch(new URL(path, this.target.url), {
+      return await fetch(new URL(path, this.target.url), {
         method,
         headers: { authorization: `Bearer ${this.target.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -56,6 +58,42 @@ export class ApiClient {
       throw new CliError(`cannot reach the OdooOps server at ${this.target.url}: ${(err as Error).cause ?? (err as Error).message}`, EXIT.unreachable,
         'Is the server running? Start it with `npm start`.');
     }
+  }
+
+  /**
+   * Streams a download into a file (named by the server's Content-Disposition when not given); written
+   * beside it first and renamed when complete, so a broken download leaves no partial file.
+   */
+  async download(path: string, file: string | undefined, progress: (bytes: number) => void): Promise<{ file: string; bytes: number }> {
+    const res = await this.fetch('GET', path);
+    if (!res.ok || !res.body) await this.fail(res, await res.text());
+    const named = /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') ?? '')?.[1];
+    const dest = file ?? named?.replace(/[/\\]/g, '_') ?? 'backup.zip';
+    const part = `${dest}.part`;
+    let bytes = 0;
+    const count = new Transform({ transform(chunk: Buffer, _e, done) { bytes += chunk.length; progress(bytes); done(null, chunk); } });
+    try {
+      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), count, createWriteStream(part));
+      await rename(part, dest);
+    } catch (err) {
+      await rm(part, { force: true });
+      throw new CliError(`the download broke off after ${bytes} bytes: ${(err as Error).message}`, EXIT.unreachable, 'Run the command again.');
+    }
+    return { file: dest, bytes };
+  }
+
+  private async fail(res: Response, text: string): Promise<never> {
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {}
+    const parsed = ApiError.safeParse(json);
+    const message = parsed.success ? parsed.data.error.message : `HTTP ${res.status}`;
+    throw new CliError(message, res.status >= 500 ? EXIT.server : EXIT.rejected, parsed.success ? parsed.data.error.hint : undefined);
+  }
+
+  async request<T>(method: string, path: string, schema: z.ZodType<T>, body?: unknown): Promise<{ status: number; data: T }> {
+    const res = await this.fetch(method, path, body);
     const text = await res.text();
     let json: unknown = null;
     try {
@@ -63,11 +101,7 @@ export class ApiClient {
     } catch {
       if (res.ok) throw new CliError(`${this.target.url} answered, but not as an OdooOps server (no JSON)`, EXIT.unreachable, 'Check --url / ODOOOPS_URL.');
     }
-    if (!res.ok) {
-      const parsed = ApiError.safeParse(json);
-      const message = parsed.success ? parsed.data.error.message : `HTTP ${res.status}`;
-      throw new CliError(message, res.status >= 500 ? EXIT.server : EXIT.rejected, parsed.success ? parsed.data.error.hint : undefined);
-    }
+    if (!res.ok) await this.fail(res, text);
     return { status: res.status, data: schema.parse(json) };
   }
 

@@ -21,7 +21,7 @@ Server
       URL and anon key as --realtime-url/--realtime-key (or SUPABASE_URL/SUPABASE_ANON_KEY): viewers then
       follow logs over Supabase Realtime instead of this server's own gateway.
       Built-in run kinds: health, backup {kind: manual|daily|pre-deploy}, restore {backup}, clone {from?, backup?,
-      filestore?: assets|all|none, profile?}, retention. Daily backups of production and retention are scheduled.
+      filestore?: assets|placeholders|all|none, profile? (JSON or YAML)}, retention. Daily backups of production and retention are scheduled.
   odooops worker --database-url URL [--executors MODULE]... [--concurrency N] [--lease SECONDS] [--backup-dir DIR]
       Only a worker, to add capacity on another machine sharing the same queue.
       Backups go to --backup-dir (default ~/.odooops/backups); workers that share backups share that directory.
@@ -47,6 +47,9 @@ Runs
   odooops run cancel RUN_ID
   odooops approval list PROJECT | request PROJECT ENV KIND [--params JSON] [--reason TEXT]
                  | approve APPROVAL_ID | reject APPROVAL_ID
+  odooops backup list PROJECT ENV
+  odooops backup download BACKUP_ID [--output FILE]   Odoo's database-manager zip (dump.sql, filestore/),
+                 for Odoo's own database manager or Odoo.sh; FILE defaults to <database>-<date>.zip
   odooops audit PROJECT [--limit N]
   odooops whoami
 
@@ -66,6 +69,7 @@ const OPTIONS = {
   'db-host': { type: 'string' }, 'db-port': { type: 'string' }, 'db-user': { type: 'string' },
   'db-password-ref': { type: 'string' }, filestore: { type: 'string' }, branch: { type: 'string' },
   param: { type: 'string', multiple: true }, params: { type: 'string' }, 'idempotency-key': { type: 'string' },
+  output: { type: 'string', short: 'o' },
   approval: { type: 'string' }, 'max-attempts': { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean' },
   project: { type: 'string' }, env: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' },
   timeout: { type: 'string' }, after: { type: 'string' }, reason: { type: 'string' },
@@ -325,6 +329,21 @@ export async function main(argv: string[]): Promise<number> {
     case 'approval reject': {
       const { data } = await api.request('POST', `/api/approvals/${enc(arg(pos, 2, 'APPROVAL_ID'))}/${sub}`, C.Approval);
       print(data, () => `approval ${data.id} ${data.status}`);
+      return EXIT.ok;
+    }
+    case 'backup list': {
+      const list = await api.get(`/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/backups`, z.array(C.Backup));
+      print(list, () => table(list.map((b) => ({ ...b, size: `${(b.sizeBytes / 2 ** 20).toFixed(1)} MiB`, odoo: b.odooVersion })), ['id', 'kind', 'createdAt', 'size', 'odoo', 'masked']));
+      return EXIT.ok;
+    }
+    case 'backup download': {
+      const id = arg(pos, 2, 'BACKUP_ID');
+      if (!C.Uuid.safeParse(id).success) throw usage(`${id} is not a backup id (see \`odooops backup list PROJECT ENV\`)`);
+      const saved = await api.download(`/api/backups/${id}/download`, values.output, (bytes) => {
+        if (!values.json && process.stderr.isTTY) process.stderr.write(`\rdownloading: ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+      });
+      if (!values.json && process.stderr.isTTY) process.stderr.write('\n');
+      print(saved, () => `saved ${saved.file} (${(saved.bytes / 2 ** 20).toFixed(1)} MiB): import it with Odoo's database manager (/web/database/manager → Restore) or on Odoo.sh`);
       return EXIT.ok;
     }
     case 'audit': {

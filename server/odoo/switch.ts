@@ -44,15 +44,22 @@ export async function terminateSessions(c: pg.ClientBase, name: string): Promise
   return rows[0].n as number;
 }
 
-async function renameDatabase(c: pg.ClientBase, from: string, to: string): Promise<void> {
+async function renameDatabase(c: pg.ClientBase, from: string, to: string): Promise<number> {
   // A session can slip in between terminate and rename (Odoo reconnects at once): try a few times.
+  let ended = 0;
   for (let attempt = 1; ; attempt++) {
-    await terminateSessions(c, from);
+    try {
+      ended += await terminateSessions(c, from);
+    } catch (err) {
+      // Sessions of a superuser or another role (a psql left open, a backup tool) cannot be ended by us.
+      throw new Error(`${from} is in use by sessions this role cannot end (${(err as Error).message}); close them (see pg_stat_activity) and run again`);
+    }
     try {
       await c.query(`alter database ${pg.escapeIdentifier(from)} rename to ${pg.escapeIdentifier(to)}`);
-      return;
+      return ended;
     } catch (err) {
-      if ((err as { code?: string }).code !== '55006' || attempt >= 10) throw err;
+      if ((err as { code?: string }).code !== '55006') throw err;
+      if (attempt >= 10) throw new Error(`${from} is still in use after ending its sessions ${attempt} times (something reconnects at once); stop Odoo's workers and run again`);
       await new Promise((r) => setTimeout(r, 100 * attempt));
     }
   }
@@ -116,8 +123,9 @@ export async function switchOver(c: pg.ClientBase, p: SwitchPlan, log: (l: strin
   let placedFs = false;
   try {
     if (hadDb) {
-      await renameDatabase(c, p.db, oldDb);
+      const ended = await renameDatabase(c, p.db, oldDb);
       movedDb = true;
+      if (ended) await log(`ended ${ended} open session(s) on ${p.db}; Odoo reconnects to the new database`);
     }
     await renameDatabase(c, p.newDb, p.db);
     placedDb = true;

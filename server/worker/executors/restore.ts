@@ -48,11 +48,16 @@ export interface RestoreInput {
    * with CREATE DATABASE … TEMPLATE, a file copy, instead of pg_restore rebuilding every index.
    */
   template?: string;
+  /**
+   * Like template, but the database itself becomes the new one (renamed: no copy at all); for a
+   * database nothing else needs afterwards.
+   */
+  adopt?: string;
   isActive: (runId: number) => Promise<boolean>;
 }
 
 /** Restores a verified backup beside the environment and switches it in. */
-export async function restoreBackup({ runId, env, password, backup: b, backups, log, signal, beforeSwitch, template, isActive }: RestoreInput): Promise<{ database: string; filestoreFiles: number | null }> {
+export async function restoreBackup({ runId, env, password, backup: b, backups, log, signal, beforeSwitch, template, adopt, isActive }: RestoreInput): Promise<{ database: string; filestoreFiles: number | null }> {
   if (b.manifest.filestore && !env.filestore_path) {
     throw new Error(`backup ${b.id} has a filestore but ${env.name} has no filestore path; set one (odooops env set … --filestore) and restore again`);
   }
@@ -67,15 +72,24 @@ export async function restoreBackup({ runId, env, password, backup: b, backups, 
     const pgRestore = await findPgTool('pg_restore', server);
     const removed = await removeLeftovers(admin, env.db_name, env.filestore_path, ['new', 'old'], isActive);
     if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
-    await log(`creating ${newDb} on ${describeConnection(env)} (PostgreSQL ${server.split(' ')[0]})${template ? ` as a copy of ${template}` : ''}`);
-    try {
-      await admin.query(`create database ${pg.escapeIdentifier(newDb)} template ${pg.escapeIdentifier(template ?? 'template0')}${template ? '' : ` encoding 'UTF8'`}`);
-    } catch (err) {
-      throw new Error(`cannot create the database ${newDb} as ${env.db_user ?? 'the default user'}: ${(err as Error).message}; the role needs CREATEDB`);
+    if (adopt) {
+      await log(`${adopt} becomes ${newDb} on ${describeConnection(env)} (PostgreSQL ${server.split(' ')[0]}), renamed, not copied`);
+      try {
+        await admin.query(`alter database ${pg.escapeIdentifier(adopt)} rename to ${pg.escapeIdentifier(newDb)}`);
+      } catch (err) {
+        throw new Error(`cannot rename ${adopt} to ${newDb} as ${env.db_user ?? 'the default user'}: ${(err as Error).message}`);
+      }
+    } else {
+      await log(`creating ${newDb} on ${describeConnection(env)} (PostgreSQL ${server.split(' ')[0]})${template ? ` as a copy of ${template}` : ''}`);
+      try {
+        await admin.query(`create database ${pg.escapeIdentifier(newDb)} template ${pg.escapeIdentifier(template ?? 'template0')}${template ? '' : ` encoding 'UTF8'`}`);
+      } catch (err) {
+        throw new Error(`cannot create the database ${newDb} as ${env.db_user ?? 'the default user'}: ${(err as Error).message}; the role needs CREATEDB`);
+      }
     }
     try {
       const into = { ...target, database: newDb };
-      if (template) await log('database copied');
+      if (template || adopt) await log('database in place');
       else {
         const local = backups.store.localPath(b.manifest.dump.key);
         const args = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(into), '--dbname', newDb];
