@@ -217,14 +217,17 @@ test('backups are listed, and downloaded as an Odoo database-manager zip that ps
   // The CLI lists and downloads (streamed into <file>.part, renamed when complete; named by the server).
   const { execFileSync } = await import('node:child_process');
   const dir = mkdtempSync(join(scratch, 'zip-'));
-  const cli = (...args: string[]) => execFileSync(process.execPath, [join(import.meta.dirname, '..', 'server', 'cli', 'main.ts'), ...args, '--url', cp!.server.url, '--token', admin.token], { cwd: dir, stdio: 'pipe' }).toString();
-  const cliList = JSON.parse(cli('backup', 'list', SLUG, 'dev', '--json')) as C.Backup[];
+  // (Asynchronously: the server answering it runs in this process.)
+  const { promisify } = await import('node:util');
+  const execFileAsync = promisify((await import('node:child_process')).execFile);
+  const cli = async (...args: string[]) => (await execFileAsync(process.execPath, [join(import.meta.dirname, '..', 'server', 'cli', 'main.ts'), ...args, '--url', cp!.server.url, '--token', admin.token], { cwd: dir })).stdout;
+  const cliList = JSON.parse(await cli('backup', 'list', SLUG, 'dev', '--json')) as C.Backup[];
   assert.deepEqual(cliList.map((x) => x.id), (list.body as C.Backup[]).map((x) => x.id));
-  const saved = JSON.parse(cli('backup', 'download', b.id, '--json'));
+  const saved = JSON.parse(await cli('backup', 'download', b.id, '--json'));
   assert.match(saved.file, /^shop_dev_\d{8}T\d{6}\.zip$/, 'named as the server names it');
   assert.deepEqual(readdirSync(dir), [saved.file], 'no .part file left');
   renameSync(join(dir, saved.file), join(dir, 'backup.zip'));
-  assert.throws(() => cli('backup', 'download', 'not-a-backup'), /not a backup id/);
+  await assert.rejects(cli('backup', 'download', 'not-a-backup'), /not a backup id/);
   const names = execFileSync('unzip', ['-Z1', join(dir, 'backup.zip')]).toString().trim().split('\n');
   assert.equal(names[0], 'dump.sql', 'dump.sql first, as Odoo writes it');
   assert.equal(names.at(-1), 'manifest.json');
