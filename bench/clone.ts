@@ -4,6 +4,7 @@
 // same server, in the same run. Aim: at most 1.5x.
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { maskedCopy } from '../server/odoo/masked-copy.ts';
 import { findPgTool } from '../server/odoo/pg-tools.ts';
 import { odooFixture, phases, progress } from './odoo-fixture.ts';
 
@@ -27,10 +28,23 @@ try {
     restore.on('close', done);
   });
   const raw = (performance.now() - t0) / 1000;
+  // The clone's own copy mechanism with nothing to mask: what masking itself costs, next to raw.
+  progress('the clone\'s streamed copy with an empty masking profile (copy mechanics only)');
+  const admin2 = await f.pgsrv.client();
+  await admin2.query('create database bench_unmasked owner odoo');
+  await admin2.end();
+  const target = { host: f.pgsrv.host, port: f.pgsrv.port, user: 'odoo', password: 'bench-pw' };
+  const t1 = performance.now();
+  await maskedCopy({
+    from: { ...target, database: 'bench_prod' }, into: { ...target, database: 'bench_unmasked' }, pgDump, pgRestore,
+    profile: { version: 1, columns: {}, truncate: [] }, keepFiles: null, parallel: 2, log: async () => {}, signal: new AbortController().signal,
+  });
+  const unmasked = (performance.now() - t1) / 1000;
   progress('OdooOps: clone run production → staging');
   const c = await f.run('staging', 'clone');
   console.log(`\nOdooOps clone benchmark — Debian PostgreSQL 15, database ${(f.dbBytes / 1024 ** 3).toFixed(2)} GiB + filestore ${(f.filestoreBytes / 1024 ** 3).toFixed(2)} GiB`);
   console.log(`plain pg_dump -Fc | pg_restore (raw):  ${raw.toFixed(1)} s`);
+  console.log(`same streamed copy, nothing masked:   ${unmasked.toFixed(1)} s  (${(unmasked / raw).toFixed(2)} of raw: the copy mechanism itself)`);
   console.log(`OdooOps masked clone run:              ${c.seconds.toFixed(1)} s  (copy, neutralize, scrub, mask, verify, store the clone, restore, filestore "assets")`);
   console.log(`ratio: ${(c.seconds / raw).toFixed(2)} (aim: at most 1.5)`);
   await phases(f, c.id, /copied|sampled|rules applied|mask\.log: [a-z_]+: \d+ rows|masked;|filestore policy|verified|dump:|stored as|pg_restore|database restored|switched|now a|dropped/);
