@@ -68,7 +68,11 @@ export async function odooFixture(): Promise<OdooFixture> {
         const r = (await call(server.url, token, 'GET', `/api/runs/${q.body.id}`)).body;
         return ['succeeded', 'failed', 'cancelled'].includes(r.status) ? r : null;
       }, 3 * 3600_000);
-      if (run.status !== 'succeeded') throw new Error(`${kind} ${run.status}: ${run.error}`);
+      if (run.status !== 'succeeded') {
+        const logs = (await call(server.url, token, 'GET', `/api/runs/${q.body.id}/logs?limit=5000`)).body;
+        for (const l of logs.lines.slice(-40)) process.stderr.write(`  ${l.ts} ${l.stream} ${l.line}\n`);
+        throw new Error(`${kind} ${run.status}: ${run.error}`);
+      }
       return { seconds: (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000, result: run.result, id: run.id };
     },
     async close() {

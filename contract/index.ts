@@ -252,6 +252,14 @@ export const Backup = z.object({
   runId: z.number().nullable(),
 });
 export type Backup = z.infer<typeof Backup>;
+/** The newest masked clone of an environment, as a dev container pulls it. */
+export const MaskedClone = z.object({
+  backup: Backup,
+  manifest: BackupManifest,
+  /** Where each part streams from (verify against the manifest's sha256). */
+  parts: z.object({ dump: z.string(), filestore: z.string().nullable() }),
+});
+export type MaskedClone = z.infer<typeof MaskedClone>;
 export const Approval = z.object({
   id: Uuid,
   environment: z.string(),

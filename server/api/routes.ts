@@ -279,6 +279,61 @@ export const routes: Route[] = [
     };
   }),
 
+  // Dev containers pull the newest masked clone of an environment (what `odooops dev pull` reads).
+  // Only clones the server made with the clone rules (kind clone, masked) are ever served this way.
+  route('GET', `/api/projects/${P}/environments/${E}/masked-clone`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const { project, env } = await findEnvironment(c, params.project!, params.env!);
+      if (!(await c.query(`select ops.can_operate($1, 'development') as ok`, [project.id])).rows[0].ok) {
+        throw new HttpError(403, 'forbidden', `your role in ${project.slug} cannot pull copies of its data; a developer, tester or admin can`);
+      }
+      const { rows } = await c.query(
+        `select b.*, e.name as environment_name from ops.backups b join ops.environments e on e.id = b.environment_id
+         where b.project_id = $1 and b.kind = 'clone' and b.manifest->'clone'->>'source' = $2 and (b.manifest->'clone'->>'masked')::boolean
+         order by b.created_at desc limit 1`,
+        [project.id, env.name],
+      );
+      if (!rows[0]) {
+        throw new HttpError(404, 'no_clone', `${project.slug} has no masked clone of ${env.name} yet`,
+          `queue one: odooops run queue ${project.slug} <staging environment> clone --param from=${env.name} --follow (or odooops dev pull --queue-clone)`);
+      }
+      const manifest = C.BackupManifest.parse(rows[0].manifest);
+      const body: C.MaskedClone = {
+        backup: toBackup(rows[0]),
+        manifest,
+        parts: { dump: `/api/backups/${rows[0].id}/parts/dump`, filestore: manifest.filestore ? `/api/backups/${rows[0].id}/parts/filestore` : null },
+      };
+      return { body };
+    })),
+  route('GET', '/api/backups/(?<id>[^/]+)/parts/(?<part>dump|filestore)', async ({ pool, claims, params, backupStore }) => {
+    const id = C.Uuid.safeParse(params.id);
+    if (!id.success) throw notFound(`backup ${params.id}`);
+    const backup = await asUser(pool, claims, async (c) => {
+      const { rows } = await c.query(
+        `select b.*, ops.can_operate(b.project_id, 'development') as allowed from ops.backups b where b.id = $1`, [id.data]);
+      if (!rows[0]) throw notFound(`backup ${id.data}`);
+      if (rows[0].kind !== 'clone' || rows[0].manifest?.clone?.masked !== true) {
+        throw new HttpError(403, 'not_masked', `backup ${id.data} is not a masked clone: only masked clones are served as parts; download other backups as an Odoo zip`);
+      }
+      if (!rows[0].allowed) throw new HttpError(403, 'forbidden', 'your role cannot pull copies of this project\'s data');
+      return rows[0];
+    });
+    if (!backupStore) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; pull from a server that runs workers');
+    const manifest = C.BackupManifest.parse(backup.manifest);
+    const part = params.part === 'dump' ? manifest.dump : manifest.filestore;
+    if (!part) throw notFound(`the filestore of backup ${id.data} (it has none)`);
+    await pool.query(
+      `insert into ops.audit_log (actor, actor_role, project_id, action, target, details) values ($1, 'authenticated', $2, 'backup.pull', $3, $4)`,
+      [claims.sub, backup.project_id, String(id.data), JSON.stringify({ part: params.part })],
+    );
+    return {
+      stream: {
+        readable: await backupStore.get(part.key),
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(part.bytes), 'x-odooops-sha256': part.sha256 },
+      },
+    };
+  }),
+
   // Approvals --------------------------------------------------------------------------------------
   route('GET', `/api/projects/${P}/approvals`, async ({ pool, claims, params }) =>
     asUser(pool, claims, async (c) => {

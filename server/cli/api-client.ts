@@ -1,5 +1,6 @@
 // A small typed client of the HTTP API for the CLI. It finds a local server by itself through the
 // connection file the server writes, like the extension's "Connect…" does.
+import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
@@ -11,10 +12,13 @@ import { homeFiles, odooopsHome } from '../paths.ts';
 export class CliError extends Error {
   readonly exitCode: number;
   readonly hint: string | undefined;
-  constructor(message: string, exitCode: number, hint?: string) {
+  /** The server's error code (no_clone, forbidden...), when the server refused. */
+  readonly code: string | undefined;
+  constructor(message: string, exitCode: number, hint?: string, code?: string) {
     super(message);
     this.exitCode = exitCode;
     this.hint = hint;
+    this.code = code;
   }
 }
 
@@ -64,21 +68,28 @@ export class ApiClient {
    * Streams a download into a file (named by the server's Content-Disposition when not given); written
    * beside it first and renamed when complete, so a broken download leaves no partial file.
    */
-  async download(path: string, file: string | undefined, progress: (bytes: number) => void): Promise<{ file: string; bytes: number }> {
+  async download(path: string, file: string | undefined, progress: (bytes: number) => void, expect?: { sha256: string }): Promise<{ file: string; bytes: number }> {
     const res = await this.fetch('GET', path);
     if (!res.ok || !res.body) await this.fail(res, await res.text());
     const named = /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') ?? '')?.[1];
     const dest = file ?? named?.replace(/[/\\]/g, '_') ?? 'backup.zip';
     const part = `${dest}.part`;
     let bytes = 0;
-    const count = new Transform({ transform(chunk: Buffer, _e, done) { bytes += chunk.length; progress(bytes); done(null, chunk); } });
+    const hash = createHash('sha256');
+    const count = new Transform({ transform(chunk: Buffer, _e, done) { bytes += chunk.length; hash.update(chunk); progress(bytes); done(null, chunk); } });
     try {
       await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), count, createWriteStream(part));
-      await rename(part, dest);
     } catch (err) {
       await rm(part, { force: true });
       throw new CliError(`the download broke off after ${bytes} bytes: ${(err as Error).message}`, EXIT.unreachable, 'Run the command again.');
     }
+    const sha256 = hash.digest('hex');
+    if (expect && sha256 !== expect.sha256) {
+      await rm(part, { force: true });
+      throw new CliError(`${path} arrived damaged: its SHA-256 is ${sha256}, the manifest says ${expect.sha256}; nothing was changed`, EXIT.server,
+        'Run the command again; if it keeps failing, the stored backup is corrupt: make a new clone.');
+    }
+    await rename(part, dest);
     return { file: dest, bytes };
   }
 
@@ -89,7 +100,8 @@ export class ApiClient {
     } catch {}
     const parsed = ApiError.safeParse(json);
     const message = parsed.success ? parsed.data.error.message : `HTTP ${res.status}`;
-    throw new CliError(message, res.status >= 500 ? EXIT.server : EXIT.rejected, parsed.success ? parsed.data.error.hint : undefined);
+    throw new CliError(message, res.status >= 500 ? EXIT.server : EXIT.rejected, parsed.success ? parsed.data.error.hint : undefined,
+      parsed.success ? parsed.data.error.code : undefined);
   }
 
   async request<T>(method: string, path: string, schema: z.ZodType<T>, body?: unknown): Promise<{ status: number; data: T }> {

@@ -51,6 +51,15 @@ Runs
   odooops backup download BACKUP_ID [--output FILE]   Odoo's database-manager zip (dump.sql, filestore/),
                  for Odoo's own database manager or Odoo.sh; FILE defaults to <database>-<date>.zip
   odooops audit PROJECT [--limit N]
+
+Development databases
+  odooops dev pull PROJECT [--from ENV] [--db NAME] [--filestore DIR] [--base-url URL] [--if-missing]
+                 [--queue-clone ENV]
+      Restores the newest masked clone of ENV (default production) into the local PostgreSQL (libpq's
+      PGHOST/PGPORT/PGUSER; the local socket by default) as NAME (default odoo), its filestore into DIR
+      (default ~/.local/share/Odoo/filestore/NAME), checksums verified, and points web.base.url at this
+      machine (a Codespace's forwarded port 8069, or http://localhost:8069). Only masked clones are ever
+      served. --if-missing keeps an existing NAME; --queue-clone queues a clone into ENV when there is none.
   odooops whoami
 
 Common options: --json (machine-readable output), --url URL and --token T (or ODOOOPS_URL and
@@ -69,7 +78,8 @@ const OPTIONS = {
   'db-host': { type: 'string' }, 'db-port': { type: 'string' }, 'db-user': { type: 'string' },
   'db-password-ref': { type: 'string' }, filestore: { type: 'string' }, branch: { type: 'string' },
   param: { type: 'string', multiple: true }, params: { type: 'string' }, 'idempotency-key': { type: 'string' },
-  output: { type: 'string', short: 'o' },
+  output: { type: 'string', short: 'o' }, from: { type: 'string' }, 'base-url': { type: 'string' }, 'if-missing': { type: 'boolean' },
+  'queue-clone': { type: 'string' },
   approval: { type: 'string' }, 'max-attempts': { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean' },
   project: { type: 'string' }, env: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' },
   timeout: { type: 'string' }, after: { type: 'string' }, reason: { type: 'string' },
@@ -344,6 +354,16 @@ export async function main(argv: string[]): Promise<number> {
       });
       if (!values.json && process.stderr.isTTY) process.stderr.write('\n');
       print(saved, () => `saved ${saved.file} (${(saved.bytes / 2 ** 20).toFixed(1)} MiB): import it with Odoo's database manager (/web/database/manager → Restore) or on Odoo.sh`);
+      return EXIT.ok;
+    }
+    case 'dev pull': {
+      const { devPull } = await import('./dev-pull.ts');
+      const say = (l: string) => (values.json ? process.stderr : process.stdout).write(`${l}\n`);
+      const r = await devPull({
+        api, project: arg(pos, 2, 'PROJECT'), from: values.from ?? 'production', database: values.db ?? 'odoo', filestore: values.filestore,
+        baseUrl: values['base-url'], ifMissing: values['if-missing'], queueCloneInto: values['queue-clone'], say,
+      });
+      if (values.json) console.log(JSON.stringify(r));
       return EXIT.ok;
     }
     case 'audit': {

@@ -122,6 +122,10 @@ export async function withTool<T>(tool: ReturnType<typeof spawnTool>, work: Prom
     const [result] = await Promise.all([work, tool.done]);
     return result;
   } catch (err) {
+    // A tool that failed on its own (tar on a bad archive, pg_restore on a bad dump) usually shows as
+    // a broken stream first ("Premature close", EPIPE): its own message is the one to report.
+    const own = await Promise.race([tool.done.then(() => null, (e: Error) => e), new Promise<undefined>((r) => setTimeout(r, 300))]);
+    if (own) throw own;
     tool.child.kill('SIGKILL');
     await tool.done.catch(() => {});
     throw err;

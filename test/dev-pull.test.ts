@@ -1,0 +1,149 @@
+// `odooops dev pull` (what a dev container runs at start), as a real CLI process against a real server:
+// the newest masked clone is restored into a "local" PostgreSQL (here a second database of the Debian
+// cluster, reached through libpq's environment), checksums verified, web.base.url pointed at this
+// machine; only masked clones are ever served; clear errors for each way it can go wrong.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type * as C from '../contract/index.ts';
+import { findPii } from '../server/odoo/verify.ts';
+import { fingerprintDb, fingerprintDir } from './helpers/debian-postgres.ts';
+import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
+
+const run = promisify(execFile);
+const CLI = join(import.meta.dirname, '..', 'server', 'cli', 'main.ts');
+let p: OdooProject;
+let home: string;
+
+before(async () => {
+  p = await startOdooProject({
+    slug: 'pull',
+    generate: { pull_prod: { partners: 300 } },
+    envs: [
+      { name: 'production', stage: 'production', db: 'pull_prod', url: 'https://erp.pull.example' },
+      { name: 'staging', stage: 'staging', db: 'pull_staging' },
+    ],
+  });
+  home = mkdtempSync(join(p.scratch, 'home-'));
+});
+after(async () => {
+  await p?.close();
+});
+
+/** The CLI as a developer runs it; resolves with exit code and output (never rejects). */
+async function cli(args: string[], env: Record<string, string> = {}, token = p.admin.token) {
+  const childEnv = { ...process.env, HOME: home, PGHOST: p.odooPg.host, PGPORT: String(p.odooPg.port), PGUSER: 'postgres', ...env };
+  try {
+    const r = await run(process.execPath, [CLI, ...args, '--url', env.URL ?? p.cp.server.url, '--token', token], { env: childEnv, timeout: 120_000 });
+    return { code: 0, out: r.stdout, err: r.stderr };
+  } catch (e) {
+    const x = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: x.code ?? -1, out: x.stdout ?? '', err: x.stderr ?? '' };
+  }
+}
+
+const prodPii = async () => ({
+  emails: (await p.sql('pull_prod', `select distinct lower(email) as v from res_partner where email is not null`)).map((r) => r.v),
+  phones: (await p.sql('pull_prod', `select distinct phone as v from res_partner where phone is not null`)).map((r) => r.v),
+  vats: (await p.sql('pull_prod', `select distinct vat as v from res_partner where vat is not null`)).map((r) => r.v),
+});
+
+test('no clone yet: a clear error, then --queue-clone makes one and pulls it', async () => {
+  const none = await cli(['dev', 'pull', 'pull', '--db', 'devlocal']);
+  assert.equal(none.code, 3, none.err);
+  assert.match(none.err, /pull has no masked clone of production yet/);
+  assert.match(none.err, /odooops run queue pull <staging environment> clone/);
+
+  const r = await cli(['dev', 'pull', 'pull', '--db', 'devlocal', '--queue-clone', 'staging']);
+  assert.equal(r.code, 0, `${r.out}\n${r.err}`);
+  assert.match(r.out, /no masked clone of production yet: queueing a clone into staging/);
+  assert.match(r.out, /\[clone\] .*verified: no sampled email/);
+  assert.match(r.out, /checksums match the manifest/);
+  assert.match(r.out, /devlocal is a masked copy of production .*; web\.base\.url = http:\/\/localhost:8069/);
+
+  const c = await p.odooPg.client('devlocal');
+  try {
+    assert.deepEqual(await findPii(c, await prodPii()), [], 'no production email, phone or VAT in the pulled database');
+    assert.equal((await c.query(`select value from ir_config_parameter where key = 'web.base.url'`)).rows[0].value, 'http://localhost:8069');
+    assert.equal((await c.query(`select value from ir_config_parameter where key = 'database.is_neutralized'`)).rows[0].value, 'true');
+    const files = await fingerprintDir(join(home, '.local', 'share', 'Odoo', 'filestore', 'devlocal'));
+    const kept = (await c.query(`select store_fname, checksum from ir_attachment where store_fname is not null`)).rows;
+    assert.ok(kept.length > 0);
+    for (const k of kept) assert.equal(files[k.store_fname], k.checksum, 'Odoo\'s default filestore, file for file');
+  } finally {
+    await c.end();
+  }
+});
+
+test('--if-missing keeps the local database; a plain pull replaces it, pointing at the Codespace', async () => {
+  await p.sql('devlocal', `insert into ir_config_parameter (key, value) values ('local.work', 'x')`);
+  const kept = await cli(['dev', 'pull', 'pull', '--db', 'devlocal', '--if-missing']);
+  assert.equal(kept.code, 0, kept.err);
+  assert.match(kept.out, /devlocal exists already: keeping it/);
+  assert.equal((await p.sql('devlocal', `select count(*)::int as n from ir_config_parameter where key = 'local.work'`))[0].n, 1);
+
+  const fresh = await cli(['dev', 'pull', 'pull', '--db', 'devlocal', '--json'], { CODESPACE_NAME: 'fuzzy-space-guide-7x', GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN: 'app.github.dev' });
+  assert.equal(fresh.code, 0, fresh.err);
+  const result = JSON.parse(fresh.out);
+  assert.equal(result.baseUrl, 'https://fuzzy-space-guide-7x-8069.app.github.dev');
+  assert.equal((await p.sql('devlocal', `select count(*)::int as n from ir_config_parameter where key = 'local.work'`))[0].n, 0, 'a fresh copy');
+  assert.equal((await p.sql('devlocal', `select value from ir_config_parameter where key = 'web.base.url'`))[0].value, result.baseUrl);
+});
+
+test('only masked clones are served; members below developer and strangers are refused', async () => {
+  const b = await p.runToEnd('production', 'backup');
+  assert.equal(b.status, 'succeeded', b.error ?? '');
+  const backupId = (b.result as { backupId: string }).backupId;
+  const part = await fetch(`${p.cp.server.url}/api/backups/${backupId}/parts/dump`, { headers: { authorization: `Bearer ${p.admin.token}` } });
+  assert.equal(part.status, 403);
+  assert.match((await part.json()).error.message, /is not a masked clone: only masked clones are served as parts/);
+
+  const viewer = await p.cp.user();
+  assert.equal((await p.admin.call('POST', '/api/projects/pull/members', { userId: viewer.id, role: 'viewer' })).status, 201);
+  const refused = await cli(['dev', 'pull', 'pull', '--db', 'viewerdb'], {}, viewer.token);
+  assert.equal(refused.code, 3);
+  assert.match(refused.err, /your role in pull cannot pull copies of its data; a developer, tester or admin can/);
+  const stranger = await cli(['dev', 'pull', 'pull', '--db', 'x'], {}, (await p.cp.user()).token);
+  assert.equal(stranger.code, 3);
+  assert.match(stranger.err, /project "pull" not found/);
+  const badToken = await cli(['dev', 'pull', 'pull', '--db', 'x'], {}, 'not-a-token');
+  assert.equal(badToken.code, 3);
+  assert.match(badToken.err, /token/i);
+  const unreachable = await cli(['dev', 'pull', 'pull', '--db', 'x'], { URL: 'http://127.0.0.1:9' });
+  assert.equal(unreachable.code, 4);
+  assert.match(unreachable.err, /cannot reach the OdooOps server at http:\/\/127\.0\.0\.1:9/);
+});
+
+test('a damaged download or too little disk changes nothing', async () => {
+  const before = await fingerprintDb(p.odooPg, 'devlocal');
+  // Flip one byte of the stored clone's dump.
+  const clone = (await p.admin.call('GET', '/api/projects/pull/environments/production/masked-clone')).body as C.MaskedClone;
+  const dump = join(p.cp.server.home, 'backups', clone.manifest.dump.key);
+  const bytes = readFileSync(dump);
+  const mid = bytes.length >> 1;
+  bytes.writeUInt8(bytes[mid]! ^ 0xff, mid);
+  writeFileSync(dump, bytes);
+  try {
+    const r = await cli(['dev', 'pull', 'pull', '--db', 'devlocal']);
+    assert.equal(r.code, 5);
+    assert.match(r.err, /arrived damaged: its SHA-256 is [0-9a-f]{64}, the manifest says [0-9a-f]{64}; nothing was changed/);
+  } finally {
+    bytes.writeUInt8(bytes[mid]! ^ 0xff, mid);
+    writeFileSync(dump, bytes);
+  }
+  // A 16 KiB disk for the download.
+  const small = mkdtempSync(join(p.scratch, 'small-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', small]);
+  try {
+    const r = await cli(['dev', 'pull', 'pull', '--db', 'devlocal'], { ODOOOPS_PULL_TMP: small });
+    assert.equal(r.code, 3);
+    assert.match(r.err, new RegExp(`not enough disk space in ${small}/odooops-pull-\\w+: the pull needs about \\d+ KiB, \\d+ KiB are free`));
+  } finally {
+    execFileSync('umount', [small]);
+  }
+  assert.deepEqual(await fingerprintDb(p.odooPg, 'devlocal'), before);
+  assert.deepEqual((await p.sql('postgres', `select datname from pg_database where datname like '%odooops%'`)), []);
+});
