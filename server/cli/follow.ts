@@ -2,7 +2,6 @@
 // (supabase-js, private topic run:<id>) merged with history pages from the API by sequence number, so
 // each line is printed once and in order, even across a reconnect. Where Realtime cannot be joined
 // (no gateway at that URL, a refused join) it falls back to reading the API every 300 ms.
-import { createClient } from '@supabase/supabase-js';
 import * as C from '../../contract/index.ts';
 import { LogSequencer } from '../../contract/log-sequence.ts';
 import type { ApiClient } from './api-client.ts';
@@ -22,6 +21,8 @@ export async function followLogs(api: ApiClient, id: number, after: number, out:
 
   // The server says where Realtime is: a Supabase project, or its own gateway (url null).
   const { realtime } = await api.get('/api/health', C.Health);
+  // Loaded here, not at start: the CLI's other commands (and dev containers' older Node) never need it.
+  const { createClient } = await import('@supabase/supabase-js');
   const sb = createClient(realtime.url ?? api.target.url, realtime.apiKey, { auth: { persistSession: false, autoRefreshToken: false } });
   sb.realtime.setAuth(api.target.token);
   let wake: () => void = () => {};

@@ -54,7 +54,7 @@ Runs
 
 Development databases
   odooops dev pull PROJECT [--from ENV] [--db NAME] [--filestore DIR] [--base-url URL] [--if-missing]
-                 [--queue-clone ENV]
+                 [--queue-clone ENV] [--odoo-version 16.0|17.0|18.0]
       Restores the newest masked clone of ENV (default production) into the local PostgreSQL (libpq's
       PGHOST/PGPORT/PGUSER; the local socket by default) as NAME (default odoo), its filestore into DIR
       (default ~/.local/share/Odoo/filestore/NAME), checksums verified, and points web.base.url at this
@@ -79,7 +79,7 @@ const OPTIONS = {
   'db-password-ref': { type: 'string' }, filestore: { type: 'string' }, branch: { type: 'string' },
   param: { type: 'string', multiple: true }, params: { type: 'string' }, 'idempotency-key': { type: 'string' },
   output: { type: 'string', short: 'o' }, from: { type: 'string' }, 'base-url': { type: 'string' }, 'if-missing': { type: 'boolean' },
-  'queue-clone': { type: 'string' },
+  'queue-clone': { type: 'string' }, 'odoo-version': { type: 'string' },
   approval: { type: 'string' }, 'max-attempts': { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean' },
   project: { type: 'string' }, env: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' },
   timeout: { type: 'string' }, after: { type: 'string' }, reason: { type: 'string' },
@@ -361,7 +361,7 @@ export async function main(argv: string[]): Promise<number> {
       const say = (l: string) => (values.json ? process.stderr : process.stdout).write(`${l}\n`);
       const r = await devPull({
         api, project: arg(pos, 2, 'PROJECT'), from: values.from ?? 'production', database: values.db ?? 'odoo', filestore: values.filestore,
-        baseUrl: values['base-url'], ifMissing: values['if-missing'], queueCloneInto: values['queue-clone'], say,
+        baseUrl: values['base-url'], ifMissing: values['if-missing'], queueCloneInto: values['queue-clone'], odooVersion: values['odoo-version'], say,
       });
       if (values.json) console.log(JSON.stringify(r));
       return EXIT.ok;
