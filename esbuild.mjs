@@ -4,6 +4,9 @@ import { build } from 'esbuild';
 import { existsSync, statSync } from 'node:fs';
 
 const production = process.argv.includes('--production');
+// --only=<words>: the targets whose name contains them (a test builds the feature's CLI without
+// rewriting dist/ under another test that runs it).
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 const targets = [
   {
     name: 'server/CLI',
@@ -50,6 +53,7 @@ const targets = [
 ];
 
 for (const { name, ...options } of targets) {
+  if (only && !name.includes(only)) continue;
   const entries = Object.values(options.entryPoints);
   if (!entries.every((e) => existsSync(e))) {
     console.log(`${name}: skipped (no ${entries.join(', ')} yet)`);

@@ -32,7 +32,7 @@ before(async () => {
         { name: 'staging', stage: 'staging', db: 'shop_staging' },
       ],
     }),
-    run(process.execPath, ['esbuild.mjs'], { cwd: ROOT }).then(() => debianChroot(process.env.TMPDIR ?? '/tmp')),
+    run(process.execPath, ['esbuild.mjs', '--only=devcontainer feature'], { cwd: ROOT }).then(() => debianChroot(process.env.TMPDIR ?? '/tmp')),
   ]);
   p = project;
   box = chroot;
