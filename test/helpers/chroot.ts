@@ -2,7 +2,7 @@
 // feature in, since this machine has no Docker engine: what `devcontainer features test` would do in a
 // container, done with chroot. The base root is built once per machine and copied for each test run.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +23,7 @@ async function baseRoot(): Promise<string> {
   mkdirSync('/var/cache/odooops-test', { recursive: true });
   const tmp = mkdtempSync('/var/cache/odooops-test/debootstrap-');
   await run('debootstrap', ['--variant=minbase', 'bookworm', tmp, MIRROR], { maxBuffer: 64 << 20, timeout: 15 * 60_000 });
+  chmodSync(tmp, 0o755);
   renameSync(tmp, BASE);
   return BASE;
 }
@@ -32,6 +33,8 @@ export async function debianChroot(parent: string): Promise<Chroot> {
   const base = await baseRoot();
   const root = mkdtempSync(join(parent, 'rootfs-'));
   await run('cp', ['-a', `${base}/.`, root]);
+  // A root directory like any other (mkdtemp made it 0700): the container user must get through it.
+  chmodSync(root, 0o755);
   await copyFile('/etc/resolv.conf', join(root, 'etc', 'resolv.conf'));
   await run('mount', ['-t', 'proc', 'proc', join(root, 'proc')]);
   // /dev with its submounts (/dev/shm: PostgreSQL's shared memory), never propagating back to the host's.
