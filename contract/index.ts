@@ -252,6 +252,41 @@ export const Backup = z.object({
   runId: z.number().nullable(),
 });
 export type Backup = z.infer<typeof Backup>;
+/**
+ * How Odoo is deployed for an environment. local: Odoo runs on the worker's machine (a droplet, a
+ * Codespace), started from odoo-bin with the checkout as its addons path and checked on its HTTP port.
+ */
+export const DeployTarget = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('local'),
+    odooBin: z.string().regex(/^\/[^\n]{1,4000}$/, 'an absolute path'),
+    httpPort: z.number().int().min(1).max(65535),
+  }),
+]);
+export type DeployTarget = z.infer<typeof DeployTarget>;
+/** A project's git settings (admins change them). */
+export const ProjectGit = z.strictObject({
+  repoUrl: z.string().regex(/^[^\s-][^\s]{0,1999}$/, 'a URL or path git understands').nullable().optional(),
+  githubRepo: z.string().regex(/^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/, 'owner/name').nullable().optional(),
+  productionBranch: BranchName.optional(),
+  stagingBranches: z.array(BranchName).max(20).optional(),
+  stagingMode: z.enum(['update', 'fresh']).optional(),
+  productionNeedsApproval: z.boolean().optional(),
+  devUrlTemplate: z.string().regex(/^https?:\/\/\S+$/).nullable().optional(),
+});
+export type ProjectGit = z.infer<typeof ProjectGit>;
+/** A project's git settings as the API returns them. */
+export const ProjectGitSettings = z.object({
+  repoUrl: z.string().nullable(),
+  githubRepo: z.string().nullable(),
+  productionBranch: z.string(),
+  stagingBranches: z.array(z.string()),
+  stagingMode: z.enum(['update', 'fresh']),
+  productionNeedsApproval: z.boolean(),
+  devUrlTemplate: z.string().nullable(),
+});
+export type ProjectGitSettings = z.infer<typeof ProjectGitSettings>;
+
 /** The newest masked clone of an environment, as a dev container pulls it. */
 export const MaskedClone = z.object({
   backup: Backup,

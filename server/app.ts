@@ -16,6 +16,8 @@ import { loadExecutors } from './worker/executors/index.ts';
 import { Worker } from './worker/worker.ts';
 import { queueDemoClone, seedDemo } from './demo.ts';
 import { RealtimeGateway } from './realtime/gateway.ts';
+import { GitHubFeedback } from './github/feedback.ts';
+import { join } from 'node:path';
 
 export const VERSION = '0.1.0';
 
@@ -46,6 +48,12 @@ export interface ServerOptions {
   /** The backup store's directory; <home>/backups by default. */
   backupDir?: string;
   demo?: boolean;
+  /** GitHub: the webhook secret (POST /api/webhooks/github), the token for statuses/deployments/comments, the API URL (GitHub Enterprise, or a test double). */
+  githubWebhookSecret?: string;
+  githubToken?: string;
+  githubApiUrl?: string;
+  /** The worker's own files (checkouts, Odoo processes); <home>/work by default. */
+  workDir?: string;
   /** Crash-unsafe database settings, for tests and benchmarks. */
   fast?: boolean;
   log?: (message: string) => void;
@@ -107,6 +115,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const demoSeeded = opts.demo ? await seedDemo({ pool, databaseUrl, userId: identity.userId, home, log }) : false;
 
     const executors = await loadExecutors(opts.executorModules ?? []);
+    const github = opts.githubToken ? new GitHubFeedback({ token: opts.githubToken, baseUrl: opts.githubApiUrl }) : null;
     let worker: Worker | undefined;
     const backupStore = new LocalBackupStore(opts.backupDir ?? homeFiles(home).backups);
     if (opts.worker !== false) {
@@ -114,7 +123,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         pool, databaseUrl, executors, log,
         concurrency: opts.concurrency, leaseSeconds: opts.leaseSeconds, sweepIntervalMs: opts.sweepIntervalMs,
         secretsDirs: [homeFiles(home).secrets, ...(opts.secretsDirs ?? [])],
-        backupStore,
+        backupStore, github, workDir: opts.workDir ?? join(home, 'work'),
       });
       await worker.start();
       if (demoSeeded) log(`demo: cloning production into staging (run ${await queueDemoClone(pool)})`);
@@ -126,7 +135,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     }
 
     const realtime = { url: opts.realtimeUrl ?? null, apiKey: opts.realtimeKey ?? 'odooops-local' };
-    const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, backupStore, log });
+    const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, backupStore, log, github, githubWebhookSecret: opts.githubWebhookSecret });
     await new Promise<void>((resolve, reject) => {
       api.once('error', reject);
       api.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());

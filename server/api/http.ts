@@ -6,6 +6,8 @@ import { pipeline } from 'node:stream/promises';
 import type { BackupStore } from '../odoo/backup-store.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { routes } from './routes.ts';
+import type { GitHubFeedback } from '../github/feedback.ts';
+import { handleGitHubWebhook } from '../github/webhook.ts';
 
 export interface ApiOptions {
   pool: pg.Pool;
@@ -14,6 +16,9 @@ export interface ApiOptions {
   version: string;
   realtime: Health['realtime'];
   backupStore?: BackupStore;
+  /** GitHub webhooks (POST /api/webhooks/github): the secret, and where feedback goes. */
+  githubWebhookSecret?: string;
+  github?: GitHubFeedback | null;
   log: (message: string) => void;
 }
 
@@ -52,6 +57,11 @@ export function createApiServer(opts: ApiOptions): Server {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
     try {
+      if (method === 'POST' && url.pathname === '/api/webhooks/github') {
+        // Authenticated by its signature, not a bearer token.
+        const r = await handleGitHubWebhook(req, { pool: opts.pool, secret: opts.githubWebhookSecret, github: opts.github ?? null, log: opts.log });
+        return send(res, r.status, r.body);
+      }
       if (method === 'GET' && url.pathname === '/api/health') {
         return send(res, 200, { ok: true, mode: opts.mode, version: opts.version, realtime: opts.realtime } satisfies Health);
       }

@@ -148,12 +148,49 @@ export const routes: Route[] = [
     asUser(pool, claims, async (c) => {
       const project = await findProject(c, params.project!);
       const { rows } = await c.query(
-        `${ENV_SELECT} where e.project_id = $1 order by array_position(array['production','staging','development']::ops.stage[], e.stage), e.name`,
+        `${ENV_SELECT} where e.project_id = $1 and e.archived_at is null order by array_position(array['production','staging','development']::ops.stage[], e.stage), e.name`,
         [project.id],
       );
       return { body: rows.map(toEnvironment) };
     }),
   ),
+  // Git settings and deploy targets decide what a worker fetches and executes: admins only.
+  route('PUT', `/api/projects/${P}/git`, async ({ pool, claims, params, body }) => {
+    const input = C.ProjectGit.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      if (project.role !== 'admin') throw new HttpError(403, 'forbidden', `only an admin of ${project.slug} changes its git settings`);
+      const cols: [string, unknown][] = [
+        ['repo_url', input.repoUrl], ['github_repo', input.githubRepo], ['production_branch', input.productionBranch],
+        ['staging_branches', input.stagingBranches], ['staging_mode', input.stagingMode], ['production_needs_approval', input.productionNeedsApproval],
+        ['dev_url_template', input.devUrlTemplate],
+      ];
+      const set = cols.filter(([, v]) => v !== undefined);
+      if (set.length) {
+        try {
+          await c.query(`update ops.projects set ${set.map(([k], i) => `${k} = $${i + 2}`).join(', ')} where id = $1`, [project.id, ...set.map(([, v]) => v)]);
+        } catch (err) {
+          if ((err as { code?: string }).code === '23505') throw new HttpError(409, 'conflict', `another project already uses the GitHub repository ${input.githubRepo}`);
+          throw err;
+        }
+      }
+      const r = (await c.query('select * from ops.projects where id = $1', [project.id])).rows[0];
+      const out: C.ProjectGitSettings = {
+        repoUrl: r.repo_url, githubRepo: r.github_repo, productionBranch: r.production_branch, stagingBranches: r.staging_branches,
+        stagingMode: r.staging_mode, productionNeedsApproval: r.production_needs_approval, devUrlTemplate: r.dev_url_template,
+      };
+      return { body: out };
+    });
+  }),
+  route('PUT', `/api/projects/${P}/environments/${E}/deploy-target`, async ({ pool, claims, params, body }) => {
+    const target = C.DeployTarget.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const { project, env } = await findEnvironment(c, params.project!, params.env!);
+      if (project.role !== 'admin') throw new HttpError(403, 'forbidden', `only an admin of ${project.slug} sets what a worker runs for ${env.name}`);
+      await c.query('update ops.environments set deploy_target = $2 where id = $1', [env.id, target]);
+      return { body: target };
+    });
+  }),
   route('POST', `/api/projects/${P}/environments`, async ({ pool, claims, params, body }) => {
     const input = C.CreateEnvironment.parse(body);
     return asUser(pool, claims, async (c) => {

@@ -12,7 +12,8 @@ Server
   odooops server [--database-url URL] [--port N] [--host H] [--demo] [--executors MODULE]...
                  [--jwt-secret S | --jwks-url URL] [--realtime-url URL --realtime-key KEY]
                  [--concurrency N] [--lease SECONDS] [--grace SECONDS]
-                 [--secrets-dir DIR]... [--backup-dir DIR] [--no-worker]
+                 [--secrets-dir DIR]... [--backup-dir DIR] [--work-dir DIR] [--no-worker]
+                 [--github-webhook-secret S] [--github-api-url URL]
       Starts the control plane: the embedded PostgreSQL under ~/.odooops (or --database-url, a Supabase
       project included), migrations, the HTTP API and a worker. Writes ~/.odooops/connection.json.
       On SIGTERM/SIGINT, running runs get --grace seconds (default 20) to finish, then go back to the queue.
@@ -20,6 +21,9 @@ Server
       file:<path> inside ~/.odooops/secrets or a --secrets-dir. With a Supabase control plane, pass its
       URL and anon key as --realtime-url/--realtime-key (or SUPABASE_URL/SUPABASE_ANON_KEY): viewers then
       follow logs over Supabase Realtime instead of this server's own gateway.
+      GitHub: POST /api/webhooks/github takes push, pull_request and delete events signed with
+      --github-webhook-secret (or ODOOOPS_GITHUB_WEBHOOK_SECRET); commit statuses, deployments and pull
+      request comments use the token in ODOOOPS_GITHUB_TOKEN (or GITHUB_TOKEN), read from here only.
       Built-in run kinds: health, backup {kind: manual|daily|pre-deploy}, restore {backup}, clone {from?, backup?,
       filestore?: assets|placeholders|all|none, profile? (JSON or YAML)}, retention. Daily backups of production and retention are scheduled.
   odooops worker --database-url URL [--executors MODULE]... [--concurrency N] [--lease SECONDS] [--backup-dir DIR]
@@ -33,6 +37,13 @@ Projects, members, environments
   odooops member list PROJECT | add PROJECT USER_ID --role viewer|developer|tester|admin [--name NAME]
                  | set-role PROJECT USER_ID ROLE | remove PROJECT USER_ID
   odooops env list PROJECT | show PROJECT ENV | delete PROJECT ENV
+  odooops project git PROJECT [--repo-url URL] [--github-repo OWNER/NAME] [--production-branch B]
+                 [--staging-branch B]... [--staging-mode update|fresh] [--no-production-approval]
+                 [--dev-url-template 'https://{env}.dev.example.com']
+      Pushes to the production branch deploy production (after an approval unless --no-production-approval),
+      to a staging branch its staging environment (fresh: cloned from production first), to any other
+      branch a development environment created on the first push and destroyed with the branch.
+  odooops env deploy-target PROJECT ENV --odoo-bin PATH --http-port N
   odooops env create PROJECT ENV --stage production|staging|development --db NAME [--db-host H]
                  [--db-port N] [--db-user U] [--db-password-ref env:ODOOOPS_DB_X|file:/path] [--filestore DIR]
                  [--branch B] [--url URL]
@@ -79,7 +90,10 @@ const OPTIONS = {
   'db-password-ref': { type: 'string' }, filestore: { type: 'string' }, branch: { type: 'string' },
   param: { type: 'string', multiple: true }, params: { type: 'string' }, 'idempotency-key': { type: 'string' },
   output: { type: 'string', short: 'o' }, from: { type: 'string' }, 'base-url': { type: 'string' }, 'if-missing': { type: 'boolean' },
-  'queue-clone': { type: 'string' }, 'odoo-version': { type: 'string' },
+  'queue-clone': { type: 'string' }, 'github-webhook-secret': { type: 'string' }, 'github-api-url': { type: 'string' }, 'work-dir': { type: 'string' },
+  'repo-url': { type: 'string' }, 'github-repo': { type: 'string' }, 'production-branch': { type: 'string' }, 'staging-branch': { type: 'string', multiple: true },
+  'staging-mode': { type: 'string' }, 'no-production-approval': { type: 'boolean' }, 'dev-url-template': { type: 'string' },
+  'odoo-bin': { type: 'string' }, 'http-port': { type: 'string' }, 'odoo-version': { type: 'string' },
   approval: { type: 'string' }, 'max-attempts': { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean' },
   project: { type: 'string' }, env: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' },
   timeout: { type: 'string' }, after: { type: 'string' }, reason: { type: 'string' },
@@ -173,6 +187,9 @@ export async function main(argv: string[]): Promise<number> {
       realtimeUrl, realtimeKey,
       concurrency: num(values.concurrency, '--concurrency'), leaseSeconds: num(values.lease, '--lease'),
       worker: !values['no-worker'], fast: values.fast, secretsDirs: values['secrets-dir'], backupDir: values['backup-dir'],
+      githubWebhookSecret: values['github-webhook-secret'] ?? process.env.ODOOOPS_GITHUB_WEBHOOK_SECRET,
+      githubToken: process.env.ODOOOPS_GITHUB_TOKEN ?? process.env.GITHUB_TOKEN, githubApiUrl: values['github-api-url'],
+      workDir: values['work-dir'],
     }, (num(values.grace, '--grace') ?? 20) * 1000);
   }
   if (cmd === 'token') {
@@ -247,6 +264,28 @@ export async function main(argv: string[]): Promise<number> {
     case 'env show': {
       const e = await api.get(`/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}`, C.Environment);
       print(e, () => JSON.stringify(e, null, 2));
+      return EXIT.ok;
+    }
+    case 'project git': {
+      const body: C.ProjectGit = {
+        ...(values['repo-url'] !== undefined ? { repoUrl: values['repo-url'] } : {}),
+        ...(values['github-repo'] !== undefined ? { githubRepo: values['github-repo'] } : {}),
+        ...(values['production-branch'] !== undefined ? { productionBranch: values['production-branch'] } : {}),
+        ...(values['staging-branch'] !== undefined ? { stagingBranches: values['staging-branch'] } : {}),
+        ...(values['staging-mode'] !== undefined ? { stagingMode: values['staging-mode'] as 'update' | 'fresh' } : {}),
+        ...(values['no-production-approval'] ? { productionNeedsApproval: false } : {}),
+        ...(values['dev-url-template'] !== undefined ? { devUrlTemplate: values['dev-url-template'] } : {}),
+      };
+      const { data } = await api.request('PUT', `/api/projects/${P(2)}/git`, C.ProjectGitSettings, body);
+      print(data, () => JSON.stringify(data, null, 2));
+      return EXIT.ok;
+    }
+    case 'env deploy-target': {
+      const port = num(values['http-port'], '--http-port');
+      if (!values['odoo-bin'] || !port) throw usage('--odoo-bin PATH and --http-port N are required');
+      const { data } = await api.request('PUT', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/deploy-target`, C.DeployTarget,
+        { kind: 'local', odooBin: values['odoo-bin'], httpPort: port });
+      print(data, () => `${pos[3]} deploys with ${data.odooBin} on port ${data.httpPort}`);
       return EXIT.ok;
     }
     case 'env create': {

@@ -43,6 +43,8 @@ export interface EnvironmentRow {
   db_user: string | null;
   db_password_ref: string | null;
   filestore_path: string | null;
+  deploy_target?: unknown;
+  deployed_revision?: string | null;
 }
 
 export interface RunRow {
@@ -79,6 +81,28 @@ export interface ExecutorContext<P> {
   otherEnvironment(name?: string): Promise<EnvironmentRow>;
   /** Whether a run is running now (so what it works on beside an environment is not a leftover). */
   runIsActive(id: number): Promise<boolean>;
+  /** The run's project: its repository and branch rules. */
+  project(): Promise<ProjectRow>;
+  /** This worker's own directory (repository checkouts, Odoo processes it runs). */
+  workDir: string;
+  /** Records the revision a deploy left running on the environment. */
+  setDeployedRevision(revision: string): Promise<void>;
+  /** Archives the run's (development) environment once its branch is gone; returns its new name. */
+  archive(): Promise<string>;
+  /** Commit statuses, deployments and comments on GitHub; null when the server has no GitHub token. */
+  github: import('../github/feedback.ts').GitHubFeedback | null;
+}
+
+export interface ProjectRow {
+  id: string;
+  slug: string;
+  repo_url: string | null;
+  github_repo: string | null;
+  production_branch: string;
+  staging_branches: string[];
+  staging_mode: 'update' | 'fresh';
+  production_needs_approval: boolean;
+  dev_url_template: string | null;
 }
 
 export interface Executor<P = unknown> {

@@ -1,10 +1,12 @@
 // The worker: claims queued runs with FOR UPDATE SKIP LOCKED (ops.claim_run), woken by LISTEN/NOTIFY
 // on ops_runs rather than by a polling loop, renews its lease while a run executes, sweeps expired
 // leases at start and periodically, and on shutdown finishes or gives back what it holds.
-import { hostname } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { BackupCatalog, BackupRow, Executor, EnvironmentRow, RunRow } from './executor.ts';
+import type { BackupCatalog, BackupRow, Executor, EnvironmentRow, ProjectRow, RunRow } from './executor.ts';
+import type { GitHubFeedback } from '../github/feedback.ts';
 import { BackupManifest } from '../../contract/index.ts';
 import type { BackupStore } from '../odoo/backup-store.ts';
 import { backupPrefixOf } from '../odoo/backup-writer.ts';
@@ -26,6 +28,9 @@ export interface WorkerOptions {
   secretsDirs?: string[];
   /** Where backup runs write and restore runs read; a local directory by default. */
   backupStore?: BackupStore;
+  /** The worker's own files (checkouts, Odoo processes); a temporary directory by default. */
+  workDir?: string;
+  github?: GitHubFeedback | null;
   log?: (message: string) => void;
 }
 
@@ -61,6 +66,8 @@ export class Worker {
       sweepIntervalMs: opts.sweepIntervalMs ?? 15_000,
       secretsDirs: opts.secretsDirs ?? [],
       backupStore: opts.backupStore,
+      workDir: opts.workDir ?? join(tmpdir(), 'odooops-worker'),
+      github: opts.github ?? null,
       log: opts.log ?? (() => {}),
     };
   }
@@ -286,6 +293,11 @@ export class Worker {
         redact: (value) => logs.redact(value),
         backups: this.catalog(run),
         runIsActive: async (id) => (await pool.query(`select 1 from ops.runs where id = $1 and status = 'running'`, [id])).rowCount === 1,
+        project: async () => (await pool.query('select * from ops.projects where id = $1', [run.project_id])).rows[0] as ProjectRow,
+        workDir: this.opts.workDir,
+        setDeployedRevision: async (revision) => void (await pool.query('select ops.set_deployed_revision($1, $2, $3)', [run.id, this.id, revision])),
+        archive: async () => (await pool.query('select ops.archive_environment($1, $2) as name', [run.id, this.id])).rows[0].name as string,
+        github: this.opts.github,
         otherEnvironment: async (name) => {
           const { rows } = await pool.query(
             `select * from ops.environments where project_id = $1 and ${name === undefined ? `stage = 'production'` : 'name = $2'} order by name`,

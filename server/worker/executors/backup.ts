@@ -1,7 +1,7 @@
 // backup: pg_dump -Fc of the environment's Odoo database and a tarball of its filestore, streamed into
 // the backup store (never whole in memory), plus a manifest with the SHA-256 of each part.
 import { z } from 'zod';
-import { defineExecutor } from '../executor.ts';
+import { defineExecutor, type ExecutorContext } from '../executor.ts';
 import { connectOdoo, describeConnection } from '../odoo-db.ts';
 import { countFiles, inspectOdoo, mib } from '../../odoo/inspect.ts';
 import { backupPrefix, writeBackup } from '../../odoo/backup-writer.ts';
@@ -13,41 +13,50 @@ export const backupExecutor = defineExecutor({
   kind: 'backup',
   description: "Back up the environment's Odoo database and filestore",
   params: z.strictObject({ kind: z.enum(['manual', 'daily', 'pre-deploy']).default('manual') }),
-  async execute({ run, environment: env, params, log, signal, resolveSecret, backups }) {
+  async execute(ctx) {
+    const { environment: env, params, backups } = ctx;
     if (params.kind === 'manual') {
       const today = await backups.manualToday();
       if (today >= MANUAL_BACKUPS_PER_DAY) {
         throw new Error(`${env.name} already has ${today} manual backups today (at most ${MANUAL_BACKUPS_PER_DAY} a day, as on Odoo.sh); the daily backup runs by itself`);
       }
     }
-    const password = resolveSecret(env.db_password_ref);
-    await log(`connecting to ${describeConnection(env)}`);
-    const db = await connectOdoo(env, signal, () => password);
-    let facts;
-    try {
-      facts = await inspectOdoo(db, env.db_name);
-    } finally {
-      await db.end().catch(() => {});
-    }
-    const pgDump = await findPgTool('pg_dump', facts.serverVersion);
-    await log(`Odoo ${facts.odooVersion}, ${Object.keys(facts.modules).length} modules; PostgreSQL ${facts.serverVersion}, ${pgDump.path} ${pgDump.version}`);
-    const files = env.filestore_path ? await countFiles(env.filestore_path) : null;
-    if (files === null) await log('no filestore configured for this environment: backing up the database only', 'stderr');
-
-    const store = backups.store;
-    const target = targetOf(env, password);
-    const written = await writeBackup({
-      backups, prefix: backupPrefix(env.project_id, env.id, run.id), kind: params.kind, database: env.db_name, facts, pgDumpVersion: pgDump.version,
-      dump: () => {
-        void log(`pg_dump -Fc ${env.db_name} → ${store.locationOf(`${env.project_id}/${env.id}`)}/…`);
-        return spawnTool(pgDump, ['--format=custom', '--no-owner', ...connectionArgs(target), '--dbname', target.database], { env: pgEnv(target), signal });
-      },
-      filestore: env.filestore_path && files !== null
-        ? () => ({ tool: spawnTool('tar', ['--create', '--file=-', '--directory', env.filestore_path!, '.'], { signal }), files })
-        : null,
-      log: (l) => log(l), signal,
-    });
-    await log(`backup ${written.id} (${params.kind}): ${mib(written.bytes)}`);
-    return { backupId: written.id, kind: params.kind, bytes: written.bytes, manifestSha256: written.manifestSha256 };
+    return takeBackup(ctx, params.kind);
   },
 });
+
+/** A backup of the run's environment (what a backup run does; a deploy takes its pre-deploy one so). */
+export async function takeBackup(
+  { run, environment: env, log, signal, resolveSecret, backups }: ExecutorContext<unknown>, kind: 'manual' | 'daily' | 'pre-deploy',
+): Promise<{ backupId: string; kind: string; bytes: number; manifestSha256: string }> {
+  const params = { kind };
+  const password = resolveSecret(env.db_password_ref);
+  await log(`connecting to ${describeConnection(env)}`);
+  const db = await connectOdoo(env, signal, () => password);
+  let facts;
+  try {
+    facts = await inspectOdoo(db, env.db_name);
+  } finally {
+    await db.end().catch(() => {});
+  }
+  const pgDump = await findPgTool('pg_dump', facts.serverVersion);
+  await log(`Odoo ${facts.odooVersion}, ${Object.keys(facts.modules).length} modules; PostgreSQL ${facts.serverVersion}, ${pgDump.path} ${pgDump.version}`);
+  const files = env.filestore_path ? await countFiles(env.filestore_path) : null;
+  if (files === null) await log('no filestore configured for this environment: backing up the database only', 'stderr');
+
+  const store = backups.store;
+  const target = targetOf(env, password);
+  const written = await writeBackup({
+    backups, prefix: backupPrefix(env.project_id, env.id, run.id), kind: params.kind, database: env.db_name, facts, pgDumpVersion: pgDump.version,
+    dump: () => {
+      void log(`pg_dump -Fc ${env.db_name} → ${store.locationOf(`${env.project_id}/${env.id}`)}/…`);
+      return spawnTool(pgDump, ['--format=custom', '--no-owner', ...connectionArgs(target), '--dbname', target.database], { env: pgEnv(target), signal });
+    },
+    filestore: env.filestore_path && files !== null
+      ? () => ({ tool: spawnTool('tar', ['--create', '--file=-', '--directory', env.filestore_path!, '.'], { signal }), files })
+      : null,
+    log: (l) => log(l), signal,
+  });
+  await log(`backup ${written.id} (${params.kind}): ${mib(written.bytes)}`);
+  return { backupId: written.id, kind, bytes: written.bytes, manifestSha256: written.manifestSha256 };
+}

@@ -3,11 +3,13 @@ import { resolve } from 'node:path';
 import type { Executor } from '../executor.ts';
 import { backupExecutor } from './backup.ts';
 import { cloneExecutor } from './clone.ts';
+import { deployExecutor } from './deploy.ts';
+import { destroyExecutor } from './destroy.ts';
 import { healthExecutor } from './health.ts';
 import { restoreExecutor } from './restore.ts';
 import { retentionExecutor } from './retention.ts';
 
-export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor, cloneExecutor, retentionExecutor];
+export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor, cloneExecutor, retentionExecutor, deployExecutor, destroyExecutor];
 
 /**
  * Loads extra executors from a module (the server's --executors option): its default export, or its

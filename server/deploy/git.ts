@@ -1,0 +1,70 @@
+// The project's addons repository on the worker: one checkout per environment, fetched and checked out
+// with git's own commands (argument arrays: a branch or revision from a webhook never meets a shell).
+// What Odoo.sh updates on a push: the modules whose __manifest__.py version changed (new modules are
+// installed); a requirements.txt change also calls for the pre-deploy backup.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export async function git(dir: string | null, args: string[], signal?: AbortSignal): Promise<string> {
+  try {
+    const { stdout } = await run('git', dir ? ['-C', dir, ...args] : args, { signal, maxBuffer: 64 << 20, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+    return stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`git ${args[0]} failed: ${(e.stderr ?? e.message).trim().split('\n').slice(-2).join(' / ')}`);
+  }
+}
+
+/** The environment's checkout, with every branch of the repository fetched; returns the directory. */
+export async function fetchRepository(repoUrl: string, dir: string, signal?: AbortSignal): Promise<string> {
+  if (!existsSync(join(dir, '.git'))) {
+    await mkdir(dirname(dir), { recursive: true });
+    await git(null, ['clone', '--quiet', '--no-checkout', '--', repoUrl, dir], signal);
+  }
+  await git(dir, ['fetch', '--quiet', '--force', '--prune', 'origin', '+refs/heads/*:refs/remotes/origin/*'], signal);
+  return dir;
+}
+
+export async function hasCommit(dir: string, revision: string): Promise<boolean> {
+  return git(dir, ['cat-file', '-e', `${revision}^{commit}`]).then(() => true, () => false);
+}
+
+const VERSION = /['"]version['"]\s*:\s*['"]([^'"]+)['"]/;
+
+/** module name → manifest version at a revision (read with git show, never executed). */
+async function manifests(dir: string, revision: string): Promise<Map<string, string>> {
+  const files = (await git(dir, ['ls-tree', '-r', '--name-only', revision])).split('\n').filter((f) => f.endsWith('/__manifest__.py'));
+  const out = new Map<string, string>();
+  for (const f of files) {
+    const text = await git(dir, ['show', `${revision}:${f}`]);
+    out.set(posix.basename(posix.dirname(f)), VERSION.exec(text)?.[1] ?? '');
+  }
+  return out;
+}
+
+export interface ModuleChanges {
+  update: string[];
+  install: string[];
+  requirementsChanged: boolean;
+}
+
+/** What a deploy from `previous` (null: the first deploy) to `revision` has to do to the database. */
+export async function moduleChanges(dir: string, previous: string | null, revision: string): Promise<ModuleChanges> {
+  const now = await manifests(dir, revision);
+  const before = previous ? await manifests(dir, previous) : new Map<string, string>();
+  const update: string[] = [];
+  const install: string[] = [];
+  for (const [name, version] of now) {
+    if (!before.has(name)) install.push(name);
+    else if (before.get(name) !== version) update.push(name);
+  }
+  const requirementsChanged = previous
+    ? (await git(dir, ['diff', '--name-only', previous, revision])).split('\n').some((f) => f === 'requirements.txt' || f.endsWith('/requirements.txt'))
+    : false;
+  return { update: update.sort(), install: install.sort(), requirementsChanged };
+}

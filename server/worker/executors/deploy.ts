@@ -1,0 +1,112 @@
+// deploy: a pushed revision of the project's addons repository onto this environment, as Odoo.sh does
+// on a push: fetch and check out the commit, update the modules whose manifest version changed (and
+// install new ones), taking a pre-deploy backup first when versions or requirements changed, restart
+// Odoo and check its health. On any failure the previous revision is checked out again and the
+// pre-deploy backup restored, Odoo restarted on them, and the run fails with this log kept.
+import { join } from 'node:path';
+import { z } from 'zod';
+import { BranchName, DeployTarget } from '../../../contract/index.ts';
+import { defineExecutor } from '../executor.ts';
+import { fetchRepository, git, hasCommit, moduleChanges } from '../../deploy/git.ts';
+import { LocalOdoo } from '../../deploy/local-odoo.ts';
+import { databaseExists, maintenance } from '../../odoo/switch.ts';
+import { targetOf } from '../../odoo/pg-tools.ts';
+import { takeBackup } from './backup.ts';
+import { restoreBackup } from './restore.ts';
+
+const short = (sha: string) => sha.slice(0, 7);
+
+export const deployParams = z.strictObject({
+  revision: z.string().regex(/^[0-9a-f]{40}$/, 'a full commit id (40 hex digits)'),
+  branch: BranchName.optional(),
+});
+
+export const deployExecutor = defineExecutor({
+  kind: 'deploy',
+  description: 'Deploy a revision of the addons repository: update changed modules, restart, health check; roll back on failure',
+  params: deployParams,
+  async execute(ctx) {
+    const { run, environment: env, params, log, signal, resolveSecret, workDir, github, backups, runIsActive } = ctx;
+    const project = await ctx.project();
+    if (!project.repo_url) throw new Error(`project ${project.slug} has no repository to deploy from; set it: odooops project git ${project.slug} --repo-url <url>`);
+    const parsed = DeployTarget.safeParse(env.deploy_target);
+    if (!parsed.success) {
+      throw new Error(`${env.name} has no deploy target; set one: odooops env deploy-target ${project.slug} ${env.name} --odoo-bin /path/to/odoo-bin --http-port 8069`);
+    }
+    const target = parsed.data;
+    const sha = params.revision;
+
+    // GitHub hears about it, but a GitHub that cannot be reached does not fail the deploy.
+    const tell = async (what: string, fn: (g: NonNullable<typeof github>, repo: string) => Promise<void>) => {
+      if (!github || !project.github_repo) return;
+      await fn(github, project.github_repo).catch((err) => log(`github: could not ${what}: ${(err as Error).message}`, 'stderr'));
+    };
+    const feedback = async (state: 'pending' | 'success' | 'failure', description: string) => {
+      await tell('set the commit status', (g, repo) => g.status(repo, sha, env.stage, state, description, env.url));
+      await tell('record the deployment', (g, repo) => g.deployment(repo, sha, env.name, env.stage, state === 'pending' ? 'in_progress' : state, env.url));
+    };
+    await feedback('pending', `deploying to ${env.name}`);
+
+    try {
+      const checkout = join(workDir, 'checkouts', env.id);
+      await log(`fetching ${project.repo_url}${params.branch ? ` (${params.branch})` : ''}`);
+      await fetchRepository(project.repo_url, checkout, signal);
+      if (!(await hasCommit(checkout, sha))) throw new Error(`revision ${sha} is not in ${project.repo_url}`);
+      let previous = env.deployed_revision ?? null;
+      if (previous && !(await hasCommit(checkout, previous))) {
+        await log(`the previous revision ${short(previous)} is gone from the repository: treating this as a first deploy`, 'stderr');
+        previous = null;
+      }
+      const changes = await moduleChanges(checkout, previous, sha);
+      await log(`${previous ? `${short(previous)} → ${short(sha)}` : `first deploy of ${short(sha)}`}: ` +
+        `${changes.update.length ? `update ${changes.update.join(', ')}` : 'no module version changed'}` +
+        `${changes.install.length ? `; install ${changes.install.join(', ')}` : ''}${changes.requirementsChanged ? '; requirements changed' : ''}`);
+
+      const password = resolveSecret(env.db_password_ref);
+      const odoo = new LocalOdoo(workDir, env, target, password);
+      const admin = await maintenance(targetOf(env, password));
+      const hasDb = await databaseExists(admin, env.db_name).finally(() => admin.end().catch(() => {}));
+      let backupId: string | null = null;
+      if (hasDb && (changes.update.length || changes.install.length || changes.requirementsChanged)) {
+        await log('module versions or requirements changed: taking the pre-deploy backup first');
+        backupId = (await takeBackup(ctx, 'pre-deploy')).backupId;
+      }
+
+      try {
+        if (await odoo.stop()) await log('stopped Odoo');
+        await git(checkout, ['checkout', '--quiet', '--force', '--detach', sha], signal);
+        if (changes.update.length || changes.install.length) {
+          await odoo.update(checkout, changes, (l) => log(`update.log: ${l}`), signal);
+        }
+        await odoo.start(checkout);
+        await odoo.healthy(30_000, signal);
+        await log(`Odoo answers on port ${target.httpPort} with ${short(sha)}`);
+      } catch (err) {
+        const reason = (err as Error).message;
+        await log(`deploy of ${short(sha)} failed: ${reason}; rolling back`, 'stderr');
+        const undone: string[] = [];
+        await odoo.stop().catch(() => {});
+        if (previous) {
+          await git(checkout, ['checkout', '--quiet', '--force', '--detach', previous]);
+          undone.push(`code back at ${short(previous)}`);
+        }
+        if (backupId) {
+          const backup = await backups.get(backupId);
+          await restoreBackup({ runId: run.id, env, password, backup, backups, log, signal: new AbortController().signal, isActive: runIsActive });
+          undone.push(`database restored from the pre-deploy backup ${backupId}`);
+        }
+        if (previous) {
+          await odoo.start(checkout);
+          await odoo.healthy(30_000).then(() => undone.push('Odoo running again'), (e) => undone.push(`Odoo not healthy after the rollback either: ${(e as Error).message}`));
+        }
+        throw new Error(`deploy of ${short(sha)} to ${env.name} failed: ${reason}; ${undone.length ? undone.join(', ') : 'nothing to roll back to (first deploy)'}`);
+      }
+      await ctx.setDeployedRevision(sha);
+      await feedback('success', `deployed to ${env.name}`);
+      return { revision: sha, previous, updated: changes.update, installed: changes.install, preDeployBackup: backupId };
+    } catch (err) {
+      await feedback('failure', (err as Error).message);
+      throw err;
+    }
+  },
+});

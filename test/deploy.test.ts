@@ -1,0 +1,286 @@
+// Git push → environments, end to end: real git repositories (a bare remote, commits that bump a
+// manifest version), real signed webhook deliveries (valid, tampered, replayed), deploy runs on a real
+// worker with a named stand-in for odoo-bin (test/fixtures/odoo-bin-standin.mjs: Odoo cannot be
+// installed here) that answers the health check and can be told to fail, and GitHub's API played by a
+// local HTTP server that records the calls (a named test double: GitHub cannot be reached from here).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { sign } from '@octokit/webhooks-methods';
+import { freePort } from '../server/db/embedded.ts';
+import { fingerprintDb } from './helpers/debian-postgres.ts';
+import { eventually } from './helpers/control-plane.ts';
+import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
+
+const SECRET = 'webhook-secret-for-tests';
+const STANDIN = join(import.meta.dirname, 'fixtures', 'odoo-bin-standin.mjs');
+let p: OdooProject;
+let github: Server;
+const calls: { method: string; url: string; auth: string; body: any }[] = [];
+let work: string;
+let remote: string;
+let prodPort: number;
+
+/** The GitHub API test double: records every call, answers like GitHub for the ones OdooOps makes. */
+async function startGitHubDouble(): Promise<string> {
+  let deployments = 0;
+  github = createServer(async (req, res) => {
+    let text = '';
+    for await (const c of req) text += c;
+    const body = text ? JSON.parse(text) : null;
+    calls.push({ method: req.method!, url: req.url!, auth: String(req.headers.authorization ?? ''), body });
+    const created = (data: object) => res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(data));
+    if (/^\/repos\/[^/]+\/[^/]+\/deployments$/.test(req.url!)) return created({ id: ++deployments });
+    return created({ id: 1 });
+  });
+  await new Promise<void>((r) => github.listen(0, '127.0.0.1', () => r()));
+  return `http://127.0.0.1:${(github.address() as AddressInfo).port}`;
+}
+
+const git = (...args: string[]) => execFileSync('git', ['-C', work, ...args], { env: { ...process.env, GIT_AUTHOR_NAME: 'Dev', GIT_AUTHOR_EMAIL: 'dev@example.invalid', GIT_COMMITTER_NAME: 'Dev', GIT_COMMITTER_EMAIL: 'dev@example.invalid' } }).toString().trim();
+function commit(files: Record<string, string | null>, message: string, branch = 'main'): string {
+  git('checkout', '-q', '-B', branch);
+  for (const [f, content] of Object.entries(files)) {
+    if (content === null) rmSync(join(work, f), { force: true });
+    else {
+      mkdirSync(join(work, f, '..'), { recursive: true });
+      writeFileSync(join(work, f), content);
+    }
+  }
+  git('add', '-A');
+  git('commit', '-q', '-m', message);
+  git('push', '-q', '--force', 'origin', branch);
+  return git('rev-parse', 'HEAD');
+}
+const manifest = (version: string, extra = '') => `{\n    'name': 'Shop core',\n    'version': '${version}',\n    'depends': ['base'],${extra}\n}\n`;
+
+let deliveries = 0;
+async function deliver(event: string, payload: object, opts: { id?: string; tamper?: boolean; unsigned?: boolean } = {}) {
+  const body = JSON.stringify(payload);
+  const signature = await sign(SECRET, body);
+  const sent = opts.tamper ? body.replace('"main"', '"evil"').replace('refs/heads/', 'refs/heads/x') : body;
+  const res = await fetch(`${p.cp.server.url}/api/webhooks/github`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': opts.id ?? `d-${++deliveries}-${process.pid}`,
+      ...(opts.unsigned ? {} : { 'x-hub-signature-256': signature }),
+    },
+    body: sent,
+  });
+  return { status: res.status, body: await res.json() as any };
+}
+const push = (branch: string, sha: string, id?: string) => deliver('push', { ref: `refs/heads/${branch}`, after: sha, repository: { full_name: 'acme/addons' } }, { id });
+
+async function runOf(id: number) {
+  return p.finished(id, 120_000);
+}
+const health = async (port: number) => (await fetch(`http://127.0.0.1:${port}/web/health`).catch(() => null))?.status ?? 0;
+const release = async (port: number) => (await (await fetch(`http://127.0.0.1:${port}/release`)).text()).trim();
+
+before(async () => {
+  const githubUrl = await startGitHubDouble();
+  p = await startOdooProject({
+    slug: 'git',
+    generate: { git_prod: { partners: 100 } },
+    envs: [
+      { name: 'production', stage: 'production', db: 'git_prod', url: 'https://erp.acme.example' },
+      { name: 'staging', stage: 'staging', db: 'git_staging', url: 'https://staging.acme.example' },
+    ],
+    server: { githubWebhookSecret: SECRET, githubToken: 'ghp_testdouble', githubApiUrl: githubUrl },
+  });
+  remote = join(p.scratch, 'addons.git');
+  work = join(p.scratch, 'addons');
+  execFileSync('git', ['init', '-q', '--bare', '-b', 'main', remote]);
+  execFileSync('git', ['clone', '-q', remote, work]);
+  const settings = await p.admin.call('PUT', '/api/projects/git/git', {
+    repoUrl: remote, githubRepo: 'acme/addons', productionBranch: 'main', stagingBranches: ['staging'], productionNeedsApproval: false,
+    devUrlTemplate: 'https://{env}.dev.acme.example',
+  });
+  assert.equal(settings.status, 200, JSON.stringify(settings.body));
+  prodPort = await freePort();
+  for (const [env, port] of [['production', prodPort], ['staging', await freePort()]] as const) {
+    const r = await p.admin.call('PUT', `/api/projects/git/environments/${env}/deploy-target`, { kind: 'local', odooBin: STANDIN, httpPort: port });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+  }
+  await p.cp.pool.query(`update ops.environments set branch = 'staging' where name = 'staging'`);
+});
+after(async () => {
+  // Stop the stand-in Odoo processes the deploys left running (their pids are kept beside their logs).
+  const odoo = join(p.cp.server.home, 'work', 'odoo');
+  for (const env of existsSync(odoo) ? readdirSync(odoo) : []) {
+    const pidFile = join(odoo, env, 'odoo.pid');
+    if (existsSync(pidFile)) {
+      try {
+        process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM');
+      } catch {}
+    }
+  }
+  github?.closeAllConnections();
+  github?.close();
+  await p?.close();
+});
+
+test('webhooks: unsigned and tampered deliveries are refused before parsing; a replayed delivery does nothing twice', async () => {
+  const sha = commit({ 'shop_core/__manifest__.py': manifest('17.0.1.0'), 'shop_core/__init__.py': '', 'release.txt': 'r1\n' }, 'shop_core 1.0');
+  assert.equal((await deliver('push', { ref: 'refs/heads/main', after: sha, repository: { full_name: 'acme/addons' } }, { unsigned: true })).status, 401);
+  const tampered = await deliver('push', { ref: 'refs/heads/main', after: sha, repository: { full_name: 'acme/addons' } }, { tamper: true });
+  assert.equal(tampered.status, 401);
+  assert.match(tampered.body.error.message, /X-Hub-Signature-256 of this delivery does not match/);
+  const runsBefore = (await p.cp.pool.query(`select count(*)::int as n from ops.runs where kind = 'deploy'`)).rows[0].n;
+  assert.equal(runsBefore, 0, 'nothing was queued by the refused deliveries');
+
+  const first = await push('main', sha, 'replayed-delivery-1');
+  assert.equal(first.status, 202, JSON.stringify(first.body));
+  assert.equal(first.body.environment, 'production');
+  assert.equal(first.body.runs.length, 1);
+  const again = await push('main', sha, 'replayed-delivery-1');
+  assert.equal(again.status, 200);
+  assert.equal(again.body.duplicate, true);
+  assert.equal((await p.cp.pool.query(`select count(*)::int as n from ops.runs where kind = 'deploy'`)).rows[0].n, 1, 'the replay queued nothing');
+
+  const run = await runOf(first.body.runs[0]);
+  assert.equal(run.status, 'succeeded', `${run.error}\n${await p.logText(run.id)}`);
+  const log = await p.logText(run.id);
+  assert.match(log, new RegExp(`first deploy of ${sha.slice(0, 7)}: no module version changed; install shop_core`));
+  assert.equal(await health(prodPort), 200);
+  assert.equal(await release(prodPort), 'r1');
+  assert.deepEqual(await p.sql('git_prod', `select latest_version from ir_module_module where name = 'shop_core'`), [{ latest_version: '17.0.1.0' }]);
+  assert.equal((await p.cp.pool.query(`select deployed_revision from ops.environments where name = 'production'`)).rows[0].deployed_revision, sha);
+});
+
+test('production: a code-only push restarts without a backup; a version bump takes the pre-deploy backup and updates the module; GitHub hears of each', async () => {
+  const backups = async () => (await p.cp.pool.query(`select count(*)::int as n from ops.backups where kind = 'pre-deploy'`)).rows[0].n as number;
+  const before = await backups();
+  const c2 = commit({ 'release.txt': 'r2\n', 'shop_core/models/partner.py': '# code only\n' }, 'code only');
+  const r2 = await runOf((await push('main', c2)).body.runs[0]);
+  assert.equal(r2.status, 'succeeded', r2.error ?? '');
+  assert.match(await p.logText(r2.id), /no module version changed$/m);
+  assert.equal(await backups(), before, 'no backup for a code-only change');
+  assert.equal(await release(prodPort), 'r2');
+
+  const c3 = commit({ 'shop_core/__manifest__.py': manifest('17.0.1.1'), 'release.txt': 'r3\n' }, 'shop_core 1.1');
+  const r3 = await runOf((await push('main', c3)).body.runs[0]);
+  assert.equal(r3.status, 'succeeded', `${r3.error}\n${await p.logText(r3.id)}`);
+  const log = await p.logText(r3.id);
+  assert.match(log, /update shop_core/);
+  assert.match(log, /module versions or requirements changed: taking the pre-deploy backup first/);
+  assert.match(log, /update\.log: INFO git_prod odoo\.modules\.loading: updating module shop_core to 17\.0\.1\.1/);
+  assert.equal(await backups(), before + 1);
+  assert.deepEqual(await p.sql('git_prod', `select latest_version from ir_module_module where name = 'shop_core'`), [{ latest_version: '17.0.1.1' }]);
+  assert.equal(await release(prodPort), 'r3');
+
+  // GitHub (the double): a pending then a success status per commit, a deployment with its URL.
+  const statuses = calls.filter((c) => c.url === `/repos/acme/addons/statuses/${c3}`);
+  assert.deepEqual(statuses.map((s) => [s.body.state, s.body.context]), [['pending', 'ci/odooops (production)'], ['success', 'ci/odooops (production)']]);
+  assert.equal(statuses[1]!.body.target_url, 'https://erp.acme.example');
+  assert.ok(calls.every((c) => c.auth === 'token ghp_testdouble'), 'the configured token, and only it');
+  const deployments = calls.filter((c) => c.url === '/repos/acme/addons/deployments' && c.body.ref === c3);
+  assert.deepEqual(deployments.map((d) => [d.body.environment, d.body.production_environment]), [['production', true], ['production', true]]);
+  assert.ok(calls.some((c) => /\/deployments\/\d+\/statuses$/.test(c.url) && c.body.state === 'success' && c.body.environment_url === 'https://erp.acme.example'));
+});
+
+test('a failed update rolls back code and database (pre-deploy backup) and keeps the failed log', async () => {
+  const c3 = (await p.cp.pool.query(`select deployed_revision from ops.environments where name = 'production'`)).rows[0].deployed_revision as string;
+  const dbBefore = await fingerprintDb(p.odooPg, 'git_prod');
+  const c4 = commit({ 'shop_core/__manifest__.py': manifest('17.0.1.2', "\n    'fail_update': True,"), 'release.txt': 'r4\n' }, 'shop_core 1.2, broken');
+  const run = await runOf((await push('main', c4)).body.runs[0]);
+  assert.equal(run.status, 'failed');
+  assert.match(run.error!, new RegExp(`deploy of ${c4.slice(0, 7)} to production failed: the module update failed \\(odoo-bin exited with 1\\); code back at ${c3.slice(0, 7)}, database restored from the pre-deploy backup [0-9a-f-]{36}, Odoo running again`));
+  const log = await p.logText(run.id);
+  assert.match(log, /update\.log: odoo\.exceptions\.ValidationError: shop_core cannot be updated/, 'the failed update\'s log is kept');
+  // The stand-in had written 17.0.1.2 before failing: the restore took it back.
+  assert.deepEqual(await fingerprintDb(p.odooPg, 'git_prod'), dbBefore);
+  assert.equal(await health(prodPort), 200);
+  assert.equal(await release(prodPort), 'r3', 'the previous code runs');
+  assert.equal((await p.cp.pool.query(`select deployed_revision from ops.environments where name = 'production'`)).rows[0].deployed_revision, c3);
+  assert.ok(calls.some((c) => c.url === `/repos/acme/addons/statuses/${c4}` && c.body.state === 'failure'));
+
+  // A health check that fails after a code-only change rolls back too.
+  const c5 = commit({ 'shop_core/__manifest__.py': manifest('17.0.1.1'), 'FAIL_HEALTH': 'x\n', 'release.txt': 'r5\n' }, 'breaks health');
+  const sick = await runOf((await push('main', c5)).body.runs[0]);
+  assert.equal(sick.status, 'failed');
+  assert.match(sick.error!, /Odoo did not answer http:\/\/127\.0\.0\.1:\d+\/web\/health with 200 .*code back at/);
+  assert.equal(await release(prodPort), 'r3');
+  assert.equal(await health(prodPort), 200);
+  commit({ 'FAIL_HEALTH': null }, 'health fixed');
+});
+
+test('production deploys wait for an approval when the project asks for one', async () => {
+  assert.equal((await p.admin.call('PUT', '/api/projects/git/git', { productionNeedsApproval: true })).status, 200);
+  const sha = git('rev-parse', 'HEAD');
+  const r = await push('main', sha);
+  assert.equal(r.status, 202);
+  assert.ok(r.body.approval, JSON.stringify(r.body));
+  assert.equal(r.body.runs, undefined, 'nothing deploys before someone approves');
+  const direct = await p.queue('production', 'deploy', { revision: sha, branch: 'main' });
+  assert.equal(direct.status, 403);
+  assert.match(direct.body.error.message, /a deploy into production needs an approval/);
+  assert.equal((await p.admin.call('POST', `/api/approvals/${r.body.approval}/approve`)).status, 200);
+  const q = await p.queue('production', 'deploy', { revision: sha, branch: 'main' }, r.body.approval);
+  assert.equal(q.status, 201, JSON.stringify(q.body));
+  assert.equal((await runOf(q.body.id)).status, 'succeeded');
+  assert.equal((await p.admin.call('PUT', '/api/projects/git/git', { productionNeedsApproval: false })).status, 200);
+});
+
+test('branches become environments: a development environment on the first push, its URL on the pull request, gone with the branch', async () => {
+  const sha = commit({ 'shop_sale/__manifest__.py': "{'name': 'Shop sale', 'version': '17.0.1.0'}\n", 'release.txt': 'feature\n' }, 'new module', 'feature/Login-Fix');
+  const r = await push('feature/Login-Fix', sha);
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  assert.equal(r.body.environment, 'dev-feature-login-fix');
+  assert.equal(r.body.created, true);
+  const run = await runOf(r.body.runs[0]);
+  assert.equal(run.status, 'succeeded', `${run.error}\n${await p.logText(run.id)}`);
+  const env = (await p.admin.call('GET', '/api/projects/git/environments/dev-feature-login-fix')).body;
+  assert.equal(env.stage, 'development');
+  assert.equal(env.branch, 'feature/Login-Fix');
+  assert.equal(env.url, 'https://dev-feature-login-fix.dev.acme.example');
+  const row = (await p.cp.pool.query(`select db_name, deploy_target from ops.environments where name = 'dev-feature-login-fix'`)).rows[0];
+  assert.equal(row.db_name, 'git_prod_dev_feature_login_fix');
+  assert.deepEqual((await p.sql(row.db_name, 'select name from ir_module_module order by name')).map((x) => x.name), ['shop_core', 'shop_sale'], 'a fresh database with the branch\'s modules');
+  assert.equal(await release(row.deploy_target.httpPort), 'feature');
+  // A second push to the branch deploys onto the same environment.
+  const again = await push('feature/Login-Fix', commit({ 'release.txt': 'feature 2\n' }, 'more', 'feature/Login-Fix'));
+  assert.equal(again.body.created, false);
+  assert.equal((await runOf(again.body.runs[0])).status, 'succeeded');
+
+  const pr = await deliver('pull_request', { action: 'opened', number: 7, repository: { full_name: 'acme/addons' }, pull_request: { head: { ref: 'feature/Login-Fix', sha } } });
+  assert.equal(pr.status, 202);
+  const comment = calls.find((c) => c.url === '/repos/acme/addons/issues/7/comments');
+  assert.match(comment?.body.body ?? '', /development environment `dev-feature-login-fix` for `feature\/Login-Fix`: https:\/\/dev-feature-login-fix\.dev\.acme\.example/);
+
+  const del = await deliver('delete', { ref: 'feature/Login-Fix', ref_type: 'branch', repository: { full_name: 'acme/addons' } });
+  assert.equal(del.status, 202);
+  const destroyed = await runOf(del.body.runs[0]);
+  assert.equal(destroyed.status, 'succeeded', destroyed.error ?? '');
+  assert.deepEqual(await p.sql('postgres', `select datname from pg_database where datname = '${row.db_name}'`), [], 'its database is dropped');
+  assert.equal(await health(row.deploy_target.httpPort), 0, 'its Odoo is stopped');
+  const names = ((await p.admin.call('GET', '/api/projects/git/environments')).body as { name: string }[]).map((e) => e.name);
+  assert.ok(!names.some((n) => n.startsWith('dev-feature-login-fix')), 'no longer listed');
+  assert.equal((await p.admin.call('GET', `/api/runs/${run.id}`)).status, 200, 'its runs and logs stay readable');
+});
+
+test('staging "fresh" mode re-clones production before deploying; unsafe branch names never reach git or a shell', async () => {
+  assert.equal((await p.admin.call('PUT', '/api/projects/git/git', { stagingMode: 'fresh' })).status, 200);
+  const sha = commit({ 'release.txt': 'staging\n' }, 'staging build', 'staging');
+  const r = await push('staging', sha);
+  assert.equal(r.status, 202, JSON.stringify(r.body));
+  assert.equal(r.body.runs.length, 2, 'a clone, then the deploy');
+  const [clone, deploy] = [await runOf(r.body.runs[0]), await runOf(r.body.runs[1])];
+  assert.equal(clone.kind, 'clone');
+  assert.equal(clone.status, 'succeeded', clone.error ?? '');
+  assert.equal(deploy.status, 'succeeded', `${deploy.error}\n${await p.logText(deploy.id)}`);
+  assert.deepEqual(await p.sql('git_staging', `select value from ir_config_parameter where key = 'database.is_neutralized'`), [{ value: 'true' }]);
+
+  const marker = join(p.scratch, 'pwned');
+  const evil = await push(`x;touch ${marker}`, sha);
+  assert.equal(evil.status, 202);
+  assert.match(evil.body.ignored, /branch name not accepted/);
+  const dash = await push('--upload-pack=touch', sha);
+  assert.match(dash.body.ignored, /branch name not accepted/);
+  assert.ok(!existsSync(marker));
+  await eventually('no run for them', async () => (await p.cp.pool.query(`select count(*)::int as n from ops.runs where params->>'branch' like '%touch%'`)).rows[0].n === 0);
+});
