@@ -256,11 +256,32 @@ export type Backup = z.infer<typeof Backup>;
  * How Odoo is deployed for an environment. local: Odoo runs on the worker's machine (a droplet, a
  * Codespace), started from odoo-bin with the checkout as its addons path and checked on its HTTP port.
  */
+const AbsolutePath = z.string().regex(/^\/[^\n\0]{0,3999}$/, 'an absolute path');
 export const DeployTarget = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('local'),
-    odooBin: z.string().regex(/^\/[^\n]{1,4000}$/, 'an absolute path'),
+    odooBin: AbsolutePath,
     httpPort: z.number().int().min(1).max(65535),
+  }),
+  /**
+   * ssh: Odoo runs on another host (a droplet with docker compose, a VM with systemd), reached with the
+   * system's ssh; the same steps run there: the checkout, the module update (odooBin + odooArgs, e.g.
+   * docker compose exec -T odoo odoo), the restart command, then the health URL.
+   */
+  z.strictObject({
+    kind: z.literal('ssh'),
+    host: z.string().regex(/^([A-Za-z0-9._-]{1,64}@)?[A-Za-z0-9.-]{1,253}$/, 'user@host'),
+    port: z.number().int().min(1).max(65535).optional(),
+    /** A private key on the worker (a path, not the key). */
+    identityFile: AbsolutePath.optional(),
+    checkoutDir: AbsolutePath,
+    /** The checkout as Odoo sees it (inside a container, say); checkoutDir by default. */
+    addonsPath: AbsolutePath.optional(),
+    odooBin: z.string().min(1).max(4000).regex(/^[^\n\0]+$/),
+    odooArgs: z.array(z.string().max(4000).regex(/^[^\n\0]*$/)).max(50).default([])
+      .refine((a) => !a.some((x) => /^(-w|--db_password)(=|$)/.test(x)), "keep the database password in the host's Odoo config (-c), not in OdooOps"),
+    restart: z.array(z.string().max(4000).regex(/^[^\n\0]*$/)).min(1).max(50),
+    healthUrl: z.url(),
   }),
 ]);
 export type DeployTarget = z.infer<typeof DeployTarget>;

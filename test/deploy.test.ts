@@ -5,13 +5,15 @@
 // local HTTP server that records the calls (a named test double: GitHub cannot be reached from here).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { sign } from '@octokit/webhooks-methods';
 import { freePort } from '../server/db/embedded.ts';
+import { shellQuote } from '../server/deploy/ssh-odoo.ts';
 import { fingerprintDb } from './helpers/debian-postgres.ts';
 import { eventually } from './helpers/control-plane.ts';
 import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
@@ -283,4 +285,71 @@ test('staging "fresh" mode re-clones production before deploying; unsafe branch 
   assert.match(dash.body.ignored, /branch name not accepted/);
   assert.ok(!existsSync(marker));
   await eventually('no run for them', async () => (await p.cp.pool.query(`select count(*)::int as n from ops.runs where params->>'branch' like '%touch%'`)).rows[0].n === 0);
+});
+
+test('shell quoting for the ssh target: what the remote shell receives is exactly the arguments', () => {
+  const args = ["plain", "it's", 'a b', '$(touch /tmp/x)', '`id`', 'semi;colon', 'new\\nline?', '', "'", '--flag=1'];
+  const echoed = execFileSync('sh', ['-c', `printf '%s\\n' ${args.map(shellQuote).join(' ')}`]).toString();
+  assert.deepEqual(echoed.split('\n').slice(0, -1), args);
+});
+
+test('ssh target: the same steps on another host over the system\'s ssh (a real sshd on loopback), rollback included', async () => {
+  // An sshd of our own: its host key, one authorized client key, root by key only.
+  const dir = join(p.scratch, 'sshd');
+  mkdirSync(dir);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
+  const sshPort = await freePort();
+  writeFileSync(join(dir, 'sshd_config'), [
+    `Port ${sshPort}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host_key')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no',
+    `PidFile ${join(dir, 'sshd.pid')}`, '',
+  ].join('\n'));
+  mkdirSync('/run/sshd', { recursive: true });
+  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
+  try {
+    await eventually('sshd to listen', async () => (await new Promise<boolean>((r) => {
+      const s = connect(sshPort, '127.0.0.1', () => (s.end(), r(true))).on('error', () => r(false));
+    })));
+    assert.equal((await p.admin.call('PUT', '/api/projects/git/git', { stagingMode: 'update' })).status, 200);
+    writeFileSync(join(dir, 'odoo.conf'), `[options]\ndb_password = ${p.password}\n`);
+    const httpPort = await freePort();
+    const remoteCheckout = join(p.scratch, 'remote', 'addons');
+    const target = {
+      kind: 'ssh', host: `root@127.0.0.1`, port: sshPort, identityFile: join(dir, 'client_key'), checkoutDir: remoteCheckout,
+      // The host's Odoo knows its database password from its own config file, not from OdooOps.
+      odooBin: STANDIN, odooArgs: ['-c', join(dir, 'odoo.conf'), '--db_host', p.odooPg.host, '--db_port', String(p.odooPg.port), '--db_user', 'odoo'],
+      restart: [join(import.meta.dirname, 'fixtures', 'restart-standin.sh'), join(p.scratch, 'remote', 'odoo.pid'), remoteCheckout, String(httpPort), 'git_staging'],
+      healthUrl: `http://127.0.0.1:${httpPort}/web/health`,
+    };
+    const leaky = await p.admin.call('PUT', '/api/projects/git/environments/staging/deploy-target', { ...target, odooArgs: [...target.odooArgs, '--db_password', 'x'] });
+    assert.equal(leaky.status, 400);
+    assert.match(JSON.stringify(leaky.body), /keep the database password in the host's Odoo config/);
+    const set = await p.admin.call('PUT', '/api/projects/git/environments/staging/deploy-target', target);
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+
+    const good = commit({ 'shop_core/__manifest__.py': manifest('17.0.2.0'), 'release.txt': 'over ssh\n' }, 'shop_core 2.0', 'staging');
+    const run = await runOf((await push('staging', good)).body.runs[0]);
+    assert.equal(run.status, 'succeeded', `${run.error}\n${await p.logText(run.id)}`);
+    const log = await p.logText(run.id);
+    assert.match(log, /Odoo: .*odoo-bin-standin\.mjs on root@127\.0\.0\.1 over ssh/);
+    assert.match(log, /update\.log: INFO git_staging odoo\.modules\.loading: updating module shop_core to 17\.0\.2\.0/);
+    assert.equal(execFileSync('git', ['-C', remoteCheckout, 'rev-parse', 'HEAD']).toString().trim(), good, 'the host\'s checkout is at the pushed commit');
+    assert.equal(await release(httpPort), 'over ssh');
+    assert.deepEqual(await p.sql('git_staging', `select latest_version from ir_module_module where name = 'shop_core'`), [{ latest_version: '17.0.2.0' }]);
+
+    const dbBefore = await fingerprintDb(p.odooPg, 'git_staging');
+    const bad = commit({ 'shop_core/__manifest__.py': manifest('17.0.2.1', "\n    'fail_update': True,"), 'release.txt': 'broken\n' }, 'broken over ssh', 'staging');
+    const failed = await runOf((await push('staging', bad)).body.runs[0]);
+    assert.equal(failed.status, 'failed');
+    assert.match(failed.error!, new RegExp(`the module update failed on root@127\\.0\\.0\\.1: .*; code back at ${good.slice(0, 7)}, database restored from the pre-deploy backup`));
+    assert.equal(execFileSync('git', ['-C', remoteCheckout, 'rev-parse', 'HEAD']).toString().trim(), good);
+    assert.deepEqual(await fingerprintDb(p.odooPg, 'git_staging'), dbBefore);
+    assert.equal(await release(httpPort), 'over ssh');
+    const pid = Number(readFileSync(join(p.scratch, 'remote', 'odoo.pid'), 'utf8'));
+    process.kill(pid, 'SIGTERM');
+  } finally {
+    sshd.kill();
+  }
 });

@@ -285,7 +285,7 @@ export async function main(argv: string[]): Promise<number> {
       if (!values['odoo-bin'] || !port) throw usage('--odoo-bin PATH and --http-port N are required');
       const { data } = await api.request('PUT', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/deploy-target`, C.DeployTarget,
         { kind: 'local', odooBin: values['odoo-bin'], httpPort: port });
-      print(data, () => `${pos[3]} deploys with ${data.odooBin} on port ${data.httpPort}`);
+      print(data, () => `${pos[3]} deploys with ${data.odooBin}${data.kind === 'local' ? ` on port ${data.httpPort}` : ` on ${data.host}`}`);
       return EXIT.ok;
     }
     case 'env create': {

@@ -7,19 +7,42 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DeployTarget } from '../../contract/index.ts';
 import type { EnvironmentRow } from '../worker/executor.ts';
+import { git } from './git.ts';
+import type { OdooHost } from './host.ts';
 
 type Local = Extract<DeployTarget, { kind: 'local' }>;
 
-export class LocalOdoo {
+export class LocalOdoo implements OdooHost {
   private readonly dir: string;
   private readonly env: EnvironmentRow;
   private readonly target: Local;
   private readonly password: string | undefined;
+  /** The worker's checkout of the repository: Odoo's addons path. */
+  private readonly addons: string;
   constructor(workDir: string, env: EnvironmentRow, target: Local, password: string | undefined) {
     this.dir = join(workDir, 'odoo', env.id);
     this.env = env;
     this.target = target;
     this.password = password;
+    this.addons = join(workDir, 'checkouts', env.id);
+  }
+
+  get description(): string {
+    return `${this.target.odooBin} on this worker, port ${this.target.httpPort}`;
+  }
+
+  async checkout(revision: string, signal?: AbortSignal): Promise<void> {
+    await git(this.addons, ['checkout', '--quiet', '--force', '--detach', revision], signal);
+  }
+
+  /** Odoo is held unavailable while its modules are updated (as on Odoo.sh). */
+  async beforeUpdate(): Promise<boolean> {
+    return this.stop();
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
   }
 
   get logFile(): string {
@@ -40,8 +63,8 @@ export class LocalOdoo {
   }
 
   /** odoo-bin -u/-i … --stop-after-init; each output line goes to `out`. */
-  async update(addons: string, modules: { update: string[]; install: string[] }, out: (line: string) => Promise<void>, signal: AbortSignal): Promise<void> {
-    const args = [...this.args(addons), ...(modules.update.length ? ['-u', modules.update.join(',')] : []), ...(modules.install.length ? ['-i', modules.install.join(',')] : []),
+  async update(modules: { update: string[]; install: string[] }, out: (line: string) => Promise<void>, signal: AbortSignal): Promise<void> {
+    const args = [...this.args(this.addons), ...(modules.update.length ? ['-u', modules.update.join(',')] : []), ...(modules.install.length ? ['-i', modules.install.join(',')] : []),
       '--stop-after-init', '--no-http'];
     const child = spawn(this.target.odooBin, args, { env: this.childEnv(), stdio: ['ignore', 'pipe', 'pipe'], signal });
     const lines = async (stream: NodeJS.ReadableStream) => {
@@ -91,7 +114,8 @@ export class LocalOdoo {
   }
 
   /** Starts Odoo in the background (it outlives the run), logging to logFile. */
-  async start(addons: string): Promise<number> {
+  async start(): Promise<number> {
+    const addons = this.addons;
     await mkdir(this.dir, { recursive: true });
     const log = openSync(this.logFile, 'a');
     const child = spawn(this.target.odooBin, [...this.args(addons), '--http-port', String(this.target.httpPort)], {

@@ -7,8 +7,10 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { BranchName, DeployTarget } from '../../../contract/index.ts';
 import { defineExecutor } from '../executor.ts';
-import { fetchRepository, git, hasCommit, moduleChanges } from '../../deploy/git.ts';
+import { fetchRepository, hasCommit, moduleChanges } from '../../deploy/git.ts';
+import type { OdooHost } from '../../deploy/host.ts';
 import { LocalOdoo } from '../../deploy/local-odoo.ts';
+import { SshOdoo } from '../../deploy/ssh-odoo.ts';
 import { databaseExists, maintenance } from '../../odoo/switch.ts';
 import { targetOf } from '../../odoo/pg-tools.ts';
 import { takeBackup } from './backup.ts';
@@ -63,7 +65,8 @@ export const deployExecutor = defineExecutor({
         `${changes.install.length ? `; install ${changes.install.join(', ')}` : ''}${changes.requirementsChanged ? '; requirements changed' : ''}`);
 
       const password = resolveSecret(env.db_password_ref);
-      const odoo = new LocalOdoo(workDir, env, target, password);
+      const odoo: OdooHost = target.kind === 'local' ? new LocalOdoo(workDir, env, target, password) : new SshOdoo(workDir, env, target, project.repo_url);
+      await log(`Odoo: ${odoo.description}`);
       const admin = await maintenance(targetOf(env, password));
       const hasDb = await databaseExists(admin, env.db_name).finally(() => admin.end().catch(() => {}));
       let backupId: string | null = null;
@@ -73,21 +76,21 @@ export const deployExecutor = defineExecutor({
       }
 
       try {
-        if (await odoo.stop()) await log('stopped Odoo');
-        await git(checkout, ['checkout', '--quiet', '--force', '--detach', sha], signal);
+        if (await odoo.beforeUpdate()) await log('stopped Odoo');
+        await odoo.checkout(sha, signal);
         if (changes.update.length || changes.install.length) {
-          await odoo.update(checkout, changes, (l) => log(`update.log: ${l}`), signal);
+          await odoo.update(changes, (l) => log(`update.log: ${l}`), signal);
         }
-        await odoo.start(checkout);
+        await odoo.restart();
         await odoo.healthy(30_000, signal);
-        await log(`Odoo answers on port ${target.httpPort} with ${short(sha)}`);
+        await log(`Odoo answers with ${short(sha)}`);
       } catch (err) {
         const reason = (err as Error).message;
         await log(`deploy of ${short(sha)} failed: ${reason}; rolling back`, 'stderr');
         const undone: string[] = [];
-        await odoo.stop().catch(() => {});
+        await odoo.beforeUpdate().catch(() => false);
         if (previous) {
-          await git(checkout, ['checkout', '--quiet', '--force', '--detach', previous]);
+          await odoo.checkout(previous);
           undone.push(`code back at ${short(previous)}`);
         }
         if (backupId) {
@@ -96,7 +99,7 @@ export const deployExecutor = defineExecutor({
           undone.push(`database restored from the pre-deploy backup ${backupId}`);
         }
         if (previous) {
-          await odoo.start(checkout);
+          await odoo.restart();
           await odoo.healthy(30_000).then(() => undone.push('Odoo running again'), (e) => undone.push(`Odoo not healthy after the rollback either: ${(e as Error).message}`));
         }
         throw new Error(`deploy of ${short(sha)} to ${env.name} failed: ${reason}; ${undone.length ? undone.join(', ') : 'nothing to roll back to (first deploy)'}`);

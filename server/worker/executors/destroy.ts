@@ -18,7 +18,7 @@ export const destroyExecutor = defineExecutor({
     if (env.stage !== 'development') throw new Error(`${env.name} is a ${env.stage} environment: only development environments are destroyed with their branch`);
     const password = resolveSecret(env.db_password_ref);
     const target = DeployTarget.safeParse(env.deploy_target);
-    if (target.success && (await new LocalOdoo(workDir, env, target.data, password).stop())) await log('stopped Odoo');
+    if (target.success && target.data.kind === 'local' && (await new LocalOdoo(workDir, env, target.data, password).stop())) await log('stopped Odoo');
     const admin = await maintenance(targetOf(env, password));
     try {
       await dropDatabase(admin, env.db_name);
