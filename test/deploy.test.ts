@@ -183,6 +183,13 @@ test('production: a code-only push restarts without a backup; a version bump tak
   const deployments = calls.filter((c) => c.url === '/repos/acme/addons/deployments' && c.body.ref === c3);
   assert.deepEqual(deployments.map((d) => [d.body.environment, d.body.production_environment]), [['production', true], ['production', true]]);
   assert.ok(calls.some((c) => /\/deployments\/\d+\/statuses$/.test(c.url) && c.body.state === 'success' && c.body.environment_url === 'https://erp.acme.example'));
+
+  // A requirements.txt change alone also takes the pre-deploy backup (Odoo.sh's rule).
+  const reqs = commit({ 'requirements.txt': 'phonenumbers==8.13.0\n' }, 'a Python dependency');
+  const rr = await runOf((await push('main', reqs)).body.runs[0]);
+  assert.equal(rr.status, 'succeeded', rr.error ?? '');
+  assert.match(await p.logText(rr.id), /no module version changed; requirements changed/);
+  assert.equal(await backups(), before + 2);
 });
 
 test('a failed update rolls back code and database (pre-deploy backup) and keeps the failed log', async () => {

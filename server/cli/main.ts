@@ -43,7 +43,11 @@ Projects, members, environments
       Pushes to the production branch deploy production (after an approval unless --no-production-approval),
       to a staging branch its staging environment (fresh: cloned from production first), to any other
       branch a development environment created on the first push and destroyed with the branch.
-  odooops env deploy-target PROJECT ENV --odoo-bin PATH --http-port N
+  odooops env deploy-target PROJECT ENV --odoo-bin PATH --http-port N     Odoo on the worker's machine
+  odooops env deploy-target PROJECT ENV --target JSON     e.g. Odoo on a droplet with docker compose:
+      '{"kind":"ssh","host":"deploy@erp.example.com","checkoutDir":"/srv/odoo/addons","addonsPath":"/mnt/extra-addons",
+        "odooBin":"docker","odooArgs":["compose","-f","/srv/odoo/compose.yml","exec","-T","odoo","odoo","-c","/etc/odoo/odoo.conf"],
+        "restart":["docker","compose","-f","/srv/odoo/compose.yml","restart","odoo"],"healthUrl":"https://erp.example.com/web/health"}'
   odooops env create PROJECT ENV --stage production|staging|development --db NAME [--db-host H]
                  [--db-port N] [--db-user U] [--db-password-ref env:ODOOOPS_DB_X|file:/path] [--filestore DIR]
                  [--branch B] [--url URL]
@@ -93,7 +97,7 @@ const OPTIONS = {
   'queue-clone': { type: 'string' }, 'github-webhook-secret': { type: 'string' }, 'github-api-url': { type: 'string' }, 'work-dir': { type: 'string' },
   'repo-url': { type: 'string' }, 'github-repo': { type: 'string' }, 'production-branch': { type: 'string' }, 'staging-branch': { type: 'string', multiple: true },
   'staging-mode': { type: 'string' }, 'no-production-approval': { type: 'boolean' }, 'dev-url-template': { type: 'string' },
-  'odoo-bin': { type: 'string' }, 'http-port': { type: 'string' }, 'odoo-version': { type: 'string' },
+  'odoo-bin': { type: 'string' }, 'http-port': { type: 'string' }, target: { type: 'string' }, 'odoo-version': { type: 'string' },
   approval: { type: 'string' }, 'max-attempts': { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean' },
   project: { type: 'string' }, env: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' },
   timeout: { type: 'string' }, after: { type: 'string' }, reason: { type: 'string' },
@@ -281,10 +285,19 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'env deploy-target': {
-      const port = num(values['http-port'], '--http-port');
-      if (!values['odoo-bin'] || !port) throw usage('--odoo-bin PATH and --http-port N are required');
-      const { data } = await api.request('PUT', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/deploy-target`, C.DeployTarget,
-        { kind: 'local', odooBin: values['odoo-bin'], httpPort: port });
+      let target: unknown;
+      if (values.target) {
+        try {
+          target = JSON.parse(values.target);
+        } catch (err) {
+          throw usage(`--target is not JSON: ${(err as Error).message}`);
+        }
+      } else {
+        const port = num(values['http-port'], '--http-port');
+        if (!values['odoo-bin'] || !port) throw usage('--odoo-bin PATH and --http-port N (Odoo on the worker), or --target JSON, are required');
+        target = { kind: 'local', odooBin: values['odoo-bin'], httpPort: port };
+      }
+      const { data } = await api.request('PUT', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/deploy-target`, C.DeployTarget, target);
       print(data, () => `${pos[3]} deploys with ${data.odooBin}${data.kind === 'local' ? ` on port ${data.httpPort}` : ` on ${data.host}`}`);
       return EXIT.ok;
     }
