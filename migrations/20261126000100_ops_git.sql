@@ -80,9 +80,9 @@ begin
 end
 $$;
 
--- A worker records the revision a deploy left running (only the run holding the environment may).
-create function ops.set_deployed_revision(p_run bigint, p_worker text, p_revision text) returns void
-language plpgsql security definer set search_path = '' as $$
+-- The run a worker holds (running, its lease): what every worker-only function starts from.
+create function ops.held_run(p_run bigint, p_worker text) returns ops.runs
+language plpgsql stable security definer set search_path = '' as $$
 declare
   v_run ops.runs;
 begin
@@ -90,7 +90,16 @@ begin
   if not found then
     raise exception 'run % is not held by worker %', p_run, p_worker using errcode = '55000';
   end if;
-  update ops.environments set deployed_revision = p_revision where id = v_run.environment_id;
+  return v_run;
+end
+$$;
+revoke execute on function ops.held_run(bigint, text) from public, anon, authenticated, service_role;
+
+-- A worker records the revision a deploy left running (only the run holding the environment may).
+create function ops.set_deployed_revision(p_run bigint, p_worker text, p_revision text) returns void
+language plpgsql security definer set search_path = '' as $$
+begin
+  update ops.environments set deployed_revision = p_revision where id = (ops.held_run(p_run, p_worker)).environment_id;
 end
 $$;
 revoke execute on function ops.set_deployed_revision(bigint, text, text) from public, anon, authenticated, service_role;
@@ -102,13 +111,9 @@ alter table ops.environments add column archived_at timestamptz;
 create function ops.archive_environment(p_run bigint, p_worker text) returns text
 language plpgsql security definer set search_path = '' as $$
 declare
-  v_run ops.runs;
+  v_run ops.runs := ops.held_run(p_run, p_worker);
   v_name text;
 begin
-  select * into v_run from ops.runs where id = p_run and status = 'running' and lease_owner = p_worker;
-  if not found then
-    raise exception 'run % is not held by worker %', p_run, p_worker using errcode = '55000';
-  end if;
   update ops.environments
   set archived_at = now(), branch = null, deployed_revision = null,
       name = left(name, 63 - char_length('.gone-' || p_run::text)) || '.gone-' || p_run::text
