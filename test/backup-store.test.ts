@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -104,4 +104,21 @@ test('a backup run into a full store fails clearly and leaves nothing in it', as
   } finally {
     delete process.env.ODOOOPS_DB_TEST_FULL_STORE;
   }
+});
+
+test('tools on pipes: tar -x that stops at its end marker is done; a tool failing on its own is reported as itself', async () => {
+  const { spawnTool, withTool } = await import('../server/odoo/pg-tools.ts');
+  const { execFileSync } = await import('node:child_process');
+  const { pipeline } = await import('node:stream/promises');
+  const src = mkdtempSync(join(tmpdir(), 'odooops-tar-'));
+  writeFileSync(join(src, 'a'), 'x'.repeat(1000));
+  const archive = execFileSync('tar', ['-cf', '-', '-C', src, 'a']);
+  // Bytes after the end-of-archive marker: tar exits 0 without reading them, and the pipe breaks behind it.
+  const out = mkdtempSync(join(tmpdir(), 'odooops-tar-out-'));
+  const x = spawnTool('tar', ['--extract', '--file=-', '--directory', out], { stdin: 'pipe' });
+  await withTool(x, pipeline(Readable.from([Buffer.concat([archive, Buffer.alloc(4 << 20, 1)])]), x.child.stdin!));
+  assert.equal(readFileSync(join(out, 'a'), 'utf8'), 'x'.repeat(1000));
+  // A damaged archive: tar's own message, not the broken pipe it causes.
+  const bad = spawnTool('tar', ['--extract', '--file=-', '--directory', out], { stdin: 'pipe' });
+  await assert.rejects(withTool(bad, pipeline(Readable.from([Buffer.alloc(4 << 20, 7)]), bad.child.stdin!)), /tar failed \(exit 2\): .*(not look like a tar archive|Skipping to next header|Exiting with failure)/);
 });

@@ -126,6 +126,11 @@ export async function withTool<T>(tool: ReturnType<typeof spawnTool>, work: Prom
     // a broken stream first ("Premature close", EPIPE): its own message is the one to report.
     const own = await Promise.race([tool.done.then(() => null, (e: Error) => e), new Promise<undefined>((r) => setTimeout(r, 300))]);
     if (own) throw own;
+    // A tool reading our stream (stdin) that finished its job and exited 0 may leave bytes unread (tar -x
+    // stops at the archive's end marker): the pipe breaking behind it is not a failure. (A tool writing
+    // to us never gets here: its output breaking off is always one.)
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (own === null && tool.child.stdin && (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'EPIPE')) return undefined as T;
     tool.child.kill('SIGKILL');
     await tool.done.catch(() => {});
     throw err;
