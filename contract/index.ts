@@ -262,6 +262,8 @@ export const DeployTarget = z.discriminatedUnion('kind', [
     kind: z.literal('local'),
     odooBin: AbsolutePath,
     httpPort: z.number().int().min(1).max(65535),
+    /** How long Odoo may take to answer /web/health after a restart before the deploy rolls back. */
+    healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
   }),
   /**
    * ssh: Odoo runs on another host (a droplet with docker compose, a VM with systemd), reached with the
@@ -282,6 +284,7 @@ export const DeployTarget = z.discriminatedUnion('kind', [
       .refine((a) => !a.some((x) => /^(-w|--db_password)(=|$)/.test(x)), "keep the database password in the host's Odoo config (-c), not in OdooOps"),
     restart: z.array(z.string().max(4000).regex(/^[^\n\0]*$/)).min(1).max(50),
     healthUrl: z.url(),
+    healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
   }),
 ]);
 export type DeployTarget = z.infer<typeof DeployTarget>;

@@ -105,7 +105,7 @@ before(async () => {
   assert.equal(settings.status, 200, JSON.stringify(settings.body));
   prodPort = await freePort();
   for (const [env, port] of [['production', prodPort], ['staging', await freePort()]] as const) {
-    const r = await p.admin.call('PUT', `/api/projects/git/environments/${env}/deploy-target`, { kind: 'local', odooBin: STANDIN, httpPort: port });
+    const r = await p.admin.call('PUT', `/api/projects/git/environments/${env}/deploy-target`, { kind: 'local', odooBin: STANDIN, httpPort: port, healthTimeoutSeconds: 8 });
     assert.equal(r.status, 200, JSON.stringify(r.body));
   }
   await p.cp.pool.query(`update ops.environments set branch = 'staging' where name = 'staging'`);
@@ -212,7 +212,7 @@ test('a failed update rolls back code and database (pre-deploy backup) and keeps
   const c5 = commit({ 'shop_core/__manifest__.py': manifest('17.0.1.1'), 'FAIL_HEALTH': 'x\n', 'release.txt': 'r5\n' }, 'breaks health');
   const sick = await runOf((await push('main', c5)).body.runs[0]);
   assert.equal(sick.status, 'failed');
-  assert.match(sick.error!, /Odoo did not answer http:\/\/127\.0\.0\.1:\d+\/web\/health with 200 .*code back at/);
+  assert.match(sick.error!, /Odoo did not answer http:\/\/127\.0\.0\.1:\d+\/web\/health with 200 within 8 s .*code back at/);
   assert.equal(await release(prodPort), 'r3');
   assert.equal(await health(prodPort), 200);
   commit({ 'FAIL_HEALTH': null }, 'health fixed');

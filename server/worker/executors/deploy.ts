@@ -82,7 +82,7 @@ export const deployExecutor = defineExecutor({
           await odoo.update(changes, (l) => log(`update.log: ${l}`), signal);
         }
         await odoo.restart();
-        await odoo.healthy(30_000, signal);
+        await odoo.healthy(target.healthTimeoutSeconds * 1000, signal);
         await log(`Odoo answers with ${short(sha)}`);
       } catch (err) {
         const reason = (err as Error).message;
@@ -100,7 +100,7 @@ export const deployExecutor = defineExecutor({
         }
         if (previous) {
           await odoo.restart();
-          await odoo.healthy(30_000).then(() => undone.push('Odoo running again'), (e) => undone.push(`Odoo not healthy after the rollback either: ${(e as Error).message}`));
+          await odoo.healthy(target.healthTimeoutSeconds * 1000).then(() => undone.push('Odoo running again'), (e) => undone.push(`Odoo not healthy after the rollback either: ${(e as Error).message}`));
         }
         throw new Error(`deploy of ${short(sha)} to ${env.name} failed: ${reason}; ${undone.length ? undone.join(', ') : 'nothing to roll back to (first deploy)'}`);
       }
