@@ -25,7 +25,10 @@ const targets = [
   {
     name: 'extension',
     entryPoints: { extension: 'extension/src/extension.ts' },
-    outdir: 'dist',
+    // Inside the extension's folder: what `vsce package` puts in the .vsix.
+    outdir: 'extension/dist',
+    // .cjs: VS Code requires the extension, and its package.json says "type": "module" for the sources.
+    outExtension: { '.js': '.cjs' },
     platform: 'node',
     format: 'cjs',
     target: 'node22',
@@ -34,7 +37,7 @@ const targets = [
   {
     name: 'webview',
     entryPoints: { webview: 'webview/src/main.ts' },
-    outdir: 'dist',
+    outdir: 'extension/dist',
     platform: 'browser',
     format: 'iife',
     target: 'es2022',
