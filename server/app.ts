@@ -2,7 +2,7 @@
 // the worker in one process.
 import { LocalBackupStore } from './odoo/backup-store.ts';
 import { Scheduler } from './worker/scheduler.ts';
-import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import { LocalConnection } from '../contract/index.ts';
@@ -157,7 +157,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
     const files = homeFiles(home);
     const connection: LocalConnection = { url, token, userId: identity.userId, mode, pid: process.pid };
-    writeFileSync(files.connection, JSON.stringify(connection, null, 2) + '\n', { mode: 0o600 });
+    // Written beside and renamed: a reader (the CLI, the extension) never sees a half-written file.
+    writeFileSync(`${files.connection}.${process.pid}.tmp`, JSON.stringify(connection, null, 2) + '\n', { mode: 0o600 });
+    renameSync(`${files.connection}.${process.pid}.tmp`, files.connection);
     cleanups.push(async () => {
       // Only remove the file if it still describes this server.
       if (existsSync(files.connection) && JSON.parse(readFileSync(files.connection, 'utf8')).pid === process.pid) rmSync(files.connection);
