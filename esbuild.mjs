@@ -4,9 +4,9 @@ import { build } from 'esbuild';
 import { existsSync, statSync } from 'node:fs';
 
 const production = process.argv.includes('--production');
-// --only=<words>: the targets whose name contains them (a test builds the feature's CLI without
-// rewriting dist/ under another test that runs it).
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+// --only=<word>[,<word>…]: the targets whose name contains one of them (a test builds what it needs
+// without rewriting dist/ under another test that runs it).
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 // The odooops command as one ESM file.
 const cli = {
   entryPoints: { odooops: 'server/cli/main.ts' },
@@ -45,7 +45,7 @@ const targets = [
 ];
 
 for (const { name, ...options } of targets) {
-  if (only && !name.includes(only)) continue;
+  if (only && !only.some((w) => name.includes(w))) continue;
   const entries = Object.values(options.entryPoints);
   if (!entries.every((e) => existsSync(e))) {
     console.log(`${name}: skipped (no ${entries.join(', ')} yet)`);

@@ -41,7 +41,9 @@ async function seedProductionDb(url: URL, db: string, filestore: string, log: (m
   const c = new pg.Client({ connectionString: u.toString() });
   await c.connect();
   try {
-    const made = await generateOdooDatabase(c, filestore, { partners: 500 });
+    // ODOOOPS_DEMO_PARTNERS: a bigger demo (the extension's end-to-end test wants clones that take a while).
+    const partners = Math.min(Math.max(Number(process.env.ODOOOPS_DEMO_PARTNERS) || 500, 10), 1_000_000);
+    const made = await generateOdooDatabase(c, filestore, { partners });
     log(`created the demo production database ${db}: ${made.partners} customers, ${made.messages} messages, ${made.attachments} attachments`);
   } finally {
     await c.end();

@@ -74,6 +74,11 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
       const client = { get: (p: string, s: { parse(v: unknown): unknown }) => api.get(p, s), target: { url: api.url, token: api.token } } as unknown as ApiClient;
       void entry.panel.webview.postMessage({ type: 'connection', state: 'live' });
       const final = await followLogs(client, runId, 0, (l) => {
+        if (entry.status === 'queued') {
+          // Lines mean it runs (the final state comes when the follower ends).
+          entry.status = 'running';
+          void entry.panel.webview.postMessage({ type: 'status', status: 'running', title: entry.panel.title });
+        }
         entry.lines.push(l);
         void entry.panel.webview.postMessage({ type: 'lines', lines: [l] });
       });
