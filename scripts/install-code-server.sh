@@ -18,6 +18,8 @@ rm -rf "${DIR}.tmp"
 mkdir -p "${DIR}.tmp"
 cd "${DIR}.tmp"
 echo '{"name": "odooops-code-server", "private": true}' > package.json
+# Under `npm test` the outer npm's settings (npm_config_user_agent says node v20) would reach this npm.
+for v in $(env | sed -n 's/^\(npm_[A-Za-z0-9_]*\)=.*/\1/p'); do unset "$v"; done
 PATH="${N24}/bin:${PATH}" npm_config_nodedir="${N24}" npm install --no-audit --no-fund --loglevel=error "code-server@${VERSION}" >&2
 rm -rf "${DIR}"
 mv "${DIR}.tmp" "${DIR}"
