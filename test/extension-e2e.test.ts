@@ -107,6 +107,7 @@ test('in VS Code: the OdooOps view shows the demo; a clone from the palette stre
     const status = (await viewer.locator('#status').textContent()) ?? '';
     const lines = await viewer.locator('.line').count();
     if (status === 'running' && lines > 0) sawRunning = true;
+    if (status === 'running' && lines > 0 && !existsSync(join(ARTIFACTS, 'e2e-2a-while-running.png'))) await page.screenshot({ path: join(ARTIFACTS, 'e2e-2a-while-running.png') });
     return ['succeeded', 'failed', 'cancelled'].includes(status) ? { status, lines } : null;
   }, 180_000);
   await page.screenshot({ path: join(ARTIFACTS, 'e2e-2-clone-log.png') });

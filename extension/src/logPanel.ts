@@ -71,6 +71,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
       const run = await api.get(`/api/runs/${runId}`, C.Run);
       entry.panel.title = `${run.kind} #${run.id} · ${run.environment}`;
       entry.status = run.status;
+      void entry.panel.webview.postMessage({ type: 'status', status: run.status, title: entry.panel.title });
       const client = { get: (p: string, s: { parse(v: unknown): unknown }) => api.get(p, s), target: { url: api.url, token: api.token } } as unknown as ApiClient;
       void entry.panel.webview.postMessage({ type: 'connection', state: 'live' });
       const final = await followLogs(client, runId, 0, (l) => {
