@@ -2,7 +2,7 @@
 // the worker in one process.
 import { LocalBackupStore } from './odoo/backup-store.ts';
 import { Scheduler } from './worker/scheduler.ts';
-import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import { LocalConnection } from '../contract/index.ts';
@@ -78,6 +78,9 @@ export interface RunningServer {
 export async function startServer(opts: ServerOptions = {}): Promise<RunningServer> {
   const log = opts.log ?? ((m: string) => console.error(m));
   const home = odooopsHome(opts.home);
+  if (existsSync(home) && !statSync(home).isDirectory()) {
+    throw new Error(`the OdooOps directory ${home} is a file, not a directory; point --home (or ODOOOPS_HOME) at a directory`);
+  }
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const cleanups: (() => Promise<void>)[] = [];
   const cleanup = async () => {
