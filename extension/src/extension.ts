@@ -1,19 +1,25 @@
-// OdooOps in VS Code: the environments tree, the commands, run logs beside the code. Activated lazily
+// OdooOps in VS Code: the environments tree, the commands, run logs beside the code. It talks to the
+// server with the CLI's own API client (contract-typed; errors carry the server's hint). Activated lazily
 // (when the view is opened or a command runs). A server on this machine is found by itself; another one
 // is set with "OdooOps: Connect…" (URL in settings, token in SecretStorage).
 import * as vscode from 'vscode';
+import { z } from 'zod';
 import * as C from '../../contract/index.ts';
-import { Api, ApiError } from './api.ts';
+import { ApiClient, CliError, EXIT } from '../../server/cli/api-client.ts';
 import { resolveConnection } from './connection.ts';
 import { LogPanels, VIEW_TYPE } from './logPanel.ts';
 import { Store } from './store.ts';
 import { OdooOpsTree, type Node } from './tree.ts';
 
 const TOKEN_KEY = 'odooops.token';
-let api: Api | undefined;
+let api: ApiClient | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-  const store = new Store({ get: (p, s) => (api ? api.get(p, s) : Promise.reject(new Error('not connected'))) });
+  const need = (): ApiClient => {
+    if (!api) throw new CliError('not connected', EXIT.unreachable, 'Run "OdooOps: Connect…".');
+    return api;
+  };
+  const store = new Store({ get: async (p, s) => s.parse(await need().get(p, z.unknown())) });
   const tree = new OdooOpsTree(store);
   const view = vscode.window.createTreeView('odooops.environments', { treeDataProvider: tree, showCollapseAll: true });
   const panels = new LogPanels(context, () => api);
@@ -33,7 +39,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const connect = async () => {
     const url = vscode.workspace.getConfiguration('odooops').get<string>('serverUrl') || undefined;
     const conn = resolveConnection(url, await context.secrets.get(TOKEN_KEY));
-    api = conn ? new Api(conn.url, conn.token) : undefined;
+    api = conn ? new ApiClient({ url: conn.url, token: conn.token }) : undefined;
     await vscode.commands.executeCommand('setContext', 'odooops.connected', !!api);
     await store.load();
     await vscode.commands.executeCommand('setContext', 'odooops.connected', !!api && !store.error);
@@ -46,14 +52,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     try {
       return await fn();
     } catch (err) {
-      const hint = err instanceof ApiError && err.hint ? ` ${err.hint}` : '';
+      const hint = err instanceof CliError && err.hint ? ` ${err.hint}` : '';
       void vscode.window.showErrorMessage(`OdooOps: ${what} failed: ${(err as Error).message}.${hint}`);
       return undefined;
     }
-  };
-  const need = (): Api => {
-    if (!api) throw new ApiError('not connected', 0, 'Run "OdooOps: Connect…".');
-    return api;
   };
   const pickEnvironment = async (node: Node | undefined, stages: string[]): Promise<{ project: string; env: C.Environment } | undefined> => {
     if (node?.type === 'environment') return { project: node.project, env: node.env };
@@ -63,11 +65,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   };
   /** Queues a run, follows it with a cancellable progress notification, opens its log beside the editor. */
   const queue = async (project: string, env: string, kind: string, params: object = {}) => {
-    const r = await need().request('POST', `/api/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(env)}/runs`, C.Run, { kind, params });
+    const { data: r } = await need().request('POST', `/api/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(env)}/runs`, C.Run, { kind, params });
     store.applyRun(r);
     panels.open(r.id);
     void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `OdooOps: ${kind} on ${env}`, cancellable: true }, async (progress, token) => {
-      token.onCancellationRequested(() => void need().request('POST', `/api/runs/${r.id}/cancel`, { parse: (v) => v }).catch(() => {}));
+      token.onCancellationRequested(() => void need().request('POST', `/api/runs/${r.id}/cancel`, C.Run).catch(() => {}));
       for (;;) {
         const now = await need().get(`/api/runs/${r.id}`, C.Run);
         store.applyRun(now);
@@ -88,7 +90,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const url = await vscode.window.showInputBox({ prompt: 'OdooOps server URL (empty: the server on this machine)', value: vscode.workspace.getConfiguration('odooops').get('serverUrl') ?? '' });
     if (url === undefined) return;
     if (url) {
-      if (!URL.canParse(url)) throw new ApiError(`${url} is not a URL`, 0);
+      if (!URL.canParse(url)) throw new CliError(`${url} is not a URL`, EXIT.usage);
       const token = await vscode.window.showInputBox({ prompt: 'Token (odooops token --user <your id> prints one)', password: true, ignoreFocusOut: true });
       if (!token) return;
       await context.secrets.store(TOKEN_KEY, token);
@@ -114,7 +116,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     if (target.env.stage === 'production') {
       // Production restores need a second admin's approval (the control plane's rule).
       const body: C.RequestApproval = { kind: 'restore', params: { backup: pick.b.id }, reason: 'restore requested from VS Code' };
-      await need().request('POST', `/api/projects/${encodeURIComponent(target.project)}/environments/${encodeURIComponent(target.env.name)}/approvals`, { parse: (v) => v }, body);
+      await need().request('POST', `/api/projects/${encodeURIComponent(target.project)}/environments/${encodeURIComponent(target.env.name)}/approvals`, z.unknown(), body);
       void vscode.window.showInformationMessage('OdooOps: restoring production needs another admin\'s approval; it was requested.');
       return;
     }
@@ -122,7 +124,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   }));
   register('odooops.cancelRun', (node) => run('cancel', async () => {
     if (node?.type !== 'run') return;
-    store.applyRun(await need().request('POST', `/api/runs/${node.run.id}/cancel`, C.Run));
+    store.applyRun((await need().request('POST', `/api/runs/${node.run.id}/cancel`, C.Run)).data);
   }));
   register('odooops.rerun', (node) => run('re-run', async () => {
     if (node?.type !== 'run') return;
@@ -140,11 +142,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 }
 
 /** Run changes of every project arrive over Realtime (project:<uuid>, event run): one fetch, one node. */
-async function followProjects(a: Api, store: Store): Promise<() => Promise<void>> {
+async function followProjects(a: ApiClient, store: Store): Promise<() => Promise<void>> {
   const { realtime } = await a.get('/api/health', C.Health);
   const { createClient } = await import('@supabase/supabase-js');
-  const sb = createClient(realtime.url ?? a.url, realtime.apiKey, { auth: { persistSession: false, autoRefreshToken: false } });
-  sb.realtime.setAuth(a.token);
+  const sb = createClient(realtime.url ?? a.target.url, realtime.apiKey, { auth: { persistSession: false, autoRefreshToken: false } });
+  sb.realtime.setAuth(a.target.token);
   const channels = store.projects.map((p) => sb.channel(`project:${p.id}`, { config: { private: true } })
     .on('broadcast', { event: 'run' }, ({ payload }) => {
       const id = Number((payload as { id?: number }).id);

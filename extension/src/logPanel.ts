@@ -7,7 +7,6 @@ import * as vscode from 'vscode';
 import * as C from '../../contract/index.ts';
 import { followLogs } from '../../server/cli/follow.ts';
 import type { ApiClient } from '../../server/cli/api-client.ts';
-import type { Api } from './api.ts';
 import { workspaceCandidates } from '../../webview/src/traceback.ts';
 
 export const VIEW_TYPE = 'odooops.runLogs';
@@ -21,9 +20,9 @@ interface Panel {
 export class LogPanels implements vscode.WebviewPanelSerializer {
   private readonly panels = new Map<number, Panel>();
   private readonly context: vscode.ExtensionContext;
-  private readonly api: () => Api | undefined;
+  private readonly api: () => ApiClient | undefined;
 
-  constructor(context: vscode.ExtensionContext, api: () => Api | undefined) {
+  constructor(context: vscode.ExtensionContext, api: () => ApiClient | undefined) {
     this.context = context;
     this.api = api;
   }
@@ -72,9 +71,8 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
       entry.panel.title = `${run.kind} #${run.id} · ${run.environment}`;
       entry.status = run.status;
       void entry.panel.webview.postMessage({ type: 'status', status: run.status, title: entry.panel.title });
-      const client = { get: (p: string, s: { parse(v: unknown): unknown }) => api.get(p, s), target: { url: api.url, token: api.token } } as unknown as ApiClient;
       void entry.panel.webview.postMessage({ type: 'connection', state: 'live' });
-      const final = await followLogs(client, runId, 0, (l) => {
+      const final = await followLogs(api, runId, 0, (l) => {
         if (entry.status === 'queued') {
           // Lines mean it runs (the final state comes when the follower ends).
           entry.status = 'running';

@@ -4,12 +4,16 @@
 // (no gateway at that URL, a refused join) it falls back to reading the API every 300 ms.
 import * as C from '../../contract/index.ts';
 import { LogSequencer } from '../../contract/log-sequence.ts';
-import type { ApiClient } from './api-client.ts';
+/** What following needs of an API client (the CLI's ApiClient, the extension's Api). */
+export interface LogSource {
+  get<T>(path: string, schema: { parse(v: unknown): T }): Promise<T>;
+  readonly target: { url: string; token: string };
+}
 
 const TERMINAL = C.TERMINAL_STATUSES as readonly string[];
 
 /** Prints the run's lines after `after` until it has finished; returns its final status. */
-export async function followLogs(api: ApiClient, id: number, after: number, out: (l: C.LogLine) => void): Promise<C.RunStatus> {
+export async function followLogs(api: LogSource, id: number, after: number, out: (l: C.LogLine) => void): Promise<C.RunStatus> {
   const seq = new LogSequencer((lines) => lines.forEach(out), after);
   const fill = async (): Promise<C.RunStatus> => {
     for (;;) {

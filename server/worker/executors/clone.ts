@@ -129,7 +129,7 @@ export const cloneExecutor = defineExecutor({
         const problems = await checkNeutralized(db);
         if (copy.hits.size) {
           // The stream found sampled values: name the columns (never the values).
-          const findings = await findPii(db, copy.sample, connectCopy, 1, new Set(copy.hits.keys()));
+          const findings = await findPii(db, copy.sample, undefined, 1, new Set(copy.hits.keys()));
           for (const f of findings) problems.push(`${f.rows} row(s) of ${f.table}.${f.column} still hold a source ${f.kind}`);
           for (const [table, n] of copy.hits) if (!findings.some((f) => f.table === table)) problems.push(`${n} source value(s) in the rows of ${table}`);
         }
