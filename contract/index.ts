@@ -77,6 +77,15 @@ export const CreateEnvironment = z.strictObject({
   database: OdooDatabase,
   filestorePath: z.string().regex(/^\/[^\n]{0,4000}$/, 'an absolute path').optional(),
 });
+/**
+ * "Create development environment from branch…": the branch's environment (created if it has none),
+ * then a deploy of the branch's newest commit (default when the project has a repository), a masked
+ * clone of production, or nothing.
+ */
+export const CreateDevEnvironment = z.strictObject({
+  branch: BranchName,
+  then: z.enum(['deploy', 'clone', 'nothing']).optional(),
+});
 export const QueueRun = z.strictObject({
   kind: RunKind,
   params: RunParams.default({}),
@@ -104,6 +113,7 @@ export const LogsQuery = z.strictObject({
 export type CreateProject = z.infer<typeof CreateProject>;
 export type AddMember = z.infer<typeof AddMember>;
 export type CreateEnvironment = z.infer<typeof CreateEnvironment>;
+export type CreateDevEnvironment = z.infer<typeof CreateDevEnvironment>;
 export type QueueRun = z.input<typeof QueueRun>;
 export type RequestApproval = z.input<typeof RequestApproval>;
 
@@ -159,6 +169,12 @@ export const Run = z.object({
   error: z.string().nullable(),
   result: z.unknown().nullable(),
   lastSeq: z.number(),
+});
+export const DevEnvironment = z.object({
+  environment: Environment,
+  /** false: the branch already had its environment (the call is safe to repeat). */
+  created: z.boolean(),
+  run: Run.nullable(),
 });
 export const LogLine = z.object({
   seq: z.number(),
@@ -356,6 +372,7 @@ export const ApiError = z.object({
 export type Project = z.infer<typeof Project>;
 export type Member = z.infer<typeof Member>;
 export type Environment = z.infer<typeof Environment>;
+export type DevEnvironment = z.infer<typeof DevEnvironment>;
 export type Run = z.infer<typeof Run>;
 export type LogLine = z.infer<typeof LogLine>;
 export type LogPage = z.infer<typeof LogPage>;

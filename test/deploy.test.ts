@@ -272,6 +272,55 @@ test('branches become environments: a development environment on the first push,
   assert.equal((await p.admin.call('GET', `/api/runs/${run.id}`)).status, 200, 'its runs and logs stay readable');
 });
 
+test('from the editor: a branch becomes a development environment deployed at its newest commit; repeating it queues another deploy; who may and what is refused', async () => {
+  const sha = commit({ 'release.txt': 'editor\n' }, 'editor branch', 'feature/editor');
+  const r = await p.admin.call('POST', '/api/projects/git/dev-environments', { branch: 'feature/editor' });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  assert.equal(r.body.created, true);
+  assert.equal(r.body.environment.name, 'dev-feature-editor');
+  assert.equal(r.body.environment.url, 'https://dev-feature-editor.dev.acme.example');
+  assert.equal(r.body.run.kind, 'deploy');
+  assert.deepEqual(r.body.run.params, { branch: 'feature/editor' }, 'no revision: the worker deploys the branch as it finds it');
+  const run = await runOf(r.body.run.id);
+  assert.equal(run.status, 'succeeded', `${run.error}\n${await p.logText(run.id)}`);
+  assert.equal((run.result as { revision: string }).revision, sha);
+  assert.match(await p.logText(run.id), new RegExp(`feature/editor is at ${sha.slice(0, 7)}`));
+  const port = (await p.cp.pool.query(`select deploy_target from ops.environments where name = 'dev-feature-editor'`)).rows[0].deploy_target.httpPort;
+  assert.equal(await release(port), 'editor');
+  const audit = (await p.admin.call('GET', '/api/projects/git/audit?limit=50')).body as { action: string; actor: string; target: string }[];
+  assert.ok(audit.some((a) => a.action === 'environments.insert' && a.actor === p.admin.id), 'created as the user who asked');
+
+  // Again: the same environment, a new deploy (a newer commit).
+  const sha2 = commit({ 'release.txt': 'editor 2\n' }, 'more', 'feature/editor');
+  const again = await p.admin.call('POST', '/api/projects/git/dev-environments', { branch: 'feature/editor' });
+  assert.equal(again.status, 200);
+  assert.equal(again.body.created, false);
+  assert.equal(((await runOf(again.body.run.id)).result as { revision: string }).revision, sha2);
+  assert.equal(await release(port), 'editor 2');
+
+  // A branch that is not in the repository: the deploy fails saying so; nothing else changes.
+  const ghost = await p.admin.call('POST', '/api/projects/git/dev-environments', { branch: 'feature/not-pushed' });
+  assert.equal(ghost.status, 201);
+  const failed = await runOf(ghost.body.run.id);
+  assert.equal(failed.status, 'failed');
+  assert.match(failed.error ?? '', /the branch feature\/not-pushed is not in .*push it first/);
+
+  // Bad input and roles.
+  for (const branch of ['x;touch /tmp/pwned', '--upload-pack=evil', '']) {
+    const bad = await p.admin.call('POST', '/api/projects/git/dev-environments', { branch });
+    assert.equal(bad.status, 400, `${branch}: ${JSON.stringify(bad.body)}`);
+  }
+  const clash = await p.admin.call('POST', '/api/projects/git/dev-environments', { branch: 'Feature/Editor' });
+  assert.equal(clash.status, 409);
+  assert.match(clash.body.error.message, /already has an environment named dev-feature-editor/);
+  const viewer = await p.cp.user();
+  await p.cp.pool.query(`insert into ops.project_members (project_id, user_id, role) select id, $1, 'viewer' from ops.projects where slug = 'git'`, [viewer.id]);
+  const refused = await viewer.call('POST', '/api/projects/git/dev-environments', { branch: 'feature/viewer' });
+  assert.equal(refused.status, 403);
+  assert.match(refused.body.error.message, /cannot create development environments; a developer or an admin can/);
+  assert.equal((await p.cp.pool.query(`select count(*)::int as n from ops.environments where branch = 'feature/viewer'`)).rows[0].n, 0);
+});
+
 test('staging "fresh" mode re-clones production before deploying; unsafe branch names never reach git or a shell', async () => {
   assert.equal((await p.admin.call('PUT', '/api/projects/git/git', { stagingMode: 'fresh' })).status, 200);
   const sha = commit({ 'release.txt': 'staging\n' }, 'staging build', 'staging');

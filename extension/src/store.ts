@@ -7,10 +7,21 @@ export interface StoreApi {
   get<T>(path: string, schema: { parse(v: unknown): T }): Promise<T>;
 }
 
-/** Node keys: "project:<slug>", "env:<slug>/<name>", "run:<id>". */
+/** Node keys: "project:<slug>", "env:<slug>/<name>", "backups:<slug>/<name>", "approvals:<slug>". */
 export type NodeKey = string;
 export const projectKey = (slug: string): NodeKey => `project:${slug}`;
 export const envKey = (slug: string, env: string): NodeKey => `env:${slug}/${env}`;
+export const backupsKey = (slug: string, env: string): NodeKey => `backups:${slug}/${env}`;
+export const approvalsKey = (slug: string): NodeKey => `approvals:${slug}`;
+
+/** What the newest health run says about an environment. */
+export interface Health {
+  state: 'healthy' | 'unhealthy' | 'checking';
+  at: string;
+  run: C.Run;
+}
+/** Runs that leave a new backup in their environment's list when they succeed. */
+const MAKES_BACKUPS = new Set(['backup', 'clone', 'deploy']);
 
 export const RUNS_PER_ENVIRONMENT = 10;
 
@@ -19,9 +30,15 @@ export class Store {
   projects: C.Project[] = [];
   private readonly envs = new Map<string, C.Environment[]>();
   private readonly runs = new Map<NodeKey, C.Run[]>();
+  private readonly health = new Map<NodeKey, C.Run>();
+  /** Loaded when their node is first expanded; dropped (reloaded on the next look) when stale. */
+  private readonly backups = new Map<NodeKey, C.Backup[]>();
+  private readonly approvals = new Map<string, C.Approval[]>();
   private readonly listeners = new Set<(keys: NodeKey[] | null) => void>();
   /** Set when loading failed (not connected, server down): the tree shows it. */
   error: string | null = null;
+  /** The signed-in user's id (runs and approvals say "you" for it). */
+  me: string | null = null;
 
   constructor(api: StoreApi) {
     this.api = api;
@@ -39,14 +56,19 @@ export class Store {
 
   async load(): Promise<void> {
     try {
+      this.me = (await this.api.get('/api/me', { parse: (v) => C.Me.parse(v) })).userId;
       this.projects = await this.api.get('/api/projects', { parse: (v) => C.Project.array().parse(v) });
       this.envs.clear();
       this.runs.clear();
+      this.health.clear();
+      this.backups.clear();
+      this.approvals.clear();
       for (const p of this.projects) {
         const envs = await this.api.get(`/api/projects/${encodeURIComponent(p.slug)}/environments`, { parse: (v) => C.Environment.array().parse(v) });
         this.envs.set(p.slug, envs);
         const runs = await this.api.get(`/api/runs?project=${encodeURIComponent(p.slug)}&limit=200`, { parse: (v) => C.Run.array().parse(v) });
         for (const r of runs) this.addRun(r);
+        this.approvals.set(p.slug, await this.fetchApprovals(p.slug));
       }
       this.error = null;
     } catch (err) {
@@ -73,6 +95,49 @@ export class Store {
     return this.runsOf(slug, env)[0];
   }
 
+  healthOf(slug: string, env: string): Health | undefined {
+    const run = this.health.get(envKey(slug, env));
+    if (!run) return undefined;
+    const state = run.status === 'succeeded' ? 'healthy' : run.status === 'failed' ? 'unhealthy' : run.status === 'cancelled' ? undefined : 'checking';
+    return state && { state, at: run.finishedAt ?? run.queuedAt, run };
+  }
+
+  /** undefined: not loaded yet (call loadBackups). */
+  backupsOf(slug: string, env: string): C.Backup[] | undefined {
+    return this.backups.get(backupsKey(slug, env));
+  }
+
+  async loadBackups(slug: string, env: string): Promise<C.Backup[]> {
+    const list = await this.api.get(`/api/projects/${encodeURIComponent(slug)}/environments/${encodeURIComponent(env)}/backups`, { parse: (v) => C.Backup.array().parse(v) });
+    this.backups.set(backupsKey(slug, env), list);
+    return list;
+  }
+
+  /** Approvals still to act on, oldest request first: pending ones, and approved ones no run used yet. */
+  openApprovals(slug: string): C.Approval[] {
+    return (this.approvals.get(slug) ?? []).filter((a) => a.status === 'pending' || (a.status === 'approved' && a.usedByRunId === null));
+  }
+
+  approval(slug: string, id: string): C.Approval | undefined {
+    return this.approvals.get(slug)?.find((a) => a.id === id);
+  }
+
+  private async fetchApprovals(slug: string): Promise<C.Approval[]> {
+    const list = await this.api.get(`/api/projects/${encodeURIComponent(slug)}/approvals`, { parse: (v) => C.Approval.array().parse(v) });
+    return list.reverse();
+  }
+
+  /** An approval was requested or decided (a Realtime event, or a command's answer). */
+  async reloadApprovals(slug: string): Promise<NodeKey[]> {
+    const before = JSON.stringify(this.openApprovals(slug));
+    this.approvals.set(slug, await this.fetchApprovals(slug));
+    if (JSON.stringify(this.openApprovals(slug)) === before) return [];
+    // The project node shows whether an "Approvals" folder exists at all.
+    const keys = [projectKey(slug), approvalsKey(slug)];
+    this.emit(keys);
+    return keys;
+  }
+
   runningCount(): number {
     let n = 0;
     for (const list of this.runs.values()) n += list.filter((r) => r.status === 'running' || r.status === 'queued').length;
@@ -81,6 +146,10 @@ export class Store {
 
   private addRun(run: C.Run): boolean {
     const key = envKey(run.project, run.environment);
+    if (run.kind === 'health') {
+      const known = this.health.get(key);
+      if (!known || known.id <= run.id) this.health.set(key, run);
+    }
     const list = this.runs.get(key) ?? [];
     const i = list.findIndex((r) => r.id === run.id);
     if (i >= 0) {
@@ -103,6 +172,9 @@ export class Store {
   applyRun(run: C.Run): NodeKey[] {
     if (!this.addRun(run)) return [];
     const keys = [envKey(run.project, run.environment)];
+    if (run.status === 'succeeded' && MAKES_BACKUPS.has(run.kind) && this.backups.delete(backupsKey(run.project, run.environment))) {
+      keys.push(backupsKey(run.project, run.environment));
+    }
     this.emit(keys);
     return keys;
   }

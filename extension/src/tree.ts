@@ -1,13 +1,19 @@
-// The OdooOps tree: projects → environments (stage icon, branch, URL, last run) → recent runs. Drawn
-// from the Store; a change refreshes only the nodes it names. contextValue drives the menus:
-// "environment:<stage>" and "run:<status>".
+// The OdooOps tree: projects → (pending approvals) and environments (stage icon, branch, URL, last run,
+// health) → backups and recent runs. Drawn from the Store; a change refreshes only the nodes it names.
+// contextValue drives the menus: "environment:<stage>", "run:<status>", "backup:<kind>",
+// "approval:pending".
 import * as vscode from 'vscode';
 import type * as C from '../../contract/index.ts';
-import { envKey, projectKey, type NodeKey, type Store } from './store.ts';
+import { approvalsKey, backupsKey, envKey, projectKey, type NodeKey, type Store } from './store.ts';
 
 export type Node =
   | { type: 'project'; project: C.Project }
+  | { type: 'approvals'; project: string }
+  | { type: 'approval'; project: string; approval: C.Approval }
   | { type: 'environment'; project: string; env: C.Environment }
+  | { type: 'backups'; project: string; env: C.Environment }
+  | { type: 'backup'; project: string; env: string; backup: C.Backup }
+  | { type: 'message'; text: string; icon?: string }
   | { type: 'run'; run: C.Run };
 
 const STAGE_ICON: Record<string, string> = { production: 'server-environment', staging: 'beaker', development: 'git-branch' };
@@ -19,11 +25,21 @@ const icon = (status: string) => {
   const [id, color] = STATUS_ICON[status] ?? ['circle-outline'];
   return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
 };
+const when = (iso: string) => iso.slice(0, 16).replace('T', ' ');
+export const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MiB`;
 
 export function duration(run: C.Run, now = Date.now()): string {
   if (!run.startedAt) return '';
   const s = Math.round(((run.finishedAt ? Date.parse(run.finishedAt) : now) - Date.parse(run.startedAt)) / 1000);
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m ${s % 60}s`;
+}
+
+/** One line about a health run's result (the health executor's return value). */
+export function healthSummary(result: unknown): string {
+  const r = (result ?? {}) as { odooVersion?: string; modulesInstalled?: number; modulesPending?: number; databaseBytes?: number; neutralized?: boolean };
+  return [r.odooVersion && `Odoo ${r.odooVersion}`, r.modulesInstalled !== undefined && `${r.modulesInstalled} modules`,
+    r.modulesPending ? `${r.modulesPending} pending` : null, r.databaseBytes !== undefined && mib(r.databaseBytes), r.neutralized && 'neutralized']
+    .filter(Boolean).join(' · ');
 }
 
 export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
@@ -37,53 +53,126 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
     store.onDidChange((keys) => {
       if (!keys) return this.changed.fire(undefined);
       const nodes = keys.map((k) => this.nodes.get(k)).filter((n): n is Node => !!n);
-      this.changed.fire(nodes.length ? nodes : undefined);
+      if (nodes.length) this.changed.fire(nodes);
     });
   }
 
-  getChildren(node?: Node): Node[] {
-    if (!node) {
-      const list: Node[] = this.store.projects.map((project) => ({ type: 'project', project }));
-      for (const n of list) if (n.type === 'project') this.nodes.set(projectKey(n.project.slug), n);
-      return list;
-    }
+  private who(id: string): string {
+    return id === this.store.me ? 'you' : id === '00000000-0000-0000-0000-000000000000' ? 'OdooOps' : id.slice(0, 8);
+  }
+
+  private keep<N extends Node>(key: NodeKey, n: N): N {
+    this.nodes.set(key, n);
+    return n;
+  }
+
+  async getChildren(node?: Node): Promise<Node[]> {
+    if (!node) return this.store.projects.map((project) => this.keep(projectKey(project.slug), { type: 'project', project }));
     if (node.type === 'project') {
-      return this.store.environments(node.project.slug).map((env) => {
-        const n: Node = { type: 'environment', project: node.project.slug, env };
-        this.nodes.set(envKey(node.project.slug, env.name), n);
-        return n;
-      });
+      const slug = node.project.slug;
+      const envs: Node[] = this.store.environments(slug).map((env) => this.keep(envKey(slug, env.name), { type: 'environment', project: slug, env }));
+      return this.store.openApprovals(slug).length ? [this.keep(approvalsKey(slug), { type: 'approvals', project: slug }), ...envs] : envs;
     }
-    if (node.type === 'environment') return this.store.runsOf(node.project, node.env.name).map((run) => ({ type: 'run', run }));
+    if (node.type === 'approvals') return this.store.openApprovals(node.project).map((approval) => ({ type: 'approval', project: node.project, approval }));
+    if (node.type === 'environment') {
+      const env = this.store.environment(node.project, node.env.name) ?? node.env;
+      return [
+        this.keep(backupsKey(node.project, env.name), { type: 'backups', project: node.project, env }),
+        ...this.store.runsOf(node.project, env.name).map((run): Node => ({ type: 'run', run })),
+      ];
+    }
+    if (node.type === 'backups') {
+      try {
+        const list = this.store.backupsOf(node.project, node.env.name) ?? await this.store.loadBackups(node.project, node.env.name);
+        if (!list.length) return [{ type: 'message', text: 'No backups yet', icon: 'info' }];
+        return list.map((backup) => ({ type: 'backup', project: node.project, env: node.env.name, backup }));
+      } catch (err) {
+        return [{ type: 'message', text: `Backups could not be read: ${(err as Error).message}`, icon: 'warning' }];
+      }
+    }
     return [];
   }
 
   getTreeItem(node: Node): vscode.TreeItem {
-    if (node.type === 'project') {
-      const item = new vscode.TreeItem(node.project.name, vscode.TreeItemCollapsibleState.Expanded);
-      item.description = node.project.role ?? '';
-      item.contextValue = 'project';
-      item.iconPath = new vscode.ThemeIcon('project');
-      return item;
+    switch (node.type) {
+      case 'project': {
+        const item = new vscode.TreeItem(node.project.name, vscode.TreeItemCollapsibleState.Expanded);
+        item.description = node.project.role ?? '';
+        item.contextValue = 'project';
+        item.iconPath = new vscode.ThemeIcon('project');
+        return item;
+      }
+      case 'approvals': {
+        const n = this.store.openApprovals(node.project).length;
+        const item = new vscode.TreeItem('Approvals', vscode.TreeItemCollapsibleState.Expanded);
+        item.description = `${n} open`;
+        item.iconPath = new vscode.ThemeIcon('shield', new vscode.ThemeColor('charts.yellow'));
+        item.contextValue = 'approvals';
+        return item;
+      }
+      case 'approval': {
+        const a = node.approval;
+        const item = new vscode.TreeItem(`${a.kind} ${a.environment}`, vscode.TreeItemCollapsibleState.None);
+        item.description = a.reason ?? '';
+        item.tooltip = new vscode.MarkdownString(`**${a.kind}** on **${a.environment}**, requested by ${this.who(a.requestedBy)}\n\n${a.reason ?? ''}\n\nparams: \`${JSON.stringify(a.params)}\``);
+        item.iconPath = new vscode.ThemeIcon(a.status === 'approved' ? 'pass' : 'question');
+        if (a.status === 'approved') item.description = `approved: run it · ${a.reason ?? ''}`;
+        item.contextValue = `approval:${a.status}`;
+        return item;
+      }
+      case 'environment': {
+        // Read the environment again: the node may be older than the store's last change.
+        const env = this.store.environment(node.project, node.env.name) ?? node.env;
+        const last = this.store.lastRun(node.project, env.name);
+        const health = this.store.healthOf(node.project, env.name);
+        const item = new vscode.TreeItem(env.name, vscode.TreeItemCollapsibleState.Collapsed);
+        item.description = [env.branch, last ? `${last.kind} ${last.status}` : null, health && health.state !== 'healthy' ? health.state : null].filter(Boolean).join(' · ');
+        item.tooltip = new vscode.MarkdownString([
+          `**${env.name}** (${env.stage})${env.branch ? ` · branch \`${env.branch}\`` : ''}`,
+          env.url ? `[${env.url}](${env.url})` : 'no URL set',
+          `database \`${env.database.name}\``,
+          health ? `health: **${health.state}** at ${when(health.at)}${health.state === 'healthy' ? ` · ${healthSummary(health.run.result)}` : health.run.error ? ` · ${health.run.error}` : ''}` : 'health: not checked yet',
+          last ? `last run: ${last.kind} #${last.id} ${last.status}` : 'no runs yet',
+        ].join('\n\n'));
+        item.iconPath = last && last.status !== 'succeeded' ? icon(last.status)
+          : health?.state === 'unhealthy' ? new vscode.ThemeIcon('heart', new vscode.ThemeColor('testing.iconFailed'))
+          : new vscode.ThemeIcon(STAGE_ICON[env.stage] ?? 'circle-outline');
+        item.contextValue = `environment:${env.stage}`;
+        return item;
+      }
+      case 'backups': {
+        const list = this.store.backupsOf(node.project, node.env.name);
+        const item = new vscode.TreeItem('Backups', vscode.TreeItemCollapsibleState.Collapsed);
+        item.description = list ? `${list.length}` : '';
+        item.iconPath = new vscode.ThemeIcon('archive');
+        item.contextValue = 'backups';
+        return item;
+      }
+      case 'backup': {
+        const b = node.backup;
+        const item = new vscode.TreeItem(`${b.kind} ${when(b.createdAt)}`, vscode.TreeItemCollapsibleState.None);
+        item.description = [mib(b.sizeBytes), b.odooVersion && `Odoo ${b.odooVersion}`, b.masked && 'masked'].filter(Boolean).join(' · ');
+        item.tooltip = `${b.kind} backup ${b.id}${b.runId ? ` (run #${b.runId})` : ''}${b.sha256 ? `\nSHA-256 ${b.sha256}` : ''}`;
+        item.iconPath = new vscode.ThemeIcon(b.masked ? 'shield' : 'database');
+        item.contextValue = `backup:${b.kind}`;
+        return item;
+      }
+      case 'message': {
+        const item = new vscode.TreeItem(node.text, vscode.TreeItemCollapsibleState.None);
+        if (node.icon) item.iconPath = new vscode.ThemeIcon(node.icon);
+        item.contextValue = 'message';
+        return item;
+      }
+      case 'run': {
+        const r = node.run;
+        const item = new vscode.TreeItem(`${r.kind} #${r.id}`, vscode.TreeItemCollapsibleState.None);
+        item.description = [r.status, duration(r), when(r.queuedAt), r.requestedBy ? `by ${this.who(r.requestedBy)}` : null].filter(Boolean).join(' · ');
+        item.tooltip = r.error ?? `${r.kind} ${r.status}${r.requestedBy ? `, requested by ${r.requestedBy}` : ''}`;
+        item.iconPath = icon(r.status);
+        item.contextValue = `run:${r.status}`;
+        item.command = { command: 'odooops.openRunLogs', title: 'Open run logs', arguments: [node] };
+        return item;
+      }
     }
-    if (node.type === 'environment') {
-      // Read the environment again: the node may be older than the store's last change.
-      const env = this.store.environment(node.project, node.env.name) ?? node.env;
-      const last = this.store.lastRun(node.project, env.name);
-      const item = new vscode.TreeItem(env.name, vscode.TreeItemCollapsibleState.Collapsed);
-      item.description = [env.branch, last ? `${last.kind} ${last.status}` : null].filter(Boolean).join(' · ');
-      item.tooltip = new vscode.MarkdownString(`**${env.name}** (${env.stage})\n\n${env.url ? `${env.url}\n\n` : ''}database \`${env.database.name}\``);
-      item.iconPath = last && last.status !== 'succeeded' ? icon(last.status) : new vscode.ThemeIcon(STAGE_ICON[env.stage] ?? 'circle-outline');
-      item.contextValue = `environment:${env.stage}`;
-      return item;
-    }
-    const r = node.run;
-    const item = new vscode.TreeItem(`${r.kind} #${r.id}`, vscode.TreeItemCollapsibleState.None);
-    item.description = [r.status, duration(r), r.queuedAt.slice(0, 16).replace('T', ' ')].filter(Boolean).join(' · ');
-    item.tooltip = r.error ?? `${r.kind} ${r.status}`;
-    item.iconPath = icon(r.status);
-    item.contextValue = `run:${r.status}`;
-    item.command = { command: 'odooops.openRunLogs', title: 'Open run logs', arguments: [node] };
-    return item;
   }
 }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { asUser, type Claims } from '../db/session.ts';
 import { HttpError, notFound } from './errors.ts';
+import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '../deploy/dev-environment.ts';
 import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toBackup, toEnvironment, toMember, toProject, toRun } from './mappers.ts';
 
 export interface RequestContext {
@@ -203,6 +204,45 @@ export const routes: Route[] = [
           d.user ?? null, d.passwordRef ?? null, input.filestorePath ?? null],
       );
       return { status: 201, body: toEnvironment({ ...rows[0], project_slug: project.slug }) };
+    });
+  }),
+  route('POST', `/api/projects/${P}/dev-environments`, async ({ pool, claims, params, body }) => {
+    const input = C.CreateDevEnvironment.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      if (!(await c.query(`select ops.can_operate($1, 'development') as ok`, [project.id])).rows[0].ok) {
+        throw new HttpError(403, 'forbidden', `your role in ${project.slug} (${project.role ?? 'not a member'}) cannot create development environments; a developer or an admin can`);
+      }
+      const full = (await c.query('select * from ops.projects where id = $1', [project.id])).rows[0];
+      const then = input.then ?? (full.repo_url ? 'deploy' : 'nothing');
+      if (then === 'deploy' && !full.repo_url) {
+        throw new HttpError(409, 'no_repository', `${project.slug} has no repository to deploy ${input.branch} from`,
+          `set it: odooops project git ${project.slug} --repo-url <url>, or create the environment with a clone of production instead`);
+      }
+      let env = await findDevEnvironment(c, project.id, input.branch);
+      const created = !env;
+      if (!env) {
+        // The new environment copies production's deploy target, a column only the service writes; the
+        // user's right was checked above, and the run below is queued as the user again.
+        await c.query(`select set_config('role', 'service_role', true)`);
+        try {
+          env = await createDevEnvironment(c, full, input.branch);
+        } catch (err) {
+          if ((err as { code?: string }).code !== '23505') throw err;
+          throw new HttpError(409, 'conflict', `${project.slug} already has an environment named ${devEnvironmentName(input.branch)} (for another branch)`,
+            'rename or archive that environment, or use a branch name that differs in more than punctuation and case');
+        }
+        await c.query(`select set_config('role', 'authenticated', true)`);
+      }
+      let run = null;
+      if (then !== 'nothing') {
+        const { rows } = await c.query('select run_id from ops.queue_run($1, $2, $3)', [env.id, then, JSON.stringify(then === 'deploy' ? { branch: input.branch } : {})]);
+        run = toRun(await getRun(c, rows[0].run_id));
+      }
+      const { rows } = await c.query(`${ENV_SELECT} where e.id = $1`, [env.id]);
+      const result: C.DevEnvironment = { environment: toEnvironment(rows[0]), created, run };
+      // The environment's insert is audited by its trigger, as the user.
+      return { status: created ? 201 : 200, body: result };
     });
   }),
   route('GET', `/api/projects/${P}/environments/${E}`, async ({ pool, claims, params }) =>

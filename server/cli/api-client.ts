@@ -51,14 +51,16 @@ export class ApiClient {
     this.target = target;
   }
 
-  private async fetch(method: string, path: string, body?: unknown): Promise<Response> {
+  private async fetch(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
     try {
       return await fetch(new URL(path, this.target.url), {
         method,
+        signal,
         headers: { authorization: `Bearer ${this.target.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
+      if (signal?.aborted) throw new CliError('cancelled', EXIT.usage);
       throw new CliError(`cannot reach the OdooOps server at ${this.target.url}: ${(err as Error).cause ?? (err as Error).message}`, EXIT.unreachable,
         'Is the server running? Start it with `npm start`.');
     }
@@ -68,8 +70,8 @@ export class ApiClient {
    * Streams a download into a file (named by the server's Content-Disposition when not given); written
    * beside it first and renamed when complete, so a broken download leaves no partial file.
    */
-  async download(path: string, file: string | undefined, progress: (bytes: number) => void, expect?: { sha256: string }): Promise<{ file: string; bytes: number }> {
-    const res = await this.fetch('GET', path);
+  async download(path: string, file: string | undefined, progress: (bytes: number) => void, expect?: { sha256: string }, signal?: AbortSignal): Promise<{ file: string; bytes: number }> {
+    const res = await this.fetch('GET', path, undefined, signal);
     if (!res.ok || !res.body) await this.fail(res, await res.text());
     const named = /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') ?? '')?.[1];
     const dest = file ?? named?.replace(/[/\\]/g, '_') ?? 'backup.zip';
@@ -78,9 +80,10 @@ export class ApiClient {
     const hash = createHash('sha256');
     const count = new Transform({ transform(chunk: Buffer, _e, done) { bytes += chunk.length; hash.update(chunk); progress(bytes); done(null, chunk); } });
     try {
-      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), count, createWriteStream(part));
+      await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), count, createWriteStream(part), { signal });
     } catch (err) {
       await rm(part, { force: true });
+      if (signal?.aborted) throw new CliError(`cancelled after ${bytes} bytes; nothing was kept`, EXIT.usage);
       throw new CliError(`the download broke off after ${bytes} bytes: ${(err as Error).message}`, EXIT.unreachable, 'Run the command again.');
     }
     const sha256 = hash.digest('hex');

@@ -34,6 +34,11 @@ export async function hasCommit(dir: string, revision: string): Promise<boolean>
   return git(dir, ['cat-file', '-e', `${revision}^{commit}`]).then(() => true, () => false);
 }
 
+/** The fetched head of a branch (BranchName keeps it from reading as an option). */
+export async function branchHead(dir: string, branch: string): Promise<string> {
+  return (await git(dir, ['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${branch}^{commit}`])).trim();
+}
+
 const VERSION = /['"]version['"]\s*:\s*['"]([^'"]+)['"]/;
 
 /** module name → manifest version at a revision (read with git show, never executed). */

@@ -5,7 +5,6 @@
 // development environment created on its first push; deleting the branch destroys it. Pull requests
 // get a comment with their development environment's URL.
 import type { IncomingMessage } from 'node:http';
-import { dirname, join } from 'node:path';
 import { verify } from '@octokit/webhooks-methods';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -14,6 +13,7 @@ import { asUser } from '../db/session.ts';
 import { HttpError } from '../api/errors.ts';
 import type { ProjectRow } from '../worker/executor.ts';
 import type { GitHubFeedback } from './feedback.ts';
+import { createDevEnvironment, findDevEnvironment } from '../deploy/dev-environment.ts';
 
 export interface WebhookOptions {
   pool: pg.Pool;
@@ -42,12 +42,6 @@ async function rawBody(req: IncomingMessage): Promise<Buffer> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
-}
-
-/** A development environment's name for a branch: feature/Login-Fix → dev-feature-login-fix. */
-export function devEnvironmentName(branch: string): string {
-  const slug = branch.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
-  return `dev-${slug}`.slice(0, 63).replace(/-+$/, '');
 }
 
 export async function handleGitHubWebhook(req: IncomingMessage, o: WebhookOptions): Promise<{ status: number; body: unknown }> {
@@ -148,34 +142,11 @@ async function push(c: pg.PoolClient, project: ProjectRow, branch: string, sha: 
     runs.push(await queue(c, env.id, 'deploy', params, `deploy:${env.id}:${sha}`));
     return { projectId: project.id, environment: env.name, runs };
   }
-  let env = (await c.query(`select * from ops.environments where project_id = $1 and stage = 'development' and branch = $2 and archived_at is null`, [project.id, branch])).rows[0];
+  let env = await findDevEnvironment(c, project.id, branch);
   let created = false;
   if (!env) {
     env = await createDevEnvironment(c, project, branch);
     created = true;
   }
   return { projectId: project.id, environment: env.name, created, runs: [await queue(c, env.id, 'deploy', params, `deploy:${env.id}:${sha}`)] };
-}
-
-/**
- * A branch's development environment, on production's database server (a database of its own, fresh:
- * the first deploy installs the repository's modules), its own filestore beside production's and its
- * own HTTP port.
- */
-async function createDevEnvironment(c: pg.PoolClient, project: ProjectRow, branch: string) {
-  const prod = (await c.query(`select * from ops.environments where project_id = $1 and stage = 'production' and archived_at is null order by name limit 1`, [project.id])).rows[0];
-  const name = devEnvironmentName(branch);
-  const db = `${(prod?.db_name ?? project.slug).slice(0, 30)}_${name.replace(/[^a-z0-9]/g, '_')}`.slice(0, 63);
-  let target = null;
-  if (prod?.deploy_target?.kind === 'local') {
-    const used = (await c.query(`select (deploy_target->>'httpPort')::int as p from ops.environments where project_id = $1 and deploy_target is not null`, [project.id])).rows.map((r) => r.p as number);
-    target = { ...prod.deploy_target, httpPort: Math.max(prod.deploy_target.httpPort + 100, ...used) + 1 };
-  }
-  const { rows } = await c.query(
-    `insert into ops.environments (project_id, name, stage, branch, url, db_host, db_port, db_name, db_user, db_password_ref, filestore_path, deploy_target)
-     values ($1, $2, 'development', $3, $4, $5, $6, $7, $8, $9, $10, $11) returning *`,
-    [project.id, name, branch, project.dev_url_template?.replaceAll('{env}', name) ?? null, prod?.db_host ?? null, prod?.db_port ?? null, db,
-      prod?.db_user ?? null, prod?.db_password_ref ?? null, prod?.filestore_path ? join(dirname(prod.filestore_path), db) : null, target],
-  );
-  return rows[0];
 }

@@ -2,26 +2,35 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import type * as C from '../../../contract/index.ts';
-import { RUNS_PER_ENVIRONMENT, Store, envKey } from '../../src/store.ts';
+import { RUNS_PER_ENVIRONMENT, Store, approvalsKey, backupsKey, envKey, projectKey } from '../../src/store.ts';
 
 const project = (slug: string): C.Project => ({ id: '00000000-0000-4000-8000-000000000001', slug, name: slug.toUpperCase(), role: 'admin', createdAt: '2026-11-25T00:00:00.000Z' });
 const env = (name: string, stage: C.Environment['stage']): C.Environment => ({
   id: '00000000-0000-4000-8000-00000000000a', project: 'acme', name, stage, branch: null, url: null,
   database: { host: null, port: null, name: `acme_${name}`, user: null, passwordRef: null }, filestorePath: null, activeRunId: null,
 });
-const run = (id: number, environment: string, status: C.Run['status'] = 'queued'): C.Run => ({
-  id, project: 'acme', environment, kind: 'backup', status, params: {}, requestedBy: null, idempotencyKey: null, approvalId: null,
+const ME = '00000000-0000-4000-8000-0000000000ee';
+const base = { '/api/me': { userId: ME, email: null, role: 'authenticated' }, '/api/projects/acme/approvals': [] as C.Approval[] };
+const approval = (id: string, status: C.Approval['status'], usedByRunId: number | null = null): C.Approval => ({
+  id, environment: 'production', kind: 'restore', params: {}, reason: null, status, requestedBy: ME, decidedBy: null, usedByRunId,
+});
+const backup = (id: string): C.Backup => ({
+  id, environment: 'staging', kind: 'manual', createdAt: '2026-11-25T10:00:00.000Z', sizeBytes: 1, sha256: null, odooVersion: '17.0', masked: false, runId: 1,
+});
+const run = (id: number, environment: string, status: C.Run['status'] = 'queued', kind = 'backup'): C.Run => ({
+  id, project: 'acme', environment, kind, status, params: {}, requestedBy: null, idempotencyKey: null, approvalId: null,
   attempts: 0, maxAttempts: 3, leaseOwner: null, leaseExpiresAt: null, cancelRequested: false, queuedAt: '2026-11-25T10:00:00.000Z',
   startedAt: null, finishedAt: null, error: null, result: null, lastSeq: 0,
 });
 
 /** A stand-in for the HTTP API (the real one is exercised by the server's tests): answers by path. */
-function api(routes: Record<string, unknown>) {
+function api(own: Record<string, unknown>) {
   const asked: string[] = [];
   return {
     asked,
     get: async <T>(path: string, schema: { parse(v: unknown): T }) => {
       asked.push(path);
+      const routes: Record<string, unknown> = { ...base, ...own };
       if (!(path in routes)) throw new Error(`no route ${path}`);
       return schema.parse(routes[path]);
     },
@@ -66,5 +75,54 @@ describe('Store', () => {
     await s.load();
     assert.match(s.error!, /cannot reach/);
     assert.deepEqual(s.projects, []);
+  });
+
+  it('health: the newest health run of an environment, even when newer runs push it out of the list', async () => {
+    const s = new Store(api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('staging', 'staging')], '/api/runs?project=acme&limit=200': [] }));
+    await s.load();
+    assert.equal(s.healthOf('acme', 'staging'), undefined, 'not checked yet');
+    s.applyRun(run(1, 'staging', 'failed', 'health'));
+    assert.equal(s.healthOf('acme', 'staging')?.state, 'unhealthy');
+    s.applyRun(run(2, 'staging', 'running', 'health'));
+    assert.equal(s.healthOf('acme', 'staging')?.state, 'checking');
+    s.applyRun(run(2, 'staging', 'succeeded', 'health'));
+    for (let i = 3; i < 3 + RUNS_PER_ENVIRONMENT + 2; i++) s.applyRun(run(i, 'staging', 'succeeded'));
+    assert.ok(!s.runsOf('acme', 'staging').some((r) => r.kind === 'health'), 'out of the recent runs');
+    assert.equal(s.healthOf('acme', 'staging')?.state, 'healthy');
+    s.applyRun(run(1, 'staging', 'failed', 'health'));
+    assert.equal(s.healthOf('acme', 'staging')?.run.id, 2, 'an older health run does not win');
+  });
+
+  it('backups are read when first looked at and again after a run that makes one succeeds; only their node refreshes', async () => {
+    const a = api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('staging', 'staging')], '/api/runs?project=acme&limit=200': [],
+      '/api/projects/acme/environments/staging/backups': [backup('00000000-0000-4000-8000-0000000000b1')] });
+    const s = new Store(a);
+    await s.load();
+    assert.equal(s.backupsOf('acme', 'staging'), undefined, 'not read before anyone looks');
+    assert.ok(!a.asked.some((p) => p.endsWith('/backups')));
+    assert.equal((await s.loadBackups('acme', 'staging')).length, 1);
+    assert.deepEqual(s.applyRun(run(7, 'staging', 'running')), [envKey('acme', 'staging')], 'a running backup changes no backup list');
+    assert.ok(s.backupsOf('acme', 'staging'));
+    assert.deepEqual(s.applyRun(run(7, 'staging', 'succeeded')), [envKey('acme', 'staging'), backupsKey('acme', 'staging')]);
+    assert.equal(s.backupsOf('acme', 'staging'), undefined, 'read again on the next look');
+    assert.deepEqual(s.applyRun(run(8, 'staging', 'succeeded', 'health')), [envKey('acme', 'staging')], 'a health check makes no backup');
+  });
+
+  it('approvals: pending ones and approved ones no run used; a change refreshes the project and its approvals', async () => {
+    const routes: Record<string, unknown> = { '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('production', 'production')], '/api/runs?project=acme&limit=200': [],
+      '/api/projects/acme/approvals': [approval('00000000-0000-4000-8000-0000000000a1', 'pending')] };
+    const s = new Store(api(routes));
+    await s.load();
+    assert.equal(s.me, ME);
+    assert.deepEqual(s.openApprovals('acme').map((x) => x.status), ['pending']);
+    assert.deepEqual(await s.reloadApprovals('acme'), [], 'nothing changed, nothing redrawn');
+    routes['/api/projects/acme/approvals'] = [approval('00000000-0000-4000-8000-0000000000a2', 'approved', 12), approval('00000000-0000-4000-8000-0000000000a1', 'approved'),
+      approval('00000000-0000-4000-8000-0000000000a3', 'rejected')];
+    const s2 = new Store(api(routes));
+    await s2.load();
+    assert.deepEqual(s2.openApprovals('acme').map((x) => x.id), ['00000000-0000-4000-8000-0000000000a1'], 'approved and unused: still to run');
+    routes['/api/projects/acme/approvals'] = [];
+    assert.deepEqual(await s2.reloadApprovals('acme'), [projectKey('acme'), approvalsKey('acme')]);
+    assert.deepEqual(s2.openApprovals('acme'), []);
   });
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { BranchName, DeployTarget } from '../../../contract/index.ts';
 import { defineExecutor } from '../executor.ts';
-import { fetchRepository, hasCommit, moduleChanges } from '../../deploy/git.ts';
+import { branchHead, fetchRepository, hasCommit, moduleChanges } from '../../deploy/git.ts';
 import type { OdooHost } from '../../deploy/host.ts';
 import { LocalOdoo } from '../../deploy/local-odoo.ts';
 import { SshOdoo } from '../../deploy/ssh-odoo.ts';
@@ -18,10 +18,12 @@ import { restoreBackup } from './restore.ts';
 
 const short = (sha: string) => sha.slice(0, 7);
 
+// A push names its commit; a deploy asked for from the editor may name only the branch (its newest
+// commit when the worker fetches: what "Deploy" means to someone who just pushed).
 export const deployParams = z.strictObject({
-  revision: z.string().regex(/^[0-9a-f]{40}$/, 'a full commit id (40 hex digits)'),
+  revision: z.string().regex(/^[0-9a-f]{40}$/, 'a full commit id (40 hex digits)').optional(),
   branch: BranchName.optional(),
-});
+}).refine((p) => p.revision || p.branch, 'a deploy needs a revision (40 hex digits) or a branch');
 
 export const deployExecutor = defineExecutor({
   kind: 'deploy',
@@ -36,7 +38,12 @@ export const deployExecutor = defineExecutor({
       throw new Error(`${env.name} has no deploy target; set one: odooops env deploy-target ${project.slug} ${env.name} --odoo-bin /path/to/odoo-bin --http-port 8069`);
     }
     const target = parsed.data;
-    const sha = params.revision;
+    const checkout = join(workDir, 'checkouts', env.id);
+    await log(`fetching ${project.repo_url}${params.branch ? ` (${params.branch})` : ''}`);
+    await fetchRepository(project.repo_url, checkout, signal);
+    const sha = params.revision ?? await branchHead(checkout, params.branch!).catch(() => {
+      throw new Error(`the branch ${params.branch} is not in ${project.repo_url}; push it first`);
+    });
 
     // GitHub hears about it, but a GitHub that cannot be reached does not fail the deploy.
     const tell = async (what: string, fn: (g: NonNullable<typeof github>, repo: string) => Promise<void>) => {
@@ -50,9 +57,7 @@ export const deployExecutor = defineExecutor({
     await feedback('pending', `deploying to ${env.name}`);
 
     try {
-      const checkout = join(workDir, 'checkouts', env.id);
-      await log(`fetching ${project.repo_url}${params.branch ? ` (${params.branch})` : ''}`);
-      await fetchRepository(project.repo_url, checkout, signal);
+      if (!params.revision) await log(`${params.branch} is at ${short(sha)}`);
       if (!(await hasCommit(checkout, sha))) throw new Error(`revision ${sha} is not in ${project.repo_url}`);
       let previous = env.deployed_revision ?? null;
       if (previous && !(await hasCommit(checkout, previous))) {
