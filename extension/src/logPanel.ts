@@ -2,19 +2,30 @@
 // batches plus history and gap fill by sequence number: the CLI's follower) and keeps every line, so a
 // panel hidden and shown again, or restored after a window reload (WebviewPanelSerializer), is filled
 // again from the start. The webview gets text and renders it as text, under a strict CSP with a nonce.
+// Lines go to the webview in batches (at most 5000 a message, flushed every 50 ms), never one message per
+// line; while the follower's live connection is down the webview shows that it is reconnecting.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import * as C from '../../contract/index.ts';
 import { followLogs } from '../../server/cli/follow.ts';
 import type { ApiClient } from '../../server/cli/api-client.ts';
+import { viewerHtml } from '../../webview/src/page.ts';
 import { workspaceCandidates } from '../../webview/src/traceback.ts';
 
 export const VIEW_TYPE = 'odooops.runLogs';
+
+const BATCH = 5000;
+const FLUSH_MS = 50;
 
 interface Panel {
   panel: vscode.WebviewPanel;
   lines: C.LogLine[];
   status: string;
+  connection: { type: 'connection'; state: 'live' | 'reconnecting' | 'done'; detail?: string } | null;
+  /** Index in `lines` of the first line not yet posted to the webview. */
+  posted: number;
+  flush: ReturnType<typeof setTimeout> | undefined;
+  disposed: boolean;
 }
 
 export class LogPanels implements vscode.WebviewPanelSerializer {
@@ -43,16 +54,25 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
   }
 
   private attach(runId: number, panel: vscode.WebviewPanel): void {
-    const entry: Panel = { panel, lines: [], status: 'queued' };
+    const entry: Panel = { panel, lines: [], status: 'queued', connection: null, posted: 0, flush: undefined, disposed: false };
     this.panels.set(runId, entry);
-    panel.webview.html = this.html(panel.webview, runId);
-    panel.onDidDispose(() => this.panels.delete(runId));
+    panel.webview.html = viewerHtml({
+      runId, nonce: randomBytes(16).toString('base64'), cspSource: panel.webview.cspSource,
+      script: panel.webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'webview.js')).toString(),
+    });
+    panel.onDidDispose(() => {
+      entry.disposed = true;
+      clearTimeout(entry.flush);
+      this.panels.delete(runId);
+    });
     panel.webview.onDidReceiveMessage(async (m: { type: string; path?: string; line?: number; text?: string }) => {
       if (m.type === 'ready') {
         // A new or re-shown webview: everything so far, then live lines as they come.
         void panel.webview.postMessage({ type: 'reset' });
-        for (let i = 0; i < entry.lines.length; i += 5000) void panel.webview.postMessage({ type: 'lines', lines: entry.lines.slice(i, i + 5000) });
+        entry.posted = 0;
+        post(entry);
         void panel.webview.postMessage({ type: 'status', status: entry.status, title: panel.title });
+        if (entry.connection) void panel.webview.postMessage(entry.connection);
       } else if (m.type === 'open' && m.path) {
         await openTraceback(m.path, m.line ?? 1);
       } else if (m.type === 'copy' && m.text !== undefined) {
@@ -71,7 +91,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
       entry.panel.title = `${run.kind} #${run.id} · ${run.environment}`;
       entry.status = run.status;
       void entry.panel.webview.postMessage({ type: 'status', status: run.status, title: entry.panel.title });
-      void entry.panel.webview.postMessage({ type: 'connection', state: 'live' });
+      connection(entry, { type: 'connection', state: 'live' });
       const final = await followLogs(api, runId, 0, (l) => {
         if (entry.status === 'queued') {
           // Lines mean it runs (the final state comes when the follower ends).
@@ -79,46 +99,36 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
           void entry.panel.webview.postMessage({ type: 'status', status: 'running', title: entry.panel.title });
         }
         entry.lines.push(l);
-        void entry.panel.webview.postMessage({ type: 'lines', lines: [l] });
-      });
+        if (entry.lines.length - entry.posted >= BATCH) post(entry);
+        else entry.flush ??= setTimeout(() => post(entry), FLUSH_MS);
+      }, { onState: (state, detail) => connection(entry, { type: 'connection', state, ...(detail ? { detail } : {}) }) });
+      post(entry);
       entry.status = final;
       void entry.panel.webview.postMessage({ type: 'status', status: final, title: entry.panel.title });
-      void entry.panel.webview.postMessage({ type: 'connection', state: 'done' });
+      connection(entry, { type: 'connection', state: 'done' });
     } catch (err) {
       void vscode.window.showErrorMessage(`OdooOps: cannot follow run ${runId}: ${(err as Error).message}`);
     }
   }
+}
 
-  private html(webview: vscode.Webview, runId: number): string {
-    const nonce = randomBytes(16).toString('base64');
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'webview.js'));
-    return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${webview.cspSource} 'nonce-${nonce}'; script-src 'nonce-${nonce}'; font-src ${webview.cspSource};">
-<meta name="viewport" content="width=device-width, initial-scale=1.0"><title>Run #${runId}</title>
-<style nonce="${nonce}">
-body { padding: 0; margin: 0; color: var(--vscode-editor-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size); }
-#bar { display: flex; gap: 8px; align-items: center; padding: 4px 8px; border-bottom: 1px solid var(--vscode-panel-border); position: sticky; top: 0; background: var(--vscode-editor-background); }
-#viewport { position: absolute; top: 40px; bottom: 0; left: 0; right: 0; overflow: auto; }
-#rows { position: absolute; top: 0; left: 0; right: 0; }
-.line { height: 18px; line-height: 18px; white-space: pre; padding: 0 8px; }
-.line.error { color: var(--vscode-errorForeground); } .line.warning { color: var(--vscode-editorWarning-foreground); }
-.line.match { background: var(--vscode-editor-findMatchHighlightBackground); } .line.current { background: var(--vscode-editor-findMatchBackground); }
-.ts { color: var(--vscode-descriptionForeground); } a { color: var(--vscode-textLink-foreground); }
-.status.failed { color: var(--vscode-errorForeground); } .status.succeeded { color: var(--vscode-testing-iconPassed); }
-.fg0{color:var(--vscode-terminal-ansiBlack)}.fg1{color:var(--vscode-terminal-ansiRed)}.fg2{color:var(--vscode-terminal-ansiGreen)}.fg3{color:var(--vscode-terminal-ansiYellow)}
-.fg4{color:var(--vscode-terminal-ansiBlue)}.fg5{color:var(--vscode-terminal-ansiMagenta)}.fg6{color:var(--vscode-terminal-ansiCyan)}.fg7{color:var(--vscode-terminal-ansiWhite)}
-.fg8{color:var(--vscode-terminal-ansiBrightBlack)}.fg9{color:var(--vscode-terminal-ansiBrightRed)}.fg10{color:var(--vscode-terminal-ansiBrightGreen)}.fg11{color:var(--vscode-terminal-ansiBrightYellow)}
-.fg12{color:var(--vscode-terminal-ansiBrightBlue)}.fg13{color:var(--vscode-terminal-ansiBrightMagenta)}.fg14{color:var(--vscode-terminal-ansiBrightCyan)}.fg15{color:var(--vscode-terminal-ansiBrightWhite)}
-</style></head><body>
-<div id="bar"><span id="status" class="status"></span><span id="connection"></span>
-<vscode-textfield id="search" placeholder="Search"></vscode-textfield><span id="count"></span>
-<vscode-checkbox id="follow" checked>Follow</vscode-checkbox><vscode-checkbox id="times">Timestamps</vscode-checkbox>
-<vscode-button id="copy" secondary>Copy</vscode-button></div>
-<div id="viewport" data-run="${runId}"><div id="spacer"></div><div id="rows"></div></div>
-<script nonce="${nonce}">window.__odooopsRun = ${runId};</script>
-<script nonce="${nonce}" src="${script}"></script>
-</body></html>`;
+/** Posts the lines the webview has not had yet, in messages of at most BATCH lines. */
+function post(entry: Panel): void {
+  clearTimeout(entry.flush);
+  entry.flush = undefined;
+  // The follower runs on after its panel is closed (it ends with the run); a closed webview takes nothing.
+  if (entry.disposed) return;
+  for (let i = entry.posted; i < entry.lines.length; i += BATCH) {
+    void entry.panel.webview.postMessage({ type: 'lines', lines: entry.lines.slice(i, i + BATCH) });
   }
+  entry.posted = entry.lines.length;
+}
+
+/** The follower's connection state: shown now, and again to a webview that is (re)created. */
+function connection(entry: Panel, m: NonNullable<Panel['connection']>): void {
+  post(entry);
+  entry.connection = m;
+  if (!entry.disposed) void entry.panel.webview.postMessage(m);
 }
 
 /** Opens the workspace file a traceback names, at its line, when the workspace has it. */

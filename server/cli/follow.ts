@@ -4,6 +4,7 @@
 // (no gateway at that URL, a refused join) it falls back to reading the API every 300 ms.
 import * as C from '../../contract/index.ts';
 import { LogSequencer } from '../../contract/log-sequence.ts';
+import { EXIT } from './api-client.ts';
 /** What following needs of an API client (the CLI's ApiClient, the extension's Api). */
 export interface LogSource {
   get<T>(path: string, schema: { parse(v: unknown): T }): Promise<T>;
@@ -12,14 +13,54 @@ export interface LogSource {
 
 const TERMINAL = C.TERMINAL_STATUSES as readonly string[];
 
+export type FollowState = 'live' | 'reconnecting';
+export interface FollowOptions {
+  /**
+   * Told when the live connection drops ('reconnecting': the Realtime channel closed or errored, or a
+   * history read failed) and when it is back ('live'). A caller that passes it is one that can show the
+   * state, so a history read that fails for want of the server (unreachable, 5xx) is retried every
+   * `retryMs` instead of ending the follow; without it, as before, such a failure is thrown.
+   */
+  onState?: (state: FollowState, detail?: string) => void;
+  retryMs?: number;
+}
+
 /** Prints the run's lines after `after` until it has finished; returns its final status. */
-export async function followLogs(api: LogSource, id: number, after: number, out: (l: C.LogLine) => void): Promise<C.RunStatus> {
+export async function followLogs(api: LogSource, id: number, after: number, out: (l: C.LogLine) => void, options: FollowOptions = {}): Promise<C.RunStatus> {
+  const { onState } = options;
   const seq = new LogSequencer((lines) => lines.forEach(out), after);
+  // The state last told to onState, so each change is told once.
+  let told: FollowState = 'live';
+  let channelDown = false;
+  let fetchDown = false;
+  const tell = (detail?: string) => {
+    const state: FollowState = channelDown || fetchDown ? 'reconnecting' : 'live';
+    if (state === told) return;
+    told = state;
+    onState?.(state, detail);
+  };
+  const page = async (): Promise<C.LogPage> => {
+    for (;;) {
+      try {
+        const p = await api.get(`/api/runs/${id}/logs?after=${seq.last}&limit=5000`, C.LogPage);
+        if (fetchDown) {
+          fetchDown = false;
+          tell();
+        }
+        return p;
+      } catch (err) {
+        if (!onState || !transient(err)) throw err;
+        fetchDown = true;
+        tell(`reading the log failed: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, options.retryMs ?? 2000));
+      }
+    }
+  };
   const fill = async (): Promise<C.RunStatus> => {
     for (;;) {
-      const page = await api.get(`/api/runs/${id}/logs?after=${seq.last}&limit=5000`, C.LogPage);
-      seq.accept(page.lines);
-      if (page.lines.length < 5000) return page.status;
+      const p = await page();
+      seq.accept(p.lines);
+      if (p.lines.length < 5000) return p.status;
     }
   };
 
@@ -37,11 +78,21 @@ export async function followLogs(api: LogSource, id: number, after: number, out:
     // status (so the end is noticed at once). Batches come at most ~10 a second.
     wake();
   });
+  let joinedOnce = false;
   const joined = await new Promise<boolean>((resolve) => {
     const timer = setTimeout(() => resolve(false), 5000);
-    channel.subscribe((status) => {
+    channel.subscribe((status, err) => {
+      // After the first join supabase-js rejoins by itself: a drop shows as CHANNEL_ERROR/TIMED_OUT (or
+      // CLOSED), the rejoin as SUBSCRIBED again. The history read on rejoin fills what the drop lost.
+      if (joinedOnce) {
+        channelDown = status !== 'SUBSCRIBED';
+        tell(channelDown ? `live connection ${status.toLowerCase().replace('_', ' ')}${err ? `: ${err.message}` : ''}` : undefined);
+        if (!channelDown) wake();
+        return;
+      }
       if (status === 'CLOSED') return;
       clearTimeout(timer);
+      joinedOnce = status === 'SUBSCRIBED';
       resolve(status === 'SUBSCRIBED');
     });
   });
@@ -61,6 +112,14 @@ export async function followLogs(api: LogSource, id: number, after: number, out:
     }
   } finally {
     // Closing the socket ends the subscription; an explicit leave would keep a 10 s reply timer alive.
+    joinedOnce = false;
+    channelDown = false;
     await sb.realtime.disconnect();
   }
+}
+
+/** A failure worth retrying: the server unreachable or failing, not a refusal (auth, no such run). */
+function transient(err: unknown): boolean {
+  const code = (err as { exitCode?: number }).exitCode;
+  return code === EXIT.unreachable || code === EXIT.server;
 }

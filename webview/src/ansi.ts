@@ -41,7 +41,9 @@ export function parseAnsi(line: string): Segment[] {
 
 /** The line's level as Odoo logs it ("2026-11-25 10:00:00,123 42 ERROR db odoo.x: …"), for highlighting. */
 export function levelOf(line: string): 'error' | 'warning' | 'info' | 'debug' | null {
-  const m = /\b(CRITICAL|ERROR|WARNING|WARN|INFO|DEBUG)\b/.exec(line.slice(0, 200));
+  // Escapes first: "\x1b[31mERROR" is an ERROR line.
+  const head = line.includes('\x1b') ? line.slice(0, 400).replace(OTHER, '').replace(SGR, '') : line;
+  const m = /\b(CRITICAL|ERROR|WARNING|WARN|INFO|DEBUG)\b/.exec(head.slice(0, 200));
   if (!m) return /^Traceback \(most recent call last\)/.test(line) ? 'error' : null;
   return ({ CRITICAL: 'error', ERROR: 'error', WARNING: 'warning', WARN: 'warning', INFO: 'info', DEBUG: 'debug' } as const)[m[1] as 'ERROR'];
 }

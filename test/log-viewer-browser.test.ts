@@ -1,0 +1,343 @@
+// The log viewer (webview bundle) in a real browser: Debian's chromium through playwright-core, the page
+// exactly as the extension host builds it (webview/src/page.ts: same markup, same strict CSP with a
+// nonce), the bundle built from the sources. The one thing VS Code provides that a browser lacks is the
+// webview host API (acquireVsCodeApi): a page-level test double records what the viewer posts and keeps
+// its state. Messages from the "host" are window messages, as VS Code delivers them.
+// Behaviour is asserted; the million-line figures (ingest time, a scroll frame, JS heap) are printed.
+import { after, before, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { build } from 'esbuild';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { viewerHtml } from '../webview/src/page.ts';
+
+const ROOT = join(import.meta.dirname, '..');
+const CHROMIUM = '/usr/bin/chromium';
+const skip = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (scripts/test-prereqs.sh installs Debian's chromium)`;
+const ARTIFACTS = join(ROOT, 'test-artifacts');
+
+let browser: Browser;
+let server: Server;
+let origin = '';
+
+before(async () => {
+  if (skip) return;
+  // The webview target of esbuild.mjs, built in memory (not into extension/dist, which the extension's
+  // e2e test packages at the same time).
+  const bundle = await build({
+    entryPoints: [join(ROOT, 'webview', 'src', 'main.ts')], bundle: true, platform: 'browser', format: 'iife', target: 'es2022', write: false, logLevel: 'warning',
+  });
+  const js = bundle.outputFiles[0]!.text;
+  server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/webview.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
+    } else if (url.pathname === '/') {
+      const html = viewerHtml({ runId: Number(url.searchParams.get('run') ?? 7), nonce: randomBytes(16).toString('base64'), cspSource: origin, script: `${origin}/webview.js` });
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  await new Promise((r) => (server ? server.close(r) : r(null)));
+});
+
+/**
+ * Runs in the page before its scripts: the test double of VS Code's webview host API, and the theme
+ * variables VS Code would set (a plausible dark theme), as a constructed stylesheet (no CSP change).
+ */
+function fakeVsCodeWebviewHost(): void {
+  const w = window as unknown as { __posted: unknown[]; __state: unknown; acquireVsCodeApi: () => unknown };
+  w.__posted = [];
+  w.__state = undefined;
+  w.acquireVsCodeApi = () => ({
+    postMessage: (m: unknown) => w.__posted.push(m),
+    setState: (s: unknown) => (w.__state = s),
+    getState: () => w.__state,
+  });
+  const theme = new CSSStyleSheet();
+  theme.replaceSync(`:root {
+    --vscode-editor-foreground: #cccccc; --vscode-editor-background: #1e1e1e; --vscode-panel-border: #444444;
+    --vscode-editor-font-family: 'DejaVu Sans Mono', monospace; --vscode-editor-font-size: 13px; --vscode-font-family: 'DejaVu Sans', sans-serif;
+    --vscode-errorForeground: #f48771; --vscode-editorWarning-foreground: #cca700; --vscode-descriptionForeground: #9d9d9d;
+    --vscode-inputValidation-warningBackground: #352a05; --vscode-inputValidation-warningBorder: #b89500;
+    --vscode-editor-findMatchHighlightBackground: rgba(234, 92, 0, 0.33); --vscode-editor-findMatchBackground: #515c6a;
+    --vscode-textLink-foreground: #3794ff; --vscode-testing-iconPassed: #73c991;
+    --vscode-terminal-ansiRed: rgb(205, 49, 49); --vscode-terminal-ansiGreen: rgb(13, 188, 121); --vscode-terminal-ansiYellow: #e5e510;
+    --vscode-terminal-ansiBlue: #2472c8; --vscode-terminal-ansiCyan: #11a8cd; --vscode-terminal-ansiWhite: #e5e5e5;
+    --vscode-input-background: #3c3c3c; --vscode-input-foreground: #cccccc; --vscode-button-secondaryBackground: #3a3d41;
+    --vscode-button-secondaryForeground: #cccccc; --vscode-checkbox-background: #3c3c3c; --vscode-checkbox-border: #6b6b6b; --vscode-foreground: #cccccc;
+  }`);
+  document.adoptedStyleSheets = [theme];
+}
+
+async function open(t: TestContext, size = { width: 1200, height: 800 }): Promise<Page> {
+  const page = await browser.newPage({ viewport: size });
+  t.after(() => page.close());
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  t.after(() => assert.deepEqual(errors, [], 'no page errors and no CSP violations'));
+  await page.addInitScript(fakeVsCodeWebviewHost);
+  await page.goto(`${origin}/?run=7`);
+  await page.waitForFunction(() => (window as unknown as { __posted: { type: string }[] }).__posted.some((m) => m.type === 'ready'));
+  return page;
+}
+
+/** Posts messages as the extension host does, then waits for the viewer to have drawn them. */
+async function host(page: Page, ...messages: unknown[]): Promise<void> {
+  await page.evaluate((ms) => ms.forEach((m) => window.postMessage(m, '*')), messages);
+  await frames(page);
+}
+
+const frames = (page: Page) => page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+const line = (seq: number, text: string, stream = 'stdout') => ({ seq, ts: '2026-11-25T10:00:00.123Z', stream, line: text });
+
+test('a million lines: bounded DOM, the end and a search reach the right line, figures printed', { skip }, async (t) => {
+  const page = await open(t);
+  const cdp = await page.context().newCDPSession(page);
+  const heap = async () => {
+    await cdp.send('HeapProfiler.collectGarbage');
+    return (await cdp.send('Runtime.getHeapUsage')).usedSize / 2 ** 20;
+  };
+  const heapBefore = await heap();
+
+  // Built in the page first (not timed), then posted 5000 a message like the host, and timed until the
+  // viewer, following, shows the last line.
+  const ingestMs = await page.evaluate(async () => {
+    const N = 1_000_000;
+    const batches: unknown[][] = [];
+    for (let b = 0; b < N; b += 5000) {
+      const lines = [];
+      for (let i = b + 1; i <= b + 5000; i++) {
+        const text = `2026-11-25 10:00:00,${String(i % 1000).padStart(3, '0')} 42 ${i % 97 === 0 ? 'WARNING' : 'INFO'} shop odoo.modules.loading: line ${i} loading module m${i % 500}`;
+        lines.push({ seq: i, ts: new Date(Date.UTC(2026, 10, 25, 10) + i).toISOString(), stream: i % 10 === 0 ? 'stderr' : 'stdout', line: i === 999_999 ? `${text} needle-999999` : text });
+      }
+      batches.push(lines);
+    }
+    const rows = document.getElementById('rows')!;
+    const t0 = performance.now();
+    for (const lines of batches) window.postMessage({ type: 'lines', lines }, '*');
+    await new Promise<void>((resolve) => {
+      const check = () => (rows.textContent!.includes('line 1000000 loading') ? resolve() : requestAnimationFrame(check));
+      check();
+    });
+    return performance.now() - t0;
+  });
+  const heapAfter = await heap();
+
+  const shown = () => page.evaluate(() => {
+    const vp = document.getElementById('viewport')!.getBoundingClientRect();
+    const rows = [...document.querySelectorAll<HTMLElement>('#rows .line')];
+    const inView = rows.filter((r) => { const b = r.getBoundingClientRect(); return b.top >= vp.top - 1 && b.bottom <= vp.bottom + 1; });
+    return { rows: rows.length, all: document.querySelectorAll('#rows *').length, first: inView[0]?.textContent ?? '', last: inView.at(-1)?.textContent ?? '' };
+  });
+  let view = await shown();
+  assert.ok(view.rows < 300, `${view.rows} row elements for a million lines`);
+  assert.ok(view.all < 2000, `${view.all} elements in the log area`);
+  assert.match(view.last, /line 1000000 loading/, 'following: the last line is in view');
+
+  // Scroll to the top, then to the end: the last line is in view again.
+  await page.evaluate(() => (document.getElementById('viewport')!.scrollTop = 0));
+  await frames(page);
+  assert.match((await shown()).first, /: line 1 loading/);
+  await page.evaluate(() => { const vp = document.getElementById('viewport')!; vp.scrollTop = vp.scrollHeight; });
+  await frames(page);
+  assert.match((await shown()).last, /line 1000000 loading/);
+
+  // One frame after a jump to the middle: the middle lines are drawn.
+  const scrollMs = await page.evaluate(async () => {
+    const vp = document.getElementById('viewport')!;
+    const t0 = performance.now();
+    vp.scrollTop = (vp.scrollHeight - vp.clientHeight) / 2;
+    await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+    return performance.now() - t0;
+  });
+  view = await shown();
+  const middle = Number(/line (\d+) loading/.exec(view.first)?.[1]);
+  assert.ok(Math.abs(middle - 500_000) < 100, `the middle of the log is in view (line ${middle})`);
+  assert.ok(view.rows < 300);
+  // The viewer's own share of it: its scroll handler (the rows drawn) and the layout that follows.
+  const renderMs = await page.evaluate(() => {
+    const vp = document.getElementById('viewport')!;
+    const t0 = performance.now();
+    vp.scrollTop = (vp.scrollHeight - vp.clientHeight) / 2 + 3000;
+    vp.dispatchEvent(new Event('scroll'));
+    void document.getElementById('rows')!.offsetHeight;
+    return performance.now() - t0;
+  });
+  await frames(page);
+
+  // Search: the one match, in line 999,999, is counted, marked current and scrolled into view.
+  const t0 = Date.now();
+  await page.locator('#search input').fill('needle-999999');
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '1 of 1');
+  const searchMs = Date.now() - t0;
+  await frames(page);
+  const found = await page.evaluate(() => {
+    const vp = document.getElementById('viewport')!.getBoundingClientRect();
+    const cur = document.querySelector<HTMLElement>('#rows .line.current');
+    const b = cur?.getBoundingClientRect();
+    return { text: cur?.textContent ?? '', inView: !!b && b.top >= vp.top && b.bottom <= vp.bottom };
+  });
+  assert.match(found.text, /line 999999 loading .* needle-999999/);
+  assert.ok(found.inView, 'the match is scrolled into view');
+
+
+  // Wrap on a million lines: every line's height computed, the match stays in view.
+  const w0 = Date.now();
+  await page.locator('#wrap').click();
+  await frames(page);
+  const wrapMs = Date.now() - w0;
+  const wrapped = await page.evaluate(() => {
+    const vp = document.getElementById('viewport')!.getBoundingClientRect();
+    const b = document.querySelector('#rows .line.current')?.getBoundingClientRect();
+    return { inView: !!b && b.top < vp.bottom && b.bottom > vp.top, rows: document.querySelectorAll('#rows .line').length };
+  });
+  assert.ok(wrapped.inView, 'with wrap on the match is still in view');
+  assert.ok(wrapped.rows < 300);
+
+  const figures = `1M lines: ingest ${ingestMs.toFixed(0)} ms (200 messages of 5000), scroll-to-middle frame ${scrollMs.toFixed(1)} ms ` +
+    `(rows drawn and laid out in ${renderMs.toFixed(1)} ms), ` +
+    `search ${searchMs} ms, wrap on ${wrapMs} ms, JS heap ${heapBefore.toFixed(1)} MB → ${heapAfter.toFixed(1)} MB (+${(heapAfter - heapBefore).toFixed(1)} MB held), ${view.rows} row elements`;
+  t.diagnostic(figures);
+  console.log(figures);
+  assert.ok(heapAfter - heapBefore < 400, 'a million lines fit in a bounded heap');
+
+  // What the viewer told its host: ready, and the state VS Code keeps for the panel.
+  const fake = await page.evaluate(() => {
+    const w = window as unknown as { __posted: unknown[]; __state: unknown };
+    return { posted: w.__posted, state: w.__state };
+  });
+  assert.deepEqual(fake.posted, [{ type: 'ready' }]);
+  assert.deepEqual(fake.state, { runId: 7, wrap: true });
+});
+
+test('markup in a line is text: no script runs, no element is created', { skip }, async (t) => {
+  const page = await open(t);
+  const evil = ['<script>window.__pwned=1</script>', '<img src=x onerror="window.__pwned=2">', 'File "<img src=x onerror=window.__pwned=3>.py", line 1'];
+  await host(page, { type: 'lines', lines: evil.map((l, i) => line(i + 1, l)) });
+  await page.waitForTimeout(200);
+  const r = await page.evaluate(() => ({
+    pwned: (window as unknown as { __pwned?: number }).__pwned,
+    elements: document.querySelectorAll('#rows img, #rows script, #viewport img, #viewport script').length,
+    texts: [...document.querySelectorAll('#rows .line')].map((e) => e.textContent),
+  }));
+  assert.equal(r.pwned, undefined);
+  assert.equal(r.elements, 0);
+  assert.equal(r.texts[0], evil[0]);
+  assert.equal(r.texts[1], evil[1]);
+  assert.ok(r.texts[2]!.startsWith(evil[2]!));
+  assert.ok(await page.getByText(evil[0]!).isVisible(), 'shown as visible text');
+});
+
+test('wrap: a 2000-character line wraps when on and scrolls sideways when off; state kept', { skip }, async (t) => {
+  const page = await open(t, { width: 900, height: 700 });
+  const long = `START ${'0123456789abcdefghij'.repeat(100)} END`;
+  const lines = [line(1, 'before'), line(2, long), line(3, 'after')];
+  for (let i = 4; i <= 300; i++) lines.push(line(i, i % 7 === 0 ? `wide ${i} ${'x'.repeat(400 + i)}` : `short ${i}`));
+  lines.push(line(301, `target ${'y'.repeat(700)} needle-301`));
+  await host(page, { type: 'lines', lines });
+  await page.evaluate(() => (document.getElementById('viewport')!.scrollTop = 0));
+  await frames(page);
+  const geometry = () => page.evaluate(() => {
+    const rows = [...document.querySelectorAll<HTMLElement>('#rows .line')];
+    const longRow = rows.find((r) => r.textContent!.startsWith('START'));
+    if (!longRow) throw new Error(`no long row in ${rows.map((r) => r.textContent!.slice(0, 20)).join(' | ')} (scrollTop ${document.getElementById('viewport')!.scrollTop})`);
+    const after = rows.find((r) => r.textContent === 'after')!;
+    const b = longRow.getBoundingClientRect();
+    // Where the text really ends: the last line box of the row's last span.
+    const textBottom = [...longRow.lastElementChild!.getClientRects()].at(-1)!.bottom;
+    const vp = document.getElementById('viewport')!;
+    return { height: b.height, bottom: b.bottom, textBottom, afterTop: after.getBoundingClientRect().top, sideways: vp.scrollWidth > vp.clientWidth };
+  });
+  const off = await geometry();
+  assert.equal(off.height, 18);
+  assert.ok(off.sideways, 'without wrap the long line scrolls sideways');
+
+  await page.locator('#wrap').click();
+  await frames(page);
+  const on = await geometry();
+  assert.ok(on.height > 18 * 10, `the long line wraps (${on.height} px)`);
+  assert.equal(on.height % 18, 0);
+  assert.ok(on.textBottom > on.bottom - 18 - 1 && on.textBottom <= on.bottom + 1, 'its computed height is the height its text takes');
+  assert.ok(on.afterTop >= on.bottom - 1, 'the next line starts below it');
+  assert.ok(!on.sideways, 'no sideways scrolling with wrap on');
+  assert.deepEqual(await page.evaluate(() => (window as unknown as { __state: unknown }).__state), { runId: 7, wrap: true });
+
+  // With wrapped lines of many heights, a search still brings its line into view.
+  await page.locator('#search input').fill('needle-301');
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '1 of 1');
+  await frames(page);
+  const found = await page.evaluate(() => {
+    const vp = document.getElementById('viewport')!.getBoundingClientRect();
+    const b = document.querySelector('#rows .line.current')?.getBoundingClientRect();
+    return !!b && b.top < vp.bottom && b.bottom > vp.top;
+  });
+  assert.ok(found, 'the wrapped match is in view');
+
+  await page.locator('#search input').fill('');
+  await page.evaluate(() => (document.getElementById('viewport')!.scrollTop = 0));
+  await page.locator('#wrap').click();
+  await frames(page);
+  const offAgain = await geometry();
+  assert.equal(offAgain.height, 18);
+  assert.deepEqual(await page.evaluate(() => (window as unknown as { __state: unknown }).__state), { runId: 7, wrap: false });
+});
+
+test('the reconnecting banner shows while the host reconnects and goes when it is live again', { skip }, async (t) => {
+  const page = await open(t, { width: 1000, height: 560 });
+  const lines = [];
+  for (let i = 1; i <= 40; i++) {
+    lines.push(line(i, i % 9 === 0
+      ? `2026-11-25 10:00:0${i % 10},000 42 WARNING shop odoo.models: a long warning that wraps: ${'the quick brown fox jumps over the lazy dog; '.repeat(6)}`
+      : `2026-11-25 10:00:0${i % 10},000 42 INFO shop odoo.modules.loading: loading module ${i}`));
+  }
+  lines.push(line(41, '\x1b[1;31mERROR\x1b[0m restore failed, retrying'));
+  await host(page, { type: 'status', status: 'running', title: 'clone #7 · staging' }, { type: 'lines', lines });
+  const banner = page.locator('#banner');
+  assert.equal(await banner.isVisible(), false);
+  await page.locator('#wrap').click();
+  await host(page, { type: 'connection', state: 'reconnecting', detail: 'live connection channel error' });
+  assert.equal(await banner.isVisible(), true);
+  assert.match((await banner.textContent())!, /Reconnecting… lines will be filled in from where they stopped/);
+  assert.equal(await page.locator('#connection').textContent(), 'reconnecting…');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'log-viewer-wrap-reconnecting.png') });
+
+  await host(page, { type: 'connection', state: 'live' });
+  assert.equal(await banner.isVisible(), false);
+  assert.equal(await page.locator('#connection').textContent(), 'live');
+});
+
+test('ANSI colours become styled spans, not escape codes', { skip }, async (t) => {
+  const page = await open(t);
+  await host(page, { type: 'lines', lines: [line(1, '\x1b[31mred\x1b[0m plain \x1b[1;32mbold green\x1b[0m\x1b[2K')] });
+  const r = await page.evaluate(() => {
+    const row = document.querySelector('#rows .line')!;
+    return {
+      text: row.textContent,
+      spans: [...row.querySelectorAll('span')].map((s) => ({ text: s.textContent, cls: s.className, color: getComputedStyle(s).color, weight: getComputedStyle(s).fontWeight })),
+    };
+  });
+  assert.equal(r.text, 'red plain bold green');
+  assert.doesNotMatch(r.text!, /\x1b|\[\d+m/);
+  assert.deepEqual(r.spans.map((s) => [s.text, s.cls]), [['red', 'fg1'], [' plain ', ''], ['bold green', 'fg2']]);
+  assert.equal(r.spans[0]!.color, 'rgb(205, 49, 49)');
+  assert.equal(r.spans[2]!.color, 'rgb(13, 188, 121)');
+  assert.equal(r.spans[2]!.weight, '700');
+});

@@ -1,0 +1,52 @@
+// The log viewer's page, as the extension host gives it to the webview (logPanel.ts) and as the browser
+// test loads it: one markup for both. No `vscode` import here, so a plain Node test can build it.
+// Strict CSP: scripts and styles only with the page's nonce (the bundle is a nonce'd <script src>).
+
+export interface ViewerPage {
+  runId: number;
+  /** A fresh random value per page (base64). */
+  nonce: string;
+  /** The webview's resource origin (webview.cspSource) for styles and fonts. */
+  cspSource: string;
+  /** The URL of dist/webview.js as the webview can load it. */
+  script: string;
+}
+
+const attr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+
+export function viewerHtml({ runId, nonce, cspSource, script }: ViewerPage): string {
+  const id = Math.trunc(Number(runId));
+  return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${attr(cspSource)} 'nonce-${attr(nonce)}'; script-src 'nonce-${attr(nonce)}'; font-src ${attr(cspSource)};">
+<meta name="viewport" content="width=device-width, initial-scale=1.0"><title>Run #${id}</title>
+<style nonce="${attr(nonce)}">
+html, body { height: 100%; }
+body { padding: 0; margin: 0; display: flex; flex-direction: column; overflow: hidden; color: var(--vscode-editor-foreground); background: var(--vscode-editor-background); font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size); }
+#bar { display: flex; gap: 8px; align-items: center; padding: 4px 8px; border-bottom: 1px solid var(--vscode-panel-border); background: var(--vscode-editor-background); flex: none; }
+#banner { flex: none; padding: 4px 8px; color: var(--vscode-editorWarning-foreground); background: var(--vscode-inputValidation-warningBackground); border-bottom: 1px solid var(--vscode-inputValidation-warningBorder); }
+#banner[hidden] { display: none; }
+#viewport { position: relative; flex: 1; min-height: 0; overflow: auto; }
+#rows { position: absolute; top: 0; left: 0; right: 0; }
+.line { height: 18px; line-height: 18px; white-space: pre; padding: 0 8px; }
+body.wrap .line { height: auto; white-space: pre-wrap; word-break: break-all; }
+.line.error { color: var(--vscode-errorForeground); } .line.warning { color: var(--vscode-editorWarning-foreground); }
+.line.match { background: var(--vscode-editor-findMatchHighlightBackground); } .line.current { background: var(--vscode-editor-findMatchBackground); }
+.ts { color: var(--vscode-descriptionForeground); } a { color: var(--vscode-textLink-foreground); }
+.status.failed { color: var(--vscode-errorForeground); } .status.succeeded { color: var(--vscode-testing-iconPassed); }
+.connection.reconnecting { color: var(--vscode-editorWarning-foreground); font-weight: bold; } .connection.live { color: var(--vscode-descriptionForeground); }
+.fg0{color:var(--vscode-terminal-ansiBlack)}.fg1{color:var(--vscode-terminal-ansiRed)}.fg2{color:var(--vscode-terminal-ansiGreen)}.fg3{color:var(--vscode-terminal-ansiYellow)}
+.fg4{color:var(--vscode-terminal-ansiBlue)}.fg5{color:var(--vscode-terminal-ansiMagenta)}.fg6{color:var(--vscode-terminal-ansiCyan)}.fg7{color:var(--vscode-terminal-ansiWhite)}
+.fg8{color:var(--vscode-terminal-ansiBrightBlack)}.fg9{color:var(--vscode-terminal-ansiBrightRed)}.fg10{color:var(--vscode-terminal-ansiBrightGreen)}.fg11{color:var(--vscode-terminal-ansiBrightYellow)}
+.fg12{color:var(--vscode-terminal-ansiBrightBlue)}.fg13{color:var(--vscode-terminal-ansiBrightMagenta)}.fg14{color:var(--vscode-terminal-ansiBrightCyan)}.fg15{color:var(--vscode-terminal-ansiBrightWhite)}
+</style></head><body>
+<div id="bar"><span id="status" class="status"></span><span id="connection" class="connection"></span>
+<vscode-textfield id="search" placeholder="Search"></vscode-textfield><span id="count"></span>
+<vscode-checkbox id="follow" checked>Follow</vscode-checkbox><vscode-checkbox id="times">Timestamps</vscode-checkbox>
+<vscode-checkbox id="wrap">Wrap</vscode-checkbox>
+<vscode-button id="copy" secondary>Copy</vscode-button></div>
+<div id="banner" role="status" hidden>Reconnecting… lines will be filled in from where they stopped.<span id="banner-detail"></span></div>
+<div id="viewport" data-run="${id}"><div id="spacer"></div><div id="rows"></div></div>
+<script nonce="${attr(nonce)}">window.__odooopsRun = ${id};</script>
+<script nonce="${attr(nonce)}" src="${attr(script)}"></script>
+</body></html>`;
+}
