@@ -42,6 +42,18 @@ const targets = [
     format: 'iife',
     target: 'es2022',
   },
+  {
+    // The extension-host tests (mocha inside VS Code): a runner and one suite file, outside the .vsix.
+    name: 'integration tests',
+    entryPoints: { index: 'extension/test/integration/index.ts', suite: 'extension/test/integration/suite.ts' },
+    outdir: 'extension/dist-test',
+    outExtension: { '.js': '.cjs' },
+    platform: 'node',
+    format: 'cjs',
+    target: 'node22',
+    // mocha is required from the project's node_modules at run time (describe/it come from its runner).
+    external: ['vscode', 'mocha'],
+  },
 ];
 
 for (const { name, ...options } of targets) {

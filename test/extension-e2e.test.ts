@@ -6,76 +6,51 @@
 // test-artifacts/ (look at them).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort } from '../server/db/embedded.ts';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
 import { eventually } from './helpers/control-plane.ts';
+import { CODE_SERVER, ROOT, installCodeServer, launchChromium, run, startCodeServer, startDemoServer, stopChildren } from './helpers/code-server.ts';
 
-const run = promisify(execFile);
-const ROOT = join(import.meta.dirname, '..');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
-const CODE_SERVER_DIR = process.env.ODOOOPS_CODE_SERVER_DIR ?? '/var/cache/odooops-test/code-server';
 let scratch: string;
 const children: ChildProcess[] = [];
 let browser: Browser | undefined;
 let page: Page;
 let csPort: number;
 
-function start(cmd: string, args: string[], env: Record<string, string>): ChildProcess & { output: () => string } {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out = (out + d).slice(-20000)));
-  child.stderr!.on('data', (d) => (out = (out + d).slice(-20000)));
-  children.push(child);
-  return Object.assign(child, { output: () => out });
-}
-
 before(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'odooops-e2e-'));
   mkdirSync(ARTIFACTS, { recursive: true });
   // code-server (once per machine) and the .vsix, as a user gets it (npm run package).
-  await run('sh', [join(ROOT, 'scripts', 'install-code-server.sh')], { env: { ...process.env, ODOOOPS_CODE_SERVER_DIR: CODE_SERVER_DIR }, timeout: 20 * 60_000, maxBuffer: 64 << 20 });
+  await installCodeServer();
   await run(process.execPath, ['esbuild.mjs', '--production', '--only=extension,webview'], { cwd: ROOT });
   const vsix = join(scratch, 'odooops.vsix');
   await run(process.execPath, [join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--out', vsix], { cwd: join(ROOT, 'extension') });
 
   // The server on the embedded default, with its demo (production, staging cloned at start, a dev branch).
-  const home = join(scratch, 'odooops-home');
   // 80,000 customers: a clone takes long enough (also on a loaded machine) to watch its log fill.
-  const server = start(process.execPath, [join(ROOT, 'server', 'cli', 'main.ts'), 'server', '--demo', '--fast'], { ODOOOPS_HOME: home, ODOOOPS_DEMO_PARTNERS: '80000' });
-  await eventually('the demo server', async () => existsSync(join(home, 'connection.json')) || (server.exitCode !== null && assert.fail(server.output())), 120_000);
+  const home = join(scratch, 'odooops-home');
+  await startDemoServer(home, children, { ODOOOPS_DEMO_PARTNERS: '80000' });
 
-  // code-server runs on Node 24 (the project's own), its state in the scratch directory.
-  const xdg = join(scratch, 'xdg');
-  const env = {
-    PATH: `${dirname(process.execPath)}:${process.env.PATH}`, ODOOOPS_HOME: home,
-    XDG_CONFIG_HOME: xdg, XDG_DATA_HOME: xdg, XDG_CACHE_HOME: xdg,
-  };
-  const cs = join(CODE_SERVER_DIR, 'node_modules', '.bin', 'code-server');
-  const dirs = ['--user-data-dir', join(scratch, 'user'), '--extensions-dir', join(scratch, 'extensions')];
-  await run(cs, [...dirs, '--install-extension', vsix], { env: { ...process.env, ...env }, timeout: 120_000 });
-  csPort = await freePort();
-  const codeServer = start(cs, ['--bind-addr', `127.0.0.1:${csPort}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
-    ...dirs, '--config', join(scratch, 'code-server.yaml'), scratch], env);
-  await eventually('code-server', async () => (await fetch(`http://127.0.0.1:${csPort}/healthz`).catch(() => null))?.ok || (codeServer.exitCode !== null && assert.fail(codeServer.output())), 60_000);
-
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  // code-server runs on Node 24 (the project's own), its state in the scratch directory, the packaged
+  // extension installed as a user installs it.
+  const state = join(scratch, 'code-server');
+  const xdg = join(state, 'xdg');
+  await run(CODE_SERVER, ['--user-data-dir', join(state, 'user'), '--extensions-dir', join(state, 'extensions'), '--install-extension', vsix], {
+    env: { ...process.env, PATH: `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}`, XDG_CONFIG_HOME: xdg, XDG_DATA_HOME: xdg, XDG_CACHE_HOME: xdg },
+    timeout: 120_000,
   });
+  csPort = (await startCodeServer({ state, folder: scratch, env: { ODOOOPS_HOME: home } }, children)).port;
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 });
 
 after(async () => {
   await browser?.close().catch(() => {});
-  for (const c of children.reverse()) {
-    c.kill('SIGTERM');
-    await new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)));
-  }
+  await stopChildren(children);
   rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -127,4 +102,11 @@ test('in VS Code: the OdooOps view shows the demo; a clone from the palette stre
     (await rows().filter({ hasText: `clone #${runId}` }).first().textContent().catch(() => ''))?.includes('succeeded'), 30_000);
   await page.screenshot({ path: join(ARTIFACTS, 'e2e-3-tree-green.png') });
   assert.ok(readFileSync(join(ARTIFACTS, 'e2e-3-tree-green.png')).length > 10_000);
+
+  // Under staging, its backups: the masked clones this run and the demo's first one left.
+  await rows().filter({ hasText: 'Backups' }).first().click();
+  await eventually('the masked clone under Backups', async () => (await rows().filter({ hasText: 'masked' }).count()) >= 2, 30_000);
+  const backupRows = await rows().filter({ hasText: 'masked' }).allTextContents();
+  assert.ok(backupRows.every((r) => /clone .*MiB/.test(r)), backupRows.join(' | '));
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-4-backups.png') });
 });

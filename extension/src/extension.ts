@@ -18,7 +18,14 @@ const TOKEN_KEY = 'odooops.token';
 const SERVICE_USER = '00000000-0000-0000-0000-000000000000';
 let api: ApiClient | undefined;
 
-export async function activate(context: vscode.ExtensionContext): Promise<void> {
+/** What activate returns: the extension-host tests read the tree through it, as VS Code does. */
+export interface OdooOpsApi {
+  store: Store;
+  tree: OdooOpsTree;
+  panels: LogPanels;
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<OdooOpsApi> {
   const need = (): ApiClient => {
     if (!api) throw new CliError('not connected', EXIT.unreachable, 'Run "OdooOps: Connect…".');
     return api;
@@ -268,8 +275,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         progress.report({ message: mib(bytes) });
       }, undefined, abort.signal);
     });
-    const open = await vscode.window.showInformationMessage(`OdooOps: saved ${saved.file} (${mib(saved.bytes)}).`, 'Reveal');
-    if (open) await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(saved.file));
+    void vscode.window.showInformationMessage(`OdooOps: saved ${saved.file} (${mib(saved.bytes)}).`, 'Reveal')
+      .then((open) => open && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(saved.file)));
   }));
   register('odooops.cancelRun', (node) => run('cancel', async () => {
     if (node?.type !== 'run') return;
@@ -289,6 +296,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   context.subscriptions.push({ dispose: () => void unsubscribe?.() });
   await run('connect', connect);
+  return { store, tree, panels };
 }
 
 /** Run changes of every project arrive over Realtime (project:<uuid>, event run): one fetch, one node. */
