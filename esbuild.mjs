@@ -18,6 +18,14 @@ const cli = {
   // Bundled CommonJS dependencies (pg) call require(): give the ESM bundle one.
   banner: { js: "import { createRequire as __odooopsRequire } from 'node:module'; const require = __odooopsRequire(import.meta.url);" },
 };
+// zod re-exports all of its ~60 error-message locales (260 KiB of the extension's bundle); OdooOps uses
+// English only, which zod loads on its own, so the extension is built with that one.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, () => ({ contents: 'export { default as en } from "./en.js";', loader: 'js' }));
+  },
+};
 const targets = [
   { name: 'server/CLI', ...cli, outdir: 'dist', target: 'node22' },
   // The CLI as the devcontainer feature installs it: one file for the Node.js the distribution ships.
@@ -33,6 +41,7 @@ const targets = [
     format: 'cjs',
     target: 'node22',
     external: ['vscode'],
+    plugins: [zodEnglishOnly],
   },
   {
     name: 'webview',

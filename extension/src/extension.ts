@@ -38,9 +38,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   status.command = 'odooops.environments.focus';
   context.subscriptions.push(view, status, vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, panels));
 
+  // The project and environment in hand: the one selected in the tree (else the projects).
+  let current: { project: string; env?: string } | undefined;
+  view.onDidChangeSelection(({ selection: [n] }) => {
+    if (!n || n.type === 'message') return;
+    current = n.type === 'project' ? { project: n.project.slug } : n.type === 'run' ? { project: n.run.project, env: n.run.environment }
+      : { project: n.project, env: n.type === 'environment' || n.type === 'backups' ? n.env.name : n.type === 'backup' ? n.env : undefined };
+    showStatus();
+  });
   const showStatus = () => {
     const running = store.runningCount();
-    status.text = `$(server-environment) ${store.projects.map((p) => p.slug).join(', ') || 'OdooOps'}${running ? ` $(sync~spin) ${running}` : ''}`;
+    const where = current ? `${current.project}${current.env ? ` › ${current.env}` : ''}` : store.projects.map((p) => p.slug).join(', ') || 'OdooOps';
+    status.text = `$(server-environment) ${where}${running ? ` $(sync~spin) ${running}` : ''}`;
     status.tooltip = running ? `${running} OdooOps run(s) queued or running` : 'OdooOps';
     status.show();
   };

@@ -16,6 +16,8 @@ export const VIEW_TYPE = 'odooops.runLogs';
 
 const BATCH = 5000;
 const FLUSH_MS = 50;
+/** Lines a panel keeps for replay: as many as the viewer shows (webview/src/main.ts MAX_LINES). */
+const KEEP = 1_000_000;
 
 interface Panel {
   panel: vscode.WebviewPanel;
@@ -99,6 +101,12 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
           void entry.panel.webview.postMessage({ type: 'status', status: 'running', title: entry.panel.title });
         }
         entry.lines.push(l);
+        if (entry.lines.length >= KEEP + BATCH) {
+          // Bounded like the viewer: the oldest lines go (they stay readable through the API and CLI).
+          const dropped = entry.lines.length - KEEP;
+          entry.lines.splice(0, dropped);
+          entry.posted = Math.max(0, entry.posted - dropped);
+        }
         if (entry.lines.length - entry.posted >= BATCH) post(entry);
         else entry.flush ??= setTimeout(() => post(entry), FLUSH_MS);
       }, { onState: (state, detail) => connection(entry, { type: 'connection', state, ...(detail ? { detail } : {}) }) });

@@ -3,7 +3,7 @@
 // the OdooOps demo server it talks to. Shared by the UI end-to-end test, the extension-host tests and
 // their runTests wrapper (vscode-test-host.ts).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -71,7 +71,12 @@ export async function startCodeServer(opts: { state: string; folder: string; use
     PATH: `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}`,
     XDG_CONFIG_HOME: xdg, XDG_DATA_HOME: xdg, XDG_CACHE_HOME: xdg, ...opts.env,
   };
-  const dirs = ['--user-data-dir', opts.userDataDir ?? join(opts.state, 'user'), '--extensions-dir', opts.extensionsDir ?? join(opts.state, 'extensions')];
+  const userData = opts.userDataDir ?? join(opts.state, 'user');
+  const dirs = ['--user-data-dir', userData, '--extensions-dir', opts.extensionsDir ?? join(opts.state, 'extensions')];
+  // No chat side bar or AI prompts: screenshots show what the extension shows.
+  mkdirSync(join(userData, 'User'), { recursive: true });
+  const settings = join(userData, 'User', 'settings.json');
+  if (!existsSync(settings)) writeFileSync(settings, JSON.stringify({ 'workbench.secondarySideBar.defaultVisibility': 'hidden', 'chat.disableAIFeatures': true, 'workbench.startupEditor': 'none' }));
   const port = await freeTcpPort();
   const child = startChild(CODE_SERVER, ['--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', '--disable-telemetry', '--disable-update-check',
     '--disable-workspace-trust', ...dirs, '--config', join(opts.state, 'code-server.yaml'), ...(opts.args ?? []), opts.folder], env, children);
