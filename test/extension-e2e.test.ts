@@ -110,4 +110,29 @@ test('in VS Code: the OdooOps view shows the demo; a clone from the palette stre
   const backupRows = await rows().filter({ hasText: 'masked' }).allTextContents();
   assert.ok(backupRows.every((r) => /clone .*MiB/.test(r)), backupRows.join(' | '));
   await page.screenshot({ path: join(ARTIFACTS, 'e2e-4-backups.png') });
+
+  // A window reload: the log panel comes back (WebviewPanelSerializer) with the run's lines replayed.
+  await page.reload();
+  const restored = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+  await eventually('the log panel after a reload', async () => (await restored.locator('.line').count().catch(() => 0)) > 20 && (await restored.locator('#status').textContent().catch(() => '')) === 'succeeded', 90_000)
+    .catch(async (err) => {
+      await page.screenshot({ path: join(ARTIFACTS, 'e2e-5-after-reload-failed.png') });
+      throw err;
+    });
+  assert.match((await restored.locator('#rows').textContent()) ?? '', /staging is now a neutralized, masked copy of production|verified: no sampled email/);
+  // Once its history is read, a finished run's follow ends: it does not say "live".
+  await eventually('the follow of a finished run to end', async () => (await restored.locator('#connection').textContent()) === '', 30_000);
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-5-after-reload.png') });
+
+  // Hidden behind another editor and shown again: the webview is re-created and its lines replayed.
+  await page.locator('.tab', { hasText: `clone #${runId}` }).click();
+  await page.keyboard.press('F1');
+  await page.locator('.quick-input-widget input').fill('>File: New Untitled Text File');
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'New Untitled Text File' }).first().waitFor();
+  await page.keyboard.press('Enter');
+  await page.locator('.tab', { hasText: 'Untitled-1' }).waitFor({ timeout: 30_000 });
+  await eventually('the log panel to be hidden', async () => (await page.locator('iframe.webview.ready:visible').count()) === 0, 30_000);
+  await page.locator('.tab', { hasText: `clone #${runId}` }).click();
+  const shown = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+  await eventually('the log panel shown again', async () => (await shown.locator('.line').count().catch(() => 0)) > 20, 60_000);
 });

@@ -33,7 +33,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   const store = new Store({ get: async (p, s) => s.parse(await need().get(p, z.unknown())) });
   const tree = new OdooOpsTree(store);
   const view = vscode.window.createTreeView('odooops.environments', { treeDataProvider: tree, showCollapseAll: true });
-  const panels = new LogPanels(context, () => api);
+  // Log panels restored after a window reload are deserialized during activation, before the first
+  // connect has finished: they wait for it.
+  let markConnected!: () => void;
+  const connected = new Promise<void>((resolve) => (markConnected = resolve));
+  const panels = new LogPanels(context, async () => (await connected, api));
   const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   status.command = 'odooops.environments.focus';
   context.subscriptions.push(view, status, vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, panels));
@@ -305,6 +309,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
 
   context.subscriptions.push({ dispose: () => void unsubscribe?.() });
   await run('connect', connect);
+  markConnected();
   return { store, tree, panels };
 }
 

@@ -33,9 +33,10 @@ interface Panel {
 export class LogPanels implements vscode.WebviewPanelSerializer {
   private readonly panels = new Map<number, Panel>();
   private readonly context: vscode.ExtensionContext;
-  private readonly api: () => ApiClient | undefined;
+  /** Resolves once the extension has connected (a panel restored at start-up asks before that). */
+  private readonly api: () => Promise<ApiClient | undefined>;
 
-  constructor(context: vscode.ExtensionContext, api: () => ApiClient | undefined) {
+  constructor(context: vscode.ExtensionContext, api: () => Promise<ApiClient | undefined>) {
     this.context = context;
     this.api = api;
   }
@@ -86,14 +87,18 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
   }
 
   private async follow(runId: number, entry: Panel): Promise<void> {
-    const api = this.api();
-    if (!api) return;
+    const api = await this.api();
+    if (!api) {
+      connection(entry, { type: 'connection', state: 'reconnecting', detail: 'not connected to an OdooOps server: run "OdooOps: Connect…"' });
+      return;
+    }
     try {
       const run = await api.get(`/api/runs/${runId}`, C.Run);
       entry.panel.title = `${run.kind} #${run.id} · ${run.environment}`;
       entry.status = run.status;
       void entry.panel.webview.postMessage({ type: 'status', status: run.status, title: entry.panel.title });
       connection(entry, { type: 'connection', state: 'live' });
+      let ended = false;
       const final = await followLogs(api, runId, 0, (l) => {
         if (entry.status === 'queued') {
           // Lines mean it runs (the final state comes when the follower ends).
@@ -109,7 +114,9 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
         }
         if (entry.lines.length - entry.posted >= BATCH) post(entry);
         else entry.flush ??= setTimeout(() => post(entry), FLUSH_MS);
-      }, { onState: (state, detail) => connection(entry, { type: 'connection', state, ...(detail ? { detail } : {}) }) });
+      }, { onState: (state, detail) => ended || connection(entry, { type: 'connection', state, ...(detail ? { detail } : {}) }) });
+      // A channel's late "joined" must not say live over a follow that has ended.
+      ended = true;
       post(entry);
       entry.status = final;
       void entry.panel.webview.postMessage({ type: 'status', status: final, title: entry.panel.title });
