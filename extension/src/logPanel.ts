@@ -147,7 +147,7 @@ function connection(entry: Panel, m: NonNullable<Panel['connection']>): void {
 }
 
 /** Opens the workspace file a traceback names, at its line, when the workspace has it. */
-async function openTraceback(path: string, line: number): Promise<void> {
+export async function openTraceback(path: string, line: number): Promise<void> {
   for (const candidate of workspaceCandidates(path)) {
     const found = await vscode.workspace.findFiles(`**/${candidate}`, '**/node_modules/**', 2);
     if (found.length === 1) {

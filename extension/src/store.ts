@@ -34,6 +34,8 @@ export class Store {
   /** Loaded when their node is first expanded; dropped (reloaded on the next look) when stale. */
   private readonly backups = new Map<NodeKey, C.Backup[]>();
   private readonly approvals = new Map<string, C.Approval[]>();
+  /** Members' display names, to say who asked for a run. */
+  private readonly names = new Map<string, string>();
   private readonly listeners = new Set<(keys: NodeKey[] | null) => void>();
   /** Set when loading failed (not connected, server down): the tree shows it. */
   error: string | null = null;
@@ -69,6 +71,8 @@ export class Store {
         const runs = await this.api.get(`/api/runs?project=${encodeURIComponent(p.slug)}&limit=200`, { parse: (v) => C.Run.array().parse(v) });
         for (const r of runs) this.addRun(r);
         this.approvals.set(p.slug, await this.fetchApprovals(p.slug));
+        const members = await this.api.get(`/api/projects/${encodeURIComponent(p.slug)}/members`, { parse: (v) => C.Member.array().parse(v) });
+        for (const m of members) if (m.displayName) this.names.set(m.userId, m.displayName);
       }
       this.error = null;
     } catch (err) {
@@ -93,6 +97,13 @@ export class Store {
   /** The environment's most recent run (its status is the environment's badge). */
   lastRun(slug: string, env: string): C.Run | undefined {
     return this.runsOf(slug, env)[0];
+  }
+
+  /** "you", a member's display name, "OdooOps" (a push, the schedule), or the start of the user id. */
+  who(userId: string): string {
+    if (userId === this.me) return 'you';
+    if (userId === '00000000-0000-0000-0000-000000000000') return 'OdooOps';
+    return this.names.get(userId) ?? userId.slice(0, 8);
   }
 
   healthOf(slug: string, env: string): Health | undefined {

@@ -57,10 +57,6 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
     });
   }
 
-  private who(id: string): string {
-    return id === this.store.me ? 'you' : id === '00000000-0000-0000-0000-000000000000' ? 'OdooOps' : id.slice(0, 8);
-  }
-
   private keep<N extends Node>(key: NodeKey, n: N): N {
     this.nodes.set(key, n);
     return n;
@@ -114,7 +110,7 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
         const a = node.approval;
         const item = new vscode.TreeItem(`${a.kind} ${a.environment}`, vscode.TreeItemCollapsibleState.None);
         item.description = a.reason ?? '';
-        item.tooltip = new vscode.MarkdownString(`**${a.kind}** on **${a.environment}**, requested by ${this.who(a.requestedBy)}\n\n${a.reason ?? ''}\n\nparams: \`${JSON.stringify(a.params)}\``);
+        item.tooltip = new vscode.MarkdownString(`**${a.kind}** on **${a.environment}**, requested by ${this.store.who(a.requestedBy)}\n\n${a.reason ?? ''}\n\nparams: \`${JSON.stringify(a.params)}\``);
         item.iconPath = new vscode.ThemeIcon(a.status === 'approved' ? 'pass' : 'question');
         if (a.status === 'approved') item.description = `approved: run it · ${a.reason ?? ''}`;
         item.contextValue = `approval:${a.status}`;
@@ -166,7 +162,7 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
       case 'run': {
         const r = node.run;
         const item = new vscode.TreeItem(`${r.kind} #${r.id}`, vscode.TreeItemCollapsibleState.None);
-        item.description = [r.status, duration(r), when(r.queuedAt), r.requestedBy ? `by ${this.who(r.requestedBy)}` : null].filter(Boolean).join(' · ');
+        item.description = [r.status, duration(r), when(r.queuedAt), r.requestedBy ? `by ${this.store.who(r.requestedBy)}` : null].filter(Boolean).join(' · ');
         item.tooltip = r.error ?? `${r.kind} ${r.status}${r.requestedBy ? `, requested by ${r.requestedBy}` : ''}`;
         item.iconPath = icon(r.status);
         item.contextValue = `run:${r.status}`;

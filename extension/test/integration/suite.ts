@@ -10,6 +10,7 @@ import * as vscode from 'vscode';
 import type * as C from '../../../contract/index.ts';
 import type { OdooOpsApi } from '../../src/extension.ts';
 import type { Node } from '../../src/tree.ts';
+import { openTraceback } from '../../src/logPanel.ts';
 
 const PROJECT = 'demo';
 const scratch = process.env.ODOOOPS_IT_SCRATCH!;
@@ -105,6 +106,8 @@ describe('OdooOps in the extension host', () => {
       const after = (await children((await children(staging))[0])).filter((b) => b.type === 'backup');
       assert.equal(after.length, before + 1, 'the backups are read again after a backup succeeded');
       assert.match(String(api.tree.getTreeItem(staging).description), /backup succeeded/);
+      const runItem = (await children(staging)).find((n) => n.type === 'run' && n.run.id === queued.id)!;
+      assert.match(String(api.tree.getTreeItem(runItem).description), /^succeeded · \d+s · .* · by Second admin$/, 'status, duration, when, who');
     } finally {
       sub.dispose();
     }
@@ -193,6 +196,36 @@ describe('OdooOps in the extension host', () => {
     assert.deepEqual(run.params, { revision: 'a'.repeat(40) });
     assert.equal(run.status, 'failed');
     assert.match(run.error ?? '', /has no repository to deploy from; set it: odooops project git demo --repo-url/);
+  });
+
+  it('"Cancel run" on a queued run cancels it; "Re-run" queues it again and it runs', async () => {
+    // Runs of one environment go in order: the backup waits behind two clones, so it is still queued.
+    await peer<C.Run>('POST', `/api/projects/${PROJECT}/environments/dev-feature/runs`, { kind: 'clone' });
+    const clone = await peer<C.Run>('POST', `/api/projects/${PROJECT}/environments/dev-feature/runs`, { kind: 'clone', idempotencyKey: 'it-second-clone' });
+    const backup = await peer<C.Run>('POST', `/api/projects/${PROJECT}/environments/dev-feature/runs`, { kind: 'backup', params: { kind: 'manual' } });
+    const node = await until('the queued backup in the tree', async () =>
+      (await children(await envNode('dev-feature'))).find((n) => n.type === 'run' && n.run.id === backup.id && n.run.status === 'queued'), 30_000);
+    assert.equal(api.tree.getTreeItem(node).contextValue, 'run:queued', 'its menu offers Cancel run');
+    await vscode.commands.executeCommand('odooops.cancelRun', node);
+    const cancelled = await until('the backup cancelled', () => api.store.runsOf(PROJECT, 'dev-feature').find((r) => r.id === backup.id && r.status === 'cancelled'), 60_000);
+    assert.equal((await until('the clone to end', () => api.store.runsOf(PROJECT, 'dev-feature').find((r) => r.id === clone.id && r.status !== 'queued' && r.status !== 'running'), 180_000)).status, 'succeeded');
+
+    await vscode.commands.executeCommand('odooops.rerun', { type: 'run', run: cancelled });
+    const again = await until('the re-run', () => api.store.runsOf(PROJECT, 'dev-feature').find((r) => r.id > backup.id && r.kind === 'backup'), 30_000);
+    assert.deepEqual(again.params, { kind: 'manual' });
+    assert.equal((await finished('dev-feature', 'backup', backup.id)).status, 'succeeded');
+  });
+
+  it('a traceback line opens the file in the workspace at its line; a file the workspace lacks opens nothing', async () => {
+    const root = vscode.workspace.workspaceFolders![0]!.uri;
+    const file = vscode.Uri.joinPath(root, 'addons', 'sale_ext', 'models', 'sale_order.py');
+    await vscode.workspace.fs.writeFile(file, Buffer.from(Array.from({ length: 20 }, (_, i) => `# line ${i + 1}`).join('\n')));
+    // As Odoo prints it on the server: another root, the same addons/<module>/... tail.
+    await openTraceback('/opt/odoo/custom/addons/sale_ext/models/sale_order.py', 12);
+    const editor = await until('the file in an editor', () => vscode.window.activeTextEditor?.document.uri.path === file.path && vscode.window.activeTextEditor, 30_000);
+    assert.equal(editor.selection.active.line, 11);
+    await openTraceback('/opt/odoo/addons/not_here/models/x.py', 3);
+    assert.equal(vscode.window.activeTextEditor?.document.uri.path, file.path, 'nothing else opened');
   });
 
   it('"Open run logs" opens the run\'s log beside the editor, once', async () => {

@@ -10,7 +10,11 @@ const env = (name: string, stage: C.Environment['stage']): C.Environment => ({
   database: { host: null, port: null, name: `acme_${name}`, user: null, passwordRef: null }, filestorePath: null, activeRunId: null,
 });
 const ME = '00000000-0000-4000-8000-0000000000ee';
-const base = { '/api/me': { userId: ME, email: null, role: 'authenticated' }, '/api/projects/acme/approvals': [] as C.Approval[] };
+const PEER = '00000000-0000-4000-8000-0000000000ff';
+const base = {
+  '/api/me': { userId: ME, email: null, role: 'authenticated' }, '/api/projects/acme/approvals': [] as C.Approval[],
+  '/api/projects/acme/members': [{ userId: PEER, role: 'admin', displayName: 'Ana (ops)', addedAt: '2026-11-25T00:00:00.000Z' }],
+};
 const approval = (id: string, status: C.Approval['status'], usedByRunId: number | null = null): C.Approval => ({
   id, environment: 'production', kind: 'restore', params: {}, reason: null, status, requestedBy: ME, decidedBy: null, usedByRunId,
 });
@@ -55,6 +59,8 @@ describe('Store', () => {
     assert.equal(s.lastRun('acme', 'production')?.id, 15);
     assert.equal(s.runningCount(), 1);
     assert.equal(s.error, null);
+    assert.deepEqual([s.who(ME), s.who(PEER), s.who('00000000-0000-0000-0000-000000000000'), s.who('12345678-0000-4000-8000-000000000000')],
+      ['you', 'Ana (ops)', 'OdooOps', '12345678'], 'who asked for a run');
   });
 
   it('a run change refreshes only its environment, and only when something changed', async () => {
