@@ -11,6 +11,7 @@ import { resolveConnection } from './connection.ts';
 import { LogPanels, VIEW_TYPE } from './logPanel.ts';
 import { Store } from './store.ts';
 import { mib, OdooOpsTree, type Node } from './tree.ts';
+import { followProjects } from './projectFeed.ts';
 import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
 
 const TOKEN_KEY = 'odooops.token';
@@ -44,6 +45,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
 
   // The project and environment in hand: the one selected in the tree (else the projects).
   let current: { project: string; env?: string } | undefined;
+  /** Set while the live feed is down (its reason). */
+  let feed: string | undefined;
   view.onDidChangeSelection(({ selection: [n] }) => {
     if (!n || n.type === 'message') return;
     current = n.type === 'project' ? { project: n.project.slug } : n.type === 'run' ? { project: n.run.project, env: n.run.environment }
@@ -53,8 +56,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   const showStatus = () => {
     const running = store.runningCount();
     const where = current ? `${current.project}${current.env ? ` › ${current.env}` : ''}` : store.projects.map((p) => p.slug).join(', ') || 'OdooOps';
-    status.text = `$(server-environment) ${where}${running ? ` $(sync~spin) ${running}` : ''}`;
-    status.tooltip = running ? `${running} OdooOps run(s) queued or running` : 'OdooOps';
+    // While the live feed is down the tree may be behind: say so (it catches up on the rejoin).
+    status.text = `$(${feed ? 'debug-disconnect' : 'server-environment'}) ${where}${running ? ` $(sync~spin) ${running}` : ''}${feed ? ' (reconnecting…)' : ''}`;
+    status.tooltip = feed ? `OdooOps: the live connection is down (${feed}); the tree catches up when it is back` : running ? `${running} OdooOps run(s) queued or running` : 'OdooOps';
     status.show();
   };
   store.onDidChange(showStatus);
@@ -69,12 +73,28 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
     await vscode.commands.executeCommand('setContext', 'odooops.connected', !!api && !store.error);
     await vscode.commands.executeCommand('setContext', 'odooops.hasProjects', store.projects.length > 0);
     await unsubscribe?.();
-    unsubscribe = api && !store.error ? await followProjects(api, store, (project, a) => {
-      if (a.status === 'rejected') return void vscode.window.showWarningMessage(`OdooOps: your ${a.kind} of ${a.environment} was rejected.`);
-      void vscode.window.showInformationMessage(`OdooOps: your ${a.kind} of ${a.environment} was approved.`, 'Run it now').then((go) => {
-        if (go) void run('run approved', () => queue(project, a.environment, a.kind, a.params, a.id));
-      });
+    feed = undefined;
+    showStatus();
+    unsubscribe = api && !store.error ? await followProjects(api, store.projects, {
+      run: (r) => store.applyRun(r),
+      approval: (project, id, status) => void store.reloadApprovals(project).then(() => {
+        const a = store.approval(project, id);
+        // The requester hears of the decision; an approved request can be run from the notification.
+        if (a && a.requestedBy === store.me && status !== 'pending') onDecided(project, a);
+      }, () => {}),
+      rejoined: async (project) => void (await store.refreshProject(project)),
+      state: (state, detail) => {
+        feed = state === 'reconnecting' ? detail ?? 'reconnecting' : undefined;
+        showStatus();
+      },
     }) : undefined;
+  };
+
+  const onDecided = (project: string, a: C.Approval) => {
+    if (a.status === 'rejected') return void vscode.window.showWarningMessage(`OdooOps: your ${a.kind} of ${a.environment} was rejected.`);
+    void vscode.window.showInformationMessage(`OdooOps: your ${a.kind} of ${a.environment} was approved.`, 'Run it now').then((go) => {
+      if (go) void run('run approved', () => queue(project, a.environment, a.kind, a.params, a.id));
+    });
   };
 
   const run = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
@@ -311,31 +331,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   await run('connect', connect);
   markConnected();
   return { store, tree, panels };
-}
-
-/** Run changes of every project arrive over Realtime (project:<uuid>, event run): one fetch, one node. */
-async function followProjects(a: ApiClient, store: Store, onDecided: (project: string, approval: C.Approval) => void): Promise<() => Promise<void>> {
-  const { realtime } = await a.get('/api/health', C.Health);
-  const { createClient } = await import('@supabase/supabase-js');
-  const sb = createClient(realtime.url ?? a.target.url, realtime.apiKey, { auth: { persistSession: false, autoRefreshToken: false } });
-  sb.realtime.setAuth(a.target.token);
-  const channels = store.projects.map((p) => sb.channel(`project:${p.id}`, { config: { private: true } })
-    .on('broadcast', { event: 'run' }, ({ payload }) => {
-      const id = Number((payload as { id?: number }).id);
-      if (id > 0) void a.get(`/api/runs/${id}`, C.Run).then((r) => store.applyRun(r), () => {});
-    })
-    .on('broadcast', { event: 'approval' }, ({ payload }) => {
-      const { id, status } = payload as { id?: string; status?: string };
-      void store.reloadApprovals(p.slug).then(() => {
-        const mine = id ? store.approval(p.slug, id) : undefined;
-        // The requester hears of the decision; an approved request can be run from the notification.
-        if (mine && mine.requestedBy === store.me && status !== 'pending') onDecided(p.slug, mine);
-      }, () => {});
-    })
-    .subscribe());
-  return async () => {
-    for (const c of channels) await sb.removeChannel(c);
-  };
 }
 
 export function deactivate(): void {}

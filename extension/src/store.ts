@@ -113,6 +113,18 @@ export class Store {
     return state && { state, at: run.finishedAt ?? run.queuedAt, run };
   }
 
+  /**
+   * Reads a project's recent runs and approvals again (after a Realtime drop: what changed meanwhile was
+   * broadcast to no one); only what differs refreshes.
+   */
+  async refreshProject(slug: string): Promise<NodeKey[]> {
+    const runs = await this.api.get(`/api/runs?project=${encodeURIComponent(slug)}&limit=200`, { parse: (v) => C.Run.array().parse(v) });
+    const keys = new Set<NodeKey>();
+    for (const r of runs.reverse()) for (const k of this.applyRun(r)) keys.add(k);
+    for (const k of await this.reloadApprovals(slug)) keys.add(k);
+    return [...keys];
+  }
+
   /** undefined: not loaded yet (call loadBackups). */
   backupsOf(slug: string, env: string): C.Backup[] | undefined {
     return this.backups.get(backupsKey(slug, env));

@@ -1,0 +1,54 @@
+// What changes in the user's projects, as it happens: one private Realtime channel per project
+// (project:<uuid>; events 'run' and 'approval', ids only: the details are read through the API). After
+// a drop supabase-js rejoins by itself; what changed meanwhile was not broadcast to anyone, so a rejoin
+// reads the project's recent runs and approvals again (the same gap fill the log follower does).
+// No vscode import: tested against a real server and gateway.
+import { createClient } from '@supabase/supabase-js';
+import * as C from '../../contract/index.ts';
+import type { ApiClient } from '../../server/cli/api-client.ts';
+
+export type FeedState = 'live' | 'reconnecting';
+
+export interface FeedHandlers {
+  run(run: C.Run): void;
+  approval(project: string, id: string, status: string): void;
+  /** After a drop: read again whatever the project may have missed. */
+  rejoined(project: string): Promise<void>;
+  state(state: FeedState, detail?: string): void;
+}
+
+export async function followProjects(api: Pick<ApiClient, 'get' | 'target'>, projects: Pick<C.Project, 'id' | 'slug'>[], h: FeedHandlers): Promise<() => Promise<void>> {
+  const { realtime } = await api.get('/api/health', C.Health);
+  const sb = createClient(realtime.url ?? api.target.url, realtime.apiKey, { auth: { persistSession: false, autoRefreshToken: false } });
+  sb.realtime.setAuth(api.target.token);
+  const down = new Set<string>();
+  let closing = false;
+  const channels = projects.map((p) => {
+    let joined = false;
+    return sb.channel(`project:${p.id}`, { config: { private: true } })
+      .on('broadcast', { event: 'run' }, ({ payload }) => {
+        const id = Number((payload as { id?: number }).id);
+        if (id > 0) void api.get(`/api/runs/${id}`, C.Run).then(h.run, () => {});
+      })
+      .on('broadcast', { event: 'approval' }, ({ payload }) => {
+        const { id, status } = payload as { id?: string; status?: string };
+        if (id) h.approval(p.slug, id, status ?? '');
+      })
+      .subscribe((status, err) => {
+        if (closing) return;
+        if (status === 'SUBSCRIBED') {
+          if (joined) void h.rejoined(p.slug).catch(() => {});
+          joined = true;
+          if (down.delete(p.slug) && down.size === 0) h.state('live');
+        } else if (joined && !down.has(p.slug)) {
+          down.add(p.slug);
+          h.state('reconnecting', `${status.toLowerCase().replace('_', ' ')}${err ? `: ${err.message}` : ''}`);
+        }
+      });
+  });
+  return async () => {
+    closing = true;
+    for (const c of channels) await sb.removeChannel(c);
+    await sb.realtime.disconnect();
+  };
+}
