@@ -9,7 +9,7 @@ import * as C from '../../contract/index.ts';
 import { ApiClient, CliError, EXIT } from '../../server/cli/api-client.ts';
 import { resolveConnection } from './connection.ts';
 import { LogPanels, VIEW_TYPE } from './logPanel.ts';
-import { Store } from './store.ts';
+import { Store, envKey } from './store.ts';
 import { mib, OdooOpsTree, type Node } from './tree.ts';
 import { followProjects } from './projectFeed.ts';
 import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
@@ -130,19 +130,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
     const { kind, environment: env } = r;
     store.applyRun(r);
     panels.open(r.id);
-    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `OdooOps: ${kind} on ${env}`, cancellable: true }, async (progress, token) => {
+    // The notification follows the run through the store, which the live feed keeps current (no
+    // polling); a read every 30 s is only a safety net for a run that fell out of the tree's list.
+    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `OdooOps: ${kind} on ${env}`, cancellable: true }, (progress, token) => new Promise<void>((resolve) => {
       token.onCancellationRequested(() => void need().request('POST', `/api/runs/${r.id}/cancel`, C.Run).catch(() => {}));
-      for (;;) {
-        const now = await need().get(`/api/runs/${r.id}`, C.Run);
-        store.applyRun(now);
-        progress.report({ message: now.status });
-        if ((C.TERMINAL_STATUSES as readonly string[]).includes(now.status)) {
-          if (now.status === 'failed') void vscode.window.showErrorMessage(`OdooOps: ${kind} on ${env} failed: ${now.error ?? ''}`, 'Open run logs').then((a) => a && panels.open(r.id));
-          return;
-        }
-        await new Promise((res) => setTimeout(res, 1000));
-      }
-    });
+      let shown = '';
+      const check = (now: C.Run | undefined) => {
+        if (!now) return;
+        if (now.status !== shown) progress.report({ message: (shown = now.status) });
+        if (!(C.TERMINAL_STATUSES as readonly string[]).includes(now.status)) return;
+        off();
+        clearInterval(safety);
+        if (now.status === 'failed') void vscode.window.showErrorMessage(`OdooOps: ${kind} on ${env} failed: ${now.error ?? ''}`, 'Open run logs').then((a) => a && panels.open(r.id));
+        resolve();
+      };
+      const off = store.onDidChange((keys) => {
+        if (!keys || keys.includes(envKey(r.project, env))) check(store.run(r.project, env, r.id));
+      });
+      const safety = setInterval(() => void need().get(`/api/runs/${r.id}`, C.Run).then((now) => (store.applyRun(now), check(now)), () => {}), 30_000);
+      check(store.run(r.project, env, r.id) ?? r);
+    }));
   };
   const requestApproval = async (project: string, env: string, body: C.RequestApproval) => {
     await need().request('POST', `/api/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(env)}/approvals`, C.Approval, body);

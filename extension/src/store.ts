@@ -94,6 +94,10 @@ export class Store {
     return this.runs.get(envKey(slug, env)) ?? [];
   }
 
+  run(slug: string, env: string, id: number): C.Run | undefined {
+    return this.runsOf(slug, env).find((r) => r.id === id);
+  }
+
   /** The environment's most recent run (its status is the environment's badge). */
   lastRun(slug: string, env: string): C.Run | undefined {
     return this.runsOf(slug, env)[0];
