@@ -341,3 +341,24 @@ test('ANSI colours become styled spans, not escape codes', { skip }, async (t) =
   assert.equal(r.spans[2]!.color, 'rgb(13, 188, 121)');
   assert.equal(r.spans[2]!.weight, '700');
 });
+
+test('Ctrl+F searches the log; Enter and Shift+Enter step through the matches; Escape leaves the search', { skip }, async (t) => {
+  const page = await open(t);
+  await host(page, { type: 'lines', lines: Array.from({ length: 50 }, (_, i) => line(i + 1, i % 10 === 3 ? `ERROR odoo.sql_db: bad query ${i + 1}` : `INFO line ${i + 1}`)) });
+  await page.locator('#viewport').click();
+  await page.keyboard.press('Control+f');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'search', 'the search field has the focus');
+  await page.keyboard.type('bad query');
+  await frames(page);
+  assert.match((await page.locator('#count').textContent())!, /1 of 5|1\/5/);
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Enter');
+  await frames(page);
+  assert.match((await page.locator('#count').textContent())!, /3 of 5|3\/5/);
+  assert.match((await page.locator('.line.current').textContent())!, /bad query 24/);
+  await page.keyboard.press('Shift+Enter');
+  await frames(page);
+  assert.match((await page.locator('.line.current').textContent())!, /bad query 14/);
+  await page.keyboard.press('Escape');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'viewport');
+});

@@ -266,6 +266,15 @@ $('search').addEventListener('keydown', (e) => {
     reveal();
   }
 });
+// Ctrl/Cmd+F searches the log (as the editor's find does); Escape leaves the search for the log.
+window.addEventListener('keydown', (e) => {
+  if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'f') {
+    e.preventDefault();
+    ($('search') as HTMLElement & { focus(): void }).focus();
+  } else if (e.key === 'Escape' && document.activeElement === $('search')) {
+    viewport.focus();
+  }
+});
 $('copy').addEventListener('click', () => vscode.postMessage({ type: 'copy', text: store.all().join('\n') }));
 checkbox('wrap').checked = wrap;
 relayout();

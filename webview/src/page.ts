@@ -45,7 +45,7 @@ body.wrap .line { height: auto; white-space: pre-wrap; word-break: break-all; }
 <vscode-checkbox id="wrap">Wrap</vscode-checkbox>
 <vscode-button id="copy" secondary>Copy</vscode-button></div>
 <div id="banner" role="status" hidden>Reconnecting… lines will be filled in from where they stopped.<span id="banner-detail"></span></div>
-<div id="viewport" data-run="${id}"><div id="spacer"></div><div id="rows"></div></div>
+<div id="viewport" tabindex="0" data-run="${id}"><div id="spacer"></div><div id="rows"></div></div>
 <script nonce="${attr(nonce)}">window.__odooopsRun = ${id};</script>
 <script nonce="${attr(nonce)}" src="${attr(script)}"></script>
 </body></html>`;
