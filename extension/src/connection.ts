@@ -6,6 +6,9 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { LocalConnection } from '../../contract/index.ts';
 
+/** Where SecretStorage keeps the token of a configured server. */
+export const TOKEN_KEY = 'odooops.token';
+
 export interface Connection {
   url: string;
   token: string;

@@ -1,22 +1,18 @@
-// OdooOps in VS Code: the environments tree, the commands, run logs beside the code. It talks to the
-// server with the CLI's own API client (contract-typed; errors carry the server's hint). Activated lazily
-// (when the view is opened or a command runs). A server on this machine is found by itself; another one
-// is set with "OdooOps: Connect…" (URL in settings, token in SecretStorage).
-import { homedir } from 'node:os';
+// OdooOps in VS Code: the environments tree, the status bar and the live feed that keeps them current;
+// the commands are in commands.ts, run logs in logPanel.ts. It talks to the server with the CLI's own
+// API client (contract-typed; errors carry the server's hint). Activated lazily (when the view is
+// opened, a command runs or a log panel is restored). A server on this machine is found by itself;
+// another one is set with "OdooOps: Connect…" (URL in settings, token in SecretStorage).
 import * as vscode from 'vscode';
 import { z } from 'zod';
-import * as C from '../../contract/index.ts';
 import { ApiClient, CliError, EXIT } from '../../server/cli/api-client.ts';
-import { resolveConnection } from './connection.ts';
+import { registerCommands } from './commands.ts';
+import { resolveConnection, TOKEN_KEY } from './connection.ts';
 import { LogPanels, VIEW_TYPE } from './logPanel.ts';
-import { Store, envKey } from './store.ts';
-import { mib, OdooOpsTree, type Node } from './tree.ts';
 import { followProjects } from './projectFeed.ts';
-import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
+import { Store } from './store.ts';
+import { OdooOpsTree } from './tree.ts';
 
-const TOKEN_KEY = 'odooops.token';
-/** Who requests what a push asks for (the webhook acts as the service). */
-const SERVICE_USER = '00000000-0000-0000-0000-000000000000';
 let api: ApiClient | undefined;
 
 /** What activate returns: the extension-host tests read the tree through it, as VS Code does. */
@@ -80,7 +76,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
       approval: (project, id, status) => void store.reloadApprovals(project).then(() => {
         const a = store.approval(project, id);
         // The requester hears of the decision; an approved request can be run from the notification.
-        if (a && a.requestedBy === store.me && status !== 'pending') onDecided(project, a);
+        if (a && a.requestedBy === store.me && status !== 'pending') commands.onDecided(project, a);
       }, () => {}),
       rejoined: async (project) => void (await store.refreshProject(project)),
       state: (state, detail) => {
@@ -90,252 +86,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
     }) : undefined;
   };
 
-  const onDecided = (project: string, a: C.Approval) => {
-    if (a.status === 'rejected') return void vscode.window.showWarningMessage(`OdooOps: your ${a.kind} of ${a.environment} was rejected.`);
-    void vscode.window.showInformationMessage(`OdooOps: your ${a.kind} of ${a.environment} was approved.`, 'Run it now').then((go) => {
-      if (go) void run('run approved', () => queue(project, a.environment, a.kind, a.params, a.id));
-    });
-  };
-
-  const run = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
-    try {
-      return await fn();
-    } catch (err) {
-      const hint = err instanceof CliError && err.hint ? ` ${err.hint}` : '';
-      void vscode.window.showErrorMessage(`OdooOps: ${what} failed: ${(err as Error).message}.${hint}`);
-      return undefined;
-    }
-  };
-  const pickProject = async (node: Node | undefined): Promise<string | undefined> => {
-    if (node?.type === 'project') return node.project.slug;
-    if (node && 'project' in node && typeof node.project === 'string') return node.project;
-    if (store.projects.length === 1) return store.projects[0]!.slug;
-    return (await vscode.window.showQuickPick(store.projects.map((p) => ({ label: p.slug, description: p.name })), { placeHolder: 'Project' }))?.label;
-  };
-  const pickEnvironment = async (node: Node | undefined, stages: string[]): Promise<{ project: string; env: C.Environment } | undefined> => {
-    if (node?.type === 'environment' || node?.type === 'backups') return { project: node.project, env: node.env };
-    const items = store.projects.flatMap((p) => store.environments(p.slug).filter((e) => stages.includes(e.stage))
-      .map((env) => ({ label: env.name, description: `${p.slug} · ${env.stage}`, project: p.slug, env })));
-    return vscode.window.showQuickPick(items, { placeHolder: 'Environment' });
-  };
-  /** Queues a run, follows it with a cancellable progress notification, opens its log beside the editor. */
-  const queue = async (project: string, env: string, kind: string, params: object = {}, approvalId?: string) => {
-    const body: C.QueueRun = { kind, params: params as C.QueueRun['params'], ...(approvalId ? { approvalId } : {}) };
-    const { data: r } = await need().request('POST', `/api/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(env)}/runs`, C.Run, body);
-    follow(r);
-    return r;
-  };
-  /** A run that was queued (here or elsewhere): its log beside the editor, its progress as a notification. */
-  const follow = (r: C.Run) => {
-    const { kind, environment: env } = r;
-    store.applyRun(r);
-    panels.open(r.id);
-    // The notification follows the run through the store, which the live feed keeps current (no
-    // polling); a read every 30 s is only a safety net for a run that fell out of the tree's list.
-    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `OdooOps: ${kind} on ${env}`, cancellable: true }, (progress, token) => new Promise<void>((resolve) => {
-      token.onCancellationRequested(() => void need().request('POST', `/api/runs/${r.id}/cancel`, C.Run).catch(() => {}));
-      let shown = '';
-      const check = (now: C.Run | undefined) => {
-        if (!now) return;
-        if (now.status !== shown) progress.report({ message: (shown = now.status) });
-        if (!(C.TERMINAL_STATUSES as readonly string[]).includes(now.status)) return;
-        off();
-        clearInterval(safety);
-        if (now.status === 'failed') void vscode.window.showErrorMessage(`OdooOps: ${kind} on ${env} failed: ${now.error ?? ''}`, 'Open run logs').then((a) => a && panels.open(r.id));
-        resolve();
-      };
-      const off = store.onDidChange((keys) => {
-        if (!keys || keys.includes(envKey(r.project, env))) check(store.run(r.project, env, r.id));
-      });
-      const safety = setInterval(() => void need().get(`/api/runs/${r.id}`, C.Run).then((now) => (store.applyRun(now), check(now)), () => {}), 30_000);
-      check(store.run(r.project, env, r.id) ?? r);
-    }));
-  };
-  const requestApproval = async (project: string, env: string, body: C.RequestApproval) => {
-    await need().request('POST', `/api/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(env)}/approvals`, C.Approval, body);
-    await store.reloadApprovals(project);
-    void vscode.window.showInformationMessage(`OdooOps: a ${body.kind} of ${env} needs another member's approval; it was requested. You will be told here when it is decided.`);
-  };
-
-  const register = (id: string, fn: (node?: Node) => Promise<unknown>) => context.subscriptions.push(vscode.commands.registerCommand(id, (node?: Node) => fn(node)));
-  register('odooops.refresh', () => run('refresh', connect));
-  register('odooops.connect', () => run('connect', async () => {
-    const url = await vscode.window.showInputBox({ prompt: 'OdooOps server URL (empty: the server on this machine)', value: vscode.workspace.getConfiguration('odooops').get('serverUrl') ?? '' });
-    if (url === undefined) return;
-    if (url) {
-      if (!URL.canParse(url)) throw new CliError(`${url} is not a URL`, EXIT.usage);
-      const token = await vscode.window.showInputBox({ prompt: 'Token (odooops token --user <your id> prints one)', password: true, ignoreFocusOut: true });
-      if (!token) return;
-      await context.secrets.store(TOKEN_KEY, token);
-    } else await context.secrets.delete(TOKEN_KEY);
-    await vscode.workspace.getConfiguration('odooops').update('serverUrl', url || undefined, vscode.ConfigurationTarget.Global);
-    await connect();
-    if (store.error) throw new Error(store.error);
-  }));
-  register('odooops.cloneProdToStaging', (node) => run('clone', async () => {
-    const target = await pickEnvironment(node, ['staging', 'development']);
-    if (target) await queue(target.project, target.env.name, 'clone');
-  }));
-  register('odooops.backupNow', (node) => run('backup', async () => {
-    const target = await pickEnvironment(node, ['production', 'staging', 'development']);
-    if (target) await queue(target.project, target.env.name, 'backup', { kind: 'manual' });
-  }));
-  register('odooops.restoreBackup', (node) => run('restore', async () => {
-    if (node?.type === 'backup') {
-      // A backup's own menu: into the environment it belongs to.
-      const env = store.environment(node.project, node.env);
-      if (!env) return;
-      const label = `${node.backup.kind} ${node.backup.createdAt.slice(0, 16).replace('T', ' ')}`;
-      if (env.stage === 'production') return requestApproval(node.project, env.name, { kind: 'restore', params: { backup: node.backup.id }, reason: `restore of the ${label} backup, requested from VS Code` });
-      const ok = await vscode.window.showWarningMessage(`Restore ${env.name} from the ${label} backup? Its database and filestore are replaced (the current ones are kept until the restore succeeds).`, { modal: true }, 'Restore');
-      if (ok === 'Restore') await queue(node.project, env.name, 'restore', { backup: node.backup.id });
-      return;
-    }
-    const target = await pickEnvironment(node, ['production', 'staging', 'development']);
-    if (!target) return;
-    const backups = await need().get(`/api/projects/${encodeURIComponent(target.project)}/environments/${encodeURIComponent(target.env.name)}/backups`, C.Backup.array());
-    const pick = await vscode.window.showQuickPick(backups.map((b) => ({ label: `${b.kind} ${b.createdAt.slice(0, 16).replace('T', ' ')}`, description: `${(b.sizeBytes / 2 ** 20).toFixed(1)} MiB · Odoo ${b.odooVersion ?? '?'}`, b })), { placeHolder: 'Backup to restore' });
-    if (!pick) return;
-    if (target.env.stage === 'production') {
-      // Production restores need a second member's approval (the control plane's rule).
-      return requestApproval(target.project, target.env.name, { kind: 'restore', params: { backup: pick.b.id }, reason: `restore of the ${pick.label} backup, requested from VS Code` });
-    }
-    await queue(target.project, target.env.name, 'restore', { backup: pick.b.id });
-  }));
-  register('odooops.createDevEnvironment', (node) => run('create development environment', async () => {
-    const arg = node as unknown as { project?: string; branch?: string; then?: C.CreateDevEnvironment['then'] } | undefined;
-    const project = arg?.project && !('type' in arg) ? arg.project : await pickProject(node);
-    if (!project) return;
-    const branch = arg?.branch ?? await vscode.window.showInputBox({
-      prompt: `Branch of ${project}'s repository to make a development environment of`,
-      value: await workspaceBranch(), ignoreFocusOut: true,
-      validateInput: (v) => { const r = C.BranchName.safeParse(v); return r.success ? null : r.error.issues[0]!.message; },
-    });
-    if (!branch) return;
-    const body: C.CreateDevEnvironment = { branch: C.BranchName.parse(branch), ...(arg?.then ? { then: arg.then } : {}) };
-    const { data } = await need().request('POST', `/api/projects/${encodeURIComponent(project)}/dev-environments`, C.DevEnvironment, body);
-    if (data.created) await store.load();
-    if (data.run) return follow(data.run);
-    const choice = await vscode.window.showInformationMessage(
-      `OdooOps: ${data.environment.name} ${data.created ? 'was created' : 'exists'} for ${branch}. ${project} has no repository to deploy from; fill it with a masked copy of production?`,
-      'Clone production into it');
-    if (choice) await queue(project, data.environment.name, 'clone');
-  }));
-  register('odooops.deploy', (node) => run('deploy', async () => {
-    const arg = node as unknown as { project?: string; environment?: string; revision?: string } | undefined;
-    const target = arg?.environment && arg.project ? { project: arg.project, env: store.environment(arg.project, arg.environment)! } : await pickEnvironment(node, ['production', 'staging', 'development']);
-    if (!target?.env) return;
-    let params: { revision?: string; branch?: string } | undefined = arg?.revision ? { revision: arg.revision } : undefined;
-    if (!params) {
-      const head = await workspaceHead();
-      const items = [
-        ...(target.env.branch ? [{ label: `$(git-branch) ${target.env.branch}`, description: 'its newest commit when the worker fetches', params: { branch: target.env.branch } }] : []),
-        ...(head ? [{ label: `$(git-commit) ${head.slice(0, 7)}`, description: 'the commit checked out in this workspace', params: { revision: head } }] : []),
-        { label: '$(edit) Another commit…', description: 'a full commit id', params: undefined },
-      ];
-      const pick = await vscode.window.showQuickPick(items, { placeHolder: `What to deploy to ${target.env.name}` });
-      if (!pick) return;
-      params = pick.params ?? await vscode.window.showInputBox({
-        prompt: 'Commit id (40 hex digits)', ignoreFocusOut: true,
-        validateInput: (v) => /^[0-9a-f]{40}$/.test(v) ? null : 'a full commit id: 40 lower-case hex digits (git rev-parse HEAD)',
-      }).then((revision) => revision ? { revision } : undefined);
-      if (!params) return;
-    }
-    if (target.env.stage === 'production') {
-      try {
-        return await queue(target.project, target.env.name, 'deploy', params);
-      } catch (err) {
-        // Projects that want a second person on production deploys refuse the run: ask for that instead.
-        if (!(err instanceof CliError) || !/needs an approval/.test(err.message)) throw err;
-        return requestApproval(target.project, target.env.name, { kind: 'deploy', params, reason: `deploy of ${params.revision?.slice(0, 7) ?? params.branch}, requested from VS Code` });
-      }
-    }
-    await queue(target.project, target.env.name, 'deploy', params);
-  }));
-  register('odooops.checkHealth', (node) => run('health check', async () => {
-    const target = await pickEnvironment(node, ['production', 'staging', 'development']);
-    if (target) await queue(target.project, target.env.name, 'health');
-  }));
-  const pickApproval = async (node: Node | undefined, status: C.Approval['status']) => {
-    if (node?.type === 'approval') return node;
-    const items = store.projects.flatMap((p) => store.openApprovals(p.slug).filter((a) => a.status === status)
-      .map((approval) => ({ label: `${approval.kind} ${approval.environment}`, description: `${p.slug} · ${approval.reason ?? ''}`, project: p.slug, approval })));
-    if (!items.length) {
-      void vscode.window.showInformationMessage(`OdooOps: no approval is ${status === 'pending' ? 'waiting for a decision' : 'approved and waiting to run'}.`);
-      return undefined;
-    }
-    return vscode.window.showQuickPick(items, { placeHolder: 'Approval' });
-  };
-  for (const decision of ['approve', 'reject'] as const) {
-    register(`odooops.${decision}`, (node) => run(decision, async () => {
-      const pick = await pickApproval(node, 'pending');
-      if (!pick) return;
-      const { approval: a } = pick;
-      if (decision === 'approve') {
-        const ok = await vscode.window.showWarningMessage(`Approve the ${a.kind} of ${a.environment} (${pick.project})?`, { modal: true, detail: `${a.reason ?? ''}\nparameters: ${JSON.stringify(a.params)}` }, 'Approve');
-        if (ok !== 'Approve') return;
-      }
-      const { data } = await need().request('POST', `/api/approvals/${a.id}/${decision}`, C.Approval);
-      await store.reloadApprovals(pick.project);
-      // A push's deploy was requested by OdooOps itself: whoever approves it may start it.
-      if (data.status === 'approved' && data.requestedBy === SERVICE_USER) await queue(pick.project, data.environment, data.kind, data.params, data.id);
-      else void vscode.window.showInformationMessage(`OdooOps: the ${a.kind} of ${a.environment} was ${data.status}.`);
-    }));
-  }
-  register('odooops.runApproved', (node) => run('run approved', async () => {
-    const pick = await pickApproval(node, 'approved');
-    if (pick) await queue(pick.project, pick.approval.environment, pick.approval.kind, pick.approval.params, pick.approval.id);
-  }));
-  register('odooops.downloadBackup', (node) => run('download', async () => {
-    const arg = node as unknown as { backup?: string; to?: string } | undefined;
-    let backup: { id: string; label: string } | undefined;
-    if (node?.type === 'backup') backup = { id: node.backup.id, label: `${node.env}-${node.backup.kind}` };
-    else if (arg?.backup) backup = { id: C.Uuid.parse(arg.backup), label: 'backup' };
-    else {
-      const target = await pickEnvironment(node, ['production', 'staging', 'development']);
-      if (!target) return;
-      const list = await store.loadBackups(target.project, target.env.name);
-      const pick = await vscode.window.showQuickPick(list.map((b) => ({ label: `${b.kind} ${b.createdAt.slice(0, 16).replace('T', ' ')}`, description: mib(b.sizeBytes), b })), { placeHolder: 'Backup to download' });
-      if (!pick) return;
-      backup = { id: pick.b.id, label: `${target.env.name}-${pick.b.kind}` };
-    }
-    const to = arg?.to ? vscode.Uri.file(arg.to) : await vscode.window.showSaveDialog({
-      title: 'Save the backup as an Odoo zip (restorable from Odoo\'s database manager)',
-      defaultUri: vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(homedir()), `${backup.label}.zip`),
-      filters: { 'Odoo backup': ['zip'] },
-    });
-    if (!to) return;
-    const saved = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `OdooOps: downloading ${backup.label}`, cancellable: true }, async (progress, token) => {
-      const abort = new AbortController();
-      token.onCancellationRequested(() => abort.abort());
-      let shown = 0;
-      return need().download(`/api/backups/${backup.id}/download`, to.fsPath, (bytes) => {
-        if (bytes - shown < 2 ** 20) return;
-        shown = bytes;
-        progress.report({ message: mib(bytes) });
-      }, undefined, abort.signal);
-    });
-    void vscode.window.showInformationMessage(`OdooOps: saved ${saved.file} (${mib(saved.bytes)}).`, 'Reveal')
-      .then((open) => open && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(saved.file)));
-  }));
-  register('odooops.cancelRun', (node) => run('cancel', async () => {
-    if (node?.type !== 'run') return;
-    store.applyRun((await need().request('POST', `/api/runs/${node.run.id}/cancel`, C.Run)).data);
-  }));
-  register('odooops.rerun', (node) => run('re-run', async () => {
-    if (node?.type !== 'run') return;
-    await queue(node.run.project, node.run.environment, node.run.kind, node.run.params);
-  }));
-  register('odooops.openRunLogs', async (node) => {
-    const id = node?.type === 'run' ? node.run.id : Number((node as unknown as { runId?: number } | undefined)?.runId);
-    if (Number.isInteger(id) && id > 0) panels.open(id);
-  });
-  register('odooops.openEnvironment', async (node) => {
-    if (node?.type === 'environment' && node.env.url) await vscode.env.openExternal(vscode.Uri.parse(node.env.url));
-  });
+  const commands = registerCommands({ context, store, panels, need, connect });
 
   context.subscriptions.push({ dispose: () => void unsubscribe?.() });
-  await run('connect', connect);
+  await commands.run('connect', connect);
   markConnected();
   return { store, tree, panels };
 }
