@@ -20,6 +20,7 @@ const children: ChildProcess[] = [];
 let browser: Browser | undefined;
 let page: Page;
 let csPort: number;
+let home: string;
 
 before(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'odooops-e2e-'));
@@ -33,7 +34,7 @@ before(async () => {
 
   // The server on the embedded default, with its demo (production, staging cloned at start, a dev branch).
   // 80,000 customers: a clone takes long enough (also on a loaded machine) to watch its log fill.
-  const home = join(scratch, 'odooops-home');
+  home = join(scratch, 'odooops-home');
   await startDemoServer(home, children, { ODOOOPS_DEMO_PARTNERS: '80000' });
 
   // code-server runs on Node 24 (the project's own), its state in the scratch directory, the packaged
@@ -79,10 +80,15 @@ test('in VS Code: the OdooOps view shows the demo; a clone from the palette stre
   const viewer = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
   await viewer.locator('.line').first().waitFor({ timeout: 60_000 });
   let sawRunning = false;
+  let sawPercent = false;
   const final = await eventually('the clone to finish in the viewer', async () => {
     const status = (await viewer.locator('#status').textContent()) ?? '';
     const lines = await viewer.locator('.line').count();
     if (status === 'running' && lines > 0) sawRunning = true;
+    if (!sawPercent && /copying \d+ %/.test((await page.locator('.notifications-toasts').textContent().catch(() => '')) ?? '')) {
+      sawPercent = true;
+      await page.screenshot({ path: join(ARTIFACTS, 'e2e-2b-progress.png') });
+    }
     if (status === 'running' && lines > 0 && !existsSync(join(ARTIFACTS, 'e2e-2a-while-running.png'))) await page.screenshot({ path: join(ARTIFACTS, 'e2e-2a-while-running.png') });
     return ['succeeded', 'failed', 'cancelled'].includes(status) ? { status, lines } : null;
   }, 180_000);
@@ -90,6 +96,7 @@ test('in VS Code: the OdooOps view shows the demo; a clone from the palette stre
   assert.equal(final.status, 'succeeded');
   assert.ok(final.lines > 20, `${final.lines} lines shown`);
   assert.ok(sawRunning, 'lines were shown while the run was still running');
+
   const text = (await viewer.locator('#rows').textContent()) ?? '';
   assert.match(text, /staging is now a neutralized, masked copy of production|verified: no sampled email/);
 
@@ -98,6 +105,10 @@ test('in VS Code: the OdooOps view shows the demo; a clone from the palette stre
   const tab = (await page.locator('.tab', { hasText: 'clone #' }).first().textContent()) ?? '';
   const runId = /clone #(\d+)/.exec(tab)?.[1];
   assert.ok(runId, tab);
+  // The clone logs how far its copy is every 2 s ("copying: 68 %"); the notification showed that.
+  const conn = JSON.parse(readFileSync(join(home, 'connection.json'), 'utf8')) as { url: string; token: string };
+  const log = await (await fetch(`${conn.url}/api/runs/${runId}/logs?limit=5000`, { headers: { authorization: `Bearer ${conn.token}` } })).json() as { lines: { line: string }[] };
+  if (log.lines.some((l) => /^copying: \d+ %/.test(l.line))) assert.ok(sawPercent, 'the progress notification showed how far the copy was');
   await rows().filter({ hasText: 'staging' }).first().click();
   await eventually(`run ${runId} to show as succeeded in the tree`, async () =>
     (await rows().filter({ hasText: `clone #${runId}` }).first().textContent().catch(() => ''))?.includes('succeeded'), 30_000);

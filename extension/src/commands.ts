@@ -7,7 +7,7 @@ import * as C from '../../contract/index.ts';
 import { type ApiClient, CliError, EXIT } from '../../server/cli/api-client.ts';
 import { TOKEN_KEY } from './connection.ts';
 import type { LogPanels } from './logPanel.ts';
-import { envKey, type Store } from './store.ts';
+import { envKey, progressOf, type Store } from './store.ts';
 import { mib, type Node } from './tree.ts';
 import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
 
@@ -68,10 +68,19 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `OdooOps: ${kind} on ${env}`, cancellable: true }, (progress, token) => new Promise<void>((resolve) => {
       token.onCancellationRequested(() => void need().request('POST', `/api/runs/${r.id}/cancel`, C.Run).catch(() => {}));
       let shown = '';
+      let percent = 0;
+      // Runs that say how far they are ("copying: 68 %") fill the notification's bar.
+      const lines = panels.onLine(r.id, (l) => {
+        const p = progressOf(l.line);
+        if (!p || p.percent <= percent) return;
+        progress.report({ increment: p.percent - percent, message: `${p.what} ${p.percent} %` });
+        percent = p.percent;
+      });
       const check = (now: C.Run | undefined) => {
         if (!now) return;
-        if (now.status !== shown) progress.report({ message: (shown = now.status) });
+        if (now.status !== shown && !percent) progress.report({ message: (shown = now.status) });
         if (!(C.TERMINAL_STATUSES as readonly string[]).includes(now.status)) return;
+        lines.dispose();
         off();
         clearInterval(safety);
         if (now.status === 'failed') void vscode.window.showErrorMessage(`OdooOps: ${kind} on ${env} failed: ${now.error ?? ''}`, 'Open run logs').then((a) => a && panels.open(r.id));

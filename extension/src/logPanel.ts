@@ -32,6 +32,7 @@ interface Panel {
 
 export class LogPanels implements vscode.WebviewPanelSerializer {
   private readonly panels = new Map<number, Panel>();
+  private readonly lineListeners = new Map<number, Set<(l: C.LogLine) => void>>();
   private readonly context: vscode.ExtensionContext;
   /** Resolves once the extension has connected (a panel restored at start-up asks before that). */
   private readonly api: () => Promise<ApiClient | undefined>;
@@ -39,6 +40,17 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
   constructor(context: vscode.ExtensionContext, api: () => Promise<ApiClient | undefined>) {
     this.context = context;
     this.api = api;
+  }
+
+  /** Every line of a run as its panel's follower receives it (the progress notification reads these). */
+  onLine(runId: number, fn: (l: C.LogLine) => void): vscode.Disposable {
+    const set = this.lineListeners.get(runId) ?? new Set();
+    set.add(fn);
+    this.lineListeners.set(runId, set);
+    return new vscode.Disposable(() => {
+      set.delete(fn);
+      if (!set.size) this.lineListeners.delete(runId);
+    });
   }
 
   async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
@@ -106,6 +118,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
           void entry.panel.webview.postMessage({ type: 'status', status: 'running', title: entry.panel.title });
         }
         entry.lines.push(l);
+        for (const fn of this.lineListeners.get(runId) ?? []) fn(l);
         if (entry.lines.length >= KEEP + BATCH) {
           // Bounded like the viewer: the oldest lines go (they stay readable through the API and CLI).
           const dropped = entry.lines.length - KEEP;

@@ -25,6 +25,13 @@ const MAKES_BACKUPS = new Set(['backup', 'clone', 'deploy']);
 
 export const RUNS_PER_ENVIRONMENT = 10;
 
+/** A run's log line that says how far it is ("copying: 68 % (4 of 15 tables…)"): what and how much. */
+export function progressOf(line: string): { what: string; percent: number } | null {
+  const m = /^([a-z][\w .-]{0,40}): (\d{1,3}) ?%/i.exec(line);
+  const percent = m ? Number(m[2]) : NaN;
+  return m && percent <= 100 ? { what: m[1]!, percent } : null;
+}
+
 export class Store {
   private readonly api: StoreApi;
   projects: C.Project[] = [];

@@ -166,7 +166,7 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
           const masked = u.info.schema === 'public' ? plan.tables.get(u.info.table) : undefined;
           if (masked) await o.log(`mask.log: ${u.info.table}: ${entry.rows} rows, ${masked.masked.join(' ')}`);
         }
-        if (Date.now() - lastProgress > 5000) {
+        if (Date.now() - lastProgress > 2000) {
           lastProgress = Date.now();
           await o.log(`copying: ${Math.round((done / Math.max(total, 1)) * 100)} % (${copiedTables} of ${perTable.size} tables, ${mib(scanner.bytes)} streamed)`);
         }

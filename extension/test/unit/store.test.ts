@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import type * as C from '../../../contract/index.ts';
-import { RUNS_PER_ENVIRONMENT, Store, approvalsKey, backupsKey, envKey, projectKey } from '../../src/store.ts';
+import { RUNS_PER_ENVIRONMENT, Store, progressOf, approvalsKey, backupsKey, envKey, projectKey } from '../../src/store.ts';
 
 const project = (slug: string): C.Project => ({ id: '00000000-0000-4000-8000-000000000001', slug, name: slug.toUpperCase(), role: 'admin', createdAt: '2026-11-25T00:00:00.000Z' });
 const env = (name: string, stage: C.Environment['stage']): C.Environment => ({
@@ -130,5 +130,11 @@ describe('Store', () => {
     routes['/api/projects/acme/approvals'] = [];
     assert.deepEqual(await s2.reloadApprovals('acme'), [projectKey('acme'), approvalsKey('acme')]);
     assert.deepEqual(s2.openApprovals('acme'), []);
+  });
+
+  it('reads how far a run is from its log lines', () => {
+    assert.deepEqual(progressOf('copying: 68 % (4 of 15 tables, 42.9 MiB streamed)'), { what: 'copying', percent: 68 });
+    assert.deepEqual(progressOf('restoring: 100%'), { what: 'restoring', percent: 100 });
+    for (const l of ['copied 15 tables', 'mask.log: res_partner: 80000 rows', 'ratio: 250 %', '2026-11-25 10:00:00 INFO 12 %', '']) assert.equal(progressOf(l), null, l);
   });
 });
