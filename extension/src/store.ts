@@ -63,22 +63,28 @@ export class Store {
     for (const fn of this.listeners) fn(keys);
   }
 
+  /** Reads everything at once (in parallel); on failure the last good state stays and `error` says why. */
   async load(): Promise<void> {
+    const get = <T>(path: string, schema: { parse(v: unknown): T }) => this.api.get(path, schema);
     try {
-      this.me = (await this.api.get('/api/me', { parse: (v) => C.Me.parse(v) })).userId;
-      this.projects = await this.api.get('/api/projects', { parse: (v) => C.Project.array().parse(v) });
-      this.envs.clear();
-      this.runs.clear();
-      this.health.clear();
-      this.backups.clear();
-      this.approvals.clear();
-      for (const p of this.projects) {
-        const envs = await this.api.get(`/api/projects/${encodeURIComponent(p.slug)}/environments`, { parse: (v) => C.Environment.array().parse(v) });
-        this.envs.set(p.slug, envs);
-        const runs = await this.api.get(`/api/runs?project=${encodeURIComponent(p.slug)}&limit=200`, { parse: (v) => C.Run.array().parse(v) });
+      const [me, projects] = await Promise.all([get('/api/me', C.Me), get('/api/projects', C.Project.array())]);
+      const loaded = await Promise.all(projects.map(async (p) => {
+        const slug = encodeURIComponent(p.slug);
+        const [envs, runs, approvals, members] = await Promise.all([
+          get(`/api/projects/${slug}/environments`, C.Environment.array()),
+          get(`/api/runs?project=${slug}&limit=200`, C.Run.array()),
+          get(`/api/projects/${slug}/approvals`, C.Approval.array()),
+          get(`/api/projects/${slug}/members`, C.Member.array()),
+        ]);
+        return { slug: p.slug, envs, runs, approvals, members };
+      }));
+      this.me = me.userId;
+      this.projects = projects;
+      for (const m of [this.envs, this.runs, this.health, this.backups, this.approvals]) m.clear();
+      for (const { slug, envs, runs, approvals, members } of loaded) {
+        this.envs.set(slug, envs);
         for (const r of runs) this.addRun(r);
-        this.approvals.set(p.slug, await this.fetchApprovals(p.slug));
-        const members = await this.api.get(`/api/projects/${encodeURIComponent(p.slug)}/members`, { parse: (v) => C.Member.array().parse(v) });
+        this.approvals.set(slug, approvals.reverse());
         for (const m of members) if (m.displayName) this.names.set(m.userId, m.displayName);
       }
       this.error = null;
@@ -156,9 +162,9 @@ export class Store {
     return this.approvals.get(slug)?.find((a) => a.id === id);
   }
 
+  /** Oldest request first (the API lists the newest first). */
   private async fetchApprovals(slug: string): Promise<C.Approval[]> {
-    const list = await this.api.get(`/api/projects/${encodeURIComponent(slug)}/approvals`, { parse: (v) => C.Approval.array().parse(v) });
-    return list.reverse();
+    return (await this.api.get(`/api/projects/${encodeURIComponent(slug)}/approvals`, C.Approval.array())).reverse();
   }
 
   /** An approval was requested or decided (a Realtime event, or a command's answer). */
