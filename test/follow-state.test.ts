@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { closeFixtures } from './fixtures/executors.ts';
 import { ApiClient, CliError, EXIT } from '../server/cli/api-client.ts';
 import { followLogs, type FollowState, type LogSource } from '../server/cli/follow.ts';
-import { startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
+import { eventually, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 
 let cp: TestControlPlane;
 let admin: TestUser;
@@ -76,4 +76,23 @@ test('failing history reads are retried while reconnecting; without onState they
     },
   };
   await assert.rejects(followLogs(refused, id, 0, () => {}, { onState: () => {} }), /forbidden/);
+});
+
+test('a follow stopped by its signal (a closed log panel) ends at once and leaves the run\'s topic', async () => {
+  const id = await chatty(3000);
+  const api = new ApiClient({ url: cp.server.url, token: admin.token });
+  const stop = new AbortController();
+  const seqs: number[] = [];
+  const followed = followLogs(api, id, 0, (l) => {
+    seqs.push(l.seq);
+    if (seqs.length === 100) stop.abort();
+  }, { onState: () => {}, signal: stop.signal });
+  const status = await followed;
+  assert.equal(status, 'running', 'the last status read; the run goes on');
+  const seen = seqs.length;
+  assert.ok(seen >= 100 && seen < 3001, `${seen} lines before stopping`);
+  await eventually('the gateway to see the channel go', async () => cp.server.gateway.stats().channels === 0);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(seqs.length, seen, 'no line after the stop');
+  assert.equal((await admin.call('GET', `/api/runs/${id}`)).body.status, 'running');
 });

@@ -28,6 +28,8 @@ interface Panel {
   posted: number;
   flush: ReturnType<typeof setTimeout> | undefined;
   disposed: boolean;
+  /** Ends the follower when the panel closes (a reopened panel starts its own). */
+  stop: AbortController;
 }
 
 export class LogPanels implements vscode.WebviewPanelSerializer {
@@ -69,7 +71,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
   }
 
   private attach(runId: number, panel: vscode.WebviewPanel): void {
-    const entry: Panel = { panel, lines: [], status: 'queued', connection: null, posted: 0, flush: undefined, disposed: false };
+    const entry: Panel = { panel, lines: [], status: 'queued', connection: null, posted: 0, flush: undefined, disposed: false, stop: new AbortController() };
     this.panels.set(runId, entry);
     panel.webview.html = viewerHtml({
       runId, nonce: randomBytes(16).toString('base64'), cspSource: panel.webview.cspSource,
@@ -77,6 +79,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
     });
     panel.onDidDispose(() => {
       entry.disposed = true;
+      entry.stop.abort();
       clearTimeout(entry.flush);
       this.panels.delete(runId);
     });
@@ -127,15 +130,16 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
         }
         if (entry.lines.length - entry.posted >= BATCH) post(entry);
         else entry.flush ??= setTimeout(() => post(entry), FLUSH_MS);
-      }, { onState: (state, detail) => ended || connection(entry, { type: 'connection', state, ...(detail ? { detail } : {}) }) });
+      }, { signal: entry.stop.signal, onState: (state, detail) => ended || connection(entry, { type: 'connection', state, ...(detail ? { detail } : {}) }) });
       // A channel's late "joined" must not say live over a follow that has ended.
       ended = true;
+      if (entry.disposed) return;
       post(entry);
       entry.status = final;
       void entry.panel.webview.postMessage({ type: 'status', status: final, title: entry.panel.title });
       connection(entry, { type: 'connection', state: 'done' });
     } catch (err) {
-      void vscode.window.showErrorMessage(`OdooOps: cannot follow run ${runId}: ${(err as Error).message}`);
+      if (!entry.disposed) void vscode.window.showErrorMessage(`OdooOps: cannot follow run ${runId}: ${(err as Error).message}`);
     }
   }
 }
@@ -144,7 +148,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
 function post(entry: Panel): void {
   clearTimeout(entry.flush);
   entry.flush = undefined;
-  // The follower runs on after its panel is closed (it ends with the run); a closed webview takes nothing.
+  // A closed webview takes nothing (its follower is stopping).
   if (entry.disposed) return;
   for (let i = entry.posted; i < entry.lines.length; i += BATCH) {
     void entry.panel.webview.postMessage({ type: 'lines', lines: entry.lines.slice(i, i + BATCH) });

@@ -23,11 +23,16 @@ export interface FollowOptions {
    */
   onState?: (state: FollowState, detail?: string) => void;
   retryMs?: number;
+  /** Stops following (the reader went away: a closed log panel); resolves with the last status read. */
+  signal?: AbortSignal;
 }
 
-/** Prints the run's lines after `after` until it has finished; returns its final status. */
+/**
+ * Prints the run's lines after `after` until it has finished; returns its final status (or, when
+ * `signal` stops it first, the last status read).
+ */
 export async function followLogs(api: LogSource, id: number, after: number, out: (l: C.LogLine) => void, options: FollowOptions = {}): Promise<C.RunStatus> {
-  const { onState } = options;
+  const { onState, signal } = options;
   const seq = new LogSequencer((lines) => lines.forEach(out), after);
   // The state last told to onState, so each change is told once.
   let told: FollowState = 'live';
@@ -49,7 +54,7 @@ export async function followLogs(api: LogSource, id: number, after: number, out:
         }
         return p;
       } catch (err) {
-        if (!onState || !transient(err)) throw err;
+        if (!onState || !transient(err) || signal?.aborted) throw err;
         fetchDown = true;
         tell(`reading the log failed: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, options.retryMs ?? 2000));
@@ -101,14 +106,17 @@ export async function followLogs(api: LogSource, id: number, after: number, out:
       // History first (what happened before we joined, or a gap), then wait for live batches; the run's
       // status is re-read at most every 2 s while live lines flow, to notice the end.
       const status = await fill();
-      if (TERMINAL.includes(status)) return status;
+      if (TERMINAL.includes(status) || signal?.aborted) return status;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, joined ? 2000 : 300);
         wake = () => {
           clearTimeout(timer);
+          signal?.removeEventListener('abort', wake);
           resolve();
         };
+        signal?.addEventListener('abort', wake, { once: true });
       });
+      if (signal?.aborted) return status;
     }
   } finally {
     // Closing the socket ends the subscription; an explicit leave would keep a 10 s reply timer alive.
