@@ -23,6 +23,11 @@ export type RunStatus = z.infer<typeof RunStatus>;
 export type LogStream = z.infer<typeof LogStream>;
 
 export const Uuid = z.uuid();
+/**
+ * Who OdooOps itself is when it acts without a person (a push's webhook, the daily schedule, the demo):
+ * runs and approvals it requests carry this id, and whoever approves one of its requests may run it.
+ */
+export const SERVICE_USER_ID = '00000000-0000-0000-0000-000000000000';
 export const ProjectSlug = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$/, 'use 2-63 lower-case letters, digits and dashes, e.g. "acme-erp"');

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { asUser } from './db/session.ts';
+import { asUser, SERVICE_CLAIMS } from './db/session.ts';
 import { generateOdooDatabase } from './odoo/generate.ts';
 import { homeFiles } from './paths.ts';
 
@@ -92,7 +92,7 @@ export async function seedDemo(opts: { pool: pg.Pool; databaseUrl: string; userI
 
 /** The first clone of production into staging, as Odoo.sh makes a staging branch. */
 export async function queueDemoClone(pool: pg.Pool): Promise<number> {
-  return asUser(pool, { sub: '00000000-0000-0000-0000-000000000000', role: 'service_role' }, async (c) => {
+  return asUser(pool, SERVICE_CLAIMS, async (c) => {
     const { rows } = await c.query(
       `select q.run_id from ops.environments e join ops.projects p on p.id = e.project_id,
          lateral ops.queue_run(e.id, 'clone', '{}'::jsonb, 'demo-first-clone') q

@@ -8,11 +8,8 @@ import { type ApiClient, CliError, EXIT } from '../../server/cli/api-client.ts';
 import { TOKEN_KEY } from './connection.ts';
 import type { LogPanels } from './logPanel.ts';
 import { envKey, progressOf, type Store } from './store.ts';
-import { mib, type Node } from './tree.ts';
+import { backupLabel, mib, type Node } from './tree.ts';
 import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
-
-/** Who requests what a push asks for (the webhook acts as the service). */
-const SERVICE_USER = '00000000-0000-0000-0000-000000000000';
 
 export interface CommandDeps {
   context: vscode.ExtensionContext;
@@ -122,27 +119,26 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     const target = await pickEnvironment(node, ['production', 'staging', 'development']);
     if (target) await queue(target.project, target.env.name, 'backup', { kind: 'manual' });
   }));
+  const pickBackup = async (project: string, env: string, placeHolder: string): Promise<C.Backup | undefined> => {
+    const list = await store.loadBackups(project, env);
+    return (await vscode.window.showQuickPick(list.map((b) => ({ label: backupLabel(b), description: `${mib(b.sizeBytes)} · Odoo ${b.odooVersion ?? '?'}`, b })), { placeHolder }))?.b;
+  };
+  /** Into production only through another member's approval (the control plane's rule); elsewhere once confirmed. */
+  const restore = async (project: string, env: C.Environment, b: C.Backup) => {
+    const label = backupLabel(b);
+    if (env.stage === 'production') return requestApproval(project, env.name, { kind: 'restore', params: { backup: b.id }, reason: `restore of the ${label} backup, requested from VS Code` });
+    const ok = await vscode.window.showWarningMessage(`Restore ${env.name} from the ${label} backup? Its database and filestore are replaced (the current ones are kept until the restore succeeds).`, { modal: true }, 'Restore');
+    if (ok === 'Restore') await queue(project, env.name, 'restore', { backup: b.id });
+  };
   register('odooops.restoreBackup', (node) => run('restore', async () => {
     if (node?.type === 'backup') {
       // A backup's own menu: into the environment it belongs to.
       const env = store.environment(node.project, node.env);
-      if (!env) return;
-      const label = `${node.backup.kind} ${node.backup.createdAt.slice(0, 16).replace('T', ' ')}`;
-      if (env.stage === 'production') return requestApproval(node.project, env.name, { kind: 'restore', params: { backup: node.backup.id }, reason: `restore of the ${label} backup, requested from VS Code` });
-      const ok = await vscode.window.showWarningMessage(`Restore ${env.name} from the ${label} backup? Its database and filestore are replaced (the current ones are kept until the restore succeeds).`, { modal: true }, 'Restore');
-      if (ok === 'Restore') await queue(node.project, env.name, 'restore', { backup: node.backup.id });
-      return;
+      return env && restore(node.project, env, node.backup);
     }
     const target = await pickEnvironment(node, ['production', 'staging', 'development']);
-    if (!target) return;
-    const backups = await need().get(`/api/projects/${encodeURIComponent(target.project)}/environments/${encodeURIComponent(target.env.name)}/backups`, C.Backup.array());
-    const pick = await vscode.window.showQuickPick(backups.map((b) => ({ label: `${b.kind} ${b.createdAt.slice(0, 16).replace('T', ' ')}`, description: `${mib(b.sizeBytes)} · Odoo ${b.odooVersion ?? '?'}`, b })), { placeHolder: 'Backup to restore' });
-    if (!pick) return;
-    if (target.env.stage === 'production') {
-      // Production restores need a second member's approval (the control plane's rule).
-      return requestApproval(target.project, target.env.name, { kind: 'restore', params: { backup: pick.b.id }, reason: `restore of the ${pick.label} backup, requested from VS Code` });
-    }
-    await queue(target.project, target.env.name, 'restore', { backup: pick.b.id });
+    const b = target && await pickBackup(target.project, target.env.name, 'Backup to restore');
+    if (target && b) await restore(target.project, target.env, b);
   }));
   register('odooops.createDevEnvironment', (node) => run('create development environment', async () => {
     const arg = node as unknown as { project?: string; branch?: string; then?: C.CreateDevEnvironment['then'] } | undefined;
@@ -156,7 +152,7 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     if (!branch) return;
     const body: C.CreateDevEnvironment = { branch: C.BranchName.parse(branch), ...(arg?.then ? { then: arg.then } : {}) };
     const { data } = await need().request('POST', `/api/projects/${encodeURIComponent(project)}/dev-environments`, C.DevEnvironment, body);
-    if (data.created) await store.load();
+    store.putEnvironment(data.environment);
     if (data.run) return follow(data.run);
     const choice = await vscode.window.showInformationMessage(
       `OdooOps: ${data.environment.name} ${data.created ? 'was created' : 'exists'} for ${branch}. ${project} has no repository to deploy from; fill it with a masked copy of production?`,
@@ -220,7 +216,7 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
       const { data } = await need().request('POST', `/api/approvals/${a.id}/${decision}`, C.Approval);
       await store.reloadApprovals(pick.project);
       // A push's deploy was requested by OdooOps itself: whoever approves it may start it.
-      if (data.status === 'approved' && data.requestedBy === SERVICE_USER) await queue(pick.project, data.environment, data.kind, data.params, data.id);
+      if (data.status === 'approved' && data.requestedBy === C.SERVICE_USER_ID) await queue(pick.project, data.environment, data.kind, data.params, data.id);
       else void vscode.window.showInformationMessage(`OdooOps: the ${a.kind} of ${a.environment} was ${data.status}.`);
     }));
   }
@@ -235,11 +231,9 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     else if (arg?.backup) backup = { id: C.Uuid.parse(arg.backup), label: 'backup' };
     else {
       const target = await pickEnvironment(node, ['production', 'staging', 'development']);
-      if (!target) return;
-      const list = await store.loadBackups(target.project, target.env.name);
-      const pick = await vscode.window.showQuickPick(list.map((b) => ({ label: `${b.kind} ${b.createdAt.slice(0, 16).replace('T', ' ')}`, description: mib(b.sizeBytes), b })), { placeHolder: 'Backup to download' });
-      if (!pick) return;
-      backup = { id: pick.b.id, label: `${target.env.name}-${pick.b.kind}` };
+      const b = target && await pickBackup(target.project, target.env.name, 'Backup to download');
+      if (!target || !b) return;
+      backup = { id: b.id, label: `${target.env.name}-${b.kind}` };
     }
     const to = arg?.to ? vscode.Uri.file(arg.to) : await vscode.window.showSaveDialog({
       title: 'Save the backup as an Odoo zip (restorable from Odoo\'s database manager)',

@@ -24,6 +24,7 @@ export interface Health {
 const MAKES_BACKUPS = new Set(['backup', 'clone', 'deploy']);
 
 export const RUNS_PER_ENVIRONMENT = 10;
+const STAGES: readonly C.Environment['stage'][] = ['production', 'staging', 'development'];
 
 /** A run's log line that says how far it is ("copying: 68 % (4 of 15 tables…)"): what and how much. */
 export function progressOf(line: string): { what: string; percent: number } | null {
@@ -65,7 +66,7 @@ export class Store {
 
   /** Reads everything at once (in parallel); on failure the last good state stays and `error` says why. */
   async load(): Promise<void> {
-    const get = <T>(path: string, schema: { parse(v: unknown): T }) => this.api.get(path, schema);
+    const get = this.api.get.bind(this.api);
     try {
       const [me, projects] = await Promise.all([get('/api/me', C.Me), get('/api/projects', C.Project.array())]);
       const loaded = await Promise.all(projects.map(async (p) => {
@@ -98,6 +99,20 @@ export class Store {
     return this.envs.get(slug) ?? [];
   }
 
+  /**
+   * An environment made from the editor (a branch's development environment): listed where the API
+   * lists it (by stage, then name); only its project's node refreshes.
+   */
+  putEnvironment(env: C.Environment): NodeKey[] {
+    const list = this.envs.get(env.project);
+    if (!list || list.some((e) => e.id === env.id)) return [];
+    list.push(env);
+    list.sort((a, b) => STAGES.indexOf(a.stage) - STAGES.indexOf(b.stage) || a.name.localeCompare(b.name));
+    const keys = [projectKey(env.project)];
+    this.emit(keys);
+    return keys;
+  }
+
   environment(slug: string, name: string): C.Environment | undefined {
     return this.environments(slug).find((e) => e.name === name);
   }
@@ -119,7 +134,7 @@ export class Store {
   /** "you", a member's display name, "OdooOps" (a push, the schedule), or the start of the user id. */
   who(userId: string): string {
     if (userId === this.me) return 'you';
-    if (userId === '00000000-0000-0000-0000-000000000000') return 'OdooOps';
+    if (userId === C.SERVICE_USER_ID) return 'OdooOps';
     return this.names.get(userId) ?? userId.slice(0, 8);
   }
 

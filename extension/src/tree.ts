@@ -26,6 +26,8 @@ const icon = (status: string) => {
   return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
 };
 const when = (iso: string) => iso.slice(0, 16).replace('T', ' ');
+/** How a backup is named in the tree and in pickers: its kind and when it was made. */
+export const backupLabel = (b: C.Backup) => `${b.kind} ${when(b.createdAt)}`;
 export const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MiB`;
 
 export function duration(run: C.Run, now = Date.now()): string {
@@ -146,7 +148,7 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
       }
       case 'backup': {
         const b = node.backup;
-        const item = new vscode.TreeItem(`${b.kind} ${when(b.createdAt)}`, vscode.TreeItemCollapsibleState.None);
+        const item = new vscode.TreeItem(backupLabel(b), vscode.TreeItemCollapsibleState.None);
         item.description = [mib(b.sizeBytes), b.odooVersion && `Odoo ${b.odooVersion}`, b.masked && 'masked'].filter(Boolean).join(' · ');
         item.tooltip = `${b.kind} backup ${b.id}${b.runId ? ` (run #${b.runId})` : ''}${b.sha256 ? `\nSHA-256 ${b.sha256}` : ''}`;
         item.iconPath = new vscode.ThemeIcon(b.masked ? 'shield' : 'database');

@@ -1,9 +1,12 @@
 import pg from 'pg';
+import { SERVICE_USER_ID } from '../../contract/index.ts';
 
 // bigint ids (runs.id, log seq) fit comfortably in a JS number for this product's scale.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 export type Claims = { sub: string; role: string; email?: string | null; [k: string]: unknown };
+/** OdooOps acting as itself (webhooks, the schedule, the demo's set-up). */
+export const SERVICE_CLAIMS: Claims = { sub: SERVICE_USER_ID, role: 'service_role' };
 
 export function createPool(url: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max, application_name: 'odooops' });

@@ -9,7 +9,7 @@ import { verify } from '@octokit/webhooks-methods';
 import type pg from 'pg';
 import { z } from 'zod';
 import { BranchName } from '../../contract/index.ts';
-import { asUser } from '../db/session.ts';
+import { asUser, SERVICE_CLAIMS } from '../db/session.ts';
 import { HttpError } from '../api/errors.ts';
 import type { ProjectRow } from '../worker/executor.ts';
 import type { GitHubFeedback } from './feedback.ts';
@@ -23,7 +23,6 @@ export interface WebhookOptions {
 }
 
 const MAX_PAYLOAD = 25 * 1024 * 1024; // GitHub's own limit
-const SERVICE = { sub: '00000000-0000-0000-0000-000000000000', role: 'service_role' };
 
 const Repository = z.object({ full_name: z.string() });
 const Push = z.object({ ref: z.string(), after: z.string(), deleted: z.boolean().optional(), repository: Repository });
@@ -62,7 +61,7 @@ export async function handleGitHubWebhook(req: IncomingMessage, o: WebhookOption
     throw new HttpError(400, 'malformed_json', 'the payload is not JSON (set the webhook\'s content type to application/json)');
   }
 
-  return asUser(o.pool, SERVICE, async (c) => {
+  return asUser(o.pool, SERVICE_CLAIMS, async (c) => {
     const fresh = await c.query(`insert into ops.webhook_deliveries (delivery_id, event) values ($1, $2) on conflict do nothing returning delivery_id`, [delivery, event]);
     if (fresh.rowCount === 0) {
       const prior = (await c.query('select outcome from ops.webhook_deliveries where delivery_id = $1', [delivery])).rows[0]?.outcome;
@@ -128,7 +127,7 @@ async function push(c: pg.PoolClient, project: ProjectRow, branch: string, sha: 
     if (project.production_needs_approval) {
       const { rows } = await c.query(
         `insert into ops.approvals (project_id, environment_id, kind, params, reason, requested_by) values ($1, $2, 'deploy', $3, $4, $5) returning id`,
-        [project.id, env.id, params, `push of ${sha.slice(0, 7)} to ${branch}`, SERVICE.sub]);
+        [project.id, env.id, params, `push of ${sha.slice(0, 7)} to ${branch}`, SERVICE_CLAIMS.sub]);
       return { projectId: project.id, environment: env.name, approval: rows[0].id };
     }
     return { projectId: project.id, environment: env.name, runs: [await queue(c, env.id, 'deploy', params, `deploy:${env.id}:${sha}`)] };

@@ -2,7 +2,7 @@
 // few minutes by every server that runs a worker: ops.schedule_daily_runs queues each day's runs once,
 // whichever servers ask, so there is no leader to elect and a server down for a while catches up.
 import type pg from 'pg';
-import { asUser } from '../db/session.ts';
+import { asUser, SERVICE_CLAIMS } from '../db/session.ts';
 
 export class Scheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -18,7 +18,7 @@ export class Scheduler {
 
   /** Queues what is due now; returns how many runs it created. */
   async tick(day?: string): Promise<number> {
-    return asUser(this.pool, { sub: '00000000-0000-0000-0000-000000000000', role: 'service_role' }, async (c) =>
+    return asUser(this.pool, SERVICE_CLAIMS, async (c) =>
       (await c.query('select ops.schedule_daily_runs(coalesce($1::date, (now() at time zone \'UTC\')::date)) as n', [day ?? null])).rows[0].n as number);
   }
 

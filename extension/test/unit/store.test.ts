@@ -137,4 +137,14 @@ describe('Store', () => {
     assert.deepEqual(progressOf('restoring: 100%'), { what: 'restoring', percent: 100 });
     for (const l of ['copied 15 tables', 'mask.log: res_partner: 80000 rows', 'ratio: 250 %', '2026-11-25 10:00:00 INFO 12 %', '']) assert.equal(progressOf(l), null, l);
   });
+
+  it('an environment made from the editor joins its project in the API\'s order and refreshes only the project', async () => {
+    const s = new Store(api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('production', 'production'), env('zeta', 'development')], '/api/runs?project=acme&limit=200': [] }));
+    await s.load();
+    const added = { ...env('dev-login', 'development'), id: '00000000-0000-4000-8000-00000000000b' };
+    assert.deepEqual(s.putEnvironment(added), [projectKey('acme')]);
+    assert.deepEqual(s.environments('acme').map((e) => e.name), ['production', 'dev-login', 'zeta']);
+    assert.deepEqual(s.putEnvironment(added), [], 'already listed');
+    assert.deepEqual(s.putEnvironment({ ...added, id: '00000000-0000-4000-8000-00000000000c', project: 'other' }), [], 'not a loaded project');
+  });
 });
