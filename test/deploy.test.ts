@@ -319,6 +319,13 @@ test('from the editor: a branch becomes a development environment deployed at it
   assert.equal(refused.status, 403);
   assert.match(refused.body.error.message, /cannot create development environments; a developer or an admin can/);
   assert.equal((await p.cp.pool.query(`select count(*)::int as n from ops.environments where branch = 'feature/viewer'`)).rows[0].n, 0);
+  // What a worker fetches and runs is an admin's to set.
+  const git = await viewer.call('PUT', '/api/projects/git/git', { repoUrl: '/tmp/elsewhere.git' });
+  assert.equal(git.status, 403);
+  assert.match(git.body.error.message, /only admins of "git" can change its git settings; you are viewer/);
+  const target = await viewer.call('PUT', '/api/projects/git/environments/dev-feature-editor/deploy-target', { kind: 'local', odooBin: '/bin/sh', httpPort: 9999 });
+  assert.equal(target.status, 403);
+  assert.match(target.body.error.message, /only admins of "git" can set what a worker runs for dev-feature-editor/);
 });
 
 test('staging "fresh" mode re-clones production before deploying; unsafe branch names never reach git or a shell', async () => {

@@ -42,7 +42,7 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     if (store.projects.length === 1) return store.projects[0]!.slug;
     return (await vscode.window.showQuickPick(store.projects.map((p) => ({ label: p.slug, description: p.name })), { placeHolder: 'Project' }))?.label;
   };
-  const pickEnvironment = async (node: Node | undefined, stages: string[]): Promise<{ project: string; env: C.Environment } | undefined> => {
+  const pickEnvironment = async (node: Node | undefined, stages: readonly C.Stage[] = C.STAGES): Promise<{ project: string; env: C.Environment } | undefined> => {
     if (node?.type === 'environment' || node?.type === 'backups') return { project: node.project, env: node.env };
     const items = store.projects.flatMap((p) => store.environments(p.slug).filter((e) => stages.includes(e.stage))
       .map((env) => ({ label: env.name, description: `${p.slug} · ${env.stage}`, project: p.slug, env })));
@@ -116,7 +116,7 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     if (target) await queue(target.project, target.env.name, 'clone');
   }));
   register('odooops.backupNow', (node) => run('backup', async () => {
-    const target = await pickEnvironment(node, ['production', 'staging', 'development']);
+    const target = await pickEnvironment(node);
     if (target) await queue(target.project, target.env.name, 'backup', { kind: 'manual' });
   }));
   const pickBackup = async (project: string, env: string, placeHolder: string): Promise<C.Backup | undefined> => {
@@ -136,7 +136,7 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
       const env = store.environment(node.project, node.env);
       return env && restore(node.project, env, node.backup);
     }
-    const target = await pickEnvironment(node, ['production', 'staging', 'development']);
+    const target = await pickEnvironment(node);
     const b = target && await pickBackup(target.project, target.env.name, 'Backup to restore');
     if (target && b) await restore(target.project, target.env, b);
   }));
@@ -161,7 +161,7 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
   }));
   register('odooops.deploy', (node) => run('deploy', async () => {
     const arg = node as unknown as { project?: string; environment?: string; revision?: string } | undefined;
-    const target = arg?.environment && arg.project ? { project: arg.project, env: store.environment(arg.project, arg.environment)! } : await pickEnvironment(node, ['production', 'staging', 'development']);
+    const target = arg?.environment && arg.project ? { project: arg.project, env: store.environment(arg.project, arg.environment)! } : await pickEnvironment(node);
     if (!target?.env) return;
     let params: { revision?: string; branch?: string } | undefined = arg?.revision ? { revision: arg.revision } : undefined;
     if (!params) {
@@ -191,7 +191,7 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     await queue(target.project, target.env.name, 'deploy', params);
   }));
   register('odooops.checkHealth', (node) => run('health check', async () => {
-    const target = await pickEnvironment(node, ['production', 'staging', 'development']);
+    const target = await pickEnvironment(node);
     if (target) await queue(target.project, target.env.name, 'health');
   }));
   const pickApproval = async (node: Node | undefined, status: C.Approval['status']) => {
@@ -230,7 +230,7 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     if (node?.type === 'backup') backup = { id: node.backup.id, label: `${node.env}-${node.backup.kind}` };
     else if (arg?.backup) backup = { id: C.Uuid.parse(arg.backup), label: 'backup' };
     else {
-      const target = await pickEnvironment(node, ['production', 'staging', 'development']);
+      const target = await pickEnvironment(node);
       const b = target && await pickBackup(target.project, target.env.name, 'Backup to download');
       if (!target || !b) return;
       backup = { id: b.id, label: `${target.env.name}-${b.kind}` };

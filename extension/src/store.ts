@@ -24,7 +24,6 @@ export interface Health {
 const MAKES_BACKUPS = new Set(['backup', 'clone', 'deploy']);
 
 export const RUNS_PER_ENVIRONMENT = 10;
-const STAGES: readonly C.Environment['stage'][] = ['production', 'staging', 'development'];
 
 /** A run's log line that says how far it is ("copying: 68 % (4 of 15 tables…)"): what and how much. */
 export function progressOf(line: string): { what: string; percent: number } | null {
@@ -107,7 +106,7 @@ export class Store {
     const list = this.envs.get(env.project);
     if (!list || list.some((e) => e.id === env.id)) return [];
     list.push(env);
-    list.sort((a, b) => STAGES.indexOf(a.stage) - STAGES.indexOf(b.stage) || a.name.localeCompare(b.name));
+    list.sort((a, b) => C.STAGES.indexOf(a.stage) - C.STAGES.indexOf(b.stage) || a.name.localeCompare(b.name));
     const keys = [projectKey(env.project)];
     this.emit(keys);
     return keys;

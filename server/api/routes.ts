@@ -61,6 +61,19 @@ async function getRun(c: pg.PoolClient, id: number) {
   return rows[0];
 }
 
+/** Whether the caller's role may operate on the project's environments of that stage (RLS's rule). */
+async function canOperate(c: pg.PoolClient, projectId: string, stage: C.Stage): Promise<boolean> {
+  return (await c.query('select ops.can_operate($1, $2) as ok', [projectId, stage])).rows[0].ok as boolean;
+}
+
+/** An audit entry for what the tables' triggers do not see (a backup's data leaving the server). */
+async function audit(pool: pg.Pool, claims: Claims, projectId: string, action: string, target: string, details: object): Promise<void> {
+  await pool.query(
+    `insert into ops.audit_log (actor, actor_role, project_id, action, target, details) values ($1, 'authenticated', $2, $3, $4, $5)`,
+    [claims.sub, projectId, action, target, JSON.stringify(details)],
+  );
+}
+
 function requireAdmin(project: { role: C.Role | null; slug: string }, what: string) {
   if (project.role !== 'admin') {
     throw new HttpError(403, 'forbidden', `only admins of "${project.slug}" can ${what}; you are ${project.role ?? 'not a member'}`);
@@ -160,7 +173,7 @@ export const routes: Route[] = [
     const input = C.ProjectGit.parse(body);
     return asUser(pool, claims, async (c) => {
       const project = await findProject(c, params.project!);
-      if (project.role !== 'admin') throw new HttpError(403, 'forbidden', `only an admin of ${project.slug} changes its git settings`);
+      requireAdmin(project, 'change its git settings');
       const cols: [string, unknown][] = [
         ['repo_url', input.repoUrl], ['github_repo', input.githubRepo], ['production_branch', input.productionBranch],
         ['staging_branches', input.stagingBranches], ['staging_mode', input.stagingMode], ['production_needs_approval', input.productionNeedsApproval],
@@ -187,7 +200,7 @@ export const routes: Route[] = [
     const target = C.DeployTarget.parse(body);
     return asUser(pool, claims, async (c) => {
       const { project, env } = await findEnvironment(c, params.project!, params.env!);
-      if (project.role !== 'admin') throw new HttpError(403, 'forbidden', `only an admin of ${project.slug} sets what a worker runs for ${env.name}`);
+      requireAdmin(project, `set what a worker runs for ${env.name}`);
       await c.query('update ops.environments set deploy_target = $2 where id = $1', [env.id, target]);
       return { body: target };
     });
@@ -210,7 +223,7 @@ export const routes: Route[] = [
     const input = C.CreateDevEnvironment.parse(body);
     return asUser(pool, claims, async (c) => {
       const project = await findProject(c, params.project!);
-      if (!(await c.query(`select ops.can_operate($1, 'development') as ok`, [project.id])).rows[0].ok) {
+      if (!(await canOperate(c, project.id, 'development'))) {
         throw new HttpError(403, 'forbidden', `your role in ${project.slug} (${project.role ?? 'not a member'}) cannot create development environments; a developer or an admin can`);
       }
       const full = (await c.query('select * from ops.projects where id = $1', [project.id])).rows[0];
@@ -344,10 +357,7 @@ export const routes: Route[] = [
     if (!backupStore) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; download from a server that runs workers');
     const manifest = C.BackupManifest.parse(backup.manifest);
     const name = `${manifest.database}_${manifest.createdAt.replace(/[-:]/g, '').replace(/\..*/, '')}.zip`;
-    await pool.query(
-      `insert into ops.audit_log (actor, actor_role, project_id, action, target, details) values ($1, 'authenticated', $2, 'backup.download', $3, $4)`,
-      [claims.sub, backup.project_id, String(id.data), JSON.stringify({ format, environment: backup.environment_name })],
-    );
+    await audit(pool, claims, backup.project_id, 'backup.download', String(id.data), { format, environment: backup.environment_name });
     return {
       stream: {
         readable: await odooZip(backupStore, manifest),
@@ -361,7 +371,7 @@ export const routes: Route[] = [
   route('GET', `/api/projects/${P}/environments/${E}/masked-clone`, async ({ pool, claims, params }) =>
     asUser(pool, claims, async (c) => {
       const { project, env } = await findEnvironment(c, params.project!, params.env!);
-      if (!(await c.query(`select ops.can_operate($1, 'development') as ok`, [project.id])).rows[0].ok) {
+      if (!(await canOperate(c, project.id, 'development'))) {
         throw new HttpError(403, 'forbidden', `your role in ${project.slug} cannot pull copies of its data; a developer, tester or admin can`);
       }
       const { rows } = await c.query(
@@ -399,10 +409,7 @@ export const routes: Route[] = [
     const manifest = C.BackupManifest.parse(backup.manifest);
     const part = params.part === 'dump' ? manifest.dump : manifest.filestore;
     if (!part) throw notFound(`the filestore of backup ${id.data} (it has none)`);
-    await pool.query(
-      `insert into ops.audit_log (actor, actor_role, project_id, action, target, details) values ($1, 'authenticated', $2, 'backup.pull', $3, $4)`,
-      [claims.sub, backup.project_id, String(id.data), JSON.stringify({ part: params.part })],
-    );
+    await audit(pool, claims, backup.project_id, 'backup.pull', String(id.data), { part: params.part });
     return {
       stream: {
         readable: await backupStore.get(part.key),
