@@ -11,6 +11,7 @@ import pg from 'pg';
 import * as C from '../../contract/index.ts';
 import { findPgTool, spawnTool } from '../odoo/pg-tools.ts';
 import { databaseExists, sideDir, sideName, switchOver } from '../odoo/switch.ts';
+import { mib } from '../odoo/inspect.ts';
 import { CliError, EXIT, type ApiClient } from './api-client.ts';
 
 export interface DevPullOptions {
@@ -152,7 +153,7 @@ export async function devPull(o: DevPullOptions): Promise<DevPullResult> {
         return (bytes: number) => {
           if (Date.now() - last < 2000 && bytes < total) return;
           last = Date.now();
-          o.say(`downloading ${label}: ${(bytes / 2 ** 20).toFixed(1)} of ${(total / 2 ** 20).toFixed(1)} MiB`);
+          o.say(`downloading ${label}: ${mib(bytes)} of ${mib(total)}`);
         };
       };
       const dumpFile = join(work, 'dump.pgc');

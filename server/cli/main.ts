@@ -5,6 +5,7 @@ import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { ApiClient, CliError, EXIT, resolveTarget } from './api-client.ts';
 import { followLogs } from './follow.ts';
+import { mib } from '../odoo/inspect.ts';
 
 const USAGE = `odooops — run self-hosted Odoo like Odoo.sh
 
@@ -395,17 +396,17 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'backup list': {
       const list = await api.get(`/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/backups`, z.array(C.Backup));
-      print(list, () => table(list.map((b) => ({ ...b, size: `${(b.sizeBytes / 2 ** 20).toFixed(1)} MiB`, odoo: b.odooVersion })), ['id', 'kind', 'createdAt', 'size', 'odoo', 'masked']));
+      print(list, () => table(list.map((b) => ({ ...b, size: mib(b.sizeBytes), odoo: b.odooVersion })), ['id', 'kind', 'createdAt', 'size', 'odoo', 'masked']));
       return EXIT.ok;
     }
     case 'backup download': {
       const id = arg(pos, 2, 'BACKUP_ID');
       if (!C.Uuid.safeParse(id).success) throw usage(`${id} is not a backup id (see \`odooops backup list PROJECT ENV\`)`);
       const saved = await api.download(`/api/backups/${id}/download`, values.output, (bytes) => {
-        if (!values.json && process.stderr.isTTY) process.stderr.write(`\rdownloading: ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+        if (!values.json && process.stderr.isTTY) process.stderr.write(`\rdownloading: ${mib(bytes)}`);
       });
       if (!values.json && process.stderr.isTTY) process.stderr.write('\n');
-      print(saved, () => `saved ${saved.file} (${(saved.bytes / 2 ** 20).toFixed(1)} MiB): import it with Odoo's database manager (/web/database/manager → Restore) or on Odoo.sh`);
+      print(saved, () => `saved ${saved.file} (${mib(saved.bytes)}): import it with Odoo's database manager (/web/database/manager → Restore) or on Odoo.sh`);
       return EXIT.ok;
     }
     case 'dev pull': {

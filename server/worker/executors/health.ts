@@ -4,7 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { defineExecutor } from '../executor.ts';
 import { connectOdoo, describeConnection } from '../odoo-db.ts';
-import { inspectOdoo } from '../../odoo/inspect.ts';
+import { inspectOdoo, mib } from '../../odoo/inspect.ts';
 
 export const healthExecutor = defineExecutor({
   kind: 'health',
@@ -28,7 +28,7 @@ export const healthExecutor = defineExecutor({
         ? ((await db.query(`select value from ir_config_parameter where key = 'database.is_neutralized'`)).rows[0]?.value ?? 'false') === 'true'
         : false;
       await log(`Odoo ${odooVersion}: ${installed} modules installed${pending ? `, ${pending} waiting for install/upgrade/removal` : ''}`);
-      await log(`database size ${(size / 1024 / 1024).toFixed(1)} MiB${neutralized ? ', neutralized' : ''}`);
+      await log(`database size ${mib(size)}${neutralized ? ', neutralized' : ''}`);
 
       let filestore: { path: string; entries: number } | null = null;
       if (env.filestore_path) {
