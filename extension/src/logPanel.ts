@@ -113,7 +113,6 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
       entry.status = run.status;
       void entry.panel.webview.postMessage({ type: 'status', status: run.status, title: entry.panel.title });
       connection(entry, { type: 'connection', state: 'live' });
-      let ended = false;
       const final = await followLogs(api, runId, 0, (l) => {
         if (entry.status === 'queued') {
           // Lines mean it runs (the final state comes when the follower ends).
@@ -130,9 +129,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
         }
         if (entry.lines.length - entry.posted >= BATCH) post(entry);
         else entry.flush ??= setTimeout(() => post(entry), FLUSH_MS);
-      }, { signal: entry.stop.signal, onState: (state, detail) => ended || connection(entry, { type: 'connection', state, ...(detail ? { detail } : {}) }) });
-      // A channel's late "joined" must not say live over a follow that has ended.
-      ended = true;
+      }, { signal: entry.stop.signal, onState: (state, detail) => connection(entry, { type: 'connection', state, ...(detail ? { detail } : {}) }) });
       if (entry.disposed) return;
       post(entry);
       entry.status = final;

@@ -38,9 +38,11 @@ export async function followLogs(api: LogSource, id: number, after: number, out:
   let told: FollowState = 'live';
   let channelDown = false;
   let fetchDown = false;
+  // Once the follow has returned, nothing more is told (a late channel event must not say "live").
+  let over = false;
   const tell = (detail?: string) => {
     const state: FollowState = channelDown || fetchDown ? 'reconnecting' : 'live';
-    if (state === told) return;
+    if (over || state === told) return;
     told = state;
     onState?.(state, detail);
   };
@@ -120,8 +122,7 @@ export async function followLogs(api: LogSource, id: number, after: number, out:
     }
   } finally {
     // Closing the socket ends the subscription; an explicit leave would keep a 10 s reply timer alive.
-    joinedOnce = false;
-    channelDown = false;
+    over = true;
     await sb.realtime.disconnect();
   }
 }
