@@ -14,6 +14,7 @@ export const CODE_SERVER_DIR = process.env.ODOOOPS_CODE_SERVER_DIR ?? '/var/cach
 export const CODE_SERVER = join(CODE_SERVER_DIR, 'node_modules', '.bin', 'code-server');
 export const run = promisify(execFile);
 
+/** Installs code-server into CODE_SERVER_DIR unless it is there; test files may call it at the same time (the script takes a lock). */
 export async function installCodeServer(): Promise<void> {
   await run('sh', [join(ROOT, 'scripts', 'install-code-server.sh')], { env: { ...process.env, ODOOOPS_CODE_SERVER_DIR: CODE_SERVER_DIR }, timeout: 20 * 60_000, maxBuffer: 64 << 20 });
 }
