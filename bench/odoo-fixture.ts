@@ -1,15 +1,13 @@
 // Shared by bench:backup and bench:clone: a Debian PostgreSQL 15 cluster with a generated Odoo-17-shaped
 // database of at least BENCH_GB gigabytes (default 1) and its filestore, plus an OdooOps control plane
 // whose project points at it (production, staging). Progress goes to stderr.
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startServer, type RunningServer } from '../server/app.ts';
-import { signToken } from '../server/auth/tokens.ts';
 import { generateOdooDatabase } from '../server/odoo/generate.ts';
-import { call, eventually, tempHome } from '../test/helpers/control-plane.ts';
+import { call, eventually, giveToRunUser, tempHome } from '../test/helpers/control-plane.ts';
 import { createOdooRole, startDebianPostgres, type DebianPostgres } from '../test/helpers/debian-postgres.ts';
 
 export const progress = (m: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
@@ -29,6 +27,7 @@ export interface OdooFixture {
 
 export async function odooFixture(): Promise<OdooFixture> {
   const scratch = mkdtempSync(join(tmpdir(), 'odooops-bench-'));
+  chmodSync(scratch, 0o755); // the run user (the server is root) works in the filestore root
   const filestore = (db: string) => join(scratch, 'filestore', db);
   const pgsrv = await startDebianPostgres();
   await createOdooRole(pgsrv, 'odoo', 'bench-pw');
@@ -50,12 +49,18 @@ export async function odooFixture(): Promise<OdooFixture> {
   progress(`generated in ${((Date.now() - t0) / 1000).toFixed(0)} s: database ${(dbBytes / 1024 ** 3).toFixed(2)} GiB, filestore ${(filestoreBytes / 1024 ** 3).toFixed(2)} GiB`);
 
   const home = tempHome('odooops-bench-home-');
+  // The operator's registry: the bench's PostgreSQL and filestore root, bound to the project.
+  writeFileSync(join(home, 'infrastructure.yaml'), JSON.stringify({
+    databaseServers: { bench: { host: pgsrv.host, port: pgsrv.port, user: 'odoo', password: 'env:ODOOOPS_DB_BENCH', projects: ['bench'] } },
+    filestoreRoots: { bench: { path: join(scratch, 'filestore'), projects: ['bench'] } },
+  }));
   const server = await startServer({ home, log: () => {}, scheduleIntervalMs: 0, leaseSeconds: 60 });
-  const token = await signToken(server.secret, { sub: randomUUID() });
+  giveToRunUser(join(scratch, 'filestore'));
+  const token = server.token; // the operator's: they may create projects
   await call(server.url, token, 'POST', '/api/projects', { slug: 'bench', name: 'Bench' });
   for (const [name, stage, dbName] of [['production', 'production', 'bench_prod'], ['staging', 'staging', 'bench_staging']]) {
     const r = await call(server.url, token, 'POST', '/api/projects/bench/environments', {
-      name, stage, filestorePath: filestore(dbName!), database: { name: dbName, host: pgsrv.host, port: pgsrv.port, user: 'odoo', passwordRef: 'env:ODOOOPS_DB_BENCH' },
+      name, stage, filestore: 'bench', database: { server: 'bench', name: dbName },
     });
     if (r.status !== 201) throw new Error(JSON.stringify(r.body));
   }

@@ -45,13 +45,21 @@ export const BranchName = z
 export const RunKind = z.string().regex(/^[a-z][a-z0-9_.-]{0,39}$/, 'a run kind is lower-case, e.g. "health"');
 export const IdempotencyKey = z.string().regex(/^[A-Za-z0-9._:-]{1,200}$/, 'use up to 200 of A-Z a-z 0-9 . _ : -');
 export const DbIdentifier = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/, 'a PostgreSQL name of up to 63 characters');
-export const PasswordRef = z
-  .string()
-  .max(1000)
-  .regex(
-    /^(env:ODOOOPS_DB_[A-Z0-9_]{1,100}|file:\/[^\n]+)$/,
-    "write env:ODOOOPS_DB_<NAME> or file:/path/in/the/worker's/secrets/dir, never the password itself",
-  );
+/**
+ * An Odoo database an environment manages: a PostgreSQL name, but never a server's own databases nor one
+ * of the side databases OdooOps makes while it restores or clones (…_odooops_new_42).
+ */
+export const OdooDatabaseName = DbIdentifier
+  .refine((n) => !/^(postgres|template[01])$/i.test(n), 'postgres, template0 and template1 are the server\'s own databases, not Odoo\'s')
+  .refine((n) => !n.includes('_odooops_'), '"_odooops_" marks the side databases OdooOps makes; choose another name');
+/**
+ * The name of an entry of the operator's infrastructure registry (a database server, a filestore root, an
+ * Odoo runtime, a repository). Projects refer to infrastructure only by these names.
+ */
+export const InfraName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a registry name: lower-case letters, digits, ".", "_" and "-"');
+export const INFRA_KINDS = ['database_server', 'filestore_root', 'runtime', 'repository'] as const;
+export const InfraKind = z.enum(INFRA_KINDS);
+export type InfraKind = z.infer<typeof InfraKind>;
 export const RunParams = z
   .record(z.string(), z.unknown())
   .refine((p) => Buffer.byteLength(JSON.stringify(p)) <= MAX_PARAMS_BYTES, `params are limited to ${MAX_PARAMS_BYTES} bytes of JSON`);
@@ -67,21 +75,28 @@ export const AddMember = z.strictObject({
   displayName: z.string().max(200).optional(),
 });
 export const UpdateMember = z.strictObject({ role: Role });
-export const OdooDatabase = z.strictObject({
-  host: z.string().regex(/^[A-Za-z0-9._:/-]{1,255}$/, 'a host name, an address or a socket directory').optional(),
-  port: z.number().int().min(1).max(65535).optional(),
-  name: DbIdentifier,
-  user: DbIdentifier.optional(),
-  passwordRef: PasswordRef.optional(),
+/** Where an environment's Odoo database lives: a database server of the registry, and the database's name. */
+export const EnvironmentDatabase = z.strictObject({
+  server: InfraName,
+  name: OdooDatabaseName,
 });
+export const EnvironmentUrl = z.url({ protocol: /^https?$/ }).max(2000);
 export const CreateEnvironment = z.strictObject({
   name: EnvironmentName,
   stage: Stage,
   branch: BranchName.optional(),
-  url: z.url({ protocol: /^https?$/ }).max(2000).optional(),
-  database: OdooDatabase,
-  filestorePath: z.string().regex(/^\/[^\n]{0,4000}$/, 'an absolute path').optional(),
+  url: EnvironmentUrl.optional(),
+  database: EnvironmentDatabase,
+  /** A filestore root of the registry; the environment's filestore is <root>/<database name>. */
+  filestore: InfraName.optional(),
 });
+/** `odooops env set`: what changes; null clears a setting. Database, filestore and runtime are for admins. */
+export const UpdateEnvironment = z.strictObject({
+  branch: BranchName.nullable().optional(),
+  url: EnvironmentUrl.nullable().optional(),
+  database: z.strictObject({ server: InfraName.optional(), name: OdooDatabaseName.optional() }).optional(),
+  filestore: InfraName.nullable().optional(),
+}).refine((u) => Object.values(u).some((v) => v !== undefined), 'nothing to change: give at least one setting');
 /**
  * "Create development environment from branch…": the branch's environment (created if it has none),
  * then a deploy of the branch's newest commit (default when the project has a repository), a masked
@@ -118,6 +133,7 @@ export const LogsQuery = z.strictObject({
 export type CreateProject = z.infer<typeof CreateProject>;
 export type AddMember = z.infer<typeof AddMember>;
 export type CreateEnvironment = z.infer<typeof CreateEnvironment>;
+export type UpdateEnvironment = z.infer<typeof UpdateEnvironment>;
 export type CreateDevEnvironment = z.infer<typeof CreateDevEnvironment>;
 export type QueueRun = z.input<typeof QueueRun>;
 export type RequestApproval = z.input<typeof RequestApproval>;
@@ -143,14 +159,11 @@ export const Environment = z.object({
   stage: Stage,
   branch: z.string().nullable(),
   url: z.string().nullable(),
-  database: z.object({
-    host: z.string().nullable(),
-    port: z.number().nullable(),
-    name: z.string(),
-    user: z.string().nullable(),
-    passwordRef: z.string().nullable(),
-  }),
-  filestorePath: z.string().nullable(),
+  database: z.object({ server: z.string().nullable(), name: z.string() }),
+  /** The filestore root (a registry name); the filestore is <root>/<database name> on the worker. */
+  filestore: z.string().nullable(),
+  /** How Odoo runs for this environment: a runtime of the registry (and its HTTP port for a local one). */
+  runtime: z.object({ name: z.string(), httpPort: z.number().nullable() }).nullable(),
   activeRunId: z.number().nullable(),
 });
 export const Run = z.object({
@@ -274,44 +287,33 @@ export const Backup = z.object({
 });
 export type Backup = z.infer<typeof Backup>;
 /**
- * How Odoo is deployed for an environment. local: Odoo runs on the worker's machine (a droplet, a
- * Codespace), started from odoo-bin with the checkout as its addons path and checked on its HTTP port.
+ * How Odoo is deployed for an environment: a runtime of the operator's registry (odoo-bin on the worker's
+ * machine, or a host reached over ssh with its fixed command lines), and for a local runtime the HTTP port,
+ * within the range the runtime allows.
  */
-const AbsolutePath = z.string().regex(/^\/[^\n\0]{0,3999}$/, 'an absolute path');
-export const DeployTarget = z.discriminatedUnion('kind', [
-  z.strictObject({
-    kind: z.literal('local'),
-    odooBin: AbsolutePath,
-    httpPort: z.number().int().min(1).max(65535),
-    /** How long Odoo may take to answer /web/health after a restart before the deploy rolls back. */
-    healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
-  }),
-  /**
-   * ssh: Odoo runs on another host (a droplet with docker compose, a VM with systemd), reached with the
-   * system's ssh; the same steps run there: the checkout, the module update (odooBin + odooArgs, e.g.
-   * docker compose exec -T odoo odoo), the restart command, then the health URL.
-   */
-  z.strictObject({
-    kind: z.literal('ssh'),
-    host: z.string().regex(/^([A-Za-z0-9._-]{1,64}@)?[A-Za-z0-9.-]{1,253}$/, 'user@host'),
-    port: z.number().int().min(1).max(65535).optional(),
-    /** A private key on the worker (a path, not the key). */
-    identityFile: AbsolutePath.optional(),
-    checkoutDir: AbsolutePath,
-    /** The checkout as Odoo sees it (inside a container, say); checkoutDir by default. */
-    addonsPath: AbsolutePath.optional(),
-    odooBin: z.string().min(1).max(4000).regex(/^[^\n\0]+$/),
-    odooArgs: z.array(z.string().max(4000).regex(/^[^\n\0]*$/)).max(50).default([])
-      .refine((a) => !a.some((x) => /^(-w|--db_password)(=|$)/.test(x)), "keep the database password in the host's Odoo config (-c), not in OdooOps"),
-    restart: z.array(z.string().max(4000).regex(/^[^\n\0]*$/)).min(1).max(50),
-    healthUrl: z.url(),
-    healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
-  }),
-]);
+export const DeployTarget = z.strictObject({
+  runtime: InfraName,
+  httpPort: z.number().int().min(1).max(65535).optional(),
+});
 export type DeployTarget = z.infer<typeof DeployTarget>;
+/** An entry of the operator's registry as the API shows it: its name and what it is, never a secret. */
+export const InfraEntry = z.object({
+  kind: InfraKind,
+  name: z.string(),
+  description: z.string(),
+  /** Facts a project admin needs to pick it: a runtime's kind and port range, a repository's URL pattern. */
+  details: z.record(z.string(), z.unknown()),
+  /** Which projects may use it (slugs, or "*"); shown to instance admins only. */
+  projects: z.array(z.string()).optional(),
+});
+export type InfraEntry = z.infer<typeof InfraEntry>;
+export const GrantInstanceAdmin = z.strictObject({ userId: Uuid });
+export const InstanceAdmin = z.object({ userId: Uuid, addedBy: z.string().nullable(), addedAt: z.string() });
+export type InstanceAdmin = z.infer<typeof InstanceAdmin>;
 /** A project's git settings (admins change them). */
 export const ProjectGit = z.strictObject({
-  repoUrl: z.string().regex(/^[^\s-][^\s]{0,1999}$/, 'a URL or path git understands').nullable().optional(),
+  repoUrl: z.string().regex(/^[^\s-][^\s]{0,1999}$/, 'a URL or path git understands')
+    .refine((u) => !/(^|[/:])\.\.?(\/|$)/.test(u), 'no "." or ".." path segments: name the repository as the registry allows it').nullable().optional(),
   githubRepo: z.string().regex(/^[A-Za-z0-9_.-]{1,100}\/[A-Za-z0-9_.-]{1,100}$/, 'owner/name').nullable().optional(),
   productionBranch: BranchName.optional(),
   stagingBranches: z.array(BranchName).max(20).optional(),
@@ -359,7 +361,13 @@ export const AuditEntry = z.object({
   target: z.string().nullable(),
   details: z.unknown(),
 });
-export const Me = z.object({ userId: Uuid, email: z.string().nullable(), role: z.string() });
+export const Me = z.object({
+  userId: Uuid,
+  email: z.string().nullable(),
+  role: z.string(),
+  /** Instance admins create projects and grant the right to others (`odooops admin`). */
+  instanceAdmin: z.boolean(),
+});
 export const Health = z.object({
   ok: z.literal(true),
   mode: z.enum(['embedded', 'external']),

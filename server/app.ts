@@ -11,10 +11,13 @@ import { hsVerifier, jwksVerifier, localIdentity, signToken, type TokenVerifier 
 import { startEmbedded, type EmbeddedCluster } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { createPool } from './db/session.ts';
-import { homeFiles, odooopsHome } from './paths.ts';
+import { homeFiles, odooopsHome, sharedDir } from './paths.ts';
 import { loadExecutors } from './worker/executors/index.ts';
 import { Worker } from './worker/worker.ts';
-import { queueDemoClone, seedDemo } from './demo.ts';
+import { demoInfrastructure, queueDemoClone, seedDemo } from './demo.ts';
+import { Infrastructure, type Builtins } from './infra/registry.ts';
+import { ensureInstanceAdmin, publishInfrastructure } from './infra/publish.ts';
+import { giveToRunUser, setupRunUser, shareWithRunUser } from './infra/run-user.ts';
 import { RealtimeGateway } from './realtime/gateway.ts';
 import { GitHubFeedback } from './github/feedback.ts';
 import { join } from 'node:path';
@@ -41,8 +44,13 @@ export interface ServerOptions {
   concurrency?: number;
   leaseSeconds?: number;
   sweepIntervalMs?: number;
-  /** Extra directories for file: password references, besides <home>/secrets. */
-  secretsDirs?: string[];
+  /**
+   * The operator's infrastructure registry (database servers, filestore roots, runtimes, repositories
+   * and the projects bound to each); <home>/infrastructure.yaml by default.
+   */
+  infraFile?: string;
+  /** The OS user runs' tools run as when the server is root (default: odooops, created when missing). */
+  runAs?: string;
   /** How often the daily schedule (backups, retention) is checked; 0 turns it off. Default 10 minutes. */
   scheduleIntervalMs?: number;
   /** The backup store's directory; <home>/backups by default. */
@@ -52,7 +60,7 @@ export interface ServerOptions {
   githubWebhookSecret?: string;
   githubToken?: string;
   githubApiUrl?: string;
-  /** The worker's own files (checkouts, Odoo processes); <home>/work by default. */
+  /** The worker's own files (checkouts, Odoo processes); <home>/work by default (a directory the run user owns). */
   workDir?: string;
   /** Crash-unsafe database settings, for tests and benchmarks. */
   fast?: boolean;
@@ -70,6 +78,10 @@ export interface RunningServer {
   dataDir: string | undefined;
   pool: pg.Pool;
   worker: Worker | undefined;
+  /** The registry this server resolves names with (and published to the control plane). */
+  infra: Infrastructure;
+  /** Reads the registry file again and publishes it (SIGHUP). */
+  reloadInfrastructure(): Promise<void>;
   gateway: RealtimeGateway;
   secret: Uint8Array;
   stop(graceMs?: number): Promise<void>;
@@ -88,6 +100,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   };
 
   try {
+    // Before anything is spawned: as root, the tools of runs get an unprivileged user of their own.
+    await setupRunUser(opts.runAs, log);
     let cluster: EmbeddedCluster | undefined;
     let databaseUrl = opts.databaseUrl;
     if (!databaseUrl) {
@@ -114,8 +128,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       ? jwksVerifier(opts.jwksUrl)
       : hsVerifier(secret);
     const token = await signToken(secret, { sub: identity.userId, email: 'local@odooops.invalid' }, '365d');
+    // The operator's own identity may create projects and grant that right (odooops admin).
+    await ensureInstanceAdmin(pool, identity.userId);
 
-    const demoSeeded = opts.demo ? await seedDemo({ pool, databaseUrl, userId: identity.userId, home, log }) : false;
+    // The registry: the operator's file, plus the demo's built-in entries on the embedded control plane.
+    const builtins: Builtins = cluster || opts.demo ? await demoInfrastructure({ databaseUrl, home, log }) : {};
+    const infraFile = opts.infraFile ?? process.env.ODOOOPS_INFRA ?? homeFiles(home).infrastructure;
+    let infra = Infrastructure.load(infraFile, builtins);
+    const publisher = `${process.pid}@${(await import('node:os')).hostname()}`;
+    await publishInfrastructure(pool, infra, publisher, log);
+
+    const demoSeeded = opts.demo ? await seedDemo({ pool, databaseUrl, userId: identity.userId, builtins, log }) : false;
 
     const executors = await loadExecutors(opts.executorModules ?? []);
     const github = opts.githubToken ? new GitHubFeedback({ token: opts.githubToken, baseUrl: opts.githubApiUrl }) : null;
@@ -125,8 +148,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       worker = new Worker({
         pool, databaseUrl, executors, log,
         concurrency: opts.concurrency, leaseSeconds: opts.leaseSeconds, sweepIntervalMs: opts.sweepIntervalMs,
-        secretsDirs: [homeFiles(home).secrets, ...(opts.secretsDirs ?? [])],
-        backupStore, github, workDir: opts.workDir ?? join(home, 'work'),
+        infra, backupStore, github, workDir: prepareWorkDir(opts.workDir ?? join(sharedDir(home), 'work'), opts.backupDir ?? homeFiles(home).backups),
       });
       await worker.start();
       if (demoSeeded) log(`demo: cloning production into staging (run ${await queueDemoClone(pool)})`);
@@ -136,6 +158,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         cleanups.push(async () => scheduler.stop());
       }
     }
+    const reloadInfrastructure = async () => {
+      const next = Infrastructure.load(infraFile, builtins);
+      await publishInfrastructure(pool, next, publisher, log);
+      infra = next;
+      worker?.setInfrastructure(next);
+    };
 
     const realtime = { url: opts.realtimeUrl ?? null, apiKey: opts.realtimeKey ?? 'odooops-local' };
     const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, backupStore, log, github, githubWebhookSecret: opts.githubWebhookSecret });
@@ -171,6 +199,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     let stopped: Promise<void> | undefined;
     return {
       url, databaseUrl, mode, token, userId: identity.userId, home, dataDir: cluster?.dataDir, pool, worker, gateway, secret,
+      get infra() {
+        return infra;
+      },
+      reloadInfrastructure,
       stop(graceMs = 20_000) {
         stopped ??= (async () => {
           // Order matters: stop taking requests, let the worker finish or release its runs while the
@@ -186,4 +218,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * The worker's directory (checkouts, Odoo's pid and log files) belongs to the run user, whose tools write
+ * there; the backup directory stays the server's (it writes backups itself, and code a run executes must
+ * not be able to remove them): the run user may only read it.
+ */
+function prepareWorkDir(workDir: string, backupDir: string): string {
+  mkdirSync(workDir, { recursive: true, mode: 0o750 });
+  giveToRunUser(workDir);
+  mkdirSync(backupDir, { recursive: true, mode: 0o750 });
+  shareWithRunUser(backupDir);
+  return workDir;
 }

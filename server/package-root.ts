@@ -10,6 +10,6 @@ export function packageRoot(): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
     const manifest = join(dir, 'package.json');
     if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === 'odooops') return dir;
-    if (dir === dirname(dir)) throw new Error('cannot find the odooops package directory (with migrations/) above ' + import.meta.url);
+    if (dir === dirname(dir)) throw new Error('cannot find the OdooOps package directory (with migrations/) above ' + import.meta.url);
   }
 }

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 /** The user's OdooOps directory: $ODOOOPS_HOME, or ~/.odooops. */
 export function odooopsHome(explicit?: string): string {
@@ -13,12 +15,31 @@ export const homeFiles = (home: string) => ({
   jwtSecret: join(home, 'jwt-secret'),
   /** The local user's id, stable across restarts. */
   localUser: join(home, 'local-user.json'),
-  /** The default directory for file: password references of environments. */
-  secrets: join(home, 'secrets'),
-  /** The demo's Odoo filestores. */
-  filestore: join(home, 'filestore'),
+  /** The operator's infrastructure registry (server/infra/registry.ts), unless --infra names another. */
+  infrastructure: join(home, 'infrastructure.yaml'),
   /** The default backup store (a local directory). */
   backups: join(home, 'backups'),
   /** Password of the embedded cluster's superuser. */
   pgPassword: join(home, 'postgres-password'),
+  /** Password of the demo's own (unprivileged) database role in the embedded cluster. */
+  demoPgPassword: join(home, 'demo-postgres-password'),
 });
+
+/** Every ancestor must be searchable by others, or another OS user (postgres, the run user) cannot reach the directory. */
+export function reachableByOthers(dir: string): boolean {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    if (existsSync(d) && (statSync(d).mode & 0o001) === 0) return false;
+    if (d === dirname(d)) return true;
+  }
+}
+
+/**
+ * Where files other OS users work in live (the embedded cluster, run by postgres; checkouts and the
+ * demo's filestores, written by the run user): the OdooOps directory itself, unless root runs from a
+ * home those users cannot enter (root's own ~/.odooops), then /var/lib/odooops/<hash of the home>.
+ */
+export function sharedDir(home: string): string {
+  if (process.getuid?.() !== 0 || reachableByOthers(home)) return home;
+  const tag = createHash('sha256').update(resolve(home)).digest('hex').slice(0, 12);
+  return join('/var/lib/odooops', tag);
+}

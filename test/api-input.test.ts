@@ -24,9 +24,9 @@ async function refused(request: Promise<{ status: number; body: any }>, status: 
 
 before(async () => {
   cp = await startControlPlane({ worker: false });
-  admin = await cp.user();
+  admin = await cp.user(undefined, { instanceAdmin: true });
   assert.equal((await admin.call('POST', '/api/projects', { slug: 'shop', name: 'Shop' })).status, 201);
-  assert.equal((await admin.call('POST', '/api/projects/shop/environments', { name: 'dev', stage: 'development', database: { name: 'shop_dev' } })).status, 201);
+  assert.equal((await admin.call('POST', '/api/projects/shop/environments', { name: 'dev', stage: 'development', database: { server: 'test-db', name: 'shop_dev' } })).status, 201);
   await cp.pool.query(`select ops.register_run_kinds('[{"kind":"health"}]')`);
 });
 after(() => cp?.close());
@@ -41,12 +41,12 @@ test('unknown project, environment, run and endpoint', async () => {
 
 test('invalid names', async () => {
   await refused(admin.call('POST', '/api/projects', { slug: 'Bad Slug!', name: 'x' }), 400, /slug: use 2-63 lower-case letters/);
-  await refused(admin.call('POST', '/api/projects/shop/environments', { name: '../etc', stage: 'development', database: { name: 'x' } }), 400, /name:/);
-  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'development', branch: 'feature/../../x', database: { name: 'x' } }), 400, /branch/);
-  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'development', branch: '-rf', database: { name: 'x' } }), 400, /branch/);
-  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'qa', database: { name: 'x' } }), 400, /stage/);
-  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'development', database: { name: 'x; drop table y' } }), 400, /database\.name/);
-  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'development', database: { name: 'x', passwordRef: 'hunter2' } }), 400, /env:ODOOOPS_DB_<NAME> or file:/);
+  await refused(admin.call('POST', '/api/projects/shop/environments', { name: '../etc', stage: 'development', database: { server: 'test-db', name: 'x' } }), 400, /name:/);
+  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'development', branch: 'feature/../../x', database: { server: 'test-db', name: 'x' } }), 400, /branch/);
+  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'development', branch: '-rf', database: { server: 'test-db', name: 'x' } }), 400, /branch/);
+  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'qa', database: { server: 'test-db', name: 'x' } }), 400, /stage/);
+  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'development', database: { server: 'test-db', name: 'x; drop table y' } }), 400, /database\.name/);
+  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'feat', stage: 'development', database: { server: 'test-db', name: 'x', passwordRef: 'hunter2' } }), 400, /Unrecognized key: "passwordRef"/);
   await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'Health; rm -rf /' }), 400, /kind/);
   await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'health', extra: 1 }), 400, /extra|Unrecognized/i);
   await refused(admin.call('GET', '/api/runs/abc'), 400, /./);
@@ -108,6 +108,6 @@ test('missing, wrong, expired and foreign tokens', async () => {
 
 test('a failed request in the middle of a transaction leaves nothing behind', async () => {
   // The environment insert succeeds, then the unique (project, name) check fails: one transaction, no trace.
-  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'dev', stage: 'development', database: { name: 'other' } }), 409, /already exists/);
+  await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'dev', stage: 'development', database: { server: 'test-db', name: 'other' } }), 409, /already exists/);
   await refused(admin.call('POST', '/api/projects', { slug: 'shop', name: 'Again' }), 409, /already exists/);
 });

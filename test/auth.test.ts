@@ -44,6 +44,9 @@ test('a token signed with the project key is accepted and acts as its user', asy
   const me = await call(server.url, token, 'GET', '/api/me');
   assert.equal(me.status, 200);
   assert.equal(me.body.userId, sub);
+  // Creating projects is an instance admin's right (granted here as the operator would, odooops admin grant).
+  assert.equal((await call(server.url, token, 'POST', '/api/projects', { slug: 'jwks-proj', name: 'J' })).status, 403);
+  await server.pool.query('insert into ops.instance_admins (user_id) values ($1)', [sub]);
   assert.equal((await call(server.url, token, 'POST', '/api/projects', { slug: 'jwks-proj', name: 'J' })).status, 201);
   const mine = await call(server.url, token, 'GET', '/api/projects');
   assert.deepEqual(mine.body.map((p: { slug: string; role: string }) => [p.slug, p.role]), [['jwks-proj', 'admin']]);

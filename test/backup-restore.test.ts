@@ -10,7 +10,7 @@ import type * as C from '../contract/index.ts';
 import { eventually, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 import { createGeneratedOdooDb, fingerprintDb, fingerprintDir, type DebianPostgres } from './helpers/debian-postgres.ts';
 import { backupPrefixOf } from '../server/odoo/backup-writer.ts';
-import { ODOO_ROLE as ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
+import { DB_SERVER, ODOO_ROLE as ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 
 const SLUG = 'shop';
 let p: OdooProject;
@@ -139,6 +139,7 @@ test('leftovers of a worker killed mid-restore are removed by the next run, the 
   const stale = `${fs('shop_dev')}.odooops-new-999999`;
   mkdirSync(stale);
   writeFileSync(join(stale, 'half-written'), 'x');
+  p.giveFiles(); // the worker's tools made it, as the run user
   const beforeDb = await fingerprintDb(odooPg!, 'shop_dev');
   const b = await backupOf('dev');
   const r = await runToEnd('dev', 'restore', { backup: b.id });
@@ -171,18 +172,26 @@ test('clear errors: wrong credentials, missing filestore, unknown backup, manual
   const WRONG = `ODOOOPS_DB_TEST_BACKUP_WRONG_${process.pid}`;
   process.env[WRONG] = 'not-the-password';
   try {
-    const mk = (name: string, ref: string, filestorePath: string) =>
-      p.addEnv({ name, stage: 'development', db: 'shop_dev' }, { passwordVar: ref, filestorePath });
-    await mk('wrongpw', WRONG, fs('shop_dev'));
+    // The operator declared the same server twice: once with a wrong password, once beside an empty root.
+    const server = p.registry.databaseServers![DB_SERVER]!;
+    mkdirSync(join(scratch, 'empty-root'));
+    p.giveFiles();
+    await p.addInfra({
+      databaseServers: { 'odoo-pg-wrong': { ...server, password: `env:${WRONG}` }, 'odoo-pg-again': { ...server, password: `env:${PW_VAR}` } },
+      filestoreRoots: { empty: { path: join(scratch, 'empty-root'), projects: [SLUG] } },
+    });
+    await p.addEnv({ name: 'wrongpw', stage: 'development', db: 'shop_dev' }, { server: 'odoo-pg-wrong', filestore: null });
     const bad = await runToEnd('wrongpw', 'backup');
     assert.equal(bad.status, 'failed');
     assert.match(bad.error!, /password authentication failed/);
     assert.ok(!bad.error!.includes('not-the-password'));
 
-    await mk('nofs', PW_VAR, join(scratch, 'filestore', 'nowhere'));
+    await p.addEnv({ name: 'nofs', stage: 'development', db: 'shop_dev' }, { server: 'odoo-pg-again', filestore: 'empty' });
     const nofs = await runToEnd('nofs', 'backup');
     assert.equal(nofs.status, 'failed');
-    assert.match(nofs.error!, /the filestore .*nowhere is missing on this worker \(ENOENT\)/);
+    // Named by its root, not by the worker's path.
+    assert.match(nofs.error!, /the filestore <filestore root empty>\/shop_dev is missing on this worker \(ENOENT\)/);
+    assert.ok(!nofs.error!.includes(scratch), nofs.error!);
 
     const unknown = await runToEnd('dev', 'restore', { backup: '00000000-0000-4000-8000-000000000000' });
     assert.equal(unknown.status, 'failed');

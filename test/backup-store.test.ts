@@ -5,14 +5,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { LocalBackupStore } from '../server/odoo/backup-store.ts';
 import { findPgTool } from '../server/odoo/pg-tools.ts';
-import { eventually, startControlPlane, type TestControlPlane } from './helpers/control-plane.ts';
+import { eventually, giveToRunUser, startControlPlane, type TestControlPlane } from './helpers/control-plane.ts';
+import { runTempDir } from '../server/infra/run-user.ts';
 import { createGeneratedOdooDb, createOdooRole, startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
 
 const run = promisify(execFile);
@@ -23,6 +24,7 @@ let odooPg: DebianPostgres | undefined;
 
 before(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'odooops-store-'));
+  chmodSync(scratch, 0o755);
   full = join(scratch, 'full');
   mkdirSync(full);
   // A real full disk: a tmpfs of 1 MiB (the tests run as root, as CI does).
@@ -82,13 +84,17 @@ test('a backup run into a full store fails clearly and leaves nothing in it', as
   await createOdooRole(odooPg, 'odoo', 'pw-full-store');
   // Attachments of 64 KiB: the filestore alone is over the tmpfs' 1 MiB.
   await createGeneratedOdooDb(odooPg, 'full_dev', 'odoo', 'pw-full-store', join(scratch, 'fs', 'full_dev'), { partners: 100, attachmentBytes: 65536 });
-  const admin = await cp.user();
+  const admin = await cp.user(undefined, { instanceAdmin: true });
   process.env.ODOOOPS_DB_TEST_FULL_STORE = 'pw-full-store';
+  giveToRunUser(join(scratch, 'fs'));
+  await cp.setInfra({
+    databaseServers: { odoo: { host: odooPg.host, port: odooPg.port, user: 'odoo', password: 'env:ODOOOPS_DB_TEST_FULL_STORE', projects: ['full'] } },
+    filestoreRoots: { fs: { path: join(scratch, 'fs'), projects: ['full'] } },
+  });
   try {
     await admin.call('POST', '/api/projects', { slug: 'full', name: 'Full' });
     const env = await admin.call('POST', '/api/projects/full/environments', {
-      name: 'dev', stage: 'development', filestorePath: join(scratch, 'fs', 'full_dev'),
-      database: { name: 'full_dev', host: odooPg.host, port: odooPg.port, user: 'odoo', passwordRef: 'env:ODOOOPS_DB_TEST_FULL_STORE' },
+      name: 'dev', stage: 'development', filestore: 'fs', database: { server: 'odoo', name: 'full_dev' },
     });
     assert.equal(env.status, 201, JSON.stringify(env.body));
     const q = await admin.call('POST', '/api/projects/full/environments/dev/runs', { kind: 'backup' });
@@ -114,7 +120,8 @@ test('tools on pipes: tar -x that stops at its end marker is done; a tool failin
   writeFileSync(join(src, 'a'), 'x'.repeat(1000));
   const archive = execFileSync('tar', ['-cf', '-', '-C', src, 'a']);
   // Bytes after the end-of-archive marker: tar exits 0 without reading them, and the pipe breaks behind it.
-  const out = mkdtempSync(join(tmpdir(), 'odooops-tar-out-'));
+  // Where the run user (the tools' user when the tests run as root) may write.
+  const out = await runTempDir('odooops-tar-out-');
   const x = spawnTool('tar', ['--extract', '--file=-', '--directory', out], { stdin: 'pipe' });
   await withTool(x, pipeline(Readable.from([Buffer.concat([archive, Buffer.alloc(4 << 20, 1)])]), x.child.stdin!));
   assert.equal(readFileSync(join(out, 'a'), 'utf8'), 'x'.repeat(1000));

@@ -16,9 +16,9 @@ let admin: TestUser;
 
 before(async () => {
   cp = await startControlPlane({ executorModules: ['test/fixtures/executors.ts', 'test/fixtures/chatty.ts'] });
-  admin = await cp.user();
+  admin = await cp.user(undefined, { instanceAdmin: true });
   await admin.call('POST', '/api/projects', { slug: 'follow', name: 'Follow' });
-  await admin.call('POST', '/api/projects/follow/environments', { name: 'dev', stage: 'development', database: { name: 'f' } });
+  await admin.call('POST', '/api/projects/follow/environments', { name: 'dev', stage: 'development', database: { server: 'test-db', name: 'f' } });
 });
 after(async () => {
   await closeFixtures();

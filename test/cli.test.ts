@@ -66,10 +66,17 @@ test('project create, env create, env list --json and project list', async () =>
   assert.equal(created.code, 0, show(created));
   assert.match(created.stdout, new RegExp(`created project ${P}; you are its admin`));
 
-  const env = await cli(['env', 'create', P, E, '--stage', 'development', '--db', 'acme_dev', '--db-host', '127.0.0.1', '--db-port', '5433',
-    '--db-password-ref', 'env:ODOOOPS_DB_ACME_DEV', '--branch', 'feature/x']);
+  const env = await cli(['env', 'create', P, E, '--stage', 'development', '--db-server', 'test-db', '--db', 'acme_dev', '--branch', 'feature/x']);
   assert.equal(env.code, 0, show(env));
-  assert.match(env.stdout, new RegExp(`created development environment ${P}/${E} on database acme_dev`));
+  assert.match(env.stdout, new RegExp(`created development environment ${P}/${E} on database acme_dev \\(server test-db\\)`));
+  // What the registry offers the project, and a name it does not offer: refused with what exists.
+  const infra = await cli(['infra', 'list', P]);
+  assert.equal(infra.code, 0, show(infra));
+  assert.match(infra.stdout, /^database_server\s+test-db\s/m);
+  const unknown = await cli(['env', 'create', P, 'qa', '--stage', 'development', '--db-server', 'elsewhere', '--db', 'acme_qa']);
+  assert.equal(unknown.code, 3, show(unknown));
+  assert.match(unknown.stderr, /cli-acme has no database server "elsewhere" \(it may use: test-db\)/);
+  assert.match(unknown.stderr, /odooops infra list cli-acme/);
 
   const list = await cli(['env', 'list', P, '--json']);
   assert.equal(list.code, 0, show(list));
@@ -78,7 +85,7 @@ test('project create, env create, env list --json and project list', async () =>
   assert.deepEqual(
     { project: envs[0]!.project, name: envs[0]!.name, stage: envs[0]!.stage, branch: envs[0]!.branch, database: envs[0]!.database },
     { project: P, name: E, stage: 'development', branch: 'feature/x',
-      database: { host: '127.0.0.1', port: 5433, name: 'acme_dev', user: null, passwordRef: 'env:ODOOOPS_DB_ACME_DEV' } },
+      database: { server: 'test-db', name: 'acme_dev' } },
   );
 
   const projects = await cli(['project', 'list']);
@@ -87,6 +94,12 @@ test('project create, env create, env list --json and project list', async () =>
   assert.ok(row, show(projects));
   assert.match(row, /Acme ERP\s+admin$/);
   assert.match(projects.stdout, /^SLUG\s+NAME\s+ROLE$/m);
+
+  // The audit log of the project, as its admin reads it (`odooops audit PROJECT` used to be "unknown command").
+  const audit = await cli(['audit', P, '--json']);
+  assert.equal(audit.code, 0, show(audit));
+  const actions = (JSON.parse(audit.stdout) as C.AuditEntry[]).map((e) => e.action);
+  assert.ok(actions.includes('projects.insert') && actions.includes('environments.insert'), actions.join(', '));
 
   // The CLI really wrote through the API: the server has the project with the local user as admin.
   const viaApi = await api('GET', `/api/projects/${P}`);
@@ -174,6 +187,10 @@ test('usage errors exit 2 and send nothing', async () => {
     [['run', 'queue'], /missing PROJECT/],
     [['run', 'queue', P, E], /missing KIND/],
     [['env', 'create', P, 'qa', '--db', 'x'], /--stage is required/],
+    [['env', 'create', P, 'qa', '--stage', 'development', '--db', 'x'], /--db-server is required/],
+    [['env', 'deploy-target', P, E], /--runtime NAME is required/],
+    [['admin', 'promote', 'x'], /unknown command: admin promote/],
+    [['login', '--help'], /unknown command: login/],
     [['run', 'queue', P, E, 'test.block', '--params', '{"blockOn": [}'], /--params must be a JSON object/],
     [['run', 'queue', P, E, 'test.block', '--params', '[1, 2]'], /--params must be a JSON object/],
     [['run', 'queue', P, E, 'test.block', '--param', 'novalue'], /--param takes KEY=VALUE/],
@@ -197,9 +214,9 @@ test('usage errors exit 2 and send nothing', async () => {
 });
 
 test('unreachable server exits 4, a bad token 3, an invisible environment 3 with not found', async () => {
-  const other = await cp!.user();
+  const other = await cp!.user(undefined, { instanceAdmin: true });
   assert.equal((await other.call('POST', '/api/projects', { slug: 'cli-secret', name: 'Secret' })).status, 201);
-  assert.equal((await other.call('POST', '/api/projects/cli-secret/environments', { name: 'prod', stage: 'production', database: { name: 'secret' } })).status, 201);
+  assert.equal((await other.call('POST', '/api/projects/cli-secret/environments', { name: 'prod', stage: 'production', database: { server: 'test-db', name: 'secret' } })).status, 201);
 
   const [down, garbage, invisible, noHome] = await Promise.all([
     cli(['project', 'list'], { ODOOOPS_URL: 'http://127.0.0.1:1', ODOOOPS_TOKEN: 'x' }),
@@ -236,7 +253,7 @@ test('odooops token --user prints a JWT the API accepts for that user', async ()
   assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a compact JWT');
   const me = await call(cp!.server.url, token, 'GET', '/api/me');
   assert.equal(me.status, 200, JSON.stringify(me.body));
-  assert.deepEqual(me.body, { userId, email: 'ci@example.invalid', role: 'authenticated' });
+  assert.deepEqual(me.body, { userId, email: 'ci@example.invalid', role: 'authenticated', instanceAdmin: false });
   const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number; iat: number };
   assert.equal(claims.exp - claims.iat, 3600, '--ttl 1h');
 

@@ -93,7 +93,7 @@ test('clone production → staging: neutralized, scrubbed, masked, verified; pro
   assert.deepEqual(await fingerprintDb(odooPg!, 'acme_prod'), prodBefore, 'production is not changed');
   assert.deepEqual(await sideDbs(), [], 'the unmasked copy was dropped');
   assert.match(log, /the copy is made on the production database server .* as acme_prod_odooops_mask_\d+: personal data is masked as it is copied/);
-  assert.match(log, /acme_prod_odooops_mask_(\d+) becomes acme_staging_odooops_new_\1 on .* renamed, not copied/, 'on the same server the masked copy is put in place as it is');
+  assert.match(log, /acme_prod_odooops_mask_(\d+) becomes acme_staging_odooops_new_\1 \(acme_staging on the database server odoo-pg, .*\), renamed, not copied/, 'on the same server the masked copy is put in place as it is');
   assert.match(log, /copied \d+ tables \(\d+ rows, [\d.]+ MiB\) into acme_prod_odooops_mask_\d+ .*every row checked against the sample/);
   // The schema arrives whole: indexes, constraints and sequences as in production.
   const schema = async (db: string) => ({

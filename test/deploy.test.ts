@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { sign } from '@octokit/webhooks-methods';
 import { freePort } from '../server/db/embedded.ts';
 import { shellQuote } from '../server/deploy/ssh-odoo.ts';
 import { fingerprintDb } from './helpers/debian-postgres.ts';
-import { eventually } from './helpers/control-plane.ts';
+import { eventually, giveToRunUser } from './helpers/control-plane.ts';
 import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 
 const SECRET = 'webhook-secret-for-tests';
@@ -26,6 +26,18 @@ const calls: { method: string; url: string; auth: string; body: any }[] = [];
 let work: string;
 let remote: string;
 let prodPort: number;
+let standin: string;
+
+/** `count` consecutive TCP ports free on the loopback right now: the range a local runtime hands out. */
+async function freePortRange(count: number): Promise<[number, number]> {
+  for (;;) {
+    const first = 20_000 + Math.floor(Math.random() * 30_000);
+    const free = await Promise.all(Array.from({ length: count }, (_, i) => new Promise<boolean>((r) => {
+      const s = createServer().once('error', () => r(false)).listen(first + i, '127.0.0.1', () => s.close(() => r(true)));
+    })));
+    if (free.every(Boolean)) return [first, first + count - 1];
+  }
+}
 
 /** The GitHub API test double: records every call, answers like GitHub for the ones OdooOps makes. */
 async function startGitHubDouble(): Promise<string> {
@@ -98,15 +110,25 @@ before(async () => {
   work = join(p.scratch, 'addons');
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', remote]);
   execFileSync('git', ['clone', '-q', remote, work]);
+  // The operator's registry: the stand-in odoo-bin as a local runtime (a copy outside the checkout, where
+  // the run user can reach it) with a range of ports, and the project's repository.
+  standin = join(p.scratch, 'bin', 'odoo-bin');
+  mkdirSync(join(p.scratch, 'bin'));
+  copyFileSync(STANDIN, standin);
+  chmodSync(standin, 0o755);
+  await p.addInfra({
+    runtimes: { 'local-odoo': { kind: 'local', odooBin: standin, httpPorts: await freePortRange(12), healthTimeoutSeconds: 8, projects: ['git'] } },
+    repositories: { addons: { url: remote, projects: ['git'] } },
+  });
   const settings = await p.admin.call('PUT', '/api/projects/git/git', {
     repoUrl: remote, githubRepo: 'acme/addons', productionBranch: 'main', stagingBranches: ['staging'], productionNeedsApproval: false,
     devUrlTemplate: 'https://{env}.dev.acme.example',
   });
   assert.equal(settings.status, 200, JSON.stringify(settings.body));
-  prodPort = await freePort();
-  for (const [env, port] of [['production', prodPort], ['staging', await freePort()]] as const) {
-    const r = await p.admin.call('PUT', `/api/projects/git/environments/${env}/deploy-target`, { kind: 'local', odooBin: STANDIN, httpPort: port, healthTimeoutSeconds: 8 });
+  for (const env of ['production', 'staging']) {
+    const r = await p.admin.call('PUT', `/api/projects/git/environments/${env}/deploy-target`, { runtime: 'local-odoo' });
     assert.equal(r.status, 200, JSON.stringify(r.body));
+    if (env === 'production') prodPort = r.body.runtime.httpPort;
   }
   await p.cp.pool.query(`update ops.environments set branch = 'staging' where name = 'staging'`);
 });
@@ -247,10 +269,11 @@ test('branches become environments: a development environment on the first push,
   assert.equal(env.stage, 'development');
   assert.equal(env.branch, 'feature/Login-Fix');
   assert.equal(env.url, 'https://dev-feature-login-fix.dev.acme.example');
-  const row = (await p.cp.pool.query(`select db_name, deploy_target from ops.environments where name = 'dev-feature-login-fix'`)).rows[0];
+  const row = (await p.cp.pool.query(`select db_name, runtime, http_port from ops.environments where name = 'dev-feature-login-fix'`)).rows[0];
+  assert.equal(row.runtime, 'local-odoo', 'production\'s runtime, on a port of its own');
   assert.equal(row.db_name, 'git_prod_dev_feature_login_fix');
   assert.deepEqual((await p.sql(row.db_name, 'select name from ir_module_module order by name')).map((x) => x.name), ['shop_core', 'shop_sale'], 'a fresh database with the branch\'s modules');
-  assert.equal(await release(row.deploy_target.httpPort), 'feature');
+  assert.equal(await release(row.http_port), 'feature');
   // A second push to the branch deploys onto the same environment.
   const again = await push('feature/Login-Fix', commit({ 'release.txt': 'feature 2\n' }, 'more', 'feature/Login-Fix'));
   assert.equal(again.body.created, false);
@@ -266,7 +289,7 @@ test('branches become environments: a development environment on the first push,
   const destroyed = await runOf(del.body.runs[0]);
   assert.equal(destroyed.status, 'succeeded', destroyed.error ?? '');
   assert.deepEqual(await p.sql('postgres', `select datname from pg_database where datname = '${row.db_name}'`), [], 'its database is dropped');
-  assert.equal(await health(row.deploy_target.httpPort), 0, 'its Odoo is stopped');
+  assert.equal(await health(row.http_port), 0, 'its Odoo is stopped');
   const names = ((await p.admin.call('GET', '/api/projects/git/environments')).body as { name: string }[]).map((e) => e.name);
   assert.ok(!names.some((n) => n.startsWith('dev-feature-login-fix')), 'no longer listed');
   assert.equal((await p.admin.call('GET', `/api/runs/${run.id}`)).status, 200, 'its runs and logs stay readable');
@@ -285,7 +308,7 @@ test('from the editor: a branch becomes a development environment deployed at it
   assert.equal(run.status, 'succeeded', `${run.error}\n${await p.logText(run.id)}`);
   assert.equal((run.result as { revision: string }).revision, sha);
   assert.match(await p.logText(run.id), new RegExp(`feature/editor is at ${sha.slice(0, 7)}`));
-  const port = (await p.cp.pool.query(`select deploy_target from ops.environments where name = 'dev-feature-editor'`)).rows[0].deploy_target.httpPort;
+  const port = (await p.cp.pool.query(`select http_port from ops.environments where name = 'dev-feature-editor'`)).rows[0].http_port;
   assert.equal(await release(port), 'editor');
   const audit = (await p.admin.call('GET', '/api/projects/git/audit?limit=50')).body as { action: string; actor: string; target: string }[];
   assert.ok(audit.some((a) => a.action === 'environments.insert' && a.actor === p.admin.id), 'created as the user who asked');
@@ -323,9 +346,9 @@ test('from the editor: a branch becomes a development environment deployed at it
   const git = await viewer.call('PUT', '/api/projects/git/git', { repoUrl: '/tmp/elsewhere.git' });
   assert.equal(git.status, 403);
   assert.match(git.body.error.message, /only admins of "git" can change its git settings; you are viewer/);
-  const target = await viewer.call('PUT', '/api/projects/git/environments/dev-feature-editor/deploy-target', { kind: 'local', odooBin: '/bin/sh', httpPort: 9999 });
+  const target = await viewer.call('PUT', '/api/projects/git/environments/dev-feature-editor/deploy-target', { runtime: 'local-odoo' });
   assert.equal(target.status, 403);
-  assert.match(target.body.error.message, /only admins of "git" can set what a worker runs for dev-feature-editor/);
+  assert.match(target.body.error.message, /only admins of "git" can choose how dev-feature-editor runs Odoo/);
 });
 
 test('staging "fresh" mode re-clones production before deploying; unsafe branch names never reach git or a shell', async () => {
@@ -377,26 +400,30 @@ test('ssh target: the same steps on another host over the system\'s ssh (a real 
     })));
     assert.equal((await p.admin.call('PUT', '/api/projects/git/git', { stagingMode: 'update' })).status, 200);
     writeFileSync(join(dir, 'odoo.conf'), `[options]\ndb_password = ${p.password}\n`);
+    // ssh runs as the run user: its key is theirs (as an operator sets up the worker's deploy key).
+    giveToRunUser(join(dir, 'client_key'));
     const httpPort = await freePort();
     const remoteCheckout = join(p.scratch, 'remote', 'addons');
     const target = {
-      kind: 'ssh', host: `root@127.0.0.1`, port: sshPort, identityFile: join(dir, 'client_key'), checkoutDir: remoteCheckout,
+      kind: 'ssh', host: `root@127.0.0.1`, port: sshPort, identityFile: join(dir, 'client_key'), checkoutDir: remoteCheckout, projects: ['git'],
       // The host's Odoo knows its database password from its own config file, not from OdooOps.
       odooBin: STANDIN, odooArgs: ['-c', join(dir, 'odoo.conf'), '--db_host', p.odooPg.host, '--db_port', String(p.odooPg.port), '--db_user', 'odoo'],
       restart: [join(import.meta.dirname, 'fixtures', 'restart-standin.sh'), join(p.scratch, 'remote', 'odoo.pid'), remoteCheckout, String(httpPort), 'git_staging'],
       healthUrl: `http://127.0.0.1:${httpPort}/web/health`,
     };
-    const leaky = await p.admin.call('PUT', '/api/projects/git/environments/staging/deploy-target', { ...target, odooArgs: [...target.odooArgs, '--db_password', 'x'] });
-    assert.equal(leaky.status, 400);
-    assert.match(JSON.stringify(leaky.body), /keep the database password in the host's Odoo config/);
-    const set = await p.admin.call('PUT', '/api/projects/git/environments/staging/deploy-target', target);
+    // The host and its command lines are the operator's (the registry); the environment names the runtime.
+    await p.addInfra({ runtimes: { 'ssh-staging': target } });
+    const portless = await p.admin.call('PUT', '/api/projects/git/environments/staging/deploy-target', { runtime: 'ssh-staging', httpPort: 9999 });
+    assert.equal(portless.status, 400, JSON.stringify(portless.body));
+    assert.match(portless.body.error.message, /reached over ssh: its port is the operator's/);
+    const set = await p.admin.call('PUT', '/api/projects/git/environments/staging/deploy-target', { runtime: 'ssh-staging' });
     assert.equal(set.status, 200, JSON.stringify(set.body));
 
     const good = commit({ 'shop_core/__manifest__.py': manifest('17.0.2.0'), 'release.txt': 'over ssh\n' }, 'shop_core 2.0', 'staging');
     const run = await runOf((await push('staging', good)).body.runs[0]);
     assert.equal(run.status, 'succeeded', `${run.error}\n${await p.logText(run.id)}`);
     const log = await p.logText(run.id);
-    assert.match(log, /Odoo: .*odoo-bin-standin\.mjs on root@127\.0\.0\.1 over ssh/);
+    assert.match(log, /Odoo: the runtime ssh-staging: .*odoo-bin-standin\.mjs on root@127\.0\.0\.1 over ssh/);
     assert.match(log, /update\.log: INFO git_staging odoo\.modules\.loading: updating module shop_core to 17\.0\.2\.0/);
     assert.equal(execFileSync('git', ['-C', remoteCheckout, 'rev-parse', 'HEAD']).toString().trim(), good, 'the host\'s checkout is at the pushed commit');
     assert.equal(await release(httpPort), 'over ssh');

@@ -2,7 +2,8 @@
 // one (here Debian's PostgreSQL 15, standing where a Supabase project or a managed Postgres would).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startServer, type RunningServer } from '../server/app.ts';
 import { call, eventually, tempHome } from './helpers/control-plane.ts';
 import { createOdooShapedDb, startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
@@ -17,6 +18,8 @@ before(async () => {
   await admin.query('create database control_plane');
   await admin.end();
   home = tempHome();
+  // The operator's registry: the Odoo database server (here the same cluster), bound to the project.
+  writeFileSync(join(home, 'infrastructure.yaml'), `databaseServers:\n  odoo-main:\n    host: 127.0.0.1\n    port: ${pgsrv.port}\n    user: postgres\n    projects: [ext]\n`);
   server = await startServer({
     home, databaseUrl: `postgres://postgres@127.0.0.1:${pgsrv.port}/control_plane`, log: () => {}, leaseSeconds: 5,
   });
@@ -41,7 +44,7 @@ test('a server on an external PostgreSQL migrates it, serves the API and runs th
   const t = server.token;
   assert.equal((await call(server.url, t, 'POST', '/api/projects', { slug: 'ext', name: 'External' })).status, 201);
   const env = await call(server.url, t, 'POST', '/api/projects/ext/environments', {
-    name: 'production', stage: 'production', database: { host: '127.0.0.1', port: pgsrv.port, name: 'odoo_ext', user: 'postgres' },
+    name: 'production', stage: 'production', database: { server: 'odoo-main', name: 'odoo_ext' },
   });
   assert.equal(env.status, 201, JSON.stringify(env.body));
   const run = await call(server.url, t, 'POST', '/api/projects/ext/environments/production/runs', { kind: 'health' });

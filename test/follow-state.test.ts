@@ -13,9 +13,9 @@ let admin: TestUser;
 
 before(async () => {
   cp = await startControlPlane({ executorModules: ['test/fixtures/executors.ts', 'test/fixtures/chatty.ts'] });
-  admin = await cp.user();
+  admin = await cp.user(undefined, { instanceAdmin: true });
   await admin.call('POST', '/api/projects', { slug: 'state', name: 'State' });
-  await admin.call('POST', '/api/projects/state/environments', { name: 'dev', stage: 'development', database: { name: 's' } });
+  await admin.call('POST', '/api/projects/state/environments', { name: 'dev', stage: 'development', database: { server: 'test-db', name: 's' } });
 });
 after(async () => {
   await closeFixtures();

@@ -1,14 +1,15 @@
 // The built-in `health` executor end to end: environments created through the API, runs queued through
 // the API and executed by the control plane's own worker against a real Debian PostgreSQL 15 holding an
-// Odoo-shaped database, reached with a login role whose password the worker resolves from a reference.
+// Odoo-shaped database, reached with a login role whose password the worker finds where the operator's
+// registry says (an environment variable, a file).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type * as C from '../contract/index.ts';
-import { eventually, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
+import { eventually, giveToRunUser, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 import { createOdooShapedDb, requirePasswordsOverTcp, startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
 
 const SLUG = 'health-e2e';
@@ -26,6 +27,7 @@ let filestore: string;
 
 before(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'odooops-health-'));
+  chmodSync(scratch, 0o755);
   // Both start at once; whichever started is closed in after() even when the other failed.
   const started = await Promise.allSettled([
     startControlPlane().then((c) => (cp = c)),
@@ -50,11 +52,27 @@ before(async () => {
     writeFileSync(join(dir, `${d}cafe`), 'attachment');
   }
   writeFileSync(join(filestore, 'README'), 'not an attachment');
+  mkdirSync(join(scratch, 'empty-root'));
+  giveToRunUser(scratch);
 
   process.env[PW_VAR] = PASSWORD;
   delete process.env[UNSET_VAR];
+  // The operator's registry: one server, declared with its password in a variable, in a file (any
+  // path: the operator chose it), with a wrong one, with an unset variable; and two filestore roots.
+  const pwFile = join(cp.home, 'odoo-password');
+  writeFileSync(pwFile, `${PASSWORD}\n`, { mode: 0o600 });
+  const wrongFile = join(cp.home, 'wrong-password');
+  writeFileSync(wrongFile, 'not-the-password\n', { mode: 0o600 });
+  const server = (password: string, projects = [SLUG]) => ({ host: '127.0.0.1', port: odooPg!.port, user: ROLE, password, projects });
+  await cp.setInfra({
+    databaseServers: {
+      'health-env': server(`env:${PW_VAR}`), 'health-env2': server(`env:${PW_VAR}`), 'health-file': server(`file:${pwFile}`),
+      'health-wrong': server(`file:${wrongFile}`), 'health-unset': server(`env:${UNSET_VAR}`), elsewhere: server(`env:${PW_VAR}`, ['another-project']),
+    },
+    filestoreRoots: { main: { path: join(scratch, 'filestore'), projects: [SLUG] }, empty: { path: join(scratch, 'empty-root'), projects: [SLUG] } },
+  });
 
-  admin = await cp.user();
+  admin = await cp.user(undefined, { instanceAdmin: true });
   const created = await admin.call('POST', '/api/projects', { slug: SLUG, name: 'Health end to end' });
   assert.equal(created.status, 201, JSON.stringify(created.body));
 });
@@ -70,9 +88,9 @@ after(async () => {
  * The helper initialises the cluster with trust authentication, where any password is accepted. Make
  * the login role authenticate for real (SCRAM), keeping trust for the postgres superuser the helper uses.
  */
-async function createEnv(name: string, database: Record<string, unknown>, filestorePath?: string): Promise<C.Environment> {
+async function createEnv(name: string, database: Record<string, unknown>, filestoreRoot?: string): Promise<C.Environment> {
   const res = await admin.call('POST', `/api/projects/${SLUG}/environments`, {
-    name, stage: 'development', database, ...(filestorePath ? { filestorePath } : {}),
+    name, stage: 'development', database, ...(filestoreRoot ? { filestore: filestoreRoot } : {}),
   });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return res.body as C.Environment;
@@ -103,14 +121,12 @@ function assertIncreasingSeq(lines: C.LogLine[]) {
   }
 }
 
-const db = (name: string, passwordRef: string, extra: Record<string, unknown> = {}) => ({
-  host: '127.0.0.1', port: odooPg!.port, name, user: ROLE, passwordRef, ...extra,
-});
+const db = (server: string, name: string) => ({ server, name });
 
-test('health of an Odoo database reached with an env: password reference, and its filestore', async () => {
-  const env = await createEnv('prod-copy', db('odoo_prod', `env:${PW_VAR}`), filestore);
-  assert.equal(env.database.passwordRef, `env:${PW_VAR}`);
-  assert.equal(env.filestorePath, filestore);
+test('health of an Odoo database on a server whose password is in a variable, and its filestore', async () => {
+  const env = await createEnv('prod-copy', db('health-env', 'odoo_prod'), 'main');
+  assert.deepEqual(env.database, { server: 'health-env', name: 'odoo_prod' });
+  assert.equal(env.filestore, 'main');
 
   const run = await runHealth('prod-copy');
   assert.equal(run.status, 'succeeded', `error: ${run.error}`);
@@ -124,7 +140,7 @@ test('health of an Odoo database reached with an env: password reference, and it
   assert.match(result.postgresVersion, /^15\./);
   assert.equal(typeof result.databaseBytes, 'number');
   assert.ok(result.databaseBytes > 1024 * 1024, `database size ${result.databaseBytes}`);
-  assert.deepEqual(result.filestore, { path: filestore, entries: 3 });
+  assert.deepEqual(result.filestore, { root: 'main', entries: 3 });
 
   const lines = await logsOf(run.id);
   assertIncreasingSeq(lines);
@@ -132,20 +148,17 @@ test('health of an Odoo database reached with an env: password reference, and it
   const text = lines.map((l) => l.line);
   assert.equal(lines[0]!.stream, 'system');
   assert.match(lines[0]!.line, /^health on prod-copy \(development\), attempt 1 of 3/);
-  assert.ok(text.some((l) => l === `connecting to ${ROLE}@127.0.0.1:${odooPg!.port}/odoo_prod`), text.join('\n'));
+  assert.ok(text.some((l) => l === 'connecting to odoo_prod on the database server health-env'), text.join('\n'));
   assert.ok(text.some((l) => /^PostgreSQL 15\./.test(l)), text.join('\n'));
   assert.ok(text.includes('Odoo 17.0.1.3: 4 modules installed'), text.join('\n'));
-  assert.ok(text.includes(`filestore ${filestore}: 3 top-level entries`), text.join('\n'));
+  assert.ok(text.includes('filestore odoo_prod in the root main: 3 top-level entries'), text.join('\n'));
+  assert.ok(!text.some((l) => l.includes(scratch)), 'the worker\'s paths are not in the log');
   assert.equal(text.at(-1), 'healthy');
   assert.ok(!text.some((l) => l.includes(PASSWORD)), 'the password never reaches the log');
   assert.ok(!lines.some((l) => l.stream === 'stderr'), 'a healthy database logs no warnings');
 });
 
-test('a file: password reference works too, and a pending module is reported', async () => {
-  // file: references resolve only inside the worker's secrets directories (<home>/secrets by default).
-  mkdirSync(join(cp!.home, 'secrets'), { recursive: true });
-  const pwFile = join(cp!.home, 'secrets', 'odoo-password');
-  writeFileSync(pwFile, `${PASSWORD}\n`, { mode: 0o600 });
+test('a password in a file works too, and a pending module is reported', async () => {
   // A second Odoo database with a module half way through an upgrade, to see the warning path.
   const su = await odooPg!.client();
   try {
@@ -160,7 +173,7 @@ test('a file: password reference works too, and a pending module is reported', a
   } finally {
     await st.end();
   }
-  await createEnv('staging-copy', db('odoo_staging', `file:${pwFile}`));
+  await createEnv('staging-copy', db('health-file', 'odoo_staging'));
 
   const run = await runHealth('staging-copy');
   assert.equal(run.status, 'succeeded', `error: ${run.error}`);
@@ -182,15 +195,11 @@ test('a file: password reference works too, and a pending module is reported', a
 });
 
 test('failures are clear: not an Odoo database, wrong password, unset variable, missing filestore', async () => {
-  mkdirSync(join(cp!.home, 'secrets'), { recursive: true });
-  const wrongFile = join(cp!.home, 'secrets', 'wrong-password');
-  writeFileSync(wrongFile, 'not-the-password\n', { mode: 0o600 });
-  const missing = join(scratch, 'no', 'such', 'filestore');
   await Promise.all([
-    createEnv('empty-db', db('not_odoo', `env:${PW_VAR}`)),
-    createEnv('wrong-pw', db('odoo_prod', `file:${wrongFile}`)),
-    createEnv('unset-var', db('odoo_prod', `env:${UNSET_VAR}`)),
-    createEnv('no-filestore', db('odoo_prod', `env:${PW_VAR}`), missing),
+    createEnv('empty-db', db('health-env', 'not_odoo')),
+    createEnv('wrong-pw', db('health-wrong', 'odoo_prod')),
+    createEnv('unset-var', db('health-unset', 'odoo_prod')),
+    createEnv('no-filestore', db('health-env2', 'odoo_prod'), 'empty'),
   ]);
   const [empty, wrong, unset, noFs] = await Promise.all(['empty-db', 'wrong-pw', 'unset-var', 'no-filestore'].map(runHealth));
 
@@ -205,18 +214,19 @@ test('failures are clear: not an Odoo database, wrong password, unset variable, 
     assert.ok(!lines.some((l) => l.line === 'healthy'), `${run!.environment} must not log "healthy"`);
   }
   assert.match(empty!.error!, /^not_odoo is not an Odoo database \(it has no ir_module_module table\)$/);
-  assert.match(wrong!.error!, /^cannot connect to the Odoo database odoo_health@127\.0\.0\.1:\d+\/odoo_prod: password authentication failed/);
+  assert.match(wrong!.error!, /^cannot connect to the Odoo database odoo_prod: password authentication failed/);
   assert.ok(!wrong!.error!.includes('not-the-password'), 'the wrong password is not echoed');
-  assert.match(unset!.error!, new RegExp(`environment variable ${UNSET_VAR} on the worker, which is not set`));
-  assert.equal(noFs!.error, `the filestore ${missing} is not readable on this worker: ENOENT`);
+  // Which variable or file the operator chose is theirs: the run says which server, not where.
+  assert.equal(unset!.error, 'the password of database server "health-unset" is not available on this worker (the registry names an environment variable that is not set)');
+  assert.equal(noFs!.error, 'the filestore odoo_prod in the root empty is not readable on this worker: ENOENT');
 });
 
 test('an environment with a plaintext password is refused and nothing is written', async () => {
   const before = await cp!.pool.query(`select (select count(*)::int from ops.environments) as envs, (select count(*)::int from ops.audit_log) as audit`);
   const attempts: [string, Record<string, unknown>][] = [
-    ['password field', { host: '127.0.0.1', port: odooPg!.port, name: 'odoo_prod', user: ROLE, password: PASSWORD }],
-    ['password as a reference', db('odoo_prod', PASSWORD)],
-    ['password in a reference scheme that does not exist', db('odoo_prod', `plain:${PASSWORD}`)],
+    ['password field', { server: 'health-env', name: 'odoo_prod', password: PASSWORD }],
+    ['password as a reference', { server: 'health-env', name: 'odoo_prod', passwordRef: PASSWORD }],
+    ['password in a reference scheme that does not exist', { server: 'health-env', name: 'odoo_prod', passwordRef: `plain:${PASSWORD}` }],
   ];
   for (const [what, database] of attempts) {
     const res = await admin.call('POST', `/api/projects/${SLUG}/environments`, { name: 'leaky', stage: 'development', database });
@@ -237,26 +247,26 @@ test('an environment with a plaintext password is refused and nothing is written
   assert.equal(leaked.rows[0].n, 0, 'the password is stored nowhere');
 });
 
-test("password references cannot name the worker's other secrets", async () => {
-  // A file outside the secrets directories (here the server's own JWT secret) is refused by the worker.
-  await createEnv('steal-file', db('odoo_prod', `file:${join(cp!.home, 'jwt-secret')}`));
-  const viaLink = join(cp!.home, 'secrets', 'innocent-looking');
-  mkdirSync(join(cp!.home, 'secrets'), { recursive: true });
-  symlinkSync(join(cp!.home, 'jwt-secret'), viaLink);
-  await createEnv('steal-link', db('odoo_prod', `file:${viaLink}`));
-  for (const env of ['steal-file', 'steal-link']) {
-    const run = await runHealth(env);
-    assert.equal(run.status, 'failed', env);
-    assert.match(run.error!, /is outside this worker's secrets directories/, env);
+test('environments name only registry servers bound to their project; hosts and password references are not API fields', async () => {
+  // A host, a user or a password reference in the request is refused before anything is written.
+  for (const database of [
+    { server: 'health-env', name: 'odoo_prod', host: 'evil.example' },
+    { server: 'health-env', name: 'odoo_prod', passwordRef: 'env:SUPABASE_JWT_SECRET' },
+    { name: 'odoo_prod', host: '127.0.0.1', user: ROLE, passwordRef: `file:${join(cp!.home, 'jwt-secret')}` },
+  ]) {
+    const res = await admin.call('POST', `/api/projects/${SLUG}/environments`, { name: 'steal', stage: 'development', database });
+    assert.equal(res.status, 400, JSON.stringify(res.body));
   }
-  // Only ODOOOPS_DB_* variables can be named, checked by the API and by the database.
-  const res = await admin.call('POST', `/api/projects/${SLUG}/environments`, {
-    name: 'steal-env', stage: 'development', database: { host: '127.0.0.1', name: 'odoo_prod', passwordRef: 'env:SUPABASE_JWT_SECRET' },
-  });
-  assert.equal(res.status, 400);
-  assert.match(res.body.error.message, /env:ODOOOPS_DB_/);
+  // A server the registry has, but for another project, is as unknown as one it does not have.
+  for (const server of ['elsewhere', 'no-such-server']) {
+    const res = await admin.call('POST', `/api/projects/${SLUG}/environments`, { name: 'steal', stage: 'development', database: { server, name: 'odoo_prod' } });
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'unknown_infrastructure');
+    assert.match(res.body.error.message, new RegExp(`${SLUG} has no database server "${server}"`));
+  }
+  // The database checks the same for every writer, here the table's owner (the server's own connection).
   await assert.rejects(
-    cp!.pool.query(`update ops.environments set db_password_ref = 'env:HOME' where name = 'steal-file'`),
-    /environments_db_password_ref_format/,
+    cp!.pool.query(`update ops.environments set db_server = 'elsewhere' where name = 'prod-copy'`),
+    /the database server "elsewhere" is not available to this project/,
   );
 });

@@ -15,9 +15,9 @@ let admin: TestUser;
 
 before(async () => {
   cp = await startControlPlane({ executorModules: ['test/fixtures/executors.ts', 'test/fixtures/chatty.ts'] });
-  admin = await cp.user();
+  admin = await cp.user(undefined, { instanceAdmin: true });
   await admin.call('POST', '/api/projects', { slug: 'feed', name: 'Feed' });
-  for (const name of ['dev', 'other']) await admin.call('POST', '/api/projects/feed/environments', { name, stage: 'development', database: { name } });
+  for (const name of ['dev', 'other']) await admin.call('POST', '/api/projects/feed/environments', { name, stage: 'development', database: { server: 'test-db', name } });
 });
 after(async () => {
   await closeFixtures();

@@ -24,7 +24,11 @@ const password = `pw-${randomBytes(9).toString('base64url')}`;
 
 before(async () => {
   process.env[PASSWORD_ENV] = password;
-  cp = await startControlPlane({ executorModules: ['test/fixtures/executors.ts'] });
+  // The operator's registry: a server whose password the worker resolves (what test.secret logs).
+  cp = await startControlPlane({
+    executorModules: ['test/fixtures/executors.ts'],
+    infra: { databaseServers: { 'secret-db': { host: '127.0.0.1', port: 9, password: `env:${PASSWORD_ENV}`, projects: ['rb-a'] } } },
+  });
   // Without Supabase, realtime.send keeps only what a gateway watches; '*' keeps every broadcast.
   await cp.pool.query(`insert into realtime.odooops_gateway_topics (topic, gateway) values ('*', 'this test')`);
   admin = await cp.user();
@@ -38,7 +42,7 @@ before(async () => {
   envs = a.envIds;
   await addMember(cp.pool, projectA, viewer.id, 'viewer');
   projectB = (await seedProject(cp.pool, outsider.id, 'rb-b', [{ name: 'dev', stage: 'development' }])).projectId;
-  await cp.pool.query('update ops.environments set db_password_ref = $1 where id = $2', [`env:${PASSWORD_ENV}`, envs.secret]);
+  await cp.pool.query(`update ops.environments set db_server = 'secret-db' where id = $1`, [envs.secret]);
 });
 after(async () => {
   delete process.env[PASSWORD_ENV];

@@ -56,7 +56,7 @@ let envCount = 0;
 async function heldRun(params: object): Promise<{ id: number; release: () => Promise<void> }> {
   // Its own environment, so a failed test cannot hold up the next one.
   const env = `held-${++envCount}`;
-  const created = await member.call('POST', '/api/projects/rt/environments', { name: env, stage: 'development', database: { name: 'rt_held' } });
+  const created = await member.call('POST', '/api/projects/rt/environments', { name: env, stage: 'development', database: { server: 'test-db', name: `rt_held_${envCount}` } });
   assert.equal(created.status, 201);
   const blocker = await queue('test.block', { blockOn: [1] }, env);
   await waitStatus(blocker, 'running');
@@ -76,10 +76,10 @@ async function history(id: number, after: number): Promise<LogLine[]> {
 
 before(async () => {
   cp = await startControlPlane({ executorModules: ['test/fixtures/executors.ts', 'test/fixtures/chatty.ts'] });
-  member = await cp.user();
+  member = await cp.user(undefined, { instanceAdmin: true });
   outsider = await cp.user();
   assert.equal((await member.call('POST', '/api/projects', { slug: 'rt', name: 'Realtime' })).status, 201);
-  assert.equal((await member.call('POST', '/api/projects/rt/environments', { name: 'dev', stage: 'development', database: { name: 'rt_dev' } })).status, 201);
+  assert.equal((await member.call('POST', '/api/projects/rt/environments', { name: 'dev', stage: 'development', database: { server: 'test-db', name: 'rt_dev' } })).status, 201);
   projectId = (await member.call('GET', '/api/projects/rt')).body.id;
 });
 after(async () => {

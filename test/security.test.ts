@@ -10,7 +10,7 @@ let adminA: TestUser, admin2A: TestUser, testerA: TestUser, devA: TestUser, view
 let projectA: string, projectB: string;
 const envIds: Record<string, string> = {};
 
-const envBody = (name: string, stage: string) => ({ name, stage, database: { name: `odoo_${name.replaceAll('-', '_')}` } });
+const envBody = (name: string, stage: string) => ({ name, stage, database: { server: 'test-db', name: `odoo_${name.replaceAll('-', '_')}` } });
 
 /** Expects a SQL statement run as `user` to fail with the given SQLSTATE. */
 async function sqlRefused(user: TestUser, sql: string, params: unknown[], code: string | RegExp) {
@@ -23,7 +23,7 @@ async function sqlRefused(user: TestUser, sql: string, params: unknown[], code: 
 
 before(async () => {
   cp = await startControlPlane({ worker: false });
-  [adminA, admin2A, testerA, devA, viewerA, adminB] = (await Promise.all(Array.from({ length: 6 }, () => cp.user()))) as TestUser[] as [TestUser, TestUser, TestUser, TestUser, TestUser, TestUser];
+  [adminA, admin2A, testerA, devA, viewerA, adminB] = (await Promise.all(Array.from({ length: 6 }, (_, i) => cp.user(undefined, { instanceAdmin: i === 0 || i === 5 })))) as TestUser[] as [TestUser, TestUser, TestUser, TestUser, TestUser, TestUser];
   assert.equal((await adminA.call('POST', '/api/projects', { slug: 'alpha', name: 'Alpha' })).status, 201);
   assert.equal((await adminB.call('POST', '/api/projects', { slug: 'bravo', name: 'Bravo' })).status, 201);
   for (const [who, role] of [[admin2A, 'admin'], [testerA, 'tester'], [devA, 'developer'], [viewerA, 'viewer']] as const) {
@@ -136,11 +136,16 @@ describe('roles per stage, modelled on Odoo.sh', () => {
     assert.equal((await viewerA.call('GET', '/api/projects/alpha/audit')).status, 403, 'audit logs are for admins');
   });
 
-  test('developers create development environments, not staging or production ones', async () => {
-    assert.equal((await devA.call('POST', '/api/projects/alpha/environments', envBody('feature-x', 'development'))).status, 201);
+  test('developers create development environments from a branch, not staging or production ones, nor with infrastructure of their choice', async () => {
+    const own = await devA.call('POST', '/api/projects/alpha/environments', envBody('feature-x', 'development'));
+    assert.equal(own.status, 403, 'a database server is an admin\'s choice');
+    assert.match(own.body.error.message, /odooops env create-dev/);
+    const fromBranch = await devA.call('POST', '/api/projects/alpha/dev-environments', { branch: 'feature-x', then: 'nothing' });
+    assert.equal(fromBranch.status, 201, JSON.stringify(fromBranch.body));
+    assert.deepEqual(fromBranch.body.environment.database, { server: 'test-db', name: 'odoo_production_dev_feature_x' }, 'production\'s server, a database of its own');
     assert.equal((await devA.call('POST', '/api/projects/alpha/environments', envBody('staging-2', 'staging'))).status, 403);
     assert.equal((await devA.call('DELETE', '/api/projects/alpha/environments/staging')).status, 403);
-    assert.equal((await devA.call('DELETE', '/api/projects/alpha/environments/feature-x')).status, 204);
+    assert.equal((await devA.call('DELETE', '/api/projects/alpha/environments/dev-feature-x')).status, 204);
     await sqlRefused(devA, `update ops.environments set stage = 'production' where id = $1`, [envIds['alpha/dev']], '42501');
   });
 
@@ -243,16 +248,19 @@ describe('the audit log is append-only', () => {
   }
 });
 
-describe('password references are for admins', () => {
-  test('a developer cannot point an environment at a password reference, nor move one elsewhere', async () => {
-    const withRef = { name: 'dev-ref', stage: 'development', database: { name: 'x', host: 'evil.example', passwordRef: 'env:ODOOOPS_DB_PROD' } };
-    const r = await devA.call('POST', '/api/projects/alpha/environments', withRef);
-    assert.equal(r.status, 403);
-    assert.match(r.body.error.message, /only project admins may set a database password reference/);
-    // An admin sets one; a developer may then not redirect it to another host.
-    assert.equal((await adminA.call('POST', '/api/projects/alpha/environments', { ...withRef, database: { ...withRef.database, host: 'db.internal' } })).status, 201);
-    await sqlRefused(devA, `update ops.environments set db_host = 'evil.example' where name = 'dev-ref'`, [], '42501');
-    // Without a reference, developers keep managing their development environments.
-    await cp.sql(devA, (c) => c.query(`update ops.environments set branch = 'feature/y' where name = 'dev-ref'`));
+describe('infrastructure is for admins to choose, among what the operator bound to the project', () => {
+  test('a developer cannot point an environment at another database, server or filestore, in the API or in SQL', async () => {
+    const envId = envIds['alpha/dev'];
+    for (const body of [{ database: { server: 'test-db' } }, { database: { name: 'odoo_production' } }, { filestore: 'anything' }]) {
+      const r = await devA.call('PATCH', '/api/projects/alpha/environments/dev', body);
+      assert.equal(r.status, 403, JSON.stringify(r.body));
+    }
+    for (const set of [`db_name = 'odoo_production_copy'`, `db_server = 'other-db'`, `filestore_root = 'x'`, `runtime = 'x'`, 'http_port = 8069']) {
+      await sqlRefused(devA, `update ops.environments set ${set} where id = $1`, [envId], /only project admins choose/);
+    }
+    // Without infrastructure, developers keep managing their development environments.
+    const r = await devA.call('PATCH', '/api/projects/alpha/environments/dev', { branch: 'feature/y' });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.branch, 'feature/y');
   });
 });

@@ -11,10 +11,10 @@ let admin: TestUser;
 before(async () => {
   // A sweep interval far beyond the test's length: any pickup below is the LISTEN/NOTIFY wake-up.
   cp = await startControlPlane({ executorModules: ['test/fixtures/executors.ts'], sweepIntervalMs: 600_000, leaseSeconds: 3 });
-  admin = await cp.user();
+  admin = await cp.user(undefined, { instanceAdmin: true });
   assert.equal((await admin.call('POST', '/api/projects', { slug: 'wk', name: 'Worker' })).status, 201);
   for (const name of ['a', 'b']) {
-    assert.equal((await admin.call('POST', '/api/projects/wk/environments', { name, stage: 'development', database: { name: `wk_${name}` } })).status, 201);
+    assert.equal((await admin.call('POST', '/api/projects/wk/environments', { name, stage: 'development', database: { server: 'test-db', name: `wk_${name}` } })).status, 201);
   }
 });
 after(async () => {

@@ -1,6 +1,6 @@
 // Database rows to the contract's API shapes.
 import type * as C from '../../contract/index.ts';
-import type { Approval, AuditEntry, Environment, Member, Project, Run } from '../../contract/index.ts';
+import type { Approval, AuditEntry, Environment, InfraEntry, Member, Project, Run } from '../../contract/index.ts';
 
 type Row = Record<string, any>;
 const iso = (v: Date | null | undefined) => (v ? v.toISOString() : null);
@@ -27,8 +27,9 @@ export const toEnvironment = (r: Row): Environment => ({
   stage: r.stage,
   branch: r.branch ?? null,
   url: r.url ?? null,
-  database: { host: r.db_host ?? null, port: r.db_port ?? null, name: r.db_name, user: r.db_user ?? null, passwordRef: r.db_password_ref ?? null },
-  filestorePath: r.filestore_path ?? null,
+  database: { server: r.db_server ?? null, name: r.db_name },
+  filestore: r.filestore_root ?? null,
+  runtime: r.runtime ? { name: r.runtime, httpPort: r.http_port ?? null } : null,
   activeRunId: r.active_run_id ?? null,
 });
 
@@ -81,4 +82,9 @@ export const toApproval = (r: Row): Approval => ({
 
 export const toAudit = (r: Row): AuditEntry => ({
   id: r.id, at: iso(r.at)!, actor: r.actor ?? null, action: r.action, target: r.target ?? null, details: r.details,
+});
+
+/** A registry entry; its bindings only for instance admins (members see what their project may use). */
+export const toInfra = (r: Row, withProjects: boolean): InfraEntry => ({
+  kind: r.kind, name: r.name, description: r.description, details: r.details, ...(withProjects ? { projects: r.projects } : {}),
 });

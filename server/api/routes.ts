@@ -9,7 +9,7 @@ import * as C from '../../contract/index.ts';
 import { asUser, type Claims } from '../db/session.ts';
 import { HttpError, notFound } from './errors.ts';
 import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '../deploy/dev-environment.ts';
-import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toBackup, toEnvironment, toMember, toProject, toRun } from './mappers.ts';
+import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toBackup, toEnvironment, toInfra, toMember, toProject, toRun } from './mappers.ts';
 
 export interface RequestContext {
   pool: pg.Pool;
@@ -74,6 +74,45 @@ async function audit(pool: pg.Pool, claims: Claims, projectId: string, action: s
   );
 }
 
+/** A registry entry bound to the project, or a 400 that says what exists. */
+async function bound(c: pg.PoolClient, project: { id: string; slug: string }, kind: C.InfraKind, name: string): Promise<C.InfraEntry> {
+  const { rows } = await c.query(
+    `select * from ops.infrastructure i where i.kind = $1 and ($2 = any (i.projects) or '*' = any (i.projects)) order by i.name`, [kind, project.slug]);
+  const found = rows.find((r) => r.name === name);
+  if (!found) {
+    const what = kind.replace('_', ' ');
+    throw new HttpError(400, 'unknown_infrastructure', `${project.slug} has no ${what} "${name}"${rows.length ? ` (it may use: ${rows.map((r) => r.name).join(', ')})` : ''}`,
+      `The operator declares ${what}s and binds them to projects in the registry; odooops infra list ${project.slug} shows what this project may use.`);
+  }
+  return toInfra(found, false);
+}
+
+/** The lowest port of a local runtime's range that no live environment of that runtime uses. */
+async function freePort(c: pg.PoolClient, runtime: string, except: string): Promise<number> {
+  const { rows } = await c.query(`select ops.free_http_port($1, $2) as p`, [runtime, except]);
+  if (rows[0].p === null) throw new HttpError(409, 'no_free_port', `every port of the runtime ${runtime} is taken`, 'Ask the operator for a wider httpPorts range, or archive an environment.');
+  return rows[0].p as number;
+}
+
+/** A unique index of environments, as a 409 that says which. */
+function uniqueClash(err: unknown): never {
+  const e = err as { code?: string; constraint?: string };
+  const what: Record<string, string> = {
+    environments_one_database: 'another environment already manages this database on that server',
+    environments_one_filestore: 'another environment already uses this database name in that filestore root',
+    environments_project_id_name_key: 'an environment of that name already exists in the project',
+  };
+  if (e.code === '23505' && e.constraint && what[e.constraint]) throw new HttpError(409, 'conflict', what[e.constraint]!);
+  throw err;
+}
+
+async function requireInstanceAdmin(c: pg.PoolClient, what: string): Promise<void> {
+  if (!(await c.query('select ops.is_instance_admin() as ok')).rows[0].ok) {
+    throw new HttpError(403, 'forbidden', `only instance admins can ${what}`,
+      'An instance admin grants the right: odooops admin grant <your user id> (odooops whoami shows it).');
+  }
+}
+
 function requireAdmin(project: { role: C.Role | null; slug: string }, what: string) {
   if (project.role !== 'admin') {
     throw new HttpError(403, 'forbidden', `only admins of "${project.slug}" can ${what}; you are ${project.role ?? 'not a member'}`);
@@ -81,9 +120,50 @@ function requireAdmin(project: { role: C.Role | null; slug: string }, what: stri
 }
 
 export const routes: Route[] = [
-  route('GET', '/api/me', async ({ claims }) => ({
-    body: { userId: claims.sub, email: (claims.email as string | undefined) ?? null, role: claims.role },
-  })),
+  route('GET', '/api/me', async ({ pool, claims }) =>
+    asUser(pool, claims, async (c) => {
+      const me: C.Me = {
+        userId: claims.sub, email: (claims.email as string | undefined) ?? null, role: claims.role,
+        instanceAdmin: (await c.query('select ops.is_instance_admin() as ok')).rows[0].ok as boolean,
+      };
+      return { body: me };
+    }),
+  ),
+
+  // Instance admins: who may create projects (and see the whole registry) -------------------------
+  route('GET', '/api/admin/instance-admins', async ({ pool, claims }) =>
+    asUser(pool, claims, async (c) => {
+      await requireInstanceAdmin(c, 'list instance admins');
+      const { rows } = await c.query('select * from ops.instance_admins order by added_at');
+      return { body: rows.map((r): C.InstanceAdmin => ({ userId: r.user_id, addedBy: r.added_by ?? null, addedAt: r.added_at.toISOString() })) };
+    }),
+  ),
+  route('POST', '/api/admin/instance-admins', async ({ pool, claims, body }) => {
+    const input = C.GrantInstanceAdmin.parse(body);
+    return asUser(pool, claims, async (c) => {
+      await requireInstanceAdmin(c, 'grant the right to create projects');
+      const { rows } = await c.query('insert into ops.instance_admins (user_id) values ($1) on conflict do nothing returning *', [input.userId]);
+      const r = rows[0] ?? (await c.query('select * from ops.instance_admins where user_id = $1', [input.userId])).rows[0];
+      return { status: rows[0] ? 201 : 200, body: { userId: r.user_id, addedBy: r.added_by ?? null, addedAt: r.added_at.toISOString() } satisfies C.InstanceAdmin };
+    });
+  }),
+  route('DELETE', '/api/admin/instance-admins/(?<user>[^/]+)', async ({ pool, claims, params }) => {
+    const userId = C.Uuid.parse(params.user);
+    return asUser(pool, claims, async (c) => {
+      await requireInstanceAdmin(c, 'revoke the right to create projects');
+      const { rowCount } = await c.query('delete from ops.instance_admins where user_id = $1', [userId]);
+      if (!rowCount) throw notFound(`instance admin ${userId}`);
+      return { status: 204, body: null };
+    });
+  }),
+  // The operator's registry: all of it for instance admins, what is bound to a project for its members.
+  route('GET', '/api/infrastructure', async ({ pool, claims }) =>
+    asUser(pool, claims, async (c) => {
+      await requireInstanceAdmin(c, 'read the whole infrastructure registry');
+      const { rows } = await c.query('select * from ops.infrastructure order by kind, name');
+      return { body: rows.map((r) => toInfra(r, true)) };
+    }),
+  ),
 
   // Projects ---------------------------------------------------------------------------------------
   route('GET', '/api/projects', async ({ pool, claims }) =>
@@ -95,6 +175,7 @@ export const routes: Route[] = [
   route('POST', '/api/projects', async ({ pool, claims, body }) => {
     const input = C.CreateProject.parse(body);
     return asUser(pool, claims, async (c) => {
+      await requireInstanceAdmin(c, 'create projects');
       // No RETURNING: the new row only becomes visible to its creator once the after-insert trigger
       // has made them admin, and RETURNING is checked against the select policy before that.
       await c.query('insert into ops.projects (slug, name) values ($1, $2)', [input.slug, input.name]);
@@ -196,27 +277,63 @@ export const routes: Route[] = [
       return { body: out };
     });
   }),
+  route('GET', `/api/projects/${P}/infrastructure`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      const { rows } = await c.query(
+        `select * from ops.infrastructure i where $1 = any (i.projects) or '*' = any (i.projects) order by kind, name`, [project.slug]);
+      return { body: rows.map((r) => toInfra(r, false)) };
+    }),
+  ),
   route('PUT', `/api/projects/${P}/environments/${E}/deploy-target`, async ({ pool, claims, params, body }) => {
     const target = C.DeployTarget.parse(body);
     return asUser(pool, claims, async (c) => {
       const { project, env } = await findEnvironment(c, params.project!, params.env!);
-      requireAdmin(project, `set what a worker runs for ${env.name}`);
-      await c.query('update ops.environments set deploy_target = $2 where id = $1', [env.id, target]);
-      return { body: target };
+      requireAdmin(project, `choose how ${env.name} runs Odoo`);
+      const runtime = await bound(c, project, 'runtime', target.runtime);
+      let port = target.httpPort ?? null;
+      if (runtime.details.kind === 'local' && port === null) port = await freePort(c, target.runtime, env.id);
+      await c.query('update ops.environments set runtime = $2, http_port = $3 where id = $1', [env.id, target.runtime, port]);
+      const { rows } = await c.query(`${ENV_SELECT} where e.id = $1`, [env.id]);
+      return { body: toEnvironment(rows[0]) };
     });
   }),
   route('POST', `/api/projects/${P}/environments`, async ({ pool, claims, params, body }) => {
     const input = C.CreateEnvironment.parse(body);
     return asUser(pool, claims, async (c) => {
       const project = await findProject(c, params.project!);
-      const d = input.database;
+      if (!(await canOperate(c, project.id, input.stage))) {
+        throw new HttpError(403, 'forbidden', `your role in ${project.slug} (${project.role ?? 'not a member'}) cannot create ${input.stage} environments`);
+      }
+      requireAdmin(project, 'choose an environment\'s database server and filestore (developers create theirs from a branch: odooops env create-dev)');
+      await bound(c, project, 'database_server', input.database.server);
+      if (input.filestore) await bound(c, project, 'filestore_root', input.filestore);
       const { rows } = await c.query(
-        `insert into ops.environments (project_id, name, stage, branch, url, db_host, db_port, db_name, db_user, db_password_ref, filestore_path)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning *`,
-        [project.id, input.name, input.stage, input.branch ?? null, input.url ?? null, d.host ?? null, d.port ?? null, d.name,
-          d.user ?? null, d.passwordRef ?? null, input.filestorePath ?? null],
-      );
+        `insert into ops.environments (project_id, name, stage, branch, url, db_server, db_name, filestore_root)
+         values ($1, $2, $3, $4, $5, $6, $7, $8) returning *`,
+        [project.id, input.name, input.stage, input.branch ?? null, input.url ?? null, input.database.server, input.database.name, input.filestore ?? null],
+      ).catch(uniqueClash);
       return { status: 201, body: toEnvironment({ ...rows[0], project_slug: project.slug }) };
+    });
+  }),
+  route('PATCH', `/api/projects/${P}/environments/${E}`, async ({ pool, claims, params, body }) => {
+    const input = C.UpdateEnvironment.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const { project, env } = await findEnvironment(c, params.project!, params.env!);
+      if (!(await canOperate(c, project.id, env.stage))) {
+        throw new HttpError(403, 'forbidden', `your role in ${project.slug} (${project.role ?? 'not a member'}) cannot change ${env.stage} environments`);
+      }
+      if (input.database || input.filestore !== undefined) requireAdmin(project, `change where ${env.name}'s database and filestore are`);
+      if (input.database?.server) await bound(c, project, 'database_server', input.database.server);
+      if (input.filestore) await bound(c, project, 'filestore_root', input.filestore);
+      const cols: [string, unknown][] = [
+        ['branch', input.branch], ['url', input.url], ['db_server', input.database?.server], ['db_name', input.database?.name], ['filestore_root', input.filestore],
+      ];
+      const set = cols.filter(([, v]) => v !== undefined);
+      await c.query(`update ops.environments set ${set.map(([k], i) => `${k} = $${i + 2}`).join(', ')} where id = $1`, [env.id, ...set.map(([, v]) => v)])
+        .catch(uniqueClash);
+      const { rows } = await c.query(`${ENV_SELECT} where e.id = $1`, [env.id]);
+      return { body: toEnvironment(rows[0]) };
     });
   }),
   route('POST', `/api/projects/${P}/dev-environments`, async ({ pool, claims, params, body }) => {
@@ -235,9 +352,10 @@ export const routes: Route[] = [
       let env = await findDevEnvironment(c, project.id, input.branch);
       const created = !env;
       if (!env) {
-        // The new environment copies production's deploy target, a column only the service writes; the
-        // user's right was checked above, and the run below is queued as the user again.
-        await c.query(`select set_config('role', 'service_role', true)`);
+        // The new environment copies production's database server, filestore root and runtime, which only
+        // admins and the service choose; the user's right was checked above (the audit still names them),
+        // and the run below is queued as the user again.
+        await c.query(`select set_config('role', 'service_role', true), set_config('request.jwt.claims', $1, true)`, [JSON.stringify({ ...claims, role: 'service_role' })]);
         try {
           env = await createDevEnvironment(c, full, input.branch);
         } catch (err) {
@@ -245,7 +363,7 @@ export const routes: Route[] = [
           throw new HttpError(409, 'conflict', `${project.slug} already has an environment named ${devEnvironmentName(input.branch)} (for another branch)`,
             'rename or archive that environment, or use a branch name that differs in more than punctuation and case');
         }
-        await c.query(`select set_config('role', 'authenticated', true)`);
+        await c.query(`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)]);
       }
       let run = null;
       if (then !== 'nothing') {

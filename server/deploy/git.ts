@@ -1,32 +1,56 @@
 // The project's addons repository on the worker: one checkout per environment, fetched and checked out
-// with git's own commands (argument arrays: a branch or revision from a webhook never meets a shell).
+// with git's own commands (argument arrays: a branch or revision from a webhook never meets a shell), as
+// the run user, over only the transport the registry allowed for the repository (no ext::, no local
+// paths unless the operator allowed one), with no system or user git configuration of the worker's.
 // What Odoo.sh updates on a push: the modules whose __manifest__.py version changed (new modules are
 // installed); a requirements.txt change also calls for the pre-deploy backup.
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname, join, posix } from 'node:path';
-import { promisify } from 'node:util';
+import { writeFile } from 'node:fs/promises';
+import { basename, dirname, join, posix } from 'node:path';
+import type { RepositoryAccess } from '../infra/registry.ts';
+import { execAs, runFs, toolEnv } from '../infra/run-user.ts';
 
-const run = promisify(execFile);
+/** git's environment for a fetch: the allowed transports only, no prompts, no configuration but ours. */
+export function gitEnv(access: RepositoryAccess | null, globalConfig = '/dev/null'): NodeJS.ProcessEnv {
+  return toolEnv({
+    GIT_TERMINAL_PROMPT: '0',
+    // Every transport but these is refused (git's protocol.allow=never plus protocol.<name>.allow=always),
+    // for the clone, its redirects and any submodule alike. Local commands need none.
+    GIT_ALLOW_PROTOCOL: access ? access.protocols.join(':') : 'none',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: globalConfig,
+    GIT_ASKPASS: undefined,
+    SSH_ASKPASS: undefined,
+  });
+}
 
-export async function git(dir: string | null, args: string[], signal?: AbortSignal): Promise<string> {
+export async function git(dir: string | null, args: string[], signal?: AbortSignal, access: RepositoryAccess | null = null, globalConfig?: string): Promise<string> {
   try {
-    const { stdout } = await run('git', dir ? ['-C', dir, ...args] : args, { signal, maxBuffer: 64 << 20, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+    const { stdout } = await execAs('git', dir ? ['-C', dir, ...args] : args, { signal, env: gitEnv(access, globalConfig) });
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`git ${args[0]} failed: ${(e.stderr ?? e.message).trim().split('\n').slice(-2).join(' / ')}`);
+    throw new Error(`git ${args[0]} failed: ${(e.stderr || e.message).trim().split('\n').slice(-2).join(' / ')}`);
   }
 }
 
 /** The environment's checkout, with every branch of the repository fetched; returns the directory. */
-export async function fetchRepository(repoUrl: string, dir: string, signal?: AbortSignal): Promise<string> {
-  if (!existsSync(join(dir, '.git'))) {
-    await mkdir(dirname(dir), { recursive: true });
-    await git(null, ['clone', '--quiet', '--no-checkout', '--', repoUrl, dir], signal);
+export async function fetchRepository(repoUrl: string, access: RepositoryAccess, dir: string, signal?: AbortSignal): Promise<string> {
+  await runFs.mkdir(dirname(dir));
+  // A repository on this machine the operator allowed belongs to someone else than the run user: git
+  // reads it only when it is named safe, which only a global configuration may say. Ours names it alone.
+  let config: string | undefined;
+  if (access.protocols.includes('file')) {
+    config = join(dirname(dir), `.gitconfig-${basename(dir)}`);
+    await writeFile(config, `[safe]\n\tdirectory = ${repoUrl.replace(/^file:\/\//, '').replace(/\/+$/, '')}\n`);
   }
-  await git(dir, ['fetch', '--quiet', '--force', '--prune', 'origin', '+refs/heads/*:refs/remotes/origin/*'], signal);
+  if (!existsSync(join(dir, '.git'))) {
+    await git(null, ['clone', '--quiet', '--no-checkout', '--', repoUrl, dir], signal, access, config);
+  } else {
+    // The project's repository may have changed since this checkout was made: fetch from the allowed one.
+    await git(dir, ['remote', 'set-url', 'origin', repoUrl], signal);
+  }
+  await git(dir, ['fetch', '--quiet', '--force', '--prune', 'origin', '+refs/heads/*:refs/remotes/origin/*'], signal, access, config);
   return dir;
 }
 

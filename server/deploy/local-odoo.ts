@@ -1,34 +1,41 @@
-// Odoo on the worker's machine (deploy target "local"): odoo-bin run with argument arrays, the
-// database password in PGPASSWORD (never on the command line), one process per environment whose pid
-// is kept beside its log, an HTTP health check on /web/health.
-import { spawn } from 'node:child_process';
-import { existsSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { DeployTarget } from '../../contract/index.ts';
-import type { EnvironmentRow } from '../worker/executor.ts';
+// Odoo on the worker's machine (a "local" runtime of the registry): the operator's odoo-bin, run as the
+// run user with argument arrays and an environment of its own (the database password in PGPASSWORD,
+// never on the command line, and none of the server's other secrets), one process per environment whose
+// pid is kept beside its log, an HTTP health check on /web/health. The checkout is only ever an addons
+// directory: what runs is the binary the operator named.
+import { existsSync, openSync, readFileSync, closeSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { LocalRuntime } from '../infra/registry.ts';
+import { runFs, spawnAs, toolEnv } from '../infra/run-user.ts';
+import type { PgTarget } from '../odoo/pg-tools.ts';
+import type { EnvironmentRow } from '../rows.ts';
 import { git } from './git.ts';
 import type { OdooHost } from './host.ts';
-
-type Local = Extract<DeployTarget, { kind: 'local' }>;
 
 export class LocalOdoo implements OdooHost {
   private readonly dir: string;
   private readonly env: EnvironmentRow;
-  private readonly target: Local;
-  private readonly password: string | undefined;
-  /** The worker's checkout of the repository: Odoo's addons path. */
+  private readonly runtime: LocalRuntime;
+  private readonly port: number;
+  private readonly db: PgTarget;
+  /** The environment's filestore (<data dir>/filestore/<db>), when its root is laid out as Odoo's. */
+  private readonly filestore: string | null;
+  /** The worker's checkout of the repository: the first addons directory. */
   private readonly addons: string;
-  constructor(workDir: string, env: EnvironmentRow, target: Local, password: string | undefined) {
+  constructor(workDir: string, env: EnvironmentRow, runtime: LocalRuntime, db: PgTarget, filestore: string | null) {
+    if (env.http_port === null) throw new Error(`${env.name} has no HTTP port for the runtime ${env.runtime}; an admin sets its deploy target again`);
     this.dir = join(workDir, 'odoo', env.id);
     this.env = env;
-    this.target = target;
-    this.password = password;
+    this.runtime = runtime;
+    this.port = env.http_port;
+    this.db = db;
+    this.filestore = filestore;
     this.addons = join(workDir, 'checkouts', env.id);
   }
 
   get description(): string {
-    return `${this.target.odooBin} on this worker, port ${this.target.httpPort}`;
+    return `the runtime ${this.env.runtime} on this worker, port ${this.port}`;
   }
 
   async checkout(revision: string, signal?: AbortSignal): Promise<void> {
@@ -49,24 +56,25 @@ export class LocalOdoo implements OdooHost {
     return join(this.dir, 'odoo.log');
   }
 
-  private args(addons: string): string[] {
-    const e = this.env;
-    return ['-d', e.db_name, '--db-filter', `^${e.db_name}$`, '--addons-path', addons,
-      ...(e.db_host ? ['--db_host', e.db_host] : []), ...(e.db_port ? ['--db_port', String(e.db_port)] : []), ...(e.db_user ? ['--db_user', e.db_user] : [])];
+  private args(): string[] {
+    const d = this.db;
+    // Odoo keeps filestores in <data_dir>/filestore/<db>: a root named "filestore" is such a layout.
+    const dataDir = this.filestore && basename(dirname(this.filestore)) === 'filestore' ? dirname(dirname(this.filestore)) : null;
+    return [...this.runtime.odooArgs, '-d', this.env.db_name, '--db-filter', `^${this.env.db_name}$`,
+      '--addons-path', [this.addons, ...this.runtime.addonsPath].join(','),
+      ...(dataDir ? ['--data-dir', dataDir] : []),
+      ...(d.host ? ['--db_host', d.host] : []), ...(d.port ? ['--db_port', String(d.port)] : []), ...(d.user ? ['--db_user', d.user] : [])];
   }
 
   private childEnv(): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env.PGPASSWORD;
-    if (this.password !== undefined) env.PGPASSWORD = this.password;
-    return env;
+    return toolEnv({ PGPASSWORD: this.db.password });
   }
 
   /** odoo-bin -u/-i … --stop-after-init; each output line goes to `out`. */
   async update(modules: { update: string[]; install: string[] }, out: (line: string) => Promise<void>, signal: AbortSignal): Promise<void> {
-    const args = [...this.args(this.addons), ...(modules.update.length ? ['-u', modules.update.join(',')] : []), ...(modules.install.length ? ['-i', modules.install.join(',')] : []),
+    const args = [...this.args(), ...(modules.update.length ? ['-u', modules.update.join(',')] : []), ...(modules.install.length ? ['-i', modules.install.join(',')] : []),
       '--stop-after-init', '--no-http'];
-    const child = spawn(this.target.odooBin, args, { env: this.childEnv(), stdio: ['ignore', 'pipe', 'pipe'], signal });
+    const child = spawnAs(this.runtime.odooBin, args, { env: this.childEnv(), stdio: ['ignore', 'pipe', 'pipe'], signal });
     const lines = async (stream: NodeJS.ReadableStream) => {
       let rest = '';
       for await (const chunk of stream) {
@@ -77,7 +85,7 @@ export class LocalOdoo implements OdooHost {
       if (rest) await out(rest);
     };
     const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', (err) => reject(new Error(`${this.target.odooBin} could not run: ${err.message}`)));
+      child.once('error', (err) => reject(new Error(`the runtime ${this.env.runtime}'s odoo-bin could not run: ${err.message}`)));
       Promise.all([lines(child.stdout!), lines(child.stderr!)]).then(() => child.exitCode ?? new Promise<number | null>((r) => child.once('close', r))).then(resolve, reject);
     });
     if (code !== 0) throw new Error(`the module update failed (odoo-bin exited with ${code})`);
@@ -115,20 +123,23 @@ export class LocalOdoo implements OdooHost {
 
   /** Starts Odoo in the background (it outlives the run), logging to logFile. */
   async start(): Promise<number> {
-    const addons = this.addons;
-    await mkdir(this.dir, { recursive: true });
+    await runFs.mkdir(this.dir);
     const log = openSync(this.logFile, 'a');
-    const child = spawn(this.target.odooBin, [...this.args(addons), '--http-port', String(this.target.httpPort)], {
-      env: this.childEnv(), stdio: ['ignore', log, log], detached: true,
-    });
-    child.unref();
-    await writeFile(join(this.dir, 'odoo.pid'), String(child.pid));
-    return child.pid!;
+    try {
+      const child = spawnAs(this.runtime.odooBin, [...this.args(), '--http-port', String(this.port)], {
+        env: this.childEnv(), stdio: ['ignore', log, log], detached: true,
+      });
+      child.unref();
+      await writeFile(join(this.dir, 'odoo.pid'), String(child.pid));
+      return child.pid!;
+    } finally {
+      closeSync(log);
+    }
   }
 
   /** Waits for GET /web/health to answer 200; throws with what it last saw. */
   async healthy(timeoutMs = 30_000, signal?: AbortSignal): Promise<void> {
-    const url = `http://127.0.0.1:${this.target.httpPort}/web/health`;
+    const url = `http://127.0.0.1:${this.port}/web/health`;
     const until = Date.now() + timeoutMs;
     let last = 'no answer';
     while (Date.now() < until) {

@@ -1,14 +1,15 @@
-// Odoo on another host (deploy target "ssh"): each step is one `ssh host -- <command>` with the system's
-// ssh client (BatchMode, the worker's own known_hosts file). ssh hands the remote shell a single string,
-// so every argument is single-quoted: a branch, revision or path is data there, never shell syntax.
-import { spawn } from 'node:child_process';
+// Odoo on another host (an "ssh" runtime of the registry, with its fixed command lines): each step is one
+// `ssh host -- <command>` with the system's ssh client, run as the run user (BatchMode, the worker's own
+// known_hosts file). ssh hands the remote shell a single string, so every argument is single-quoted: a
+// branch, revision or path is data there, never shell syntax.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DeployTarget } from '../../contract/index.ts';
-import type { EnvironmentRow } from '../worker/executor.ts';
+import type { RepositoryAccess, SshRuntime } from '../infra/registry.ts';
+import { giveToRunUser, spawnAs } from '../infra/run-user.ts';
+import type { EnvironmentRow } from '../rows.ts';
 import type { OdooHost } from './host.ts';
 
-type Ssh = Extract<DeployTarget, { kind: 'ssh' }>;
+type Ssh = SshRuntime;
 
 /** One argument for a POSIX shell: unchanged when plainly safe, else single-quoted. */
 export function shellQuote(arg: string): string {
@@ -19,17 +20,21 @@ export class SshOdoo implements OdooHost {
   private readonly target: Ssh;
   private readonly env: EnvironmentRow;
   private readonly repoUrl: string;
+  private readonly access: RepositoryAccess;
   private readonly knownHosts: string;
-  constructor(workDir: string, env: EnvironmentRow, target: Ssh, repoUrl: string) {
+  constructor(workDir: string, env: EnvironmentRow, target: Ssh, repoUrl: string, access: RepositoryAccess) {
     this.target = target;
     this.env = env;
     this.repoUrl = repoUrl;
-    mkdirSync(join(workDir, 'ssh'), { recursive: true });
-    this.knownHosts = join(workDir, 'ssh', 'known_hosts');
+    this.access = access;
+    const dir = join(workDir, 'ssh');
+    mkdirSync(dir, { recursive: true });
+    giveToRunUser(dir);
+    this.knownHosts = join(dir, 'known_hosts');
   }
 
   get description(): string {
-    return `${this.target.odooBin} on ${this.target.host} over ssh`;
+    return `the runtime ${this.env.runtime}: ${this.target.odooBin} on ${this.target.host} over ssh`;
   }
 
   /** Runs argv on the host; output lines go to `out`; fails with the last lines of stderr. */
@@ -38,7 +43,7 @@ export class SshOdoo implements OdooHost {
     const args = ['-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${this.knownHosts}`, '-o', 'ConnectTimeout=15',
       ...(t.port ? ['-p', String(t.port)] : []), ...(t.identityFile ? ['-i', t.identityFile, '-o', 'IdentitiesOnly=yes'] : []), t.host, '--', argv.map(shellQuote).join(' ')];
     return new Promise((resolve, reject) => {
-      const child = spawn('ssh', args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
+      const child = spawnAs('ssh', args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
       let tail = '';
       const pump = (stream: NodeJS.ReadableStream, keep: boolean) => {
         let rest = '';
@@ -64,9 +69,11 @@ export class SshOdoo implements OdooHost {
 
   async checkout(revision: string, signal?: AbortSignal): Promise<void> {
     const dir = this.target.checkoutDir;
-    // Positional parameters, not interpolation: the directory and URL stay data in the remote shell.
-    await this.run(['sh', '-c', 'test -d "$1/.git" || git clone --quiet --no-checkout -- "$2" "$1"', 'sh', dir, this.repoUrl], undefined, signal);
-    await this.run(['git', '-C', dir, 'fetch', '--quiet', '--force', 'origin', '+refs/heads/*:refs/remotes/origin/*'], undefined, signal);
+    // Positional parameters, not interpolation: the directory and URL stay data in the remote shell. Only
+    // the transport the registry allowed for the repository, there too.
+    const allow = ['-c', 'protocol.allow=never', ...this.access.protocols.flatMap((p) => ['-c', `protocol.${p}.allow=always`])];
+    await this.run(['sh', '-c', 'd=$1 u=$2; shift 2; test -d "$d/.git" || git "$@" clone --quiet --no-checkout -- "$u" "$d"', 'sh', dir, this.repoUrl, ...allow], undefined, signal);
+    await this.run(['git', ...allow, '-C', dir, 'fetch', '--quiet', '--force', 'origin', '+refs/heads/*:refs/remotes/origin/*'], undefined, signal);
     await this.run(['git', '-C', dir, 'checkout', '--quiet', '--force', '--detach', revision], undefined, signal);
   }
 

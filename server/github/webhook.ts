@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { BranchName } from '../../contract/index.ts';
 import { asUser, SERVICE_CLAIMS } from '../db/session.ts';
 import { HttpError } from '../api/errors.ts';
-import type { ProjectRow } from '../worker/executor.ts';
+import type { ProjectRow } from '../rows.ts';
 import type { GitHubFeedback } from './feedback.ts';
 import { createDevEnvironment, findDevEnvironment } from '../deploy/dev-environment.ts';
 

@@ -28,7 +28,7 @@ export async function countFiles(dir: string, what = 'filestore'): Promise<numbe
   try {
     if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   } catch (err) {
-    throw new Error(`the ${what} ${dir} is missing on this worker (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix the environment's filestore path or restore the directory`);
+    throw new Error(`the ${what} ${dir} is missing on this worker (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); restore the directory, or an admin points the environment at another filestore root (odooops env set)`);
   }
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries.filter((e) => e.isFile()).length;

@@ -4,8 +4,7 @@
 // indexes and constraints (pg_restore --jobs). Masked columns never exist unmasked outside the source,
 // no UPDATE rewrites the copy, and the scan sees every byte the copy receives. All source sessions
 // share one exported snapshot, so the copy is as consistent as pg_dump's.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +14,7 @@ import type { MaskProfile } from '../../contract/index.ts';
 import { mib } from './inspect.ts';
 import { planMask, setMaskKey, type Column } from './mask.ts';
 import { connectionArgs, pgEnv, spawnTool, type PgTarget, type PgTool } from './pg-tools.ts';
+import { runTempDir } from '../infra/run-user.ts';
 import { PiiScanner, type PiiSample } from './pii-scan.ts';
 import { samplePii } from './verify.ts';
 
@@ -82,7 +82,8 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
     return c;
   };
   abort.signal.addEventListener('abort', () => clients.forEach((c) => void c.end().catch(() => {})), { once: true });
-  const scratch = await mkdtemp(join(tmpdir(), 'odooops-schema-'));
+  // pg_dump writes the schema here as the run user.
+  const scratch = await runTempDir('odooops-schema-');
   try {
     const snap = await connect(o.from);
     await snap.query('begin isolation level repeatable read, read only');

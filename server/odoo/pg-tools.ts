@@ -1,10 +1,11 @@
 // PostgreSQL's client tools (pg_dump, pg_restore) as found on the worker's machine, matched to the
-// server they talk to. Always spawned with argument arrays, the password in PGPASSWORD (never argv).
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+// server they talk to. Always spawned with argument arrays, the password in PGPASSWORD (never argv), as
+// the run user (server/infra/run-user.ts) with an environment of their own.
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { EnvironmentRow } from '../worker/executor.ts';
+import { spawnAs, toolEnv } from '../infra/run-user.ts';
 
 const run = promisify(execFile);
 
@@ -15,10 +16,6 @@ export interface PgTarget {
   password?: string;
   database: string;
 }
-
-export const targetOf = (env: EnvironmentRow, password: string | undefined, database = env.db_name): PgTarget => ({
-  host: env.db_host ?? undefined, port: env.db_port ?? undefined, user: env.db_user ?? undefined, password, database,
-});
 
 export interface PgTool {
   path: string;
@@ -83,11 +80,8 @@ export function connectionArgs(t: PgTarget): string[] {
 }
 
 export function pgEnv(t: PgTarget): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, PGAPPNAME: 'odooops', PGCONNECT_TIMEOUT: '10' };
-  delete env.PGPASSWORD;
-  delete env.PGSERVICE;
-  if (t.password !== undefined) env.PGPASSWORD = t.password;
-  return env;
+  // Only this target's password, and no service file or password file of the caller's choosing.
+  return toolEnv({ PGAPPNAME: 'odooops', PGCONNECT_TIMEOUT: '10', PGPASSWORD: t.password, PGSERVICE: undefined, PGSERVICEFILE: undefined, PGPASSFILE: undefined });
 }
 
 /**
@@ -96,7 +90,7 @@ export function pgEnv(t: PgTarget): NodeJS.ProcessEnv {
  */
 export function spawnTool(tool: PgTool | string, args: string[], opts: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; stdin?: 'pipe' | 'ignore' }) {
   const path = typeof tool === 'string' ? tool : tool.path;
-  const child: ChildProcess = spawn(path, args, { env: opts.env ?? process.env, stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'], signal: opts.signal });
+  const child: ChildProcess = spawnAs(path, args, { env: opts.env ?? toolEnv(), stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'], signal: opts.signal });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-8192);

@@ -2,10 +2,11 @@
 // leaves the environment exactly as it was: build beside it (<db>_odooops_new_<run>,
 // <filestore>.odooops-new-<run>), then swap names, then drop what was swapped out. Leftovers of a worker
 // killed mid-way carry the run id in their names and are removed by the next run on the environment.
-import { rename, rm, mkdir, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 import type { PgTarget } from './pg-tools.ts';
+import { runFs } from '../infra/run-user.ts';
 
 /** PostgreSQL identifiers are at most 63 bytes: keep the suffix whole, shorten the base. */
 export type SideKind = 'new' | 'old' | 'mask' | 'src';
@@ -94,7 +95,7 @@ export async function removeLeftovers(
     for (const e of entries) {
       const m = /^(.*)\.odooops-(new|old)-(\d+)$/.exec(e);
       if (!m || m[1] !== base || !kinds.includes(m[2] as 'new' | 'old') || (await isActive(Number(m[3])))) continue;
-      await rm(join(parent, e), { recursive: true, force: true });
+      await runFs.rm(join(parent, e));
       removed.push(join(parent, e));
     }
   }
@@ -130,26 +131,26 @@ export async function switchOver(c: pg.ClientBase, p: SwitchPlan, log: (l: strin
     await renameDatabase(c, p.newDb, p.db);
     placedDb = true;
     if (p.filestore && p.newFilestore) {
-      await mkdir(dirname(p.filestore), { recursive: true });
+      await runFs.mkdir(dirname(p.filestore));
       try {
-        await rename(p.filestore, oldFs!);
+        await runFs.rename(p.filestore, oldFs!);
         movedFs = true;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
-      await rename(p.newFilestore, p.filestore);
+      await runFs.rename(p.newFilestore, p.filestore);
       placedFs = true;
     }
   } catch (err) {
     // Undo in reverse order; the new copies are then removed by the caller's cleanup.
-    if (placedFs) await rename(p.filestore!, p.newFilestore!).catch(() => {});
-    if (movedFs) await rename(oldFs!, p.filestore!).catch(() => {});
+    if (placedFs) await runFs.rename(p.filestore!, p.newFilestore!).catch(() => {});
+    if (movedFs) await runFs.rename(oldFs!, p.filestore!).catch(() => {});
     if (placedDb) await renameDatabase(c, p.db, p.newDb).catch(() => {});
     if (movedDb) await renameDatabase(c, oldDb, p.db).catch(() => {});
     throw new Error(`switching ${p.db} over failed, the environment is as it was: ${(err as Error).message}`);
   }
   await log(`switched: ${p.db} is the restored database${p.filestore ? `, ${p.filestore} its filestore` : ''}`);
   if (hadDb) await dropDatabase(c, oldDb);
-  if (oldFs && movedFs) await rm(oldFs, { recursive: true, force: true });
+  if (oldFs && movedFs) await runFs.rm(oldFs);
   await log('previous database and filestore removed');
 }

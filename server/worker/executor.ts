@@ -2,6 +2,11 @@
 import type { z } from 'zod';
 import type { BackupManifest, LogStream } from '../../contract/index.ts';
 import type { BackupStore } from '../odoo/backup-store.ts';
+import type { PgTarget } from '../odoo/pg-tools.ts';
+import type { RepositoryAccess, RuntimeEntry } from '../infra/registry.ts';
+import type { EnvironmentRow, ProjectRow } from '../rows.ts';
+
+export type { EnvironmentRow, ProjectRow };
 
 export interface BackupRow {
   id: string;
@@ -30,23 +35,6 @@ export interface BackupCatalog {
   remove(b: BackupRow): Promise<void>;
 }
 
-export interface EnvironmentRow {
-  id: string;
-  project_id: string;
-  name: string;
-  stage: string;
-  branch: string | null;
-  url: string | null;
-  db_host: string | null;
-  db_port: number | null;
-  db_name: string;
-  db_user: string | null;
-  db_password_ref: string | null;
-  filestore_path: string | null;
-  deploy_target?: unknown;
-  deployed_revision?: string | null;
-}
-
 export interface RunRow {
   id: number;
   project_id: string;
@@ -55,6 +43,20 @@ export interface RunRow {
   params: Record<string, unknown>;
   attempts: number;
   max_attempts: number;
+}
+
+/** The registry, bound to the run's project: a name the project may not use is refused with an InfraError. */
+export interface RunInfra {
+  /** The connection to an environment's database; its password is registered with redact(). */
+  database(env: EnvironmentRow): PgTarget;
+  /** The environment's filestore (<root>/<database>, checked), or null when it has none. */
+  filestore(env: EnvironmentRow): string | null;
+  /** How Odoo runs for the environment. */
+  runtime(env: EnvironmentRow): RuntimeEntry;
+  /** Whether the project may fetch a repository, and over which git transport. */
+  repository(url: string): RepositoryAccess;
+  /** "<database> on <server>", for the log. */
+  describe(env: EnvironmentRow): string;
 }
 
 export interface ExecutorContext<P> {
@@ -66,10 +68,10 @@ export interface ExecutorContext<P> {
   /** Aborted when the run is cancelled, its lease is lost, or the worker shuts down. */
   signal: AbortSignal;
   /**
-   * Resolves a password reference (env:ODOOOPS_DB_* or file: in a secrets dir) on this worker. What it
-   * returns is registered with redact() for this run.
+   * The operator's infrastructure as this run's project may use it (server/infra): every host, path,
+   * binary and secret a run touches comes from here, never from the environment's row.
    */
-  resolveSecret(ref: string | null): string | undefined;
+  infra: RunInfra;
   /**
    * Registers a secret this run knows (a token, a generated password): the run's log shows [redacted]
    * in its place, in the log table and in the live broadcast. Values under 4 characters are ignored.
@@ -91,18 +93,6 @@ export interface ExecutorContext<P> {
   archive(): Promise<string>;
   /** Commit statuses, deployments and comments on GitHub; null when the server has no GitHub token. */
   github: import('../github/feedback.ts').GitHubFeedback | null;
-}
-
-export interface ProjectRow {
-  id: string;
-  slug: string;
-  repo_url: string | null;
-  github_repo: string | null;
-  production_branch: string;
-  staging_branches: string[];
-  staging_mode: 'update' | 'fresh';
-  production_needs_approval: boolean;
-  dev_url_template: string | null;
 }
 
 export interface Executor<P = unknown> {

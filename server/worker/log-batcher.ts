@@ -79,6 +79,11 @@ export class LogBatcher {
     for (const l of this.buffer) l.line = this.redactor.apply(l.line);
   }
 
+  /** Shows `label` instead of `path` (a directory of the worker's) in this run's lines and error. */
+  alias(path: string, label: string): void {
+    this.redactor.alias(path, label);
+  }
+
   /** Writes everything buffered so far. */
   flush(): Promise<void> {
     clearTimeout(this.timer);

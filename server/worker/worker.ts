@@ -5,13 +5,14 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { BackupCatalog, BackupRow, Executor, EnvironmentRow, ProjectRow, RunRow } from './executor.ts';
+import type { BackupCatalog, BackupRow, Executor, EnvironmentRow, ProjectRow, RunInfra, RunRow } from './executor.ts';
 import type { GitHubFeedback } from '../github/feedback.ts';
 import { BackupManifest } from '../../contract/index.ts';
 import type { BackupStore } from '../odoo/backup-store.ts';
 import { backupPrefixOf } from '../odoo/backup-writer.ts';
 import { LogBatcher } from './log-batcher.ts';
-import { resolvePassword } from './odoo-db.ts';
+import { Infrastructure, InfraError } from '../infra/registry.ts';
+import { LocalBackupStore } from '../odoo/backup-store.ts';
 
 export interface WorkerOptions {
   pool: pg.Pool;
@@ -24,8 +25,11 @@ export interface WorkerOptions {
   leaseSeconds?: number;
   /** How often expired leases are looked for; also a safety net for a notification lost in a reconnect. */
   sweepIntervalMs?: number;
-  /** Directories whose files may be named by file: password references. */
-  secretsDirs?: string[];
+  /**
+   * The operator's infrastructure registry, read by this worker from its own file: the only source of
+   * the hosts, paths, binaries and secrets runs use. Empty when omitted (runs that need any fail).
+   */
+  infra?: Infrastructure;
   /** Where backup runs write and restore runs read; a local directory by default. */
   backupStore?: BackupStore;
   /** The worker's own files (checkouts, Odoo processes); a temporary directory by default. */
@@ -44,7 +48,10 @@ interface Active {
 
 export class Worker {
   readonly id: string;
-  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors' | 'backupStore'>> & { backupStore: BackupStore | undefined };
+  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors' | 'backupStore' | 'infra'>> & { backupStore: BackupStore | undefined };
+  private infra: Infrastructure;
+  /** Paths of the operator's a run's log shows by name instead (SECURITY.md: logs do not reveal the worker's paths). */
+  private pathAliases: [string, string][] = [];
   private readonly executors: Map<string, Executor<any>>;
   private readonly active = new Map<number, Active>();
   private listener: pg.Client | undefined;
@@ -64,11 +71,42 @@ export class Worker {
       concurrency: opts.concurrency ?? 2,
       leaseSeconds: opts.leaseSeconds ?? 30,
       sweepIntervalMs: opts.sweepIntervalMs ?? 15_000,
-      secretsDirs: opts.secretsDirs ?? [],
       backupStore: opts.backupStore,
       workDir: opts.workDir ?? join(tmpdir(), 'odooops-worker'),
       github: opts.github ?? null,
       log: opts.log ?? (() => {}),
+    };
+    this.infra = opts.infra ?? Infrastructure.load(null);
+    this.setInfrastructure(this.infra);
+  }
+
+  /** A new registry (the operator changed the file): runs claimed from now on resolve with it. */
+  setInfrastructure(infra: Infrastructure): void {
+    this.infra = infra;
+    this.pathAliases = [
+      [this.opts.workDir, '<work>'],
+      ...(this.opts.backupStore instanceof LocalBackupStore ? [[this.opts.backupStore.root, '<backups>'] as [string, string]] : []),
+      ...infra.paths(),
+    ];
+  }
+
+  /** The registry as one run may use it: bound to the run's project, its passwords hidden from the log. */
+  private runInfra(run: RunRow, project: ProjectRow, logs: LogBatcher): RunInfra {
+    const infra = this.infra;
+    const own = (env: EnvironmentRow) => {
+      if (env.project_id !== run.project_id) throw new InfraError(`environment ${env.name} is not of this run's project`);
+      return env;
+    };
+    return {
+      database: (env) => {
+        const d = infra.database(own(env).db_server, env.db_name, project.slug);
+        logs.redact(d.password);
+        return { host: d.host, port: d.port, user: d.user, password: d.password, database: d.database };
+      },
+      filestore: (env) => infra.filestore(own(env).filestore_root, env.db_name, project.slug),
+      runtime: (env) => infra.runtime(own(env).runtime, project.slug),
+      repository: (url) => infra.repository(url, project.slug),
+      describe: (env) => `${env.db_name} on the database server ${env.db_server ?? '(none)'}`,
     };
   }
 
@@ -272,8 +310,10 @@ export class Worker {
     try {
       const executor = this.executors.get(run.kind);
       if (!executor) throw new Error(`this worker has no executor for "${run.kind}"`);
+      for (const [path, label] of this.pathAliases) logs.alias(path, label);
       const { rows } = await pool.query('select * from ops.environments where id = $1', [run.environment_id]);
       const environment = rows[0] as EnvironmentRow;
+      const project = (await pool.query('select * from ops.projects where id = $1', [run.project_id])).rows[0] as ProjectRow;
       const parsed = executor.params.safeParse(run.params);
       if (!parsed.success) {
         throw new Error(`invalid params for ${run.kind}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ')}`);
@@ -285,15 +325,11 @@ export class Worker {
         params: parsed.data,
         log: (line, stream = 'stdout') => logs.log(line, stream),
         signal: controller.signal,
-        resolveSecret: (ref) => {
-          const secret = resolvePassword(ref, this.opts.secretsDirs);
-          logs.redact(secret);
-          return secret;
-        },
+        infra: this.runInfra(run, project, logs),
         redact: (value) => logs.redact(value),
         backups: this.catalog(run),
         runIsActive: async (id) => (await pool.query(`select 1 from ops.runs where id = $1 and status = 'running'`, [id])).rowCount === 1,
-        project: async () => (await pool.query('select * from ops.projects where id = $1', [run.project_id])).rows[0] as ProjectRow,
+        project: async () => project,
         workDir: this.opts.workDir,
         setDeployedRevision: async (revision) => void (await pool.query('select ops.set_deployed_revision($1, $2, $3)', [run.id, this.id, revision])),
         archive: async () => (await pool.query('select ops.archive_environment($1, $2) as name', [run.id, this.id])).rows[0].name as string,

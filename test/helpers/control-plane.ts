@@ -1,6 +1,7 @@
 // A real control plane for tests: an embedded PostgreSQL in a temporary OdooOps directory, the
 // migrations, the API and (unless turned off) a worker, all through startServer as in production.
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,11 @@ import type pg from 'pg';
 import { startServer, type RunningServer, type ServerOptions } from '../../server/app.ts';
 import { signToken } from '../../server/auth/tokens.ts';
 import { asUser } from '../../server/db/session.ts';
+import { runUser } from '../../server/infra/run-user.ts';
+import type { RegistryFile } from '../../server/infra/registry.ts';
+
+/** An infrastructure registry as a test writes it (the file's shape; defaults may be left out). */
+export type TestRegistry = { [K in keyof RegistryFile]?: Record<string, Record<string, unknown>> };
 
 export function tempHome(prefix = 'odooops-test-'): string {
   const home = mkdtempSync(join(tmpdir(), prefix));
@@ -20,8 +26,10 @@ export interface TestControlPlane {
   server: RunningServer;
   home: string;
   pool: pg.Pool;
-  /** A new user id with a signed token. */
-  user(email?: string): Promise<TestUser>;
+  /** A new user id with a signed token; instanceAdmin: they may create projects. */
+  user(email?: string, opts?: { instanceAdmin?: boolean }): Promise<TestUser>;
+  /** Rewrites the operator's registry file and has the server read it again (as SIGHUP does). */
+  setInfra(registry: TestRegistry): Promise<void>;
   /** Runs SQL as a user, through the same path the API uses (role authenticated + claims). */
   sql<T>(user: TestUser, fn: (c: pg.PoolClient) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -47,13 +55,23 @@ export async function call(baseUrl: string, token: string | undefined, method: s
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
-export async function startControlPlane(opts: Partial<ServerOptions> = {}): Promise<TestControlPlane> {
+/**
+ * Without a registry of its own, a test's control plane has one database server every project may name,
+ * where nothing listens: for tests whose runs never reach a database (the test.* executors).
+ */
+export const TEST_DB_SERVER = 'test-db';
+const DEFAULT_REGISTRY: TestRegistry = { databaseServers: { [TEST_DB_SERVER]: { host: '127.0.0.1', port: 9, projects: ['*'] } } };
+
+export async function startControlPlane(opts: Partial<ServerOptions> & { infra?: TestRegistry } = {}): Promise<TestControlPlane> {
   const home = tempHome();
+  const { infra = DEFAULT_REGISTRY, ...serverOpts } = opts;
+  writeFileSync(join(home, 'infrastructure.yaml'), JSON.stringify(infra, null, 2));
   // No daily schedule in tests unless a test asks (it would queue backups of every production environment).
-  const server = await startServer({ home, fast: true, log: () => {}, leaseSeconds: 5, sweepIntervalMs: 1000, scheduleIntervalMs: 0, ...opts });
-  const makeUser = async (email?: string): Promise<TestUser> => {
+  const server = await startServer({ home, fast: true, log: () => {}, leaseSeconds: 5, sweepIntervalMs: 1000, scheduleIntervalMs: 0, ...serverOpts });
+  const makeUser = async (email?: string, o: { instanceAdmin?: boolean } = {}): Promise<TestUser> => {
     const id = randomUUID();
     const token = await signToken(server.secret, { sub: id, email: email ?? `${id.slice(0, 8)}@example.invalid` });
+    if (o.instanceAdmin) await server.pool.query('insert into ops.instance_admins (user_id) values ($1)', [id]);
     return { id, token, call: (m, p, b, h) => call(server.url, token, m, p, b, h) };
   };
   return {
@@ -61,6 +79,10 @@ export async function startControlPlane(opts: Partial<ServerOptions> = {}): Prom
     home,
     pool: server.pool,
     user: makeUser,
+    async setInfra(registry) {
+      writeFileSync(join(home, 'infrastructure.yaml'), JSON.stringify(registry, null, 2));
+      await server.reloadInfrastructure();
+    },
     sql: (user, fn) => asUser(server.pool, { sub: user.id, role: 'authenticated' }, fn),
     async close() {
       await server.stop(2000);
@@ -101,4 +123,13 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Hands a directory tree a test made (as root) to the server's run user, as an operator gives the Odoo
+ * filestore to the user Odoo and OdooOps run as. Nothing to do when the tests do not run as root.
+ */
+export function giveToRunUser(dir: string): void {
+  const u = runUser();
+  if (u.switches) execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, dir]);
 }

@@ -1,18 +1,23 @@
 // What the Odoo-operation tests share: a control plane and a Debian PostgreSQL 15 (started together), a
-// password-protected Odoo role, generated Odoo-17-shaped databases with filestores, a project whose
-// environments point at them, and the small helpers to queue a run, wait for its end and read it.
+// password-protected Odoo role, generated Odoo-17-shaped databases with filestores, the operator's
+// registry naming that server ("odoo-pg", its password in an environment variable) and the filestore
+// root ("files"), a project whose environments point at them, and the small helpers to queue a run, wait
+// for its end and read it.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
 import type * as C from '../../contract/index.ts';
 import type { GenerateOptions } from '../../server/odoo/generate.ts';
 import type { ServerOptions } from '../../server/app.ts';
-import { eventually, startControlPlane, type TestControlPlane, type TestUser } from './control-plane.ts';
+import { eventually, giveToRunUser, startControlPlane, type TestControlPlane, type TestRegistry, type TestUser } from './control-plane.ts';
 import { createGeneratedOdooDb, createOdooRole, requirePasswordsOverTcp, startDebianPostgres, type DebianPostgres } from './debian-postgres.ts';
 
 export const ODOO_ROLE = 'odoo';
+/** The registry's names for the Odoo cluster and the filestore root the helper sets up. */
+export const DB_SERVER = 'odoo-pg';
+export const FILESTORE_ROOT = 'files';
 
 export interface EnvSpec {
   name: string;
@@ -29,10 +34,16 @@ export interface OdooProject {
   password: string;
   passwordVar: string;
   scratch: string;
-  /** The filestore directory of a database. */
+  /** The filestore directory of a database (in the root "files"). */
   fs(db: string): string;
+  /** The operator's registry as it stands (what setInfra last wrote). */
+  registry: TestRegistry;
+  /** Adds (or replaces) entries of the registry and has the server read it again. */
+  addInfra(more: TestRegistry): Promise<void>;
+  /** Hands what a test wrote under the filestore root to the run user (as an operator would). */
+  giveFiles(): void;
   /** Creates one more environment of the project (its database need not exist). */
-  addEnv(spec: EnvSpec, overrides?: { passwordVar?: string; filestorePath?: string }): Promise<void>;
+  addEnv(spec: EnvSpec, overrides?: { server?: string; filestore?: string | null }): Promise<void>;
   queue(env: string, kind: string, params?: object, approvalId?: string): Promise<{ status: number; body: any }>;
   finished(id: number, timeoutMs?: number): Promise<C.Run>;
   /** Queues a run (asserting it was accepted) and waits for its end. */
@@ -52,6 +63,9 @@ export async function startOdooProject(opts: {
   server?: Partial<ServerOptions>;
 }): Promise<OdooProject> {
   const scratch = mkdtempSync(join(tmpdir(), `odooops-${opts.slug}-`));
+  // The run user (tests run as root) works in the filestore root: it must be able to reach it.
+  chmodSync(scratch, 0o755);
+  mkdirSync(join(scratch, 'filestore'));
   const password = `${opts.slug}-Pw-${process.pid}`;
   const passwordVar = `ODOOOPS_DB_TEST_${opts.slug.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${process.pid}`;
   let cp: TestControlPlane | undefined;
@@ -79,16 +93,30 @@ export async function startOdooProject(opts: {
   if (opts.requirePasswords !== false) await requirePasswordsOverTcp(srv);
   await createOdooRole(srv, ODOO_ROLE, password);
   for (const [db, gen] of Object.entries(opts.generate)) await createGeneratedOdooDb(srv, db, ODOO_ROLE, password, fs(db), gen);
+  giveToRunUser(join(scratch, 'filestore'));
   process.env[passwordVar] = password;
-  const admin = await c.user();
+  const registry: TestRegistry = {
+    databaseServers: { [DB_SERVER]: { host: srv.host, port: srv.port, user: ODOO_ROLE, password: `env:${passwordVar}`, projects: [opts.slug] } },
+    filestoreRoots: { [FILESTORE_ROOT]: { path: join(scratch, 'filestore'), projects: [opts.slug] } },
+  };
+  await c.setInfra(registry);
+  const admin = await c.user(undefined, { instanceAdmin: true });
   assert.equal((await admin.call('POST', '/api/projects', { slug: opts.slug, name: opts.slug })).status, 201);
 
   const p: OdooProject = {
-    cp: c, odooPg: srv, admin, slug: opts.slug, password, passwordVar, scratch, fs, close,
+    cp: c, odooPg: srv, admin, slug: opts.slug, password, passwordVar, scratch, fs, close, registry,
+    async addInfra(more) {
+      for (const [k, entries] of Object.entries(more) as [keyof TestRegistry, Record<string, Record<string, unknown>>][]) {
+        registry[k] = { ...(registry[k] ?? {}), ...entries };
+      }
+      await c.setInfra(registry);
+    },
+    giveFiles: () => giveToRunUser(join(scratch, 'filestore')),
     async addEnv(spec, overrides = {}) {
+      const filestore = overrides.filestore === undefined ? FILESTORE_ROOT : overrides.filestore;
       const r = await admin.call('POST', `/api/projects/${opts.slug}/environments`, {
-        name: spec.name, stage: spec.stage, ...(spec.url ? { url: spec.url } : {}), filestorePath: overrides.filestorePath ?? fs(spec.db),
-        database: { name: spec.db, host: srv.host, port: srv.port, user: ODOO_ROLE, passwordRef: `env:${overrides.passwordVar ?? passwordVar}` },
+        name: spec.name, stage: spec.stage, ...(spec.url ? { url: spec.url } : {}), ...(filestore ? { filestore } : {}),
+        database: { server: overrides.server ?? DB_SERVER, name: spec.db },
       });
       assert.equal(r.status, 201, JSON.stringify(r.body));
     },

@@ -7,7 +7,7 @@ import { RUNS_PER_ENVIRONMENT, Store, progressOf, approvalsKey, backupsKey, envK
 const project = (slug: string): C.Project => ({ id: '00000000-0000-4000-8000-000000000001', slug, name: slug.toUpperCase(), role: 'admin', createdAt: '2026-11-25T00:00:00.000Z' });
 const env = (name: string, stage: C.Environment['stage']): C.Environment => ({
   id: '00000000-0000-4000-8000-00000000000a', project: 'acme', name, stage, branch: null, url: null,
-  database: { host: null, port: null, name: `acme_${name}`, user: null, passwordRef: null }, filestorePath: null, activeRunId: null,
+  database: { server: 'main-pg', name: `acme_${name}` }, filestore: null, runtime: null, activeRunId: null,
 });
 const ME = '00000000-0000-4000-8000-0000000000ee';
 const PEER = '00000000-0000-4000-8000-0000000000ff';

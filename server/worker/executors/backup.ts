@@ -2,10 +2,10 @@
 // the backup store (never whole in memory), plus a manifest with the SHA-256 of each part.
 import { z } from 'zod';
 import { defineExecutor, type ExecutorContext } from '../executor.ts';
-import { connectOdoo, describeConnection } from '../odoo-db.ts';
+import { connectOdoo } from '../odoo-db.ts';
 import { countFiles, inspectOdoo, mib } from '../../odoo/inspect.ts';
 import { backupPrefix, writeBackup } from '../../odoo/backup-writer.ts';
-import { connectionArgs, findPgTool, pgEnv, spawnTool, targetOf } from '../../odoo/pg-tools.ts';
+import { connectionArgs, findPgTool, pgEnv, spawnTool } from '../../odoo/pg-tools.ts';
 
 export const MANUAL_BACKUPS_PER_DAY = 5;
 
@@ -27,12 +27,13 @@ export const backupExecutor = defineExecutor({
 
 /** A backup of the run's environment (what a backup run does; a deploy takes its pre-deploy one so). */
 export async function takeBackup(
-  { run, environment: env, log, signal, resolveSecret, backups }: ExecutorContext<unknown>, kind: 'manual' | 'daily' | 'pre-deploy',
+  { run, environment: env, log, signal, infra, backups }: ExecutorContext<unknown>, kind: 'manual' | 'daily' | 'pre-deploy',
 ): Promise<{ backupId: string; kind: string; bytes: number; manifestSha256: string }> {
   const params = { kind };
-  const password = resolveSecret(env.db_password_ref);
-  await log(`connecting to ${describeConnection(env)}`);
-  const db = await connectOdoo(env, signal, () => password);
+  const target = infra.database(env);
+  const filestore = infra.filestore(env);
+  await log(`connecting to ${infra.describe(env)}`);
+  const db = await connectOdoo(target, signal);
   let facts;
   try {
     facts = await inspectOdoo(db, env.db_name);
@@ -41,19 +42,18 @@ export async function takeBackup(
   }
   const pgDump = await findPgTool('pg_dump', facts.serverVersion);
   await log(`Odoo ${facts.odooVersion}, ${Object.keys(facts.modules).length} modules; PostgreSQL ${facts.serverVersion}, ${pgDump.path} ${pgDump.version}`);
-  const files = env.filestore_path ? await countFiles(env.filestore_path) : null;
+  const files = filestore ? await countFiles(filestore) : null;
   if (files === null) await log('no filestore configured for this environment: backing up the database only', 'stderr');
 
   const store = backups.store;
-  const target = targetOf(env, password);
   const written = await writeBackup({
     backups, prefix: backupPrefix(env.project_id, env.id, run.id), kind: params.kind, database: env.db_name, facts, pgDumpVersion: pgDump.version,
     dump: () => {
       void log(`pg_dump -Fc ${env.db_name} → ${store.locationOf(`${env.project_id}/${env.id}`)}/…`);
       return spawnTool(pgDump, ['--format=custom', '--no-owner', ...connectionArgs(target), '--dbname', target.database], { env: pgEnv(target), signal });
     },
-    filestore: env.filestore_path && files !== null
-      ? () => ({ tool: spawnTool('tar', ['--create', '--file=-', '--directory', env.filestore_path!, '.'], { signal }), files })
+    filestore: filestore && files !== null
+      ? () => ({ tool: spawnTool('tar', ['--create', '--file=-', '--directory', filestore, '.'], { signal }), files })
       : null,
     log: (l) => log(l), signal,
   });

@@ -5,22 +5,21 @@
 // restored as it is beside it (<db>_odooops_src_<run>), also only there. What leaves the server is a
 // masked dump, stored as a 'clone' backup (which dev containers pull) and restored here with the
 // restore run's switch.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { z } from 'zod';
 import { FilestorePolicy } from '../../../contract/index.ts';
 import { defineExecutor, type EnvironmentRow } from '../executor.ts';
-import { describeConnection } from '../odoo-db.ts';
 import { backupPrefix, writeBackup } from '../../odoo/backup-writer.ts';
 import { inspectOdoo, mib } from '../../odoo/inspect.ts';
 import { defaultMaskProfile, parseMaskProfile } from '../../odoo/mask.ts';
 import { maskedCopy } from '../../odoo/masked-copy.ts';
 import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
 import { placeholderColumns, writePlaceholders } from '../../odoo/placeholders.ts';
-import { connectionArgs, findPgTool, pgEnv, spawnTool, targetOf, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
+import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
+import { runFs, runTempDir, runUserCanRead } from '../../infra/run-user.ts';
 import { dropDatabase, maintenance, removeLeftovers, sideName } from '../../odoo/switch.ts';
 import { checkNeutralized, findPii } from '../../odoo/verify.ts';
 import { restoreBackup, verifyBackup } from './restore.ts';
@@ -44,7 +43,7 @@ export const cloneExecutor = defineExecutor({
   kind: 'clone',
   description: 'Clone production into this environment: neutralized, secrets scrubbed, personal data masked',
   params: cloneParams,
-  async execute({ run, environment: env, params, log, signal, resolveSecret, backups, otherEnvironment, runIsActive }) {
+  async execute({ run, environment: env, params, log, signal, infra, backups, otherEnvironment, runIsActive }) {
     if (env.stage === 'production') {
       throw new Error(`${env.name} is a production environment: OdooOps never neutralizes or masks production; clone into a staging or development environment`);
     }
@@ -55,9 +54,10 @@ export const cloneExecutor = defineExecutor({
       ? await otherEnvironmentById(otherEnvironment, fromBackup.environment_id, env)
       : await otherEnvironment(params.from);
     if (source.id === env.id) throw new Error(`cannot clone ${env.name} into itself`);
-    const sourcePassword = resolveSecret(source.db_password_ref);
-    const targetPassword = resolveSecret(env.db_password_ref);
-    const src = targetOf(source, sourcePassword);
+    const src = infra.database(source);
+    const target = infra.database(env);
+    const sourceFilestore = infra.filestore(source);
+    const targetFilestore = infra.filestore(env);
     const maskDb = sideName(source.db_name, 'mask', run.id);
     await log(`clone of ${source.name} (${source.stage}${fromBackup ? `, backup ${fromBackup.id} of ${fromBackup.created_at.toISOString()}` : ''}) into ${env.name} (${env.stage})`);
     if (fromBackup) await verifyBackup(fromBackup, backups, (l) => log(l), signal);
@@ -66,7 +66,7 @@ export const cloneExecutor = defineExecutor({
     const onAbort = () => void admin.end().catch(() => {});
     signal.addEventListener('abort', onAbort, { once: true });
     const made = new Set<string>();
-    const where = describeConnection(source).replace(/\/[^/]*$/, '');
+    const where = `the server ${source.db_server}`;
     const started = Date.now();
     try {
       const server = (await admin.query('show server_version')).rows[0].server_version as string;
@@ -86,7 +86,8 @@ export const cloneExecutor = defineExecutor({
         await create(srcDb);
         from = { ...src, database: srcDb };
         const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(from), '--dbname', srcDb];
-        const local = backups.store.localPath(fromBackup.manifest.dump.key);
+        const path = backups.store.localPath(fromBackup.manifest.dump.key);
+        const local = path && (await runUserCanRead(path)) ? path : undefined;
         if (local) await spawnTool(pgRestore, [...restoreArgs, '--jobs', '2', local], { env: pgEnv(from), signal }).done;
         else {
           const p = spawnTool(pgRestore, restoreArgs, { env: pgEnv(from), signal, stdin: 'pipe' });
@@ -144,16 +145,16 @@ export const cloneExecutor = defineExecutor({
       }
 
       // The masked copy leaves the production server as a clone backup of this environment.
-      const listDir = await mkdtemp(join(tmpdir(), 'odooops-clone-'));
+      const listDir = await runTempDir('odooops-clone-');
       let written;
       try {
         const list = join(listDir, 'files');
         await writeFile(list, keptFiles.map((f) => `./${f}\0`).join(''));
         // From a backup, only the kept files are taken out of its filestore archive (on this worker).
-        let filesDir = source.filestore_path;
+        let filesDir = sourceFilestore;
         if (fromBackup) {
           filesDir = fromBackup.manifest.filestore && params.filestore !== 'none' ? join(listDir, 'filestore') : null;
-          if (filesDir) await mkdir(filesDir);
+          if (filesDir) await runFs.mkdir(filesDir);
           if (filesDir && keptFiles.length) {
             const x = spawnTool('tar', ['--extract', '--file=-', '--directory', filesDir, '--no-same-owner', '--null', `--files-from=${list}`], { signal, stdin: 'pipe' });
             await withTool(x, backups.store.get(fromBackup.manifest.filestore!.key).then((st) => pipeline(st, x.child.stdin!, { signal })));
@@ -184,15 +185,18 @@ export const cloneExecutor = defineExecutor({
           log: (l) => log(l), signal,
         });
       } finally {
+        // The server's own scratch (root may own what it wrote there): removed by the server.
         await rm(listDir, { recursive: true, force: true });
       }
       await log(`masked clone stored as backup ${written.id} (${mib(written.bytes)})`);
       const clone = await backups.get(written.id);
       // On the same server as the same role (the usual staging), the masked copy itself becomes the new
       // database, renamed; elsewhere the stored clone is restored.
-      const sameServer = (source.db_host ?? '') === (env.db_host ?? '') && (source.db_port ?? 5432) === (env.db_port ?? 5432)
-        && (source.db_user ?? '') === (env.db_user ?? '');
-      await restoreBackup({ runId: run.id, env, password: targetPassword, backup: clone, backups, log, signal, adopt: sameServer ? maskDb : undefined, isActive: runIsActive });
+      const sameServer = source.db_server === env.db_server;
+      await restoreBackup({
+        runId: run.id, env, target, filestore: targetFilestore, where: infra.describe(env), backup: clone, backups, log, signal,
+        adopt: sameServer ? maskDb : undefined, isActive: runIsActive,
+      });
       if (sameServer) made.delete(maskDb);
       await log(`${env.name} is now a neutralized, masked copy of ${source.name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       return { cloneBackupId: written.id, source: source.name, filestore: params.filestore, seconds: (Date.now() - started) / 1000 };

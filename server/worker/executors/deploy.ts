@@ -5,14 +5,13 @@
 // pre-deploy backup restored, Odoo restarted on them, and the run fails with this log kept.
 import { join } from 'node:path';
 import { z } from 'zod';
-import { BranchName, DeployTarget } from '../../../contract/index.ts';
+import { BranchName } from '../../../contract/index.ts';
 import { defineExecutor } from '../executor.ts';
 import { branchHead, fetchRepository, hasCommit, moduleChanges } from '../../deploy/git.ts';
 import type { OdooHost } from '../../deploy/host.ts';
 import { LocalOdoo } from '../../deploy/local-odoo.ts';
 import { SshOdoo } from '../../deploy/ssh-odoo.ts';
 import { databaseExists, maintenance } from '../../odoo/switch.ts';
-import { targetOf } from '../../odoo/pg-tools.ts';
 import { takeBackup } from './backup.ts';
 import { restoreBackup } from './restore.ts';
 
@@ -30,17 +29,19 @@ export const deployExecutor = defineExecutor({
   description: 'Deploy a revision of the addons repository: update changed modules, restart, health check; roll back on failure',
   params: deployParams,
   async execute(ctx) {
-    const { run, environment: env, params, log, signal, resolveSecret, workDir, github, backups, runIsActive } = ctx;
+    const { run, environment: env, params, log, signal, infra, workDir, github, backups, runIsActive } = ctx;
     const project = await ctx.project();
     if (!project.repo_url) throw new Error(`project ${project.slug} has no repository to deploy from; set it: odooops project git ${project.slug} --repo-url <url>`);
-    const parsed = DeployTarget.safeParse(env.deploy_target);
-    if (!parsed.success) {
-      throw new Error(`${env.name} has no deploy target; set one: odooops env deploy-target ${project.slug} ${env.name} --odoo-bin /path/to/odoo-bin --http-port 8069`);
+    if (!env.runtime) {
+      throw new Error(`${env.name} has no runtime to deploy with; an admin sets one: odooops env deploy-target ${project.slug} ${env.name} --runtime NAME (odooops infra list ${project.slug} shows the runtimes)`);
     }
-    const target = parsed.data;
+    // Everything a deploy executes or reaches comes from the registry, for this project only.
+    const target = infra.runtime(env);
+    const repo = infra.repository(project.repo_url);
+    const db = infra.database(env);
     const checkout = join(workDir, 'checkouts', env.id);
     await log(`fetching ${project.repo_url}${params.branch ? ` (${params.branch})` : ''}`);
-    await fetchRepository(project.repo_url, checkout, signal);
+    await fetchRepository(project.repo_url, repo, checkout, signal);
     const sha = params.revision ?? await branchHead(checkout, params.branch!).catch(() => {
       throw new Error(`the branch ${params.branch} is not in ${project.repo_url}; push it first`);
     });
@@ -69,10 +70,10 @@ export const deployExecutor = defineExecutor({
         `${changes.update.length ? `update ${changes.update.join(', ')}` : 'no module version changed'}` +
         `${changes.install.length ? `; install ${changes.install.join(', ')}` : ''}${changes.requirementsChanged ? '; requirements changed' : ''}`);
 
-      const password = resolveSecret(env.db_password_ref);
-      const odoo: OdooHost = target.kind === 'local' ? new LocalOdoo(workDir, env, target, password) : new SshOdoo(workDir, env, target, project.repo_url);
+      const filestore = infra.filestore(env);
+      const odoo: OdooHost = target.kind === 'local' ? new LocalOdoo(workDir, env, target, db, filestore) : new SshOdoo(workDir, env, target, project.repo_url, repo);
       await log(`Odoo: ${odoo.description}`);
-      const admin = await maintenance(targetOf(env, password));
+      const admin = await maintenance(db);
       const hasDb = await databaseExists(admin, env.db_name).finally(() => admin.end().catch(() => {}));
       let backupId: string | null = null;
       if (hasDb && (changes.update.length || changes.install.length || changes.requirementsChanged)) {
@@ -100,7 +101,9 @@ export const deployExecutor = defineExecutor({
         }
         if (backupId) {
           const backup = await backups.get(backupId);
-          await restoreBackup({ runId: run.id, env, password, backup, backups, log, signal: new AbortController().signal, isActive: runIsActive });
+          await restoreBackup({
+            runId: run.id, env, target: db, filestore, where: infra.describe(env), backup, backups, log, signal: new AbortController().signal, isActive: runIsActive,
+          });
           undone.push(`database restored from the pre-deploy backup ${backupId}`);
         }
         if (previous) {

@@ -1,18 +1,20 @@
 // health: a read-only probe of an environment's Odoo database and filestore. It proves the worker can
-// reach the database with the stored connection reference and that it is an Odoo database.
+// reach the database through the registry's server entry and that it is an Odoo database.
 import { readdir, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { defineExecutor } from '../executor.ts';
-import { connectOdoo, describeConnection } from '../odoo-db.ts';
+import { connectOdoo } from '../odoo-db.ts';
 import { inspectOdoo, mib } from '../../odoo/inspect.ts';
 
 export const healthExecutor = defineExecutor({
   kind: 'health',
   description: "Probe the environment's Odoo database and filestore",
   params: z.strictObject({}),
-  async execute({ environment: env, log, signal, resolveSecret }) {
-    await log(`connecting to ${describeConnection(env)}`);
-    const db = await connectOdoo(env, signal, resolveSecret);
+  async execute({ environment: env, log, signal, infra }) {
+    const target = infra.database(env);
+    const path = infra.filestore(env);
+    await log(`connecting to ${infra.describe(env)}`);
+    const db = await connectOdoo(target, signal);
     try {
       // The same checks (and messages) as before a backup or a clone.
       const { serverVersion: server, odooVersion } = await inspectOdoo(db, env.db_name);
@@ -30,15 +32,15 @@ export const healthExecutor = defineExecutor({
       await log(`Odoo ${odooVersion}: ${installed} modules installed${pending ? `, ${pending} waiting for install/upgrade/removal` : ''}`);
       await log(`database size ${mib(size)}${neutralized ? ', neutralized' : ''}`);
 
-      let filestore: { path: string; entries: number } | null = null;
-      if (env.filestore_path) {
+      let filestore: { root: string; entries: number } | null = null;
+      if (path) {
         try {
-          const s = await stat(env.filestore_path);
+          const s = await stat(path);
           if (!s.isDirectory()) throw new Error('not a directory');
-          filestore = { path: env.filestore_path, entries: (await readdir(env.filestore_path)).length };
-          await log(`filestore ${env.filestore_path}: ${filestore.entries} top-level entries`);
+          filestore = { root: env.filestore_root!, entries: (await readdir(path)).length };
+          await log(`filestore ${env.db_name} in the root ${env.filestore_root}: ${filestore.entries} top-level entries`);
         } catch (err) {
-          throw new Error(`the filestore ${env.filestore_path} is not readable on this worker: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+          throw new Error(`the filestore ${env.db_name} in the root ${env.filestore_root} is not readable on this worker: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
         }
       }
       if (pending > 0) await log(`warning: ${pending} module(s) are in a pending state; an update was interrupted?`, 'stderr');

@@ -2,17 +2,16 @@
 // before anything is touched; the backup is restored beside the environment and switched in only when
 // both database and filestore succeeded (see odoo/switch.ts); any failure leaves the environment as it
 // was and removes the half-restored copy. Into production only with an approval (ops.runs trigger).
-import { mkdir, rm } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { z } from 'zod';
 import { defineExecutor, type BackupCatalog, type BackupRow, type EnvironmentRow } from '../executor.ts';
-import { describeConnection } from '../odoo-db.ts';
 import { hashing } from '../../odoo/backup-store.ts';
 import { backupPrefixOf } from '../../odoo/backup-writer.ts';
 import { mib, progress } from '../../odoo/inspect.ts';
-import { connectionArgs, findPgTool, pgEnv, spawnTool, targetOf, withTool } from '../../odoo/pg-tools.ts';
+import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
+import { runFs, runUserCanRead } from '../../infra/run-user.ts';
 import { dropDatabase, maintenance, removeLeftovers, sideDir, sideName, switchOver } from '../../odoo/switch.ts';
 
 /** Reads every part of a backup back and compares size and SHA-256 with what was recorded. */
@@ -36,7 +35,12 @@ export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l
 export interface RestoreInput {
   runId: number;
   env: EnvironmentRow;
-  password: string | undefined;
+  /** The environment's database server and database (infra.database). */
+  target: PgTarget;
+  /** The environment's filestore directory (infra.filestore), or null. */
+  filestore: string | null;
+  /** "<database> on <server>", for the log. */
+  where: string;
   backup: BackupRow;
   backups: BackupCatalog;
   log: (line: string, stream?: 'stdout' | 'stderr') => Promise<void>;
@@ -57,41 +61,42 @@ export interface RestoreInput {
 }
 
 /** Restores a verified backup beside the environment and switches it in. */
-export async function restoreBackup({ runId, env, password, backup: b, backups, log, signal, beforeSwitch, template, adopt, isActive }: RestoreInput): Promise<{ database: string; filestoreFiles: number | null }> {
-  if (b.manifest.filestore && !env.filestore_path) {
-    throw new Error(`backup ${b.id} has a filestore but ${env.name} has no filestore path; set one (odooops env set … --filestore) and restore again`);
+export async function restoreBackup({ runId, env, target, filestore, where, backup: b, backups, log, signal, beforeSwitch, template, adopt, isActive }: RestoreInput): Promise<{ database: string; filestoreFiles: number | null }> {
+  if (b.manifest.filestore && !filestore) {
+    throw new Error(`backup ${b.id} has a filestore but ${env.name} has no filestore root; an admin sets one (odooops env set PROJECT ${env.name} --filestore ROOT) and restore again`);
   }
-  const target = targetOf(env, password);
   const admin = await maintenance(target);
   const newDb = sideName(env.db_name, 'new', runId);
-  const newFs = env.filestore_path && b.manifest.filestore ? sideDir(env.filestore_path, 'new', runId) : null;
+  const newFs = filestore && b.manifest.filestore ? sideDir(filestore, 'new', runId) : null;
   const onAbort = () => void admin.end().catch(() => {});
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     const server = (await admin.query('show server_version')).rows[0].server_version as string;
     const pgRestore = await findPgTool('pg_restore', server);
-    const removed = await removeLeftovers(admin, env.db_name, env.filestore_path, ['new', 'old'], isActive);
+    const removed = await removeLeftovers(admin, env.db_name, filestore, ['new', 'old'], isActive);
     if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
     if (adopt) {
-      await log(`${adopt} becomes ${newDb} on ${describeConnection(env)} (PostgreSQL ${server.split(' ')[0]}), renamed, not copied`);
+      await log(`${adopt} becomes ${newDb} (${where}, PostgreSQL ${server.split(' ')[0]}), renamed, not copied`);
       try {
         await admin.query(`alter database ${pg.escapeIdentifier(adopt)} rename to ${pg.escapeIdentifier(newDb)}`);
       } catch (err) {
-        throw new Error(`cannot rename ${adopt} to ${newDb} as ${env.db_user ?? 'the default user'}: ${(err as Error).message}`);
+        throw new Error(`cannot rename ${adopt} to ${newDb} as ${target.user ?? 'the default user'}: ${(err as Error).message}`);
       }
     } else {
-      await log(`creating ${newDb} on ${describeConnection(env)} (PostgreSQL ${server.split(' ')[0]})${template ? ` as a copy of ${template}` : ''}`);
+      await log(`creating ${newDb} (${where}, PostgreSQL ${server.split(' ')[0]})${template ? ` as a copy of ${template}` : ''}`);
       try {
         await admin.query(`create database ${pg.escapeIdentifier(newDb)} template ${pg.escapeIdentifier(template ?? 'template0')}${template ? '' : ` encoding 'UTF8'`}`);
       } catch (err) {
-        throw new Error(`cannot create the database ${newDb} as ${env.db_user ?? 'the default user'}: ${(err as Error).message}; the role needs CREATEDB`);
+        throw new Error(`cannot create the database ${newDb} as ${target.user ?? 'the default user'}: ${(err as Error).message}; the role needs CREATEDB`);
       }
     }
     try {
       const into = { ...target, database: newDb };
       if (template || adopt) await log('database in place');
       else {
-        const local = backups.store.localPath(b.manifest.dump.key);
+        // pg_restore runs as the run user: it opens the file itself only where that user may read it.
+        const path = backups.store.localPath(b.manifest.dump.key);
+        const local = path && (await runUserCanRead(path)) ? path : undefined;
         const args = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(into), '--dbname', newDb];
         await log(`pg_restore into ${newDb}${local ? ' (2 jobs)' : ''}`);
         if (local) {
@@ -103,17 +108,17 @@ export async function restoreBackup({ runId, env, password, backup: b, backups, 
         await log('database restored');
       }
       if (newFs && b.manifest.filestore) {
-        await mkdir(newFs, { recursive: true });
+        await runFs.mkdir(newFs);
         const tar = spawnTool('tar', ['--extract', '--file=-', '--directory', newFs, '--no-same-owner'], { signal, stdin: 'pipe' });
         const key = b.manifest.filestore.key;
         await withTool(tar, backups.store.get(key).then((src) => pipeline(src, progress((l) => void log(l), 'filestore'), tar.child.stdin!, { signal })));
         await log(`filestore unpacked beside the current one (${b.manifest.filestore.files} files)`);
-      } else if (env.filestore_path) {
-        await log(`backup ${b.id} has no filestore: ${env.filestore_path} is left as it is`, 'stderr');
+      } else if (filestore) {
+        await log(`backup ${b.id} has no filestore: the environment's filestore is left as it is`, 'stderr');
       }
       if (beforeSwitch) await beforeSwitch(newDb);
       signal.throwIfAborted();
-      await switchOver(admin, { db: env.db_name, newDb, filestore: newFs ? env.filestore_path : null, newFilestore: newFs, runId }, (l) => log(l));
+      await switchOver(admin, { db: env.db_name, newDb, filestore: newFs ? filestore : null, newFilestore: newFs, runId }, (l) => log(l));
     } catch (err) {
       await log(`restore failed, removing ${newDb}${newFs ? ` and ${newFs}` : ''}; ${env.db_name} was not changed`, 'stderr');
       if (signal.aborted) {
@@ -123,7 +128,7 @@ export async function restoreBackup({ runId, env, password, backup: b, backups, 
       } else {
         await dropDatabase(admin, newDb).catch(() => {});
       }
-      if (newFs) await rm(newFs, { recursive: true, force: true });
+      if (newFs) await runFs.rm(newFs);
       throw err;
     }
     return { database: env.db_name, filestoreFiles: b.manifest.filestore?.files ?? null };
@@ -137,15 +142,16 @@ export const restoreExecutor = defineExecutor({
   kind: 'restore',
   description: 'Restore a backup into the environment (verified first; switched in only when complete)',
   params: z.strictObject({ backup: z.uuid() }),
-  async execute({ run, environment: env, params, log, signal, resolveSecret, backups, runIsActive }) {
+  async execute({ run, environment: env, params, log, signal, infra, backups, runIsActive }) {
     const backup = await backups.get(params.backup);
     if (backup.stage === 'production' && env.stage !== 'production') {
       throw new Error(`backup ${backup.id} is of production: restoring it into ${env.stage} needs the clone rules (neutralize and mask); queue a clone run with {"backup": "${backup.id}"} instead`);
     }
     await log(`backup ${backup.id}: ${backup.kind} of ${backup.manifest.database}, ${backup.manifest.createdAt}, Odoo ${backup.manifest.odoo.version}`);
     await verifyBackup(backup, backups, (l) => log(l), signal);
-    const password = resolveSecret(env.db_password_ref);
-    const done = await restoreBackup({ runId: run.id, env, password, backup, backups, log, signal, isActive: runIsActive });
+    const done = await restoreBackup({
+      runId: run.id, env, target: infra.database(env), filestore: infra.filestore(env), where: infra.describe(env), backup, backups, log, signal, isActive: runIsActive,
+    });
     await log(`restored backup ${backup.id} into ${env.name}`);
     return { backupId: backup.id, ...done };
   },

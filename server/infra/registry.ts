@@ -1,0 +1,322 @@
+// The operator's infrastructure registry: the database servers (with where their passwords are), the
+// filestore roots, the Odoo runtimes and the repositories a worker may use, and which projects may use
+// each. It is a file on the worker's machine (YAML or JSON), written by whoever runs the server, never by
+// an API user: projects only name its entries. This module is the one place that turns such a name into
+// a host, a path, a binary or a secret, and it does so only for a project the entry is bound to
+// (SECURITY.md).
+import { readFileSync, existsSync, lstatSync, realpathSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { DbIdentifier, InfraName, ProjectSlug, type InfraEntry, type InfraKind } from '../../contract/index.ts';
+
+const AbsolutePath = z.string().regex(/^\/[^\n\0]{0,3999}$/, 'an absolute path');
+const Port = z.number().int().min(1).max(65535);
+/** Which projects may use an entry: their slugs, or "*" for every project of this instance. */
+const Projects = z.array(z.union([ProjectSlug, z.literal('*')])).min(1, 'bind the entry to at least one project (or "*")');
+/** env:NAME (a variable of the worker's environment) or file:/path (a file on the worker's machine). */
+export const SecretRef = z.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]{0,200}|file:\/[^\n\0]{1,3999})$/, 'env:VARIABLE or file:/absolute/path');
+/** A glob over names or URLs: * matches any run of characters except "/", ** any run at all. */
+const Glob = z.string().min(1).max(2000).regex(/^[^\s\0]+$/, 'no spaces');
+const Description = z.string().max(500).optional();
+const Arg = z.string().max(4000).regex(/^[^\n\0]*$/);
+
+const DatabaseServer = z.strictObject({
+  /** Host name, address or socket directory; libpq's default (the local socket) when omitted. */
+  host: z.string().regex(/^[A-Za-z0-9._:/-]{1,255}$/, 'a host name, an address or a socket directory').optional(),
+  port: Port.optional(),
+  user: DbIdentifier.optional(),
+  /** Where the worker finds the password; none: trust, peer or the run user's ~/.pgpass. */
+  password: SecretRef.optional(),
+  /** Database names projects may use on this server (globs); any name but the server's own by default. */
+  databases: z.array(Glob).min(1).optional(),
+  projects: Projects,
+  description: Description,
+});
+const FilestoreRoot = z.strictObject({
+  /** An environment's filestore is <path>/<its database name>, as Odoo lays out <data_dir>/filestore. */
+  path: AbsolutePath,
+  projects: Projects,
+  description: Description,
+});
+const LocalRuntime = z.strictObject({
+  kind: z.literal('local'),
+  odooBin: AbsolutePath,
+  /** Odoo's own addons directories; the environment's checkout of the project's repository goes first. */
+  addonsPath: z.array(AbsolutePath).max(50).default([]),
+  /** The HTTP ports environments may listen on: [first, last]. */
+  httpPorts: z.tuple([Port, Port]).refine(([a, b]) => a <= b, 'the first port must not be after the last'),
+  /** Fixed extra arguments for odoo-bin (e.g. ["--workers", "2"]); never a database password. */
+  odooArgs: z.array(Arg).max(50).default([]),
+  healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+  projects: Projects,
+  description: Description,
+});
+const SshRuntime = z.strictObject({
+  kind: z.literal('ssh'),
+  host: z.string().regex(/^([A-Za-z0-9._-]{1,64}@)?[A-Za-z0-9.-]{1,253}$/, 'user@host'),
+  port: Port.optional(),
+  /** A private key on the worker's machine. */
+  identityFile: AbsolutePath.optional(),
+  checkoutDir: AbsolutePath,
+  /** The checkout as Odoo sees it (inside a container, say); checkoutDir by default. */
+  addonsPath: AbsolutePath.optional(),
+  odooBin: z.string().min(1).max(4000).regex(/^[^\n\0]+$/),
+  odooArgs: z.array(Arg).max(50).default([]),
+  restart: z.array(Arg).min(1).max(50),
+  healthUrl: z.url({ protocol: /^https?$/ }),
+  healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+  projects: Projects,
+  description: Description,
+});
+const Runtime = z.discriminatedUnion('kind', [LocalRuntime, SshRuntime]);
+const Repository = z.strictObject({
+  /** The repository's URL, or a glob of URLs (https://github.com/acme/*). */
+  url: Glob,
+  projects: Projects,
+  description: Description,
+});
+
+export const RegistryFile = z.strictObject({
+  databaseServers: z.record(InfraName, DatabaseServer).default({}),
+  filestoreRoots: z.record(InfraName, FilestoreRoot).default({}),
+  runtimes: z.record(InfraName, Runtime).default({}),
+  repositories: z.record(InfraName, Repository).default({}),
+});
+export type RegistryFile = z.infer<typeof RegistryFile>;
+export type DatabaseServerEntry = z.infer<typeof DatabaseServer>;
+export type FilestoreRootEntry = z.infer<typeof FilestoreRoot>;
+export type LocalRuntime = z.infer<typeof LocalRuntime>;
+export type SshRuntime = z.infer<typeof SshRuntime>;
+export type RuntimeEntry = z.infer<typeof Runtime>;
+
+/** A database server the server itself provides (the demo's, in the embedded cluster): its password is known in memory. */
+export interface BuiltinDatabaseServer extends Omit<DatabaseServerEntry, 'password'> {
+  password?: string;
+}
+export interface Builtins {
+  databaseServers?: Record<string, BuiltinDatabaseServer>;
+  filestoreRoots?: Record<string, FilestoreRootEntry>;
+}
+
+/** A refusal the run's log and the API can show: it names registry entries, never paths or secrets. */
+export class InfraError extends Error {}
+
+/** How a worker reaches a database server for a project. */
+export interface ResolvedDatabase {
+  server: string;
+  host?: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  database: string;
+}
+
+/** Which git transports a fetch of an allowed repository may use (git's protocol.allow). */
+export interface RepositoryAccess {
+  entry: string;
+  protocols: string[];
+}
+
+const SERVER_OWN = /^(postgres|template[01])$/i;
+
+/** A glob as an anchored regular expression (also stored in the control plane for the API's checks). */
+export function globRegex(glob: string): string {
+  let out = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*' && glob[i + 1] === '*') {
+      out += '.*';
+      i++;
+    } else if (c === '*') out += '[^/]*';
+    else out += c.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  }
+  return `^${out}$`;
+}
+
+/** git's name for the transport a URL uses (what protocol.<name>.allow calls it). */
+export function gitProtocolOf(url: string): string {
+  // <transport>::<address> (git's remote helpers: ext::, fd::, …)
+  const helper = /^([a-z][a-z0-9+.-]*)::/i.exec(url)?.[1]?.toLowerCase();
+  if (helper) return helper;
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme) return scheme;
+  if (url.startsWith('/') || url.startsWith('./') || url.startsWith('../')) return 'file';
+  // scp-like: [user@]host:path (a colon before any slash)
+  if (/^[^/]*:/.test(url)) return 'ssh';
+  return 'file';
+}
+
+const boundTo = (projects: string[], slug: string) => projects.includes('*') || projects.includes(slug);
+
+export class Infrastructure {
+  readonly file: RegistryFile;
+  /** Where it was read from (for the operator's messages); null for one built in code. */
+  readonly source: string | null;
+  readonly sha256: string;
+  private readonly builtins: Builtins;
+
+  constructor(file: RegistryFile, source: string | null, builtins: Builtins = {}) {
+    this.file = file;
+    this.source = source;
+    this.builtins = builtins;
+    this.sha256 = createHash('sha256').update(JSON.stringify([file, Object.keys(builtins.databaseServers ?? {}), builtins.filestoreRoots ?? {}])).digest('hex');
+    for (const name of Object.keys(builtins.databaseServers ?? {})) {
+      if (file.databaseServers[name]) throw new InfraError(`the registry declares a database server named "${name}", which OdooOps provides itself; rename it`);
+    }
+    for (const name of Object.keys(builtins.filestoreRoots ?? {})) {
+      if (file.filestoreRoots[name]) throw new InfraError(`the registry declares a filestore root named "${name}", which OdooOps provides itself; rename it`);
+    }
+  }
+
+  /** Reads and checks a registry file; a missing file is an empty registry. Errors name the offending key. */
+  static load(path: string | null, builtins: Builtins = {}): Infrastructure {
+    if (!path || !existsSync(path)) return new Infrastructure(RegistryFile.parse({}), path, builtins);
+    let raw: unknown;
+    try {
+      // YAML is a superset of JSON: one parser takes both.
+      raw = parseYaml(readFileSync(path, 'utf8')) ?? {};
+    } catch (err) {
+      throw new InfraError(`the infrastructure registry ${path} is not YAML or JSON: ${(err as Error).message.split('\n')[0]}`);
+    }
+    const r = RegistryFile.safeParse(raw);
+    if (!r.success) {
+      throw new InfraError(`the infrastructure registry ${path} is invalid: ${r.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`).join('; ')}`);
+    }
+    return new Infrastructure(r.data, path, builtins);
+  }
+
+  private databaseServerEntry(name: string): (BuiltinDatabaseServer | DatabaseServerEntry) | undefined {
+    return this.builtins.databaseServers?.[name] ?? this.file.databaseServers[name];
+  }
+
+  private filestoreRootEntry(name: string): FilestoreRootEntry | undefined {
+    return this.builtins.filestoreRoots?.[name] ?? this.file.filestoreRoots[name];
+  }
+
+  private refuse(kind: string, name: string, slug: string, exists: boolean): never {
+    throw new InfraError(exists
+      ? `the ${kind} "${name}" of the registry is not bound to project ${slug}; the operator binds it (projects: [${slug}]) in the registry`
+      : `this worker's registry has no ${kind} "${name}"; the operator declares it in the registry (odooops infra list shows what exists)`);
+  }
+
+  /** The connection to a database of a server bound to the project; the password is resolved here. */
+  database(serverName: string | null, database: string, slug: string): ResolvedDatabase {
+    if (!serverName) throw new InfraError('this environment names no database server; an admin sets one: odooops env set PROJECT ENV --db-server NAME');
+    const entry = this.databaseServerEntry(serverName);
+    if (!entry || !boundTo(entry.projects, slug)) this.refuse('database server', serverName, slug, !!entry);
+    if (!databaseAllowed(entry, database)) {
+      throw new InfraError(`the database "${database}" is not one project ${slug} may use on the server "${serverName}" (the registry allows ${entry.databases?.join(', ') ?? 'any but the server\'s own'})`);
+    }
+    const builtin = this.builtins.databaseServers?.[serverName];
+    const password = builtin ? builtin.password : resolveSecret((entry as DatabaseServerEntry).password, serverName);
+    return { server: serverName, host: entry.host, port: entry.port, user: entry.user, password, database };
+  }
+
+  /**
+   * The environment's filestore directory, <root>/<database>, with the root's symbolic links resolved;
+   * refuses a filestore that is itself a symbolic link (it could lead out of the root, or into another
+   * environment's files). Null when the environment has no filestore root.
+   */
+  filestore(rootName: string | null, database: string, slug: string): string | null {
+    if (!rootName) return null;
+    const entry = this.filestoreRootEntry(rootName);
+    if (!entry || !boundTo(entry.projects, slug)) this.refuse('filestore root', rootName, slug, !!entry);
+    return filestoreIn(entry.path, rootName, database);
+  }
+
+  runtime(name: string | null, slug: string): RuntimeEntry {
+    if (!name) throw new InfraError('this environment has no runtime to deploy with; an admin sets one: odooops env deploy-target PROJECT ENV --runtime NAME');
+    const entry = this.file.runtimes[name];
+    if (!entry || !boundTo(entry.projects, slug)) this.refuse('runtime', name, slug, !!entry);
+    return entry;
+  }
+
+  /** Whether the project may fetch from a repository URL, and over which transport. */
+  repository(url: string, slug: string): RepositoryAccess {
+    // A pattern such as /srv/git/** must not reach a sibling through "..".
+    if (/(^|[/:])\.\.?(\/|$)/.test(url)) throw new InfraError(`the repository ${url} has "." or ".." path segments; name it as the registry allows it`);
+    for (const [name, entry] of Object.entries(this.file.repositories)) {
+      if (boundTo(entry.projects, slug) && new RegExp(globRegex(entry.url)).test(url)) return { entry: name, protocols: [gitProtocolOf(url)] };
+    }
+    throw new InfraError(`the repository ${url} is not allowed for project ${slug}: the operator allows repositories (URLs or patterns) in the registry`);
+  }
+
+  /** Every entry with what the API may show of it (no host of a secret, no secret). */
+  entries(): InfraEntry[] {
+    const out: InfraEntry[] = [];
+    const servers = { ...this.file.databaseServers, ...(this.builtins.databaseServers ?? {}) } as Record<string, DatabaseServerEntry | BuiltinDatabaseServer>;
+    for (const [name, e] of Object.entries(servers)) {
+      out.push({
+        kind: 'database_server', name, projects: e.projects,
+        description: e.description ?? `PostgreSQL ${e.user ? `${e.user}@` : ''}${e.host ?? 'local socket'}${e.port ? `:${e.port}` : ''}`,
+        details: { databases: (e.databases ?? ['*']).map(globRegex) },
+      });
+    }
+    for (const [name, e] of Object.entries({ ...this.file.filestoreRoots, ...(this.builtins.filestoreRoots ?? {}) })) {
+      out.push({ kind: 'filestore_root', name, projects: e.projects, description: e.description ?? 'a filestore root on the worker', details: {} });
+    }
+    for (const [name, e] of Object.entries(this.file.runtimes)) {
+      out.push(e.kind === 'local'
+        ? { kind: 'runtime', name, projects: e.projects, description: e.description ?? `odoo-bin on the worker, ports ${e.httpPorts[0]}-${e.httpPorts[1]}`, details: { kind: 'local', httpPorts: e.httpPorts } }
+        : { kind: 'runtime', name, projects: e.projects, description: e.description ?? `Odoo on ${e.host} over ssh`, details: { kind: 'ssh' } });
+    }
+    for (const [name, e] of Object.entries(this.file.repositories)) {
+      out.push({ kind: 'repository', name, projects: e.projects, description: e.description ?? e.url, details: { url: e.url, regex: globRegex(e.url) } });
+    }
+    return out.sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
+  }
+
+  /** The paths the operator declared, for the log's path aliases (a run's log shows names, not paths). */
+  paths(): [string, string][] {
+    const roots = { ...this.file.filestoreRoots, ...(this.builtins.filestoreRoots ?? {}) };
+    return Object.entries(roots).map(([name, e]) => [e.path.replace(/\/+$/, ''), `<filestore root ${name}>`]);
+  }
+
+  has(kind: InfraKind, name: string): boolean {
+    return this.entries().some((e) => e.kind === kind && e.name === name);
+  }
+}
+
+function databaseAllowed(entry: { databases?: string[] }, database: string): boolean {
+  if (SERVER_OWN.test(database) || database.includes('_odooops_')) return false;
+  return (entry.databases ?? ['*']).some((g) => new RegExp(globRegex(g)).test(database));
+}
+
+/** <root>/<database>, inside the root's real path, and not a symbolic link itself. */
+export function filestoreIn(rootPath: string, rootName: string, database: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/.test(database)) throw new InfraError(`"${database}" cannot name a filestore directory`);
+  let root: string;
+  try {
+    root = realpathSync(rootPath);
+  } catch {
+    throw new InfraError(`the filestore root "${rootName}" does not exist on this worker; the operator creates it`);
+  }
+  const dir = join(root, database);
+  let isLink = false;
+  try {
+    isLink = lstatSync(dir).isSymbolicLink();
+  } catch {
+    return dir; // not there yet: a restore creates it
+  }
+  if (isLink) {
+    throw new InfraError(`the filestore ${database} in the root "${rootName}" is a symbolic link; OdooOps only acts on real directories inside a registered root (remove the link)`);
+  }
+  return dir;
+}
+
+/** Reads a password the registry points at (the operator wrote the reference, so any variable or file is fine). */
+export function resolveSecret(ref: string | undefined, server: string): string | undefined {
+  if (!ref) return undefined;
+  if (ref.startsWith('env:')) {
+    const value = process.env[ref.slice(4)];
+    if (value === undefined) throw new InfraError(`the password of database server "${server}" is not available on this worker (the registry names an environment variable that is not set)`);
+    return value;
+  }
+  try {
+    return readFileSync(ref.slice(5), 'utf8').trim();
+  } catch {
+    throw new InfraError(`the password of database server "${server}" is not available on this worker (the registry names a file it cannot read)`);
+  }
+}

@@ -1,0 +1,117 @@
+// The operator's infrastructure registry on its own (server/infra/registry.ts): how a file is read and
+// refused, and how a name becomes a connection, a path, a runtime or a git transport only for a project
+// the entry is bound to. Plus git itself refusing a transport the registry did not allow.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fetchRepository } from '../server/deploy/git.ts';
+import { gitProtocolOf, globRegex, Infrastructure, InfraError } from '../server/infra/registry.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'odooops-registry-'));
+const file = (name: string, text: string) => {
+  const path = join(scratch, name);
+  writeFileSync(path, text);
+  return path;
+};
+const refused = (fn: () => unknown, message: RegExp) => assert.throws(fn, (err: Error) => {
+  assert.ok(err instanceof InfraError, `an InfraError, not ${err.constructor.name}: ${err.message}`);
+  assert.match(err.message, message);
+  return true;
+});
+
+mkdirSync(join(scratch, 'files', 'acme_prod'), { recursive: true });
+symlinkSync(join(scratch, 'files'), join(scratch, 'files-link'));
+const registry = Infrastructure.load(file('infra.yaml', `
+databaseServers:
+  prod-pg: { host: 10.0.0.5, port: 5432, user: odoo, password: "env:REGISTRY_TEST_PW", databases: ["acme_*"], projects: [acme] }
+  open-pg: { host: 10.0.0.6, projects: ["*"] }
+  file-pg: { host: 10.0.0.7, password: "file:${join(scratch, 'no-such-file')}", projects: [acme] }
+filestoreRoots:
+  main: { path: ${join(scratch, 'files-link')}, projects: [acme] }
+  gone: { path: ${join(scratch, 'not-there')}, projects: [acme] }
+runtimes:
+  odoo17: { kind: local, odooBin: /opt/odoo/odoo-bin, httpPorts: [8069, 8079], projects: [acme] }
+repositories:
+  acme: { url: "git@github.com:acme/*.git", projects: [acme] }
+  mirror: { url: "/srv/git/**", projects: [acme] }
+`));
+
+test('a name resolves only for a project it is bound to; the password comes from where the operator said', () => {
+  process.env.REGISTRY_TEST_PW = 's3cret';
+  try {
+    assert.deepEqual(registry.database('prod-pg', 'acme_prod', 'acme'), { server: 'prod-pg', host: '10.0.0.5', port: 5432, user: 'odoo', password: 's3cret', database: 'acme_prod' });
+    refused(() => registry.database('prod-pg', 'acme_prod', 'evil'), /the database server "prod-pg" of the registry is not bound to project evil/);
+    refused(() => registry.database('nope', 'x', 'acme'), /this worker's registry has no database server "nope"/);
+    refused(() => registry.database(null, 'x', 'acme'), /names no database server/);
+    // The server's database names: its own pattern, never the server's own databases or OdooOps' side ones.
+    refused(() => registry.database('prod-pg', 'other_prod', 'acme'), /the database "other_prod" is not one project acme may use/);
+    for (const db of ['postgres', 'template1', 'x_odooops_new_1']) refused(() => registry.database('open-pg', db, 'evil'), /is not one project evil may use/);
+    assert.equal(registry.database('open-pg', 'evil_prod', 'evil').host, '10.0.0.6', '"*" binds every project');
+  } finally {
+    delete process.env.REGISTRY_TEST_PW;
+  }
+  // Where the secret was supposed to be is the operator's business: the error names the server only.
+  for (const [server, db] of [['prod-pg', 'acme_x'], ['file-pg', 'acme_x']] as const) {
+    assert.throws(() => registry.database(server, db, 'acme'), (err: Error) => {
+      assert.match(err.message, new RegExp(`the password of database server "${server}" is not available on this worker`));
+      assert.ok(!err.message.includes('REGISTRY_TEST_PW') && !err.message.includes(scratch), err.message);
+      return true;
+    });
+  }
+});
+
+test('filestores are <root>/<database> with the root resolved; a symbolic link or a missing root is refused', () => {
+  assert.equal(registry.filestore('main', 'acme_prod', 'acme'), join(scratch, 'files', 'acme_prod'), 'the root\'s own link is resolved');
+  assert.equal(registry.filestore('main', 'acme_new', 'acme'), join(scratch, 'files', 'acme_new'), 'not there yet: a restore creates it');
+  assert.equal(registry.filestore(null, 'acme_prod', 'acme'), null);
+  symlinkSync('/etc', join(scratch, 'files', 'acme_link'));
+  refused(() => registry.filestore('main', 'acme_link', 'acme'), /is a symbolic link; OdooOps only acts on real directories inside a registered root/);
+  for (const db of ['..', '../x', 'a/b', '.hidden']) refused(() => registry.filestore('main', db, 'acme'), /cannot name a filestore directory/);
+  refused(() => registry.filestore('gone', 'acme_prod', 'acme'), /the filestore root "gone" does not exist on this worker/);
+  refused(() => registry.filestore('main', 'acme_prod', 'evil'), /not bound to project evil/);
+});
+
+test('repositories: globs within a path segment (*) or across (**), the transport of the URL, no ".." segments', () => {
+  assert.deepEqual(registry.repository('git@github.com:acme/addons.git', 'acme'), { entry: 'acme', protocols: ['ssh'] });
+  assert.deepEqual(registry.repository('/srv/git/team/addons.git', 'acme'), { entry: 'mirror', protocols: ['file'] });
+  refused(() => registry.repository('git@github.com:acme/sub/addons.git', 'acme'), /is not allowed for project acme/);
+  refused(() => registry.repository('git@github.com:other/addons.git', 'acme'), /is not allowed/);
+  refused(() => registry.repository('git@github.com:acme/addons.git', 'evil'), /is not allowed for project evil/);
+  refused(() => registry.repository('/srv/git/../../etc/shadow.git', 'acme'), /"\." or "\.\." path segments/);
+  assert.equal(new RegExp(globRegex('https://x.example/a.b/*')).test('https://x.example/aXb/c'), false, 'a dot is a dot');
+  assert.deepEqual(['https://h/r', 'ssh://h/r', 'git@h:r', '/srv/r', 'file:///srv/r', 'ext::sh -c x'].map(gitProtocolOf), ['https', 'ssh', 'ssh', 'file', 'file', 'ext']);
+});
+
+test('what the API may show: names, kinds, descriptions and bindings, never a password or its reference', () => {
+  const entries = registry.entries();
+  assert.deepEqual(entries.map((e) => `${e.kind}:${e.name}`), [
+    'database_server:file-pg', 'database_server:open-pg', 'database_server:prod-pg', 'filestore_root:gone', 'filestore_root:main',
+    'repository:acme', 'repository:mirror', 'runtime:odoo17',
+  ]);
+  const text = JSON.stringify(entries);
+  assert.ok(!text.includes('REGISTRY_TEST_PW') && !text.includes('no-such-file') && !text.includes('password'), text);
+  assert.deepEqual(entries.find((e) => e.name === 'odoo17')!.details, { kind: 'local', httpPorts: [8069, 8079] });
+});
+
+test('a registry file that is not right is refused with the offending key; a missing one is empty', () => {
+  assert.deepEqual(Infrastructure.load(join(scratch, 'absent.yaml')).entries(), []);
+  refused(() => Infrastructure.load(file('bad.yaml', 'databaseServers: [unclosed')), /is not YAML or JSON/);
+  refused(() => Infrastructure.load(file('rel.yaml', 'runtimes:\n  x: { kind: local, odooBin: odoo-bin, httpPorts: [1, 2], projects: [a] }\n')), /runtimes\.x\.odooBin: an absolute path/);
+  refused(() => Infrastructure.load(file('unbound.yaml', 'filestoreRoots:\n  x: { path: /srv, projects: [] }\n')), /filestoreRoots\.x\.projects: bind the entry to at least one project/);
+  refused(() => Infrastructure.load(file('ports.yaml', 'runtimes:\n  x: { kind: local, odooBin: /o, httpPorts: [9000, 8000], projects: [a] }\n')), /the first port must not be after the last/);
+  refused(() => Infrastructure.load(file('key.yaml', 'databaseServers:\n  x: { host: h, projects: [a], sslmode: disable }\n')), /Unrecognized key/);
+  refused(() => Infrastructure.load(file('ref.yaml', 'databaseServers:\n  x: { host: h, password: hunter2, projects: [a] }\n')), /password: env:VARIABLE or file:\/absolute\/path/);
+  // The names OdooOps provides itself cannot be declared again.
+  refused(() => Infrastructure.load(file('clash.yaml', 'databaseServers:\n  demo-postgres: { host: h, projects: [demo] }\n'), { databaseServers: { 'demo-postgres': { host: 'x', projects: ['demo'] } } }), /which OdooOps provides itself/);
+});
+
+test('git fetches only over the transport the registry allowed (no local path, no ext::, when the entry is https)', async () => {
+  const remote = join(scratch, 'remote.git');
+  execFileSync('git', ['init', '-q', '--bare', remote]);
+  await assert.rejects(fetchRepository(remote, { entry: 'x', protocols: ['https'] }, join(scratch, 'checkouts', 'a')), /transport 'file' not allowed/);
+  await assert.rejects(fetchRepository('ext::sh -c touch% /tmp/odooops-ext-pwned', { entry: 'x', protocols: ['https'] }, join(scratch, 'checkouts', 'b')), /transport 'ext' not allowed/);
+  await fetchRepository(remote, { entry: 'x', protocols: ['file'] }, join(scratch, 'checkouts', 'c'));
+});
