@@ -1,6 +1,9 @@
 // Bad input gets a clear 4xx error and writes nothing.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { SignJWT } from 'jose';
 import { call, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 
@@ -110,4 +113,61 @@ test('a failed request in the middle of a transaction leaves nothing behind', as
   // The environment insert succeeds, then the unique (project, name) check fails: one transaction, no trace.
   await refused(admin.call('POST', '/api/projects/shop/environments', { name: 'dev', stage: 'development', database: { server: 'test-db', name: 'other' } }), 409, /already exists/);
   await refused(admin.call('POST', '/api/projects', { slug: 'shop', name: 'Again' }), 409, /already exists/);
+});
+
+test('NUL characters in body strings and keys (any depth), path parameters and query values: 400 before the database', async () => {
+  // PostgreSQL text and jsonb cannot hold U+0000: each of these used to reach it and answer 500.
+  await refused(admin.call('POST', '/api/projects', { slug: 'nul', name: 'a\u0000b' }), 400, /^name: contains a NUL character \(\\u0000\)/);
+  await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'health', params: { deep: { list: ['ok', 'x\u0000'] } } }),
+    400, /^params\.deep\.list\.1: contains a NUL character/);
+  await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'health', params: { nested: { ['k\u0000']: 1 } } }),
+    400, /^params\.nested: a key contains a NUL character/);
+  await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'health', params: { note: 'a\u0000' }, idempotencyKey: 'nul-1' }),
+    400, /NUL/);
+  await refused(admin.call('POST', '/api/projects', '"\\u0000"', { 'content-type': 'application/json' }), 400, /^\(the body\): contains a NUL/);
+  await refused(admin.call('GET', '/api/projects/sh%00op'), 400, /^path parameter project: contains a NUL character \(%00\)/);
+  await refused(admin.call('GET', '/api/projects/shop/environments/d%00ev'), 400, /^path parameter env: contains a NUL/);
+  await refused(admin.call('GET', '/api/runs?project=shop&status=queued%00'), 400, /^query parameter status: contains a NUL/);
+  await refused(admin.call('GET', '/api/projects/shop/audit?li%00mit=1'), 400, /query parameter name contains a NUL/);
+
+  // A backslash followed by "u0000" is not a NUL: the check reads JSON escapes, not the raw text.
+  const literal = await admin.call('POST', '/api/projects', '{"slug": "not-nul", "name": "a\\\\u0000b"}', { 'content-type': 'application/json' });
+  assert.equal(literal.status, 201, JSON.stringify(literal.body));
+  assert.equal(literal.body.name, 'a\\u0000b');
+});
+
+test('deeply nested JSON is refused before it is parsed; brackets in strings do not count', async () => {
+  const deep = `{"kind": "health", "params": {"x": ${'['.repeat(10_000)}${']'.repeat(10_000)}}}`;
+  await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', deep, { 'content-type': 'application/json' }), 400, /nests deeper than 64 levels/);
+  // The bound: 64 levels are accepted (body, params, then 62 arrays), 65 are not.
+  const nested = (arrays: number) => `{"kind": "health", "params": {"x": ${'['.repeat(arrays)}${']'.repeat(arrays)}}}`;
+  const at = await admin.call('POST', '/api/projects/shop/environments/dev/runs', nested(62), { 'content-type': 'application/json' });
+  assert.equal(at.status, 201, JSON.stringify(at.body));
+  await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', nested(63), { 'content-type': 'application/json' }), 400, /nests deeper than 64 levels/);
+  const text = await admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'health', params: { brackets: '[{'.repeat(2000), quote: '\\"[[[' } });
+  assert.equal(text.status, 201, JSON.stringify(text.body));
+  assert.equal(text.body.params.brackets.length, 4000);
+});
+
+test('only application/json (any case, with parameters, UTF-8) is a JSON body', async () => {
+  const body = (slug: string) => JSON.stringify({ slug, name: slug });
+  for (const type of ['application/jsonpoison', 'application/json-patch+json', 'text/json', 'application/json, text/plain', 'application/x-json']) {
+    await refused(admin.call('POST', '/api/projects', body('typed'), { 'content-type': type }), 415, /Content-Type: application\/json/);
+  }
+  await refused(admin.call('POST', '/api/projects', body('latin'), { 'content-type': 'application/json; charset=latin1' }), 415, /UTF-8/);
+  let n = 0;
+  for (const type of ['application/json', 'application/json; charset=utf-8', 'Application/JSON', 'APPLICATION/JSON;CHARSET="UTF-8"', 'application/json ; foo=bar']) {
+    const r = await admin.call('POST', '/api/projects', body(`typed-${++n}`), { 'content-type': type });
+    assert.equal(r.status, 201, `${type}: ${JSON.stringify(r.body)}`);
+  }
+});
+
+test('the 401 hint names a command that exists', async () => {
+  const r = await refused(call(cp.server.url, undefined, 'GET', '/api/projects'), 401, /missing bearer token/);
+  const hint = r.body.error.hint as string;
+  assert.doesNotMatch(hint, /odooops login/);
+  const commands = [...hint.matchAll(/`odooops ([a-z-]+)[^`]*`/g)].map((m) => m[1]!);
+  assert.deepEqual(commands, ['token']);
+  const usage = (await promisify(execFile)(process.execPath, [join(import.meta.dirname, '..', 'server', 'cli', 'main.ts'), '--help'])).stdout;
+  for (const c of commands) assert.match(usage, new RegExp(`^  odooops ${c} `, 'm'), `odooops ${c} is in the CLI's usage`);
 });

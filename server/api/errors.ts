@@ -1,5 +1,6 @@
 import { ZodError, z } from 'zod';
 import { AuthError } from '../auth/tokens.ts';
+import { BackupObjectMissing } from '../odoo/backup-store.ts';
 
 export class HttpError extends Error {
   readonly status: number;
@@ -17,6 +18,19 @@ export class HttpError extends Error {
 
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`, 'Check the name; you only see projects you are a member of.');
 
+/** Names only commands that exist: there is no interactive login, tokens are signed by the server's operator. */
+export const UNAUTHORIZED_HINT =
+  'Send Authorization: Bearer <token> with a valid token (ODOOOPS_TOKEN or --token for the CLI); the server\'s operator prints one with `odooops token --user <your user id>`.';
+
+const GONE = 'The files are gone from the backup store (deleted or lost there); OdooOps cannot bring them back.';
+
+/** A backup whose parts are gone from the store: nothing can be served, and no retry will help. */
+export function backupFilesMissing(subject: string, missing: readonly ('dump' | 'filestore')[], next: string): HttpError {
+  const parts = missing.map((p) => (p === 'dump' ? 'database dump' : 'filestore')).join(' and ');
+  return new HttpError(404, 'backup_files_missing', `${subject}: its ${parts} ${missing.length > 1 ? 'are' : 'is'} missing from the backup store`,
+    `${GONE} ${next}`, { missing });
+}
+
 // SQLSTATEs raised by the ops functions and constraints, and what they mean to an API caller.
 const PG_ERRORS: Record<string, [number, string]> = {
   '42501': [403, 'forbidden'],
@@ -29,6 +43,9 @@ const PG_ERRORS: Record<string, [number, string]> = {
   '22023': [400, 'invalid_request'],
   '22P02': [400, 'invalid_request'],
   '22001': [400, 'invalid_request'],
+  // NUL in text or jsonb: refused at the edge already; this keeps a path that slips through a 400.
+  '22021': [400, 'invalid_request'],
+  '22P05': [400, 'invalid_request'],
 };
 
 export function toHttpError(err: unknown): HttpError {
@@ -39,7 +56,9 @@ export function toHttpError(err: unknown): HttpError {
     return new HttpError(400, 'invalid_request', `${where}${first?.message ?? 'invalid request'}`, undefined, z.treeifyError(err));
   }
   if (err instanceof URIError) return new HttpError(400, 'invalid_request', 'the URL has a malformed %-escape');
-  if (err instanceof AuthError) return new HttpError(401, 'unauthorized', err.message, 'Run `odooops login` or pass a valid bearer token.');
+  if (err instanceof AuthError) return new HttpError(401, 'unauthorized', err.message, UNAUTHORIZED_HINT);
+  // Only when a part vanished between the route's check and the read: still before any header went out.
+  if (err instanceof BackupObjectMissing) return new HttpError(404, 'backup_files_missing', err.message, `${GONE} Use another backup, or take a new one.`);
   const pgErr = err as { code?: string; message?: string; hint?: string; constraint?: string };
   if (typeof pgErr.code === 'string' && PG_ERRORS[pgErr.code]) {
     const [status, code] = PG_ERRORS[pgErr.code]!;

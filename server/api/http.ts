@@ -5,6 +5,7 @@ import { AuthError, type TokenVerifier } from '../auth/tokens.ts';
 import { pipeline } from 'node:stream/promises';
 import type { BackupStore } from '../odoo/backup-store.ts';
 import { HttpError, toHttpError } from './errors.ts';
+import { jsonMediaTypeProblem, parseJsonInput, refuseNul } from './json-input.ts';
 import { routes } from './routes.ts';
 import type { GitHubFeedback } from '../github/feedback.ts';
 import { handleGitHubWebhook } from '../github/webhook.ts';
@@ -31,15 +32,9 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     chunks.push(chunk);
   }
   if (size === 0) return undefined;
-  const type = req.headers['content-type'] ?? '';
-  if (!type.startsWith('application/json')) {
-    throw new HttpError(415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json');
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (err) {
-    throw new HttpError(400, 'malformed_json', `the body is not valid JSON: ${(err as Error).message}`);
-  }
+  const wrongType = jsonMediaTypeProblem(req.headers['content-type']);
+  if (wrongType) throw new HttpError(415, 'unsupported_media_type', wrongType);
+  return parseJsonInput(Buffer.concat(chunks).toString('utf8'), (reason) => new HttpError(400, 'malformed_json', `the body is not valid JSON: ${reason}`));
 }
 
 function send(res: ServerResponse, status: number, body: unknown) {
@@ -78,6 +73,8 @@ export function createApiServer(opts: ApiOptions): Server {
       const params = Object.fromEntries(
         Object.entries(match.pattern.exec(url.pathname)!.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]),
       );
+      refuseNul('path parameter', Object.entries(params));
+      refuseNul('query parameter', url.searchParams);
       const reply = await match.handler({ pool: opts.pool, backupStore: opts.backupStore, claims, params, query: Object.fromEntries(url.searchParams), body });
       if (reply.stream) {
         // Headers are out once bytes flow: a failure later can only cut the download short.

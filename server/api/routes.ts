@@ -2,12 +2,12 @@
 // as the calling user (asUser), so row level security and the ops functions decide what is allowed.
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
-import type { BackupStore } from '../odoo/backup-store.ts';
+import { missingParts, type BackupStore } from '../odoo/backup-store.ts';
 import { odooZip } from '../odoo/odoo-zip.ts';
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { asUser, type Claims } from '../db/session.ts';
-import { HttpError, notFound } from './errors.ts';
+import { backupFilesMissing, HttpError, notFound } from './errors.ts';
 import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '../deploy/dev-environment.ts';
 import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toBackup, toEnvironment, toInfra, toMember, toProject, toRun } from './mappers.ts';
 
@@ -463,8 +463,8 @@ export const routes: Route[] = [
     const format = z.enum(['odoo-zip']).default('odoo-zip').parse(query.format);
     const backup = await asUser(pool, claims, async (c) => {
       const { rows } = await c.query(
-        `select b.*, e.name as environment_name, e.stage, ops.can_operate(b.project_id, e.stage) as allowed
-         from ops.backups b join ops.environments e on e.id = b.environment_id where b.id = $1`,
+        `select b.*, e.name as environment_name, e.stage, p.slug as project_slug, ops.can_operate(b.project_id, e.stage) as allowed
+         from ops.backups b join ops.environments e on e.id = b.environment_id join ops.projects p on p.id = b.project_id where b.id = $1`,
         [id.data],
       );
       if (!rows[0]) throw notFound(`backup ${id.data}`);
@@ -474,6 +474,12 @@ export const routes: Route[] = [
     });
     if (!backupStore) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; download from a server that runs workers');
     const manifest = C.BackupManifest.parse(backup.manifest);
+    // Every part, before any header: once the zip's headers are out, a missing part can only cut it short.
+    const missing = await missingParts(backupStore, manifest);
+    if (missing.length) {
+      throw backupFilesMissing(`backup ${id.data} cannot be downloaded`, missing,
+        `Download or restore another backup of ${backup.environment_name} (odooops backup list ${backup.project_slug} ${backup.environment_name}), or take a new one (odooops run queue ${backup.project_slug} ${backup.environment_name} backup).`);
+    }
     const name = `${manifest.database}_${manifest.createdAt.replace(/[-:]/g, '').replace(/\..*/, '')}.zip`;
     await audit(pool, claims, backup.project_id, 'backup.download', String(id.data), { format, environment: backup.environment_name });
     return {
@@ -515,7 +521,8 @@ export const routes: Route[] = [
     if (!id.success) throw notFound(`backup ${params.id}`);
     const backup = await asUser(pool, claims, async (c) => {
       const { rows } = await c.query(
-        `select b.*, ops.can_operate(b.project_id, 'development') as allowed from ops.backups b where b.id = $1`, [id.data]);
+        `select b.*, p.slug as project_slug, e.name as environment_name, ops.can_operate(b.project_id, 'development') as allowed
+         from ops.backups b join ops.projects p on p.id = b.project_id join ops.environments e on e.id = b.environment_id where b.id = $1`, [id.data]);
       if (!rows[0]) throw notFound(`backup ${id.data}`);
       if (rows[0].kind !== 'clone' || rows[0].manifest?.clone?.masked !== true) {
         throw new HttpError(403, 'not_masked', `backup ${id.data} is not a masked clone: only masked clones are served as parts; download other backups as an Odoo zip`);
@@ -527,6 +534,12 @@ export const routes: Route[] = [
     const manifest = C.BackupManifest.parse(backup.manifest);
     const part = params.part === 'dump' ? manifest.dump : manifest.filestore;
     if (!part) throw notFound(`the filestore of backup ${id.data} (it has none)`);
+    // Both parts, not only this one: a pull that gets the dump and then finds no filestore is wasted.
+    const missing = await missingParts(backupStore, manifest);
+    if (missing.length) {
+      throw backupFilesMissing(`masked clone ${id.data} cannot be pulled`, missing,
+        `Make a new clone (odooops run queue ${backup.project_slug} ${backup.environment_name} clone --param from=${manifest.clone!.source} --follow), then pull again.`);
+    }
     await audit(pool, claims, backup.project_id, 'backup.pull', String(id.data), { part: params.part });
     return {
       stream: {

@@ -1,9 +1,12 @@
 // GitHub webhooks → runs, as Odoo.sh maps branches to stages: the signature (X-Hub-Signature-256) is
-// checked on the raw bytes before anything is parsed; a delivery id seen before does nothing; a push to
+// checked on the raw bytes before anything is parsed; a delivery seen before does nothing, whether it comes
+// again under its id (GitHub's redelivery) or under a new one (the id header is not signed: anyone who saw
+// a signed payload can replay it), so deliveries are also known by what they say (dedupeKey); a push to
 // the production branch deploys production (through an approval when the project asks for one), to a
 // staging branch deploys (or first re-clones) its staging environment, to any other branch deploys a
 // development environment created on its first push; deleting the branch destroys it. Pull requests
 // get a comment with their development environment's URL.
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { verify } from '@octokit/webhooks-methods';
 import type pg from 'pg';
@@ -11,6 +14,7 @@ import { z } from 'zod';
 import { BranchName } from '../../contract/index.ts';
 import { asUser, SERVICE_CLAIMS } from '../db/session.ts';
 import { HttpError } from '../api/errors.ts';
+import { parseJsonInput } from '../api/json-input.ts';
 import type { ProjectRow } from '../rows.ts';
 import type { GitHubFeedback } from './feedback.ts';
 import { createDevEnvironment, findDevEnvironment } from '../deploy/dev-environment.ts';
@@ -24,13 +28,48 @@ export interface WebhookOptions {
 
 const MAX_PAYLOAD = 25 * 1024 * 1024; // GitHub's own limit
 
-const Repository = z.object({ full_name: z.string() });
-const Push = z.object({ ref: z.string(), after: z.string(), deleted: z.boolean().optional(), repository: Repository });
+// pushed_at is a number in push payloads and a date string in the others; GitHub always sends it.
+const Repository = z.object({ full_name: z.string(), pushed_at: z.union([z.number(), z.string()]).nullish() });
+const Push = z.object({ ref: z.string(), before: z.string().optional(), after: z.string(), deleted: z.boolean().optional(), repository: Repository });
 const Delete = z.object({ ref: z.string(), ref_type: z.string(), repository: Repository });
 const PullRequest = z.object({
   action: z.string(), number: z.number().int(), repository: Repository,
-  pull_request: z.object({ head: z.object({ ref: z.string(), sha: z.string() }) }),
+  pull_request: z.object({ head: z.object({ ref: z.string(), sha: z.string() }), updated_at: z.string().nullish() }),
 });
+type Event =
+  | { event: 'push'; p: z.infer<typeof Push> }
+  | { event: 'delete'; d: z.infer<typeof Delete> }
+  | { event: 'pull_request'; pr: z.infer<typeof PullRequest> }
+  | { event: string };
+
+function parseEvent(event: string, payload: unknown): Event {
+  if (event === 'push') return { event, p: Push.parse(payload) };
+  if (event === 'delete') return { event, d: Delete.parse(payload) };
+  if (event === 'pull_request') return { event, pr: PullRequest.parse(payload) };
+  return { event };
+}
+
+/**
+ * What makes a delivery the same event as another, from the signed payload only: a replay under a new
+ * delivery id has the same key, a later real event has another. Each key holds the event's identity and
+ * GitHub's own time of it, so the same content happening again for real is new:
+ * - push: repository, ref, before and after commit, and repository.pushed_at (the time of this push): a
+ *   force-push back to an earlier commit, or a branch re-created at the commit it had, deploys again;
+ * - delete: repository, ref type, ref and repository.pushed_at. A delete names no commit, but a branch
+ *   can only be deleted again after it was pushed again, which moves pushed_at; a replay of the old
+ *   delete keeps the old time and does nothing;
+ * - pull_request: repository, number, action, head commit and the pull request's updated_at.
+ * Other events act on nothing and have no key (their delivery id still deduplicates them).
+ */
+export function dedupeKey(e: Event): string | null {
+  let identity: unknown[];
+  if ('p' in e) identity = [e.p.repository.full_name, e.p.ref, e.p.before ?? null, e.p.after, e.p.repository.pushed_at ?? null];
+  else if ('d' in e) identity = [e.d.repository.full_name, e.d.ref_type, e.d.ref, e.d.repository.pushed_at ?? null];
+  else if ('pr' in e) identity = [e.pr.repository.full_name, e.pr.number, e.pr.action, e.pr.pull_request.head.sha, e.pr.pull_request.updated_at ?? null];
+  else return null;
+  // Hashed: a fixed size whatever the refs, and no separator a crafted ref could imitate.
+  return createHash('sha256').update(JSON.stringify([e.event, ...identity])).digest('hex');
+}
 
 async function rawBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -54,20 +93,25 @@ export async function handleGitHubWebhook(req: IncomingMessage, o: WebhookOption
   const event = String(req.headers['x-github-event'] ?? '');
   const delivery = String(req.headers['x-github-delivery'] ?? '');
   if (!/^[A-Za-z0-9-]{1,100}$/.test(delivery)) throw new HttpError(400, 'invalid_delivery', 'X-GitHub-Delivery is missing or malformed');
-  let payload: unknown;
-  try {
-    payload = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new HttpError(400, 'malformed_json', 'the payload is not JSON (set the webhook\'s content type to application/json)');
-  }
+  const payload = parseJsonInput(body.toString('utf8'),
+    () => new HttpError(400, 'malformed_json', 'the payload is not JSON (set the webhook\'s content type to application/json)'));
+  const parsed = parseEvent(event, payload);
+  const key = dedupeKey(parsed);
 
   return asUser(o.pool, SERVICE_CLAIMS, async (c) => {
-    const fresh = await c.query(`insert into ops.webhook_deliveries (delivery_id, event) values ($1, $2) on conflict do nothing returning delivery_id`, [delivery, event]);
+    // Unique delivery id and unique key: of two copies arriving together, the second waits here for the
+    // first's transaction and then conflicts (or, if the first failed, goes ahead in its place).
+    const fresh = await c.query(
+      `insert into ops.webhook_deliveries (delivery_id, event, dedupe_key) values ($1, $2, $3) on conflict do nothing returning delivery_id`,
+      [delivery, event, key]);
     if (fresh.rowCount === 0) {
-      const prior = (await c.query('select outcome from ops.webhook_deliveries where delivery_id = $1', [delivery])).rows[0]?.outcome;
-      return { status: 200, body: { duplicate: true, delivery, outcome: prior ?? null } };
+      const prior = (await c.query(
+        `select delivery_id, outcome from ops.webhook_deliveries where delivery_id = $1 or dedupe_key = $2 order by delivery_id = $1 desc limit 1`,
+        [delivery, key])).rows[0];
+      if (prior && prior.delivery_id !== delivery) o.log(`github: delivery ${delivery} repeats delivery ${prior.delivery_id} (same signed ${event} payload); ignored`);
+      return { status: 200, body: { duplicate: true, delivery, ...(prior && prior.delivery_id !== delivery ? { sameAs: prior.delivery_id } : {}), outcome: prior?.outcome ?? null } };
     }
-    const outcome = await route(c, o, event, delivery, payload);
+    const outcome = await route(c, o, parsed, delivery);
     await c.query('update ops.webhook_deliveries set outcome = $2, project_id = $3 where delivery_id = $1', [delivery, outcome, outcome.projectId ?? null]);
     return { status: 202, body: { delivery, ...outcome } };
   });
@@ -83,10 +127,11 @@ async function queue(c: pg.PoolClient, envId: string, kind: string, params: obje
   return (await c.query('select run_id from ops.queue_run($1, $2, $3, $4)', [envId, kind, params, key])).rows[0].run_id as number;
 }
 
-async function route(c: pg.PoolClient, o: WebhookOptions, event: string, delivery: string, payload: unknown): Promise<Outcome> {
+async function route(c: pg.PoolClient, o: WebhookOptions, e: Event, delivery: string): Promise<Outcome> {
+  const event = e.event;
   if (event === 'ping') return { ignored: 'ping' };
-  if (event === 'push') {
-    const p = Push.parse(payload);
+  if ('p' in e) {
+    const p = e.p;
     const project = await findProject(c, p.repository.full_name);
     if (!project) return { ignored: `no project for ${p.repository.full_name}` };
     if (!p.ref.startsWith('refs/heads/')) return { projectId: project.id, ignored: `${p.ref} is not a branch` };
@@ -96,8 +141,8 @@ async function route(c: pg.PoolClient, o: WebhookOptions, event: string, deliver
     if (!/^[0-9a-f]{40}$/.test(p.after)) return { projectId: project.id, ignored: 'no commit id' };
     return push(c, project, branch.data, p.after);
   }
-  if (event === 'delete') {
-    const d = Delete.parse(payload);
+  if ('d' in e) {
+    const d = e.d;
     const project = await findProject(c, d.repository.full_name);
     if (!project) return { ignored: `no project for ${d.repository.full_name}` };
     if (d.ref_type !== 'branch') return { projectId: project.id, ignored: `a ${d.ref_type} was deleted` };
@@ -105,8 +150,8 @@ async function route(c: pg.PoolClient, o: WebhookOptions, event: string, deliver
     if (!env) return { projectId: project.id, ignored: `no development environment for ${d.ref}` };
     return { projectId: project.id, environment: env.name, runs: [await queue(c, env.id, 'destroy', {}, `destroy:${env.id}`)] };
   }
-  if (event === 'pull_request') {
-    const pr = PullRequest.parse(payload);
+  if ('pr' in e) {
+    const pr = e.pr;
     const project = await findProject(c, pr.repository.full_name);
     if (!project) return { ignored: `no project for ${pr.repository.full_name}` };
     if (!['opened', 'reopened'].includes(pr.action)) return { projectId: project.id, ignored: `pull request ${pr.action}` };

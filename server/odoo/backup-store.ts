@@ -2,12 +2,13 @@
 // Supabase Storage store implements: streamed puts that report size and SHA-256, streamed gets, and
 // whole-backup deletes. A put is atomic: a failed or aborted one leaves nothing behind.
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { BackupManifest } from '../../contract/index.ts';
 
 export interface StoredPart {
   bytes: number;
@@ -18,11 +19,38 @@ export interface BackupStore {
   /** How the backups table names this store's objects: `<scheme>:<root>/<key>`. */
   locationOf(key: string): string;
   put(key: string, data: Readable, signal?: AbortSignal): Promise<StoredPart>;
+  /** Rejects with BackupObjectMissing when the object is not there. */
   get(key: string): Promise<Readable>;
+  /** Whether the object is there, without reading it (S3: a HEAD): checked before a download starts. */
+  exists(key: string): Promise<boolean>;
   /** A local file path for the object, when the store has one (lets pg_restore run in parallel). */
   localPath(key: string): string | undefined;
   /** Removes every object under the prefix (a whole backup). */
   remove(prefix: string): Promise<void>;
+}
+
+/**
+ * An object a backup's manifest lists is not in the store (removed by hand, a lost volume, a worker
+ * pointed at another store). The message names the key only: it reaches API answers and run errors,
+ * where the store's own location (a path on the worker) has no business; `location` keeps it for logs.
+ */
+export class BackupObjectMissing extends Error {
+  readonly key: string;
+  readonly location: string;
+  constructor(key: string, location: string) {
+    super(`backup object ${key} is missing from the backup store`);
+    this.name = 'BackupObjectMissing';
+    this.key = key;
+    this.location = location;
+  }
+}
+
+/** Which parts of a backup are gone from the store (none: an empty list). */
+export async function missingParts(store: BackupStore, manifest: BackupManifest): Promise<('dump' | 'filestore')[]> {
+  const parts = [['dump', manifest.dump], ['filestore', manifest.filestore]] as const;
+  const missing: ('dump' | 'filestore')[] = [];
+  for (const [name, part] of parts) if (part && !(await store.exists(part.key))) missing.push(name);
+  return missing;
 }
 
 /** Counts bytes and hashes what streams through. */
@@ -71,7 +99,8 @@ export class LocalBackupStore implements BackupStore {
       await rm(tmp, { force: true });
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOSPC' || code === 'EDQUOT') {
-        throw new Error(`the backup store ${this.root} is full (${code}); free space there or point the worker at another store, then run the backup again`);
+        // The path stays out of the message (it becomes the run's error, which members read); the operator knows the store.
+        throw new Error(`the backup store is full (${code}); free space in it or point the worker at another store (--backup-dir), then run the backup again`, { cause: err });
       }
       throw err;
     }
@@ -80,12 +109,21 @@ export class LocalBackupStore implements BackupStore {
 
   async get(key: string): Promise<Readable> {
     const path = this.path(key);
+    // Opened before the stream is handed out: a missing file fails here, not after a response's headers.
+    const file = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') throw new BackupObjectMissing(key, path);
+      throw err;
+    });
+    return file.createReadStream();
+  }
+
+  async exists(key: string): Promise<boolean> {
     try {
-      await stat(path);
-    } catch {
-      throw new Error(`backup object ${key} is missing from the store ${this.root}`);
+      return (await stat(this.path(key))).isFile();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+      throw err;
     }
-    return createReadStream(path);
   }
 
   localPath(key: string): string | undefined {

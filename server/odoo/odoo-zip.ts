@@ -24,9 +24,15 @@ export function odooManifest(m: BackupManifest) {
   };
 }
 
-/** The zip as a stream; errors of any part destroy it (the client sees a broken download, not a bad file). */
+/**
+ * The zip as a stream; errors of any part destroy it (the client sees a broken download, not a bad file).
+ * Callers check that every part is in the store first (missingParts): once the stream is handed out, the
+ * response's headers go and a missing part can only cut the download short.
+ */
 export async function odooZip(store: BackupStore, m: BackupManifest): Promise<Readable> {
   const pgRestore = await findPgTool('pg_restore', m.postgres.server);
+  // Opened now, before any header, so a dump that vanished since the check still fails as itself.
+  const dump = await store.get(m.dump.key);
   const zip = new yazl.ZipFile();
   const out = new PassThrough();
   zip.outputStream.pipe(out);
@@ -37,7 +43,7 @@ export async function odooZip(store: BackupStore, m: BackupManifest): Promise<Re
     const sql = spawnTool(pgRestore, ['--no-owner', '--file=-'], { stdin: 'pipe' });
     zip.addReadStream(sql.child.stdout!, 'dump.sql', { compress: true });
     sql.done.catch(fail);
-    pipeline(await store.get(m.dump.key), sql.child.stdin!).catch(fail);
+    pipeline(dump, sql.child.stdin!).catch(fail);
     await sql.done;
 
     if (m.filestore) {
