@@ -128,7 +128,8 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
         item.tooltip = new vscode.MarkdownString([
           `**${env.name}** (${env.stage})${env.branch ? ` · branch \`${env.branch}\`` : ''}`,
           env.url ? `[${env.url}](${env.url})` : 'no URL set',
-          `database \`${env.database.name}\``,
+          `database \`${env.database.name}\`${env.database.server ? ` on the server \`${env.database.server}\`` : ''}${env.filestore ? ` · filestore root \`${env.filestore}\`` : ''}`,
+          env.runtime ? `Odoo: runtime \`${env.runtime.name}\`${env.runtime.httpPort ? `, port ${env.runtime.httpPort}` : ''}` : 'no runtime to deploy with',
           health ? `health: **${health.state}** at ${when(health.at)}${health.state === 'healthy' ? ` · ${healthSummary(health.run.result)}` : health.run.error ? ` · ${health.run.error}` : ''}` : 'health: not checked yet',
           last ? `last run: ${last.kind} #${last.id} ${last.status}` : 'no runs yet',
         ].join('\n\n'));
