@@ -20,6 +20,7 @@ import { ensureInstanceAdmin, publishInfrastructure } from './infra/publish.ts';
 import { giveToRunUser, setupRunUser, shareWithRunUser } from './infra/run-user.ts';
 import { RealtimeGateway } from './realtime/gateway.ts';
 import { GitHubFeedback } from './github/feedback.ts';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 export const VERSION = '0.1.0';
@@ -135,7 +136,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const builtins: Builtins = cluster || opts.demo ? await demoInfrastructure({ databaseUrl, home, log }) : {};
     const infraFile = opts.infraFile ?? process.env.ODOOOPS_INFRA ?? homeFiles(home).infrastructure;
     let infra = Infrastructure.load(infraFile, builtins);
-    const publisher = `${process.pid}@${(await import('node:os')).hostname()}`;
+    const publisher = `${process.pid}@${hostname()}`;
     await publishInfrastructure(pool, infra, publisher, log);
 
     const demoSeeded = opts.demo ? await seedDemo({ pool, databaseUrl, userId: identity.userId, builtins, log }) : false;

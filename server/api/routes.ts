@@ -101,6 +101,7 @@ function uniqueClash(err: unknown): never {
     environments_one_database: 'another environment already manages this database on that server',
     environments_one_filestore: 'another environment already uses this database name in that filestore root',
     environments_project_id_name_key: 'an environment of that name already exists in the project',
+    environments_one_port: 'another environment already listens on that port of the runtime; leave --http-port out to get a free one',
   };
   if (e.code === '23505' && e.constraint && what[e.constraint]) throw new HttpError(409, 'conflict', what[e.constraint]!);
   throw err;
@@ -293,7 +294,7 @@ export const routes: Route[] = [
       const runtime = await bound(c, project, 'runtime', target.runtime);
       let port = target.httpPort ?? null;
       if (runtime.details.kind === 'local' && port === null) port = await freePort(c, target.runtime, env.id);
-      await c.query('update ops.environments set runtime = $2, http_port = $3 where id = $1', [env.id, target.runtime, port]);
+      await c.query('update ops.environments set runtime = $2, http_port = $3 where id = $1', [env.id, target.runtime, port]).catch(uniqueClash);
       const { rows } = await c.query(`${ENV_SELECT} where e.id = $1`, [env.id]);
       return { body: toEnvironment(rows[0]) };
     });
