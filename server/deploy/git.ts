@@ -42,7 +42,9 @@ export async function fetchRepository(repoUrl: string, access: RepositoryAccess,
   let config: string | undefined;
   if (access.protocols.includes('file')) {
     config = join(dirname(dir), `.gitconfig-${basename(dir)}`);
-    await writeFile(config, `[safe]\n\tdirectory = ${repoUrl.replace(/^file:\/\//, '').replace(/\/+$/, '')}\n`);
+    const path = repoUrl.replace(/^file:\/\//, '').replace(/\/+$/, '');
+    // Quoted as git-config values are, so no character of the path can end the value or start a comment.
+    await writeFile(config, `[safe]\n\tdirectory = "${path.replace(/[\\"]/g, (c) => `\\${c}`)}"\n`);
   }
   if (!existsSync(join(dir, '.git'))) {
     await git(null, ['clone', '--quiet', '--no-checkout', '--', repoUrl, dir], signal, access, config);

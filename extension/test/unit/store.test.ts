@@ -12,7 +12,7 @@ const env = (name: string, stage: C.Environment['stage']): C.Environment => ({
 const ME = '00000000-0000-4000-8000-0000000000ee';
 const PEER = '00000000-0000-4000-8000-0000000000ff';
 const base = {
-  '/api/me': { userId: ME, email: null, role: 'authenticated' }, '/api/projects/acme/approvals': [] as C.Approval[],
+  '/api/me': { userId: ME, email: null, role: 'authenticated', instanceAdmin: false }, '/api/projects/acme/approvals': [] as C.Approval[],
   '/api/projects/acme/members': [{ userId: PEER, role: 'admin', displayName: 'Ana (ops)', addedAt: '2026-11-25T00:00:00.000Z' }],
 };
 const approval = (id: string, status: C.Approval['status'], usedByRunId: number | null = null): C.Approval => ({
