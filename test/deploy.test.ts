@@ -15,7 +15,7 @@ import { sign } from '@octokit/webhooks-methods';
 import { freePort } from '../server/db/embedded.ts';
 import { shellQuote } from '../server/deploy/ssh-odoo.ts';
 import { fingerprintDb } from './helpers/debian-postgres.ts';
-import { eventually, giveToRunUser } from './helpers/control-plane.ts';
+import { eventually, freePortRange, giveToRunUser } from './helpers/control-plane.ts';
 import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 
 const SECRET = 'webhook-secret-for-tests';
@@ -28,16 +28,6 @@ let remote: string;
 let prodPort: number;
 let standin: string;
 
-/** `count` consecutive TCP ports free on the loopback right now: the range a local runtime hands out. */
-async function freePortRange(count: number): Promise<[number, number]> {
-  for (;;) {
-    const first = 20_000 + Math.floor(Math.random() * 30_000);
-    const free = await Promise.all(Array.from({ length: count }, (_, i) => new Promise<boolean>((r) => {
-      const s = createServer().once('error', () => r(false)).listen(first + i, '127.0.0.1', () => s.close(() => r(true)));
-    })));
-    if (free.every(Boolean)) return [first, first + count - 1];
-  }
-}
 
 /** The GitHub API test double: records every call, answers like GitHub for the ones OdooOps makes. */
 async function startGitHubDouble(): Promise<string> {

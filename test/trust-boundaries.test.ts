@@ -6,11 +6,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
 import type * as C from '../contract/index.ts';
 import { runUser } from '../server/infra/run-user.ts';
-import { giveToRunUser, type TestUser } from './helpers/control-plane.ts';
+import { freePortRange, giveToRunUser, type TestUser } from './helpers/control-plane.ts';
 import { fingerprintDb } from './helpers/debian-postgres.ts';
 import { DB_SERVER, ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 
@@ -22,15 +21,6 @@ let evilRepo: string;
 let evilWork: string;
 const asRoot = process.getuid?.() === 0;
 
-async function freePortRange(count: number): Promise<[number, number]> {
-  for (;;) {
-    const first = 20_000 + Math.floor(Math.random() * 30_000);
-    const free = await Promise.all(Array.from({ length: count }, (_, i) => new Promise<boolean>((r) => {
-      const s = createServer().once('error', () => r(false)).listen(first + i, '127.0.0.1', () => s.close(() => r(true)));
-    })));
-    if (free.every(Boolean)) return [first, first + count - 1];
-  }
-}
 
 const git = (dir: string, ...args: string[]) => execFileSync('git', ['-C', dir, ...args], {
   env: { ...process.env, GIT_AUTHOR_NAME: 'M', GIT_AUTHOR_EMAIL: 'm@example.invalid', GIT_COMMITTER_NAME: 'M', GIT_COMMITTER_EMAIL: 'm@example.invalid' },

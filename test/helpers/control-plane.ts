@@ -2,6 +2,7 @@
 // migrations, the API and (unless turned off) a worker, all through startServer as in production.
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,4 +133,15 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
 export function giveToRunUser(dir: string): void {
   const u = runUser();
   if (u.switches) execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, dir]);
+}
+
+/** `count` consecutive TCP ports free on the loopback right now: the range a local runtime hands out. */
+export async function freePortRange(count: number): Promise<[number, number]> {
+  for (;;) {
+    const first = 20_000 + Math.floor(Math.random() * 30_000);
+    const free = await Promise.all(Array.from({ length: count }, (_, i) => new Promise<boolean>((r) => {
+      const s = createServer().once('error', () => r(false)).listen(first + i, '127.0.0.1', () => s.close(() => r(true)));
+    })));
+    if (free.every(Boolean)) return [first, first + count - 1];
+  }
 }
