@@ -44,6 +44,11 @@ Projects, members, environments
       Pushes to the production branch deploy production (after an approval unless --no-production-approval),
       to a staging branch its staging environment (fresh: cloned from production first), to any other
       branch a development environment created on the first push and destroyed with the branch.
+  odooops project masking PROJECT [--set FILE | --reset]
+      The masking profile every clone of the project uses (JSON or YAML, see contract MaskProfile),
+      printed as YAML to edit and --set again; admins set it (audited), --reset goes back to the
+      default. A clone's own --param profile=… can only make it stricter. No profile lets production
+      password hashes, TOTP secrets or API keys into a clone: its admin gets a fresh password instead.
   odooops env deploy-target PROJECT ENV --odoo-bin PATH --http-port N     Odoo on the worker's machine
   odooops env deploy-target PROJECT ENV --target JSON     e.g. Odoo on a droplet with docker compose:
       '{"kind":"ssh","host":"deploy@erp.example.com","checkoutDir":"/srv/odoo/addons","addonsPath":"/mnt/extra-addons",
@@ -102,6 +107,7 @@ const OPTIONS = {
   approval: { type: 'string' }, 'max-attempts': { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean' },
   project: { type: 'string' }, env: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' },
   timeout: { type: 'string' }, after: { type: 'string' }, reason: { type: 'string' },
+  set: { type: 'string' }, reset: { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -283,6 +289,34 @@ export async function main(argv: string[]): Promise<number> {
       };
       const { data } = await api.request('PUT', `/api/projects/${P(2)}/git`, C.ProjectGitSettings, body);
       print(data, () => JSON.stringify(data, null, 2));
+      return EXIT.ok;
+    }
+    case 'project masking': {
+      const path = `/api/projects/${P(2)}/masking`;
+      if (values.set !== undefined && values.reset) throw usage('give --set FILE or --reset, not both');
+      const YAML = await import('yaml');
+      let data: C.ProjectMasking;
+      if (values.set !== undefined) {
+        const { readFile } = await import('node:fs/promises');
+        let profile: unknown;
+        try {
+          // YAML is a superset of JSON: one parser takes both; the server checks the profile itself.
+          profile = YAML.parse(await readFile(values.set, 'utf8'));
+        } catch (err) {
+          throw usage(`--set ${values.set}: not a readable JSON or YAML file: ${(err as Error).message.split('\n')[0]}`);
+        }
+        ({ data } = await api.request('PUT', path, C.ProjectMasking, profile));
+      } else if (values.reset) {
+        ({ data } = await api.request('DELETE', path, C.ProjectMasking));
+      } else {
+        data = await api.get(path, C.ProjectMasking);
+      }
+      print(data, () => [
+        `# masking profile of ${pos[2]}: ${data.isDefault ? "OdooOps's default (the project has none of its own)" : 'set by a project admin'}`,
+        `# ${Object.keys(data.profile.columns).length} columns masked, ${data.profile.truncate.length} tables emptied; runs can only make it stricter`,
+        ...data.floors.map((f) => `# floor: ${f}`),
+        YAML.stringify(data.profile).trimEnd(),
+      ].join('\n'));
       return EXIT.ok;
     }
     case 'env deploy-target': {
