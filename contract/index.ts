@@ -272,6 +272,19 @@ export const MaskProfile = z.strictObject({
 });
 export type MaskProfile = z.infer<typeof MaskProfile>;
 export type MaskRule = z.infer<typeof MaskRule>;
+/**
+ * A project's masking policy (GET/PUT/DELETE /api/projects/:p/masking): the profile its clones use,
+ * set by a project admin; a clone run's `profile` param can only make it stricter.
+ */
+export const ProjectMasking = z.object({
+  /** The effective profile, the floors included. */
+  profile: MaskProfile,
+  /** True when no admin has set one: OdooOps's default profile applies. */
+  isDefault: z.boolean(),
+  /** What no profile can lower (production password hashes never leave production...). */
+  floors: z.array(z.string()),
+});
+export type ProjectMasking = z.infer<typeof ProjectMasking>;
 /** A backup as the API lists it. */
 export const Backup = z.object({
   id: Uuid,

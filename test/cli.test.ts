@@ -268,3 +268,40 @@ test('odooops token --user prints a JWT the API accepts for that user', async ()
   const local = (await cli(['token'])).stdout.trim();
   assert.equal((await call(cp!.server.url, local, 'GET', '/api/me')).body.userId, cp!.server.userId);
 });
+
+test('project masking: prints the profile as YAML that --set takes back, --reset, and only admins set it', async () => {
+  const { writeFileSync } = await import('node:fs');
+  const shown = await cli(['project', 'masking', P]);
+  assert.equal(shown.code, 0, show(shown));
+  assert.match(shown.stdout, /^# masking profile of cli-acme: OdooOps's default \(the project has none of its own\)$/m);
+  assert.match(shown.stdout, /^# floor: res_users\.password: null, always$/m);
+  const file = join(cp!.home, 'masking.yaml');
+  // The printed YAML (its comments included) is a profile: edited and set again.
+  writeFileSync(file, `${shown.stdout.replace(/\n {2}res_partner\.name:\n {4}strategy: name\n/, '\n  res_partner.name:\n    strategy: "null"\n')}`);
+  const set = await cli(['project', 'masking', P, '--set', file, '--json']);
+  assert.equal(set.code, 0, show(set));
+  const after = JSON.parse(set.stdout) as C.ProjectMasking;
+  assert.equal(after.isDefault, false);
+  assert.deepEqual(after.profile.columns['res_partner.name'], { strategy: 'null' });
+  assert.match((await cli(['project', 'masking', P])).stdout, /set by a project admin/);
+
+  writeFileSync(file, 'version: 1\ncolumns:\n  res_users.password: { strategy: keep }\n');
+  const floor = await cli(['project', 'masking', P, '--set', file]);
+  assert.equal(floor.code, 3, show(floor));
+  assert.match(floor.stderr, /no profile can lower these: res_users\.password/);
+  writeFileSync(file, 'version: 1\ncolumns: [unclosed\n');
+  const broken = await cli(['project', 'masking', P, '--set', file]);
+  assert.equal(broken.code, 2, show(broken));
+  assert.match(broken.stderr, /not a readable JSON or YAML file/);
+
+  const devToken = (await cli(['token', '--user', randomUUID()])).stdout.trim();
+  const devId = (await call(cp!.server.url, devToken, 'GET', '/api/me')).body.userId as string;
+  assert.equal((await api('POST', `/api/projects/${P}/members`, { userId: devId, role: 'developer' })).status, 201);
+  const refused = await cli(['project', 'masking', P, '--reset'], { ODOOOPS_TOKEN: devToken });
+  assert.equal(refused.code, 3, show(refused));
+  assert.match(refused.stderr, /only admins of "cli-acme" can change its masking profile; you are developer/);
+
+  const reset = await cli(['project', 'masking', P, '--reset']);
+  assert.equal(reset.code, 0, show(reset));
+  assert.match(reset.stdout, /OdooOps's default/);
+});

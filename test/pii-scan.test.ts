@@ -65,3 +65,109 @@ truncate: [mail_mail]
   assert.throws(() => parseMaskProfile('version: 1\ncolumns:\n  res_partner.email: { strategy: scramble }\n'), /invalid masking profile: columns\.res_partner\.email\.strategy/);
   assert.throws(() => parseMaskProfile('version: 1\ncolumns: [unclosed\n'), /invalid masking profile: not JSON or YAML/);
 });
+
+// Person names and street lines: found as whole words, ASCII case-insensitively, whatever separates the
+// words; never inside a longer word; never in what the masking itself writes.
+const people = { emails: [], phones: [], vats: [], names: ['Ana Almeida', 'Chloé Dubois', "Seán O'Brien-Walsh"], streets: ['12 Rue de la Loi', 'Bus 4'] };
+
+async function phrasesInChunks(text: string, size: number, sample = people): Promise<number> {
+  const s = new PiiScanner(sample);
+  const buf = Buffer.from(text, 'utf8');
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < buf.length; i += size) chunks.push(buf.subarray(i, i + size));
+  await pipeline(Readable.from(chunks), s.stream('t'), new Writable({ write: (_c, _e, cb) => cb() }));
+  return s.hits.get('t') ?? 0;
+}
+
+test('names and streets: whole words, any separator and case, across chunk boundaries', async () => {
+  const text = [
+    '1,ANA ALMEIDA,x\n', // upper case, CSV field
+    '2,"<p>Dear  Ana\nAlmeida,</p>",\n', // two spaces, a newline, HTML
+    '3,"{""en_US"": ""chloé dubois""}",\n', // jsonb, non-ASCII letter
+    '4,"sean o\'brien walsh, seán o\'brien walsh",\n', // the ASCII spelling is another name; punctuation differs
+    '5,12 rue de la loi\n', // at the very end of a line
+    '6,Ana Almeida', // at the very end of the stream
+  ].join('');
+  for (const size of [1, 2, 5, 64, 1 << 16]) assert.equal(await phrasesInChunks(text, size), 6, `chunk size ${size}`);
+});
+
+test('names and streets never span two CSV fields or rows; inside a quoted field any separator goes', async () => {
+  const sample = { ...people, streets: ['Kerkstraat 12'] };
+  const across = '1,Ana,Almeida\n2,"x","Ana"\n3,"Almeida"\n4,Kerkstraat\n12,"x"\n';
+  for (const size of [1, 4, 1 << 16]) assert.equal(await phrasesInChunks(across, size, sample), 0, `chunk size ${size}`);
+  const within = '1,"Dear Ana,\nAlmeida ""the elder""",x\n2,"Kerkstraat, 12"\n';
+  for (const size of [1, 4, 1 << 16]) assert.equal(await phrasesInChunks(within, size, sample), 2, `chunk size ${size}`);
+});
+
+test('names and streets: not inside longer words, not the fakes the masking writes, not short or one-word values', async () => {
+  const text = '1,Anal Almeida,Ana Almeidas,Xana Almeida,112 Rue de la Loi,12 Rue de la Loire\n2,"Alex Example 1a2b",masked 0123abcd,"Chloe Dubois","Chloé Duboisé"\n3,bus 4,Mitchell\n';
+  assert.equal(await phrasesInChunks(text, 3), 0);
+  const fakes = { emails: [], phones: [], vats: [], names: ['Alex Example', 'Sam Sample 1a2b', 'Masked Abc123', 'Mitchell', 'Li Bo'], streets: ['Centrum', 'Bus 4'] };
+  const scanner = new PiiScanner(fakes);
+  assert.equal(scanner.scan('t', 'Alex Example 0a1b, Sam Sample 1a2b, masked abc123, Mitchell, Li Bo, Centrum, Bus 4'), 0, 'nothing of that is sampled');
+});
+
+test('the phrase automaton keeps up with the stream: 64 MiB of rows against 400 phrases', async () => {
+  const names = Array.from({ length: 200 }, (_, i) => `Person${i} Family${i % 37}`);
+  const streets = Array.from({ length: 200 }, (_, i) => `${i} Street of Number${i}`);
+  const s = new PiiScanner({ emails: [], phones: [], vats: [], names, streets });
+  const row = Buffer.from('12345,"Alex Example 1a2b","u0a1b2c3d4e5f6a7b@example.invalid",+00 0499123456,"<p>Met somebody at the fair; prefers calls before noon.</p>",Person7 Family8,Street of Number3\n');
+  const chunk = Buffer.concat(Array.from({ length: Math.ceil((1 << 20) / row.length) }, () => row));
+  const started = performance.now();
+  await pipeline(Readable.from(Array.from({ length: 64 }, () => chunk)), s.stream('t'), new Writable({ write: (_c, _e, cb) => cb() }));
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`# stream scan with 400 phrases: ${(64 / seconds).toFixed(0)} MiB/s`);
+  assert.equal(s.hits.get('t') ?? 0, 0);
+  assert.ok(seconds < 30, `${seconds} s`);
+});
+
+test('the phrase automaton finds exactly what a plain word-by-word search finds (random CSV, random chunks)', async () => {
+  const { PhraseMatcher, normalizePhrase } = await import('../server/odoo/phrase-scan.ts');
+  const phrases = ['ana almeida', 'ana almeida da silva', 'almeida da', '12 rue de la loi', 'rue de', 'chloé dubois', 'la loi 12'];
+  const m = new PhraseMatcher(phrases.map((phrase, i) => ({ phrase, kind: i % 2 })));
+  /** Word ends where some phrase ends, counted per CSV field (commas and line ends outside quotes). */
+  const reference = (text: string) => {
+    const fields: string[] = [];
+    let field = '';
+    let quoted = false;
+    for (const ch of text) {
+      if (ch === '"') quoted = !quoted;
+      if (!quoted && (ch === ',' || ch === '\n' || ch === '\r')) {
+        fields.push(field);
+        field = '';
+      } else field += ch;
+    }
+    fields.push(field);
+    let hits = 0;
+    for (const f of fields) {
+      const words = normalizePhrase(f).split(' ');
+      for (let j = 0; j < words.length; j++) {
+        if (phrases.some((p) => { const w = p.split(' '); return j + 1 >= w.length && w.every((x, i) => words[j + 1 - w.length + i] === x); })) hits++;
+      }
+    }
+    return hits;
+  };
+  const vocabulary = ['ana', 'ANA', 'Almeida', 'almeidas', 'da', 'silva', '12', 'rue', 'de', 'la', 'loi', 'chloé', 'CHLOé', 'dubois', 'x', 'anal'];
+  const separators = [' ', '  ', ',', '\n', '"', '""', ', ', '-', '\t', '.', '\r\n', '<p>'];
+  let seed = 42;
+  // An LCG's high bits (its low ones repeat with a short period).
+  const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) >>> 16) % n;
+  let total = 0;
+  for (let trial = 0; trial < 2000; trial++) {
+    let text = '';
+    for (let i = 0, len = 1 + rand(40); i < len; i++) text += vocabulary[rand(vocabulary.length)]! + separators[rand(separators.length)]!;
+    const bytes = Buffer.from(text);
+    const cur = m.cursor(true);
+    let found = 0;
+    for (let at = 0; at < bytes.length; ) {
+      const size = 1 + rand(12);
+      found += m.feed(cur, bytes.subarray(at, at + size));
+      at += size;
+    }
+    found += m.end(cur);
+    const expected = reference(text);
+    assert.equal(found, expected, JSON.stringify(text));
+    total += expected;
+  }
+  assert.ok(total > 500, `the random texts hold phrases (${total})`);
+});

@@ -9,6 +9,8 @@ import * as C from '../../contract/index.ts';
 import { asUser, type Claims } from '../db/session.ts';
 import { backupFilesMissing, HttpError, notFound } from './errors.ts';
 import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '../deploy/dev-environment.ts';
+import { parseMaskProfile, projectMaskProfile } from '../odoo/mask.ts';
+import { floorDescriptions, floorViolations, tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../odoo/mask-policy.ts';
 import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toBackup, toEnvironment, toInfra, toMember, toProject, toRun } from './mappers.ts';
 
 export interface RequestContext {
@@ -286,6 +288,32 @@ export const routes: Route[] = [
       return { body: rows.map((r) => toInfra(r, false)) };
     }),
   ),
+  // Masking is the project's policy: members read it, admins set it (audited by the projects trigger).
+  route('GET', `/api/projects/${P}/masking`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => ({ body: await projectMasking(c, (await findProject(c, params.project!)).id) })),
+  ),
+  route('PUT', `/api/projects/${P}/masking`, async ({ pool, claims, params, body }) =>
+    asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'change its masking profile (the profile every clone of its production uses)');
+      const profile = C.MaskProfile.parse(body);
+      const lowered = floorViolations(profile);
+      if (lowered.length) {
+        throw new HttpError(400, 'masking_floor', `no profile can lower these: ${lowered.join(', ')}`,
+          'drop those rules (or set them to null): production password hashes and TOTP secrets never leave production, and each clone gives its admin a fresh password');
+      }
+      await c.query('update ops.projects set mask_profile = $2 where id = $1', [project.id, profile]);
+      return { body: await projectMasking(c, project.id) };
+    }),
+  ),
+  route('DELETE', `/api/projects/${P}/masking`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'change its masking profile');
+      await c.query('update ops.projects set mask_profile = null where id = $1', [project.id]);
+      return { body: await projectMasking(c, project.id) };
+    }),
+  ),
   route('PUT', `/api/projects/${P}/environments/${E}/deploy-target`, async ({ pool, claims, params, body }) => {
     const target = C.DeployTarget.parse(body);
     return asUser(pool, claims, async (c) => {
@@ -393,7 +421,8 @@ export const routes: Route[] = [
   route('POST', `/api/projects/${P}/environments/${E}/runs`, async ({ pool, claims, params, body }) => {
     const input = C.QueueRun.parse(body);
     return asUser(pool, claims, async (c) => {
-      const { env } = await findEnvironment(c, params.project!, params.env!);
+      const { env, project } = await findEnvironment(c, params.project!, params.env!);
+      if (input.kind === 'clone') await checkCloneProfile(c, project, input.params.profile);
       const { rows } = await c.query('select * from ops.queue_run($1, $2, $3, $4, $5, $6)', [
         env.id, input.kind, JSON.stringify(input.params), input.idempotencyKey ?? null, input.approvalId ?? null, input.maxAttempts ?? 3,
       ]);
@@ -591,6 +620,36 @@ export const routes: Route[] = [
     });
   }),
 ];
+
+/** The project's masking profile (the default one when it has none) and whether it is the default. */
+async function storedMaskProfile(c: pg.PoolClient, projectId: string): Promise<{ profile: C.MaskProfile; isDefault: boolean }> {
+  const stored = (await c.query('select mask_profile from ops.projects where id = $1', [projectId])).rows[0]?.mask_profile ?? null;
+  try {
+    return { profile: projectMaskProfile(stored), isDefault: stored === null };
+  } catch (err) {
+    // Only a write that bypassed the API can store one: say so rather than answer 500.
+    throw new HttpError(409, 'invalid_masking_profile', (err as Error).message);
+  }
+}
+
+/** The project's masking profile as its members see it: the one its clones use, floors included. */
+async function projectMasking(c: pg.PoolClient, projectId: string): Promise<C.ProjectMasking> {
+  const { profile, isDefault } = await storedMaskProfile(c, projectId);
+  return { profile: withFloors(profile), isDefault, floors: floorDescriptions() };
+}
+
+/** A clone's own profile may only make the project's stricter: refused before anything is queued. */
+async function checkCloneProfile(c: pg.PoolClient, project: { id: string; slug: string }, runProfile: unknown): Promise<void> {
+  if (runProfile === undefined) return;
+  let proposed;
+  try {
+    proposed = parseMaskProfile(runProfile);
+  } catch (err) {
+    throw new HttpError(400, 'invalid_request', `params.profile: ${(err as Error).message}`);
+  }
+  const { weakened } = tightenProfile((await storedMaskProfile(c, project.id)).profile, proposed);
+  if (weakened.length) throw new HttpError(400, 'weakens_masking', weakenedMessage(weakened), weakenedHint(project.slug), { weakened });
+}
 
 async function getApproval(c: pg.PoolClient, id: string) {
   const { rows } = await c.query(

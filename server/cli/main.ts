@@ -69,6 +69,13 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     branch a development environment created on the first push and destroyed with the branch. The
     repository must be one the registry allows the project.`,
   },
+  {
+    section: 'Projects, members, environments', name: 'project masking', usage: 'odooops project masking PROJECT [--set FILE | --reset]',
+    help: `The masking profile every clone of the project uses (JSON or YAML, see contract MaskProfile),
+    printed as YAML to edit and --set again; admins set it (audited), --reset goes back to the
+    default. A clone's own --param profile=… can only make it stricter. No profile lets production
+    password hashes, TOTP secrets or API keys into a clone: its admin gets a fresh password instead.`,
+  },
   { section: 'Projects, members, environments', name: 'member list', usage: 'odooops member list PROJECT' },
   { section: 'Projects, members, environments', name: 'member add', usage: 'odooops member add PROJECT USER_ID --role viewer|developer|tester|admin [--name NAME]' },
   { section: 'Projects, members, environments', name: 'member set-role', usage: 'odooops member set-role PROJECT USER_ID ROLE' },
@@ -160,7 +167,7 @@ const OPTIONS = {
   executors: { type: 'string', multiple: true }, 'jwt-secret': { type: 'string' }, 'jwks-url': { type: 'string' },
   'realtime-url': { type: 'string' }, 'realtime-key': { type: 'string' },
   infra: { type: 'string' }, 'run-as': { type: 'string' }, 'db-server': { type: 'string' }, runtime: { type: 'string' }, then: { type: 'string' },
-  'no-filestore': { type: 'boolean' }, 'backup-dir': { type: 'string' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
+  'no-filestore': { type: 'boolean' }, 'backup-dir': { type: 'string' }, set: { type: 'string' }, reset: { type: 'boolean' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
   user: { type: 'string' }, email: { type: 'string' }, ttl: { type: 'string' },
   name: { type: 'string' }, role: { type: 'string' }, stage: { type: 'string' }, db: { type: 'string' },
   filestore: { type: 'string' }, branch: { type: 'string' },
@@ -328,6 +335,34 @@ export async function main(argv: string[]): Promise<number> {
     case 'project delete': {
       await api.request('DELETE', `/api/projects/${P(2)}`, z.null());
       print({ deleted: pos[2] }, () => `deleted project ${pos[2]}`);
+      return EXIT.ok;
+    }
+    case 'project masking': {
+      const path = `/api/projects/${P(2)}/masking`;
+      if (values.set !== undefined && values.reset) throw usage('give --set FILE or --reset, not both');
+      const YAML = await import('yaml');
+      let data: C.ProjectMasking;
+      if (values.set !== undefined) {
+        const { readFile } = await import('node:fs/promises');
+        let profile: unknown;
+        try {
+          // YAML is a superset of JSON: one parser takes both; the server checks the profile itself.
+          profile = YAML.parse(await readFile(values.set, 'utf8'));
+        } catch (err) {
+          throw usage(`--set ${values.set}: not a readable JSON or YAML file: ${(err as Error).message.split('\n')[0]}`);
+        }
+        ({ data } = await api.request('PUT', path, C.ProjectMasking, profile));
+      } else if (values.reset) {
+        ({ data } = await api.request('DELETE', path, C.ProjectMasking));
+      } else {
+        data = await api.get(path, C.ProjectMasking);
+      }
+      print(data, () => [
+        `# masking profile of ${pos[2]}: ${data.isDefault ? "OdooOps's default (the project has none of its own)" : 'set by a project admin'}`,
+        `# ${Object.keys(data.profile.columns).length} columns masked, ${data.profile.truncate.length} tables emptied; runs can only make it stricter`,
+        ...data.floors.map((f) => `# floor: ${f}`),
+        YAML.stringify(data.profile).trimEnd(),
+      ].join('\n'));
       return EXIT.ok;
     }
     case 'member list': {

@@ -15,6 +15,19 @@ import { packageRoot } from '../package-root.ts';
 export const defaultMaskProfile = (): MaskProfile =>
   MaskProfile.parse(JSON.parse(readFileSync(join(packageRoot(), 'server', 'odoo', 'mask-profile.default.json'), 'utf8')));
 
+/**
+ * The project's profile (ops.projects.mask_profile, set by a project admin), or the default one when
+ * it has none (null).
+ */
+export function projectMaskProfile(stored: unknown): MaskProfile {
+  if (stored === null || stored === undefined) return defaultMaskProfile();
+  try {
+    return parseMaskProfile(stored);
+  } catch (err) {
+    throw new Error(`the project's ${(err as Error).message}; a project admin sets a valid one with odooops project masking PROJECT --set FILE`);
+  }
+}
+
 /** Parses a profile given as JSON or YAML text, or as an object; errors name the offending key. */
 export function parseMaskProfile(input: unknown): MaskProfile {
   let value = input;
@@ -33,6 +46,11 @@ export function parseMaskProfile(input: unknown): MaskProfile {
 
 const FIRST = ['Alex', 'Sam', 'Robin', 'Charlie', 'Jordan', 'Taylor', 'Morgan', 'Casey', 'Jamie', 'Riley', 'Avery', 'Quinn', 'Drew', 'Kai', 'Noa', 'Eden'];
 const LAST = ['Example', 'Sample', 'Tester', 'Demo', 'Placeholder', 'Mockford', 'Dummy', 'Fakeley', 'Testwood', 'Specimen', 'Proxy', 'Standin'];
+/**
+ * Words the masking itself writes (fake names, "masked <hash>", u<hash>@example.invalid): the
+ * verification never samples a phrase made only of them, so a fake can never be taken for an original.
+ */
+export const MASK_VOCABULARY: ReadonlySet<string> = new Set([...FIRST, ...LAST, 'masked', 'example', 'invalid'].map((w) => w.toLowerCase()));
 const lit = (xs: string[]) => `array[${xs.map((x) => pg.escapeLiteral(x)).join(',')}]`;
 
 // Builders of SQL over a value expression v (a column reference, or an expression over one).

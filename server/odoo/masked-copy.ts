@@ -13,6 +13,7 @@ import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { MaskProfile } from '../../contract/index.ts';
 import { mib } from './inspect.ts';
 import { planMask, setMaskKey, type Column } from './mask.ts';
+import { withFloors } from './mask-policy.ts';
 import { connectionArgs, pgEnv, spawnTool, type PgTarget, type PgTool } from './pg-tools.ts';
 import { runTempDir } from '../infra/run-user.ts';
 import { PiiScanner, type PiiSample } from './pii-scan.ts';
@@ -91,14 +92,17 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
     const key = randomBytes(24).toString('hex');
     await setMaskKey(snap, key);
 
+    // The floors hold whatever profile the caller passes: no password hash or TOTP secret leaves production.
+    const profile = withFloors(o.profile);
     const tables = await listTables(snap);
-    const sample = await samplePii(snap);
-    await o.log(`sampled ${sample.emails.length} emails, ${sample.phones.length} phone numbers and ${sample.vats.length} VAT numbers of the source to check every copied row against`);
+    const fixed = Object.values(profile.columns).flatMap((r) => (r.strategy === 'fixed' && r.value ? [r.value] : []));
+    const sample = await samplePii(snap, 200, fixed);
+    await o.log(`sampled ${sample.emails.length} emails, ${sample.phones.length} phone numbers, ${sample.vats.length} VAT numbers, ${sample.names?.length ?? 0} person names and ${sample.streets?.length ?? 0} street lines of the source to check every copied row against`);
     const scanner = new PiiScanner(sample);
 
     // The plan: masked expressions per public table, attachments' files by policy, emptied tables.
     const publicTables = new Map(tables.filter((t) => t.schema === 'public').map((t) => [t.table, t.columns]));
-    const plan = planMask(o.profile, publicTables);
+    const plan = planMask(profile, publicTables);
     for (const u of plan.untouched) await o.log(`mask.log: ${u}: left as it is`);
     const selects = new Map([...plan.tables].map(([t, m]) => [t, { select: m.select, joins: m.joins }]));
     let keptFiles: string[] = [];
@@ -119,8 +123,8 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
         await o.log(`mask.log: ${keptFiles.length} filestore files travel, ${leftFiles} business attachments ${o.standIn?.label ?? 'emptied'}`);
       }
     }
-    const emptied = emptiedTables(o.profile.truncate, await foreignKeys(snap), tables);
-    for (const t of emptied) await o.log(`mask.log: ${t} emptied${o.profile.truncate.includes(t) ? '' : ' (it refers to an emptied table)'}`);
+    const emptied = emptiedTables(profile.truncate, await foreignKeys(snap), tables);
+    for (const t of emptied) await o.log(`mask.log: ${t} emptied${profile.truncate.includes(t) ? '' : ' (it refers to an emptied table)'}`);
 
     // Schema first, without indexes and constraints (they are built once the rows are in).
     const schemaFile = join(scratch, 'schema.dump');

@@ -2,14 +2,31 @@
 // byte that lands in the clone passes through here, so the check costs no second pass over the
 // database. Tokens that look like an email, a phone number or a VAT number are pulled out of the text,
 // normalized (emails lower-cased, phones reduced to digits, VATs upper-cased) and looked up in the
-// sample: the same tokens and normalization as the SQL check in verify.ts, which names the columns of
-// a table found here.
+// sample; person names and street lines are found as phrases (phrase-scan.ts). The same tokens,
+// phrases and normalization as the SQL check in verify.ts, which names the columns of a table found here.
 import { Transform } from 'node:stream';
+import { PhraseMatcher, phraseOf } from './phrase-scan.ts';
 
 export interface PiiSample {
   emails: string[];
   phones: string[];
   vats: string[];
+  /** Names of persons (two words or more). */
+  names?: string[];
+  /** Street lines (street, street2). */
+  streets?: string[];
+}
+
+/** The phrases of a sample, normalized, with their kind (the SQL check and the stream share them). */
+export function samplePhrases(sample: PiiSample): { kind: 'name' | 'street'; phrase: string }[] {
+  const out: { kind: 'name' | 'street'; phrase: string }[] = [];
+  for (const [kind, list] of [['name', sample.names ?? []], ['street', sample.streets ?? []]] as const) {
+    for (const v of list) {
+      const phrase = phraseOf(v);
+      if (phrase) out.push({ kind, phrase });
+    }
+  }
+  return out;
 }
 
 export const normalizePii = {
@@ -36,6 +53,7 @@ export class PiiScanner {
   private readonly emails: Set<string>;
   private readonly phones: Set<string>;
   private readonly vats: Set<string>;
+  private readonly phrases: PhraseMatcher | null;
   /** Table → how many sampled values were found in its rows. */
   readonly hits = new Map<string, number>();
   bytes = 0;
@@ -45,10 +63,27 @@ export class PiiScanner {
     this.emails = set(sample.emails, normalizePii.email);
     this.phones = set(sample.phones, normalizePii.phone);
     this.vats = set(sample.vats, normalizePii.vat);
+    const phrases = samplePhrases(sample);
+    this.phrases = phrases.length ? new PhraseMatcher(phrases.map((p) => ({ phrase: p.phrase, kind: p.kind === 'name' ? 0 : 1 }))) : null;
   }
 
-  /** Counts the sampled values in a piece of text (latin1-decoded: the tokens are ASCII). */
+  private count(table: string, found: number): number {
+    if (found) this.hits.set(table, (this.hits.get(table) ?? 0) + found);
+    return found;
+  }
+
+  /** Counts the sampled values in a whole piece of text (latin1-decoded: its bytes, one per character). */
   scan(table: string, s: string): number {
+    let found = this.tokens(s);
+    if (this.phrases) {
+      const cur = this.phrases.cursor();
+      found += this.phrases.feed(cur, Buffer.from(s, 'latin1')) + this.phrases.end(cur);
+    }
+    return this.count(table, found);
+  }
+
+  /** Emails, phones and VATs in a piece of text cut between tokens. */
+  private tokens(s: string): number {
     let found = 0;
     if (this.emails.size) {
       for (let at = s.indexOf('@'); at >= 0; at = s.indexOf('@', at + 1)) {
@@ -69,7 +104,6 @@ export class PiiScanner {
       VAT.lastIndex = 0;
       for (let m = VAT.exec(s); m; m = VAT.exec(s)) if (this.vats.has(normalizePii.vat(m[0]))) found++;
     }
-    if (found) this.hits.set(table, (this.hits.get(table) ?? 0) + found);
     return found;
   }
 
@@ -80,9 +114,13 @@ export class PiiScanner {
    */
   stream(table: string): Transform {
     let carry = '';
+    const phrases = this.phrases;
+    const cur = phrases?.cursor(true);
     return new Transform({
       transform: (chunk: Buffer, _enc, done) => {
         this.bytes += chunk.length;
+        // Phrases: the automaton's state carries over chunk boundaries, so it reads the raw bytes.
+        if (phrases) this.count(table, phrases.feed(cur!, chunk));
         const s = carry + chunk.toString('latin1');
         // Only the new chunk is searched for a cut (the carry has none).
         let cut = s.length;
@@ -93,12 +131,13 @@ export class PiiScanner {
           // which only a phone number could straddle, rather than carry on without bound.
           if (s.length > 1 << 20) cut = Math.max(s.lastIndexOf(' '), s.lastIndexOf('/'), s.lastIndexOf('(')) + 1 || s.length;
         }
-        this.scan(table, s.slice(0, cut));
+        this.count(table, this.tokens(s.slice(0, cut)));
         carry = s.slice(cut);
         done(null, chunk);
       },
       flush: (done) => {
-        if (carry) this.scan(table, carry);
+        if (carry) this.count(table, this.tokens(carry));
+        if (phrases) this.count(table, phrases.end(cur!));
         done();
       },
     });

@@ -1,8 +1,9 @@
 // Checks on a neutralized, masked copy before it may leave the production server: no sampled original
-// email, phone or VAT value remains in any text column; only the autovacuum cron is active; only the
-// dummy mail server is active. Findings name tables and columns, never the values.
+// email, phone, VAT, person name or street line remains in any text column; only the autovacuum cron
+// is active; only the dummy mail server is active. Findings name tables and columns, never the values.
 import pg from 'pg';
-import { normalizePii as normalize, type PiiSample } from './pii-scan.ts';
+import { normalizePii as normalize, samplePhrases, type PiiSample } from './pii-scan.ts';
+import { normalizePhrase, phraseOf } from './phrase-scan.ts';
 import { inTableLanes } from './table-lanes.ts';
 
 export type { PiiSample };
@@ -10,8 +11,12 @@ export type { PiiSample };
 /**
  * Samples personal values of the source (kept in memory only, never logged). Runs inside the caller's
  * transaction (the copy's snapshot): a table or column this Odoo version lacks is skipped by savepoint.
+ * Names and streets come from people's records only, so that the database's own texts do not count:
+ * persons (not companies), not partners Odoo's modules create (OdooBot, the public user, demo data),
+ * and no street of the database's own companies (report layouts and website pages carry those).
+ * Phrases that occur in `avoid` (the profile's fixed values) are left out: the copy holds them anyway.
  */
-export async function samplePii(db: pg.ClientBase, perKind = 200): Promise<PiiSample> {
+export async function samplePii(db: pg.ClientBase, perKind = 200, avoid: string[] = []): Promise<PiiSample> {
   const pick = async (sql: string) => {
     await db.query('savepoint odooops_sample');
     try {
@@ -26,9 +31,9 @@ export async function samplePii(db: pg.ClientBase, perKind = 200): Promise<PiiSa
   };
   // Some 500 pages of a big table (TABLESAMPLE SYSTEM, repeatable) rather than all its rows: sampling a
   // million partners took seconds. Ordered by a hash, not alphabetically; the same sample for the same data.
-  const sampled = async (table: string) => {
+  const sampled = async (table: string, alias = '') => {
     const pages = Number((await db.query(`select coalesce(pg_relation_size(to_regclass($1)) / current_setting('block_size')::int, 0) as p`, [table])).rows[0].p);
-    return pages > 500 ? `${table} tablesample system (${((500 / pages) * 100).toFixed(4)}) repeatable (17)` : table;
+    return pages > 500 ? `${table} ${alias} tablesample system (${((500 / pages) * 100).toFixed(4)}) repeatable (17)` : `${table} ${alias}`;
   };
   const partners = await sampled('res_partner');
   const users = await sampled('res_users');
@@ -36,7 +41,29 @@ export async function samplePii(db: pg.ClientBase, perKind = 200): Promise<PiiSa
   emails.push(...(await pick(`select v from (select distinct lower(login) as v from ${users} where login like '%@%') x order by md5(v) limit $1`)));
   const phones = await pick(`select v from (select distinct v from (select phone as v from ${partners} union all select mobile from ${partners}) y where v is not null) x order by md5(v) limit $1`);
   const vats = await pick(`select v from (select distinct vat as v from ${partners} where vat is not null) x order by md5(v) limit $1`);
-  return { emails: [...new Set(emails)], phones, vats };
+
+  const has = new Set((await db.query(`select table_name || '.' || column_name as c from information_schema.columns
+    where table_schema = 'public' and table_name in ('res_partner', 'res_company', 'ir_model_data')`)).rows.map((r) => r.c as string));
+  const people = await sampled('res_partner', 'p');
+  const own = has.has('ir_model_data.module') && has.has('ir_model_data.res_id')
+    ? `not exists (select 1 from ir_model_data d where d.model = 'res.partner' and d.res_id = p.id and d.module not like '\\_\\_%')` : 'true';
+  const person = has.has('res_partner.is_company') ? 'not coalesce(p.is_company, false)' : 'true';
+  const companies = has.has('res_company.partner_id')
+    ? `and v not in (select c.street from res_partner c where c.id in (select partner_id from res_company) and c.street is not null
+                     union select c.street2 from res_partner c where c.id in (select partner_id from res_company) and c.street2 is not null)` : '';
+  const worth = (list: string[]) => {
+    const avoided = avoid.map((a) => ` ${normalizePhrase(a)} `);
+    return list.filter((v) => {
+      const p = phraseOf(v);
+      return p !== null && !avoided.some((a) => a.includes(` ${p} `));
+    });
+  };
+  // Two words at least: a single word ("Mitchell", "Centrum") is too common to mean a person.
+  const names = worth(await pick(`select v from (select distinct btrim(p.name) as v from ${people}
+    where p.name ~ '[^[:space:]][[:space:]]+[^[:space:]]' and ${person} and ${own}) x order by md5(v) limit $1`));
+  const streets = worth(await pick(`select v from (select distinct btrim(v) as v from (select p.street as v from ${people} where ${own}
+    union all select p.street2 from ${people} where ${own}) y where v ~ '[^[:space:]][[:space:]]+[^[:space:]]' ${companies}) x order by md5(v) limit $1`));
+  return { emails: [...new Set(emails)], phones, vats, names, streets };
 }
 
 export interface Finding {
@@ -46,6 +73,9 @@ export interface Finding {
   rows: number;
 }
 
+const KINDS = ['email', 'phone', 'vat', 'name', 'street'] as const;
+type Kind = (typeof KINDS)[number];
+
 // Tokens that look like an email, a phone number or a VAT number. Each is pulled out of the text and
 // normalized (emails lower-cased, phones and VATs reduced to digits and letters), then looked up in the
 // sample as a hash: one cheap pass per column instead of a regex of hundreds of alternatives per row.
@@ -54,12 +84,20 @@ const TOKENS = {
   phone: { re: '\\+?[0-9][0-9 ./()-]{5,}[0-9]', norm: (x: string) => `regexp_replace(${x}, '[^0-9]', '', 'g')` },
   vat: { re: '[A-Za-z]{2}[0-9A-Za-z]{8,13}', norm: (x: string) => `upper(${x})` },
 } as const;
+/**
+ * The words of a text as phrase-scan.ts reads them: ASCII letters lower-cased, every run of ASCII
+ * characters other than letters and digits a separator, non-ASCII characters part of words.
+ */
+const WORDS = (x: string) => `string_to_array(regexp_replace(translate(${x}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'),
+  '[\\x01-\\x2f\\x3a-\\x40\\x5b-\\x60\\x7b-\\x7f]+', ' ', 'g'), ' ')`;
 
 /**
  * Scans every text-like column of every table (of the `only` tables when given) for any sampled value.
- * Per table, one pass: the row's text columns joined into one string, three token regexes over it, each token looked up in an indexed
- * temporary table of the sample. Only when a table has hits is it scanned again per column, to say
- * which columns (never which values). Tables are spread over `connect`ed sessions when given.
+ * Per table, one pass: the row's text columns joined into one string, three token regexes over it,
+ * each token looked up in an indexed temporary table of the sample, and its words looked up by first
+ * word in a temporary table of the sampled phrases (names, streets). Only when a table has hits is it
+ * scanned again, one pass per column, to say which columns (never which values). Tables are spread
+ * over `connect`ed sessions when given.
  */
 export async function findPii(
   db: pg.ClientBase, sample: PiiSample, connect?: () => Promise<pg.Client>, parallel = 1, only?: Set<string>,
@@ -76,28 +114,42 @@ export async function findPii(
     const list = { email: sample.emails, phone: sample.phones, vat: sample.vats }[kind];
     for (const v of new Set(list.map(normalize[kind]))) if (v.length >= 5) values.push([kind, v]);
   }
-  if (!values.length) return [];
+  const phrases = samplePhrases(sample);
+  if (!values.length && !phrases.length) return [];
   const findings: Finding[] = [];
 
   const prepare = async (c: pg.ClientBase) => {
     await c.query('create temporary table if not exists odooops_pii (kind text not null, v text not null, primary key (kind, v))');
+    await c.query('truncate odooops_pii');
     await c.query('insert into odooops_pii select * from unnest($1::text[], $2::text[]) on conflict do nothing', [values.map((x) => x[0]), values.map((x) => x[1])]);
     await c.query('analyze odooops_pii');
+    // Phrases are found by their first word, then compared whole: one index probe per word of the text.
+    await c.query(`create temporary table if not exists odooops_phrase (kind text not null, v text not null, first text not null, n int not null, primary key (kind, v))`);
+    await c.query('create index if not exists odooops_phrase_first on odooops_phrase (first)');
+    await c.query('truncate odooops_phrase');
+    await c.query(`insert into odooops_phrase select k, v, split_part(v, ' ', 1), array_length(string_to_array(v, ' '), 1)
+      from unnest($1::text[], $2::text[]) as x(k, v) on conflict do nothing`, [phrases.map((p) => p.kind), phrases.map((p) => p.phrase)]);
+    await c.query('analyze odooops_phrase');
   };
-  const hit = (text: string) => (['email', 'phone', 'vat'] as const).map((k) => `exists (select 1 from regexp_matches(${text}, '${TOKENS[k].re}', 'g') m
-      join odooops_pii p on p.kind = '${k}' and p.v = ${TOKENS[k].norm('m[1]')})`).join(' or ');
+  const isPhrase = (k: Kind) => k === 'name' || k === 'street';
+  const kinds = KINDS.filter((k) => (isPhrase(k) ? phrases.some((p) => p.kind === k) : values.some((v) => v[0] === k)));
+  // A row's words are computed once (OFFSET 0 keeps the planner from recomputing them for every word).
+  const from = (t: string, text: string) => (kinds.some(isPhrase) ? `${t} cross join lateral (select ${WORDS(text)} as w offset 0) odooops_w` : t);
+  const has = (k: Kind, text: string) => isPhrase(k)
+    ? `exists (select 1 from generate_subscripts(odooops_w.w, 1) as g(i) join odooops_phrase p on p.kind = '${k}' and p.first = odooops_w.w[g.i]
+        where array_to_string(odooops_w.w[g.i:g.i + p.n - 1], ' ') = p.v)`
+    : `exists (select 1 from regexp_matches(${text}, '${TOKENS[k].re}', 'g') m join odooops_pii p on p.kind = '${k}' and p.v = ${TOKENS[k].norm('m[1]')})`;
   const scan = async (c: pg.ClientBase, table: string, cols: string[]) => {
     const t = pg.escapeIdentifier(table);
-    const all = `concat_ws(' ', ${cols.map((x) => `${pg.escapeIdentifier(x)}::text`).join(', ')})`;
-    const n = Number((await c.query(`select count(*) as n from ${t} where ${hit(all)}`)).rows[0].n);
+    // Columns qualified: the words' lateral adds a name to the row.
+    const all = `concat_ws(' ', ${cols.map((x) => `${t}.${pg.escapeIdentifier(x)}::text`).join(', ')})`;
+    const n = Number((await c.query(`select count(*) as n from ${from(t, all)} where ${kinds.map((k) => has(k, all)).join(' or ')}`)).rows[0].n);
     if (n === 0) return;
+    // Which columns: one pass per column, every kind counted in it.
     for (const col of cols) {
-      for (const k of ['email', 'phone', 'vat'] as const) {
-        const x = `${pg.escapeIdentifier(col)}::text`;
-        const r = await c.query(`select count(*) as n from ${t} where exists (select 1 from regexp_matches(${x}, '${TOKENS[k].re}', 'g') m
-          join odooops_pii p on p.kind = '${k}' and p.v = ${TOKENS[k].norm('m[1]')})`);
-        if (Number(r.rows[0].n) > 0) findings.push({ table, column: col, kind: k, rows: Number(r.rows[0].n) });
-      }
+      const x = `${t}.${pg.escapeIdentifier(col)}::text`;
+      const r = (await c.query(`select ${kinds.map((k) => `count(*) filter (where ${has(k, x)}) as ${k}`).join(', ')} from ${from(t, x)} where ${x} is not null`)).rows[0];
+      for (const k of kinds) if (Number(r[k]) > 0) findings.push({ table, column: col, kind: k, rows: Number(r[k]) });
     }
   };
   await inTableLanes(db, byTable, scan, { connect, parallel, prepare });

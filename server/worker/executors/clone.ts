@@ -14,7 +14,9 @@ import { FilestorePolicy } from '../../../contract/index.ts';
 import { defineExecutor, type EnvironmentRow } from '../executor.ts';
 import { backupPrefix, writeBackup } from '../../odoo/backup-writer.ts';
 import { inspectOdoo, mib } from '../../odoo/inspect.ts';
-import { defaultMaskProfile, parseMaskProfile } from '../../odoo/mask.ts';
+import { parseMaskProfile, projectMaskProfile } from '../../odoo/mask.ts';
+import { tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../../odoo/mask-policy.ts';
+import { setCloneAdminPassword } from '../../odoo/clone-admin.ts';
 import { maskedCopy } from '../../odoo/masked-copy.ts';
 import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
 import { placeholderColumns, writePlaceholders } from '../../odoo/placeholders.ts';
@@ -35,7 +37,10 @@ export const cloneParams = z.strictObject({
   backup: z.uuid().optional(),
   /** Which filestore files travel (contract FilestorePolicy); assets by default. */
   filestore: FilestorePolicy.default('assets'),
-  /** A masking profile replacing the default one (see contract MaskProfile). */
+  /**
+   * Rules merged onto the project's masking profile (see contract MaskProfile): they may only make it
+   * stricter, a run that would weaken it is refused.
+   */
   profile: z.unknown().optional(),
 });
 
@@ -43,12 +48,12 @@ export const cloneExecutor = defineExecutor({
   kind: 'clone',
   description: 'Clone production into this environment: neutralized, secrets scrubbed, personal data masked',
   params: cloneParams,
-  async execute({ run, environment: env, params, log, signal, infra, backups, otherEnvironment, runIsActive }) {
+  async execute({ run, environment: env, params, log, signal, infra, backups, otherEnvironment, runIsActive, project }) {
     if (env.stage === 'production') {
       throw new Error(`${env.name} is a production environment: OdooOps never neutralizes or masks production; clone into a staging or development environment`);
     }
     if (params.from && params.backup) throw new Error('give either "from" (an environment) or "backup", not both');
-    const profile = params.profile === undefined ? defaultMaskProfile() : parseMaskProfile(params.profile);
+    const profile = await cloneProfile(await project(), params.profile, log);
     const fromBackup = params.backup ? await backups.get(params.backup) : undefined;
     const source: EnvironmentRow = fromBackup
       ? await otherEnvironmentById(otherEnvironment, fromBackup.environment_id, env)
@@ -121,13 +126,16 @@ export const cloneExecutor = defineExecutor({
       signal.addEventListener('abort', closeDb, { once: true });
       const keptFiles = copy.keptFiles;
       let facts;
+      let cloneAdmin: Awaited<ReturnType<typeof setCloneAdminPassword>> = null;
       try {
         facts = await inspectOdoo(db, maskDb);
         await db.query('begin');
         await neutralize(db, Object.keys(facts.modules), (l) => log(l));
         await scrubSecrets(db, baseUrlOf(env.url), (l) => log(l));
-        await db.query('commit');
         const problems = await checkNeutralized(db);
+        // No production password can log in to the copy: its admin gets a fresh one, told to the members.
+        cloneAdmin = await setCloneAdminPassword(db, problems);
+        await db.query('commit');
         if (copy.hits.size) {
           // The stream found sampled values: name the columns (never the values).
           const findings = await findPii(db, copy.sample, undefined, 1, new Set(copy.hits.keys()));
@@ -135,7 +143,7 @@ export const cloneExecutor = defineExecutor({
           for (const [table, n] of copy.hits) if (!findings.some((f) => f.table === table)) problems.push(`${n} source value(s) in the rows of ${table}`);
         }
         if (problems.length) throw new Error(`the masked copy failed verification, nothing was cloned: ${problems.join('; ')}`);
-        await log(`verified: no sampled email, phone or VAT of the source in any copied row (${mib(copy.bytes)} scanned); only the autovacuum cron and the dummy mail server are active`);
+        await log(`verified: no sampled email, phone, VAT, person name or street line of the source in any copied row (${mib(copy.bytes)} scanned); no production password hash; only the autovacuum cron and the dummy mail server are active`);
       } catch (err) {
         await db.query('rollback').catch(() => {});
         throw err;
@@ -199,7 +207,15 @@ export const cloneExecutor = defineExecutor({
       });
       if (sameServer) made.delete(maskDb);
       await log(`${env.name} is now a neutralized, masked copy of ${source.name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-      return { cloneBackupId: written.id, source: source.name, filestore: params.filestore, seconds: (Date.now() - started) / 1000 };
+      if (cloneAdmin) {
+        await log(`log in to ${env.name} as ${cloneAdmin.login} with the password ${cloneAdmin.password}: a fresh one for this clone, shown to the project's members (production's password hashes never leave production; every other user has none)`);
+      } else {
+        await log(`the clone has no admin user (login admin, or id 2): nobody can log in with a password until one is set (odoo-bin shell)`);
+      }
+      return {
+        cloneBackupId: written.id, source: source.name, filestore: params.filestore, seconds: (Date.now() - started) / 1000,
+        ...(cloneAdmin ? { admin: { login: cloneAdmin.login, password: cloneAdmin.password } } : {}),
+      };
     } finally {
       signal.removeEventListener('abort', onAbort);
       if (made.size) {
@@ -218,6 +234,23 @@ export const cloneExecutor = defineExecutor({
     }
   },
 });
+
+/**
+ * The project's masking profile with the run's rules merged onto it, refused when they would weaken
+ * it (checked at queue time too; a run queued straight in SQL is stopped here), floors enforced.
+ */
+async function cloneProfile(project: { slug: string; mask_profile?: unknown }, runProfile: unknown, log: (l: string) => Promise<void>) {
+  const base = projectMaskProfile(project.mask_profile);
+  const source = project.mask_profile == null ? 'the default profile (the project has none of its own)' : "the project's profile";
+  if (runProfile === undefined) {
+    await log(`masking: ${source}`);
+    return withFloors(base);
+  }
+  const merged = tightenProfile(base, parseMaskProfile(runProfile));
+  if (merged.weakened.length) throw new Error(`${weakenedMessage(merged.weakened)}; ${weakenedHint(project.slug)}`);
+  await log(`masking: ${source}, made stricter by the run's profile`);
+  return withFloors(merged.profile);
+}
 
 async function otherEnvironmentById(find: (name?: string) => Promise<EnvironmentRow>, id: string, self: EnvironmentRow): Promise<EnvironmentRow> {
   // Backups record environment ids; the production environment is the usual source.
