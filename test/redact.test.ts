@@ -68,3 +68,16 @@ test('thousands of secrets stay fast', () => {
   console.log(`# 20000 lines against 5000 secrets in ${ms.toFixed(0)} ms`);
   assert.ok(ms < 2000, `${ms} ms`);
 });
+
+test("the worker's directories are shown by name; a secret inside one stays hidden", () => {
+  const r = new Redactor();
+  r.alias('/var/lib/odooops/work', '<work>');
+  r.alias('/srv/odoo/filestore', '<filestore root main>');
+  r.alias('/srv/odoo', '<odoo>');
+  r.add('hunter22');
+  assert.equal(r.apply('Odoo exited (see /var/lib/odooops/work/odoo/42/odoo.log)'), 'Odoo exited (see <work>/odoo/42/odoo.log)');
+  assert.equal(r.apply('switched: /srv/odoo/filestore/acme is its filestore, /srv/odoo/other not'), 'switched: <filestore root main>/acme is its filestore, <odoo>/other not', 'the longest path names it');
+  assert.equal(r.apply('/srv/odoo/filestore/hunter22/x'), '<filestore root main>/[redacted]/x');
+  assert.equal(r.apply('no path here, password hunter22'), 'no path here, password [redacted]');
+  assert.equal(r.apply('a/b'), 'a/b');
+});

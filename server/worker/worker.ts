@@ -311,9 +311,10 @@ export class Worker {
       const executor = this.executors.get(run.kind);
       if (!executor) throw new Error(`this worker has no executor for "${run.kind}"`);
       for (const [path, label] of this.pathAliases) logs.alias(path, label);
-      const { rows } = await pool.query('select * from ops.environments where id = $1', [run.environment_id]);
-      const environment = rows[0] as EnvironmentRow;
-      const project = (await pool.query('select * from ops.projects where id = $1', [run.project_id])).rows[0] as ProjectRow;
+      // The environment and its project in one round trip (the project names the registry's bindings).
+      const { rows } = await pool.query(
+        'select e.*, to_jsonb(p) as project_row from ops.environments e join ops.projects p on p.id = e.project_id where e.id = $1', [run.environment_id]);
+      const { project_row: project, ...environment } = rows[0] as EnvironmentRow & { project_row: ProjectRow };
       const parsed = executor.params.safeParse(run.params);
       if (!parsed.success) {
         throw new Error(`invalid params for ${run.kind}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ')}`);
