@@ -103,6 +103,38 @@ update ops.environments e set db_server = 'demo-postgres', filestore_root = 'dem
 from ops.projects p
 where p.id = e.project_id and p.slug = 'demo' and e.db_password_ref like 'file:%/demo-postgres-password';
 
+-- Every other environment's settings are kept for the operator, who moves them into the registry: the
+-- server writes them out as a suggested registry file (server/infra/upgrade.ts). The environments name
+-- those suggested entries already (<project>-<environment>), so adopting the file is all it takes.
+-- Only the server reads this table (no grants): it holds password references and paths.
+create table ops.environment_settings_before_registry (
+  environment_id uuid primary key references ops.environments (id) on delete cascade,
+  project_slug text not null,
+  environment text not null,
+  db_name text not null,
+  db_host text,
+  db_port integer,
+  db_user text,
+  db_password_ref text,
+  filestore_path text,
+  deploy_target jsonb,
+  saved_at timestamptz not null default now()
+);
+alter table ops.environment_settings_before_registry enable row level security;
+insert into ops.environment_settings_before_registry
+  (environment_id, project_slug, environment, db_name, db_host, db_port, db_user, db_password_ref, filestore_path, deploy_target)
+select e.id, p.slug, e.name, e.db_name, e.db_host, e.db_port, e.db_user, e.db_password_ref, e.filestore_path, e.deploy_target
+from ops.environments e join ops.projects p on p.id = e.project_id
+where e.db_server is null and e.archived_at is null;
+update ops.environments e
+set db_server = s.name,
+    filestore_root = case when e.filestore_path is not null then s.name || '-files' end,
+    runtime = case when e.deploy_target is not null then s.name || '-odoo' end,
+    http_port = case when e.deploy_target ->> 'kind' = 'local' then (e.deploy_target ->> 'httpPort')::integer end
+from (select e2.id, left(p.slug, 28) || '-' || left(regexp_replace(e2.name, '[^a-z0-9-]', '-', 'g'), 28) as name
+      from ops.environments e2 join ops.projects p on p.id = e2.project_id) s
+where s.id = e.id and e.db_server is null and e.archived_at is null;
+
 alter table ops.environments
   drop column db_host, drop column db_port, drop column db_user, drop column db_password_ref,
   drop column filestore_path, drop column deploy_target;
@@ -222,7 +254,8 @@ create trigger projects_guard_repository before insert or update of repo_url on 
   for each row execute function ops.projects_guard_repository();
 
 -- Grants ---------------------------------------------------------------------------------------------
-revoke all on ops.instance_admins, ops.infrastructure, ops.infrastructure_source from public, anon, authenticated, service_role;
+revoke all on ops.instance_admins, ops.infrastructure, ops.infrastructure_source, ops.environment_settings_before_registry
+  from public, anon, authenticated, service_role;
 grant select, delete on ops.instance_admins to authenticated;
 grant insert (user_id) on ops.instance_admins to authenticated;
 grant select on ops.infrastructure to authenticated;

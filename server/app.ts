@@ -17,6 +17,7 @@ import { Worker } from './worker/worker.ts';
 import { demoInfrastructure, queueDemoClone, seedDemo } from './demo.ts';
 import { Infrastructure, type Builtins } from './infra/registry.ts';
 import { ensureInstanceAdmin, publishInfrastructure } from './infra/publish.ts';
+import { writeUpgradeSuggestion } from './infra/upgrade.ts';
 import { giveToRunUser, setupRunUser, shareWithRunUser } from './infra/run-user.ts';
 import { RealtimeGateway } from './realtime/gateway.ts';
 import { GitHubFeedback } from './github/feedback.ts';
@@ -138,6 +139,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     let infra = Infrastructure.load(infraFile, builtins);
     const publisher = `${process.pid}@${hostname()}`;
     await publishInfrastructure(pool, infra, publisher, log);
+    await writeUpgradeSuggestion(pool, infra, homeFiles(home).infrastructureFromUpgrade, log);
 
     const demoSeeded = opts.demo ? await seedDemo({ pool, databaseUrl, userId: identity.userId, builtins, log }) : false;
 

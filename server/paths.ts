@@ -17,6 +17,8 @@ export const homeFiles = (home: string) => ({
   localUser: join(home, 'local-user.json'),
   /** The operator's infrastructure registry (server/infra/registry.ts), unless --infra names another. */
   infrastructure: join(home, 'infrastructure.yaml'),
+  /** What environments set for themselves before the registry, as registry entries to review (server/infra/upgrade.ts). */
+  infrastructureFromUpgrade: join(home, 'infrastructure.from-upgrade.yaml'),
   /** The default backup store (a local directory). */
   backups: join(home, 'backups'),
   /** Password of the embedded cluster's superuser. */

@@ -1,7 +1,7 @@
 // The migration runner and the Supabase shims, on a real embedded PostgreSQL.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, appendFileSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, appendFileSync, writeFileSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -147,4 +147,65 @@ test('servers starting together apply each migration once', async () => {
   assert.equal(applied.length, new Set(applied).size);
   assert.equal(applied.length, readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).length);
   await Promise.all([client, ...others].map((c) => c.end()));
+});
+
+test('upgrading from before the registry: environments keep their settings as a registry to adopt, already named', async () => {
+  const { client, url } = await freshDb();
+  // The database as an older OdooOps left it: migrations up to the registry, environments with their own settings.
+  const older = mkdtempSync(join(tmpdir(), 'odooops-migrations-'));
+  cleanup.push(older);
+  for (const f of readdirSync(MIGRATIONS_DIR).filter((f) => f < '20261130000100')) cpSync(join(MIGRATIONS_DIR, f), join(older, f));
+  await migrate(client, older);
+  const project = (await client.query(`insert into ops.projects (slug, name) values ('acme', 'Acme') returning id`)).rows[0].id;
+  const env = (name: string, stage: string, db: string, cols: Record<string, unknown>) => client.query(
+    `insert into ops.environments (project_id, name, stage, db_name, ${Object.keys(cols).join(', ')})
+     values ($1, $2, $3, $4, ${Object.keys(cols).map((_, i) => `$${i + 5}`).join(', ')})`,
+    [project, name, stage, db, ...Object.values(cols)]);
+  await env('production', 'production', 'acme_prod', {
+    db_host: '10.0.0.5', db_port: 5432, db_user: 'odoo', db_password_ref: 'env:ODOOOPS_DB_ACME', filestore_path: '/var/lib/odoo/filestore/acme_prod',
+    deploy_target: JSON.stringify({ kind: 'local', odooBin: '/opt/odoo/odoo-bin', httpPort: 8069, healthTimeoutSeconds: 30 }),
+  });
+  await env('staging', 'staging', 'acme_staging', { db_host: '10.0.0.5', filestore_path: '/srv/files/staging-files' });
+  await env('dev', 'development', 'acme_dev', { db_user: 'odoo' });
+
+  await migrate(client);
+  const { rows } = await client.query(`select name, db_server, db_name, filestore_root, runtime, http_port from ops.environments order by name`);
+  assert.deepEqual(rows, [
+    { name: 'dev', db_server: 'acme-dev', db_name: 'acme_dev', filestore_root: null, runtime: null, http_port: null },
+    { name: 'production', db_server: 'acme-production', db_name: 'acme_prod', filestore_root: 'acme-production-files', runtime: 'acme-production-odoo', http_port: 8069 },
+    { name: 'staging', db_server: 'acme-staging', db_name: 'acme_staging', filestore_root: 'acme-staging-files', runtime: null, http_port: null },
+  ]);
+  // Nobody but the server reads what was saved (it holds password references and paths).
+  const probe = await client.query(`select has_table_privilege('authenticated', 'ops.environment_settings_before_registry', 'select') as a,
+    has_table_privilege('service_role', 'ops.environment_settings_before_registry', 'select') as s`);
+  assert.deepEqual(probe.rows[0], { a: false, s: false });
+
+  const { Infrastructure } = await import('../server/infra/registry.ts');
+  const { writeUpgradeSuggestion } = await import('../server/infra/upgrade.ts');
+  const pool = new pg.Pool({ connectionString: url });
+  const file = join(home, 'infrastructure.from-upgrade.yaml');
+  try {
+    const logged: string[] = [];
+    assert.equal(await writeUpgradeSuggestion(pool, Infrastructure.load(null), file, (m) => logged.push(m)), file);
+    assert.match(logged[0]!, /3 environment\(s\) kept their settings .* review .*infrastructure\.from-upgrade\.yaml/);
+    const text = readFileSync(file, 'utf8');
+    assert.match(text, /NOTE: acme\/staging's filestore was \/srv\/files\/staging-files: .* rename it to \/srv\/files\/acme_staging/);
+    // Adopted as it is, the suggestion resolves what the environments said before, for their project only.
+    const adopted = Infrastructure.load(file);
+    process.env.ODOOOPS_DB_ACME = 'pw';
+    try {
+      assert.deepEqual(adopted.database('acme-production', 'acme_prod', 'acme'), { server: 'acme-production', host: '10.0.0.5', port: 5432, user: 'odoo', password: 'pw', database: 'acme_prod' });
+    } finally {
+      delete process.env.ODOOOPS_DB_ACME;
+    }
+    assert.throws(() => adopted.database('acme-production', 'acme_prod', 'other'), /not bound to project other/);
+    assert.throws(() => adopted.database('acme-production', 'acme_staging', 'acme'), /is not one project acme may use/, 'each server entry is scoped to its database');
+    assert.deepEqual(adopted.runtime('acme-production-odoo', 'acme'), { kind: 'local', odooBin: '/opt/odoo/odoo-bin', httpPorts: [8069, 8069], healthTimeoutSeconds: 30, addonsPath: [], odooArgs: [], projects: ['acme'] });
+    assert.equal(adopted.entries().find((e) => e.name === 'acme-staging-files')?.kind, 'filestore_root');
+    // Once the registry has them, there is nothing left to suggest.
+    assert.equal(await writeUpgradeSuggestion(pool, adopted, file, () => {}), null);
+  } finally {
+    await pool.end();
+    await client.end();
+  }
 });
