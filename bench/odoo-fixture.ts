@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startServer, type RunningServer } from '../server/app.ts';
 import { generateOdooDatabase } from '../server/odoo/generate.ts';
-import { call, eventually, giveToRunUser, tempHome } from '../test/helpers/control-plane.ts';
+import { call, eventually, chownToRunUser, tempHome } from '../test/helpers/control-plane.ts';
 import { createOdooRole, startDebianPostgres, type DebianPostgres } from '../test/helpers/debian-postgres.ts';
 
 export const progress = (m: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
@@ -55,7 +55,7 @@ export async function odooFixture(): Promise<OdooFixture> {
     filestoreRoots: { bench: { path: join(scratch, 'filestore'), projects: ['bench'] } },
   }));
   const server = await startServer({ home, log: () => {}, scheduleIntervalMs: 0, leaseSeconds: 60 });
-  giveToRunUser(join(scratch, 'filestore'));
+  chownToRunUser(join(scratch, 'filestore'));
   const token = server.token; // the operator's: they may create projects
   await call(server.url, token, 'POST', '/api/projects', { slug: 'bench', name: 'Bench' });
   for (const [name, stage, dbName] of [['production', 'production', 'bench_prod'], ['staging', 'staging', 'bench_staging']]) {

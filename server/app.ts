@@ -14,7 +14,7 @@ import { createPool } from './db/session.ts';
 import { homeFiles, odooopsHome, sharedDir } from './paths.ts';
 import { loadExecutors } from './worker/executors/index.ts';
 import { Worker } from './worker/worker.ts';
-import { demoInfrastructure, queueDemoClone, seedDemo } from './demo.ts';
+import { DEMO_SLUG, demoInfrastructure, queueDemoClone, seedDemo } from './demo.ts';
 import { Infrastructure, type Builtins } from './infra/registry.ts';
 import { ensureInstanceAdmin, publishInfrastructure } from './infra/publish.ts';
 import { writeUpgradeSuggestion } from './infra/upgrade.ts';
@@ -133,8 +133,10 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     // The operator's own identity may create projects and grant that right (odooops admin).
     await ensureInstanceAdmin(pool, identity.userId);
 
-    // The registry: the operator's file, plus the demo's built-in entries on the embedded control plane.
-    const builtins: Builtins = cluster || opts.demo ? await demoInfrastructure({ databaseUrl, home, log }) : {};
+    // The registry: the operator's file, plus the demo's built-in entries when there is a demo (asked for
+    // now, or made by an earlier --demo start): no demo role or filestore for a server that never had one.
+    const hasDemo = opts.demo || (await pool.query('select 1 from ops.projects where slug = $1', [DEMO_SLUG])).rowCount === 1;
+    const builtins: Builtins = hasDemo ? await demoInfrastructure({ databaseUrl, home, log }) : {};
     const infraFile = opts.infraFile ?? process.env.ODOOOPS_INFRA ?? homeFiles(home).infrastructure;
     let infra = Infrastructure.load(infraFile, builtins);
     const publisher = `${process.pid}@${hostname()}`;

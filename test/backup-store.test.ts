@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { LocalBackupStore } from '../server/odoo/backup-store.ts';
 import { findPgTool } from '../server/odoo/pg-tools.ts';
-import { eventually, giveToRunUser, startControlPlane, type TestControlPlane } from './helpers/control-plane.ts';
+import { eventually, chownToRunUser, startControlPlane, type TestControlPlane } from './helpers/control-plane.ts';
 import { runTempDir } from '../server/infra/run-user.ts';
 import { createGeneratedOdooDb, createOdooRole, startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
 
@@ -98,7 +98,7 @@ test('a backup run into a full store fails clearly and leaves nothing in it', as
   await createGeneratedOdooDb(odooPg, 'full_dev', 'odoo', 'pw-full-store', join(scratch, 'fs', 'full_dev'), { partners: 100, attachmentBytes: 65536 });
   const admin = await cp.user(undefined, { instanceAdmin: true });
   process.env.ODOOOPS_DB_TEST_FULL_STORE = 'pw-full-store';
-  giveToRunUser(join(scratch, 'fs'));
+  chownToRunUser(join(scratch, 'fs'));
   await cp.setInfra({
     databaseServers: { odoo: { host: odooPg.host, port: odooPg.port, user: 'odoo', password: 'env:ODOOOPS_DB_TEST_FULL_STORE', projects: ['full'] } },
     filestoreRoots: { fs: { path: join(scratch, 'fs'), projects: ['full'] } },

@@ -15,7 +15,7 @@ import { sign } from '@octokit/webhooks-methods';
 import { freePort } from '../server/db/embedded.ts';
 import { shellQuote } from '../server/deploy/ssh-odoo.ts';
 import { fingerprintDb } from './helpers/debian-postgres.ts';
-import { eventually, freePortRange, giveToRunUser } from './helpers/control-plane.ts';
+import { eventually, freePortRange, chownToRunUser } from './helpers/control-plane.ts';
 import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 
 const SECRET = 'webhook-secret-for-tests';
@@ -391,7 +391,7 @@ test('ssh target: the same steps on another host over the system\'s ssh (a real 
     assert.equal((await p.admin.call('PUT', '/api/projects/git/git', { stagingMode: 'update' })).status, 200);
     writeFileSync(join(dir, 'odoo.conf'), `[options]\ndb_password = ${p.password}\n`);
     // ssh runs as the run user: its key is theirs (as an operator sets up the worker's deploy key).
-    giveToRunUser(join(dir, 'client_key'));
+    chownToRunUser(join(dir, 'client_key'));
     const httpPort = await freePort();
     const remoteCheckout = join(p.scratch, 'remote', 'addons');
     const target = {

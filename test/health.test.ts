@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type * as C from '../contract/index.ts';
-import { eventually, giveToRunUser, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
+import { eventually, chownToRunUser, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 import { createOdooShapedDb, requirePasswordsOverTcp, startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
 
 const SLUG = 'health-e2e';
@@ -53,7 +53,7 @@ before(async () => {
   }
   writeFileSync(join(filestore, 'README'), 'not an attachment');
   mkdirSync(join(scratch, 'empty-root'));
-  giveToRunUser(scratch);
+  chownToRunUser(scratch);
 
   process.env[PW_VAR] = PASSWORD;
   delete process.env[UNSET_VAR];

@@ -258,6 +258,10 @@ describe('infrastructure is for admins to choose, among what the operator bound 
     for (const set of [`db_name = 'odoo_production_copy'`, `db_server = 'other-db'`, `filestore_root = 'x'`, `runtime = 'x'`, 'http_port = 8069']) {
       await sqlRefused(devA, `update ops.environments set ${set} where id = $1`, [envId], /only project admins choose/);
     }
+    // An empty change is a clear 400, not a broken UPDATE.
+    const empty = await adminA.call('PATCH', '/api/projects/alpha/environments/dev', { database: {} });
+    assert.equal(empty.status, 400, JSON.stringify(empty.body));
+    assert.match(empty.body.error.message, /nothing to change/);
     // Without infrastructure, developers keep managing their development environments.
     const r = await devA.call('PATCH', '/api/projects/alpha/environments/dev', { branch: 'feature/y' });
     assert.equal(r.status, 200, JSON.stringify(r.body));

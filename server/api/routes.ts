@@ -359,6 +359,7 @@ export const routes: Route[] = [
         ['branch', input.branch], ['url', input.url], ['db_server', input.database?.server], ['db_name', input.database?.name], ['filestore_root', input.filestore],
       ];
       const set = cols.filter(([, v]) => v !== undefined);
+      if (!set.length) throw new HttpError(400, 'invalid_request', 'nothing to change: give at least one setting');
       await c.query(`update ops.environments set ${set.map(([k], i) => `${k} = $${i + 2}`).join(', ')} where id = $1`, [env.id, ...set.map(([, v]) => v)])
         .catch(uniqueClash);
       const { rows } = await c.query(`${ENV_SELECT} where e.id = $1`, [env.id]);
@@ -388,7 +389,8 @@ export const routes: Route[] = [
         try {
           env = await createDevEnvironment(c, full, input.branch);
         } catch (err) {
-          if ((err as { code?: string }).code !== '23505') throw err;
+          // The name clash has its own advice; a database, filestore or port taken meanwhile is said as such.
+          if ((err as { constraint?: string }).constraint !== 'environments_project_id_name_key') uniqueClash(err);
           throw new HttpError(409, 'conflict', `${project.slug} already has an environment named ${devEnvironmentName(input.branch)} (for another branch)`,
             'rename or archive that environment, or use a branch name that differs in more than punctuation and case');
         }

@@ -130,7 +130,7 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
  * Hands a directory tree a test made (as root) to the server's run user, as an operator gives the Odoo
  * filestore to the user Odoo and OdooOps run as. Nothing to do when the tests do not run as root.
  */
-export function giveToRunUser(dir: string): void {
+export function chownToRunUser(dir: string): void {
   const u = runUser();
   if (u.switches) execFileSync('chown', ['-R', `${u.uid}:${u.gid}`, dir]);
 }

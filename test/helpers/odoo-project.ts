@@ -11,7 +11,7 @@ import type pg from 'pg';
 import type * as C from '../../contract/index.ts';
 import type { GenerateOptions } from '../../server/odoo/generate.ts';
 import type { ServerOptions } from '../../server/app.ts';
-import { eventually, giveToRunUser, startControlPlane, type TestControlPlane, type TestRegistry, type TestUser } from './control-plane.ts';
+import { eventually, chownToRunUser, startControlPlane, type TestControlPlane, type TestRegistry, type TestUser } from './control-plane.ts';
 import { createGeneratedOdooDb, createOdooRole, requirePasswordsOverTcp, startDebianPostgres, type DebianPostgres } from './debian-postgres.ts';
 
 export const ODOO_ROLE = 'odoo';
@@ -93,7 +93,7 @@ export async function startOdooProject(opts: {
   if (opts.requirePasswords !== false) await requirePasswordsOverTcp(srv);
   await createOdooRole(srv, ODOO_ROLE, password);
   for (const [db, gen] of Object.entries(opts.generate)) await createGeneratedOdooDb(srv, db, ODOO_ROLE, password, fs(db), gen);
-  giveToRunUser(join(scratch, 'filestore'));
+  chownToRunUser(join(scratch, 'filestore'));
   process.env[passwordVar] = password;
   const registry: TestRegistry = {
     databaseServers: { [DB_SERVER]: { host: srv.host, port: srv.port, user: ODOO_ROLE, password: `env:${passwordVar}`, projects: [opts.slug] } },
@@ -111,7 +111,7 @@ export async function startOdooProject(opts: {
       }
       await c.setInfra(registry);
     },
-    giveFiles: () => giveToRunUser(join(scratch, 'filestore')),
+    giveFiles: () => chownToRunUser(join(scratch, 'filestore')),
     async addEnv(spec, overrides = {}) {
       const filestore = overrides.filestore === undefined ? FILESTORE_ROOT : overrides.filestore;
       const r = await admin.call('POST', `/api/projects/${opts.slug}/environments`, {
