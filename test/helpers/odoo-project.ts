@@ -12,6 +12,8 @@ import type * as C from '../../contract/index.ts';
 import type { GenerateOptions } from '../../server/odoo/generate.ts';
 import type { ServerOptions } from '../../server/app.ts';
 import { eventually, chownToRunUser, startControlPlane, type TestControlPlane, type TestRegistry, type TestUser } from './control-plane.ts';
+import { realOdooSource, type SourceKind } from './odoo-sources.ts';
+import { installOdoo } from './real-odoo.ts';
 import { createGeneratedOdooDb, createOdooRole, requirePasswordsOverTcp, startDebianPostgres, type DebianPostgres } from './debian-postgres.ts';
 
 export const ODOO_ROLE = 'odoo';
@@ -59,6 +61,8 @@ export async function startOdooProject(opts: {
   envs: EnvSpec[];
   /** Databases to generate before the environments are created. */
   generate: Record<string, GenerateOptions>;
+  /** Real Odoo databases (made by odoo-bin, cached; see odoo-sources.ts) before the environments are created. */
+  real?: Record<string, { version: '17.0' | '19.0'; kind: SourceKind }>;
   requirePasswords?: boolean;
   server?: Partial<ServerOptions>;
 }): Promise<OdooProject> {
@@ -93,6 +97,10 @@ export async function startOdooProject(opts: {
   if (opts.requirePasswords !== false) await requirePasswordsOverTcp(srv);
   await createOdooRole(srv, ODOO_ROLE, password);
   for (const [db, gen] of Object.entries(opts.generate)) await createGeneratedOdooDb(srv, db, ODOO_ROLE, password, fs(db), gen);
+  for (const [db, { version, kind }] of Object.entries(opts.real ?? {})) {
+    const made = await realOdooSource(await installOdoo(version), kind, { srv, role: ODOO_ROLE, password, db, filestore: fs(db) });
+    console.log(`# Odoo ${version} ${kind} source ${db}: ${made.seconds.toFixed(1)} s${made.cached ? ' (cached)' : ' (made by odoo-bin)'}`);
+  }
   chownToRunUser(join(scratch, 'filestore'));
   process.env[passwordVar] = password;
   const registry: TestRegistry = {
