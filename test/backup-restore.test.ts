@@ -162,10 +162,10 @@ test('restoring into production needs a second admin\'s approval', async () => {
   assert.equal(q.status, 201, JSON.stringify(q.body));
   const r = await finished(q.body.id);
   assert.equal(r.status, 'succeeded', r.error ?? '');
-  // A production backup cannot be restored into development as it is: that is a clone.
-  const into = await runToEnd('dev', 'restore', { backup: b.id });
-  assert.equal(into.status, 'failed');
-  assert.match(into.error!, /is of production: restoring it into development needs the clone rules/);
+  // A production backup cannot be restored into development as it is: that is a clone (refused when queued).
+  const into = await queue('dev', 'restore', { backup: b.id });
+  assert.equal(into.status, 400, JSON.stringify(into.body));
+  assert.match(into.body.error.message, /is of production: restoring it into development needs the clone rules/);
 });
 
 test('clear errors: wrong credentials, missing filestore, unknown backup, manual limit', async () => {
@@ -193,9 +193,9 @@ test('clear errors: wrong credentials, missing filestore, unknown backup, manual
     assert.match(nofs.error!, /the filestore <filestore root empty>\/shop_dev is missing on this worker \(ENOENT\)/);
     assert.ok(!nofs.error!.includes(scratch), nofs.error!);
 
-    const unknown = await runToEnd('dev', 'restore', { backup: '00000000-0000-4000-8000-000000000000' });
-    assert.equal(unknown.status, 'failed');
-    assert.match(unknown.error!, /backup 00000000-0000-4000-8000-000000000000 does not exist in this project/);
+    const unknown = await queue('dev', 'restore', { backup: '00000000-0000-4000-8000-000000000000' });
+    assert.equal(unknown.status, 400, JSON.stringify(unknown.body));
+    assert.match(unknown.body.error.message, new RegExp(`there is no backup 00000000-0000-4000-8000-000000000000 in project ${SLUG}`));
 
     // Odoo.sh: at most 5 manual backups a day per environment (earlier tests took some of dev's).
     const { rows } = await cp!.pool.query(`select ops.manual_backups_today(id) as n from ops.environments where name = 'dev'`);
