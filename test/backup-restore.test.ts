@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import type * as C from '../contract/index.ts';
+import * as C from '../contract/index.ts';
+import { downloadName } from '../extension/src/backupFile.ts';
 import { eventually, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 import { createGeneratedOdooDb, fingerprintDb, fingerprintDir, type DebianPostgres } from './helpers/debian-postgres.ts';
 import { backupPrefixOf } from '../server/odoo/backup-writer.ts';
@@ -233,7 +234,11 @@ test('backups are listed, and downloaded as an Odoo database-manager zip that ps
   const cliList = JSON.parse(await cli('backup', 'list', SLUG, 'dev', '--json')) as C.Backup[];
   assert.deepEqual(cliList.map((x) => x.id), (list.body as C.Backup[]).map((x) => x.id));
   const saved = JSON.parse(await cli('backup', 'download', b.id, '--json'));
-  assert.match(saved.file, /^shop_dev_\d{8}T\d{6}\.zip$/, 'named as the server names it');
+  // One name: the server's, the CLI's default (its help says <database>_<YYYY-MM-DD_HH-MM-SS>.zip) and the extension's save dialog.
+  assert.equal(listed.database, 'shop_dev');
+  assert.match(saved.file, /^shop_dev_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.zip$/);
+  assert.equal(saved.file, C.backupFileName('shop_dev', listed.createdAt), 'named as the server names it');
+  assert.equal(downloadName(listed, 'dev'), saved.file, 'the extension proposes the same name');
   assert.deepEqual(readdirSync(dir), [saved.file], 'no .part file left');
   renameSync(join(dir, saved.file), join(dir, 'backup.zip'));
   await assert.rejects(cli('backup', 'download', 'not-a-backup'), /not a backup id/);
@@ -255,7 +260,7 @@ test('backups are listed, and downloaded as an Odoo database-manager zip that ps
 
   const res = await fetch(`${cp!.server.url}/api/backups/${b.id}/download`, { method: 'GET', headers: { authorization: `Bearer ${admin.token}` } });
   assert.equal(res.headers.get('content-type'), 'application/zip');
-  assert.match(res.headers.get('content-disposition')!, /attachment; filename="shop_dev_\d{8}T\d{6}\.zip"/);
+  assert.equal(res.headers.get('content-disposition')!, `attachment; filename="${saved.file}"`);
   await res.body?.cancel();
 
   // Who may not operate on an environment may not take its data away; the download is audited.

@@ -9,6 +9,7 @@ import { TOKEN_KEY } from './connection.ts';
 import type { LogPanels } from './logPanel.ts';
 import { envKey, progressOf, type Store } from './store.ts';
 import { backupLabel, mib, type Node } from './tree.ts';
+import { downloadName } from './backupFile.ts';
 import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
 
 export interface CommandDeps {
@@ -226,18 +227,19 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
   }));
   register('odooops.downloadBackup', (node) => run('download', async () => {
     const arg = node as unknown as { backup?: string; to?: string } | undefined;
-    let backup: { id: string; label: string } | undefined;
-    if (node?.type === 'backup') backup = { id: node.backup.id, label: `${node.env}-${node.backup.kind}` };
-    else if (arg?.backup) backup = { id: C.Uuid.parse(arg.backup), label: 'backup' };
+    let backup: { id: string; label: string; file: string } | undefined;
+    const named = (b: C.Backup, env: string) => ({ id: b.id, label: `${env}-${b.kind}`, file: downloadName(b, env) });
+    if (node?.type === 'backup') backup = named(node.backup, node.env);
+    else if (arg?.backup) backup = { id: C.Uuid.parse(arg.backup), label: 'backup', file: 'backup.zip' };
     else {
       const target = await pickEnvironment(node);
       const b = target && await pickBackup(target.project, target.env.name, 'Backup to download');
       if (!target || !b) return;
-      backup = { id: b.id, label: `${target.env.name}-${b.kind}` };
+      backup = named(b, target.env.name);
     }
     const to = arg?.to ? vscode.Uri.file(arg.to) : await vscode.window.showSaveDialog({
       title: 'Save the backup as an Odoo zip (restorable from Odoo\'s database manager)',
-      defaultUri: vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(homedir()), `${backup.label}.zip`),
+      defaultUri: vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(homedir()), backup.file),
       filters: { 'Odoo backup': ['zip'] },
     });
     if (!to) return;

@@ -514,7 +514,7 @@ export const routes: Route[] = [
       throw backupFilesMissing(`backup ${id.data} cannot be downloaded`, missing,
         `Download or restore another backup of ${backup.environment_name} (odooops backup list ${backup.project_slug} ${backup.environment_name}), or take a new one (odooops run queue ${backup.project_slug} ${backup.environment_name} backup).`);
     }
-    const name = `${manifest.database}_${manifest.createdAt.replace(/[-:]/g, '').replace(/\..*/, '')}.zip`;
+    const name = C.backupFileName(manifest.database, backup.created_at.toISOString());
     await audit(pool, claims, backup.project_id, 'backup.download', String(id.data), { format, environment: backup.environment_name });
     return {
       stream: {

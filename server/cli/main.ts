@@ -126,7 +126,8 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   {
     section: 'Runs', name: 'backup download', usage: 'odooops backup download BACKUP_ID [--output FILE]',
     help: `Odoo's database-manager zip (dump.sql, filestore/), for Odoo's own database manager or Odoo.sh;
-    FILE defaults to <database>_<date>.zip.`,
+    FILE defaults to <database>_<YYYY-MM-DD_HH-MM-SS>.zip (the backup's time, UTC), as Odoo's database
+    manager names its backups; the extension's save dialog proposes the same name.`,
   },
   { section: 'Runs', name: 'audit', usage: 'odooops audit PROJECT [--limit N]', help: 'The project\'s audit log (admins).' },
   {

@@ -19,7 +19,7 @@ const approval = (id: string, status: C.Approval['status'], usedByRunId: number 
   id, environment: 'production', kind: 'restore', params: {}, reason: null, status, requestedBy: ME, decidedBy: null, usedByRunId,
 });
 const backup = (id: string): C.Backup => ({
-  id, environment: 'staging', kind: 'manual', createdAt: '2026-11-25T10:00:00.000Z', sizeBytes: 1, sha256: null, odooVersion: '17.0', masked: false, runId: 1,
+  id, environment: 'staging', kind: 'manual', createdAt: '2026-11-25T10:00:00.000Z', sizeBytes: 1, sha256: null, odooVersion: '17.0', database: 'acme_staging', masked: false, runId: 1,
 });
 const run = (id: number, environment: string, status: C.Run['status'] = 'queued', kind = 'backup'): C.Run => ({
   id, project: 'acme', environment, kind, status, params: {}, requestedBy: null, idempotencyKey: null, approvalId: null,
