@@ -10,6 +10,7 @@ import type { LogPanels } from './logPanel.ts';
 import { envKey, progressOf, type Store } from './store.ts';
 import { backupLabel, mib, type Node } from './tree.ts';
 import { downloadName } from './backupFile.ts';
+import { editEnvironment, type EditUi } from './editEnvironment.ts';
 import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
 
 export interface CommandDeps {
@@ -190,6 +191,25 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
       }
     }
     await queue(target.project, target.env.name, 'deploy', params);
+  }));
+  // Admins only (the menu shows it to them; the server refuses anyone else).
+  register('odooops.editEnvironment', (node) => run('edit environment', async () => {
+    const arg = node as unknown as { project?: string; environment?: string; set?: C.UpdateEnvironment } | undefined;
+    const isAdmin = (slug: string) => store.projects.find((p) => p.slug === slug)?.role === 'admin';
+    const target = arg?.environment && arg.project
+      ? { project: arg.project, env: store.environment(arg.project, arg.environment)! }
+      : node?.type === 'environment' ? { project: node.project, env: node.env }
+      : await vscode.window.showQuickPick(store.projects.filter((p) => isAdmin(p.slug)).flatMap((p) => store.environments(p.slug)
+        .map((env) => ({ label: env.name, description: `${p.slug} · ${env.stage}`, project: p.slug, env }))), { placeHolder: 'Environment to edit' });
+    if (!target?.env) return;
+    const ui: EditUi = {
+      pick: async (items, placeHolder) => vscode.window.showQuickPick(items, { placeHolder }),
+      input: async (prompt, value, validate) => vscode.window.showInputBox({ prompt, value, ignoreFocusOut: true, validateInput: validate }),
+    };
+    const updated = await editEnvironment(need(), ui, target.project, target.env, arg?.set);
+    if (!updated) return;
+    store.putEnvironment(updated);
+    void vscode.window.showInformationMessage(`OdooOps: ${updated.name} updated.`);
   }));
   register('odooops.checkHealth', (node) => run('health check', async () => {
     const target = await pickEnvironment(node);
