@@ -208,7 +208,7 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     };
     const updated = await editEnvironment(need(), ui, target.project, target.env, arg?.set);
     if (!updated) return;
-    store.putEnvironment(updated);
+    store.updateEnvironment(updated);
     void vscode.window.showInformationMessage(`OdooOps: ${updated.name} updated.`);
   }));
   register('odooops.checkHealth', (node) => run('health check', async () => {

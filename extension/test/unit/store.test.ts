@@ -147,4 +147,16 @@ describe('Store', () => {
     assert.deepEqual(s.putEnvironment(added), [], 'already listed');
     assert.deepEqual(s.putEnvironment({ ...added, id: '00000000-0000-4000-8000-00000000000c', project: 'other' }), [], 'not a loaded project');
   });
+
+  it('an edited environment replaces the listed one and refreshes only its node', async () => {
+    const staging = { ...env('staging', 'staging'), id: '00000000-0000-4000-8000-00000000000d' };
+    const s = new Store(api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('production', 'production'), staging], '/api/runs?project=acme&limit=200': [] }));
+    await s.load();
+    let changed: string[] | null | undefined;
+    s.onDidChange((k) => (changed = k));
+    assert.deepEqual(s.updateEnvironment({ ...staging, url: 'https://staging.acme.example' }), [envKey('acme', 'staging')]);
+    assert.deepEqual(changed, [envKey('acme', 'staging')]);
+    assert.equal(s.environment('acme', 'staging')?.url, 'https://staging.acme.example');
+    assert.deepEqual(s.environments('acme').map((e) => e.name), ['production', 'staging'], 'in its place, not added');
+  });
 });
