@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';
+import { runParamsProblems } from '../../contract/run-params.ts';
 import { ApiClient, CliError, EXIT, resolveTarget } from './api-client.ts';
 import { followLogs } from './follow.ts';
 import { mib } from '../odoo/inspect.ts';
@@ -125,7 +126,8 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   {
     section: 'Runs', name: 'backup download', usage: 'odooops backup download BACKUP_ID [--output FILE]',
     help: `Odoo's database-manager zip (dump.sql, filestore/), for Odoo's own database manager or Odoo.sh;
-    FILE defaults to <database>_<date>.zip.`,
+    FILE defaults to <database>_<YYYY-MM-DD_HH-MM-SS>.zip (the backup's time, UTC), as Odoo's database
+    manager names its backups; the extension's save dialog proposes the same name.`,
   },
   { section: 'Runs', name: 'audit', usage: 'odooops audit PROJECT [--limit N]', help: 'The project\'s audit log (admins).' },
   {
@@ -212,6 +214,14 @@ function parseParams(values: Values): Record<string, unknown> {
     if (eq <= 0) throw usage(`--param takes KEY=VALUE, not "${p}"`);
     params[p.slice(0, eq)] = p.slice(eq + 1);
   }
+  return params;
+}
+
+/** A built-in kind's params, checked before anything is sent (the server checks them again, and what they name). */
+function checkedParams(kind: string, values: Values): Record<string, unknown> {
+  const params = parseParams(values);
+  const problems = runParamsProblems(kind, params);
+  if (problems) throw new CliError(`invalid params for a ${kind} run: ${problems.join('; ')}`, EXIT.usage, 'Nothing was queued; fix the --param and run the command again.');
   return params;
 }
 
@@ -485,7 +495,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'run queue': {
       const [project, env, kind] = [P(2), enc(arg(pos, 3, 'ENV')), arg(pos, 4, 'KIND')];
       const body = {
-        kind, params: parseParams(values),
+        kind, params: checkedParams(kind, values),
         ...(values['idempotency-key'] ? { idempotencyKey: values['idempotency-key'] } : {}),
         ...(values.approval ? { approvalId: values.approval } : {}),
         ...(values['max-attempts'] ? { maxAttempts: num(values['max-attempts'], '--max-attempts') } : {}),
@@ -540,7 +550,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'approval request': {
       const { data } = await api.request('POST', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/approvals`, C.Approval, {
-        kind: arg(pos, 4, 'KIND'), params: parseParams(values), ...(values.reason ? { reason: values.reason } : {}),
+        kind: arg(pos, 4, 'KIND'), params: checkedParams(arg(pos, 4, 'KIND'), values), ...(values.reason ? { reason: values.reason } : {}),
       });
       print(data, () => `approval ${data.id} requested; another admin approves it with \`odooops approval approve ${data.id}\``);
       return EXIT.ok;
