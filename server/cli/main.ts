@@ -301,6 +301,7 @@ export async function main(argv: string[]): Promise<number> {
     } catch (err) {
       throw new CliError((err as Error).message, EXIT.usage, 'Fix the file and run odooops infra check again; the server reads it at start and on SIGHUP.');
     }
+    if (infra.warnings.length) throw new CliError(infra.warnings.join('\n'), EXIT.usage, 'Fix the file and run odooops infra check again; the server reads it at start and on SIGHUP.');
     const entries = infra.entries();
     print(entries, () => `${file}: ${entries.length} entries\n${table(entries.map((e) => ({ ...e, projects: e.projects?.join(',') })), ['kind', 'name', 'projects', 'description'])}`);
     return EXIT.ok;

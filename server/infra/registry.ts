@@ -186,15 +186,22 @@ export class Infrastructure {
       throw new InfraError(`the infrastructure registry ${path} is invalid: ${r.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`).join('; ')}`);
     }
     const infra = new Infrastructure(r.data, path, builtins);
-    infra.refuseShortPasswords();
+    infra.warnings = infra.shortPasswords();
     return infra;
   }
 
   /**
-   * Refuses the registry when a database server's password, as far as this machine can read it, is
-   * shorter than STRONG_SECRET_LENGTH (one it cannot read is checked by the worker that resolves it).
+   * What is wrong with entries that the registry still loads with: the server starts and every other
+   * entry keeps working (a registry refused as a whole would stop every project's runs over one
+   * password), runs on such an entry fail, and `odooops infra check` exits 2.
    */
-  private refuseShortPasswords(): void {
+  warnings: string[] = [];
+
+  /**
+   * A database server's password, as far as this machine can read it, shorter than
+   * STRONG_SECRET_LENGTH (one it cannot read is checked by the worker that resolves it).
+   */
+  private shortPasswords(): string[] {
     const short: string[] = [];
     for (const [name, e] of Object.entries(this.file.databaseServers)) {
       if (!e.password) continue;
@@ -207,7 +214,7 @@ export class Infrastructure {
       if (value !== undefined && value.length < STRONG_SECRET_LENGTH) short.push(`"${name}" (${e.password})`);
     }
     // Only the operator reads this (server start, SIGHUP, odooops infra check): where the secret is helps.
-    if (short.length) throw new InfraError(`${this.source ?? 'the registry'}: ${shortPasswordMessage(short)}`);
+    return short.length ? [`${this.source ?? 'the registry'}: ${shortPasswordMessage(short)}; runs on ${short.length > 1 ? 'these servers' : 'this server'} fail until then`] : [];
   }
 
   private databaseServerEntry(name: string): (BuiltinDatabaseServer | DatabaseServerEntry) | undefined {
