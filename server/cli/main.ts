@@ -133,7 +133,7 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   {
     section: 'Development databases', name: 'dev pull',
     usage: `odooops dev pull PROJECT [--from ENV] [--db NAME] [--filestore DIR] [--base-url URL] [--if-missing]
-               [--queue-clone ENV] [--odoo-version 16.0|17.0|18.0]`,
+               [--queue-clone ENV] [--odoo-version 16.0|17.0|18.0|19.0]`,
     help: `Restores the newest masked clone of ENV (default production) into the local PostgreSQL (libpq's
     PGHOST/PGPORT/PGUSER; the local socket by default) as NAME (default odoo), its filestore into DIR
     (default ~/.local/share/Odoo/filestore/NAME), checksums verified, and points web.base.url at this
