@@ -313,7 +313,7 @@ export const routes: Route[] = [
       const lowered = floorViolations(profile);
       if (lowered.length) {
         throw new HttpError(400, 'masking_floor', `no profile can lower these: ${lowered.join(', ')}`,
-          'drop those rules (or set them to null): production password hashes and TOTP secrets never leave production, and each clone gives its admin and internal users the project's clone password');
+          'drop those rules (or set them to null): production password hashes and TOTP secrets never leave production, and each clone gives its admin and internal users the clone password of the project');
       }
       await c.query('update ops.projects set mask_profile = $2 where id = $1', [project.id, profile]);
       return { body: await projectMasking(c, project.id) };
