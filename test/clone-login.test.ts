@@ -166,7 +166,8 @@ async function cloneLoginCase(version: '17.0' | '19.0', slug: string) {
   assert.match(log, /portal and public users have none/);
   assert.ok(!log.includes(secretValue) && !log.includes('[redacted]'), 'the value is not in the log (not even redacted: it was never written)');
   assert.ok(!JSON.stringify(run).includes(secretValue), 'nor in the run or its result');
-  assert.deepEqual((run.result as { login: unknown }).login, { logins: internal.map((u) => u.login).sort((a, b) => (a === 'admin' ? -1 : b === 'admin' ? 1 : 0)), passwordSecret: `${slug}-clone` });
+  // The admin (id 2) first, then the internal users by id.
+  assert.deepEqual((run.result as { login: unknown }).login, { logins: internal.map((u) => u.login), passwordSecret: `${slug}-clone` });
   // Feature flags stay, secrets go.
   const params = Object.fromEntries((await p.sql(staging, 'select key, value from ir_config_parameter')).map((r) => [r.key, r.value]));
   assert.equal(params['auth_signup.reset_password'], 'True');
@@ -255,6 +256,19 @@ test('Odoo 17.0: the clone password (a registry secret) opens admin and internal
   } finally {
     await odooRun.stop();
   }
+  // A secret too short to be a password fails the clone before anything is copied; staging is untouched.
+  const shortVar = `ODOOOPS_TEST_SHORT_PW_${process.pid}`;
+  process.env[shortVar] = 'short7x';
+  cleanups.push(() => void delete process.env[shortVar]);
+  await p.addInfra({ secrets: { 'brew17-short': { value: `env:${shortVar}`, projects: ['brew17'] } } });
+  assert.equal((await p.admin.call('PATCH', '/api/projects/brew17', { clonePasswordSecret: 'brew17-short' })).status, 200);
+  const before = await p.sql('brew17_staging', 'select id, password from res_users order by id');
+  const short = await p.runToEnd('staging', 'clone', {}, 300_000);
+  assert.equal(short.status, 'failed');
+  assert.match(short.error!, /the secret "brew17-short" \(the project's clone password\) is shorter than 8 characters; the operator sets a longer value/);
+  assert.ok(!(await p.logText(short.id)).includes('short7x') && !short.error!.includes('short7x'));
+  assert.doesNotMatch(await p.logText(short.id), /the copy is made on the production database server/, 'nothing was copied');
+  assert.deepEqual(await p.sql('brew17_staging', 'select id, password from res_users order by id'), before, 'staging is as it was');
 });
 
 test('Odoo 19.0: the clone password opens admin and internal users; production passwords and portal users do not; the abuse cases', async () => {
