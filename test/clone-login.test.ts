@@ -7,6 +7,8 @@
 // nowhere (API, control plane, run log).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,6 +64,18 @@ async function controlPlaneHolds(p: OdooProject, value: string): Promise<string[
     if (r.rows[0].n) found.push(table_name);
   }
   return found;
+}
+
+/** `odooops ...args` as a user of the test server: exit code and output. */
+async function cli(p: OdooProject, token: string, args: string[]): Promise<{ code: number; out: string }> {
+  const env = { ...process.env, ODOOOPS_URL: p.cp.server.url, ODOOOPS_TOKEN: token, ODOOOPS_HOME: p.cp.home };
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, '..', 'server', 'cli', 'main.ts'), ...args], { env, timeout: 60_000 });
+    return { code: 0, out: stdout };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, out: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+  }
 }
 
 const users = (p: OdooProject, db: string) =>
@@ -129,9 +143,12 @@ async function cloneLoginCase(version: '17.0' | '19.0', slug: string) {
   // A developer's direct update changes nothing (RLS: projects are updated by admins).
   const dev = await p.cp.sql(developer, (c) => c.query(`update ops.projects set clone_password_secret = null where slug = $1`, [slug]));
   assert.equal(dev.rowCount, 0);
-  const set = await patch(p.admin, { clonePasswordSecret: `${slug}-clone` });
-  assert.equal(set.status, 200, JSON.stringify(set.body));
-  assert.equal(set.body.clonePasswordSecret, `${slug}-clone`);
+  const viaCli = await cli(p, p.admin.token, ['project', 'set', slug, '--clone-password', `file:/etc/shadow`]);
+  assert.equal(viaCli.code, 3, `the CLI sends it, the server refuses it: ${viaCli.out}`);
+  const set = await cli(p, p.admin.token, ['project', 'set', slug, '--clone-password', `${slug}-clone`]);
+  assert.equal(set.code, 0, set.out);
+  assert.match(set.out, new RegExp(`clones' password: the registry secret "${slug}-clone"`));
+  assert.equal((await p.admin.call('GET', `/api/projects/${slug}`)).body.clonePasswordSecret, `${slug}-clone`);
 
   // Clone production into staging through the real server.
   const prodUsers = await users(p, prod);
@@ -234,6 +251,13 @@ test('Odoo 17.0: the clone password (a registry secret) opens admin and internal
   assert.match(log, /with a fresh password made for this clone, for the members who may operate staging: odooops env login brew17 staging/);
   const info = await p.admin.call('GET', '/api/projects/brew17/environments/staging/clone-login');
   assert.equal(info.status, 200);
+  // The same through the CLI: the operator's way to hand it on; refused to a viewer.
+  const shown = await cli(p, p.admin.token, ['env', 'login', 'brew17', 'staging']);
+  assert.equal(shown.code, 0, shown.out);
+  assert.match(shown.out, new RegExp(`logins: admin, user-\\d+\\npassword: ${info.body.password.replace(/[-]/g, '\\-')}`));
+  const refusedCli = await cli(p, viewer.token, ['env', 'login', 'brew17', 'staging']);
+  assert.equal(refusedCli.code, 3, refusedCli.out);
+  assert.ok(!refusedCli.out.includes(info.body.password));
   const fresh = info.body.password as string;
   assert.match(fresh, /^[A-Za-z0-9_-]{20}$/);
   assert.equal(info.body.passwordSecret, null);
