@@ -296,11 +296,22 @@ export const Backup = z.object({
   sizeBytes: z.number(),
   sha256: z.string().nullable(),
   odooVersion: z.string().nullable(),
+  /** The Odoo database it is a backup of (its manifest's), which names its download. */
+  database: z.string().nullable(),
   /** A neutralized, masked clone of another environment. */
   masked: z.boolean(),
   runId: z.number().nullable(),
 });
 export type Backup = z.infer<typeof Backup>;
+/**
+ * What a downloaded backup is called (the server's Content-Disposition, so the CLI's default, and the
+ * extension's save dialog): as Odoo's database manager names its own, <database>_<YYYY-MM-DD_HH-MM-SS>.zip,
+ * at the backup's time (UTC).
+ */
+export function backupFileName(database: string, createdAt: string): string {
+  const at = new Date(createdAt).toISOString().slice(0, 19).replace('T', '_').replaceAll(':', '-');
+  return `${database.replace(/[^A-Za-z0-9_.-]/g, '_')}_${at}.zip`;
+}
 /**
  * How Odoo is deployed for an environment: a runtime of the operator's registry (odoo-bin on the worker's
  * machine, or a host reached over ssh with its fixed command lines), and for a local runtime the HTTP port,

@@ -289,7 +289,7 @@ test('Odoo 17.0: the clone password (a registry secret) opens admin and internal
   const before = await p.sql('brew17_staging', 'select id, password from res_users order by id');
   const short = await p.runToEnd('staging', 'clone', {}, 300_000);
   assert.equal(short.status, 'failed');
-  assert.match(short.error!, /the secret "brew17-short" \(the project's clone password\) is shorter than 8 characters; the operator sets a longer value/);
+  assert.match(short.error!, /the secret "brew17-short" \(the project's clone password\) is shorter than 12 characters; the operator sets a longer value/);
   assert.ok(!(await p.logText(short.id)).includes('short7x') && !short.error!.includes('short7x'));
   assert.doesNotMatch(await p.logText(short.id), /the copy is made on the production database server/, 'nothing was copied');
   assert.deepEqual(await p.sql('brew17_staging', 'select id, password from res_users order by id'), before, 'staging is as it was');

@@ -164,9 +164,10 @@ test('clone production → staging: neutralized, scrubbed, masked, verified; pro
 
 test('production is never neutralized or masked', async () => {
   const before = await fingerprintDb(odooPg!, 'acme_prod');
-  const run = await runToEnd('production', 'clone', { from: 'staging' });
-  assert.equal(run.status, 'failed');
-  assert.match(run.error!, /production is a production environment: OdooOps never neutralizes or masks production/);
+  // Refused when queued (the worker refuses a clone queued past the API too: run-params.test.ts).
+  const run = await p.queue('production', 'clone', { from: 'staging' });
+  assert.equal(run.status, 400, JSON.stringify(run.body));
+  assert.match(run.body.error.message, /production is a production environment: OdooOps never neutralizes or masks production/);
   assert.deepEqual(await fingerprintDb(odooPg!, 'acme_prod'), before);
 });
 

@@ -40,9 +40,9 @@ repositories:
 `));
 
 test('a name resolves only for a project it is bound to; the password comes from where the operator said', () => {
-  process.env.REGISTRY_TEST_PW = 's3cret';
+  process.env.REGISTRY_TEST_PW = 's3cret-Registry-Pw';
   try {
-    assert.deepEqual(registry.database('prod-pg', 'acme_prod', 'acme'), { server: 'prod-pg', host: '10.0.0.5', port: 5432, user: 'odoo', password: 's3cret', database: 'acme_prod' });
+    assert.deepEqual(registry.database('prod-pg', 'acme_prod', 'acme'), { server: 'prod-pg', host: '10.0.0.5', port: 5432, user: 'odoo', password: 's3cret-Registry-Pw', database: 'acme_prod' });
     refused(() => registry.database('prod-pg', 'acme_prod', 'evil'), /the database server "prod-pg" of the registry is not bound to project evil/);
     refused(() => registry.database('nope', 'x', 'acme'), /this worker's registry has no database server "nope"/);
     refused(() => registry.database(null, 'x', 'acme'), /names no database server/);

@@ -42,6 +42,7 @@ export const toBackup = (r: Row): C.Backup => ({
   sizeBytes: Number(r.size_bytes),
   sha256: r.sha256,
   odooVersion: r.manifest?.odoo?.version ?? null,
+  database: r.manifest?.database ?? null,
   masked: r.manifest?.clone?.masked === true,
   runId: r.run_id === null ? null : Number(r.run_id),
 });

@@ -11,6 +11,7 @@ import { backupFilesMissing, HttpError, notFound } from './errors.ts';
 import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '../deploy/dev-environment.ts';
 import { parseMaskProfile, projectMaskProfile } from '../odoo/mask.ts';
 import { floorDescriptions, floorViolations, tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../odoo/mask-policy.ts';
+import { checkRunParams } from './run-checks.ts';
 import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toBackup, toEnvironment, toInfra, toMember, toProject, toRun } from './mappers.ts';
 
 export interface RequestContext {
@@ -457,6 +458,7 @@ export const routes: Route[] = [
     const input = C.QueueRun.parse(body);
     return asUser(pool, claims, async (c) => {
       const { env, project } = await findEnvironment(c, params.project!, params.env!);
+      await checkRunParams(c, { project, env: env as { id: string; name: string; stage: string } }, input.kind, input.params);
       if (input.kind === 'clone') await checkCloneProfile(c, project, input.params.profile);
       const { rows } = await c.query('select * from ops.queue_run($1, $2, $3, $4, $5, $6)', [
         env.id, input.kind, JSON.stringify(input.params), input.idempotencyKey ?? null, input.approvalId ?? null, input.maxAttempts ?? 3,
@@ -545,7 +547,7 @@ export const routes: Route[] = [
       throw backupFilesMissing(`backup ${id.data} cannot be downloaded`, missing,
         `Download or restore another backup of ${backup.environment_name} (odooops backup list ${backup.project_slug} ${backup.environment_name}), or take a new one (odooops run queue ${backup.project_slug} ${backup.environment_name} backup).`);
     }
-    const name = `${manifest.database}_${manifest.createdAt.replace(/[-:]/g, '').replace(/\..*/, '')}.zip`;
+    const name = C.backupFileName(manifest.database, backup.created_at.toISOString());
     await audit(pool, claims, backup.project_id, 'backup.download', String(id.data), { format, environment: backup.environment_name });
     return {
       stream: {
@@ -629,7 +631,10 @@ export const routes: Route[] = [
   route('POST', `/api/projects/${P}/environments/${E}/approvals`, async ({ pool, claims, params, body }) => {
     const input = C.RequestApproval.parse(body);
     return asUser(pool, claims, async (c) => {
-      const { env } = await findEnvironment(c, params.project!, params.env!);
+      const { env, project } = await findEnvironment(c, params.project!, params.env!);
+      // An approved request becomes a run with these params: refused now rather than after a second admin said yes.
+      await checkRunParams(c, { project, env: env as { id: string; name: string; stage: string } }, input.kind, input.params);
+      if (input.kind === 'clone') await checkCloneProfile(c, project, input.params.profile);
       const { rows } = await c.query('select ops.request_approval($1, $2, $3, $4) as id', [
         env.id, input.kind, JSON.stringify(input.params), input.reason ?? null,
       ]);

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';
+import { runParamsProblems } from '../../contract/run-params.ts';
 import { ApiClient, CliError, EXIT, resolveTarget } from './api-client.ts';
 import { followLogs } from './follow.ts';
 import { mib } from '../odoo/inspect.ts';
@@ -138,7 +139,8 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   {
     section: 'Runs', name: 'backup download', usage: 'odooops backup download BACKUP_ID [--output FILE]',
     help: `Odoo's database-manager zip (dump.sql, filestore/), for Odoo's own database manager or Odoo.sh;
-    FILE defaults to <database>_<date>.zip.`,
+    FILE defaults to <database>_<YYYY-MM-DD_HH-MM-SS>.zip (the backup's time, UTC), as Odoo's database
+    manager names its backups; the extension's save dialog proposes the same name.`,
   },
   { section: 'Runs', name: 'audit', usage: 'odooops audit PROJECT [--limit N]', help: 'The project\'s audit log (admins).' },
   {
@@ -228,6 +230,14 @@ function parseParams(values: Values): Record<string, unknown> {
   return params;
 }
 
+/** A built-in kind's params, checked before anything is sent (the server checks them again, and what they name). */
+function checkedParams(kind: string, values: Values): Record<string, unknown> {
+  const params = parseParams(values);
+  const problems = runParamsProblems(kind, params);
+  if (problems) throw new CliError(`invalid params for a ${kind} run: ${problems.join('; ')}`, EXIT.usage, 'Nothing was queued; fix the --param and run the command again.');
+  return params;
+}
+
 function table(rows: Record<string, unknown>[], columns: string[]): string {
   if (rows.length === 0) return '(none)';
   const cells = rows.map((r) => columns.map((c) => (r[c] === null || r[c] === undefined ? '-' : String(r[c]))));
@@ -304,6 +314,7 @@ export async function main(argv: string[]): Promise<number> {
     } catch (err) {
       throw new CliError((err as Error).message, EXIT.usage, 'Fix the file and run odooops infra check again; the server reads it at start and on SIGHUP.');
     }
+    if (infra.warnings.length) throw new CliError(infra.warnings.join('\n'), EXIT.usage, 'Fix the file and run odooops infra check again; the server reads it at start and on SIGHUP.');
     const entries = infra.entries();
     print(entries, () => `${file}: ${entries.length} entries\n${table(entries.map((e) => ({ ...e, projects: e.projects?.join(',') })), ['kind', 'name', 'projects', 'description'])}`);
     return EXIT.ok;
@@ -518,7 +529,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'run queue': {
       const [project, env, kind] = [P(2), enc(arg(pos, 3, 'ENV')), arg(pos, 4, 'KIND')];
       const body = {
-        kind, params: parseParams(values),
+        kind, params: checkedParams(kind, values),
         ...(values['idempotency-key'] ? { idempotencyKey: values['idempotency-key'] } : {}),
         ...(values.approval ? { approvalId: values.approval } : {}),
         ...(values['max-attempts'] ? { maxAttempts: num(values['max-attempts'], '--max-attempts') } : {}),
@@ -573,7 +584,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'approval request': {
       const { data } = await api.request('POST', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/approvals`, C.Approval, {
-        kind: arg(pos, 4, 'KIND'), params: parseParams(values), ...(values.reason ? { reason: values.reason } : {}),
+        kind: arg(pos, 4, 'KIND'), params: checkedParams(arg(pos, 4, 'KIND'), values), ...(values.reason ? { reason: values.reason } : {}),
       });
       print(data, () => `approval ${data.id} requested; another admin approves it with \`odooops approval approve ${data.id}\``);
       return EXIT.ok;

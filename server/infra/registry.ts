@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DbIdentifier, InfraName, ProjectSlug, type InfraEntry, type InfraKind } from '../../contract/index.ts';
+import { STRONG_SECRET_LENGTH } from '../worker/redact.ts';
 
 const AbsolutePath = z.string().regex(/^\/[^\n\0]{0,3999}$/, 'an absolute path');
 const Port = z.number().int().min(1).max(65535);
@@ -195,7 +196,36 @@ export class Infrastructure {
     if (!r.success) {
       throw new InfraError(`the infrastructure registry ${path} is invalid: ${r.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`).join('; ')}`);
     }
-    return new Infrastructure(r.data, path, builtins);
+    const infra = new Infrastructure(r.data, path, builtins);
+    infra.warnings = infra.shortPasswords();
+    return infra;
+  }
+
+  /**
+   * What is wrong with entries that the registry still loads with: the server starts and every other
+   * entry keeps working (a registry refused as a whole would stop every project's runs over one
+   * password), runs on such an entry fail, and `odooops infra check` exits 2.
+   */
+  warnings: string[] = [];
+
+  /**
+   * A database server's password, as far as this machine can read it, shorter than
+   * STRONG_SECRET_LENGTH (one it cannot read is checked by the worker that resolves it).
+   */
+  private shortPasswords(): string[] {
+    const short: string[] = [];
+    for (const [name, e] of Object.entries(this.file.databaseServers)) {
+      if (!e.password) continue;
+      let value: string | undefined;
+      try {
+        value = resolveSecret(e.password, `the password of database server "${name}"`);
+      } catch {
+        continue;
+      }
+      if (value !== undefined && value.length < STRONG_SECRET_LENGTH) short.push(`"${name}" (${e.password})`);
+    }
+    // Only the operator reads this (server start, SIGHUP, odooops infra check): where the secret is helps.
+    return short.length ? [`${this.source ?? 'the registry'}: ${shortPasswordMessage(short)}; runs on ${short.length > 1 ? 'these servers' : 'this server'} fail until then`] : [];
   }
 
   private databaseServerEntry(name: string): (BuiltinDatabaseServer | DatabaseServerEntry) | undefined {
@@ -222,6 +252,10 @@ export class Infrastructure {
     }
     const builtin = this.builtins.databaseServers?.[serverName];
     const password = builtin ? builtin.password : resolveSecret((entry as DatabaseServerEntry).password, `the password of database server "${serverName}"`);
+    if (!builtin && password !== undefined && password.length < STRONG_SECRET_LENGTH) {
+      // A run's log shows this: the server's name, not where its secret is.
+      throw new InfraError(shortPasswordMessage([`"${serverName}"`]));
+    }
     return { server: serverName, host: entry.host, port: entry.port, user: entry.user, password, database };
   }
 
@@ -326,6 +360,16 @@ export function filestoreIn(rootPath: string, rootName: string, database: string
     throw new InfraError(`the filestore ${database} in the root "${rootName}" is a symbolic link; OdooOps only acts on real directories inside a registered root (remove the link)`);
   }
   return dir;
+}
+
+/**
+ * Why a short database password is refused, and what to do (SECURITY.md, "Short passwords"). Never
+ * the password, nor its length.
+ */
+function shortPasswordMessage(servers: string[]): string {
+  return `the password of the database server${servers.length > 1 ? 's' : ''} ${servers.join(', ')} ${servers.length > 1 ? 'are' : 'is'} shorter than ${STRONG_SECRET_LENGTH} characters, ` +
+    `too short for run logs to hide (a short password is also part of ordinary words, so hiding it there would tell what it is) and easy to guess; ` +
+    `give the role a random password of at least ${STRONG_SECRET_LENGTH} characters (ALTER ROLE … PASSWORD '…'; openssl rand -base64 18 makes one), put it where the registry points, and run odooops infra check`;
 }
 
 /**

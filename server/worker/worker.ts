@@ -5,6 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { isBuiltinKind, RUN_PARAMS, runParamsProblems } from '../../contract/run-params.ts';
 import type { BackupCatalog, BackupRow, Executor, EnvironmentRow, ProjectRow, RunInfra, RunRow } from './executor.ts';
 import type { GitHubFeedback } from '../github/feedback.ts';
 import { BackupManifest } from '../../contract/index.ts';
@@ -322,7 +323,9 @@ export class Worker {
       const { project_row: project, ...environment } = rows[0] as EnvironmentRow & { project_row: ProjectRow };
       const parsed = executor.params.safeParse(run.params);
       if (!parsed.success) {
-        throw new Error(`invalid params for ${run.kind}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ')}`);
+        // A built-in kind's refusal reads as the API's would have (a run queued in SQL skips the API).
+        const said = isBuiltinKind(run.kind) && RUN_PARAMS[run.kind] === executor.params ? runParamsProblems(run.kind, run.params) : null;
+        throw new Error(`invalid params for ${run.kind}: ${(said ?? parsed.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`)).join('; ')}`);
       }
       await logs.log(`${run.kind} on ${environment.name} (${environment.stage}), attempt ${run.attempts} of ${run.max_attempts}, worker ${this.id}`, 'system');
       result = await executor.execute({

@@ -9,8 +9,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { z } from 'zod';
-import { FilestorePolicy } from '../../../contract/index.ts';
+import { CLONE_BACKUP_NOT_PRODUCTION, cloneParams, cloneTargetRefusal } from '../../../contract/run-params.ts';
 import { defineExecutor, type EnvironmentRow } from '../executor.ts';
 import { backupPrefix, writeBackup } from '../../odoo/backup-writer.ts';
 import { inspectOdoo, mib } from '../../odoo/inspect.ts';
@@ -18,6 +17,7 @@ import { parseMaskProfile, projectMaskProfile } from '../../odoo/mask.ts';
 import { tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../../odoo/mask-policy.ts';
 import { setCloneLogins, type CloneLogins } from '../../odoo/clone-login.ts';
 import { generateOdooPassword } from '../../odoo/odoo-password.ts';
+import { STRONG_SECRET_LENGTH } from '../redact.ts';
 import { maskedCopy } from '../../odoo/masked-copy.ts';
 import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
 import { placeholderColumns, writePlaceholders } from '../../odoo/placeholders.ts';
@@ -31,29 +31,15 @@ import { restoreBackup, verifyBackup } from './restore.ts';
 const KEEP_ASSETS = `(res_model is null or res_model in ('ir.ui.view', 'ir.ui.menu', 'ir.module.module', 'res.lang') or url like '/web/%'
                      or mimetype in ('text/css', 'application/javascript', 'text/javascript', 'text/scss'))`;
 
-export const cloneParams = z.strictObject({
-  /** The source environment's name; the project's production environment when omitted. */
-  from: z.string().min(1).max(63).optional(),
-  /** Clone a backup (of production) instead of the live database. */
-  backup: z.uuid().optional(),
-  /** Which filestore files travel (contract FilestorePolicy); assets by default. */
-  filestore: FilestorePolicy.default('assets'),
-  /**
-   * Rules merged onto the project's masking profile (see contract MaskProfile): they may only make it
-   * stricter, a run that would weaken it is refused.
-   */
-  profile: z.unknown().optional(),
-});
+export { cloneParams };
 
 export const cloneExecutor = defineExecutor({
   kind: 'clone',
   description: 'Clone production into this environment: neutralized, secrets scrubbed, personal data masked',
   params: cloneParams,
   async execute({ run, environment: env, params, log, signal, infra, backups, otherEnvironment, runIsActive, project, redact, recordCloneLogin }) {
-    if (env.stage === 'production') {
-      throw new Error(`${env.name} is a production environment: OdooOps never neutralizes or masks production; clone into a staging or development environment`);
-    }
-    if (params.from && params.backup) throw new Error('give either "from" (an environment) or "backup", not both');
+    const refused = cloneTargetRefusal(env);
+    if (refused) throw new Error(refused);
     const profile = await cloneProfile(await project(), params.profile, log);
     // Resolved first: a secret the worker cannot read fails the run before anything is copied.
     const login = clonePassword(await project(), infra, redact);
@@ -240,8 +226,8 @@ export const cloneExecutor = defineExecutor({
   },
 });
 
-/** A registry secret shorter than this is refused as a clone password (it is also redacted from logs). */
-const MIN_CLONE_PASSWORD = 8;
+/** As for database passwords: a shorter one is easy to guess and run logs can hide it only as a whole word. */
+const MIN_CLONE_PASSWORD = STRONG_SECRET_LENGTH;
 
 /**
  * The password the clone's users get: the value of the project's clone password secret (a name the
@@ -295,7 +281,7 @@ async function otherEnvironmentById(find: (name?: string) => Promise<Environment
   const prod = await find().catch(() => undefined);
   if (prod?.id === id) return prod;
   if (self.id === id) return self;
-  throw new Error('the backup is not of this project\'s production environment; clone from production backups only');
+  throw new Error(CLONE_BACKUP_NOT_PRODUCTION);
 }
 
 /** Odoo's web.base.url is an origin (scheme, host, port), not a page: https://staging.example.com. */
