@@ -57,7 +57,7 @@ export const OdooDatabaseName = DbIdentifier
  * Odoo runtime, a repository). Projects refer to infrastructure only by these names.
  */
 export const InfraName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a registry name: lower-case letters, digits, ".", "_" and "-"');
-export const INFRA_KINDS = ['database_server', 'filestore_root', 'runtime', 'repository'] as const;
+export const INFRA_KINDS = ['database_server', 'filestore_root', 'runtime', 'repository', 'secret'] as const;
 export const InfraKind = z.enum(INFRA_KINDS);
 export type InfraKind = z.infer<typeof InfraKind>;
 export const RunParams = z
@@ -145,6 +145,8 @@ export const Project = z.object({
   name: z.string(),
   role: Role.nullable(),
   createdAt: z.string(),
+  /** The registry secret whose value is the password of its clones' users; null: a fresh one per clone. */
+  clonePasswordSecret: z.string().nullable().optional(),
 });
 export const Member = z.object({
   userId: Uuid,
@@ -334,6 +336,29 @@ export type InfraEntry = z.infer<typeof InfraEntry>;
 export const GrantInstanceAdmin = z.strictObject({ userId: Uuid });
 export const InstanceAdmin = z.object({ userId: Uuid, addedBy: z.string().nullable(), addedAt: z.string() });
 export type InstanceAdmin = z.infer<typeof InstanceAdmin>;
+/**
+ * A project's settings (PATCH /api/projects/:p, admins). clonePasswordSecret names a secret of the
+ * operator's registry bound to the project, never a password or where one is (env:/file:).
+ */
+export const UpdateProject = z.strictObject({
+  name: z.string().trim().min(1).max(200).optional(),
+  clonePasswordSecret: InfraName.nullable().optional(),
+});
+export type UpdateProject = z.infer<typeof UpdateProject>;
+/**
+ * How to log in to an environment's latest clone (GET …/environments/:e/clone-login), for members who
+ * may operate the environment: the logins, and either the fresh password OdooOps made for it or the
+ * name of the registry secret whose value it is (the value is never shown).
+ */
+export const CloneLogin = z.object({
+  environment: z.string(),
+  runId: z.number(),
+  createdAt: z.string(),
+  logins: z.array(z.string()),
+  password: z.string().nullable(),
+  passwordSecret: z.string().nullable(),
+});
+export type CloneLogin = z.infer<typeof CloneLogin>;
 /** A project's git settings (admins change them). */
 export const ProjectGit = z.strictObject({
   repoUrl: z.string().regex(/^[^\s-][^\s]{0,1999}$/, 'a URL or path git understands')

@@ -14,6 +14,7 @@ export const ENV_SELECT = `
 
 export const toProject = (r: Row): Project => ({
   id: r.id, slug: r.slug, name: r.name, role: r.role ?? null, createdAt: iso(r.created_at)!,
+  clonePasswordSecret: r.clone_password_secret ?? null,
 });
 
 export const toMember = (r: Row): Member => ({

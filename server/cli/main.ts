@@ -61,6 +61,12 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   { section: 'Projects, members, environments', name: 'project create', usage: 'odooops project create SLUG [--name NAME]', help: 'Instance admins only; you become its admin.' },
   { section: 'Projects, members, environments', name: 'project delete', usage: 'odooops project delete SLUG' },
   {
+    section: 'Projects, members, environments', name: 'project set', usage: 'odooops project set PROJECT [--name NAME] [--clone-password SECRET | --no-clone-password]',
+    help: `Admins only. --clone-password names a secret of the operator's registry bound to the project
+    (odooops infra list PROJECT): its value becomes the password of the admin and every internal user of
+    the project's clones. Never a password itself. --no-clone-password: each clone gets a fresh one.`,
+  },
+  {
     section: 'Projects, members, environments', name: 'project git',
     usage: `odooops project git PROJECT [--repo-url URL] [--github-repo OWNER/NAME] [--production-branch B]
                [--staging-branch B]... [--staging-mode update|fresh] [--no-production-approval]
@@ -75,7 +81,8 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     help: `The masking profile every clone of the project uses (JSON or YAML, see contract MaskProfile),
     printed as YAML to edit and --set again; admins set it (audited), --reset goes back to the
     default. A clone's own --param profile=… can only make it stricter. No profile lets production
-    password hashes, TOTP secrets or API keys into a clone: its admin gets a fresh password instead.`,
+    password hashes, TOTP secrets or API keys into a clone: its users get the clone password instead
+    (odooops project set --clone-password).`,
   },
   { section: 'Projects, members, environments', name: 'member list', usage: 'odooops member list PROJECT' },
   { section: 'Projects, members, environments', name: 'member add', usage: 'odooops member add PROJECT USER_ID --role viewer|developer|tester|admin [--name NAME]' },
@@ -106,6 +113,12 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     help: `How Odoo runs for the environment: a runtime of the registry (odoo-bin on the worker's machine, or a
     host reached over ssh with its fixed command lines). A local runtime takes the first free port of its
     range unless --http-port names one in it.`,
+  },
+  {
+    section: 'Projects, members, environments', name: 'env login', usage: 'odooops env login PROJECT ENV',
+    help: `How to log in to ENV's latest masked clone: the logins (admin, and user-<id> for internal users)
+    and the password, or the name of the registry secret that is the password. For members who may
+    operate ENV (not viewers).`,
   },
   { section: 'Projects, members, environments', name: 'env delete', usage: 'odooops env delete PROJECT ENV' },
   {
@@ -169,7 +182,7 @@ const OPTIONS = {
   executors: { type: 'string', multiple: true }, 'jwt-secret': { type: 'string' }, 'jwks-url': { type: 'string' },
   'realtime-url': { type: 'string' }, 'realtime-key': { type: 'string' },
   infra: { type: 'string' }, 'run-as': { type: 'string' }, 'db-server': { type: 'string' }, runtime: { type: 'string' }, then: { type: 'string' },
-  'no-filestore': { type: 'boolean' }, 'backup-dir': { type: 'string' }, set: { type: 'string' }, reset: { type: 'boolean' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
+  'no-filestore': { type: 'boolean' }, 'clone-password': { type: 'string' }, 'no-clone-password': { type: 'boolean' }, 'backup-dir': { type: 'string' }, set: { type: 'string' }, reset: { type: 'boolean' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
   user: { type: 'string' }, email: { type: 'string' }, ttl: { type: 'string' },
   name: { type: 'string' }, role: { type: 'string' }, stage: { type: 'string' }, db: { type: 'string' },
   filestore: { type: 'string' }, branch: { type: 'string' },
@@ -346,6 +359,26 @@ export async function main(argv: string[]): Promise<number> {
     case 'project delete': {
       await api.request('DELETE', `/api/projects/${P(2)}`, z.null());
       print({ deleted: pos[2] }, () => `deleted project ${pos[2]}`);
+      return EXIT.ok;
+    }
+    case 'project set': {
+      if (values['clone-password'] !== undefined && values['no-clone-password']) throw usage('give --clone-password SECRET or --no-clone-password, not both');
+      const body: C.UpdateProject = {
+        ...(values.name !== undefined ? { name: values.name } : {}),
+        ...(values['clone-password'] !== undefined ? { clonePasswordSecret: values['clone-password'] } : values['no-clone-password'] ? { clonePasswordSecret: null } : {}),
+      };
+      if (!Object.keys(body).length) throw usage('nothing to change: give --name, --clone-password SECRET or --no-clone-password');
+      const { data } = await api.request('PATCH', `/api/projects/${P(2)}`, C.Project, body);
+      print(data, () => `${data.slug}: ${data.name}; clones' password: ${data.clonePasswordSecret ? `the registry secret "${data.clonePasswordSecret}"` : 'a fresh one per clone (odooops env login PROJECT ENV)'}`);
+      return EXIT.ok;
+    }
+    case 'env login': {
+      const data = await api.get(`/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/clone-login`, C.CloneLogin);
+      print(data, () => [
+        `${data.environment}, cloned by run ${data.runId} at ${data.createdAt}`,
+        `logins: ${data.logins.join(', ')}`,
+        data.password !== null ? `password: ${data.password}` : `password: the value of the registry secret "${data.passwordSecret}" (ask the operator)`,
+      ].join('\n'));
       return EXIT.ok;
     }
     case 'project masking': {

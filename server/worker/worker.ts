@@ -107,6 +107,11 @@ export class Worker {
       filestore: (env) => infra.filestore(own(env).filestore_root, env.db_name, project.slug),
       runtime: (env) => infra.runtime(own(env).runtime, project.slug),
       repository: (url) => infra.repository(url, project.slug),
+      secret: (name) => {
+        const value = infra.secret(name, project.slug);
+        logs.redact(value);
+        return value;
+      },
       describe: (env) => `${env.db_name} on the database server ${env.db_server ?? '(none)'}`,
     };
   }
@@ -335,6 +340,8 @@ export class Worker {
         runIsActive: async (id) => (await pool.query(`select 1 from ops.runs where id = $1 and status = 'running'`, [id])).rowCount === 1,
         project: async () => project,
         workDir: this.opts.workDir,
+        recordCloneLogin: async ({ logins, password, secret }) =>
+          void (await pool.query('select ops.record_clone_login($1, $2, $3, $4, $5)', [run.id, this.id, logins, password, secret])),
         setDeployedRevision: async (revision) => void (await pool.query('select ops.set_deployed_revision($1, $2, $3)', [run.id, this.id, revision])),
         archive: async () => (await pool.query('select ops.archive_environment($1, $2) as name', [run.id, this.id])).rows[0].name as string,
         github: this.opts.github,
