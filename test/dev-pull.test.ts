@@ -95,8 +95,12 @@ test('no clone yet: a clear error, then --queue-clone makes one and pulls it', a
   try {
     console.log(`# odoo-bin 17 serving the pulled database: ${((performance.now() - ts) / 1000).toFixed(1)} s`);
     assert.equal((await fetch(`${odoo.url}/web/login`)).status, 200, odoo.output());
-    const clone = (await p.cp.pool.query(`select result from ops.runs where kind = 'clone' and status = 'succeeded' order by id desc limit 1`)).rows[0].result;
-    assert.ok(clone.admin?.password, `the clone reports its admin password: ${JSON.stringify(clone)}`);
+    // The clone's fresh password, for members who may operate the cloned environment.
+    const { environment_name: cloned } = (await p.cp.pool.query(`select e.name as environment_name from ops.runs r join ops.environments e on e.id = r.environment_id
+      where r.kind = 'clone' and r.status = 'succeeded' order by r.id desc limit 1`)).rows[0];
+    const login = (await p.admin.call('GET', `/api/projects/pull/environments/${cloned}/clone-login`)).body as { logins: string[]; password: string | null };
+    assert.ok(login.password && login.logins.includes('admin'), `the clone has a login for admin: ${JSON.stringify(login)}`);
+    const clone = { admin: { login: 'admin', password: login.password } };
     assert.equal(await authenticate(odoo, 'devlocal', clone.admin.login, clone.admin.password), 2, odoo.output());
     assert.equal(await authenticate(odoo, 'devlocal', clone.admin.login, 'admin'), null, 'production\'s admin password does not log in');
     assert.equal(await authenticate(odoo, 'devlocal', REAL_LOOKING.user.login, REAL_LOOKING.user.password), null, 'nor a production user\'s');

@@ -58,8 +58,10 @@ before(async () => {
   const clone = await p.runToEnd('staging', 'clone', {}, 300_000);
   assert.equal(clone.status, 'succeeded', clone.error ?? '');
   console.log(`# clone of the real Odoo 19 database: ${since(t)}`);
-  cloneAdmin = (clone.result as { admin: { login: string; password: string } }).admin;
-  assert.ok(cloneAdmin?.password, `the clone reports its admin password: ${JSON.stringify(clone.result)}`);
+  // The clone's fresh password, for members who may operate staging (the project sets no clone secret here).
+  const login = (await p.admin.call('GET', '/api/projects/shop/environments/staging/clone-login')).body as { logins: string[]; password: string | null };
+  assert.ok(login.password && login.logins.includes('admin'), `the clone has a login for admin: ${JSON.stringify(login)}`);
+  cloneAdmin = { login: 'admin', password: login.password };
   developer = await p.cp.user();
   assert.equal((await p.admin.call('POST', '/api/projects/shop/members', { userId: developer.id, role: 'developer' })).status, 201);
   // The container user, as devcontainer base images have it (uid 1000), and the feature's files.
