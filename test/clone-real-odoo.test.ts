@@ -139,8 +139,8 @@ async function bootAndLogIn(p: OdooProject, odoo: OdooInstall, db: string, run: 
 async function plantCustomerEmail(p: OdooProject, version: Version, db: string): Promise<{ column: string; undo: () => Promise<void> }> {
   const email = customers[0].email;
   if (version === '17.0') {
-    const [v] = await p.sql(db, `insert into ir_ui_view (name, type, mode, priority, active, arch_db)
-      values ('odooops planted contact', 'qweb', 'primary', 16, true, jsonb_build_object('en_US', $1::text)) returning id`,
+    const [v] = await p.sql(db, `insert into ir_ui_view (name, key, type, mode, priority, active, arch_db)
+      values ('odooops planted contact', 'odooops.planted', 'qweb', 'primary', 16, true, jsonb_build_object('en_US', $1::text)) returning id`,
     [`<t t-name="odooops.planted"><p>Write to ${email}</p></t>`]);
     return { column: 'ir_ui_view.arch_db', undo: async () => void (await p.sql(db, 'delete from ir_ui_view where id = $1', [v.id])) };
   }
