@@ -38,14 +38,16 @@ export async function samplePii(db: pg.ClientBase, perKind = 200, avoid: string[
     return pages > 500 ? `${table} ${alias} tablesample system (${((500 / pages) * 100).toFixed(4)}) repeatable (17)` : `${table} ${alias}`;
   };
   const has = new Set((await db.query(`select table_name || '.' || column_name as c from information_schema.columns
-    where table_schema = 'public' and table_name in ('res_partner', 'res_company', 'res_users', 'ir_model_data')`)).rows.map((r) => r.c as string));
+    where table_schema = 'public' and table_name in ('res_partner', 'res_company', 'res_users', 'ir_model_data', 'ir_module_module')`)).rows.map((r) => r.c as string));
   // Not personal data: partners that Odoo's modules ship (demo partners, OdooBot, the main company:
   // their values are written literally in shipped views, templates and module descriptions too) and
   // the companies' own partners (a clone keeps them readable, and report layouts, website pages and
-  // mail templates carry them). Module "__export__"/"__import__" xmlids are the users' own records.
+  // mail templates carry them). Module "__export__"/"__import__" xmlids are the users' own records, and
+  // so is an xmlid of a module that is not installed (an import can name any).
   const shippedIds = [
-    ...(has.has('ir_model_data.module') && has.has('ir_model_data.res_id')
-      ? [`select d.res_id from ir_model_data d where d.model = 'res.partner' and d.res_id is not null and d.module not like '\\_\\_%'`] : []),
+    ...(has.has('ir_model_data.module') && has.has('ir_model_data.res_id') && has.has('ir_module_module.state')
+      ? [`select d.res_id from ir_model_data d where d.model = 'res.partner' and d.res_id is not null and d.module not like '\\_\\_%'
+          and d.module in (select m.name from ir_module_module m where m.state = 'installed')`] : []),
     ...(has.has('res_company.partner_id') ? ['select c.partner_id from res_company c where c.partner_id is not null'] : []),
   ];
   const notShipped = (alias: string) => (shippedIds.length ? `${alias}.id not in (${shippedIds.join(' union ')})` : 'true');
