@@ -128,6 +128,29 @@ async function bootAndLogIn(p: OdooProject, odoo: OdooInstall, db: string, run: 
     const uid = await authenticate(odooSrv, db, admin.login, admin.password);
     assert.equal(typeof uid, 'number', 'admin logs in with the password the run reported');
     assert.equal(await authenticate(odooSrv, db, admin.login, `${admin.password}-wrong`), null);
+    // Images as Odoo serves them to a logged-in user: the company's logo from its file, a customer's
+    // emptied photo as Odoo's default (no error, nothing broken).
+    const auth = await fetch(`${odooSrv.url}/web/session/authenticate`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { db, login: admin.login, password: admin.password } }),
+    });
+    const cookie = (auth.headers.get('set-cookie') ?? '').split(';')[0]!;
+    assert.match(cookie, /^session_id=/);
+    const image = async (id: number) => {
+      const r = await fetch(`${odooSrv.url}/web/image/res.partner/${id}/image_128`, { headers: { cookie } });
+      return { status: r.status, type: r.headers.get('content-type'), body: Buffer.from(await r.arrayBuffer()) };
+    };
+    const [logo] = await p.sql(db, `select a.res_id, a.store_fname from ir_attachment a where a.res_model = 'res.partner' and a.res_field = 'image_128'
+      and a.res_id = (select partner_id from res_company order by id limit 1)`);
+    const served = await image(logo.res_id);
+    assert.equal(served.status, 200);
+    assert.ok(served.body.equals(readFileSync(join(p.fs(db), logo.store_fname))), 'the logo Odoo serves is the kept file');
+    const [photo] = await p.sql(db, `select a.res_id from ir_attachment a join res_partner p on p.id = a.res_id
+      where a.res_model = 'res.partner' and a.res_field = 'image_128' and a.store_fname is null and p.name not like 'OdooBot%' order by a.id limit 1`);
+    assert.ok(photo, 'a customer\'s photo was emptied');
+    const fallback = await image(photo.res_id);
+    assert.equal(fallback.status, 200, `a customer's emptied photo: ${fallback.status}\n${odooSrv.output().slice(-2000)}`);
+    assert.match(fallback.type ?? '', /^image\//);
     assert.doesNotMatch(odooSrv.output(), /FileNotFoundError|_file_read.*not found/, 'no attachment file is missing');
     return boot;
   } finally {
@@ -158,7 +181,9 @@ async function cloneVersion(version: Version) {
     real: Object.fromEntries(KINDS.map((k) => [dbs[k].prod, { version, kind: k }])),
   });
   try {
-    const projects = Object.fromEntries(await Promise.all(KINDS.map(async (k) => [k, await addProject(p, k === 'demo' ? p.slug : `real${n}-${k}`, dbs[k].prod, dbs[k].staging)] as const)));
+    // One after the other: each reads, extends and writes the registry.
+    const projects: Partial<Record<SourceKind, Awaited<ReturnType<typeof addProject>>>> = {};
+    for (const k of KINDS) projects[k] = await addProject(p, k === 'demo' ? p.slug : `real${n}-${k}`, dbs[k].prod, dbs[k].staging);
 
     // A customer's email in a shipped text still fails the clone: the column named, the value not.
     const planted = await plantCustomerEmail(p, version, dbs.demo.prod);
