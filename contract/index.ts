@@ -271,6 +271,12 @@ export const MaskProfile = z.strictObject({
   columns: z.record(z.string().regex(/^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$/, 'table.column'), MaskRule),
   /** Tables emptied in clones (device logs, API keys, outgoing mail queue...). */
   truncate: z.array(SqlName).default([]),
+  /**
+   * The companies' own contact data (res_company and the companies' partners): "keep" (when absent)
+   * leaves it readable in clones, as Odoo.sh does; "mask" applies the column rules to it too (a sole
+   * trader's company data is a person's).
+   */
+  companies: z.enum(['keep', 'mask']).optional(),
 });
 export type MaskProfile = z.infer<typeof MaskProfile>;
 export type MaskRule = z.infer<typeof MaskRule>;

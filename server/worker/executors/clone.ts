@@ -13,7 +13,7 @@ import { CLONE_BACKUP_NOT_PRODUCTION, cloneParams, cloneTargetRefusal } from '..
 import { defineExecutor, type EnvironmentRow } from '../executor.ts';
 import { backupPrefix, writeBackup } from '../../odoo/backup-writer.ts';
 import { inspectOdoo, mib } from '../../odoo/inspect.ts';
-import { parseMaskProfile, projectMaskProfile } from '../../odoo/mask.ts';
+import { parseMaskProfile, projectMaskProfile, type Column } from '../../odoo/mask.ts';
 import { tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../../odoo/mask-policy.ts';
 import { setCloneLogins, type CloneLogins } from '../../odoo/clone-login.ts';
 import { generateOdooPassword } from '../../odoo/odoo-password.ts';
@@ -27,9 +27,22 @@ import { dropDatabase, maintenance, removeLeftovers, sideName } from '../../odoo
 import { checkNeutralized, findPii } from '../../odoo/verify.ts';
 import { restoreBackup, verifyBackup } from './restore.ts';
 
-/** Attachments a copy keeps by default: what Odoo regenerates or needs to boot (views, assets). */
-const KEEP_ASSETS = `(res_model is null or res_model in ('ir.ui.view', 'ir.ui.menu', 'ir.module.module', 'res.lang') or url like '/web/%'
-                     or mimetype in ('text/css', 'application/javascript', 'text/javascript', 'text/scss'))`;
+/**
+ * Attachments a copy keeps by default: what Odoo regenerates or needs to boot (views, assets, menu
+ * icons, flags), the companies' logos and favicons (res.company fields; Odoo 17 and 19 store the logo
+ * as the company partner's image_* attachments) and the avatars of internal users (their partners'
+ * image_*), so the clone looks like production. Customers' images and documents stay behind.
+ */
+const KEEP_ASSETS = (tables: Map<string, Column[]>) => {
+  const has = (t: string, c: string) => tables.get(t)?.some((x) => x.name === c) ?? false;
+  const ownPartners = [
+    ...(has('res_company', 'partner_id') ? ['select partner_id from res_company where partner_id is not null'] : []),
+    ...(has('res_users', 'partner_id') && has('res_users', 'share') ? ['select partner_id from res_users where not share and partner_id is not null'] : []),
+  ];
+  return `(res_model is null or res_model in ('ir.ui.view', 'ir.ui.menu', 'ir.module.module', 'res.lang', 'res.company') or url like '/web/%'
+    or mimetype in ('text/css', 'application/javascript', 'text/javascript', 'text/scss')${ownPartners.length ? `
+    or (res_model = 'res.partner' and res_field like 'image\\_%' and res_id in (${ownPartners.join(' union ')}))` : ''})`;
+};
 
 export { cloneParams };
 
