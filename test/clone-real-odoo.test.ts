@@ -215,6 +215,11 @@ async function cloneVersion(version: Version) {
       const [company] = await p.sql(staging, `select c.name, p.email, p.vat, p.street from res_company c join res_partner p on p.id = c.partner_id order by c.id limit 1`);
       assert.deepEqual(company, { name: REAL_LOOKING.company.name, email: REAL_LOOKING.company.email, vat: REAL_LOOKING.company.vat, street: REAL_LOOKING.company.street });
       await assertNeutralized(p, staging);
+      // Product images are not personal data: they travel (the sales databases have hundreds).
+      const productImages = `select count(*)::int as n from ir_attachment where res_model like 'product.%' and res_field like 'image\\_%' and store_fname is not null`;
+      const [[srcImages], [cloneImages]] = await Promise.all([p.sql(prod, productImages), p.sql(staging, productImages)]);
+      assert.equal(cloneImages.n, srcImages.n, 'every product image travels');
+      if (kind === 'sales') assert.ok(srcImages.n > 100, `the sales source has product images (${srcImages.n})`);
       const boot = await bootAndLogIn(p, odoo, staging, await projects[kind]!.adminLogin());
       console.log(`# Odoo ${version} ${kind}: clone ${seconds.toFixed(1)} s (${files.files} files kept, ${files.emptied} emptied), odoo-bin up in ${boot.toFixed(1)} s, admin logged in`);
     }

@@ -31,7 +31,8 @@ import { restoreBackup, verifyBackup } from './restore.ts';
  * Attachments a copy keeps by default: what Odoo regenerates or needs to boot (views, assets, menu
  * icons, flags), the companies' logos and favicons (res.company fields; Odoo 17 and 19 store the logo
  * as the company partner's image_* attachments) and the avatars of internal users (their partners'
- * image_*), so the clone looks like production. Customers' images and documents stay behind.
+ * image_*), and product images (not personal data; a shop without them is hard to test), so the clone
+ * looks like production. Customers' images and documents stay behind.
  */
 const KEEP_ASSETS = (tables: Map<string, Column[]>) => {
   const has = (t: string, c: string) => tables.get(t)?.some((x) => x.name === c) ?? false;
@@ -41,7 +42,8 @@ const KEEP_ASSETS = (tables: Map<string, Column[]>) => {
   ];
   return `(res_model is null or res_model in ('ir.ui.view', 'ir.ui.menu', 'ir.module.module', 'res.lang', 'res.company') or url like '/web/%'
     or mimetype in ('text/css', 'application/javascript', 'text/javascript', 'text/scss')${ownPartners.length ? `
-    or (res_model = 'res.partner' and res_field like 'image\\_%' and res_id in (${ownPartners.join(' union ')}))` : ''})`;
+    or (res_model = 'res.partner' and res_field like 'image\\_%' and res_id in (${ownPartners.join(' union ')}))` : ''}
+    or (res_model in ('product.template', 'product.product', 'product.image', 'product.category') and res_field like 'image\\_%'))`;
 };
 
 export { cloneParams };
