@@ -55,9 +55,9 @@ async function cli(args: string[], env: Record<string, string> = {}, token = p.a
 }
 
 const prodPii = async () => ({
-  emails: (await p.sql('pull_prod', `select distinct lower(email) as v from res_partner where email is not null`)).map((r) => r.v),
-  phones: (await p.sql('pull_prod', `select distinct phone as v from res_partner where phone is not null`)).map((r) => r.v),
-  vats: (await p.sql('pull_prod', `select distinct vat as v from res_partner where vat is not null`)).map((r) => r.v),
+  emails: (await p.sql('pull_prod', `select distinct lower(email) as v from res_partner where email is not null and id not in (select partner_id from res_company)`)).map((r) => r.v),
+  phones: (await p.sql('pull_prod', `select distinct phone as v from res_partner where phone is not null and id not in (select partner_id from res_company)`)).map((r) => r.v),
+  vats: (await p.sql('pull_prod', `select distinct vat as v from res_partner where vat is not null and id not in (select partner_id from res_company)`)).map((r) => r.v),
 });
 
 test('no clone yet: a clear error, then --queue-clone makes one and pulls it', async () => {

@@ -192,9 +192,9 @@ test('upgrading from before the registry: environments keep their settings as a 
     assert.match(text, /NOTE: acme\/staging's filestore was \/srv\/files\/staging-files: .* rename it to \/srv\/files\/acme_staging/);
     // Adopted as it is, the suggestion resolves what the environments said before, for their project only.
     const adopted = Infrastructure.load(file);
-    process.env.ODOOOPS_DB_ACME = 'pw';
+    process.env.ODOOOPS_DB_ACME = 'pw-long-enough-1';
     try {
-      assert.deepEqual(adopted.database('acme-production', 'acme_prod', 'acme'), { server: 'acme-production', host: '10.0.0.5', port: 5432, user: 'odoo', password: 'pw', database: 'acme_prod' });
+      assert.deepEqual(adopted.database('acme-production', 'acme_prod', 'acme'), { server: 'acme-production', host: '10.0.0.5', port: 5432, user: 'odoo', password: 'pw-long-enough-1', database: 'acme_prod' });
     } finally {
       delete process.env.ODOOOPS_DB_ACME;
     }

@@ -158,7 +158,18 @@ describe('roles per stage, modelled on Odoo.sh', () => {
 });
 
 describe('a production restore needs an approval from a second member, enforced in the database', () => {
-  const restore = { kind: 'restore', params: { backup: 'b-1' } };
+  // Backups the restores name (the API checks a backup exists, and is of the environment's stage, when queued).
+  const B1 = '00000000-0000-4000-8000-0000000000b1';
+  const B2 = '00000000-0000-4000-8000-0000000000b2';
+  const BS = '00000000-0000-4000-8000-0000000000b5';
+  const restore = { kind: 'restore', params: { backup: B1 } };
+  const stagingRestore = { kind: 'restore', params: { backup: BS } };
+  before(async () => {
+    for (const [id, env] of [[B1, 'production'], [B2, 'production'], [BS, 'staging']]) {
+      await cp.pool.query(`insert into ops.backups (id, project_id, environment_id, kind, location) values ($1, $2, $3, 'manual', 'file:/nowhere')`,
+        [id, projectA, envIds[`alpha/${env}`]]);
+    }
+  });
 
   test('without approval it is refused, through the API and as the service role in SQL', async () => {
     const r = await adminA.call('POST', '/api/projects/alpha/environments/production/runs', restore);
@@ -172,7 +183,7 @@ describe('a production restore needs an approval from a second member, enforced 
       /needs an approval/,
     );
     // Staging restores need none.
-    assert.equal((await testerA.call('POST', '/api/projects/alpha/environments/staging/runs', restore)).status, 201);
+    assert.equal((await testerA.call('POST', '/api/projects/alpha/environments/staging/runs', stagingRestore)).status, 201);
   });
 
   test('self-approval, wrong parameters, reuse and rejected approvals are refused', async () => {
@@ -191,7 +202,7 @@ describe('a production restore needs an approval from a second member, enforced 
     const byApprover = await admin2A.call('POST', '/api/projects/alpha/environments/production/runs', { ...restore, approvalId: id });
     assert.equal(byApprover.status, 403);
     assert.match(byApprover.body.error.message, /second person/);
-    const otherParams = await adminA.call('POST', '/api/projects/alpha/environments/production/runs', { kind: 'restore', params: { backup: 'b-2' }, approvalId: id });
+    const otherParams = await adminA.call('POST', '/api/projects/alpha/environments/production/runs', { kind: 'restore', params: { backup: B2 }, approvalId: id });
     assert.equal(otherParams.status, 403);
     assert.match(otherParams.body.error.message, /other parameters/);
 

@@ -36,14 +36,17 @@ import { restoreBackup, verifyBackup } from './restore.ts';
  */
 const KEEP_ASSETS = (tables: Map<string, Column[]>) => {
   const has = (t: string, c: string) => tables.get(t)?.some((x) => x.name === c) ?? false;
-  const ownPartners = [
+  // Fields' attachments name their field (res_field) from Odoo 12 on; a database without it keeps none of them.
+  const fields = has('ir_attachment', 'res_field');
+  const ownPartners = !fields ? [] : [
     ...(has('res_company', 'partner_id') ? ['select partner_id from res_company where partner_id is not null'] : []),
     ...(has('res_users', 'partner_id') && has('res_users', 'share') ? ['select partner_id from res_users where not share and partner_id is not null'] : []),
   ];
   return `(res_model is null or res_model in ('ir.ui.view', 'ir.ui.menu', 'ir.module.module', 'res.lang', 'res.company') or url like '/web/%'
     or mimetype in ('text/css', 'application/javascript', 'text/javascript', 'text/scss')${ownPartners.length ? `
     or (res_model = 'res.partner' and res_field like 'image\\_%' and res_id in (${ownPartners.join(' union ')}))` : ''}
-    or (res_model in ('product.template', 'product.product', 'product.image', 'product.category') and res_field like 'image\\_%'))`;
+    ${fields ? `
+    or (res_model in ('product.template', 'product.product', 'product.image', 'product.category') and res_field like 'image\\_%')` : ''})`;
 };
 
 export { cloneParams };
