@@ -464,6 +464,14 @@ export const routes: Route[] = [
       return { body: toRun(await getRun(c, id)) };
     });
   }),
+  route('POST', '/api/runs/(?<id>[^/]+)/retry', async ({ pool, claims, params, body }) => {
+    const id = RunId.parse(params.id);
+    C.RetryRun.parse(body ?? {});
+    return asUser(pool, claims, async (c) => {
+      await c.query('select ops.retry_run($1)', [id]);
+      return { body: toRun(await getRun(c, id)) };
+    });
+  }),
   route('GET', '/api/runs/(?<id>[^/]+)/logs', async ({ pool, claims, params, query }) => {
     const id = RunId.parse(params.id);
     const q = C.LogsQuery.parse(query);
