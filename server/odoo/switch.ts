@@ -84,6 +84,8 @@ export interface LeftoverOwner {
   /** The run now executing: what carries its id was left by one of its own earlier attempts. */
   runId: number;
   isActive: (runId: number) => Promise<boolean>;
+  /** Told what a switch cut short was rolled back to. */
+  say?: (line: string) => Promise<void>;
 }
 
 /**
@@ -123,17 +125,20 @@ export async function removeLeftovers(
   };
   if (kinds.includes('old')) {
     const cut = new Set([...(await sideDbs()), ...(await sideDirs())].filter((s) => s.kind === 'old').map((s) => s.runId));
-    for (const runId of cut) if (await isStale(runId)) done.push(...(await recoverSwitch(c, db, fsPath, runId)));
+    for (const runId of cut) {
+      if (!(await isStale(runId))) continue;
+      for (const line of await recoverSwitch(c, db, fsPath, runId)) await owner.say?.(line);
+    }
   }
   for (const s of await sideDbs()) {
     if (s.kind === 'old' || !(await isStale(s.runId))) continue;
     await dropDatabase(c, s.name);
-    done.push(`dropped ${s.name}`);
+    done.push(s.name);
   }
   for (const s of await sideDirs()) {
     if (s.kind === 'old' || !(await isStale(s.runId))) continue;
     await runFs.rm(s.path);
-    done.push(`removed ${s.path}`);
+    done.push(s.path);
   }
   return done;
 }
@@ -151,7 +156,7 @@ export async function removeStaleScratch(prefix: string, owner: LeftoverOwner): 
     const runId = Number(m[1]);
     if (runId !== owner.runId && (await owner.isActive(runId))) continue;
     await rm(join(tmpdir(), e), { recursive: true, force: true });
-    done.push(`removed the scratch directory ${e}`);
+    done.push(`the scratch directory ${e}`);
   }
   return done;
 }

@@ -79,7 +79,7 @@ export const cloneExecutor = defineExecutor({
       const pgRestore = await findPgTool('pg_restore', server);
       const removed = await removeLeftovers(admin, source.db_name, null, ['mask', 'src'], { runId: run.id, isActive: runIsActive });
       removed.push(...(await removeStaleScratch(`odooops-clone-${env.id}-`, { runId: run.id, isActive: runIsActive })));
-      if (removed.length) await log(`cleaned up after an interrupted earlier attempt or run: ${removed.join('; ')}`);
+      if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
       const create = async (name: string) => {
         await admin.query(`create database ${pg.escapeIdentifier(name)} template template0 encoding 'UTF8'`)
           .catch(async (err) => { throw await createDatabaseError(admin, name, err, src.user ?? 'the default user'); });

@@ -73,8 +73,8 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
   try {
     const server = (await admin.query('show server_version')).rows[0].server_version as string;
     const pgRestore = await findPgTool('pg_restore', server);
-    const removed = await removeLeftovers(admin, env.db_name, filestore, ['new', 'old'], { runId, isActive });
-    if (removed.length) await log(`cleaned up after an interrupted earlier attempt or run: ${removed.join('; ')}`);
+    const removed = await removeLeftovers(admin, env.db_name, filestore, ['new', 'old'], { runId, isActive, say: (l) => log(l) });
+    if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
     if (adopt) {
       await log(`${adopt} becomes ${newDb} (${where}, PostgreSQL ${server.split(' ')[0]}), renamed, not copied`);
       try {
