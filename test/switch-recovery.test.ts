@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type pg from 'pg';
-import { removeLeftovers, removeStaleScratch, sideDir, sideName } from '../server/odoo/switch.ts';
+import pg from 'pg';
+import { createDatabaseError, removeLeftovers, removeStaleScratch, sideDir, sideName } from '../server/odoo/switch.ts';
 import { startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
 
 let srv: DebianPostgres;
@@ -140,5 +140,32 @@ test('scratch directories: the run\'s own earlier ones and stopped runs\' go, a 
     assert.ok(existsSync(running) && existsSync(other));
   } finally {
     for (const d of [mine, stopped, running, other]) rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('a failed CREATE DATABASE says CREATEDB only when the role lacks it, and a taken name as such', async () => {
+  await c.query('create role odooops_nocreate login');
+  await c.query('create role odooops_cancreate login createdb');
+  const as = async (user: string) => {
+    const r = new pg.Client({ host: srv.host, port: srv.port, user, database: 'postgres' });
+    await r.connect();
+    return r;
+  };
+  const attempt = async (r: pg.Client, name: string) => {
+    const err = await r.query(`create database "${name}"`).then(() => null, (e) => e);
+    assert.ok(err, `create database ${name} failed`);
+    return (await createDatabaseError(r, name, err, r.user!)).message;
+  };
+  const without = await as('odooops_nocreate');
+  const withRight = await as('odooops_cancreate');
+  try {
+    assert.match(await attempt(without, 'sw_denied'), /cannot create the database sw_denied as odooops_nocreate: the role needs CREATEDB/);
+    await makeDb('sw_taken', 'prod');
+    const taken = await attempt(withRight, 'sw_taken');
+    assert.match(taken, /cannot create the database sw_taken: it already exists/);
+    assert.doesNotMatch(taken, /CREATEDB/);
+  } finally {
+    await without.end();
+    await withRight.end();
   }
 });
