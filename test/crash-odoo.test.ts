@@ -41,6 +41,7 @@ before(async () => {
   await eventually('the worker\'s run kinds', async () => (await p.cp.pool.query(`select 1 from ops.run_kinds where kind = 'clone'`)).rowCount, 60_000);
   await stopWorker(first);
   second = await p.cp.user('second-admin@example.invalid');
+  stagingId = (await p.cp.pool.query(`select id from ops.environments where name = 'staging'`)).rows[0].id;
   const { rows } = await p.cp.pool.query('select id from ops.projects where slug = $1', [SLUG]);
   await addMember(p.cp.pool, rows[0].id, second.id, 'admin');
 });
@@ -100,7 +101,9 @@ async function retryOnAnotherWorker(id: number): Promise<C.Run> {
 
 const sideDatabases = async () => (await p.sql<{ datname: string }>('postgres', `select datname from pg_database where datname like '%\\_odooops\\_%'`)).map((r) => r.datname);
 const sideDirs = () => readdirSync(join(p.scratch, 'filestore')).filter((e) => e.includes('.odooops-'));
-const scratchDirs = () => readdirSync(tmpdir()).filter((e) => e.startsWith('odooops-clone-'));
+let stagingId = '';
+/** The clone scratch directories of this test's staging environment (others' share the machine's tmp). */
+const scratchDirs = () => readdirSync(tmpdir()).filter((e) => e.startsWith(`odooops-clone-${stagingId}-`));
 function partials(dir = backupDir()): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.partial'));
