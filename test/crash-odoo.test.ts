@@ -215,7 +215,7 @@ test('kill -9 mid-restore of production: the retry finishes it with the same app
   await bootAndLogIn(PROD, 'admin', 'admin');
 });
 
-test('kill -9 mid-clone: the retry removes the masked copy, scratch and half-written clone backup of attempt 1 and clones', async () => {
+test('kill -9 mid-clone: the retry removes what attempt 1 left (masked copy, scratch directory, any half-written clone backup) and clones', async () => {
   const q = await p.queue('staging', 'clone', {});
   assert.equal(q.status, 201, JSON.stringify(q.body));
   const id = q.body.id as number;
@@ -225,6 +225,7 @@ test('kill -9 mid-clone: the retry removes the masked copy, scratch and half-wri
   await whileRunning(id, 'the clone writing its masked copy out', async () => (await sideDatabases()).includes(mask) && scratchDirs().length > 0);
   await kill9(w);
   const left = await leftNow();
+  console.log(`# left by the killed clone attempt: ${JSON.stringify(left)}`);
   assert.ok(left.dbs.includes(mask), `the killed attempt left ${mask}: ${JSON.stringify(left)}`);
   assert.equal(left.scratch.length, 1, 'and its scratch directory');
 
