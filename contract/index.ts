@@ -57,7 +57,7 @@ export const OdooDatabaseName = DbIdentifier
  * Odoo runtime, a repository). Projects refer to infrastructure only by these names.
  */
 export const InfraName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a registry name: lower-case letters, digits, ".", "_" and "-"');
-export const INFRA_KINDS = ['database_server', 'filestore_root', 'runtime', 'repository'] as const;
+export const INFRA_KINDS = ['database_server', 'filestore_root', 'runtime', 'repository', 'secret'] as const;
 export const InfraKind = z.enum(INFRA_KINDS);
 export type InfraKind = z.infer<typeof InfraKind>;
 export const RunParams = z
@@ -147,6 +147,8 @@ export const Project = z.object({
   name: z.string(),
   role: Role.nullable(),
   createdAt: z.string(),
+  /** The registry secret whose value is the password of its clones' users; null: a fresh one per clone. */
+  clonePasswordSecret: z.string().nullable().optional(),
 });
 export const Member = z.object({
   userId: Uuid,
@@ -271,6 +273,12 @@ export const MaskProfile = z.strictObject({
   columns: z.record(z.string().regex(/^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$/, 'table.column'), MaskRule),
   /** Tables emptied in clones (device logs, API keys, outgoing mail queue...). */
   truncate: z.array(SqlName).default([]),
+  /**
+   * The companies' own contact data (res_company and the companies' partners): "keep" (when absent)
+   * leaves it readable in clones, as Odoo.sh does; "mask" applies the column rules to it too (a sole
+   * trader's company data is a person's).
+   */
+  companies: z.enum(['keep', 'mask']).optional(),
 });
 export type MaskProfile = z.infer<typeof MaskProfile>;
 export type MaskRule = z.infer<typeof MaskRule>;
@@ -296,11 +304,22 @@ export const Backup = z.object({
   sizeBytes: z.number(),
   sha256: z.string().nullable(),
   odooVersion: z.string().nullable(),
+  /** The Odoo database it is a backup of (its manifest's), which names its download. */
+  database: z.string().nullable(),
   /** A neutralized, masked clone of another environment. */
   masked: z.boolean(),
   runId: z.number().nullable(),
 });
 export type Backup = z.infer<typeof Backup>;
+/**
+ * What a downloaded backup is called (the server's Content-Disposition, so the CLI's default, and the
+ * extension's save dialog): as Odoo's database manager names its own, <database>_<YYYY-MM-DD_HH-MM-SS>.zip,
+ * at the backup's time (UTC).
+ */
+export function backupFileName(database: string, createdAt: string): string {
+  const at = new Date(createdAt).toISOString().slice(0, 19).replace('T', '_').replaceAll(':', '-');
+  return `${database.replace(/[^A-Za-z0-9_.-]/g, '_')}_${at}.zip`;
+}
 /**
  * How Odoo is deployed for an environment: a runtime of the operator's registry (odoo-bin on the worker's
  * machine, or a host reached over ssh with its fixed command lines), and for a local runtime the HTTP port,
@@ -325,6 +344,29 @@ export type InfraEntry = z.infer<typeof InfraEntry>;
 export const GrantInstanceAdmin = z.strictObject({ userId: Uuid });
 export const InstanceAdmin = z.object({ userId: Uuid, addedBy: z.string().nullable(), addedAt: z.string() });
 export type InstanceAdmin = z.infer<typeof InstanceAdmin>;
+/**
+ * A project's settings (PATCH /api/projects/:p, admins). clonePasswordSecret names a secret of the
+ * operator's registry bound to the project, never a password or where one is (env:/file:).
+ */
+export const UpdateProject = z.strictObject({
+  name: z.string().trim().min(1).max(200).optional(),
+  clonePasswordSecret: InfraName.nullable().optional(),
+});
+export type UpdateProject = z.infer<typeof UpdateProject>;
+/**
+ * How to log in to an environment's latest clone (GET …/environments/:e/clone-login), for members who
+ * may operate the environment: the logins, and either the fresh password OdooOps made for it or the
+ * name of the registry secret whose value it is (the value is never shown).
+ */
+export const CloneLogin = z.object({
+  environment: z.string(),
+  runId: z.number(),
+  createdAt: z.string(),
+  logins: z.array(z.string()),
+  password: z.string().nullable(),
+  passwordSecret: z.string().nullable(),
+});
+export type CloneLogin = z.infer<typeof CloneLogin>;
 /** A project's git settings (admins change them). */
 export const ProjectGit = z.strictObject({
   repoUrl: z.string().regex(/^[^\s-][^\s]{0,1999}$/, 'a URL or path git understands')

@@ -139,6 +139,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const builtins: Builtins = hasDemo ? await demoInfrastructure({ databaseUrl, home, log }) : {};
     const infraFile = opts.infraFile ?? process.env.ODOOOPS_INFRA ?? homeFiles(home).infrastructure;
     let infra = Infrastructure.load(infraFile, builtins);
+    for (const w of infra.warnings) log(`registry: ${w}`);
     const publisher = `${process.pid}@${hostname()}`;
     await publishInfrastructure(pool, infra, publisher, log);
     await writeUpgradeSuggestion(pool, infra, homeFiles(home).infrastructureFromUpgrade, log);
@@ -165,6 +166,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     }
     const reloadInfrastructure = async () => {
       const next = Infrastructure.load(infraFile, builtins);
+      for (const w of next.warnings) log(`registry: ${w}`);
       await publishInfrastructure(pool, next, publisher, log);
       infra = next;
       worker?.setInfrastructure(next);

@@ -27,4 +27,6 @@ export interface ProjectRow {
   staging_mode: 'update' | 'fresh';
   production_needs_approval: boolean;
   dev_url_template: string | null;
+  /** A registry secret's name: the password of its clones' users (server/odoo/clone-login.ts). */
+  clone_password_secret?: string | null;
 }

@@ -30,7 +30,7 @@ before(async () => {
   admin = await cp.user(undefined, { instanceAdmin: true });
   assert.equal((await admin.call('POST', '/api/projects', { slug: 'shop', name: 'Shop' })).status, 201);
   assert.equal((await admin.call('POST', '/api/projects/shop/environments', { name: 'dev', stage: 'development', database: { server: 'test-db', name: 'shop_dev' } })).status, 201);
-  await cp.pool.query(`select ops.register_run_kinds('[{"kind":"health"}]')`);
+  await cp.pool.query(`select ops.register_run_kinds('[{"kind":"health"},{"kind":"backup"},{"kind":"test.any"}]')`);
 });
 after(() => cp?.close());
 
@@ -67,7 +67,7 @@ test('duplicate idempotency key: the same request returns the same run, a differ
   assert.equal(again.status, 200);
   assert.equal(again.body.id, first.body.id);
   await refused(
-    admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'health', params: { deep: true }, idempotencyKey: 'ci-build-41' }),
+    admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'backup', params: { kind: 'daily' }, idempotencyKey: 'ci-build-41' }),
     409,
     /idempotency key "ci-build-41" was already used for run \d+ with other arguments/,
   );
@@ -137,14 +137,15 @@ test('NUL characters in body strings and keys (any depth), path parameters and q
 });
 
 test('deeply nested JSON is refused before it is parsed; brackets in strings do not count', async () => {
-  const deep = `{"kind": "health", "params": {"x": ${'['.repeat(10_000)}${']'.repeat(10_000)}}}`;
+  // test.any: a kind no built-in executor has, whose params only its worker would check.
+  const deep = `{"kind": "test.any", "params": {"x": ${'['.repeat(10_000)}${']'.repeat(10_000)}}}`;
   await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', deep, { 'content-type': 'application/json' }), 400, /nests deeper than 64 levels/);
   // The bound: 64 levels are accepted (body, params, then 62 arrays), 65 are not.
-  const nested = (arrays: number) => `{"kind": "health", "params": {"x": ${'['.repeat(arrays)}${']'.repeat(arrays)}}}`;
+  const nested = (arrays: number) => `{"kind": "test.any", "params": {"x": ${'['.repeat(arrays)}${']'.repeat(arrays)}}}`;
   const at = await admin.call('POST', '/api/projects/shop/environments/dev/runs', nested(62), { 'content-type': 'application/json' });
   assert.equal(at.status, 201, JSON.stringify(at.body));
   await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', nested(63), { 'content-type': 'application/json' }), 400, /nests deeper than 64 levels/);
-  const text = await admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'health', params: { brackets: '[{'.repeat(2000), quote: '\\"[[[' } });
+  const text = await admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'test.any', params: { brackets: '[{'.repeat(2000), quote: '\\"[[[' } });
   assert.equal(text.status, 201, JSON.stringify(text.body));
   assert.equal(text.body.params.brackets.length, 4000);
 });

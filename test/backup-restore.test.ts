@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import type * as C from '../contract/index.ts';
+import * as C from '../contract/index.ts';
+import { downloadName } from '../extension/src/backupFile.ts';
 import { eventually, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 import { createGeneratedOdooDb, fingerprintDb, fingerprintDir, type DebianPostgres } from './helpers/debian-postgres.ts';
 import { backupPrefixOf } from '../server/odoo/backup-writer.ts';
@@ -162,10 +163,10 @@ test('restoring into production needs a second admin\'s approval', async () => {
   assert.equal(q.status, 201, JSON.stringify(q.body));
   const r = await finished(q.body.id);
   assert.equal(r.status, 'succeeded', r.error ?? '');
-  // A production backup cannot be restored into development as it is: that is a clone.
-  const into = await runToEnd('dev', 'restore', { backup: b.id });
-  assert.equal(into.status, 'failed');
-  assert.match(into.error!, /is of production: restoring it into development needs the clone rules/);
+  // A production backup cannot be restored into development as it is: that is a clone (refused when queued).
+  const into = await queue('dev', 'restore', { backup: b.id });
+  assert.equal(into.status, 400, JSON.stringify(into.body));
+  assert.match(into.body.error.message, /is of production: restoring it into development needs the clone rules/);
 });
 
 test('clear errors: wrong credentials, missing filestore, unknown backup, manual limit', async () => {
@@ -193,9 +194,9 @@ test('clear errors: wrong credentials, missing filestore, unknown backup, manual
     assert.match(nofs.error!, /the filestore <filestore root empty>\/shop_dev is missing on this worker \(ENOENT\)/);
     assert.ok(!nofs.error!.includes(scratch), nofs.error!);
 
-    const unknown = await runToEnd('dev', 'restore', { backup: '00000000-0000-4000-8000-000000000000' });
-    assert.equal(unknown.status, 'failed');
-    assert.match(unknown.error!, /backup 00000000-0000-4000-8000-000000000000 does not exist in this project/);
+    const unknown = await queue('dev', 'restore', { backup: '00000000-0000-4000-8000-000000000000' });
+    assert.equal(unknown.status, 400, JSON.stringify(unknown.body));
+    assert.match(unknown.body.error.message, new RegExp(`there is no backup 00000000-0000-4000-8000-000000000000 in project ${SLUG}`));
 
     // Odoo.sh: at most 5 manual backups a day per environment (earlier tests took some of dev's).
     const { rows } = await cp!.pool.query(`select ops.manual_backups_today(id) as n from ops.environments where name = 'dev'`);
@@ -233,7 +234,11 @@ test('backups are listed, and downloaded as an Odoo database-manager zip that ps
   const cliList = JSON.parse(await cli('backup', 'list', SLUG, 'dev', '--json')) as C.Backup[];
   assert.deepEqual(cliList.map((x) => x.id), (list.body as C.Backup[]).map((x) => x.id));
   const saved = JSON.parse(await cli('backup', 'download', b.id, '--json'));
-  assert.match(saved.file, /^shop_dev_\d{8}T\d{6}\.zip$/, 'named as the server names it');
+  // One name: the server's, the CLI's default (its help says <database>_<YYYY-MM-DD_HH-MM-SS>.zip) and the extension's save dialog.
+  assert.equal(listed.database, 'shop_dev');
+  assert.match(saved.file, /^shop_dev_\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d\.zip$/);
+  assert.equal(saved.file, C.backupFileName('shop_dev', listed.createdAt), 'named as the server names it');
+  assert.equal(downloadName(listed, 'dev'), saved.file, 'the extension proposes the same name');
   assert.deepEqual(readdirSync(dir), [saved.file], 'no .part file left');
   renameSync(join(dir, saved.file), join(dir, 'backup.zip'));
   await assert.rejects(cli('backup', 'download', 'not-a-backup'), /not a backup id/);
@@ -255,7 +260,7 @@ test('backups are listed, and downloaded as an Odoo database-manager zip that ps
 
   const res = await fetch(`${cp!.server.url}/api/backups/${b.id}/download`, { method: 'GET', headers: { authorization: `Bearer ${admin.token}` } });
   assert.equal(res.headers.get('content-type'), 'application/zip');
-  assert.match(res.headers.get('content-disposition')!, /attachment; filename="shop_dev_\d{8}T\d{6}\.zip"/);
+  assert.equal(res.headers.get('content-disposition')!, `attachment; filename="${saved.file}"`);
   await res.body?.cancel();
 
   // Who may not operate on an environment may not take its data away; the download is audited.

@@ -69,3 +69,23 @@ test('--help on a command that does not exist fails, so the test above can', asy
   assert.equal(ok.code, EXIT.ok);
   assert.match(ok.out, /odooops audit PROJECT/);
 });
+
+test('every option a message gives a command exists in that command (e.g. odooops env set … --filestore ROOT)', async () => {
+  const named: [string, string, string][] = [];
+  for (const file of SOURCES.flatMap(files)) {
+    readFileSync(file, 'utf8').split('\n').forEach((line, i) => {
+      if (/^\s*(\/\/|\/?\*|--|#)/.test(line)) return;
+      for (const m of line.matchAll(/(?<![\w/.-])odooops ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?(?![\w:-])([^()`;"'\\]*)/g)) {
+        for (const o of m[3]!.matchAll(/(?<![\w-])--[a-z][a-z-]*/g)) named.push([[m[1]!, ...(m[2] ? [m[2]] : [])].join(' '), o[0], `${file.slice(ROOT.length + 1)}:${i + 1}`]);
+      }
+    });
+  }
+  assert.ok(named.some(([c, o]) => c === 'env set' && o === '--filestore'), 'the search finds "odooops env set PROJECT ENV --filestore ROOT"');
+  assert.ok(named.some(([c, o]) => c === 'env set' && o === '--db-server'), 'and "odooops env set PROJECT ENV --db-server NAME"');
+  const unknown: string[] = [];
+  for (const [words, option, where] of named) {
+    const r = await help(words.split(' '));
+    if (r.code === EXIT.ok && !new RegExp(`${option}(?![\\w-])`).test(r.out)) unknown.push(`odooops ${words} ${option} (${where})`);
+  }
+  assert.deepEqual(unknown, [], 'options named in messages that their command does not take');
+});

@@ -54,7 +54,10 @@ async function allProductionPii() {
   };
 }
 
-/** The clone keeps no production password: only its admin has one, fresh, and the run told it. */
+/**
+ * The clone keeps no production password: only its admin has one (a generated database does not say
+ * which users are internal), fresh, readable by who may operate the environment, never in the log.
+ */
 async function assertFreshAdminPassword(db: string, run: C.Run, log: string) {
   const prodHashes = new Set((await sql('acme_prod', 'select password from res_users where password is not null')).map((r) => r.password));
   assert.ok(prodHashes.size > 0, 'production has password hashes to leak');
@@ -62,11 +65,13 @@ async function assertFreshAdminPassword(db: string, run: C.Run, log: string) {
   assert.deepEqual(withPassword.map((r) => r.login), ['admin'], 'only the admin has a password in the clone');
   assert.ok(!prodHashes.has(withPassword[0].password), 'not production\'s hash');
   assert.equal((await sql(db, `select count(*)::int as n from res_users where totp_secret is not null`))[0].n, 0);
-  const m = /log in to \S+ as admin with the password (\S+): a fresh one for this clone, shown to the project's members/.exec(log);
-  assert.ok(m, log);
-  assert.deepEqual((run.result as { admin: unknown }).admin, { login: 'admin', password: m[1] });
-  assert.ok(await verifyOdooPassword(m[1]!, withPassword[0].password), 'the logged password opens the stored hash');
-  assert.ok(!(await verifyOdooPassword(`${m[1]}x`, withPassword[0].password)));
+  assert.match(log, /log in to \S+ as admin with a fresh password made for this clone, for the members who may operate \S+: odooops env login acme \S+; only the admin user has a password/);
+  assert.deepEqual((run.result as { login: unknown }).login, { logins: ['admin'], passwordSecret: null });
+  const info = (await p.admin.call('GET', `/api/projects/acme/environments/${run.environment}/clone-login`)).body as C.CloneLogin;
+  assert.equal(info.runId, run.id);
+  assert.ok(!log.includes(info.password!), 'the password is not in the log (viewers read it)');
+  assert.ok(await verifyOdooPassword(info.password!, withPassword[0].password), 'the password shown to operators opens the stored hash');
+  assert.ok(!(await verifyOdooPassword(`${info.password}x`, withPassword[0].password)));
 }
 
 async function assertMaskedAndNeutralized(db: string, url: string) {
@@ -159,9 +164,10 @@ test('clone production → staging: neutralized, scrubbed, masked, verified; pro
 
 test('production is never neutralized or masked', async () => {
   const before = await fingerprintDb(odooPg!, 'acme_prod');
-  const run = await runToEnd('production', 'clone', { from: 'staging' });
-  assert.equal(run.status, 'failed');
-  assert.match(run.error!, /production is a production environment: OdooOps never neutralizes or masks production/);
+  // Refused when queued (the worker refuses a clone queued past the API too: run-params.test.ts).
+  const run = await p.queue('production', 'clone', { from: 'staging' });
+  assert.equal(run.status, 400, JSON.stringify(run.body));
+  assert.match(run.body.error.message, /production is a production environment: OdooOps never neutralizes or masks production/);
   assert.deepEqual(await fingerprintDb(odooPg!, 'acme_prod'), before);
 });
 
@@ -169,9 +175,10 @@ test('clone from a production backup into development, with the backup\'s filest
   const b = await runToEnd('production', 'backup');
   assert.equal(b.status, 'succeeded', b.error ?? '');
   const backupId = (b.result as { backupId: string }).backupId;
-  // Restoring it as it is into development is refused: that is what a clone is for.
-  const refused = await runToEnd('dev', 'restore', { backup: backupId });
-  assert.match(refused.error!, /needs the clone rules/);
+  // Restoring it as it is into development is refused when queued: that is what a clone is for.
+  const refused = await p.queue('dev', 'restore', { backup: backupId });
+  assert.equal(refused.status, 400, JSON.stringify(refused.body));
+  assert.match(refused.body.error.message, /needs the clone rules/);
   const run = await runToEnd('dev', 'clone', { backup: backupId });
   assert.equal(run.status, 'succeeded', `${run.error}\n${await logText(run.id)}`);
   await assertMaskedAndNeutralized('acme_dev', 'http://localhost:8069');

@@ -1,13 +1,17 @@
-// Git push → environments, end to end: real git repositories (a bare remote, commits that bump a
-// manifest version), real signed webhook deliveries (valid, tampered, replayed), deploy runs on a real
-// worker with a named stand-in for odoo-bin (test/fixtures/odoo-bin-standin.mjs: Odoo cannot be
-// installed here) that answers the health check and can be told to fail, and GitHub's API played by a
-// local HTTP server that records the calls (a named test double: GitHub cannot be reached from here).
+// Git push → environments, end to end: real git repositories (a bare remote, commits that change a small
+// real addon and bump its manifest version), real signed webhook deliveries (valid, tampered, replayed),
+// deploy runs on a real worker with real odoo-bin 17 (../shared/odoo) on a real Odoo 17 database: the addon
+// is installed with -i, updated with -u (a new field and view must land in the database), broken on
+// purpose (a data file naming a field that does not exist; a controller that fails /web/health), rolled
+// back; and GitHub's API played by a local HTTP server that records the calls (a named test double: GitHub
+// cannot be reached from here). The ssh target's test still runs a named stand-in for odoo-bin
+// (test/fixtures/odoo-bin-standin.mjs) on the remote side: an ssh runtime takes one addons directory, and
+// real Odoo needs the checkout and its own addons.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -17,6 +21,7 @@ import { shellQuote } from '../server/deploy/ssh-odoo.ts';
 import { fingerprintDb } from './helpers/debian-postgres.ts';
 import { eventually, freePortRange, chownToRunUser } from './helpers/control-plane.ts';
 import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
+import { installOdoo } from './helpers/real-odoo.ts';
 
 const SECRET = 'webhook-secret-for-tests';
 const STANDIN = join(import.meta.dirname, 'fixtures', 'odoo-bin-standin.mjs');
@@ -26,7 +31,8 @@ const calls: { method: string; url: string; auth: string; body: any }[] = [];
 let work: string;
 let remote: string;
 let prodPort: number;
-let standin: string;
+/** How long a deploy waits for Odoo's health check (real Odoo 17 starts in 2-5 s; this machine is shared). */
+const HEALTH_SECONDS = 30;
 
 
 /** The GitHub API test double: records every call, answers like GitHub for the ones OdooOps makes. */
@@ -60,7 +66,21 @@ function commit(files: Record<string, string | null>, message: string, branch = 
   git('push', '-q', '--force', 'origin', branch);
   return git('rev-parse', 'HEAD');
 }
-const manifest = (version: string, extra = '') => `{\n    'name': 'Shop core',\n    'version': '${version}',\n    'depends': ['base'],${extra}\n}\n`;
+const manifest = (version: string, extra = '') => `{\n    'name': 'Shop core',\n    'version': '${version}',\n    'depends': ['base'],\n    'license': 'LGPL-3',${extra}\n}\n`;
+/** The addon's Python: a field on res.partner (shop_loyalty too from 1.1), a controller that tells which release.txt Odoo loaded. */
+const partnerPy = (loyalty: boolean) => `from odoo import fields, models\n\n\nclass ResPartner(models.Model):\n    _inherit = 'res.partner'\n\n    shop_tier = fields.Char()\n${loyalty ? '    shop_loyalty = fields.Integer()\n' : ''}`;
+const ADDON = {
+  'shop_core/__init__.py': 'from . import models, controllers\n',
+  'shop_core/models/__init__.py': 'from . import partner\n',
+  'shop_core/models/partner.py': partnerPy(false),
+  'shop_core/controllers/__init__.py': 'from . import main\n',
+  // Read when Odoo imports the module: what /shop_core/release answers changes only when Odoo restarts.
+  'shop_core/controllers/main.py': `import os\n\nfrom odoo import http\n\nwith open(os.path.join(os.path.dirname(__file__), '..', '..', 'release.txt')) as f:\n    RELEASE = f.read()\n\n\nclass Release(http.Controller):\n    @http.route('/shop_core/release', type='http', auth='none')\n    def release(self):\n        return RELEASE\n`,
+};
+/** 1.1's view: the new field on the partner form. */
+const VIEW = `<odoo>\n  <record id="view_partner_form_shop" model="ir.ui.view">\n    <field name="name">res.partner.form.shop</field>\n    <field name="model">res.partner</field>\n    <field name="inherit_id" ref="base.view_partner_form"/>\n    <field name="arch" type="xml">\n      <field name="vat" position="after"><field name="shop_loyalty"/></field>\n    </field>\n  </record>\n</odoo>\n`;
+/** A controller that makes /web/health fail (a real way for a code-only change to break Odoo). */
+const SICK = `from odoo import http\nfrom odoo.addons.web.controllers.home import Home\n\n\nclass SickHome(Home):\n    @http.route()\n    def health(self):\n        return http.request.make_response('{"status": "fail"}', [('Content-Type', 'application/json')], status=500)\n`;
 
 let deliveries = 0;
 async function deliver(event: string, payload: object, opts: { id?: string; tamper?: boolean; unsigned?: boolean } = {}) {
@@ -83,31 +103,39 @@ async function runOf(id: number) {
   return p.finished(id, 120_000);
 }
 const health = async (port: number) => (await fetch(`http://127.0.0.1:${port}/web/health`).catch(() => null))?.status ?? 0;
-const release = async (port: number) => (await (await fetch(`http://127.0.0.1:${port}/release`)).text()).trim();
+const release = async (port: number) => (await (await fetch(`http://127.0.0.1:${port}/shop_core/release`)).text()).trim();
+/** The ssh test's stand-in serves the checkout's release.txt itself. */
+const standinRelease = async (port: number) => (await (await fetch(`http://127.0.0.1:${port}/release`)).text()).trim();
+const since = (t: number) => `${((performance.now() - t) / 1000).toFixed(1)} s`;
 
 before(async () => {
   const githubUrl = await startGitHubDouble();
-  p = await startOdooProject({
+  const [project, odoo] = await Promise.all([startOdooProject({
     slug: 'git',
-    generate: { git_prod: { partners: 100 } },
+    generate: {},
+    real: { git_prod: { version: '17.0', kind: 'plain' } },
     envs: [
       { name: 'production', stage: 'production', db: 'git_prod', url: 'https://erp.acme.example' },
       { name: 'staging', stage: 'staging', db: 'git_staging', url: 'https://staging.acme.example' },
     ],
     server: { githubWebhookSecret: SECRET, githubToken: 'ghp_testdouble', githubApiUrl: githubUrl },
-  });
+  }), installOdoo('17.0')]);
+  p = project;
   remote = join(p.scratch, 'addons.git');
   work = join(p.scratch, 'addons');
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', remote]);
   execFileSync('git', ['clone', '-q', remote, work]);
-  // The operator's registry: the stand-in odoo-bin as a local runtime (a copy outside the checkout, where
-  // the run user can reach it) with a range of ports, and the project's repository.
-  standin = join(p.scratch, 'bin', 'odoo-bin');
-  mkdirSync(join(p.scratch, 'bin'));
-  copyFileSync(STANDIN, standin);
-  chmodSync(standin, 0o755);
+  // The operator's registry: real odoo-bin 17 as a local runtime (its own addons after the checkout; no
+  // cron threads, so that the database stands still between fingerprints) with a range of ports, and the
+  // project's repository. Odoo's data directory is the filestore root's parent: its sessions live there.
+  mkdirSync(join(p.scratch, 'sessions'));
+  chownToRunUser(join(p.scratch, 'sessions'));
   await p.addInfra({
-    runtimes: { 'local-odoo': { kind: 'local', odooBin: standin, httpPorts: await freePortRange(12), healthTimeoutSeconds: 8, projects: ['git'] } },
+    runtimes: { 'local-odoo': {
+      kind: 'local', odooBin: odoo.odooBin, addonsPath: [join(odoo.dir, 'addons'), join(odoo.dir, 'odoo', 'addons')],
+      odooArgs: ['--max-cron-threads', '0', '--http-interface', '127.0.0.1', '--log-level', 'info'],
+      httpPorts: await freePortRange(12), healthTimeoutSeconds: HEALTH_SECONDS, projects: ['git'],
+    } },
     repositories: { addons: { url: remote, projects: ['git'] } },
   });
   const settings = await p.admin.call('PUT', '/api/projects/git/git', {
@@ -139,7 +167,7 @@ after(async () => {
 });
 
 test('webhooks: unsigned and tampered deliveries are refused before parsing; a replayed delivery does nothing twice', async () => {
-  const sha = commit({ 'shop_core/__manifest__.py': manifest('17.0.1.0'), 'shop_core/__init__.py': '', 'release.txt': 'r1\n' }, 'shop_core 1.0');
+  const sha = commit({ 'shop_core/__manifest__.py': manifest('17.0.1.0'), ...ADDON, 'release.txt': 'r1\n' }, 'shop_core 1.0');
   assert.equal((await deliver('push', { ref: 'refs/heads/main', after: sha, repository: { full_name: 'acme/addons' } }, { unsigned: true })).status, 401);
   const tampered = await deliver('push', { ref: 'refs/heads/main', after: sha, repository: { full_name: 'acme/addons' } }, { tamper: true });
   assert.equal(tampered.status, 401);
@@ -156,35 +184,52 @@ test('webhooks: unsigned and tampered deliveries are refused before parsing; a r
   assert.equal(again.body.duplicate, true);
   assert.equal((await p.cp.pool.query(`select count(*)::int as n from ops.runs where kind = 'deploy'`)).rows[0].n, 1, 'the replay queued nothing');
 
+  const t = performance.now();
   const run = await runOf(first.body.runs[0]);
   assert.equal(run.status, 'succeeded', `${run.error}\n${await p.logText(run.id)}`);
+  console.log(`# first deploy (odoo-bin -i shop_core, start, health): ${since(t)}`);
   const log = await p.logText(run.id);
   assert.match(log, new RegExp(`first deploy of ${sha.slice(0, 7)}: no module version changed; install shop_core`));
+  assert.match(log, /update\.log: .* INFO git_prod odoo\.modules\.loading: updating modules list/, 'real odoo-bin found the new addon');
   assert.equal(await health(prodPort), 200);
   assert.equal(await release(prodPort), 'r1');
-  assert.deepEqual(await p.sql('git_prod', `select latest_version from ir_module_module where name = 'shop_core'`), [{ latest_version: '17.0.1.0' }]);
+  assert.deepEqual(await p.sql('git_prod', `select latest_version, state from ir_module_module where name = 'shop_core'`), [{ latest_version: '17.0.1.0', state: 'installed' }]);
+  assert.deepEqual(await p.sql('git_prod', `select column_name from information_schema.columns where table_name = 'res_partner' and column_name like 'shop_%'`), [{ column_name: 'shop_tier' }],
+    'the addon\'s field is a column');
   assert.equal((await p.cp.pool.query(`select deployed_revision from ops.environments where name = 'production'`)).rows[0].deployed_revision, sha);
 });
 
 test('production: a code-only push restarts without a backup; a version bump takes the pre-deploy backup and updates the module; GitHub hears of each', async () => {
   const backups = async () => (await p.cp.pool.query(`select count(*)::int as n from ops.backups where kind = 'pre-deploy'`)).rows[0].n as number;
   const before = await backups();
-  const c2 = commit({ 'release.txt': 'r2\n', 'shop_core/models/partner.py': '# code only\n' }, 'code only');
+  const c2 = commit({ 'release.txt': 'r2\n', 'shop_core/models/partner.py': `# code only\n${partnerPy(false)}` }, 'code only');
   const r2 = await runOf((await push('main', c2)).body.runs[0]);
   assert.equal(r2.status, 'succeeded', r2.error ?? '');
   assert.match(await p.logText(r2.id), /no module version changed$/m);
   assert.equal(await backups(), before, 'no backup for a code-only change');
   assert.equal(await release(prodPort), 'r2');
 
-  const c3 = commit({ 'shop_core/__manifest__.py': manifest('17.0.1.1'), 'release.txt': 'r3\n' }, 'shop_core 1.1');
+  // 1.1: a new field and a view showing it; -u must put both into the database.
+  const c3 = commit({
+    'shop_core/__manifest__.py': manifest('17.0.1.1', "\n    'data': ['views/partner_views.xml'],"), 'shop_core/models/partner.py': partnerPy(true),
+    'shop_core/views/partner_views.xml': VIEW, 'release.txt': 'r3\n',
+  }, 'shop_core 1.1');
+  const t = performance.now();
   const r3 = await runOf((await push('main', c3)).body.runs[0]);
   assert.equal(r3.status, 'succeeded', `${r3.error}\n${await p.logText(r3.id)}`);
+  console.log(`# deploy with an update (pre-deploy backup, odoo-bin -u shop_core, restart, health): ${since(t)}`);
   const log = await p.logText(r3.id);
   assert.match(log, /update shop_core/);
   assert.match(log, /module versions or requirements changed: taking the pre-deploy backup first/);
-  assert.match(log, /update\.log: INFO git_prod odoo\.modules\.loading: updating module shop_core to 17\.0\.1\.1/);
+  assert.match(log, /update\.log: .* INFO git_prod odoo\.modules\.loading: loading shop_core\/views\/partner_views\.xml/);
   assert.equal(await backups(), before + 1);
   assert.deepEqual(await p.sql('git_prod', `select latest_version from ir_module_module where name = 'shop_core'`), [{ latest_version: '17.0.1.1' }]);
+  assert.deepEqual(await p.sql('git_prod', `select column_name from information_schema.columns where table_name = 'res_partner' and column_name like 'shop_%' order by 1`),
+    [{ column_name: 'shop_loyalty' }, { column_name: 'shop_tier' }], 'the new field is a column');
+  const view = await p.sql('git_prod', `select v.arch_db::text as arch from ir_ui_view v join ir_model_data d on d.model = 'ir.ui.view' and d.res_id = v.id
+    where d.module = 'shop_core' and d.name = 'view_partner_form_shop'`);
+  assert.equal(view.length, 1, 'the new view is in the database');
+  assert.match(view[0].arch, /shop_loyalty/);
   assert.equal(await release(prodPort), 'r3');
 
   // GitHub (the double): a pending then a success status per commit, a deployment with its URL.
@@ -207,13 +252,20 @@ test('production: a code-only push restarts without a backup; a version bump tak
 test('a failed update rolls back code and database (pre-deploy backup) and keeps the failed log', async () => {
   const c3 = (await p.cp.pool.query(`select deployed_revision from ops.environments where name = 'production'`)).rows[0].deployed_revision as string;
   const dbBefore = await fingerprintDb(p.odooPg, 'git_prod');
-  const c4 = commit({ 'shop_core/__manifest__.py': manifest('17.0.1.2', "\n    'fail_update': True,"), 'release.txt': 'r4\n' }, 'shop_core 1.2, broken');
+  // 1.2 loads a data file that names a field res.partner does not have: odoo-bin -u fails halfway.
+  const c4 = commit({
+    'shop_core/__manifest__.py': manifest('17.0.1.2', "\n    'data': ['views/partner_views.xml', 'data/broken.xml'],"),
+    'shop_core/data/broken.xml': '<odoo>\n  <record id="broken_partner" model="res.partner">\n    <field name="name">Broken</field>\n    <field name="no_such_field">x</field>\n  </record>\n</odoo>\n',
+    'release.txt': 'r4\n',
+  }, 'shop_core 1.2, broken');
+  const t = performance.now();
   const run = await runOf((await push('main', c4)).body.runs[0]);
   assert.equal(run.status, 'failed');
-  assert.match(run.error!, new RegExp(`deploy of ${c4.slice(0, 7)} to production failed: the module update failed \\(odoo-bin exited with 1\\); code back at ${c3.slice(0, 7)}, database restored from the pre-deploy backup [0-9a-f-]{36}, Odoo running again`));
+  console.log(`# failed update and its rollback (restore of the pre-deploy backup, restart): ${since(t)}`);
+  assert.match(run.error!, new RegExp(`deploy of ${c4.slice(0, 7)} to production failed: the module update failed \\(odoo-bin exited with \\d+\\); code back at ${c3.slice(0, 7)}, database restored from the pre-deploy backup [0-9a-f-]{36}, Odoo running again`));
   const log = await p.logText(run.id);
-  assert.match(log, /update\.log: odoo\.exceptions\.ValidationError: shop_core cannot be updated/, 'the failed update\'s log is kept');
-  // The stand-in had written 17.0.1.2 before failing: the restore took it back.
+  assert.match(log, /update\.log: .*Invalid field 'no_such_field'/, 'the failed update\'s log is kept');
+  // Whatever odoo-bin wrote before failing, the restore took it back.
   assert.deepEqual(await fingerprintDb(p.odooPg, 'git_prod'), dbBefore);
   assert.equal(await health(prodPort), 200);
   assert.equal(await release(prodPort), 'r3', 'the previous code runs');
@@ -221,13 +273,17 @@ test('a failed update rolls back code and database (pre-deploy backup) and keeps
   assert.ok(calls.some((c) => c.url === `/repos/acme/addons/statuses/${c4}` && c.body.state === 'failure'));
 
   // A health check that fails after a code-only change rolls back too.
-  const c5 = commit({ 'shop_core/__manifest__.py': manifest('17.0.1.1'), 'FAIL_HEALTH': 'x\n', 'release.txt': 'r5\n' }, 'breaks health');
+  // A code-only change (same version as 1.1) whose controller makes /web/health answer 500.
+  const c5 = commit({
+    'shop_core/__manifest__.py': manifest('17.0.1.1', "\n    'data': ['views/partner_views.xml'],"), 'shop_core/data/broken.xml': null,
+    'shop_core/controllers/__init__.py': 'from . import main, sick\n', 'shop_core/controllers/sick.py': SICK, 'release.txt': 'r5\n',
+  }, 'breaks health');
   const sick = await runOf((await push('main', c5)).body.runs[0]);
   assert.equal(sick.status, 'failed');
-  assert.match(sick.error!, /Odoo did not answer http:\/\/127\.0\.0\.1:\d+\/web\/health with 200 within 8 s .*code back at/);
+  assert.match(sick.error!, new RegExp(`Odoo did not answer http://127\\.0\\.0\\.1:\\d+/web/health with 200 within ${HEALTH_SECONDS} s \\(last: HTTP 500\\).*code back at`));
   assert.equal(await release(prodPort), 'r3');
   assert.equal(await health(prodPort), 200);
-  commit({ 'FAIL_HEALTH': null }, 'health fixed');
+  commit({ 'shop_core/controllers/__init__.py': 'from . import main\n', 'shop_core/controllers/sick.py': null }, 'health fixed');
 });
 
 test('production deploys wait for an approval when the project asks for one', async () => {
@@ -248,13 +304,15 @@ test('production deploys wait for an approval when the project asks for one', as
 });
 
 test('branches become environments: a development environment on the first push, its URL on the pull request, gone with the branch', async () => {
-  const sha = commit({ 'shop_sale/__manifest__.py': "{'name': 'Shop sale', 'version': '17.0.1.0'}\n", 'release.txt': 'feature\n' }, 'new module', 'feature/Login-Fix');
+  const sha = commit({ 'shop_sale/__manifest__.py': "{'name': 'Shop sale', 'version': '17.0.1.0', 'depends': ['shop_core'], 'license': 'LGPL-3'}\n", 'shop_sale/__init__.py': '', 'release.txt': 'feature\n' }, 'new module', 'feature/Login-Fix');
   const r = await push('feature/Login-Fix', sha);
   assert.equal(r.status, 202, JSON.stringify(r.body));
   assert.equal(r.body.environment, 'dev-feature-login-fix');
   assert.equal(r.body.created, true);
+  const t = performance.now();
   const run = await runOf(r.body.runs[0]);
   assert.equal(run.status, 'succeeded', `${run.error}\n${await p.logText(run.id)}`);
+  console.log(`# first deploy of a branch (odoo-bin creates its database: base with demo data, shop_core, shop_sale): ${since(t)}`);
   const env = (await p.admin.call('GET', '/api/projects/git/environments/dev-feature-login-fix')).body;
   assert.equal(env.stage, 'development');
   assert.equal(env.branch, 'feature/Login-Fix');
@@ -262,7 +320,8 @@ test('branches become environments: a development environment on the first push,
   const row = (await p.cp.pool.query(`select db_name, runtime, http_port from ops.environments where name = 'dev-feature-login-fix'`)).rows[0];
   assert.equal(row.runtime, 'local-odoo', 'production\'s runtime, on a port of its own');
   assert.equal(row.db_name, 'git_prod_dev_feature_login_fix');
-  assert.deepEqual((await p.sql(row.db_name, 'select name from ir_module_module order by name')).map((x) => x.name), ['shop_core', 'shop_sale'], 'a fresh database with the branch\'s modules');
+  assert.deepEqual((await p.sql(row.db_name, `select name from ir_module_module where state = 'installed' and name like 'shop%' order by name`)).map((x) => x.name), ['shop_core', 'shop_sale'], 'a fresh database with the branch\'s modules');
+  assert.equal((await p.sql(row.db_name, `select count(*)::int as n from res_partner`))[0].n > 0, true, 'made by Odoo (base, with its demo data on 17.0)');
   assert.equal(await release(row.http_port), 'feature');
   // A second push to the branch deploys onto the same environment.
   const again = await push('feature/Login-Fix', commit({ 'release.txt': 'feature 2\n' }, 'more', 'feature/Login-Fix'));
@@ -352,6 +411,7 @@ test('staging "fresh" mode re-clones production before deploying; unsafe branch 
   assert.equal(clone.status, 'succeeded', clone.error ?? '');
   assert.equal(deploy.status, 'succeeded', `${deploy.error}\n${await p.logText(deploy.id)}`);
   assert.deepEqual(await p.sql('git_staging', `select value from ir_config_parameter where key = 'database.is_neutralized'`), [{ value: 'true' }]);
+  assert.deepEqual(await p.sql('git_staging', `select state from ir_module_module where name = 'shop_core'`), [{ state: 'installed' }], 'real Odoo runs the addon on the fresh clone');
 
   const marker = join(p.scratch, 'pwned');
   const evil = await push(`x;touch ${marker}`, sha);
@@ -416,7 +476,7 @@ test('ssh target: the same steps on another host over the system\'s ssh (a real 
     assert.match(log, /Odoo: the runtime ssh-staging: .*odoo-bin-standin\.mjs on root@127\.0\.0\.1 over ssh/);
     assert.match(log, /update\.log: INFO git_staging odoo\.modules\.loading: updating module shop_core to 17\.0\.2\.0/);
     assert.equal(execFileSync('git', ['-C', remoteCheckout, 'rev-parse', 'HEAD']).toString().trim(), good, 'the host\'s checkout is at the pushed commit');
-    assert.equal(await release(httpPort), 'over ssh');
+    assert.equal(await standinRelease(httpPort), 'over ssh');
     assert.deepEqual(await p.sql('git_staging', `select latest_version from ir_module_module where name = 'shop_core'`), [{ latest_version: '17.0.2.0' }]);
 
     const dbBefore = await fingerprintDb(p.odooPg, 'git_staging');
@@ -426,7 +486,7 @@ test('ssh target: the same steps on another host over the system\'s ssh (a real 
     assert.match(failed.error!, new RegExp(`the module update failed on root@127\\.0\\.0\\.1: .*; code back at ${good.slice(0, 7)}, database restored from the pre-deploy backup`));
     assert.equal(execFileSync('git', ['-C', remoteCheckout, 'rev-parse', 'HEAD']).toString().trim(), good);
     assert.deepEqual(await fingerprintDb(p.odooPg, 'git_staging'), dbBefore);
-    assert.equal(await release(httpPort), 'over ssh');
+    assert.equal(await standinRelease(httpPort), 'over ssh');
     const pid = Number(readFileSync(join(p.scratch, 'remote', 'odoo.pid'), 'utf8'));
     process.kill(pid, 'SIGTERM');
   } finally {

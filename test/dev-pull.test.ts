@@ -1,7 +1,8 @@
 // `odooops dev pull` (what a dev container runs at start), as a real CLI process against a real server:
-// the newest masked clone is restored into a "local" PostgreSQL (here a second database of the Debian
-// cluster, reached through libpq's environment), checksums verified, web.base.url pointed at this
-// machine; only masked clones are ever served; clear errors for each way it can go wrong.
+// the newest masked clone of a real Odoo 17 database is restored into a "local" PostgreSQL (here a second
+// database of the Debian cluster, reached through libpq's environment as a developer's own superuser
+// role), checksums verified, web.base.url pointed at this machine, and real odoo-bin 17 serves it with the
+// clone's admin password; only masked clones are ever served; clear errors for each way it can go wrong.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -10,24 +11,32 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type * as C from '../contract/index.ts';
 import { findPii } from '../server/odoo/verify.ts';
+import pg from 'pg';
 import { fingerprintDb, fingerprintDir } from './helpers/debian-postgres.ts';
 import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
+import { authenticate, installOdoo, serveOdoo, type OdooInstall } from './helpers/real-odoo.ts';
+import { REAL_LOOKING } from './helpers/odoo-sources.ts';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', 'server', 'cli', 'main.ts');
 let p: OdooProject;
 let home: string;
+let odoo17: OdooInstall;
+/** The developer's own role on their local PostgreSQL (Odoo refuses to run as postgres). */
+const DEV = { user: 'developer', password: `dev-local-${process.pid}` };
 
 before(async () => {
-  p = await startOdooProject({
+  [p, odoo17] = await Promise.all([startOdooProject({
     slug: 'pull',
-    generate: { pull_prod: { partners: 300 } },
+    generate: {},
+    real: { pull_prod: { version: '17.0', kind: 'plain' } },
     envs: [
       { name: 'production', stage: 'production', db: 'pull_prod', url: 'https://erp.pull.example' },
       { name: 'staging', stage: 'staging', db: 'pull_staging' },
     ],
-  });
+  }), installOdoo('17.0')]);
   home = mkdtempSync(join(p.scratch, 'home-'));
+  await p.sql('postgres', `create role ${pg.escapeIdentifier(DEV.user)} login superuser password ${pg.escapeLiteral(DEV.password)}`);
 });
 after(async () => {
   await p?.close();
@@ -35,7 +44,7 @@ after(async () => {
 
 /** The CLI as a developer runs it; resolves with exit code and output (never rejects). */
 async function cli(args: string[], env: Record<string, string> = {}, token = p.admin.token) {
-  const childEnv = { ...process.env, HOME: home, PGHOST: p.odooPg.host, PGPORT: String(p.odooPg.port), PGUSER: 'postgres', ...env };
+  const childEnv = { ...process.env, HOME: home, PGHOST: p.odooPg.host, PGPORT: String(p.odooPg.port), PGUSER: DEV.user, PGPASSWORD: DEV.password, ...env };
   try {
     const r = await run(process.execPath, [CLI, ...args, '--url', env.URL ?? p.cp.server.url, '--token', token], { env: childEnv, timeout: 120_000 });
     return { code: 0, out: r.stdout, err: r.stderr };
@@ -57,8 +66,10 @@ test('no clone yet: a clear error, then --queue-clone makes one and pulls it', a
   assert.match(none.err, /pull has no masked clone of production yet/);
   assert.match(none.err, /odooops run queue pull <staging environment> clone/);
 
-  const r = await cli(['dev', 'pull', 'pull', '--db', 'devlocal', '--queue-clone', 'staging']);
+  const t = performance.now();
+  const r = await cli(['dev', 'pull', 'pull', '--db', 'devlocal', '--queue-clone', 'staging', '--odoo-version', '17.0']);
   assert.equal(r.code, 0, `${r.out}\n${r.err}`);
+  console.log(`# dev pull with a clone of the real Odoo 17 database: ${((performance.now() - t) / 1000).toFixed(1)} s`);
   assert.match(r.out, /no masked clone of production yet: queueing a clone into staging/);
   assert.match(r.out, /\[clone\] .*verified: no sampled email/);
   assert.match(r.out, /checksums match the manifest/);
@@ -75,6 +86,27 @@ test('no clone yet: a clear error, then --queue-clone makes one and pulls it', a
     for (const k of kept) assert.equal(files[k.store_fname], k.checksum, 'Odoo\'s default filestore, file for file');
   } finally {
     await c.end();
+  }
+
+  // Real odoo-bin 17 on the pulled database and Odoo's default data directory (where the filestore went),
+  // connected as the developer's role: the login page, the clone's admin password; production's do not work.
+  const ts = performance.now();
+  const odoo = await serveOdoo(odoo17, { host: p.odooPg.host, port: p.odooPg.port, ...DEV }, join(home, '.local', 'share', 'Odoo'), 'devlocal');
+  try {
+    console.log(`# odoo-bin 17 serving the pulled database: ${((performance.now() - ts) / 1000).toFixed(1)} s`);
+    assert.equal((await fetch(`${odoo.url}/web/login`)).status, 200, odoo.output());
+    // The clone's fresh password, for members who may operate the cloned environment.
+    const { environment_name: cloned } = (await p.cp.pool.query(`select e.name as environment_name from ops.runs r join ops.environments e on e.id = r.environment_id
+      where r.kind = 'clone' and r.status = 'succeeded' order by r.id desc limit 1`)).rows[0];
+    const login = (await p.admin.call('GET', `/api/projects/pull/environments/${cloned}/clone-login`)).body as { logins: string[]; password: string | null };
+    assert.ok(login.password && login.logins.includes('admin'), `the clone has a login for admin: ${JSON.stringify(login)}`);
+    const clone = { admin: { login: 'admin', password: login.password } };
+    assert.equal(await authenticate(odoo, 'devlocal', clone.admin.login, clone.admin.password), 2, odoo.output());
+    assert.equal(await authenticate(odoo, 'devlocal', clone.admin.login, 'admin'), null, 'production\'s admin password does not log in');
+    assert.equal(await authenticate(odoo, 'devlocal', REAL_LOOKING.user.login, REAL_LOOKING.user.password), null, 'nor a production user\'s');
+    assert.doesNotMatch(odoo.output(), /Traceback|ERROR devlocal/, 'Odoo logged no error');
+  } finally {
+    await odoo.stop();
   }
 });
 
@@ -140,7 +172,7 @@ test('a damaged download or too little disk changes nothing', async () => {
   try {
     const r = await cli(['dev', 'pull', 'pull', '--db', 'devlocal'], { ODOOOPS_PULL_TMP: small });
     assert.equal(r.code, 3);
-    assert.match(r.err, new RegExp(`not enough disk space in ${small}/odooops-pull-\\w+: the pull needs about \\d+ KiB, \\d+ KiB are free`));
+    assert.match(r.err, new RegExp(`not enough disk space in ${small}/odooops-pull-\\w+: the pull needs about [\\d.]+ [KM]iB, \\d+ KiB are free`));
   } finally {
     execFileSync('umount', [small]);
   }

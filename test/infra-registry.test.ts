@@ -40,9 +40,9 @@ repositories:
 `));
 
 test('a name resolves only for a project it is bound to; the password comes from where the operator said', () => {
-  process.env.REGISTRY_TEST_PW = 's3cret';
+  process.env.REGISTRY_TEST_PW = 's3cret-Registry-Pw';
   try {
-    assert.deepEqual(registry.database('prod-pg', 'acme_prod', 'acme'), { server: 'prod-pg', host: '10.0.0.5', port: 5432, user: 'odoo', password: 's3cret', database: 'acme_prod' });
+    assert.deepEqual(registry.database('prod-pg', 'acme_prod', 'acme'), { server: 'prod-pg', host: '10.0.0.5', port: 5432, user: 'odoo', password: 's3cret-Registry-Pw', database: 'acme_prod' });
     refused(() => registry.database('prod-pg', 'acme_prod', 'evil'), /the database server "prod-pg" of the registry is not bound to project evil/);
     refused(() => registry.database('nope', 'x', 'acme'), /this worker's registry has no database server "nope"/);
     refused(() => registry.database(null, 'x', 'acme'), /names no database server/);
@@ -114,4 +114,29 @@ test('git fetches only over the transport the registry allowed (no local path, n
   await assert.rejects(fetchRepository(remote, { entry: 'x', protocols: ['https'] }, join(scratch, 'checkouts', 'a')), /transport 'file' not allowed/);
   await assert.rejects(fetchRepository('ext::sh -c touch% /tmp/odooops-ext-pwned', { entry: 'x', protocols: ['https'] }, join(scratch, 'checkouts', 'b')), /transport 'ext' not allowed/);
   await fetchRepository(remote, { entry: 'x', protocols: ['file'] }, join(scratch, 'checkouts', 'c'));
+});
+
+test('secrets: a value read on the worker for a project it is bound to; listed by name only', () => {
+  const secretFile = file('clone.password', 'from-a-file-Pw\n');
+  const reg = Infrastructure.load(file('secrets.yaml', `
+secrets:
+  acme-clone: { value: "env:REGISTRY_TEST_CLONE_PW", projects: [acme] }
+  acme-file: { value: "file:${secretFile}", projects: [acme], description: the clone password }
+  everyone: { value: "env:REGISTRY_TEST_UNSET", projects: ["*"] }
+`));
+  process.env.REGISTRY_TEST_CLONE_PW = 'from-the-env-Pw';
+  try {
+    assert.equal(reg.secret('acme-clone', 'acme'), 'from-the-env-Pw');
+    assert.equal(reg.secret('acme-file', 'acme'), 'from-a-file-Pw', 'a file\'s value, its final newline dropped');
+    refused(() => reg.secret('acme-clone', 'evil'), /the secret "acme-clone" of the registry is not bound to project evil/);
+    refused(() => reg.secret('nope', 'acme'), /this worker's registry has no secret "nope"/);
+    refused(() => reg.secret('everyone', 'evil'), /the secret "everyone" is not available on this worker \(the registry names an environment variable that is not set\)/);
+    const shown = JSON.stringify(reg.entries());
+    assert.deepEqual(reg.entries().map((e) => [e.kind, e.name, e.description]), [
+      ['secret', 'acme-clone', 'a secret on the worker'], ['secret', 'acme-file', 'the clone password'], ['secret', 'everyone', 'a secret on the worker']]);
+    for (const hidden of ['from-the-env-Pw', 'from-a-file-Pw', 'REGISTRY_TEST_CLONE_PW', secretFile, 'env:', 'file:']) assert.ok(!shown.includes(hidden), hidden);
+  } finally {
+    delete process.env.REGISTRY_TEST_CLONE_PW;
+  }
+  refused(() => Infrastructure.load(file('bad-secret.yaml', 'secrets:\n  x: { value: hunter2, projects: [acme] }\n')), /secrets\.x\.value: env:VARIABLE or file:\/absolute\/path/);
 });

@@ -76,3 +76,13 @@ test('floors: passwords and TOTP secrets never copied, API keys and TOTP devices
   assert.deepEqual(floorViolations(d), []);
   assert.deepEqual(withFloors(d).columns, d.columns);
 });
+
+test("the companies' own data: keep unless a profile says mask; a run may mask it, never keep what the project masks", () => {
+  const masks = { ...project, companies: 'mask' as const };
+  assert.deepEqual(tightenProfile(masks, { ...run({}), companies: 'keep' }).weakened, ['companies (mask → keep)']);
+  assert.equal(tightenProfile(masks, run({})).profile.companies, 'mask', 'a run that says nothing keeps the project\'s mask');
+  const stricter = tightenProfile(project, { ...run({}), companies: 'mask' });
+  assert.deepEqual([stricter.weakened, stricter.profile.companies], [[], 'mask']);
+  assert.equal(withFloors(masks).companies, 'mask', 'the floors keep it');
+  assert.equal(tightenProfile(project, run({})).profile.companies, undefined, 'absent is keep, and stays absent');
+});

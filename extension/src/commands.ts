@@ -9,6 +9,8 @@ import { TOKEN_KEY } from './connection.ts';
 import type { LogPanels } from './logPanel.ts';
 import { envKey, progressOf, type Store } from './store.ts';
 import { backupLabel, mib, type Node } from './tree.ts';
+import { downloadName } from './backupFile.ts';
+import { editEnvironment, type EditUi } from './editEnvironment.ts';
 import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
 
 export interface CommandDeps {
@@ -190,6 +192,25 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     }
     await queue(target.project, target.env.name, 'deploy', params);
   }));
+  // Admins only (the menu shows it to them; the server refuses anyone else).
+  register('odooops.editEnvironment', (node) => run('edit environment', async () => {
+    const arg = node as unknown as { project?: string; environment?: string; set?: C.UpdateEnvironment } | undefined;
+    const isAdmin = (slug: string) => store.projects.find((p) => p.slug === slug)?.role === 'admin';
+    const target = arg?.environment && arg.project
+      ? { project: arg.project, env: store.environment(arg.project, arg.environment)! }
+      : node?.type === 'environment' ? { project: node.project, env: node.env }
+      : await vscode.window.showQuickPick(store.projects.filter((p) => isAdmin(p.slug)).flatMap((p) => store.environments(p.slug)
+        .map((env) => ({ label: env.name, description: `${p.slug} · ${env.stage}`, project: p.slug, env }))), { placeHolder: 'Environment to edit' });
+    if (!target?.env) return;
+    const ui: EditUi = {
+      pick: async (items, placeHolder) => vscode.window.showQuickPick(items, { placeHolder }),
+      input: async (prompt, value, validate) => vscode.window.showInputBox({ prompt, value, ignoreFocusOut: true, validateInput: validate }),
+    };
+    const updated = await editEnvironment(need(), ui, target.project, target.env, arg?.set);
+    if (!updated) return;
+    store.updateEnvironment(updated);
+    void vscode.window.showInformationMessage(`OdooOps: ${updated.name} updated.`);
+  }));
   register('odooops.checkHealth', (node) => run('health check', async () => {
     const target = await pickEnvironment(node);
     if (target) await queue(target.project, target.env.name, 'health');
@@ -226,18 +247,19 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
   }));
   register('odooops.downloadBackup', (node) => run('download', async () => {
     const arg = node as unknown as { backup?: string; to?: string } | undefined;
-    let backup: { id: string; label: string } | undefined;
-    if (node?.type === 'backup') backup = { id: node.backup.id, label: `${node.env}-${node.backup.kind}` };
-    else if (arg?.backup) backup = { id: C.Uuid.parse(arg.backup), label: 'backup' };
+    let backup: { id: string; label: string; file: string } | undefined;
+    const named = (b: C.Backup, env: string) => ({ id: b.id, label: `${env}-${b.kind}`, file: downloadName(b, env) });
+    if (node?.type === 'backup') backup = named(node.backup, node.env);
+    else if (arg?.backup) backup = { id: C.Uuid.parse(arg.backup), label: 'backup', file: 'backup.zip' };
     else {
       const target = await pickEnvironment(node);
       const b = target && await pickBackup(target.project, target.env.name, 'Backup to download');
       if (!target || !b) return;
-      backup = { id: b.id, label: `${target.env.name}-${b.kind}` };
+      backup = named(b, target.env.name);
     }
     const to = arg?.to ? vscode.Uri.file(arg.to) : await vscode.window.showSaveDialog({
       title: 'Save the backup as an Odoo zip (restorable from Odoo\'s database manager)',
-      defaultUri: vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(homedir()), `${backup.label}.zip`),
+      defaultUri: vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(homedir()), backup.file),
       filters: { 'Odoo backup': ['zip'] },
     });
     if (!to) return;

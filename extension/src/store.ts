@@ -112,6 +112,17 @@ export class Store {
     return keys;
   }
 
+  /** An environment as the server now has it (after an edit): replaces the one of that id; only its node refreshes. */
+  updateEnvironment(env: C.Environment): NodeKey[] {
+    const list = this.envs.get(env.project);
+    const i = list?.findIndex((e) => e.id === env.id) ?? -1;
+    if (!list || i < 0) return this.putEnvironment(env);
+    list[i] = env;
+    const keys = [envKey(env.project, env.name)];
+    this.emit(keys);
+    return keys;
+  }
+
   environment(slug: string, name: string): C.Environment | undefined {
     return this.environments(slug).find((e) => e.name === name);
   }

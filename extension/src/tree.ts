@@ -1,6 +1,6 @@
 // The OdooOps tree: projects → (pending approvals) and environments (stage icon, branch, URL, last run,
 // health) → backups and recent runs. Drawn from the Store; a change refreshes only the nodes it names.
-// contextValue drives the menus: "environment:<stage>", "run:<status>", "backup:<kind>",
+// contextValue drives the menus: "environment:<stage>[:admin]", "run:<status>", "backup:<kind>",
 // "approval:pending".
 import * as vscode from 'vscode';
 import type * as C from '../../contract/index.ts';
@@ -136,7 +136,9 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
         item.iconPath = last && last.status !== 'succeeded' ? icon(last.status)
           : health?.state === 'unhealthy' ? new vscode.ThemeIcon('heart', new vscode.ThemeColor('testing.iconFailed'))
           : new vscode.ThemeIcon(STAGE_ICON[env.stage] ?? 'circle-outline');
-        item.contextValue = `environment:${env.stage}`;
+        // ":admin" offers what only a project admin may do (Edit Environment…).
+        const admin = this.store.projects.find((p) => p.slug === node.project)?.role === 'admin';
+        item.contextValue = `environment:${env.stage}${admin ? ':admin' : ''}`;
         return item;
       }
       case 'backups': {

@@ -14,6 +14,7 @@ export const ENV_SELECT = `
 
 export const toProject = (r: Row): Project => ({
   id: r.id, slug: r.slug, name: r.name, role: r.role ?? null, createdAt: iso(r.created_at)!,
+  clonePasswordSecret: r.clone_password_secret ?? null,
 });
 
 export const toMember = (r: Row): Member => ({
@@ -41,6 +42,7 @@ export const toBackup = (r: Row): C.Backup => ({
   sizeBytes: Number(r.size_bytes),
   sha256: r.sha256,
   odooVersion: r.manifest?.odoo?.version ?? null,
+  database: r.manifest?.database ?? null,
   masked: r.manifest?.clone?.masked === true,
   runId: r.run_id === null ? null : Number(r.run_id),
 });

@@ -11,6 +11,7 @@ import { backupFilesMissing, HttpError, notFound } from './errors.ts';
 import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '../deploy/dev-environment.ts';
 import { parseMaskProfile, projectMaskProfile } from '../odoo/mask.ts';
 import { floorDescriptions, floorViolations, tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../odoo/mask-policy.ts';
+import { checkRunParams } from './run-checks.ts';
 import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toBackup, toEnvironment, toInfra, toMember, toProject, toRun } from './mappers.ts';
 
 export interface RequestContext {
@@ -188,6 +189,19 @@ export const routes: Route[] = [
   route('GET', `/api/projects/${P}`, async ({ pool, claims, params }) =>
     asUser(pool, claims, async (c) => ({ body: toProject(await findProject(c, params.project!)) })),
   ),
+  // A project's settings; its clone password is a registry secret's name, bound to it by the operator.
+  route('PATCH', `/api/projects/${P}`, async ({ pool, claims, params, body }) => {
+    const input = C.UpdateProject.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'change its settings');
+      if (input.clonePasswordSecret) await bound(c, project, 'secret', input.clonePasswordSecret);
+      const set = ([['name', input.name], ['clone_password_secret', input.clonePasswordSecret]] as [string, unknown][]).filter(([, v]) => v !== undefined);
+      if (!set.length) throw new HttpError(400, 'invalid_request', 'nothing to change: give name or clonePasswordSecret');
+      await c.query(`update ops.projects set ${set.map(([k], i) => `${k} = $${i + 2}`).join(', ')} where id = $1`, [project.id, ...set.map(([, v]) => v)]);
+      return { body: toProject(await findProject(c, project.slug)) };
+    });
+  }),
   route('DELETE', `/api/projects/${P}`, async ({ pool, claims, params }) =>
     asUser(pool, claims, async (c) => {
       const project = await findProject(c, params.project!);
@@ -300,7 +314,7 @@ export const routes: Route[] = [
       const lowered = floorViolations(profile);
       if (lowered.length) {
         throw new HttpError(400, 'masking_floor', `no profile can lower these: ${lowered.join(', ')}`,
-          'drop those rules (or set them to null): production password hashes and TOTP secrets never leave production, and each clone gives its admin a fresh password');
+          'drop those rules (or set them to null): production password hashes and TOTP secrets never leave production, and each clone gives its admin and internal users the clone password of the project');
       }
       await c.query('update ops.projects set mask_profile = $2 where id = $1', [project.id, profile]);
       return { body: await projectMasking(c, project.id) };
@@ -407,6 +421,26 @@ export const routes: Route[] = [
       return { status: created ? 201 : 200, body: result };
     });
   }),
+  // How to log in to the environment's latest clone: for those who may operate it (RLS), audited.
+  route('GET', `/api/projects/${P}/environments/${E}/clone-login`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const { project, env } = await findEnvironment(c, params.project!, params.env!);
+      if (!(await canOperate(c, project.id, env.stage))) {
+        throw new HttpError(403, 'forbidden', `your role in ${project.slug} (${project.role ?? 'not a member'}) cannot log in to ${env.stage} environments; a member who may operate ${env.name} can`);
+      }
+      const { rows } = await c.query('select * from ops.clone_logins where environment_id = $1', [env.id]);
+      if (!rows[0]) {
+        throw new HttpError(404, 'no_clone', `${env.name} has not been cloned since OdooOps records clone logins`,
+          `clone it: odooops run queue ${project.slug} ${env.name} clone --follow`);
+      }
+      const r = rows[0];
+      if (r.password) await audit(pool, claims, project.id, 'clone.login.read', env.name, { run: Number(r.run_id) });
+      const body: C.CloneLogin = {
+        environment: env.name, runId: Number(r.run_id), createdAt: r.created_at.toISOString(), logins: r.logins,
+        password: r.password ?? null, passwordSecret: r.password_secret ?? null,
+      };
+      return { body };
+    })),
   route('GET', `/api/projects/${P}/environments/${E}`, async ({ pool, claims, params }) =>
     asUser(pool, claims, async (c) => ({ body: toEnvironment((await findEnvironment(c, params.project!, params.env!)).env) })),
   ),
@@ -424,6 +458,7 @@ export const routes: Route[] = [
     const input = C.QueueRun.parse(body);
     return asUser(pool, claims, async (c) => {
       const { env, project } = await findEnvironment(c, params.project!, params.env!);
+      await checkRunParams(c, { project, env: env as { id: string; name: string; stage: string } }, input.kind, input.params);
       if (input.kind === 'clone') await checkCloneProfile(c, project, input.params.profile);
       const { rows } = await c.query('select * from ops.queue_run($1, $2, $3, $4, $5, $6)', [
         env.id, input.kind, JSON.stringify(input.params), input.idempotencyKey ?? null, input.approvalId ?? null, input.maxAttempts ?? 3,
@@ -520,7 +555,7 @@ export const routes: Route[] = [
       throw backupFilesMissing(`backup ${id.data} cannot be downloaded`, missing,
         `Download or restore another backup of ${backup.environment_name} (odooops backup list ${backup.project_slug} ${backup.environment_name}), or take a new one (odooops run queue ${backup.project_slug} ${backup.environment_name} backup).`);
     }
-    const name = `${manifest.database}_${manifest.createdAt.replace(/[-:]/g, '').replace(/\..*/, '')}.zip`;
+    const name = C.backupFileName(manifest.database, backup.created_at.toISOString());
     await audit(pool, claims, backup.project_id, 'backup.download', String(id.data), { format, environment: backup.environment_name });
     return {
       stream: {
@@ -604,7 +639,10 @@ export const routes: Route[] = [
   route('POST', `/api/projects/${P}/environments/${E}/approvals`, async ({ pool, claims, params, body }) => {
     const input = C.RequestApproval.parse(body);
     return asUser(pool, claims, async (c) => {
-      const { env } = await findEnvironment(c, params.project!, params.env!);
+      const { env, project } = await findEnvironment(c, params.project!, params.env!);
+      // An approved request becomes a run with these params: refused now rather than after a second admin said yes.
+      await checkRunParams(c, { project, env: env as { id: string; name: string; stage: string } }, input.kind, input.params);
+      if (input.kind === 'clone') await checkCloneProfile(c, project, input.params.profile);
       const { rows } = await c.query('select ops.request_approval($1, $2, $3, $4) as id', [
         env.id, input.kind, JSON.stringify(input.params), input.reason ?? null,
       ]);

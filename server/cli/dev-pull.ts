@@ -25,7 +25,7 @@ export interface DevPullOptions {
   baseUrl?: string;
   /** Only when the local database does not exist yet (what a container start does). */
   ifMissing?: boolean;
-  /** The Odoo major version this workspace runs (16.0, 17.0, 18.0): a clone of another is refused. */
+  /** The Odoo major version this workspace runs (16.0 to 19.0): a clone of another is refused. */
   odooVersion?: string;
   /** When there is no clone yet: queue one into this environment, wait for it, then pull. */
   queueCloneInto?: string;

@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';
+import { runParamsProblems } from '../../contract/run-params.ts';
 import { ApiClient, CliError, EXIT, resolveTarget } from './api-client.ts';
 import { followLogs } from './follow.ts';
 import { mib } from '../odoo/inspect.ts';
@@ -60,6 +61,12 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   { section: 'Projects, members, environments', name: 'project create', usage: 'odooops project create SLUG [--name NAME]', help: 'Instance admins only; you become its admin.' },
   { section: 'Projects, members, environments', name: 'project delete', usage: 'odooops project delete SLUG' },
   {
+    section: 'Projects, members, environments', name: 'project set', usage: 'odooops project set PROJECT [--name NAME] [--clone-password SECRET | --no-clone-password]',
+    help: `Admins only. --clone-password names a secret of the operator's registry bound to the project
+    (odooops infra list PROJECT): its value becomes the password of the admin and every internal user of
+    the project's clones. Never a password itself. --no-clone-password: each clone gets a fresh one.`,
+  },
+  {
     section: 'Projects, members, environments', name: 'project git',
     usage: `odooops project git PROJECT [--repo-url URL] [--github-repo OWNER/NAME] [--production-branch B]
                [--staging-branch B]... [--staging-mode update|fresh] [--no-production-approval]
@@ -74,7 +81,8 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     help: `The masking profile every clone of the project uses (JSON or YAML, see contract MaskProfile),
     printed as YAML to edit and --set again; admins set it (audited), --reset goes back to the
     default. A clone's own --param profile=… can only make it stricter. No profile lets production
-    password hashes, TOTP secrets or API keys into a clone: its admin gets a fresh password instead.`,
+    password hashes, TOTP secrets or API keys into a clone: its users get the clone password instead
+    (odooops project set --clone-password).`,
   },
   { section: 'Projects, members, environments', name: 'member list', usage: 'odooops member list PROJECT' },
   { section: 'Projects, members, environments', name: 'member add', usage: 'odooops member add PROJECT USER_ID --role viewer|developer|tester|admin [--name NAME]' },
@@ -106,6 +114,12 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     host reached over ssh with its fixed command lines). A local runtime takes the first free port of its
     range unless --http-port names one in it.`,
   },
+  {
+    section: 'Projects, members, environments', name: 'env login', usage: 'odooops env login PROJECT ENV',
+    help: `How to log in to ENV's latest masked clone: the logins (admin, and user-<id> for internal users)
+    and the password, or the name of the registry secret that is the password. For members who may
+    operate ENV (not viewers).`,
+  },
   { section: 'Projects, members, environments', name: 'env delete', usage: 'odooops env delete PROJECT ENV' },
   {
     section: 'Runs', name: 'run queue',
@@ -129,13 +143,14 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   {
     section: 'Runs', name: 'backup download', usage: 'odooops backup download BACKUP_ID [--output FILE]',
     help: `Odoo's database-manager zip (dump.sql, filestore/), for Odoo's own database manager or Odoo.sh;
-    FILE defaults to <database>_<date>.zip.`,
+    FILE defaults to <database>_<YYYY-MM-DD_HH-MM-SS>.zip (the backup's time, UTC), as Odoo's database
+    manager names its backups; the extension's save dialog proposes the same name.`,
   },
   { section: 'Runs', name: 'audit', usage: 'odooops audit PROJECT [--limit N]', help: 'The project\'s audit log (admins).' },
   {
     section: 'Development databases', name: 'dev pull',
     usage: `odooops dev pull PROJECT [--from ENV] [--db NAME] [--filestore DIR] [--base-url URL] [--if-missing]
-               [--queue-clone ENV] [--odoo-version 16.0|17.0|18.0]`,
+               [--queue-clone ENV] [--odoo-version 16.0|17.0|18.0|19.0]`,
     help: `Restores the newest masked clone of ENV (default production) into the local PostgreSQL (libpq's
     PGHOST/PGPORT/PGUSER; the local socket by default) as NAME (default odoo), its filestore into DIR
     (default ~/.local/share/Odoo/filestore/NAME), checksums verified, and points web.base.url at this
@@ -171,7 +186,7 @@ const OPTIONS = {
   executors: { type: 'string', multiple: true }, 'jwt-secret': { type: 'string' }, 'jwks-url': { type: 'string' },
   'realtime-url': { type: 'string' }, 'realtime-key': { type: 'string' },
   infra: { type: 'string' }, 'run-as': { type: 'string' }, 'db-server': { type: 'string' }, runtime: { type: 'string' }, then: { type: 'string' },
-  'no-filestore': { type: 'boolean' }, 'backup-dir': { type: 'string' }, set: { type: 'string' }, reset: { type: 'boolean' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
+  'no-filestore': { type: 'boolean' }, 'clone-password': { type: 'string' }, 'no-clone-password': { type: 'boolean' }, 'backup-dir': { type: 'string' }, set: { type: 'string' }, reset: { type: 'boolean' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
   user: { type: 'string' }, email: { type: 'string' }, ttl: { type: 'string' },
   name: { type: 'string' }, role: { type: 'string' }, stage: { type: 'string' }, db: { type: 'string' },
   filestore: { type: 'string' }, branch: { type: 'string' },
@@ -216,6 +231,14 @@ function parseParams(values: Values): Record<string, unknown> {
     if (eq <= 0) throw usage(`--param takes KEY=VALUE, not "${p}"`);
     params[p.slice(0, eq)] = p.slice(eq + 1);
   }
+  return params;
+}
+
+/** A built-in kind's params, checked before anything is sent (the server checks them again, and what they name). */
+function checkedParams(kind: string, values: Values): Record<string, unknown> {
+  const params = parseParams(values);
+  const problems = runParamsProblems(kind, params);
+  if (problems) throw new CliError(`invalid params for a ${kind} run: ${problems.join('; ')}`, EXIT.usage, 'Nothing was queued; fix the --param and run the command again.');
   return params;
 }
 
@@ -295,6 +318,7 @@ export async function main(argv: string[]): Promise<number> {
     } catch (err) {
       throw new CliError((err as Error).message, EXIT.usage, 'Fix the file and run odooops infra check again; the server reads it at start and on SIGHUP.');
     }
+    if (infra.warnings.length) throw new CliError(infra.warnings.join('\n'), EXIT.usage, 'Fix the file and run odooops infra check again; the server reads it at start and on SIGHUP.');
     const entries = infra.entries();
     print(entries, () => `${file}: ${entries.length} entries\n${table(entries.map((e) => ({ ...e, projects: e.projects?.join(',') })), ['kind', 'name', 'projects', 'description'])}`);
     return EXIT.ok;
@@ -339,6 +363,26 @@ export async function main(argv: string[]): Promise<number> {
     case 'project delete': {
       await api.request('DELETE', `/api/projects/${P(2)}`, z.null());
       print({ deleted: pos[2] }, () => `deleted project ${pos[2]}`);
+      return EXIT.ok;
+    }
+    case 'project set': {
+      if (values['clone-password'] !== undefined && values['no-clone-password']) throw usage('give --clone-password SECRET or --no-clone-password, not both');
+      const body: C.UpdateProject = {
+        ...(values.name !== undefined ? { name: values.name } : {}),
+        ...(values['clone-password'] !== undefined ? { clonePasswordSecret: values['clone-password'] } : values['no-clone-password'] ? { clonePasswordSecret: null } : {}),
+      };
+      if (!Object.keys(body).length) throw usage('nothing to change: give --name, --clone-password SECRET or --no-clone-password');
+      const { data } = await api.request('PATCH', `/api/projects/${P(2)}`, C.Project, body);
+      print(data, () => `${data.slug}: ${data.name}; clones' password: ${data.clonePasswordSecret ? `the registry secret "${data.clonePasswordSecret}"` : 'a fresh one per clone (odooops env login PROJECT ENV)'}`);
+      return EXIT.ok;
+    }
+    case 'env login': {
+      const data = await api.get(`/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/clone-login`, C.CloneLogin);
+      print(data, () => [
+        `${data.environment}, cloned by run ${data.runId} at ${data.createdAt}`,
+        `logins: ${data.logins.join(', ')}`,
+        data.password !== null ? `password: ${data.password}` : `password: the value of the registry secret "${data.passwordSecret}" (ask the operator)`,
+      ].join('\n'));
       return EXIT.ok;
     }
     case 'project masking': {
@@ -489,7 +533,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'run queue': {
       const [project, env, kind] = [P(2), enc(arg(pos, 3, 'ENV')), arg(pos, 4, 'KIND')];
       const body = {
-        kind, params: parseParams(values),
+        kind, params: checkedParams(kind, values),
         ...(values['idempotency-key'] ? { idempotencyKey: values['idempotency-key'] } : {}),
         ...(values.approval ? { approvalId: values.approval } : {}),
         ...(values['max-attempts'] ? { maxAttempts: num(values['max-attempts'], '--max-attempts') } : {}),
@@ -553,7 +597,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'approval request': {
       const { data } = await api.request('POST', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}/approvals`, C.Approval, {
-        kind: arg(pos, 4, 'KIND'), params: parseParams(values), ...(values.reason ? { reason: values.reason } : {}),
+        kind: arg(pos, 4, 'KIND'), params: checkedParams(arg(pos, 4, 'KIND'), values), ...(values.reason ? { reason: values.reason } : {}),
       });
       print(data, () => `approval ${data.id} requested; another admin approves it with \`odooops approval approve ${data.id}\``);
       return EXIT.ok;

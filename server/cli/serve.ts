@@ -23,6 +23,7 @@ export async function serve(what: 'server' | 'worker', opts: ServerOptions, grac
     // This worker resolves names with its own registry file (the server publishes the names to the control plane).
     const infraFile = opts.infraFile ?? process.env.ODOOOPS_INFRA ?? homeFiles(home).infrastructure;
     let infra = Infrastructure.load(infraFile);
+    for (const w of infra.warnings) log(`registry: ${w}`);
     const backupDir = opts.backupDir ?? homeFiles(home).backups;
     const workDir = opts.workDir ?? join(sharedDir(home), 'work');
     mkdirSync(backupDir, { recursive: true, mode: 0o750 });
@@ -39,6 +40,7 @@ export async function serve(what: 'server' | 'worker', opts: ServerOptions, grac
     log(`worker ${worker.id} ready for ${worker.kinds.join(', ')}; registry ${infraFile}: ${infra.entries().length} entries`);
     reload = async () => {
       infra = Infrastructure.load(infraFile);
+      for (const w of infra.warnings) log(`registry: ${w}`);
       worker.setInfrastructure(infra);
       log(`registry ${infraFile} read again: ${infra.entries().length} entries`);
     };

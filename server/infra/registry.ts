@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DbIdentifier, InfraName, ProjectSlug, type InfraEntry, type InfraKind } from '../../contract/index.ts';
+import { STRONG_SECRET_LENGTH } from '../worker/redact.ts';
 
 const AbsolutePath = z.string().regex(/^\/[^\n\0]{0,3999}$/, 'an absolute path');
 const Port = z.number().int().min(1).max(65535);
@@ -78,11 +79,22 @@ const Repository = z.strictObject({
   description: Description,
 });
 
+/**
+ * A secret the operator makes available to projects by name (a project's clone password). Only its
+ * name and bindings leave the worker's machine; the value is read on the worker, when a run needs it.
+ */
+const Secret = z.strictObject({
+  value: SecretRef,
+  projects: Projects,
+  description: Description,
+});
+
 export const RegistryFile = z.strictObject({
   databaseServers: z.record(InfraName, DatabaseServer).default({}),
   filestoreRoots: z.record(InfraName, FilestoreRoot).default({}),
   runtimes: z.record(InfraName, Runtime).default({}),
   repositories: z.record(InfraName, Repository).default({}),
+  secrets: z.record(InfraName, Secret).default({}),
 });
 export type RegistryFile = z.infer<typeof RegistryFile>;
 export type DatabaseServerEntry = z.infer<typeof DatabaseServer>;
@@ -184,7 +196,36 @@ export class Infrastructure {
     if (!r.success) {
       throw new InfraError(`the infrastructure registry ${path} is invalid: ${r.error.issues.map((i) => `${i.path.join('.') || '(file)'}: ${i.message}`).join('; ')}`);
     }
-    return new Infrastructure(r.data, path, builtins);
+    const infra = new Infrastructure(r.data, path, builtins);
+    infra.warnings = infra.shortPasswords();
+    return infra;
+  }
+
+  /**
+   * What is wrong with entries that the registry still loads with: the server starts and every other
+   * entry keeps working (a registry refused as a whole would stop every project's runs over one
+   * password), runs on such an entry fail, and `odooops infra check` exits 2.
+   */
+  warnings: string[] = [];
+
+  /**
+   * A database server's password, as far as this machine can read it, shorter than
+   * STRONG_SECRET_LENGTH (one it cannot read is checked by the worker that resolves it).
+   */
+  private shortPasswords(): string[] {
+    const short: string[] = [];
+    for (const [name, e] of Object.entries(this.file.databaseServers)) {
+      if (!e.password) continue;
+      let value: string | undefined;
+      try {
+        value = resolveSecret(e.password, `the password of database server "${name}"`);
+      } catch {
+        continue;
+      }
+      if (value !== undefined && value.length < STRONG_SECRET_LENGTH) short.push(`"${name}" (${e.password})`);
+    }
+    // Only the operator reads this (server start, SIGHUP, odooops infra check): where the secret is helps.
+    return short.length ? [`${this.source ?? 'the registry'}: ${shortPasswordMessage(short)}; runs on ${short.length > 1 ? 'these servers' : 'this server'} fail until then`] : [];
   }
 
   private databaseServerEntry(name: string): (BuiltinDatabaseServer | DatabaseServerEntry) | undefined {
@@ -210,7 +251,11 @@ export class Infrastructure {
       throw new InfraError(`the database "${database}" is not one project ${slug} may use on the server "${serverName}" (the registry allows ${entry.databases?.join(', ') ?? 'any but the server\'s own'})`);
     }
     const builtin = this.builtins.databaseServers?.[serverName];
-    const password = builtin ? builtin.password : resolveSecret((entry as DatabaseServerEntry).password, serverName);
+    const password = builtin ? builtin.password : resolveSecret((entry as DatabaseServerEntry).password, `the password of database server "${serverName}"`);
+    if (!builtin && password !== undefined && password.length < STRONG_SECRET_LENGTH) {
+      // A run's log shows this: the server's name, not where its secret is.
+      throw new InfraError(shortPasswordMessage([`"${serverName}"`]));
+    }
     return { server: serverName, host: entry.host, port: entry.port, user: entry.user, password, database };
   }
 
@@ -231,6 +276,13 @@ export class Infrastructure {
     const entry = this.file.runtimes[name];
     if (!entry || !boundTo(entry.projects, slug)) this.refuse('runtime', name, slug, !!entry);
     return entry;
+  }
+
+  /** The value of a secret bound to the project (read here, on the worker, each time). */
+  secret(name: string, slug: string): string {
+    const entry = this.file.secrets[name];
+    if (!entry || !boundTo(entry.projects, slug)) this.refuse('secret', name, slug, !!entry);
+    return resolveSecret(entry.value, `the secret "${name}"`)!;
   }
 
   /** Whether the project may fetch from a repository URL, and over which transport. */
@@ -264,6 +316,10 @@ export class Infrastructure {
     }
     for (const [name, e] of Object.entries(this.file.repositories)) {
       out.push({ kind: 'repository', name, projects: e.projects, description: e.description ?? e.url, details: { url: e.url, regex: globRegex(e.url) } });
+    }
+    for (const [name, e] of Object.entries(this.file.secrets)) {
+      // Neither the value nor where it is (an env:/file: reference names the operator's machine).
+      out.push({ kind: 'secret', name, projects: e.projects, description: e.description ?? 'a secret on the worker', details: {} });
     }
     return out.sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
   }
@@ -306,17 +362,30 @@ export function filestoreIn(rootPath: string, rootName: string, database: string
   return dir;
 }
 
-/** Reads a password the registry points at (the operator wrote the reference, so any variable or file is fine). */
-export function resolveSecret(ref: string | undefined, server: string): string | undefined {
+/**
+ * Why a short database password is refused, and what to do (SECURITY.md, "Short passwords"). Never
+ * the password, nor its length.
+ */
+function shortPasswordMessage(servers: string[]): string {
+  return `the password of the database server${servers.length > 1 ? 's' : ''} ${servers.join(', ')} ${servers.length > 1 ? 'are' : 'is'} shorter than ${STRONG_SECRET_LENGTH} characters, ` +
+    `too short for run logs to hide (a short password is also part of ordinary words, so hiding it there would tell what it is) and easy to guess; ` +
+    `give the role a random password of at least ${STRONG_SECRET_LENGTH} characters (ALTER ROLE … PASSWORD '…'; openssl rand -base64 18 makes one), put it where the registry points, and run odooops infra check`;
+}
+
+/**
+ * Reads a secret the registry points at (the operator wrote the reference, so any variable or file is
+ * fine); `what` names it in errors ("the password of database server \"x\"").
+ */
+export function resolveSecret(ref: string | undefined, what: string): string | undefined {
   if (!ref) return undefined;
   if (ref.startsWith('env:')) {
     const value = process.env[ref.slice(4)];
-    if (value === undefined) throw new InfraError(`the password of database server "${server}" is not available on this worker (the registry names an environment variable that is not set)`);
+    if (value === undefined) throw new InfraError(`${what} is not available on this worker (the registry names an environment variable that is not set)`);
     return value;
   }
   try {
     return readFileSync(ref.slice(5), 'utf8').trim();
   } catch {
-    throw new InfraError(`the password of database server "${server}" is not available on this worker (the registry names a file it cannot read)`);
+    throw new InfraError(`${what} is not available on this worker (the registry names a file it cannot read)`);
   }
 }

@@ -82,7 +82,9 @@ export function tightenProfile(base: MaskProfile, stricter: MaskProfile): Tighte
     columns[key] = rule;
   }
   const truncate = [...new Set([...base.truncate, ...stricter.truncate])];
-  return { profile: { version: 1, columns, truncate }, weakened: weakened.sort() };
+  if (base.companies === 'mask' && stricter.companies === 'keep') weakened.push('companies (mask → keep)');
+  const companies = base.companies === 'mask' || stricter.companies === 'mask' ? 'mask' : (base.companies ?? stricter.companies);
+  return { profile: { version: 1, columns, truncate, ...(companies ? { companies } : {}) }, weakened: weakened.sort() };
 }
 
 /** The profile with the floors enforced, whatever it says. */

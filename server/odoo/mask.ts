@@ -166,14 +166,34 @@ export interface MaskPlan {
 }
 
 /**
+ * Rows no rule masks, by table: true for a whole table, else an SQL condition on its row (the
+ * companies' own data, when the profile keeps it).
+ */
+export type KeptRows = Record<string, true | string>;
+
+/**
+ * The companies' own contact data a profile keeps readable (see MaskProfile.companies): res_company
+ * whole, and the rows of res_partner that are companies' partners. Nothing when the profile masks it.
+ */
+export function companyRows(profile: MaskProfile, tables: Map<string, Column[]>): KeptRows {
+  if (profile.companies === 'mask' || !tables.has('res_company')) return {};
+  const partnerOf = tables.get('res_company')!.some((c) => c.name === 'partner_id');
+  return {
+    res_company: true,
+    ...(partnerOf ? { res_partner: '"res_partner".id in (select odooops_c.partner_id from res_company odooops_c where odooops_c.partner_id is not null)' } : {}),
+  };
+}
+
+/**
  * What to select from each public table of the source to get its masked rows. Columns and tables the
  * database lacks are skipped; so are columns whose type a strategy cannot take.
  */
-export function planMask(profile: MaskProfile, tables: Map<string, Column[]>): MaskPlan {
+export function planMask(profile: MaskProfile, tables: Map<string, Column[]>, keep: KeptRows = {}): MaskPlan {
   const plan: MaskPlan = { tables: new Map(), skipped: [], untouched: [] };
   const rules = new Map<string, Map<string, MaskRule>>();
   for (const [key, rule] of Object.entries(profile.columns)) {
     const [table, column] = key.split('.') as [string, string];
+    if (keep[table] === true) continue;
     if (!tables.get(table)?.some((c) => c.name === column)) {
       plan.skipped.push(key);
       continue;
@@ -194,7 +214,9 @@ export function planMask(profile: MaskProfile, tables: Map<string, Column[]>): M
       }
       masked.push(`${c.name}:${rule.strategy}`);
       if (v.lateral) joins.push(v.lateral);
-      return rule.where ? `case when ${filterSql(rule)} then ${v.expr} else ${col} end` : v.expr;
+      const keptRows = typeof keep[table] === 'string' ? `not coalesce(${keep[table]}, false)` : null;
+      const when = [...(rule.where ? [filterSql(rule)] : []), ...(keptRows ? [keptRows] : [])];
+      return when.length ? `case when ${when.join(' and ')} then ${v.expr} else ${col} end` : v.expr;
     });
     if (masked.length) plan.tables.set(table, { select, joins: joins.join('\n'), masked });
   }

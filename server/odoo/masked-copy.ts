@@ -12,7 +12,7 @@ import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import type { MaskProfile } from '../../contract/index.ts';
 import { mib } from './inspect.ts';
-import { planMask, setMaskKey, type Column } from './mask.ts';
+import { companyRows, planMask, setMaskKey, type Column } from './mask.ts';
 import { withFloors } from './mask-policy.ts';
 import { connectionArgs, pgEnv, spawnTool, type PgTarget, type PgTool } from './pg-tools.ts';
 import { runTempDir } from '../infra/run-user.ts';
@@ -25,8 +25,11 @@ export interface MaskedCopyOptions {
   pgDump: PgTool;
   pgRestore: PgTool;
   profile: MaskProfile;
-  /** SQL condition on ir_attachment rows whose stored file travels; null: every file travels. */
-  keepFiles: string | null;
+  /**
+   * SQL condition on ir_attachment rows whose stored file travels (or made from the source's public
+   * tables and their columns); null: every file travels.
+   */
+  keepFiles: string | null | ((tables: Map<string, Column[]>) => string);
   /** ir_attachment columns (as SQL) for rows whose file stays behind; by default they are emptied. */
   standIn?: { columns: Record<string, string>; label: string };
   /** Sessions copying at once (each is a reader on the source and a writer on the copy). */
@@ -102,16 +105,19 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
 
     // The plan: masked expressions per public table, attachments' files by policy, emptied tables.
     const publicTables = new Map(tables.filter((t) => t.schema === 'public').map((t) => [t.table, t.columns]));
-    const plan = planMask(profile, publicTables);
+    const kept = companyRows(profile, publicTables);
+    const plan = planMask(profile, publicTables, kept);
     for (const u of plan.untouched) await o.log(`mask.log: ${u}: left as it is`);
+    if (Object.keys(kept).length) await o.log(`mask.log: the companies' own contact data (res_company and the companies' partners) is kept readable, as the profile says (companies: keep)`);
     const selects = new Map([...plan.tables].map(([t, m]) => [t, { select: m.select, joins: m.joins }]));
     let keptFiles: string[] = [];
     let leftFiles = 0;
     const attachments = publicTables.get('ir_attachment');
     if (attachments?.some((c) => c.name === 'store_fname')) {
-      const keep = o.keepFiles === null ? 'true' : `(store_fname is null or coalesce(${o.keepFiles}, false))`;
+      const keepFiles = typeof o.keepFiles === 'function' ? o.keepFiles(publicTables) : o.keepFiles;
+      const keep = keepFiles === null ? 'true' : `(store_fname is null or coalesce(${keepFiles}, false))`;
       keptFiles = (await snap.query(`select distinct store_fname from ir_attachment where store_fname is not null and ${keep}`)).rows.map((r) => r.store_fname as string);
-      if (o.keepFiles !== null) {
+      if (keepFiles !== null) {
         leftFiles = Number((await snap.query(`select count(*) as n from ir_attachment where not ${keep}`)).rows[0].n);
         // Attachments whose file stays behind become empty (or stand-ins), so Odoo finds no missing files.
         const override = o.standIn?.columns ?? { store_fname: 'null', checksum: 'null', file_size: '0', db_datas: 'null' };

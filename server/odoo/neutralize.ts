@@ -57,17 +57,29 @@ export async function neutralize(db: pg.ClientBase, modules: string[], log: (l: 
 }
 
 /**
+ * A system parameter named like a credential that is a setting, not a secret: its value is a boolean,
+ * or a small whole number where its name says it counts something. auth_signup.reset_password (True:
+ * /web/reset_password works), auth_password_policy.minlength, password.hashing.rounds,
+ * auth_signup.reset_password.validity.hours, portal.allow_api_keys, mail.chat_from_token stay; keys,
+ * tokens and passwords (mail.twilio_account_token, google_gmail_client_secret, …) hold strings and go.
+ */
+const FEATURE_FLAG = `coalesce(value, '') ~* '^(true|false)$'
+  OR (coalesce(value, '') ~ '^[0-9]{1,7}$' AND key ~* '(rounds|length|hours|days|minutes|seconds|size|limit|count|timeout|delay|min|max)$')`;
+
+/**
  * Scrubs secrets neutralization leaves (notes §4.2): SMTP and fetchmail credentials, API keys, TOTP
  * secrets, OAuth and calendar tokens, payment keys, config parameters named like key/token/secret/
- * password; then gives the copy its own identity: new database.uuid and database.secret, web.base.url.
+ * password (unless they are feature flags, FEATURE_FLAG); then gives the copy its own identity: new database.uuid and database.secret, web.base.url.
  */
 export async function scrubSecrets(db: pg.ClientBase, baseUrl: string, log: (l: string) => Promise<void>): Promise<void> {
   await runTolerant(db, 'scrub', [
     'UPDATE ir_mail_server SET smtp_user = NULL, smtp_pass = NULL',
     'UPDATE fetchmail_server SET "user" = NULL, password = NULL',
-    `DELETE FROM ir_config_parameter WHERE (key ~* '(api_?key|token|secret|password|passwd)' AND key <> 'database.secret')
+    `DELETE FROM ir_config_parameter WHERE (key ~* '(api_?key|token|secret|password|passwd)' AND key <> 'database.secret' AND NOT (${FEATURE_FLAG}))
        OR key = 'database.enterprise_code' OR key LIKE 'database.expiration%'`,
   ], log);
+  const kept = (await db.query(`select key, value from ir_config_parameter where key ~* '(api_?key|token|secret|password|passwd)' and key <> 'database.secret' order by key`)).rows;
+  if (kept.length) await log(`scrub: kept ${kept.length} setting(s) named like a credential, their values being flags or quantities, not secrets: ${kept.map((r) => `${r.key} = ${r.value}`).join(', ')}`);
   // Every other nullable text column named like a credential, in any table (payment provider keys,
   // OAuth and calendar tokens, cloud storage credentials...). Login passwords are the profile's business.
   const { rows } = await db.query(`

@@ -11,9 +11,11 @@ export type { PiiSample };
 /**
  * Samples personal values of the source (kept in memory only, never logged). Runs inside the caller's
  * transaction (the copy's snapshot): a table or column this Odoo version lacks is skipped by savepoint.
- * Names and streets come from people's records only, so that the database's own texts do not count:
- * persons (not companies), not partners Odoo's modules create (OdooBot, the public user, demo data),
- * and no street of the database's own companies (report layouts and website pages carry those).
+ * Only personal data counts, so that the database's own texts do not fail a clone: no value of a
+ * partner Odoo's modules create (OdooBot, the public user, demo data, the main company: shipped views,
+ * templates and module descriptions carry them literally), none of the companies' own contact data
+ * (res_company and its partner: kept readable in a clone, carried by report layouts and website pages),
+ * not even where a person's record holds the same value; names are of persons (not companies).
  * Phrases that occur in `avoid` (the profile's fixed values) are left out: the copy holds them anyway.
  */
 export async function samplePii(db: pg.ClientBase, perKind = 200, avoid: string[] = []): Promise<PiiSample> {
@@ -35,18 +37,36 @@ export async function samplePii(db: pg.ClientBase, perKind = 200, avoid: string[
     const pages = Number((await db.query(`select coalesce(pg_relation_size(to_regclass($1)) / current_setting('block_size')::int, 0) as p`, [table])).rows[0].p);
     return pages > 500 ? `${table} ${alias} tablesample system (${((500 / pages) * 100).toFixed(4)}) repeatable (17)` : `${table} ${alias}`;
   };
-  const partners = await sampled('res_partner');
-  const users = await sampled('res_users');
-  const emails = await pick(`select v from (select distinct lower(email) as v from ${partners} where email like '%@%') x order by md5(v) limit $1`);
-  emails.push(...(await pick(`select v from (select distinct lower(login) as v from ${users} where login like '%@%') x order by md5(v) limit $1`)));
-  const phones = await pick(`select v from (select distinct v from (select phone as v from ${partners} union all select mobile from ${partners}) y where v is not null) x order by md5(v) limit $1`);
-  const vats = await pick(`select v from (select distinct vat as v from ${partners} where vat is not null) x order by md5(v) limit $1`);
-
   const has = new Set((await db.query(`select table_name || '.' || column_name as c from information_schema.columns
-    where table_schema = 'public' and table_name in ('res_partner', 'res_company', 'ir_model_data')`)).rows.map((r) => r.c as string));
+    where table_schema = 'public' and table_name in ('res_partner', 'res_company', 'res_users', 'ir_model_data', 'ir_module_module')`)).rows.map((r) => r.c as string));
+  // Not personal data: partners that Odoo's modules ship (demo partners, OdooBot, the main company:
+  // their values are written literally in shipped views, templates and module descriptions too) and
+  // the companies' own partners (a clone keeps them readable, and report layouts, website pages and
+  // mail templates carry them). Module "__export__"/"__import__" xmlids are the users' own records, and
+  // so is an xmlid of a module that is not installed (an import can name any).
+  const shippedIds = [
+    ...(has.has('ir_model_data.module') && has.has('ir_model_data.res_id') && has.has('ir_module_module.state')
+      ? [`select d.res_id from ir_model_data d where d.model = 'res.partner' and d.res_id is not null and d.module not like '\\_\\_%'
+          and d.module in (select m.name from ir_module_module m where m.state = 'installed')`] : []),
+    ...(has.has('res_company.partner_id') ? ['select c.partner_id from res_company c where c.partner_id is not null'] : []),
+  ];
+  const notShipped = (alias: string) => (shippedIds.length ? `${alias}.id not in (${shippedIds.join(' union ')})` : 'true');
+  const userNotShipped = has.has('res_users.partner_id') && shippedIds.length
+    ? `u.partner_id not in (${shippedIds.join(' union ')})` : 'true';
+  // Odoo 19 dropped res_partner.mobile (and res_company.mobile): sample the phone columns there are.
+  const phoneCols = ['phone', 'mobile'].filter((c) => has.has(`res_partner.${c}`));
   const people = await sampled('res_partner', 'p');
-  const own = has.has('ir_model_data.module') && has.has('ir_model_data.res_id')
-    ? `not exists (select 1 from ir_model_data d where d.model = 'res.partner' and d.res_id = p.id and d.module not like '\\_\\_%')` : 'true';
+  const users = await sampled('res_users', 'u');
+  const emails = await pick(`select v from (select distinct lower(p.email) as v from ${people} where p.email like '%@%' and ${notShipped('p')}) x order by md5(v) limit $1`);
+  emails.push(...(await pick(`select v from (select distinct lower(u.login) as v from ${users} where u.login like '%@%' and ${userNotShipped}) x order by md5(v) limit $1`)));
+  const phones = phoneCols.length ? await pick(`select v from (select distinct v from (${phoneCols.map((c) => `select p.${c} as v from ${people} where ${notShipped('p')}`).join(' union all ')}) y
+    where v is not null) x order by md5(v) limit $1`) : [];
+  const vats = await pick(`select v from (select distinct p.vat as v from ${people} where p.vat is not null and ${notShipped('p')}) x order by md5(v) limit $1`);
+  // The same values on a person's record (a salesperson's work phone is the company's) are not theirs either.
+  const shipped = await shippedValues(db, has, shippedIds);
+  const drop = (list: string[], kind: 'email' | 'phone' | 'vat') => list.filter((v) => !shipped[kind].has(normalize[kind](v)));
+
+  const own = notShipped('p');
   const person = has.has('res_partner.is_company') ? 'not coalesce(p.is_company, false)' : 'true';
   const companies = has.has('res_company.partner_id')
     ? `and v not in (select c.street from res_partner c where c.id in (select partner_id from res_company) and c.street is not null
@@ -63,7 +83,24 @@ export async function samplePii(db: pg.ClientBase, perKind = 200, avoid: string[
     where p.name ~ '[^[:space:]][[:space:]]+[^[:space:]]' and ${person} and ${own}) x order by md5(v) limit $1`));
   const streets = worth(await pick(`select v from (select distinct btrim(v) as v from (select p.street as v from ${people} where ${own}
     union all select p.street2 from ${people} where ${own}) y where v ~ '[^[:space:]][[:space:]]+[^[:space:]]' ${companies}) x order by md5(v) limit $1`));
-  return { emails: [...new Set(emails)], phones, vats, names, streets };
+  return { emails: drop([...new Set(emails)], 'email'), phones: drop(phones, 'phone'), vats: drop(vats, 'vat'), names, streets };
+}
+
+/** The emails, phones and VATs of shipped and company partners and of the companies themselves, normalized. */
+async function shippedValues(db: pg.ClientBase, has: Set<string>, shippedIds: string[]) {
+  const out = { email: new Set<string>(), phone: new Set<string>(), vat: new Set<string>() };
+  const kinds = { email: ['email'], phone: ['phone', 'mobile'], vat: ['vat'] } as const;
+  const sources: string[] = [];
+  for (const [kind, cols] of Object.entries(kinds) as [keyof typeof kinds, readonly string[]][]) {
+    for (const c of cols) {
+      if (shippedIds.length && has.has(`res_partner.${c}`)) sources.push(`select '${kind}' as k, p.${c} as v from res_partner p where p.id in (${shippedIds.join(' union ')})`);
+      if (has.has(`res_company.${c}`)) sources.push(`select '${kind}', c.${c} from res_company c`);
+    }
+  }
+  if (!sources.length) return out;
+  const { rows } = await db.query(`select k, v from (${sources.join(' union ')}) x where v is not null`);
+  for (const r of rows as { k: keyof typeof kinds; v: string }[]) out[r.k].add(normalize[r.k](r.v));
+  return out;
 }
 
 export interface Finding {

@@ -61,6 +61,8 @@ export interface RunInfra {
   runtime(env: EnvironmentRow): RuntimeEntry;
   /** Whether the project may fetch a repository, and over which git transport. */
   repository(url: string): RepositoryAccess;
+  /** The value of a registry secret bound to the project; registered with redact(). */
+  secret(name: string): string;
   /** "<database> on <server>", for the log. */
   describe(env: EnvironmentRow): string;
 }
@@ -93,6 +95,11 @@ export interface ExecutorContext<P> {
   project(): Promise<ProjectRow>;
   /** This worker's own directory (repository checkouts, Odoo processes it runs). */
   workDir: string;
+  /**
+   * Records how to log in to the clone this run made of its environment (ops.clone_logins, readable by
+   * the members who may operate it): a fresh password, or the name of the secret that is the password.
+   */
+  recordCloneLogin(login: { logins: string[]; password: string | null; secret: string | null }): Promise<void>;
   /** Records the revision a deploy left running on the environment. */
   setDeployedRevision(revision: string): Promise<void>;
   /** Archives the run's (development) environment once its branch is gone; returns its new name. */

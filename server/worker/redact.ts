@@ -4,16 +4,32 @@
 // and overlapping or adjacent secrets are covered whole ("[redacted]" once for the joined span).
 // The worker's own directories (work, backups, the registry's filestore roots) are shown by name
 // afterwards: a few absolute paths, looked for with indexOf (a line without them costs next to nothing).
+//
+// Short secrets: a password like "odoo" is also part of ordinary words ("prod_odooops_mask_6"), and
+// hiding it there both mangles the line and tells the reader what the password is. So a secret shorter
+// than STRONG_SECRET_LENGTH is hidden only where it stands as a whole word (not touching a letter, digit
+// or "_" on a side where it begins or ends with one). The registry refuses database passwords that short
+// (server/infra/registry.ts): this rule is for what an executor registers, and keeps logs readable.
 
 export const REDACTED = '[redacted]';
 /** Shorter values would mangle ordinary text ("1234", "yes") and protect little. */
 export const MIN_SECRET_LENGTH = 4;
+/** From this length a secret is hidden wherever it appears; the registry's passwords must be this long. */
+export const STRONG_SECRET_LENGTH = 12;
+
+const isWordChar = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+/** Whether line[start, end) is a whole word where it matters: a side that is a word character must not touch another. */
+function standsAlone(line: string, start: number, end: number): boolean {
+  if (start > 0 && isWordChar(line.charCodeAt(start)) && isWordChar(line.charCodeAt(start - 1))) return false;
+  if (end < line.length && isWordChar(line.charCodeAt(end - 1)) && isWordChar(line.charCodeAt(end))) return false;
+  return true;
+}
 
 interface Node {
   next: Map<number, number>;
   fail: number;
-  /** Length of the longest secret that ends here (through the fail chain too); 0 if none. */
-  out: number;
+  /** Lengths of the secrets that end here (through the fail chain too), longest first. */
+  out: number[];
 }
 
 export class Redactor {
@@ -62,10 +78,13 @@ export class Redactor {
         to = nodes[state]!.next.get(c);
       }
       state = to ?? 0;
-      const len = nodes[state]!.out;
-      if (len === 0) continue;
-      let start = i + 1 - len;
+      const outs = nodes[state]!.out;
+      if (outs.length === 0) continue;
       const end = i + 1;
+      // The longest secret ending here that counts here: a long one anywhere, a short one as a word.
+      const len = outs.find((l) => l >= STRONG_SECRET_LENGTH || standsAlone(line, end - l, end));
+      if (len === undefined) continue;
+      let start = end - len;
       while (spans.length > 0 && start <= spans[spans.length - 1]!) {
         spans.pop();
         start = Math.min(start, spans.pop()!);
@@ -84,7 +103,7 @@ export class Redactor {
 }
 
 function build(secrets: Iterable<string>): Node[] {
-  const nodes: Node[] = [{ next: new Map(), fail: 0, out: 0 }];
+  const nodes: Node[] = [{ next: new Map(), fail: 0, out: [] }];
   for (const s of secrets) {
     let n = 0;
     for (let i = 0; i < s.length; i++) {
@@ -92,12 +111,12 @@ function build(secrets: Iterable<string>): Node[] {
       let to = nodes[n]!.next.get(c);
       if (to === undefined) {
         to = nodes.length;
-        nodes.push({ next: new Map(), fail: 0, out: 0 });
+        nodes.push({ next: new Map(), fail: 0, out: [] });
         nodes[n]!.next.set(c, to);
       }
       n = to;
     }
-    nodes[n]!.out = Math.max(nodes[n]!.out, s.length);
+    nodes[n]!.out = [s.length];
   }
   // Breadth first: a node's fail link points to a shallower node, already complete.
   const queue: number[] = [...nodes[0]!.next.values()];
@@ -108,7 +127,8 @@ function build(secrets: Iterable<string>): Node[] {
       while (f !== 0 && !nodes[f]!.next.has(c)) f = nodes[f]!.fail;
       const target = nodes[f]!.next.get(c);
       nodes[child]!.fail = target !== undefined && target !== child ? target : 0;
-      nodes[child]!.out = Math.max(nodes[child]!.out, nodes[nodes[child]!.fail]!.out);
+      // A node's own secret is longer than any reached through its fail link (a proper suffix).
+      nodes[child]!.out = [...nodes[child]!.out, ...nodes[nodes[child]!.fail]!.out];
       queue.push(child);
     }
   }

@@ -5,6 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { isBuiltinKind, RUN_PARAMS, runParamsProblems } from '../../contract/run-params.ts';
 import type { BackupCatalog, BackupRow, Executor, EnvironmentRow, ProjectRow, RunInfra, RunRow } from './executor.ts';
 import type { GitHubFeedback } from '../github/feedback.ts';
 import { BackupManifest } from '../../contract/index.ts';
@@ -106,6 +107,11 @@ export class Worker {
       filestore: (env) => infra.filestore(own(env).filestore_root, env.db_name, project.slug),
       runtime: (env) => infra.runtime(own(env).runtime, project.slug),
       repository: (url) => infra.repository(url, project.slug),
+      secret: (name) => {
+        const value = infra.secret(name, project.slug);
+        logs.redact(value);
+        return value;
+      },
       describe: (env) => `${env.db_name} on the database server ${env.db_server ?? '(none)'}`,
     };
   }
@@ -343,7 +349,9 @@ export class Worker {
       const { project_row: project, ...environment } = rows[0] as EnvironmentRow & { project_row: ProjectRow };
       const parsed = executor.params.safeParse(run.params);
       if (!parsed.success) {
-        throw new Error(`invalid params for ${run.kind}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`).join('; ')}`);
+        // A built-in kind's refusal reads as the API's would have (a run queued in SQL skips the API).
+        const said = isBuiltinKind(run.kind) && RUN_PARAMS[run.kind] === executor.params ? runParamsProblems(run.kind, run.params) : null;
+        throw new Error(`invalid params for ${run.kind}: ${(said ?? parsed.error.issues.map((i) => `${i.path.join('.') || '(params)'}: ${i.message}`)).join('; ')}`);
       }
       await logs.log(`${run.kind} on ${environment.name} (${environment.stage}), attempt ${run.attempts} of ${run.max_attempts}, worker ${this.id}`, 'system');
       result = await executor.execute({
@@ -358,6 +366,8 @@ export class Worker {
         runIsActive: async (id) => (await pool.query(`select 1 from ops.runs where id = $1 and status = 'running'`, [id])).rowCount === 1,
         project: async () => project,
         workDir: this.opts.workDir,
+        recordCloneLogin: async ({ logins, password, secret }) =>
+          void (await pool.query('select ops.record_clone_login($1, $2, $3, $4, $5)', [run.id, this.id, logins, password, secret])),
         setDeployedRevision: async (revision) => void (await pool.query('select ops.set_deployed_revision($1, $2, $3)', [run.id, this.id, revision])),
         archive: async () => (await pool.query('select ops.archive_environment($1, $2) as name', [run.id, this.id])).rows[0].name as string,
         github: this.opts.github,

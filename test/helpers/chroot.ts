@@ -9,6 +9,8 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const BASE = '/var/cache/odooops-test/bookworm-minbase';
+/** Downloaded .deb files, kept between runs (apt checks each against the signed lists before use). */
+const APT_ARCHIVES = '/var/cache/odooops-test/apt-archives';
 const MIRROR = 'http://deb.debian.org/debian';
 
 export interface Chroot {
@@ -40,6 +42,9 @@ export async function debianChroot(parent: string): Promise<Chroot> {
   // /dev with its submounts (/dev/shm: PostgreSQL's shared memory), never propagating back to the host's.
   await run('mount', ['--rbind', '/dev', join(root, 'dev')]);
   await run('mount', ['--make-rslave', join(root, 'dev')]);
+  // Each run installs the same packages into a fresh root: downloading them once is enough.
+  mkdirSync(join(APT_ARCHIVES, 'partial'), { recursive: true });
+  await run('mount', ['--bind', APT_ARCHIVES, join(root, 'var', 'cache', 'apt', 'archives')]);
   const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   return {
     root,

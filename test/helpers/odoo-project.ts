@@ -70,7 +70,7 @@ export async function startOdooProject(opts: {
   // The run user (tests run as root) works in the filestore root: it must be able to reach it.
   chmodSync(scratch, 0o755);
   mkdirSync(join(scratch, 'filestore'));
-  const password = `${opts.slug}-Pw-${process.pid}`;
+  const password = `${opts.slug}-test-Pw-${process.pid}`; // at least 12 characters: the registry refuses shorter ones
   const passwordVar = `ODOOOPS_DB_TEST_${opts.slug.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${process.pid}`;
   let cp: TestControlPlane | undefined;
   let odooPg: DebianPostgres | undefined;

@@ -11,7 +11,7 @@ ODOOOPS_DIR=/usr/local/share/odooops
 SERVERURL="${SERVERURL:-}"
 PROJECT="${PROJECT:-}"
 ENVIRONMENT="${ENVIRONMENT:-production}"
-ODOOVERSION="${ODOOVERSION:-17.0}"
+ODOOVERSION="${ODOOVERSION:-19.0}"
 STARTODOO="${STARTODOO:-true}"
 POSTGRES="${POSTGRES:-local}"
 POSTGRESPORT="${POSTGRESPORT:-5432}"
@@ -42,7 +42,7 @@ check_value serverUrl "${SERVERURL}"
 check_value project "${PROJECT}"
 check_value environment "${ENVIRONMENT}"
 check_value database "${DATABASE}"
-case "${ODOOVERSION}" in 16.0|17.0|18.0) ;; *) fail "odooVersion must be 16.0, 17.0 or 18.0, not '${ODOOVERSION}'" ;; esac
+case "${ODOOVERSION}" in 16.0|17.0|18.0|19.0) ;; *) fail "odooVersion must be 16.0, 17.0, 18.0 or 19.0, not '${ODOOVERSION}'" ;; esac
 case "${POSTGRES}" in local|external) ;; *) fail "postgres must be local or external, not '${POSTGRES}'" ;; esac
 case "${POSTGRESPORT}" in ''|*[!0-9]*) fail "postgresPort must be a number, not '${POSTGRESPORT}'" ;; esac
 
@@ -93,13 +93,20 @@ check_packages() {
 packages="ca-certificates sudo tar postgresql-client"
 [ "${POSTGRES}" = "local" ] && packages="${packages} postgresql"
 if [ "${INSTALLODOODEPENDENCIES}" = "true" ]; then
-    # What Odoo 16-18 import, as the distribution packages them (Odoo's own debian/control), and wkhtmltopdf for PDF reports.
+    # What Odoo 16-19 import, as the distribution packages them (Odoo's own debian/control), and wkhtmltopdf for PDF reports.
+    # gevent/greenlet serve the websocket (bus) in multi-worker mode; magic tells attachments' types.
     packages="${packages} python3 python3-pip python3-venv python3-babel python3-chardet python3-dateutil python3-decorator
-        python3-docutils python3-freezegun python3-geoip2 python3-jinja2 python3-libsass python3-lxml python3-num2words
-        python3-ofxparse python3-openssl python3-passlib python3-pil python3-polib python3-psutil python3-psycopg2 python3-pydot
-        python3-pypdf2 python3-qrcode python3-reportlab python3-requests python3-rjsmin python3-stdnum python3-tz python3-vobject
-        python3-werkzeug python3-xlrd python3-xlsxwriter python3-zeep python3-ldap python3-markupsafe python3-cryptography
+        python3-docutils python3-freezegun python3-geoip2 python3-gevent python3-greenlet python3-idna python3-jinja2
+        python3-libsass python3-lxml python3-magic python3-num2words python3-ofxparse python3-openssl python3-passlib python3-pil
+        python3-polib python3-psutil python3-psycopg2 python3-pydot python3-pypdf2 python3-qrcode python3-renderpm python3-reportlab
+        python3-requests python3-rjsmin python3-stdnum python3-tz python3-urllib3 python3-vobject python3-werkzeug python3-xlrd
+        python3-xlsxwriter python3-zeep python3-ldap python3-markupsafe python3-cryptography
         fonts-dejavu-core wkhtmltopdf"
+    # 19.0 imports these too; bs4 unconditionally (html_editor) although upstream's debian/control omits it.
+    # On Debian bookworm, lxml 4.9 still has lxml.html.clean, so python3-lxml-html-clean is not needed.
+    if [ "${ODOOVERSION}" = "19.0" ]; then
+        packages="${packages} python3-asn1crypto python3-bs4 python3-cbor2 python3-openpyxl python3-packaging"
+    fi
 fi
 if ! command -v node >/dev/null 2>&1; then
     packages="${packages} nodejs"

@@ -38,17 +38,26 @@ if [ -z "${ODOO_BIN}" ]; then
     done
 fi
 if [ -z "${ODOO_BIN}" ]; then
-    say "Odoo's source is not in the workspace or the image: start it yourself, e.g. ./odoo-bin -d ${DATABASE}"
+    say "Odoo's source is not in the workspace or the image: start it yourself, e.g. ./odoo-bin -d ${DATABASE} --db-filter '^${DATABASE}\$'"
     exit 0
 fi
 if [ -f /tmp/odooops-odoo.pid ] && kill -0 "$(cat /tmp/odooops-odoo.pid)" 2>/dev/null; then
     say "Odoo already runs (pid $(cat /tmp/odooops-odoo.pid))"
     exit 0
 fi
-set -- -d "${DATABASE}" --db-filter "^${DATABASE}\$" --http-port "${ODOO_PORT:-8069}"
+# Every interface: a forwarded port reaches the container from outside its loopback (and 19.0 warns when
+# --http-interface is left out).
+set -- -d "${DATABASE}" --db-filter "^${DATABASE}\$" --http-interface "${ODOO_HTTP_INTERFACE:-0.0.0.0}" --http-port "${ODOO_PORT:-8069}"
 [ -n "${PGHOST:-}" ] && set -- "$@" --db_host "${PGHOST}"
 [ -n "${PGPORT:-}" ] && set -- "$@" --db_port "${PGPORT}"
 [ -n "${ODOO_ADDONS_PATH:-}" ] && set -- "$@" --addons-path "${ODOO_ADDONS_PATH}"
 nohup "${ODOO_BIN}" "$@" >/tmp/odoo.log 2>&1 &
 echo $! > /tmp/odooops-odoo.pid
-say "Odoo started from ${ODOO_BIN} on port ${ODOO_PORT:-8069} (log: /tmp/odoo.log)"
+# The backend's path: /odoo since 18.0 (/web still redirects there), /web before.
+case "${ODOOVERSION}" in 16.0|17.0) APP_PATH=/web ;; *) APP_PATH=/odoo ;; esac
+if [ -n "${CODESPACE_NAME:-}" ] && [ -n "${GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN:-}" ]; then
+    URL="https://${CODESPACE_NAME}-${ODOO_PORT:-8069}.${GITHUB_CODESPACES_PORT_FORWARDING_DOMAIN}"
+else
+    URL="http://localhost:${ODOO_PORT:-8069}"
+fi
+say "Odoo started from ${ODOO_BIN} on port ${ODOO_PORT:-8069} (log: /tmp/odoo.log): ${URL}${APP_PATH}"

@@ -75,7 +75,8 @@ describe('OdooOps in the extension host', () => {
     assert.equal(project!.type, 'project');
     const envs = (await children(project)).filter((n) => n.type === 'environment');
     assert.deepEqual(envs.map((n) => n.type === 'environment' && n.env.name), ['production', 'staging', 'dev-feature']);
-    assert.deepEqual(envs.map((n) => api.tree.getTreeItem(n).contextValue), ['environment:production', 'environment:staging', 'environment:development']);
+    // The operator is the demo's admin: ":admin" offers Edit Environment….
+    assert.deepEqual(envs.map((n) => api.tree.getTreeItem(n).contextValue), ['environment:production:admin', 'environment:staging:admin', 'environment:development:admin']);
     const staging = await envNode('staging');
     // The demo clones production into staging as soon as its worker runs.
     await finished('staging', 'clone');
@@ -113,6 +114,22 @@ describe('OdooOps in the extension host', () => {
     }
   });
 
+  it('"Edit Environment…" changes an environment through the API; the tree shows it, a refused change changes nothing', async () => {
+    const url = 'https://staging.demo.example';
+    const original = api.store.environment(PROJECT, 'staging')!.url;
+    await vscode.commands.executeCommand('odooops.editEnvironment', { project: PROJECT, environment: 'staging', set: { url } });
+    assert.equal(api.store.environment(PROJECT, 'staging')?.url, url, 'the store has the server\'s answer');
+    assert.equal((await peer<C.Environment>('GET', `/api/projects/${PROJECT}/environments/staging`)).url, url, 'the server has it');
+    const tooltip = api.tree.getTreeItem(await envNode('staging')).tooltip as vscode.MarkdownString;
+    assert.match(tooltip.value, /staging\.demo\.example/);
+    // A filestore root the registry does not bind to the project: the server refuses, nothing changes.
+    const before = api.store.environment(PROJECT, 'staging')!;
+    await vscode.commands.executeCommand('odooops.editEnvironment', { project: PROJECT, environment: 'staging', set: { filestore: 'not-in-registry' } });
+    assert.equal((await peer<C.Environment>('GET', `/api/projects/${PROJECT}/environments/staging`)).filestore, before.filestore);
+    await vscode.commands.executeCommand('odooops.editEnvironment', { project: PROJECT, environment: 'staging', set: { url: original } });
+    assert.equal(api.store.environment(PROJECT, 'staging')?.url, original);
+  });
+
   it('"Create development environment from branch…" makes the branch an environment filled with a masked clone; "Check health" says it is healthy', async () => {
     await vscode.commands.executeCommand('odooops.createDevEnvironment', { project: PROJECT, branch: 'feature/it-Test', then: 'clone' });
     const env = await until('the new environment in the tree', () => api.store.environment(PROJECT, 'dev-feature-it-test'));
@@ -121,7 +138,7 @@ describe('OdooOps in the extension host', () => {
     const clone = await finished('dev-feature-it-test', 'clone');
     assert.equal(clone.status, 'succeeded', clone.error ?? '');
     const node = await envNode('dev-feature-it-test');
-    assert.equal(api.tree.getTreeItem(node).contextValue, 'environment:development');
+    assert.equal(api.tree.getTreeItem(node).contextValue, 'environment:development:admin');
 
     await vscode.commands.executeCommand('odooops.checkHealth', node);
     const health = await until('a health verdict', () => { const h = api.store.healthOf(PROJECT, 'dev-feature-it-test'); return h?.state !== 'checking' && h; });

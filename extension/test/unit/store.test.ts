@@ -19,7 +19,7 @@ const approval = (id: string, status: C.Approval['status'], usedByRunId: number 
   id, environment: 'production', kind: 'restore', params: {}, reason: null, status, requestedBy: ME, decidedBy: null, usedByRunId,
 });
 const backup = (id: string): C.Backup => ({
-  id, environment: 'staging', kind: 'manual', createdAt: '2026-11-25T10:00:00.000Z', sizeBytes: 1, sha256: null, odooVersion: '17.0', masked: false, runId: 1,
+  id, environment: 'staging', kind: 'manual', createdAt: '2026-11-25T10:00:00.000Z', sizeBytes: 1, sha256: null, odooVersion: '17.0', database: 'acme_staging', masked: false, runId: 1,
 });
 const run = (id: number, environment: string, status: C.Run['status'] = 'queued', kind = 'backup'): C.Run => ({
   id, project: 'acme', environment, kind, status, params: {}, requestedBy: null, idempotencyKey: null, approvalId: null,
@@ -146,5 +146,17 @@ describe('Store', () => {
     assert.deepEqual(s.environments('acme').map((e) => e.name), ['production', 'dev-login', 'zeta']);
     assert.deepEqual(s.putEnvironment(added), [], 'already listed');
     assert.deepEqual(s.putEnvironment({ ...added, id: '00000000-0000-4000-8000-00000000000c', project: 'other' }), [], 'not a loaded project');
+  });
+
+  it('an edited environment replaces the listed one and refreshes only its node', async () => {
+    const staging = { ...env('staging', 'staging'), id: '00000000-0000-4000-8000-00000000000d' };
+    const s = new Store(api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('production', 'production'), staging], '/api/runs?project=acme&limit=200': [] }));
+    await s.load();
+    let changed: string[] | null | undefined;
+    s.onDidChange((k) => (changed = k));
+    assert.deepEqual(s.updateEnvironment({ ...staging, url: 'https://staging.acme.example' }), [envKey('acme', 'staging')]);
+    assert.deepEqual(changed, [envKey('acme', 'staging')]);
+    assert.equal(s.environment('acme', 'staging')?.url, 'https://staging.acme.example');
+    assert.deepEqual(s.environments('acme').map((e) => e.name), ['production', 'staging'], 'in its place, not added');
   });
 });

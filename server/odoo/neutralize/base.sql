@@ -1,4 +1,4 @@
--- Odoo's base/data/neutralize.sql (17.0/18.0): mail servers off plus a dummy active one, so no fallback
+-- Odoo's base/data/neutralize.sql (17.0 to 19.0): mail servers off plus a dummy active one, so no fallback
 -- server from the command line can send; crons off except autovacuum; webhooks off; the flag.
 UPDATE ir_mail_server SET active = false;
 INSERT INTO ir_mail_server (name, smtp_port, smtp_host, smtp_encryption, active, smtp_authentication)

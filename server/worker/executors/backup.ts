@@ -1,6 +1,6 @@
 // backup: pg_dump -Fc of the environment's Odoo database and a tarball of its filestore, streamed into
 // the backup store (never whole in memory), plus a manifest with the SHA-256 of each part.
-import { z } from 'zod';
+import { backupParams } from '../../../contract/run-params.ts';
 import { defineExecutor, type ExecutorContext } from '../executor.ts';
 import { connectOdoo } from '../odoo-db.ts';
 import { countFiles, inspectOdoo, mib } from '../../odoo/inspect.ts';
@@ -12,7 +12,7 @@ export const MANUAL_BACKUPS_PER_DAY = 5;
 export const backupExecutor = defineExecutor({
   kind: 'backup',
   description: "Back up the environment's Odoo database and filestore",
-  params: z.strictObject({ kind: z.enum(['manual', 'daily', 'pre-deploy']).default('manual') }),
+  params: backupParams,
   async execute(ctx) {
     const { environment: env, params, backups } = ctx;
     if (params.kind === 'manual') {

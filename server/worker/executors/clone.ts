@@ -9,14 +9,15 @@ import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { z } from 'zod';
-import { FilestorePolicy } from '../../../contract/index.ts';
+import { CLONE_BACKUP_NOT_PRODUCTION, cloneParams, cloneTargetRefusal } from '../../../contract/run-params.ts';
 import { defineExecutor, type EnvironmentRow } from '../executor.ts';
 import { backupPrefix, writeBackup } from '../../odoo/backup-writer.ts';
 import { inspectOdoo, mib } from '../../odoo/inspect.ts';
-import { parseMaskProfile, projectMaskProfile } from '../../odoo/mask.ts';
+import { parseMaskProfile, projectMaskProfile, type Column } from '../../odoo/mask.ts';
 import { tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../../odoo/mask-policy.ts';
-import { setCloneAdminPassword } from '../../odoo/clone-admin.ts';
+import { setCloneLogins, type CloneLogins } from '../../odoo/clone-login.ts';
+import { generateOdooPassword } from '../../odoo/odoo-password.ts';
+import { STRONG_SECRET_LENGTH } from '../redact.ts';
 import { maskedCopy } from '../../odoo/masked-copy.ts';
 import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
 import { placeholderColumns, writePlaceholders } from '../../odoo/placeholders.ts';
@@ -26,34 +27,35 @@ import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, remove
 import { checkNeutralized, findPii } from '../../odoo/verify.ts';
 import { restoreBackup, verifyBackup } from './restore.ts';
 
-/** Attachments a copy keeps by default: what Odoo regenerates or needs to boot (views, assets). */
-const KEEP_ASSETS = `(res_model is null or res_model in ('ir.ui.view', 'ir.ui.menu', 'ir.module.module', 'res.lang') or url like '/web/%'
-                     or mimetype in ('text/css', 'application/javascript', 'text/javascript', 'text/scss'))`;
+/**
+ * Attachments a copy keeps by default: what Odoo regenerates or needs to boot (views, assets, menu
+ * icons, flags), the companies' logos and favicons (res.company fields; Odoo 17 and 19 store the logo
+ * as the company partner's image_* attachments) and the avatars of internal users (their partners'
+ * image_*), so the clone looks like production. Customers' images and documents stay behind.
+ */
+const KEEP_ASSETS = (tables: Map<string, Column[]>) => {
+  const has = (t: string, c: string) => tables.get(t)?.some((x) => x.name === c) ?? false;
+  const ownPartners = [
+    ...(has('res_company', 'partner_id') ? ['select partner_id from res_company where partner_id is not null'] : []),
+    ...(has('res_users', 'partner_id') && has('res_users', 'share') ? ['select partner_id from res_users where not share and partner_id is not null'] : []),
+  ];
+  return `(res_model is null or res_model in ('ir.ui.view', 'ir.ui.menu', 'ir.module.module', 'res.lang', 'res.company') or url like '/web/%'
+    or mimetype in ('text/css', 'application/javascript', 'text/javascript', 'text/scss')${ownPartners.length ? `
+    or (res_model = 'res.partner' and res_field like 'image\\_%' and res_id in (${ownPartners.join(' union ')}))` : ''})`;
+};
 
-export const cloneParams = z.strictObject({
-  /** The source environment's name; the project's production environment when omitted. */
-  from: z.string().min(1).max(63).optional(),
-  /** Clone a backup (of production) instead of the live database. */
-  backup: z.uuid().optional(),
-  /** Which filestore files travel (contract FilestorePolicy); assets by default. */
-  filestore: FilestorePolicy.default('assets'),
-  /**
-   * Rules merged onto the project's masking profile (see contract MaskProfile): they may only make it
-   * stricter, a run that would weaken it is refused.
-   */
-  profile: z.unknown().optional(),
-});
+export { cloneParams };
 
 export const cloneExecutor = defineExecutor({
   kind: 'clone',
   description: 'Clone production into this environment: neutralized, secrets scrubbed, personal data masked',
   params: cloneParams,
-  async execute({ run, environment: env, params, log, signal, infra, backups, otherEnvironment, runIsActive, project }) {
-    if (env.stage === 'production') {
-      throw new Error(`${env.name} is a production environment: OdooOps never neutralizes or masks production; clone into a staging or development environment`);
-    }
-    if (params.from && params.backup) throw new Error('give either "from" (an environment) or "backup", not both');
+  async execute({ run, environment: env, params, log, signal, infra, backups, otherEnvironment, runIsActive, project, redact, recordCloneLogin }) {
+    const refused = cloneTargetRefusal(env);
+    if (refused) throw new Error(refused);
     const profile = await cloneProfile(await project(), params.profile, log);
+    // Resolved first: a secret the worker cannot read fails the run before anything is copied.
+    const login = clonePassword(await project(), infra, redact);
     const fromBackup = params.backup ? await backups.get(params.backup) : undefined;
     const source: EnvironmentRow = fromBackup
       ? await otherEnvironmentById(otherEnvironment, fromBackup.environment_id, env)
@@ -128,15 +130,16 @@ export const cloneExecutor = defineExecutor({
       signal.addEventListener('abort', closeDb, { once: true });
       const keptFiles = copy.keptFiles;
       let facts;
-      let cloneAdmin: Awaited<ReturnType<typeof setCloneAdminPassword>> = null;
+      let logins: CloneLogins | null = null;
       try {
         facts = await inspectOdoo(db, maskDb);
         await db.query('begin');
         await neutralize(db, Object.keys(facts.modules), (l) => log(l));
         await scrubSecrets(db, baseUrlOf(env.url), (l) => log(l));
         const problems = await checkNeutralized(db);
-        // No production password can log in to the copy: its admin gets a fresh one, told to the members.
-        cloneAdmin = await setCloneAdminPassword(db, problems);
+        // No production password can log in to the copy: its admin and internal users get the clone's.
+        const masksLogins = !!profile.columns['res_users.login'] && profile.columns['res_users.login']!.strategy !== 'keep';
+        logins = await setCloneLogins(db, login.password, { loginsMasked: masksLogins }, problems);
         await db.query('commit');
         if (copy.hits.size) {
           // The stream found sampled values: name the columns (never the values).
@@ -210,14 +213,15 @@ export const cloneExecutor = defineExecutor({
       });
       if (sameServer) made.delete(maskDb);
       await log(`${env.name} is now a neutralized, masked copy of ${source.name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
-      if (cloneAdmin) {
-        await log(`log in to ${env.name} as ${cloneAdmin.login} with the password ${cloneAdmin.password}: a fresh one for this clone, shown to the project's members (production's password hashes never leave production; every other user has none)`);
+      if (logins) {
+        await recordCloneLogin({ logins: logins.logins, password: login.secret ? null : login.password, secret: login.secret });
+        await log(loginLine(env.name, (await project()).slug, logins, login.secret));
       } else {
         await log(`the clone has no admin user (login admin, or id 2): nobody can log in with a password until one is set (odoo-bin shell)`);
       }
       return {
         cloneBackupId: written.id, source: source.name, filestore: params.filestore, seconds: (Date.now() - started) / 1000,
-        ...(cloneAdmin ? { admin: { login: cloneAdmin.login, password: cloneAdmin.password } } : {}),
+        ...(logins ? { login: { logins: logins.logins, passwordSecret: login.secret } } : {}),
       };
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -237,6 +241,39 @@ export const cloneExecutor = defineExecutor({
     }
   },
 });
+
+/** As for database passwords: a shorter one is easy to guess and run logs can hide it only as a whole word. */
+const MIN_CLONE_PASSWORD = STRONG_SECRET_LENGTH;
+
+/**
+ * The password the clone's users get: the value of the project's clone password secret (a name the
+ * operator bound to the project), or a fresh random one. The secret's value is redacted from the log.
+ */
+function clonePassword(project: { slug: string; clone_password_secret?: string | null }, infra: { secret(name: string): string }, redact: (v: string) => void) {
+  const secret = project.clone_password_secret ?? null;
+  if (!secret) {
+    const password = generateOdooPassword();
+    redact(password);
+    return { password, secret: null };
+  }
+  const password = infra.secret(secret);
+  if (password.length < MIN_CLONE_PASSWORD) {
+    throw new Error(`the secret "${secret}" (the project's clone password) is shorter than ${MIN_CLONE_PASSWORD} characters; the operator sets a longer value`);
+  }
+  return { password, secret };
+}
+
+/** What the run log says about logging in: the logins, and where the password is (never the password). */
+function loginLine(env: string, slug: string, l: CloneLogins, secret: string | null): string {
+  const shown = l.logins.length > 12 ? `${l.logins.slice(0, 12).join(', ')} and ${l.logins.length - 12} more` : l.logins.join(', ');
+  const users = !l.knowsInternal
+    ? 'only the admin user has a password (this database does not say which users are internal: no res_users.share)'
+    : `the admin and ${l.users - 1} active internal user(s) have it${l.renamed ? ', internal users with the login user-<their id> (the same from clone to clone; their masked logins are not typeable)' : ', with their logins as they are in the copy (the profile keeps logins)'}; portal and public users have none`;
+  const where = secret
+    ? `the project's clone password (the registry secret "${secret}"; the operator gives its value to the team)`
+    : `a fresh password made for this clone, for the members who may operate ${env}: odooops env login ${slug} ${env}`;
+  return `log in to ${env} as ${shown} with ${where}; ${users}; production's password hashes never leave production`;
+}
 
 /**
  * The project's masking profile with the run's rules merged onto it, refused when they would weaken
@@ -260,7 +297,7 @@ async function otherEnvironmentById(find: (name?: string) => Promise<Environment
   const prod = await find().catch(() => undefined);
   if (prod?.id === id) return prod;
   if (self.id === id) return self;
-  throw new Error('the backup is not of this project\'s production environment; clone from production backups only');
+  throw new Error(CLONE_BACKUP_NOT_PRODUCTION);
 }
 
 /** Odoo's web.base.url is an origin (scheme, host, port), not a page: https://staging.example.com. */

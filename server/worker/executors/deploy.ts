@@ -4,8 +4,7 @@
 // Odoo and check its health. On any failure the previous revision is checked out again and the
 // pre-deploy backup restored, Odoo restarted on them, and the run fails with this log kept.
 import { join } from 'node:path';
-import { z } from 'zod';
-import { BranchName } from '../../../contract/index.ts';
+import { deployParams } from '../../../contract/run-params.ts';
 import { defineExecutor } from '../executor.ts';
 import { branchHead, fetchRepository, hasCommit, moduleChanges } from '../../deploy/git.ts';
 import type { OdooHost } from '../../deploy/host.ts';
@@ -17,12 +16,7 @@ import { restoreBackup } from './restore.ts';
 
 const short = (sha: string) => sha.slice(0, 7);
 
-// A push names its commit; a deploy asked for from the editor may name only the branch (its newest
-// commit when the worker fetches: what "Deploy" means to someone who just pushed).
-export const deployParams = z.strictObject({
-  revision: z.string().regex(/^[0-9a-f]{40}$/, 'a full commit id (40 hex digits)').optional(),
-  branch: BranchName.optional(),
-}).refine((p) => p.revision || p.branch, 'a deploy needs a revision (40 hex digits) or a branch');
+export { deployParams };
 
 export const deployExecutor = defineExecutor({
   kind: 'deploy',

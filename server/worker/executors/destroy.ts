@@ -2,7 +2,7 @@
 // database dropped, the filestore and the checkout removed; the environment is then archived (renamed
 // out of the way, its runs and logs kept). Only development environments are destroyed.
 import { join } from 'node:path';
-import { z } from 'zod';
+import { destroyRefusal, noParams } from '../../../contract/run-params.ts';
 import { defineExecutor } from '../executor.ts';
 import { LocalOdoo } from '../../deploy/local-odoo.ts';
 import { runFs } from '../../infra/run-user.ts';
@@ -11,9 +11,10 @@ import { dropDatabase, maintenance } from '../../odoo/switch.ts';
 export const destroyExecutor = defineExecutor({
   kind: 'destroy',
   description: 'Remove a development environment whose branch was deleted (Odoo, database, filestore)',
-  params: z.strictObject({}),
+  params: noParams,
   async execute({ environment: env, log, infra, workDir, archive }) {
-    if (env.stage !== 'development') throw new Error(`${env.name} is a ${env.stage} environment: only development environments are destroyed with their branch`);
+    const refused = destroyRefusal(env);
+    if (refused) throw new Error(refused);
     const db = infra.database(env);
     // Resolved (and checked to be a real directory inside its root) before anything is removed.
     const filestore = infra.filestore(env);

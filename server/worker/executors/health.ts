@@ -1,7 +1,7 @@
 // health: a read-only probe of an environment's Odoo database and filestore. It proves the worker can
 // reach the database through the registry's server entry and that it is an Odoo database.
 import { readdir, stat } from 'node:fs/promises';
-import { z } from 'zod';
+import { noParams } from '../../../contract/run-params.ts';
 import { defineExecutor } from '../executor.ts';
 import { connectOdoo } from '../odoo-db.ts';
 import { inspectOdoo, mib } from '../../odoo/inspect.ts';
@@ -9,7 +9,7 @@ import { inspectOdoo, mib } from '../../odoo/inspect.ts';
 export const healthExecutor = defineExecutor({
   kind: 'health',
   description: "Probe the environment's Odoo database and filestore",
-  params: z.strictObject({}),
+  params: noParams,
   async execute({ environment: env, log, signal, infra }) {
     const target = infra.database(env);
     const path = infra.filestore(env);

@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { z } from 'zod';
+import { restoreParams, restoreRefusal } from '../../../contract/run-params.ts';
 import { defineExecutor, type BackupCatalog, type BackupRow, type EnvironmentRow } from '../executor.ts';
 import { hashing } from '../../odoo/backup-store.ts';
 import { backupPrefixOf } from '../../odoo/backup-writer.ts';
@@ -141,12 +141,11 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
 export const restoreExecutor = defineExecutor({
   kind: 'restore',
   description: 'Restore a backup into the environment (verified first; switched in only when complete)',
-  params: z.strictObject({ backup: z.uuid() }),
+  params: restoreParams,
   async execute({ run, environment: env, params, log, signal, infra, backups, runIsActive }) {
     const backup = await backups.get(params.backup);
-    if (backup.stage === 'production' && env.stage !== 'production') {
-      throw new Error(`backup ${backup.id} is of production: restoring it into ${env.stage} needs the clone rules (neutralize and mask); queue a clone run with {"backup": "${backup.id}"} instead`);
-    }
+    const refused = restoreRefusal(backup, env);
+    if (refused) throw new Error(refused);
     await log(`backup ${backup.id}: ${backup.kind} of ${backup.manifest.database}, ${backup.manifest.createdAt}, Odoo ${backup.manifest.odoo.version}`);
     await verifyBackup(backup, backups, (l) => log(l), signal);
     const done = await restoreBackup({

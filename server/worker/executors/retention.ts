@@ -2,7 +2,7 @@
 // days, of each of the last 4 weeks and of each of the last 3 months are kept, and everything taken
 // today; masked clones keep the newest 3. Never deletes the only good backup: when no kept backup
 // passes verification, the newest one that does is kept too.
-import { z } from 'zod';
+import { noParams } from '../../../contract/run-params.ts';
 import { defineExecutor, type BackupRow } from '../executor.ts';
 import { mib } from '../../odoo/inspect.ts';
 import { verifyBackup } from './restore.ts';
@@ -57,7 +57,7 @@ export function keptByPolicy(backups: { id: string; kind: string; created_at: Da
 export const retentionExecutor = defineExecutor({
   kind: 'retention',
   description: 'Delete backups beyond the retention policy (7 daily, 4 weekly, 3 monthly), keeping a good one',
-  params: z.strictObject({}),
+  params: noParams,
   async execute({ environment: env, log, signal, backups }) {
     const abandoned = await backups.removeAbandoned();
     if (abandoned.length) await log(`removed ${abandoned.length} unfinished backup(s) an interrupted run left in the store: ${abandoned.join(', ')}`);
