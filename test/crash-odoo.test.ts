@@ -243,7 +243,10 @@ test('kill -9 mid-clone: the retry removes what attempt 1 left (masked copy, scr
   for (const t of ['res_partner', 'res_users', 'res_company', 'ir_model', 'ir_model_fields', 'ir_ui_view', 'ir_module_module', 'mail_message']) {
     assert.equal(clone[t], source[t], `${t} has the source's row count`);
   }
-  const admin = (run.result as { admin?: { login: string; password: string } }).admin;
-  assert.ok(admin, 'the clone reports its admin login');
-  await bootAndLogIn(STAGING, admin.login, admin.password);
+  // The clone's admin password, where members who may operate staging read it.
+  const login = await p.admin.call('GET', `/api/projects/${SLUG}/environments/staging/clone-login`);
+  assert.equal(login.status, 200, JSON.stringify(login.body));
+  assert.equal(login.body.runId, id, 'the login is the retried run\'s');
+  assert.ok(login.body.password && login.body.logins.includes('admin'), JSON.stringify(login.body));
+  await bootAndLogIn(STAGING, 'admin', login.body.password);
 });
