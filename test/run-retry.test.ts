@@ -37,6 +37,14 @@ const logText = async (id: number) => (await cp.pool.query(`select string_agg(li
 const fail = (id: number, attempts = 1) => cp.pool.query(
   `update ops.runs set status = 'failed', attempts = $2, error = 'pg_restore: connection lost', finished_at = now() where id = $1`, [id, attempts]);
 
+/** A backup of production (a row is what queue-time checks look at; no run here reads its files). */
+async function newBackup(): Promise<string> {
+  const { rows } = await cp.pool.query(
+    `insert into ops.backups (project_id, environment_id, kind, location) select project_id, id, 'manual', 'file:/nowhere'
+     from ops.environments where name = 'prod' and project_id = (select id from ops.projects where slug = $1) returning id`, [slug]);
+  return rows[0].id;
+}
+
 async function approvedRestore(params: object): Promise<{ approvalId: string; runId: number }> {
   const req = await alice.call('POST', `/api/projects/${slug}/environments/prod/approvals`, { kind: 'restore', params });
   assert.equal(req.status, 201, JSON.stringify(req.body));
@@ -48,7 +56,7 @@ async function approvedRestore(params: object): Promise<{ approvalId: string; ru
 }
 
 test('a failed production restore is retried as its next attempt with its approval, by the approver too', async () => {
-  const params = { backup: randomUUID() };
+  const params = { backup: await newBackup() };
   const { approvalId, runId } = await approvedRestore(params);
   await fail(runId);
   const r = await bob.call('POST', `/api/runs/${runId}/retry`);
@@ -74,7 +82,7 @@ test('a failed production restore is retried as its next attempt with its approv
 });
 
 test('requeues after a lost lease keep the approval: the run is claimed again without a new one', async () => {
-  const { approvalId, runId } = await approvedRestore({ backup: randomUUID() });
+  const { approvalId, runId } = await approvedRestore({ backup: await newBackup() });
   const claimed = await cp.pool.query(`select * from ops.claim_run('dead-worker', 1, array['restore'])`);
   assert.equal(claimed.rows[0].id, runId);
   await cp.pool.query(`update ops.runs set lease_expires_at = now() - interval '1 second' where id = $1`, [runId]);
@@ -87,7 +95,7 @@ test('requeues after a lost lease keep the approval: the run is claimed again wi
 });
 
 test('abuse: a retry cannot change parameters, approval or attempts; runs cannot be edited directly', async () => {
-  const params = { backup: randomUUID() };
+  const params = { backup: await newBackup() };
   const { approvalId, runId } = await approvedRestore(params);
   await fail(runId);
   for (const body of [{ params: { backup: randomUUID() } }, { approvalId: randomUUID() }, { maxAttempts: 20 }]) {
@@ -108,7 +116,7 @@ test('abuse: a retry cannot change parameters, approval or attempts; runs cannot
 });
 
 test('abuse: who may not queue there may not retry; runs that did not fail are refused', async () => {
-  const { runId } = await approvedRestore({ backup: randomUUID() });
+  const { runId } = await approvedRestore({ backup: await newBackup() });
   await fail(runId);
   const asDev = await dev.call('POST', `/api/runs/${runId}/retry`);
   assert.equal(asDev.status, 403, JSON.stringify(asDev.body));
@@ -135,7 +143,7 @@ test('abuse: who may not queue there may not retry; runs that did not fail are r
 });
 
 test('an expired approval is not carried over: the retry is refused and says what to do', async () => {
-  const { approvalId, runId } = await approvedRestore({ backup: randomUUID() });
+  const { approvalId, runId } = await approvedRestore({ backup: await newBackup() });
   await fail(runId);
   await cp.pool.query(`update ops.approvals set decided_at = now() - interval '25 hours' where id = $1`, [approvalId]);
   const r = await bob.call('POST', `/api/runs/${runId}/retry`);
