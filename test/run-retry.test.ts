@@ -152,3 +152,18 @@ test('an expired approval is not carried over: the retry is refused and says wha
   assert.match(JSON.stringify(r.body), /Request a new approval/);
   assert.equal((await runRow(runId)).status, 'failed');
 });
+
+test('a retry whose backup is gone meanwhile is refused as a queue would be, and nothing is queued', async () => {
+  const params = { backup: await newBackup() };
+  const { runId } = await approvedRestore(params);
+  await fail(runId);
+  await cp.pool.query('delete from ops.backups where id = $1', [params.backup]);
+  const r = await alice.call('POST', `/api/runs/${runId}/retry`);
+  assert.equal(r.status, 400, JSON.stringify(r.body));
+  assert.equal(r.body.error.code, 'invalid_params');
+  assert.match(r.body.error.message, new RegExp(`there is no backup ${params.backup}`));
+  const row = await runRow(runId);
+  assert.equal(row.status, 'failed', 'the retry was rolled back');
+  assert.equal(row.max_attempts, 3);
+  assert.doesNotMatch((await logText(runId)) ?? '', /retried by/);
+});

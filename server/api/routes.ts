@@ -504,7 +504,12 @@ export const routes: Route[] = [
     C.RetryRun.parse(body ?? {});
     return asUser(pool, claims, async (c) => {
       await c.query('select ops.retry_run($1)', [id]);
-      return { body: toRun(await getRun(c, id)) };
+      // What the params name may be gone since it was queued (a backup retention deleted): checked as at
+      // queue time, and a refusal rolls the retry back.
+      const run = toRun(await getRun(c, id));
+      const { project, env } = await findEnvironment(c, run.project, run.environment);
+      await checkRunParams(c, { project, env: env as { id: string; name: string; stage: string } }, run.kind, run.params);
+      return { body: run };
     });
   }),
   route('GET', '/api/runs/(?<id>[^/]+)/logs', async ({ pool, claims, params, query }) => {
