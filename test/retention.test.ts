@@ -144,10 +144,14 @@ test('retention removes the unfinished backups interrupted runs left, not what a
      returning id`, [env.project_id, envId, status])).rows[0].id as number;
   const killed = await insertRun(env.id, 'failed');
   const writing = await insertRun(idleEnv.id, 'running');
+  // And one queued again after its worker died (of a kind no worker here claims, so it stays queued).
+  const requeued = (await cp.pool.query(`insert into ops.runs (project_id, environment_id, kind, status, attempts) values ($1, $2, 'test.waiting', 'queued', 1) returning id`,
+    [env.project_id, idleEnv.id])).rows[0].id as number;
   const store = join(cp.server.home, 'backups', env.project_id, env.id);
   const killedDir = join(store, `20261130T010203Z-run${killed}`);
   const writingDir = join(store, `20261130T010204Z-run${writing}`);
-  for (const d of [killedDir, writingDir]) {
+  const requeuedDir = join(store, `20261130T010205Z-run${requeued}`);
+  for (const d of [killedDir, writingDir, requeuedDir]) {
     mkdirSync(d, { recursive: true });
     writeFileSync(join(d, 'dump.pgc.partial'), 'half a dump');
   }
@@ -158,10 +162,11 @@ test('retention removes the unfinished backups interrupted runs left, not what a
     assert.equal(r.status, 'succeeded', r.error ?? '');
     assert.ok(!existsSync(killedDir), 'the killed run\'s parts are gone');
     assert.ok(existsSync(join(writingDir, 'dump.pgc.partial')), 'a running run\'s .partial is left alone');
+    assert.ok(existsSync(join(requeuedDir, 'dump.pgc.partial')), 'and a queued run\'s (its next attempt removes it)');
     const log = ((await admin.call('GET', `/api/runs/${r.id}/logs`)).body as C.LogPage).lines.map((l) => l.line).join('\n');
     assert.match(log, new RegExp(`removed 1 unfinished backup\\(s\\) an interrupted run left in the store: ${env.project_id}/${env.id}/20261130T010203Z-run${killed}`));
     for (const b of kept.filter((k) => k.kind !== 'clone')) if ((await backupsOf('other')).some((x) => x.id === b.id)) assert.ok(existsSync(await dirOf(b.id)), 'recorded backups stay');
   } finally {
-    await cp.pool.query(`update ops.runs set status = 'failed', lease_owner = null, lease_expires_at = null where id = $1`, [writing]);
+    await cp.pool.query(`update ops.runs set status = 'failed', lease_owner = null, lease_expires_at = null where id = any($1)`, [[writing, requeued]]);
   }
 });

@@ -35,8 +35,8 @@ export interface BackupCatalog {
   remove(b: BackupRow): Promise<void>;
   /**
    * Removes what killed backup writers left in this environment's part of the store (written parts,
-   * .partial files, never recorded as a backup), except what a running run is writing now; returns the
-   * prefixes removed.
+   * .partial files, never recorded as a backup), except what a running or queued run may be writing;
+   * returns the prefixes removed.
    */
   removeAbandoned(): Promise<string[]>;
 }

@@ -155,8 +155,9 @@ export class Worker {
           const m = /-run(\d+)(-[a-z]+)?$/.exec(name);
           if (!m || recorded(prefix)) continue;
           const writer = Number(m[1]);
-          // This run writes one backup at a time and sweeps before it starts one: a prefix of its own is an earlier attempt's.
-          if (writer !== run.id && (await pool.query(`select 1 from ops.runs where id = $1 and status = 'running'`, [writer])).rowCount) continue;
+          // This run writes one backup at a time and sweeps before it starts one: a prefix of its own is an
+          // earlier attempt's. Another run's is left while that run may still come back to it (queued again).
+          if (writer !== run.id && (await pool.query(`select 1 from ops.runs where id = $1 and status in ('queued', 'running')`, [writer])).rowCount) continue;
           await store().remove(prefix);
           removed.push(prefix);
         }
