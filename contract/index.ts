@@ -113,6 +113,8 @@ export const QueueRun = z.strictObject({
   approvalId: Uuid.optional(),
   maxAttempts: z.number().int().min(1).max(20).optional(),
 });
+/** A retry runs the failed run again as it was queued: nothing of it (params, approval) can be changed. */
+export const RetryRun = z.strictObject({});
 export const RequestApproval = z.strictObject({
   kind: RunKind,
   params: RunParams.default({}),

@@ -305,3 +305,22 @@ test('project masking: prints the profile as YAML that --set takes back, --reset
   assert.equal(reset.code, 0, show(reset));
   assert.match(reset.stdout, /OdooOps's default/);
 });
+
+test('run retry: a failed run runs again as its next attempt; a succeeded one is refused', async () => {
+  const bad = await cli(['run', 'queue', P, E, 'test.fail', '--param', 'message=network unreachable', '--wait']);
+  assert.equal(bad.code, 1, show(bad));
+  const id = runIdIn(bad.stderr);
+  const retried = await cli(['run', 'retry', String(id), '--wait']);
+  assert.equal(retried.code, 1, show(retried));
+  assert.match(retried.stderr, new RegExp(`queued run ${id} again[\\s\\S]*run ${id} test.fail on ${P}/${E}: failed \\(network unreachable\\)`));
+  const run = (await api('GET', `/api/runs/${id}`)).body as C.Run;
+  assert.equal(run.attempts, 2);
+  assert.match((await cli(['run', 'logs', String(id)])).stdout, /retried by .*: queued again for attempt 2 of 4/);
+
+  const ok = await cli(['run', 'queue', P, E, 'test.block', '--params', '{"blockOn":[]}', '--wait']);
+  assert.equal(ok.code, 0, show(ok));
+  const refused = await cli(['run', 'retry', String(runIdIn(ok.stderr))]);
+  assert.equal(refused.code, 3, show(refused));
+  assert.match(refused.stderr, /is succeeded: only a failed run can be retried/);
+  assert.match(refused.stderr, /queue a new run to do it again/i);
+});

@@ -3,7 +3,7 @@
 // scheduler queueing each day's runs once however often it is asked.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as C from '../contract/index.ts';
 import { keptByPolicy } from '../server/worker/executors/retention.ts';
@@ -129,5 +129,44 @@ test('the scheduler queues each day\'s daily backup of production and retention 
   } finally {
     await c.query('rollback');
     c.release();
+  }
+});
+
+test('retention removes the unfinished backups interrupted runs left, not what a running run is writing', async () => {
+  const { rows: [env] } = await cp.pool.query(`select e.id, e.project_id from ops.environments e where e.name = 'other'`);
+  // The running run is of an environment nothing else runs on (one running run per environment).
+  await p.addEnv({ name: 'idle', stage: 'development', db: 'keep_idle' });
+  const { rows: [idleEnv] } = await cp.pool.query(`select id from ops.environments where name = 'idle'`);
+  // A backup run killed mid-write (failed once its lease ran out) and one that is writing right now.
+  const insertRun = async (envId: string, status: string) => (await cp.pool.query(
+    `insert into ops.runs (project_id, environment_id, kind, status, attempts, lease_owner, lease_expires_at)
+     values ($1, $2, 'backup', $3::ops.run_status, 1, case when $3::text = 'running' then 'another-worker' end, case when $3::text = 'running' then now() + interval '1 hour' end)
+     returning id`, [env.project_id, envId, status])).rows[0].id as number;
+  const killed = await insertRun(env.id, 'failed');
+  const writing = await insertRun(idleEnv.id, 'running');
+  // And one queued again after its worker died (of a kind no worker here claims, so it stays queued).
+  const requeued = (await cp.pool.query(`insert into ops.runs (project_id, environment_id, kind, status, attempts) values ($1, $2, 'test.waiting', 'queued', 1) returning id`,
+    [env.project_id, idleEnv.id])).rows[0].id as number;
+  const store = join(cp.server.home, 'backups', env.project_id, env.id);
+  const killedDir = join(store, `20261130T010203Z-run${killed}`);
+  const writingDir = join(store, `20261130T010204Z-run${writing}`);
+  const requeuedDir = join(store, `20261130T010205Z-run${requeued}`);
+  for (const d of [killedDir, writingDir, requeuedDir]) {
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'dump.pgc.partial'), 'half a dump');
+  }
+  const kept = await backupsOf('other');
+  assert.ok(kept.length > 0);
+  try {
+    const r = await runToEnd('other', 'retention');
+    assert.equal(r.status, 'succeeded', r.error ?? '');
+    assert.ok(!existsSync(killedDir), 'the killed run\'s parts are gone');
+    assert.ok(existsSync(join(writingDir, 'dump.pgc.partial')), 'a running run\'s .partial is left alone');
+    assert.ok(existsSync(join(requeuedDir, 'dump.pgc.partial')), 'and a queued run\'s (its next attempt removes it)');
+    const log = ((await admin.call('GET', `/api/runs/${r.id}/logs`)).body as C.LogPage).lines.map((l) => l.line).join('\n');
+    assert.match(log, new RegExp(`removed 1 unfinished backup\\(s\\) an interrupted run left in the store: ${env.project_id}/${env.id}/20261130T010203Z-run${killed}`));
+    for (const b of kept.filter((k) => k.kind !== 'clone')) if ((await backupsOf('other')).some((x) => x.id === b.id)) assert.ok(existsSync(await dirOf(b.id)), 'recorded backups stay');
+  } finally {
+    await cp.pool.query(`update ops.runs set status = 'failed', lease_owner = null, lease_expires_at = null where id = any($1)`, [[writing, requeued]]);
   }
 });

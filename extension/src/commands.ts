@@ -284,6 +284,10 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     if (node?.type !== 'run') return;
     await queue(node.run.project, node.run.environment, node.run.kind, node.run.params);
   }));
+  register('odooops.retryRun', (node) => run('retry', async () => {
+    if (node?.type !== 'run') return;
+    store.applyRun((await need().request('POST', `/api/runs/${node.run.id}/retry`, C.Run)).data);
+  }));
   register('odooops.openRunLogs', async (node) => {
     const id = node?.type === 'run' ? node.run.id : Number((node as unknown as { runId?: number } | undefined)?.runId);
     if (Number.isInteger(id) && id > 0) panels.open(id);

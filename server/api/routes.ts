@@ -499,6 +499,19 @@ export const routes: Route[] = [
       return { body: toRun(await getRun(c, id)) };
     });
   }),
+  route('POST', '/api/runs/(?<id>[^/]+)/retry', async ({ pool, claims, params, body }) => {
+    const id = RunId.parse(params.id);
+    C.RetryRun.parse(body ?? {});
+    return asUser(pool, claims, async (c) => {
+      await c.query('select ops.retry_run($1)', [id]);
+      // What the params name may be gone since it was queued (a backup retention deleted): checked as at
+      // queue time, and a refusal rolls the retry back.
+      const run = toRun(await getRun(c, id));
+      const { project, env } = await findEnvironment(c, run.project, run.environment);
+      await checkRunParams(c, { project, env: env as { id: string; name: string; stage: string } }, run.kind, run.params);
+      return { body: run };
+    });
+  }),
   route('GET', '/api/runs/(?<id>[^/]+)/logs', async ({ pool, claims, params, query }) => {
     const id = RunId.parse(params.id);
     const q = C.LogsQuery.parse(query);

@@ -131,6 +131,10 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   { section: 'Runs', name: 'run wait', usage: 'odooops run wait RUN_ID [--timeout SECONDS]', help: 'Exit 0 when it succeeded, 1 when it failed or was cancelled.' },
   { section: 'Runs', name: 'run logs', usage: 'odooops run logs RUN_ID [--follow] [--after SEQ]' },
   { section: 'Runs', name: 'run cancel', usage: 'odooops run cancel RUN_ID' },
+  {
+    section: 'Runs', name: 'run retry', usage: 'odooops run retry RUN_ID [--wait] [--follow]',
+    help: 'Runs a failed run again as its next attempt, as it was queued (same parameters; its approval while valid).',
+  },
   { section: 'Runs', name: 'approval list', usage: 'odooops approval list PROJECT' },
   { section: 'Runs', name: 'approval request', usage: 'odooops approval request PROJECT ENV KIND [--params JSON] [--reason TEXT]' },
   { section: 'Runs', name: 'approval approve', usage: 'odooops approval approve APPROVAL_ID' },
@@ -576,6 +580,15 @@ export async function main(argv: string[]): Promise<number> {
       const { data: run } = await api.request('POST', `/api/runs/${runId(2)}/cancel`, C.Run);
       print(run, () => (run.status === 'cancelled' ? `cancelled run ${run.id}` : `asked run ${run.id} to stop; it is cancelled at its worker's next heartbeat`));
       return EXIT.ok;
+    }
+    case 'run retry': {
+      const { data: run } = await api.request('POST', `/api/runs/${runId(2)}/retry`, C.Run);
+      if (!values.wait && !values.follow) {
+        print(run, () => `queued again: ${runLine(run)}`);
+        return EXIT.ok;
+      }
+      if (!values.json) console.error(`queued run ${run.id} again`);
+      return finishWait(api, run.id, values);
     }
     case 'approval list': {
       const list = await api.get(`/api/projects/${P(2)}/approvals`, z.array(C.Approval));

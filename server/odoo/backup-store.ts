@@ -3,7 +3,7 @@
 // whole-backup deletes. A put is atomic: a failed or aborted one leaves nothing behind.
 import { createHash } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
@@ -27,6 +27,8 @@ export interface BackupStore {
   localPath(key: string): string | undefined;
   /** Removes every object under the prefix (a whole backup). */
   remove(prefix: string): Promise<void>;
+  /** The names one level under a prefix (S3: the common prefixes of a delimited listing); none: []. */
+  list(prefix: string): Promise<string[]>;
 }
 
 /**
@@ -133,5 +135,12 @@ export class LocalBackupStore implements BackupStore {
 
   async remove(prefix: string): Promise<void> {
     await rm(this.path(prefix), { recursive: true, force: true });
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    return readdir(this.path(prefix)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
+      throw err;
+    });
   }
 }

@@ -29,6 +29,10 @@ export interface WriteBackupInput {
 export async function writeBackup(o: WriteBackupInput): Promise<{ id: string; bytes: number; manifest: BackupManifest; manifestSha256: string }> {
   const store = o.backups.store;
   const say = (l: string) => void o.log(l);
+  // A writer killed mid-way (kill -9, a lost machine) could not remove its half-written parts: the next
+  // backup of the environment does.
+  const abandoned = await o.backups.removeAbandoned();
+  if (abandoned.length) await o.log(`removed ${abandoned.length} unfinished backup(s) an interrupted run left in the store: ${abandoned.join(', ')}`);
   // The dump and the filestore are written at once (one is mostly the database's CPU, the other disk);
   // when either fails the other is stopped before the half-written backup is removed.
   const stop = new AbortController();

@@ -1,8 +1,10 @@
 // Putting a new database and filestore in place of an environment's, so that a failure at any point
 // leaves the environment exactly as it was: build beside it (<db>_odooops_new_<run>,
 // <filestore>.odooops-new-<run>), then swap names, then drop what was swapped out. Leftovers of a worker
-// killed mid-way carry the run id in their names and are removed by the next run on the environment.
-import { readdir } from 'node:fs/promises';
+// killed mid-way carry the run id in their names and are removed by the run's next attempt or the next
+// run on the environment; a switch cut short between its renames is rolled back first.
+import { lstat, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import pg from 'pg';
 import type { PgTarget } from './pg-tools.ts';
@@ -72,34 +74,150 @@ export async function dropDatabase(c: pg.ClientBase, name: string): Promise<void
   await c.query(`drop database if exists ${pg.escapeIdentifier(name)}`);
 }
 
+const present = (path: string) => lstat(path).then(() => true, (err: NodeJS.ErrnoException) => {
+  if (err.code === 'ENOENT') return false;
+  throw err;
+});
+
+/** Whose leftovers may be removed: those of runs that stopped, and the run's own earlier attempts. */
+export interface LeftoverOwner {
+  /** The run now executing: what carries its id was left by one of its own earlier attempts. */
+  runId: number;
+  isActive: (runId: number) => Promise<boolean>;
+  /** Told what a switch cut short was rolled back to. */
+  say?: (line: string) => Promise<void>;
+}
+
 /**
- * Removes what earlier runs on this database left behind (a worker killed mid-restore): side databases
- * and filestores of the given kinds whose run is not running any more. Returns the names removed.
+ * Removes what earlier runs on this database left behind (a worker killed mid-run): side databases and
+ * filestores of the given kinds whose run is not running any more, or is this very run (an earlier
+ * attempt: the current one has made nothing yet). A switch that was cut short is first rolled back
+ * (recoverSwitch), so a previous database is never dropped, only put back. Returns what it did.
  */
 export async function removeLeftovers(
-  c: pg.ClientBase, db: string, filestore: string | null, kinds: readonly SideKind[], isActive: (runId: number) => Promise<boolean>,
+  c: pg.ClientBase, db: string, filestore: string | null, kinds: readonly SideKind[], owner: LeftoverOwner,
 ): Promise<string[]> {
-  const removed: string[] = [];
-  const { rows } = await c.query(`select datname from pg_database where datname ~ '_odooops_(new|old|mask|src)_[0-9]+$'`);
-  for (const r of rows as { datname: string }[]) {
-    const m = /^(.*)_odooops_(new|old|mask|src)_(\d+)$/.exec(r.datname)!;
-    const kind = m[2] as SideKind;
-    if (!kinds.includes(kind) || sideName(db, kind, Number(m[3])) !== r.datname || (await isActive(Number(m[3])))) continue;
-    await dropDatabase(c, r.datname);
-    removed.push(r.datname);
-  }
-  if (filestore) {
-    const parent = dirname(filestore.replace(/\/+$/, ''));
-    const base = basename(filestore.replace(/\/+$/, ''));
+  const done: string[] = [];
+  const stale = new Map<number, boolean>();
+  const isStale = async (id: number) => {
+    if (!stale.has(id)) stale.set(id, id === owner.runId || !(await owner.isActive(id)));
+    return stale.get(id)!;
+  };
+  const fsPath = filestore?.replace(/\/+$/, '') ?? null;
+  const sideDbs = async () => {
+    const { rows } = await c.query(`select datname from pg_database where datname ~ '_odooops_(new|old|mask|src)_[0-9]+$'`);
+    return (rows as { datname: string }[]).flatMap((r) => {
+      const m = /^(.*)_odooops_(new|old|mask|src)_(\d+)$/.exec(r.datname)!;
+      const kind = m[2] as SideKind;
+      const runId = Number(m[3]);
+      return kinds.includes(kind) && sideName(db, kind, runId) === r.datname ? [{ name: r.datname, kind, runId }] : [];
+    });
+  };
+  const sideDirs = async () => {
+    if (!fsPath) return [];
+    const parent = dirname(fsPath);
+    const base = basename(fsPath);
     const entries = await readdir(parent).catch(() => [] as string[]);
-    for (const e of entries) {
+    return entries.flatMap((e) => {
       const m = /^(.*)\.odooops-(new|old)-(\d+)$/.exec(e);
-      if (!m || m[1] !== base || !kinds.includes(m[2] as 'new' | 'old') || (await isActive(Number(m[3])))) continue;
-      await runFs.rm(join(parent, e));
-      removed.push(join(parent, e));
+      return m && m[1] === base && kinds.includes(m[2] as SideKind) ? [{ path: join(parent, e), kind: m[2] as 'new' | 'old', runId: Number(m[3]) }] : [];
+    });
+  };
+  if (kinds.includes('old')) {
+    const cut = new Set([...(await sideDbs()), ...(await sideDirs())].filter((s) => s.kind === 'old').map((s) => s.runId));
+    for (const runId of cut) {
+      if (!(await isStale(runId))) continue;
+      for (const line of await recoverSwitch(c, db, fsPath, runId)) await owner.say?.(line);
     }
   }
-  return removed;
+  for (const s of await sideDbs()) {
+    if (s.kind === 'old' || !(await isStale(s.runId))) continue;
+    await dropDatabase(c, s.name);
+    done.push(s.name);
+  }
+  for (const s of await sideDirs()) {
+    if (s.kind === 'old' || !(await isStale(s.runId))) continue;
+    await runFs.rm(s.path);
+    done.push(s.path);
+  }
+  return done;
+}
+
+/**
+ * Removes the scratch directories (<tmp>/<prefix><run>-XXXXXX, see runTempDir) of stopped runs and of
+ * this run's earlier attempts; a clone's may hold files taken out of a production backup. The prefix
+ * must name something unique to the control plane (an environment id): run ids are not.
+ */
+export async function removeStaleScratch(prefix: string, owner: LeftoverOwner): Promise<string[]> {
+  const done: string[] = [];
+  for (const e of await readdir(tmpdir()).catch(() => [] as string[])) {
+    const m = e.startsWith(prefix) ? /^(\d+)-[^/]+$/.exec(e.slice(prefix.length)) : null;
+    if (!m) continue;
+    const runId = Number(m[1]);
+    if (runId !== owner.runId && (await owner.isActive(runId))) continue;
+    await rm(join(tmpdir(), e), { recursive: true, force: true });
+    done.push(`the scratch directory ${e}`);
+  }
+  return done;
+}
+
+/**
+ * Finishes what a switch of run `runId` left when its worker died between its steps (switchOver's
+ * order: database to <db>_odooops_old_<run>, new database in, filestore to .odooops-old-<run>, new
+ * filestore in, previous database dropped, previous filestore removed). Dropping the previous
+ * database is the point of no return: before it the run did not finish, so the environment is put back
+ * as it was (the new copies become side copies again, removed as leftovers); after it only the
+ * previous filestore is left, which is removed. Never drops a previous copy it has not put back; a
+ * state no switch can leave is refused with nothing changed.
+ */
+export async function recoverSwitch(c: pg.ClientBase, db: string, filestore: string | null, runId: number): Promise<string[]> {
+  const oldDb = sideName(db, 'old', runId);
+  const newDb = sideName(db, 'new', runId);
+  const oldFs = filestore ? sideDir(filestore, 'old', runId) : null;
+  const newFs = filestore ? sideDir(filestore, 'new', runId) : null;
+  const odd = (what: string) => new Error(
+    `run ${runId} left ${what}, which no interrupted switch leaves; nothing was changed: look at ${db}, ${oldDb} and ${newDb} (pg_database)${filestore ? ` and ${filestore}, ${oldFs} and ${newFs}` : ''}, keep the right ones under the environment's names, drop the others, and run again`,
+  );
+  const done: string[] = [];
+  if (await databaseExists(c, oldDb)) {
+    const fsBack = oldFs && (await present(oldFs));
+    const dbNew = await databaseExists(c, db);
+    if (fsBack && (await present(filestore!)) && (await present(newFs!))) throw odd(`${filestore}, ${oldFs} and ${newFs} at once`);
+    if (dbNew && (await databaseExists(c, newDb))) throw odd(`${db}, ${oldDb} and ${newDb} at once`);
+    if (fsBack) {
+      if (await present(filestore!)) await runFs.rename(filestore!, newFs!);
+      await runFs.rename(oldFs!, filestore!);
+    }
+    if (dbNew) await renameDatabase(c, db, newDb);
+    await renameDatabase(c, oldDb, db);
+    done.push(`run ${runId} was stopped in the middle of its switch: put ${db}${fsBack ? ` and ${filestore}` : ''} back as they were before it`);
+  } else if (oldFs && (await present(oldFs))) {
+    if (!(await present(filestore!))) {
+      await runFs.rename(oldFs, filestore!);
+      done.push(`run ${runId} was stopped in the middle of its switch: put ${filestore} back`);
+    } else if (await present(newFs!)) {
+      throw odd(`${filestore}, ${oldFs} and ${newFs} at once`);
+    } else {
+      // The previous database is gone: the switch had completed, this is the previous filestore.
+      await runFs.rm(oldFs);
+      done.push(`removed ${oldFs}, the previous filestore of run ${runId}'s completed switch`);
+    }
+  }
+  return done;
+}
+
+/**
+ * The error of a CREATE DATABASE that failed, saying why: a name taken, or a role without CREATEDB
+ * (said only when the role really lacks it), or PostgreSQL's own words.
+ */
+export async function createDatabaseError(c: pg.ClientBase, name: string, err: unknown, who: string): Promise<Error> {
+  const e = err as { code?: string; message: string };
+  if (e.code === '42P04') {
+    return new Error(`cannot create the database ${name}: it already exists and is not a leftover of a stopped run (its run may still be running elsewhere); if no run uses it, drop it and run again`);
+  }
+  const rights = await c.query('select rolcreatedb or rolsuper as can from pg_roles where rolname = current_user').then((r) => r.rows[0]?.can as boolean | undefined, () => undefined);
+  if (rights === false) return new Error(`cannot create the database ${name} as ${who}: the role needs CREATEDB (ALTER ROLE … CREATEDB) (${e.message})`);
+  return new Error(`cannot create the database ${name} as ${who}: ${e.message}`);
 }
 
 export interface SwitchPlan {

@@ -33,6 +33,12 @@ export interface BackupCatalog {
   list(): Promise<BackupRow[]>;
   /** Deletes a backup of this run's environment: its files, then its row. */
   remove(b: BackupRow): Promise<void>;
+  /**
+   * Removes what killed backup writers left in this environment's part of the store (written parts,
+   * .partial files, never recorded as a backup), except what a running or queued run may be writing;
+   * returns the prefixes removed.
+   */
+  removeAbandoned(): Promise<string[]>;
 }
 
 export interface RunRow {

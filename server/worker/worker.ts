@@ -141,6 +141,28 @@ export class Worker {
         await store().remove(backupPrefixOf(b.manifest));
         await pool.query('select ops.delete_backup($1, $2, $3)', [run.id, this.id, b.id]);
       },
+      removeAbandoned: async () => {
+        const envPrefix = `${run.project_id}/${run.environment_id}`;
+        const names = await store().list(envPrefix);
+        if (names.length === 0) return [];
+        // By key, not location: a store moved to another directory keeps its keys, and its backups.
+        const { rows } = await pool.query(`select location, manifest #>> '{dump,key}' as dump_key from ops.backups where environment_id = $1`, [run.environment_id]);
+        const recorded = (prefix: string) => rows.some((r) => r.dump_key === `${prefix}/dump.pgc` || String(r.location).endsWith(`/${prefix}`));
+        const removed: string[] = [];
+        for (const name of names) {
+          const prefix = `${envPrefix}/${name}`;
+          // backupPrefix names every backup's prefix for the run that writes it: <time>-run<id>[-clone].
+          const m = /-run(\d+)(-[a-z]+)?$/.exec(name);
+          if (!m || recorded(prefix)) continue;
+          const writer = Number(m[1]);
+          // This run writes one backup at a time and sweeps before it starts one: a prefix of its own is an
+          // earlier attempt's. Another run's is left while that run may still come back to it (queued again).
+          if (writer !== run.id && (await pool.query(`select 1 from ops.runs where id = $1 and status in ('queued', 'running')`, [writer])).rowCount) continue;
+          await store().remove(prefix);
+          removed.push(prefix);
+        }
+        return removed;
+      },
       get: async (id) => {
         const { rows } = await pool.query(
           `select b.*, e.stage from ops.backups b join ops.environments e on e.id = b.environment_id
@@ -300,13 +322,18 @@ export class Worker {
     const { pool } = this.opts;
     const logs = new LogBatcher(pool, run.id, this.id);
     const reason = () => controller.signal.reason as StopReason | undefined;
+    let renewed = Date.now();
     const heartbeat = setInterval(async () => {
       try {
         const { rows } = await pool.query('select ops.heartbeat_run($1, $2, $3) as state', [run.id, this.id, this.opts.leaseSeconds]);
-        if (rows[0].state !== 'ok' && !controller.signal.aborted) controller.abort(rows[0].state as StopReason);
+        if (rows[0].state === 'ok') renewed = Date.now();
+        else if (!controller.signal.aborted) controller.abort(rows[0].state as StopReason);
       } catch (err) {
         // A missed heartbeat is survivable until the lease runs out; the sweep decides after that.
         this.opts.log(`worker ${this.id}: heartbeat for run ${run.id} failed: ${(err as Error).message}`);
+        // Past the lease the run may be another worker's next attempt, which removes what this one is
+        // building (the side copies carry the run's id): stop rather than work beside it.
+        if (Date.now() - renewed > this.opts.leaseSeconds * 1000 && !controller.signal.aborted) controller.abort('lost' satisfies StopReason);
       }
     }, Math.max(200, (this.opts.leaseSeconds * 1000) / 3));
 

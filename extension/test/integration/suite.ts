@@ -213,6 +213,15 @@ describe('OdooOps in the extension host', () => {
     assert.deepEqual(run.params, { revision: 'a'.repeat(40) });
     assert.equal(run.status, 'failed');
     assert.match(run.error ?? '', /has no repository to deploy from; set it: odooops project git demo --repo-url/);
+
+    // "Retry" on the failed run: the same run again, as its attempt 2 (it fails the same way).
+    const node = await until('the failed deploy in the tree', async () =>
+      (await children(await envNode('dev-feature-it-test'))).find((n) => n.type === 'run' && n.run.id === run.id && n.run.status === 'failed'), 30_000);
+    assert.equal(api.tree.getTreeItem(node).contextValue, 'run:failed', 'its menu offers Retry');
+    await vscode.commands.executeCommand('odooops.retryRun', node);
+    const retried = await until('the retried deploy to fail again', () =>
+      api.store.runsOf(PROJECT, 'dev-feature-it-test').find((r) => r.id === run.id && r.status === 'failed' && r.attempts === 2), 60_000);
+    assert.match(retried.error ?? '', /has no repository to deploy from/);
   });
 
   it('"Cancel run" on a queued run cancels it; "Re-run" queues it again and it runs', async () => {

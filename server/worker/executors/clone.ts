@@ -23,7 +23,7 @@ import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
 import { placeholderColumns, writePlaceholders } from '../../odoo/placeholders.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
 import { runFs, runTempDir, runUserCanRead } from '../../infra/run-user.ts';
-import { dropDatabase, maintenance, removeLeftovers, sideName } from '../../odoo/switch.ts';
+import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, removeStaleScratch, sideName } from '../../odoo/switch.ts';
 import { checkNeutralized, findPii } from '../../odoo/verify.ts';
 import { restoreBackup, verifyBackup } from './restore.ts';
 
@@ -84,10 +84,12 @@ export const cloneExecutor = defineExecutor({
       const server = (await admin.query('show server_version')).rows[0].server_version as string;
       const pgDump = await findPgTool('pg_dump', server);
       const pgRestore = await findPgTool('pg_restore', server);
-      const removed = await removeLeftovers(admin, source.db_name, null, ['mask', 'src'], runIsActive);
+      const removed = await removeLeftovers(admin, source.db_name, null, ['mask', 'src'], { runId: run.id, isActive: runIsActive });
+      removed.push(...(await removeStaleScratch(`odooops-clone-${env.id}-`, { runId: run.id, isActive: runIsActive })));
       if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
       const create = async (name: string) => {
-        await admin.query(`create database ${pg.escapeIdentifier(name)} template template0 encoding 'UTF8'`);
+        await admin.query(`create database ${pg.escapeIdentifier(name)} template template0 encoding 'UTF8'`)
+          .catch(async (err) => { throw await createDatabaseError(admin, name, err, src.user ?? 'the default user'); });
         made.add(name);
       };
       let from: PgTarget = src;
@@ -161,7 +163,8 @@ export const cloneExecutor = defineExecutor({
       }
 
       // The masked copy leaves the production server as a clone backup of this environment.
-      const listDir = await runTempDir('odooops-clone-');
+      // Named for the environment (a UUID: unique even among control planes sharing a machine) and the run, so a killed attempt's is found.
+      const listDir = await runTempDir(`odooops-clone-${env.id}-${run.id}-`);
       let written;
       try {
         const list = join(listDir, 'files');

@@ -12,7 +12,7 @@ import { backupPrefixOf } from '../../odoo/backup-writer.ts';
 import { mib, progress } from '../../odoo/inspect.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
 import { runFs, runUserCanRead } from '../../infra/run-user.ts';
-import { dropDatabase, maintenance, removeLeftovers, sideDir, sideName, switchOver } from '../../odoo/switch.ts';
+import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, sideDir, sideName, switchOver } from '../../odoo/switch.ts';
 
 /** Reads every part of a backup back and compares size and SHA-256 with what was recorded. */
 export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l: string) => Promise<void>, signal: AbortSignal): Promise<void> {
@@ -73,7 +73,7 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
   try {
     const server = (await admin.query('show server_version')).rows[0].server_version as string;
     const pgRestore = await findPgTool('pg_restore', server);
-    const removed = await removeLeftovers(admin, env.db_name, filestore, ['new', 'old'], isActive);
+    const removed = await removeLeftovers(admin, env.db_name, filestore, ['new', 'old'], { runId, isActive, say: (l) => log(l) });
     if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
     if (adopt) {
       await log(`${adopt} becomes ${newDb} (${where}, PostgreSQL ${server.split(' ')[0]}), renamed, not copied`);
@@ -87,7 +87,7 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
       try {
         await admin.query(`create database ${pg.escapeIdentifier(newDb)} template ${pg.escapeIdentifier(template ?? 'template0')}${template ? '' : ` encoding 'UTF8'`}`);
       } catch (err) {
-        throw new Error(`cannot create the database ${newDb} as ${target.user ?? 'the default user'}: ${(err as Error).message}; the role needs CREATEDB`);
+        throw await createDatabaseError(admin, newDb, err, target.user ?? 'the default user');
       }
     }
     try {

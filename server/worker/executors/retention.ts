@@ -59,6 +59,8 @@ export const retentionExecutor = defineExecutor({
   description: 'Delete backups beyond the retention policy (7 daily, 4 weekly, 3 monthly), keeping a good one',
   params: noParams,
   async execute({ environment: env, log, signal, backups }) {
+    const abandoned = await backups.removeAbandoned();
+    if (abandoned.length) await log(`removed ${abandoned.length} unfinished backup(s) an interrupted run left in the store: ${abandoned.join(', ')}`);
     const all = await backups.list();
     const kept = keptByPolicy(all, new Date());
     const doomed = all.filter((b) => !kept.has(b.id));
