@@ -7,6 +7,7 @@ import type { BackupStore } from '../odoo/backup-store.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { jsonMediaTypeProblem, parseJsonInput, refuseNul } from './json-input.ts';
 import { routes } from './routes.ts';
+import type { ImportLimits } from './import-upload.ts';
 import type { GitHubFeedback } from '../github/feedback.ts';
 import { handleGitHubWebhook } from '../github/webhook.ts';
 
@@ -18,6 +19,8 @@ export interface ApiOptions {
   realtime: Health['realtime'];
   backupStore?: BackupStore;
   /** GitHub webhooks (POST /api/webhooks/github): the secret, and where feedback goes. */
+  /** What an import upload may weigh and expand to (the operator's --max-import-size). */
+  importLimits?: ImportLimits;
   githubWebhookSecret?: string;
   github?: GitHubFeedback | null;
   log: (message: string) => void;
@@ -69,13 +72,15 @@ export function createApiServer(opts: ApiOptions): Server {
       const token = /^Bearer (\S+)$/i.exec(header)?.[1];
       if (!token) throw new AuthError('missing bearer token');
       const claims = await opts.verifier.verify(token);
-      const body = await readJson(req);
+      // A raw route (an import upload) reads the request itself, streamed.
+      const body = match.raw ? undefined : await readJson(req);
       const params = Object.fromEntries(
         Object.entries(match.pattern.exec(url.pathname)!.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]),
       );
       refuseNul('path parameter', Object.entries(params));
       refuseNul('query parameter', url.searchParams);
-      const reply = await match.handler({ pool: opts.pool, backupStore: opts.backupStore, claims, params, query: Object.fromEntries(url.searchParams), body });
+      const reply = await match.handler({ pool: opts.pool, backupStore: opts.backupStore, claims, params, query: Object.fromEntries(url.searchParams), body,
+        ...(match.raw ? { request: req, importLimits: opts.importLimits } : {}) });
       if (reply.stream) {
         // Headers are out once bytes flow: a failure later can only cut the download short.
         res.writeHead(reply.status ?? 200, reply.stream.headers);
