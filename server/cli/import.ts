@@ -111,28 +111,28 @@ export interface ImportOptions {
   json?: boolean;
 }
 
-export async function importFile(api: ApiClient, project: string, env: string, file: string, o: ImportOptions): Promise<number> {
-  const body = await importBody(file, o.filestore);
-  const started = Date.now();
+/**
+ * Sends FILE (and its filestore tarball) as an import of PROJECT/ENV (both URL-encoded); `progress`
+ * hears the bytes sent. The server's answer, or a CliError with its message and hint.
+ */
+export async function uploadImport(api: ApiClient, project: string, env: string, file: string, filestore: string | undefined,
+  progress: (sent: number, total: number | null) => void, signal?: AbortSignal): Promise<{ upload: C.ImportUpload; what: string }> {
+  const body = await importBody(file, filestore);
   let sent = 0;
-  let shown = -1;
-  const tty = !o.json && process.stderr.isTTY;
-  const progress = new Transform({
+  const counter = new Transform({
     transform(chunk: Buffer, _e, cb) {
       sent += chunk.length;
-      const pct = body.bytes ? Math.floor((sent / body.bytes) * 100) : -1;
-      if (tty) process.stderr.write(`\ruploading ${basename(file)}: ${mib(sent)}${body.bytes ? ` of ${mib(body.bytes)} (${pct}%)` : ''}`);
-      else if (!o.json && pct >= 0 && pct >= shown + 25) {
-        shown = pct - (pct % 25);
-        process.stderr.write(`uploading ${basename(file)}: ${shown}%\n`);
-      }
+      progress(sent, body.bytes);
       cb(null, chunk);
     },
   });
   const src = body.stream();
-  src.on('error', (err) => progress.destroy(err));
-  const res = await post(api, `/api/projects/${project}/environments/${env}/imports`, src.pipe(progress), body.bytes);
-  if (tty) process.stderr.write('\n');
+  src.on('error', (err) => counter.destroy(err));
+  signal?.addEventListener('abort', () => counter.destroy(new Error('cancelled')), { once: true });
+  const res = await post(api, `/api/projects/${project}/environments/${env}/imports`, src.pipe(counter), body.bytes).catch((err) => {
+    if (signal?.aborted) throw new CliError(`cancelled after ${sent} bytes; nothing was imported`, EXIT.usage);
+    throw err;
+  });
   let json: unknown = null;
   try {
     json = JSON.parse(res.text);
@@ -141,13 +141,28 @@ export async function importFile(api: ApiClient, project: string, env: string, f
     const e = C.ApiError.safeParse(json);
     throw new CliError(e.success ? e.data.error.message : `HTTP ${res.status}`, res.status >= 500 ? EXIT.server : EXIT.rejected, e.success ? e.data.error.hint : undefined, e.success ? e.data.error.code : undefined);
   }
-  const up = C.ImportUpload.parse(json);
+  return { upload: C.ImportUpload.parse(json), what: body.what };
+}
+
+export async function importFile(api: ApiClient, project: string, env: string, file: string, o: ImportOptions): Promise<number> {
+  const started = Date.now();
+  let shown = -1;
+  const tty = !o.json && process.stderr.isTTY;
+  const { upload: up, what } = await uploadImport(api, project, env, file, o.filestore, (sent, total) => {
+    const pct = total ? Math.floor((sent / total) * 100) : -1;
+    if (tty) process.stderr.write(`\ruploading ${basename(file)}: ${mib(sent)}${total ? ` of ${mib(total)} (${pct}%)` : ''}`);
+    else if (!o.json && pct >= 0 && pct >= shown + 25) {
+      shown = pct - (pct % 25);
+      process.stderr.write(`uploading ${basename(file)}: ${shown}%\n`);
+    }
+  });
+  if (tty) process.stderr.write('\n');
   const secs = ((Date.now() - started) / 1000).toFixed(1);
   if (o.json && !o.follow) {
     console.log(JSON.stringify(up, null, 2));
     return EXIT.ok;
   }
-  console.error(`uploaded ${mib(up.bytes)} in ${secs} s (${body.what}), sha256 ${up.sha256}: Odoo ${up.odooVersion}${up.sourceDatabase ? ` (database ${up.sourceDatabase})` : ''}, ${up.modules} modules, ${up.filestoreFiles} filestore files`);
+  console.error(`uploaded ${mib(up.bytes)} in ${secs} s (${what}), sha256 ${up.sha256}: Odoo ${up.odooVersion}${up.sourceDatabase ? ` (database ${up.sourceDatabase})` : ''}, ${up.modules} modules, ${up.filestoreFiles} filestore files`);
   if (!up.run) {
     const params = JSON.stringify(up.params);
     console.log(`upload ${up.upload} is kept; an import into production needs a second admin's approval for exactly this upload:

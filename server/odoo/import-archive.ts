@@ -235,8 +235,11 @@ async function* tarFiles(src: Readable, what: string, name: (raw: string) => str
       if (h.type !== 'file' && h.type !== 'contiguous-file') throw new BadImport(`the ${what} is refused: ${h.name} is a ${h.type}, not a regular file (links are not followed); nothing was imported`);
       const path = name(raw);
       if (path === null) throw new BadImport(`the ${what} is refused: ${h.name} is not a plain relative path (no absolute paths, no ..); nothing was imported`);
-      yield { path, size: h.size ?? 0, stream: entry as unknown as Readable };
-      entry.resume();
+      // tar-stream's entries are streamx streams: Node's pipeline/finished need a Node stream.
+      const stream = Readable.from(entry as AsyncIterable<Buffer>, { objectMode: false });
+      yield { path, size: h.size ?? 0, stream };
+      stream.resume();
+      await finished(stream).catch(() => {});
     }
   } catch (err) {
     if (err instanceof BadImport) throw err;
@@ -265,9 +268,10 @@ async function openBundle(path: string, format: 'pg-dump' | 'bundle'): Promise<I
   // The bundle: dump.pgc and an optional filestore.tar / filestore.tar.gz, nothing else.
   const entryStream = async (want: (n: string) => boolean): Promise<{ name: string; stream: Readable; rest: AsyncGenerator } | null> => {
     const it = tarFiles(await read(), 'bundle', (n) => (['dump.pgc', 'filestore.tar', 'filestore.tar.gz', 'filestore.tgz'].includes(n) ? n : null));
-    for await (const e of it) {
-      if (want(e.path)) return { name: e.path, stream: e.stream, rest: it };
-      e.stream.resume();
+    // next() by hand: leaving a for-await would close the generator, and with it the entry being read.
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      if (want(r.value.path)) return { name: r.value.path, stream: r.value.stream, rest: it };
+      r.value.stream.resume();
     }
     return null;
   };
