@@ -240,7 +240,7 @@ describe('production', () => {
     const done = await p.finished(q.body.id, 300_000);
     assert.equal(done.status, 'succeeded', await p.logText(q.body.id));
     console.log(`# production import of the Odoo 17.0 zip after approval: ${((performance.now() - t) / 1000).toFixed(1)} s`);
-    assert.deepEqual(await fingerprintDb(p.odooPg, 'imp_prod'), await fingerprintDb(p.odooPg, 'imp_zip17'));
+    assert.deepEqual(await fingerprintDb(p.odooPg, 'imp_prod'), await fingerprintDb(p.odooPg, 'src17'));
     const again = await p.queue('production', 'import', params, asked.body.id);
     assert.equal(again.status, 403, 'an approval is used once');
   });
@@ -251,7 +251,7 @@ describe('the upload as an attacker makes it', () => {
   async function zipOf(entries: { name: string; data: string; mode?: number; stored?: boolean }[], out: string): Promise<Buffer> {
     const script = `
 import json, sys, zipfile
-entries = json.loads(sys.argv[2])
+entries = json.load(open(sys.argv[2]))
 with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
     for e in entries:
         info = zipfile.ZipInfo(e['name'])
@@ -259,7 +259,8 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
         if e.get('mode'): info.external_attr = e['mode'] << 16
         z.writestr(info, e['data'])
 `;
-    await run('python3', ['-c', script, out, JSON.stringify(entries)]);
+    writeFileSync(`${out}.json`, JSON.stringify(entries));
+    await run('python3', ['-c', script, out, `${out}.json`]);
     return readFileSync(out);
   }
   const marker = '/tmp/odooops-import-pwned';
@@ -295,8 +296,9 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
     { name: 'SET ROLE', entries: () => [{ name: 'dump.sql', data: withSql('SET ROLE postgres;') }], expect: /does not run/ },
     { name: 'a function in an untrusted language', entries: () => [{ name: 'dump.sql', data: withSql(`CREATE FUNCTION public.x() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$;`) }], expect: /language plpython3u/ },
     { name: 'no dump.sql', entries: () => [{ name: 'manifest.json', data: '{}' }], expect: /no dump\.sql/ },
-    { name: 'a database that is not Odoo', entries: () => [{ name: 'dump.sql', data: 'CREATE TABLE public.t (a int);\nCOPY public.t (a) FROM stdin;\n1\n\\.\n' }], expect: /not an Odoo database/ },
+    { name: 'a database that is not Odoo', entries: () => [{ name: 'dump.sql', data: 'CREATE TABLE public.t (a int);\nCOPY public.t (a) FROM stdin;\n1\n\\.\n-- PostgreSQL database dump complete\n' }], expect: /not an Odoo database/ },
     { name: 'a dump cut short', entries: () => [{ name: 'dump.sql', data: withSql('').slice(0, 200_000) }], expect: /cut short or corrupt/ },
+    { name: 'a dump cut at a statement\'s end', entries: () => { const sql = withSql(''); return [{ name: 'dump.sql', data: sql.slice(0, sql.lastIndexOf(';\n', sql.length - 2000) + 2) }]; }, expect: /cut short or corrupt/ },
   ];
   for (const c of cases) {
     test(`a zip with ${c.name} is refused before anything is stored or queued`, async () => {

@@ -113,6 +113,8 @@ export async function runScript(input: Readable, opts: RunScriptOptions = {}): P
   let buf = '';
   let lineNo = 0;
   let stmtLine = 1;
+  // pg_dump ends every script with this comment: without it the file was cut short.
+  let complete = false;
   type CopyState = { table: string; columns: string[]; stream: import('node:stream').Writable | null; rows: number; module: { name: number; state: number; version: number } | null };
   // Held in an object: set inside statement(), read in the loop (TypeScript would narrow a plain let to null).
   const st: { copy: CopyState | null } = { copy: null };
@@ -172,7 +174,10 @@ export async function runScript(input: Readable, opts: RunScriptOptions = {}): P
       while (i < line.length) {
         const ch = line[i]!;
         if (state === 'normal') {
-          if (ch === '-' && line[i + 1] === '-') break;
+          if (ch === '-' && line[i + 1] === '-') {
+            if (/^-- PostgreSQL database dump complete\s*$/.test(line.slice(i)) && !(buf + seg).trim()) complete = true;
+            break;
+          }
           if (ch === '/' && line[i + 1] === '*') {
             state = 'block';
             depth = 1;
@@ -265,6 +270,7 @@ export async function runScript(input: Readable, opts: RunScriptOptions = {}): P
     }
     if (st.copy) throw new UnsafeSql(`the import's SQL ends inside the data of ${st.copy.table} (no "\\." line): the file is cut short or corrupt; nothing was imported`);
     if (state !== 'normal' || buf.trim()) throw new UnsafeSql(`the import's SQL ends inside a statement (line ${stmtLine}): the file is cut short or corrupt; nothing was imported`);
+    if (!complete) throw new UnsafeSql('the import\'s SQL lacks pg_dump\'s closing line ("PostgreSQL database dump complete"): the file is cut short or corrupt; nothing was imported');
   } catch (err) {
     st.copy?.stream?.destroy();
     throw err;

@@ -117,6 +117,11 @@ export const importExecutor = defineExecutor({
       const server = (await admin.query('show server_version')).rows[0].server_version as string;
       const removed = await removeLeftovers(admin, env.db_name, null, ['src'], runIsActive);
       if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
+      // This run's own side database can only be what an earlier attempt of it left (a worker killed mid-load).
+      if (await databaseExists(admin, srcDb)) {
+        await dropDatabase(admin, srcDb);
+        await log(`removed ${srcDb}, left by an earlier attempt of this run`);
+      }
       await admin.query(`create database ${pg.escapeIdentifier(srcDb)} template template0 encoding 'UTF8'`).catch((err: Error) => {
         throw new Error(`cannot create the database ${srcDb} as ${target.user ?? 'the default user'}: ${err.message}; the role needs CREATEDB`);
       });
@@ -128,6 +133,8 @@ export const importExecutor = defineExecutor({
       try {
         const script = await readSql(src, limits, { client: db, signal });
         const odoo = odooFromScript(script);
+        // The script emptied search_path (pg_dump's set_config): back to the database's own settings.
+        await db.query('reset all');
         facts = await inspectOdoo(db, srcDb);
         if (facts.majorVersion !== odoo.majorVersion) throw new Error(`the loaded database says Odoo ${facts.majorVersion}, its dump said ${odoo.majorVersion}`);
         await db.query('analyze');
