@@ -244,6 +244,50 @@ describe('production', () => {
     const again = await p.queue('production', 'import', params, asked.body.id);
     assert.equal(again.status, 403, 'an approval is used once');
   });
+
+  test('a file changed in the store after its approval is refused by the worker, and production stays as it was', async () => {
+    const second = (await p.admin.call('GET', `/api/projects/${p.slug}/members`)).body.find((m: C.Member) => m.userId !== p.admin.id && m.role === 'admin');
+    assert.ok(second, 'the second admin of the test above');
+    const up = await upload('production', readFileSync(join(p.scratch, 'src17.zip')));
+    assert.equal(up.status, 201);
+    const asked = await p.admin.call('POST', `/api/projects/${p.slug}/environments/production/approvals`, { kind: 'import', params: up.body.params });
+    // The second admin decides through the database as the API would (their token is not kept here).
+    await p.cp.pool.query(`update ops.approvals set status = 'approved', decided_by = $2, decided_at = now() where id = $1`, [asked.body.id, second.userId]);
+    // Someone with access to the store swaps the approved file for another (a valid Odoo zip too).
+    const stored = importFiles().find((f) => f.includes(up.body.upload) && f.endsWith('/upload'));
+    assert.ok(stored);
+    writeFileSync(stored, readFileSync(join(p.scratch, 'src19.zip')));
+    const before = await fingerprintDb(p.odooPg, 'imp_prod');
+    const q = await p.queue('production', 'import', up.body.params, asked.body.id);
+    assert.equal(q.status, 201, JSON.stringify(q.body));
+    const done = await p.finished(q.body.id, 120_000);
+    assert.equal(done.status, 'failed');
+    assert.match(done.error ?? '', /it changed since; nothing was imported/);
+    assert.deepEqual(await fingerprintDb(p.odooPg, 'imp_prod'), before);
+  });
+});
+
+describe('the role the uploaded SQL runs as', () => {
+  test('an environment whose database role is a superuser refuses imports before loading anything', async () => {
+    const role = 'odoo_super';
+    const password = `Su-${process.pid}-pw`;
+    const su = await p.odooPg.client();
+    try {
+      await su.query(`create role ${role} login superuser password '${password}'`);
+    } finally {
+      await su.end();
+    }
+    const variable = `ODOOOPS_TEST_IMPORT_SU_${process.pid}`;
+    process.env[variable] = password;
+    await p.addInfra({ databaseServers: { 'su-pg': { host: p.odooPg.host, port: p.odooPg.port, user: role, password: `env:${variable}`, projects: [p.slug] } } });
+    await p.addEnv({ name: 'superuser', stage: 'staging', db: 'imp_su' }, { server: 'su-pg' });
+    const r = await upload('superuser', readFileSync(join(p.scratch, 'src17.zip')));
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    const done = await p.finished(r.body.run.id, 120_000);
+    assert.equal(done.status, 'failed');
+    assert.match(done.error ?? '', /refuse to run an uploaded dump as odoo_super: it is a superuser/);
+    assert.deepEqual(await p.sql('postgres', `select datname from pg_database where datname like 'imp_su%'`), [], 'no database was made');
+  });
 });
 
 describe('the upload as an attacker makes it', () => {

@@ -26,6 +26,8 @@ export interface ApiOptions {
   log: (message: string) => void;
 }
 
+const IDLE_MS = 300_000;
+
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -51,7 +53,10 @@ function send(res: ServerResponse, status: number, body: unknown) {
 }
 
 export function createApiServer(opts: ApiOptions): Server {
-  return createServer(async (req, res) => {
+  // An import upload may take longer than Node's default 5 minutes for a whole request: no overall cap,
+  // but a connection that moves no byte either way for IDLE_MS is closed (a slow drip holds nothing long).
+  return createServer({ requestTimeout: 0 }, async (req, res) => {
+    req.setTimeout(IDLE_MS, () => req.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
     try {

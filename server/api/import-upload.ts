@@ -7,9 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BackupStore } from '../odoo/backup-store.ts';
-import { BadImport, inspectImport, type ImportFacts } from '../odoo/import-archive.ts';
+import { BadImport, inspectImport, uploadPrefix, type ImportFacts, type UploadMeta } from '../odoo/import-archive.ts';
 import { UnsafeSql } from '../odoo/sql-script.ts';
-import { uploadPrefix, type UploadMeta } from '../worker/executors/import.ts';
 import { HttpError } from './errors.ts';
 
 export interface ImportLimits {

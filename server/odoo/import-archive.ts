@@ -15,6 +15,22 @@ import { odooFromScript, runScript, UnsafeSql, type RunScriptOptions, type Scrip
 
 export type UploadFormat = 'odoo-zip' | 'pg-dump' | 'bundle';
 
+/** Where an upload lives in the backup store, under its environment (a run reaches only its own). */
+export const uploadPrefix = (projectId: string, envId: string, upload: string) => `imports/${projectId}/${envId}/${upload}`;
+
+/** What the API recorded beside an upload (upload.json). */
+export interface UploadMeta {
+  upload: string;
+  sha256: string;
+  bytes: number;
+  format: UploadFormat;
+  maxExpandedBytes: number;
+  odooVersion: string;
+  majorVersion: string;
+  uploadedBy: string;
+  uploadedAt: string;
+}
+
 /** The upload is not a usable export: the message says why and what to send instead. */
 export class BadImport extends Error {
   constructor(message: string) {

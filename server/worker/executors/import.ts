@@ -7,14 +7,14 @@
 // restore (odoo/switch.ts). Until the switch the environment is untouched.
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { BackupManifest, ImportParams } from '../../../contract/index.ts';
 import { defineExecutor, type EnvironmentRow, type RunInfra } from '../executor.ts';
 import { hashing } from '../../odoo/backup-store.ts';
 import { backupPrefix } from '../../odoo/backup-writer.ts';
-import { filestoreTarball, openImport, readSql, type UploadFormat } from '../../odoo/import-archive.ts';
+import { filestoreTarball, openImport, readSql, uploadPrefix, type UploadMeta } from '../../odoo/import-archive.ts';
 import { inspectOdoo, mib } from '../../odoo/inspect.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool } from '../../odoo/pg-tools.ts';
 import { odooFromScript } from '../../odoo/sql-script.ts';
@@ -22,22 +22,6 @@ import { databaseExists, dropDatabase, maintenance, removeLeftovers, sideName } 
 import { execAs } from '../../infra/run-user.ts';
 import { connectOdoo } from '../odoo-db.ts';
 import { restoreBackup } from './restore.ts';
-
-/** Where an upload lives in the backup store, under its environment (a run reaches only its own). */
-export const uploadPrefix = (projectId: string, envId: string, upload: string) => `imports/${projectId}/${envId}/${upload}`;
-
-/** What the API recorded beside an upload (upload.json). */
-export interface UploadMeta {
-  upload: string;
-  sha256: string;
-  bytes: number;
-  format: UploadFormat;
-  maxExpandedBytes: number;
-  odooVersion: string;
-  majorVersion: string;
-  uploadedBy: string;
-  uploadedAt: string;
-}
 
 /** The Odoo major the environment runs, when known: its runtime's odoo-bin, else its current database. */
 export async function environmentMajor(env: EnvironmentRow, infra: RunInfra, signal: AbortSignal): Promise<{ major: string; from: string } | null> {
@@ -171,7 +155,6 @@ export const importExecutor = defineExecutor({
         dump: { key: `${backupPrefixKey}/dump.pgc`, ...dumpPart }, filestore: filestorePart,
         import: { upload: params.upload, sha256: params.sha256, format: meta.format, sourceDatabase: src.sourceDatabase },
       };
-      const { Readable } = await import('node:stream');
       const m = await store.put(`${backupPrefixKey}/manifest.json`, Readable.from([Buffer.from(JSON.stringify(manifest, null, 2))]), signal);
       const backupId = await backups.record('import', backupPrefixKey, dumpPart.bytes + (filestorePart?.bytes ?? 0) + m.bytes, m.sha256, manifest);
       await log(`kept as backup ${backupId} (import)`);
