@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type * as C from '../contract/index.ts';
@@ -446,6 +446,21 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
     assert.deepEqual(partials, []);
     assert.equal(await importRuns(), runs, 'nothing is queued');
     assert.deepEqual(await fingerprintDb(p.odooPg, 'imp_zip17'), before, 'the environment is untouched');
+  });
+
+  test('uploads never imported (no approval came) are removed after 48 hours, at the next upload', async () => {
+    const zip = readFileSync(join(p.scratch, 'src17.zip'));
+    const fresh = await upload('production', zip);
+    assert.equal(fresh.status, 201);
+    const envDir = dirname(dirname(importFiles().find((f) => f.includes(fresh.body.upload))!));
+    const metas = () => importFiles().filter((f) => f.startsWith(`${envDir}/`) && f.endsWith('/upload.json'));
+    const waiting = metas().filter((f) => !f.includes(fresh.body.upload));
+    assert.ok(waiting.length > 0, 'production has older uploads waiting for an approval (the tests above)');
+    const old = new Date(Date.now() - 49 * 3600_000);
+    for (const f of waiting) utimesSync(f, old, old);
+    const next = await upload('production', zip);
+    assert.equal(next.status, 201);
+    assert.deepEqual(metas().map((f) => basename(dirname(f))).sort(), [fresh.body.upload, next.body.upload].sort(), 'only the uploads of the last 48 hours are left');
   });
 
   test('a viewer cannot import, and nothing of their body is stored', async () => {

@@ -4,6 +4,8 @@
 // its .partial), then checked as an Odoo export (odoo/import-archive.ts) before anything is queued.
 import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BackupStore } from '../odoo/backup-store.ts';
@@ -37,8 +39,30 @@ export interface ReceivedUpload extends ImportFacts {
   prefix: string;
 }
 
+/** Uploads not imported within this time are removed (an approval is valid for 24 hours). */
+export const STALE_UPLOAD_MS = 48 * 3600_000;
+
+/**
+ * Removes an environment's uploads older than STALE_UPLOAD_MS (waiting for an approval that never came,
+ * or whose import failed): done on each new upload, so what a member can pile up is bounded per environment.
+ */
+export async function removeStaleUploads(store: BackupStore, projectId: string, envId: string, now = Date.now()): Promise<number> {
+  const dir = store.localPath(`imports/${projectId}/${envId}`);
+  if (!dir) return 0;
+  let removed = 0;
+  for (const id of await readdir(dir).catch(() => [] as string[])) {
+    const meta = await stat(join(dir, id, 'upload.json')).catch(() => stat(join(dir, id)).catch(() => null));
+    if (meta && now - meta.mtimeMs > STALE_UPLOAD_MS) {
+      await store.remove(uploadPrefix(projectId, envId, id)).catch(() => {});
+      removed++;
+    }
+  }
+  return removed;
+}
+
 export async function receiveImport(req: IncomingMessage, store: BackupStore, where: { projectId: string; envId: string; userId: string }, limits: ImportLimits): Promise<ReceivedUpload> {
   checkDeclaredSize(req, limits);
+  await removeStaleUploads(store, where.projectId, where.envId);
   const upload = randomUUID();
   const prefix = uploadPrefix(where.projectId, where.envId, upload);
   let seen = 0;
