@@ -11,11 +11,14 @@ import { existsSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSyn
 import { request } from 'node:http';
 import { basename, dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import type * as C from '../contract/index.ts';
 import { fingerprintDb, fingerprintDir } from './helpers/debian-postgres.ts';
 import { ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 import { REAL_LOOKING } from './helpers/odoo-sources.ts';
+import { runScript, UnsafeSql } from '../server/odoo/sql-script.ts';
 import { authenticate, installOdoo, serveOdoo, type OdooInstall } from './helpers/real-odoo.ts';
 
 const run = promisify(execFile);
@@ -287,6 +290,33 @@ describe('the role the uploaded SQL runs as', () => {
     assert.equal(done.status, 'failed');
     assert.match(done.error ?? '', /refuse to run an uploaded dump as odoo_super: it is a superuser/);
     assert.deepEqual(await p.sql('postgres', `select datname from pg_database where datname like 'imp_su%'`), [], 'no database was made');
+  });
+});
+
+describe('the statement checker where the worker runs it (on a live connection)', () => {
+  test('statements before a dangerous one run, the dangerous one and everything after never reach the server', async () => {
+    const marker = '/tmp/odooops-import-worker-pwned';
+    rmSync(marker, { force: true });
+    await p.sql('postgres', `create database imp_checker owner ${ODOO_ROLE}`);
+    const db = new pg.Client({ host: p.odooPg.host, port: p.odooPg.port, user: ODOO_ROLE, password: p.password, database: 'imp_checker' });
+    await db.connect();
+    try {
+      for (const evil of [`\\! touch ${marker}`, `COPY public.t (a) FROM PROGRAM 'touch ${marker}';`, `ALTER ROLE ${ODOO_ROLE} PASSWORD 'taken';`, `CREATE TABLE public.u AS SELECT 1; \\! touch ${marker}`]) {
+        await db.query('drop table if exists public.t, public.after');
+        const sql = `SET statement_timeout = 0;\nCREATE TABLE public.t (a int);\n${evil}\nCREATE TABLE public.after (a int);\n-- PostgreSQL database dump complete\n`;
+        await assert.rejects(runScript(Readable.from([sql]), { client: db }), UnsafeSql, evil);
+        const tables = (await db.query(`select tablename from pg_tables where schemaname = 'public' order by 1`)).rows.map((r) => r.tablename);
+        assert.ok(tables.includes('t'), 'what came before ran');
+        assert.ok(!tables.includes('after'), `nothing after ${evil} ran`);
+        assert.equal(existsSync(marker), false);
+      }
+      // The role's password is still the operator's: a new connection with it works.
+      const again = new pg.Client({ host: p.odooPg.host, port: p.odooPg.port, user: ODOO_ROLE, password: p.password, database: 'imp_checker' });
+      await again.connect();
+      await again.end();
+    } finally {
+      await db.end();
+    }
   });
 });
 
