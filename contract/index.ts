@@ -237,7 +237,7 @@ export const BackupManifest = z.object({
   format: z.literal('odooops-backup/1'),
   database: z.string(),
   createdAt: z.string(),
-  kind: z.enum(['daily', 'manual', 'pre-deploy', 'clone']),
+  kind: z.enum(['daily', 'manual', 'pre-deploy', 'clone', 'import']),
   odoo: z.object({ version: z.string(), majorVersion: z.string() }),
   /** Installed modules: name → latest_version, as Odoo's own manifest.json has them. */
   modules: z.record(z.string(), z.string()),
@@ -247,6 +247,8 @@ export const BackupManifest = z.object({
   filestore: BackupPart.extend({ files: z.number().int().nonnegative() }).nullable(),
   /** Set on clones: a neutralized, masked copy of another environment. */
   clone: z.object({ source: z.string(), sourceStage: z.string(), masked: z.literal(true), filestore: FilestorePolicy }).optional(),
+  /** Set on imports: what was uploaded (its SHA-256 is what an approval was given for). */
+  import: z.object({ upload: z.uuid(), sha256: z.string(), format: z.enum(['odoo-zip', 'pg-dump', 'bundle']), sourceDatabase: z.string().nullable() }).optional(),
 });
 export type BackupManifest = z.infer<typeof BackupManifest>;
 /**
@@ -299,7 +301,7 @@ export type ProjectMasking = z.infer<typeof ProjectMasking>;
 export const Backup = z.object({
   id: Uuid,
   environment: z.string(),
-  kind: z.enum(['daily', 'manual', 'pre-deploy', 'clone']),
+  kind: z.enum(['daily', 'manual', 'pre-deploy', 'clone', 'import']),
   createdAt: z.string(),
   sizeBytes: z.number(),
   sha256: z.string().nullable(),
@@ -462,3 +464,26 @@ export const LocalConnection = z.object({
   pid: z.number(),
 });
 export type LocalConnection = z.infer<typeof LocalConnection>;
+
+/**
+ * POST /api/projects/:p/environments/:e/imports (the body is the file itself, streamed): what was
+ * uploaded and checked, and the import run queued for it, or, into production, the approval it needs
+ * first (request one for `params`, then queue kind "import" with those params and the approval).
+ */
+export const ImportParams = z.strictObject({ upload: z.uuid(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+export type ImportParams = z.infer<typeof ImportParams>;
+export const ImportUpload = z.object({
+  upload: z.uuid(),
+  sha256: z.string(),
+  bytes: z.number(),
+  format: z.enum(['odoo-zip', 'pg-dump', 'bundle']),
+  odooVersion: z.string(),
+  majorVersion: z.string(),
+  sourceDatabase: z.string().nullable(),
+  modules: z.number(),
+  filestoreFiles: z.number(),
+  params: ImportParams,
+  run: Run.nullable(),
+  approvalNeeded: z.boolean(),
+});
+export type ImportUpload = z.infer<typeof ImportUpload>;

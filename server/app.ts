@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import { LocalConnection } from '../contract/index.ts';
 import { createApiServer } from './api/http.ts';
+import { DEFAULT_IMPORT_LIMITS } from './api/import-upload.ts';
 import { hsVerifier, jwksVerifier, localIdentity, signToken, type TokenVerifier } from './auth/tokens.ts';
 import { startEmbedded, type EmbeddedCluster } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
@@ -57,6 +58,9 @@ export interface ServerOptions {
   scheduleIntervalMs?: number;
   /** The backup store's directory; <home>/backups by default. */
   backupDir?: string;
+  /** What an import upload may weigh (bytes; default 20 GiB) and expand to (default 20 times that). */
+  maxImportBytes?: number;
+  maxImportExpandedBytes?: number;
   demo?: boolean;
   /** GitHub: the webhook secret (POST /api/webhooks/github), the token for statuses/deployments/comments, the API URL (GitHub Enterprise, or a test double). */
   githubWebhookSecret?: string;
@@ -173,7 +177,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     };
 
     const realtime = { url: opts.realtimeUrl ?? null, apiKey: opts.realtimeKey ?? 'odooops-local' };
-    const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, backupStore, log, github, githubWebhookSecret: opts.githubWebhookSecret });
+    const maxUploadBytes = opts.maxImportBytes ?? DEFAULT_IMPORT_LIMITS.maxUploadBytes;
+    const importLimits = { maxUploadBytes, maxExpandedBytes: opts.maxImportExpandedBytes ?? maxUploadBytes * 20 };
+    const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, backupStore, importLimits, log, github, githubWebhookSecret: opts.githubWebhookSecret });
     await new Promise<void>((resolve, reject) => {
       api.once('error', reject);
       api.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());

@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import * as vscode from 'vscode';
 import * as C from '../../contract/index.ts';
 import { type ApiClient, CliError, EXIT } from '../../server/cli/api-client.ts';
+import { uploadImport } from '../../server/cli/import.ts';
 import { TOKEN_KEY } from './connection.ts';
 import type { LogPanels } from './logPanel.ts';
 import { envKey, progressOf, type Store } from './store.ts';
@@ -275,6 +276,44 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     });
     void vscode.window.showInformationMessage(`OdooOps: saved ${saved.file} (${mib(saved.bytes)}).`, 'Reveal')
       .then((open) => open && vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(saved.file)));
+  }));
+  // Import database…: an Odoo zip or a pg_dump (and its filestore tarball) uploaded with a progress bar,
+  // then its run followed like any other; into production, the approval for exactly this upload is requested.
+  register('odooops.importDatabase', (node) => run('import', async () => {
+    const arg = node as unknown as { project?: string; env?: string; file?: string; filestore?: string } | undefined;
+    const target = arg?.project && arg.env
+      ? { project: arg.project, env: store.environments(arg.project).find((e) => e.name === arg.env) ?? { name: arg.env, stage: 'staging' as C.Stage } }
+      : await pickEnvironment(node);
+    if (!target) return;
+    let file = arg?.file;
+    let filestore = arg?.filestore;
+    if (!file) {
+      const picked = await vscode.window.showOpenDialog({ title: `Import a database into ${target.env.name}`, canSelectMany: false, openLabel: 'Import',
+        filters: { 'Odoo backup (zip) or pg_dump -Fc': ['zip', 'dump', 'pgc', 'backup'], 'All files': ['*'] } });
+      if (!picked?.[0]) return;
+      file = picked[0].fsPath;
+      if (!file.endsWith('.zip')) {
+        const fs = await vscode.window.showOpenDialog({ title: 'Its filestore (a tar or tar.gz), or cancel for none', canSelectMany: false, openLabel: 'Use this filestore',
+          filters: { 'Filestore tarball': ['tar', 'gz', 'tgz'] } });
+        filestore = fs?.[0]?.fsPath;
+      }
+      if (target.env.stage !== 'production') {
+        const ok = await vscode.window.showWarningMessage(`Import ${file} into ${target.env.name}? Its database and filestore are replaced once the import is checked and loaded.`, { modal: true }, 'Import');
+        if (!ok) return;
+      }
+    }
+    const { upload } = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `OdooOps: uploading to ${target.env.name}`, cancellable: true }, async (progress, token) => {
+      const abort = new AbortController();
+      token.onCancellationRequested(() => abort.abort());
+      let percent = 0;
+      return uploadImport(need(), encodeURIComponent(target.project), encodeURIComponent(target.env.name), file, filestore, (sent, total) => {
+        const now = total ? Math.floor((sent / total) * 100) : 0;
+        if (now > percent) progress.report({ increment: now - percent, message: `${mib(sent)}${total ? ` of ${mib(total)}` : ''}` });
+        percent = Math.max(percent, now);
+      }, abort.signal);
+    });
+    if (upload.run) return follow(upload.run);
+    return requestApproval(target.project, target.env.name, { kind: 'import', params: upload.params, reason: `import of an Odoo ${upload.odooVersion} database (${mib(upload.bytes)}, sha256 ${upload.sha256.slice(0, 12)}…), requested from VS Code` });
   }));
   register('odooops.cancelRun', (node) => run('cancel', async () => {
     if (node?.type !== 'run') return;

@@ -7,6 +7,7 @@ import type { BackupStore } from '../odoo/backup-store.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { jsonMediaTypeProblem, parseJsonInput, refuseNul } from './json-input.ts';
 import { routes } from './routes.ts';
+import type { ImportLimits } from './import-upload.ts';
 import type { GitHubFeedback } from '../github/feedback.ts';
 import { handleGitHubWebhook } from '../github/webhook.ts';
 
@@ -18,10 +19,14 @@ export interface ApiOptions {
   realtime: Health['realtime'];
   backupStore?: BackupStore;
   /** GitHub webhooks (POST /api/webhooks/github): the secret, and where feedback goes. */
+  /** What an import upload may weigh and expand to (the operator's --max-import-size). */
+  importLimits?: ImportLimits;
   githubWebhookSecret?: string;
   github?: GitHubFeedback | null;
   log: (message: string) => void;
 }
+
+const IDLE_MS = 300_000;
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
@@ -48,7 +53,10 @@ function send(res: ServerResponse, status: number, body: unknown) {
 }
 
 export function createApiServer(opts: ApiOptions): Server {
-  return createServer(async (req, res) => {
+  // An import upload may take longer than Node's default 5 minutes for a whole request: no overall cap,
+  // but a connection that moves no byte either way for IDLE_MS is closed (a slow drip holds nothing long).
+  return createServer({ requestTimeout: 0 }, async (req, res) => {
+    req.setTimeout(IDLE_MS, () => req.destroy());
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
     try {
@@ -69,13 +77,15 @@ export function createApiServer(opts: ApiOptions): Server {
       const token = /^Bearer (\S+)$/i.exec(header)?.[1];
       if (!token) throw new AuthError('missing bearer token');
       const claims = await opts.verifier.verify(token);
-      const body = await readJson(req);
+      // A raw route (an import upload) reads the request itself, streamed.
+      const body = match.raw ? undefined : await readJson(req);
       const params = Object.fromEntries(
         Object.entries(match.pattern.exec(url.pathname)!.groups ?? {}).map(([k, v]) => [k, decodeURIComponent(v)]),
       );
       refuseNul('path parameter', Object.entries(params));
       refuseNul('query parameter', url.searchParams);
-      const reply = await match.handler({ pool: opts.pool, backupStore: opts.backupStore, claims, params, query: Object.fromEntries(url.searchParams), body });
+      const reply = await match.handler({ pool: opts.pool, backupStore: opts.backupStore, claims, params, query: Object.fromEntries(url.searchParams), body,
+        ...(match.raw ? { request: req, importLimits: opts.importLimits } : {}) });
       if (reply.stream) {
         // Headers are out once bytes flow: a failure later can only cut the download short.
         res.writeHead(reply.status ?? 200, reply.stream.headers);

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { asUser, type Claims } from '../db/session.ts';
 import { backupFilesMissing, HttpError, notFound } from './errors.ts';
+import { checkDeclaredSize, DEFAULT_IMPORT_LIMITS, receiveImport } from './import-upload.ts';
 import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '../deploy/dev-environment.ts';
 import { parseMaskProfile, projectMaskProfile } from '../odoo/mask.ts';
 import { floorDescriptions, floorViolations, tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../odoo/mask-policy.ts';
@@ -22,6 +23,9 @@ export interface RequestContext {
   params: Record<string, string>;
   query: Record<string, string>;
   body: unknown;
+  /** Raw routes only: the request, its body unread. */
+  request?: import('node:http').IncomingMessage;
+  importLimits?: import('./import-upload.ts').ImportLimits;
 }
 export interface Reply {
   status?: number;
@@ -34,6 +38,8 @@ export interface Route {
   method: string;
   pattern: RegExp;
   handler: Handler;
+  /** The handler reads the body itself (streamed uploads); it is not parsed as JSON. */
+  raw?: boolean;
 }
 
 const RunId = z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER);
@@ -569,6 +575,48 @@ export const routes: Route[] = [
       },
     };
   }),
+
+  // Imports: the body is the export itself (Odoo zip, pg_dump -Fc, or a bundle with a filestore tarball).
+  {
+    method: 'POST', pattern: new RegExp(`^/api/projects/${P}/environments/${E}/imports$`), raw: true,
+    handler: async ({ pool, claims, params, request, backupStore, importLimits }) => {
+      const limits = importLimits ?? DEFAULT_IMPORT_LIMITS;
+      // Who may, and whether it can fit, before a byte of the body is read.
+      const { project, env, knownMajor } = await asUser(pool, claims, async (c) => {
+        const found = await findEnvironment(c, params.project!, params.env!);
+        if (!(await canOperate(c, found.project.id, found.env.stage))) {
+          throw new HttpError(403, 'forbidden', `your role in ${found.project.slug} cannot import into ${found.env.stage} environments`);
+        }
+        const { rows } = await c.query(`select manifest->'odoo'->>'majorVersion' as v from ops.backups where environment_id = $1 order by created_at desc limit 1`, [found.env.id]);
+        return { ...found, knownMajor: (rows[0]?.v as string | undefined) ?? null };
+      });
+      if (!backupStore) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; import through a server that runs workers');
+      checkDeclaredSize(request!, limits);
+      const got = await receiveImport(request!, backupStore, { projectId: project.id, envId: env.id, userId: claims.sub }, limits);
+      if (knownMajor && knownMajor !== got.majorVersion) {
+        await backupStore.remove(got.prefix).catch(() => {});
+        throw new HttpError(409, 'version_mismatch', `the upload is Odoo ${got.odooVersion} but ${env.name} runs Odoo ${knownMajor} (its latest backup); nothing was stored or changed`,
+          'Import a database of the same major version (upgrade it first with Odoo\'s upgrade service), or import into an environment of that version.');
+      }
+      const runParams: C.ImportParams = { upload: got.upload, sha256: got.sha256 };
+      await audit(pool, claims, project.id, 'import.upload', got.upload, {
+        environment: env.name, bytes: got.bytes, sha256: got.sha256, format: got.format, odooVersion: got.odooVersion,
+      });
+      let run: C.Run | null = null;
+      if (env.stage !== 'production') {
+        run = await asUser(pool, claims, async (c) => {
+          const { rows } = await c.query('select * from ops.queue_run($1, $2, $3, null, null, 3)', [env.id, 'import', JSON.stringify(runParams)]);
+          return toRun(await getRun(c, rows[0].run_id));
+        });
+      }
+      const body: C.ImportUpload = {
+        upload: got.upload, sha256: got.sha256, bytes: got.bytes, format: got.format, odooVersion: got.odooVersion, majorVersion: got.majorVersion,
+        sourceDatabase: got.sourceDatabase, modules: Object.keys(got.modules).length, filestoreFiles: got.filestoreFiles, params: runParams,
+        run, approvalNeeded: env.stage === 'production',
+      };
+      return { status: 201, body };
+    },
+  },
 
   // Dev containers pull the newest masked clone of an environment (what `odooops dev pull` reads).
   // Only clones the server made with the clone rules (kind clone, masked) are ever served this way.

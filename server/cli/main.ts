@@ -7,6 +7,7 @@ import { runParamsProblems } from '../../contract/run-params.ts';
 import { ApiClient, CliError, EXIT, resolveTarget } from './api-client.ts';
 import { followLogs } from './follow.ts';
 import { mib } from '../odoo/inspect.ts';
+import { parseSize } from './import.ts';
 
 /**
  * Every command, with its usage and what it does: `odooops --help` prints them all, `odooops <command>
@@ -18,7 +19,7 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     usage: `odooops server [--database-url URL] [--port N] [--host H] [--demo] [--executors MODULE]...
                [--jwt-secret S | --jwks-url URL] [--realtime-url URL --realtime-key KEY]
                [--infra FILE] [--run-as USER] [--concurrency N] [--lease SECONDS] [--grace SECONDS]
-               [--backup-dir DIR] [--work-dir DIR] [--no-worker]
+               [--backup-dir DIR] [--work-dir DIR] [--no-worker] [--max-import-size SIZE]
                [--github-webhook-secret S] [--github-api-url URL]`,
     help: `Starts the control plane: the embedded PostgreSQL under ~/.odooops (or --database-url, a Supabase
     project included), migrations, the HTTP API and a worker. Writes ~/.odooops/connection.json.
@@ -34,7 +35,8 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     request comments use the token in ODOOOPS_GITHUB_TOKEN (or GITHUB_TOKEN), read from here only.
     Built-in run kinds: health, backup {kind: manual|daily|pre-deploy}, restore {backup}, clone {from?,
     backup?, filestore?: assets|placeholders|all|none, profile? (JSON or YAML)}, retention, deploy, destroy.
-    Daily backups of production and retention are scheduled.`,
+    Daily backups of production and retention are scheduled. Imports (odooops env import) are limited to
+    --max-import-size (or ODOOOPS_MAX_IMPORT_SIZE; default 20G) per upload, 20 times that expanded.`,
   },
   {
     section: 'Server', name: 'worker',
@@ -122,6 +124,14 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   },
   { section: 'Projects, members, environments', name: 'env delete', usage: 'odooops env delete PROJECT ENV' },
   {
+    section: 'Projects, members, environments', name: 'env import', usage: 'odooops env import PROJECT ENV FILE [--filestore TARBALL] [--follow]',
+    help: `Brings an existing database in: FILE is an Odoo backup zip (dump.sql, filestore/, manifest.json, from
+    Odoo's database manager or Odoo.sh) or a pg_dump -Fc file (with --filestore, its filestore as a
+    tar or tar.gz). Streamed to the server, checked (an Odoo database of the environment's major
+    version; only pg_dump's statements run), kept as a backup of kind import, then restored beside
+    the environment and switched in. Into production: prints the approval to request first.`,
+  },
+  {
     section: 'Runs', name: 'run queue',
     usage: `odooops run queue PROJECT ENV KIND [--param KEY=VALUE]... [--params JSON] [--idempotency-key K]
                [--approval ID] [--max-attempts N] [--wait] [--follow]`,
@@ -196,6 +206,7 @@ const OPTIONS = {
   'repo-url': { type: 'string' }, 'github-repo': { type: 'string' }, 'production-branch': { type: 'string' }, 'staging-branch': { type: 'string', multiple: true },
   'staging-mode': { type: 'string' }, 'no-production-approval': { type: 'boolean' }, 'dev-url-template': { type: 'string' },
   'odoo-bin': { type: 'string' }, 'http-port': { type: 'string' }, target: { type: 'string' }, 'odoo-version': { type: 'string' },
+  'max-import-size': { type: 'string' },
   approval: { type: 'string' }, 'max-attempts': { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean' },
   project: { type: 'string' }, env: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' },
   timeout: { type: 'string' }, after: { type: 'string' }, reason: { type: 'string' },
@@ -204,6 +215,14 @@ const OPTIONS = {
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
 const usage = (message: string) => new CliError(message, EXIT.usage, 'Run `odooops --help` for the commands.');
+const importSize = (v: string | undefined) => {
+  if (v === undefined) return undefined;
+  try {
+    return parseSize(v);
+  } catch (err) {
+    throw usage(`--max-import-size: ${(err as Error).message}`);
+  }
+};
 const num = (v: string | undefined, what: string) => {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -305,7 +324,7 @@ export async function main(argv: string[]): Promise<number> {
       worker: !values['no-worker'], fast: values.fast, infraFile: values.infra, runAs: values['run-as'], backupDir: values['backup-dir'],
       githubWebhookSecret: values['github-webhook-secret'] ?? process.env.ODOOOPS_GITHUB_WEBHOOK_SECRET,
       githubToken: process.env.ODOOOPS_GITHUB_TOKEN ?? process.env.GITHUB_TOKEN, githubApiUrl: values['github-api-url'],
-      workDir: values['work-dir'],
+      workDir: values['work-dir'], maxImportBytes: importSize(values['max-import-size'] ?? process.env.ODOOOPS_MAX_IMPORT_SIZE),
     }, (num(values.grace, '--grace') ?? 20) * 1000);
   }
   if (cmd === 'infra' && sub === 'check') {
@@ -524,6 +543,10 @@ export async function main(argv: string[]): Promise<number> {
       print(list, () => table(list.map((e) => ({ ...e, projects: e.projects?.join(','), details: JSON.stringify(e.details) })), [
         'kind', 'name', ...(pos[2] ? [] : ['projects']), 'description']));
       return EXIT.ok;
+    }
+    case 'env import': {
+      const { importFile } = await import('./import.ts');
+      return importFile(api, P(2), enc(arg(pos, 3, 'ENV')), arg(pos, 4, 'FILE'), { filestore: values.filestore, follow: values.follow, json: values.json });
     }
     case 'env delete': {
       await api.request('DELETE', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}`, z.null());

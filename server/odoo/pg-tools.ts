@@ -70,6 +70,14 @@ export async function findPgTool(name: 'pg_dump' | 'pg_restore' | 'psql', server
   return fit;
 }
 
+/** The newest installed major of a tool: reads files written by every older version (an uploaded dump). */
+export async function newestPgTool(name: 'pg_restore'): Promise<PgTool> {
+  const found = await Promise.all(candidates(name).map((p) => versionOf(p).catch(() => undefined)));
+  const newest = found.filter((t): t is PgTool => !!t).sort((a, b) => b.major - a.major)[0];
+  if (!newest) throw new Error(`${name} is not installed on this worker; install PostgreSQL's client tools (Debian/Ubuntu: apt-get install postgresql-client)`);
+  return newest;
+}
+
 export function connectionArgs(t: PgTarget): string[] {
   const args: string[] = [];
   if (t.host) args.push('--host', t.host);

@@ -207,6 +207,21 @@ describe('OdooOps in the extension host', () => {
     assert.ok(!existsSync(ghost) && !existsSync(`${ghost}.part`));
   });
 
+  it('"Import database…" uploads the downloaded Odoo zip into staging and follows the import run', async () => {
+    const zip = join(scratch, 'staging.zip');
+    assert.ok(existsSync(zip), 'the zip the download test saved');
+    const before = api.store.environments(PROJECT).find((e) => e.name === 'staging');
+    assert.ok(before);
+    const lastId = Math.max(0, ...(await peer<C.Run[]>('GET', `/api/runs?project=${PROJECT}&environment=staging&limit=20`)).map((r) => r.id));
+    // With a file given, no picker and no confirmation: the upload's progress notification, then the run.
+    await vscode.commands.executeCommand('odooops.importDatabase', { project: PROJECT, env: 'staging', file: zip });
+    const run = await finished('staging', 'import', lastId);
+    assert.equal(run.status, 'succeeded', run.error ?? '');
+    assert.match(JSON.stringify(run.result), /"backupId"/);
+    const backups = await peer<C.Backup[]>('GET', `/api/projects/${PROJECT}/environments/staging/backups`);
+    assert.equal(backups[0]?.kind, 'import', 'kept as a backup of kind import');
+  });
+
   it('"Deploy…" on a project without a repository: the run fails saying what to set', async () => {
     await vscode.commands.executeCommand('odooops.deploy', { project: PROJECT, environment: 'dev-feature-it-test', revision: 'a'.repeat(40) });
     const run = await finished('dev-feature-it-test', 'deploy');

@@ -6,10 +6,11 @@ import { cloneExecutor } from './clone.ts';
 import { deployExecutor } from './deploy.ts';
 import { destroyExecutor } from './destroy.ts';
 import { healthExecutor } from './health.ts';
+import { importExecutor } from './import.ts';
 import { restoreExecutor } from './restore.ts';
 import { retentionExecutor } from './retention.ts';
 
-export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor, cloneExecutor, retentionExecutor, deployExecutor, destroyExecutor];
+export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor, cloneExecutor, retentionExecutor, deployExecutor, destroyExecutor, importExecutor];
 
 /**
  * Loads extra executors from a module (the server's --executors option): its default export, or its
