@@ -3,7 +3,7 @@
 // executor when the run starts (runs can also be queued in SQL). It imports only the contract: the API
 // and the CLI must not import the worker to know what a run takes.
 import { z } from 'zod';
-import { BranchName, EnvironmentName, FilestorePolicy } from './index.ts';
+import { BranchName, EnvironmentName, FilestorePolicy, ImportParams } from './index.ts';
 
 export const backupParams = z.strictObject({ kind: z.enum(['manual', 'daily', 'pre-deploy']).default('manual') });
 export const restoreParams = z.strictObject({ backup: z.uuid() });
@@ -37,6 +37,7 @@ export const RUN_PARAMS = {
   retention: noParams,
   deploy: deployParams,
   destroy: noParams,
+  import: ImportParams,
 } as const satisfies Record<string, z.ZodType>;
 export type BuiltinRunKind = keyof typeof RUN_PARAMS;
 
@@ -51,6 +52,10 @@ const ALLOWED: Record<string, Record<string, string>> = {
     profile: 'masking rules (JSON or YAML) that make the project\'s profile stricter',
   },
   deploy: { revision: 'a full commit id (40 hex digits)', branch: 'a branch name of the project\'s repository' },
+  import: {
+    upload: 'the id an upload answered with (odooops env import PROJECT ENV FILE uploads and queues)',
+    sha256: 'the uploaded file\'s SHA-256, as the upload answered it',
+  },
 };
 
 export const isBuiltinKind = (kind: string): kind is BuiltinRunKind => Object.hasOwn(RUN_PARAMS, kind);

@@ -2,13 +2,14 @@
 // account/sale/stock) into staging through the real server: the clone succeeds although Odoo's module
 // data and the company's own contact data sit in shipped views, templates and module descriptions; a
 // customer's value planted in a view or a mail template still fails it (named by table.column, never
-// printed); odoo-bin boots on the clone and admin logs in with the password the run reports; every
+// printed); odoo-bin boots on the clone, admin and a salesperson log in with the project's clone password
+// (admin with a fresh one where the project has none); every
 // attachment has its file with its SHA-1 or is the emptied row; no customer's email, phone, VAT, name or
 // street is left in any text column; only the autovacuum cron and the dummy mail server are active.
 // One project (one control plane and one PostgreSQL) per version, the two versions at once.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as C from '../contract/index.ts';
@@ -64,6 +65,7 @@ async function addProject(base: OdooProject, slug: string, prodDb: string, stagi
     if (r.status !== 201) assert.equal(r.status, 201, JSON.stringify(r.body));
   }
   return {
+    slug,
     clone: async (params: object = {}): Promise<C.Run> => {
       const q = await base.admin.call('POST', `/api/projects/${slug}/environments/staging/runs`, { kind: 'clone', params });
       assert.equal(q.status, 201, JSON.stringify(q.body));
@@ -122,7 +124,11 @@ async function assertNeutralized(p: OdooProject, db: string) {
   assert.deepEqual(servers.map((r) => r.smtp_host), ['invalid'], 'only the dummy mail server is active');
 }
 
-async function bootAndLogIn(p: OdooProject, odoo: OdooInstall, db: string, admin: { login: string; password: string }) {
+type Login = { login: string; password: string };
+
+/** Boots odoo-bin on the clone; every login given (the admin first) gets in with its password, not with another. */
+async function bootAndLogIn(p: OdooProject, odoo: OdooInstall, db: string, logins: Login[]) {
+  const admin = logins[0]!;
   const t = performance.now();
   // The clone's filestore is <root>/<db>: the root is odoo-bin's data dir's "filestore".
   const odooSrv = await serveOdoo(odoo, { host: p.odooPg.host, port: p.odooPg.port, user: ODOO_ROLE, password: p.password }, p.scratch, db);
@@ -130,9 +136,11 @@ async function bootAndLogIn(p: OdooProject, odoo: OdooInstall, db: string, admin
     const boot = (performance.now() - t) / 1000;
     const login = await fetch(`${odooSrv.url}/web/login?db=${db}`);
     assert.equal(login.status, 200, `/web/login: ${login.status}\n${odooSrv.output().slice(-2000)}`);
-    const uid = await authenticate(odooSrv, db, admin.login, admin.password);
-    assert.equal(typeof uid, 'number', 'admin logs in with the password the run reported');
-    assert.equal(await authenticate(odooSrv, db, admin.login, `${admin.password}-wrong`), null);
+    for (const l of logins) {
+      const uid = await authenticate(odooSrv, db, l.login, l.password);
+      assert.equal(typeof uid, 'number', `${l.login} logs in with the clone's password`);
+      assert.equal(await authenticate(odooSrv, db, l.login, `${l.password}-wrong`), null);
+    }
     // Images as Odoo serves them to a logged-in user: the company's logo from its file, a customer's
     // emptied photo as Odoo's default (no error, nothing broken).
     const auth = await fetch(`${odooSrv.url}/web/session/authenticate`, {
@@ -189,6 +197,22 @@ async function cloneVersion(version: Version) {
     // One after the other: each reads, extends and writes the registry.
     const projects: Partial<Record<SourceKind, Awaited<ReturnType<typeof addProject>>>> = {};
     for (const k of KINDS) projects[k] = await addProject(p, k === 'demo' ? p.slug : `real${n}-${k}`, dbs[k].prod, dbs[k].staging);
+    // demo and sales have the project's clone password (a registry secret): admin and the salesperson log in
+    // with it; plain has none, so its admin gets a fresh one that operators read.
+    const secretVar = `ODOOOPS_TEST_CLONE_PW_${n}_${process.pid}`;
+    const secretValue = `clone-${n}-${randomUUID()}`;
+    process.env[secretVar] = secretValue;
+    const withSecret: SourceKind[] = ['demo', 'sales'];
+    await p.addInfra({ secrets: { [`clone-pw-${n}`]: { value: `env:${secretVar}`, projects: withSecret.map((k) => projects[k]!.slug) } } });
+    for (const k of withSecret) {
+      const r = await p.admin.call('PATCH', `/api/projects/${projects[k]!.slug}`, { clonePasswordSecret: `clone-pw-${n}` });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    }
+    const loginsOf = async (kind: SourceKind, prod: string): Promise<Login[]> => {
+      if (!withSecret.includes(kind)) return [await projects[kind]!.adminLogin()];
+      const [sofie] = await p.sql<{ id: number }>(prod, 'select id from res_users where login = $1', [REAL_LOOKING.user.login]);
+      return [{ login: 'admin', password: secretValue }, { login: `user-${sofie!.id}`, password: secretValue }];
+    };
 
     // A customer's email in a shipped text still fails the clone: the column named, the value not.
     const planted = await plantCustomerEmail(p, version, dbs.demo.prod);
@@ -220,8 +244,9 @@ async function cloneVersion(version: Version) {
       const [[srcImages], [cloneImages]] = await Promise.all([p.sql(prod, productImages), p.sql(staging, productImages)]);
       assert.equal(cloneImages.n, srcImages.n, 'every product image travels');
       if (kind === 'sales') assert.ok(srcImages.n > 100, `the sales source has product images (${srcImages.n})`);
-      const boot = await bootAndLogIn(p, odoo, staging, await projects[kind]!.adminLogin());
-      console.log(`# Odoo ${version} ${kind}: clone ${seconds.toFixed(1)} s (${files.files} files kept, ${files.emptied} emptied), odoo-bin up in ${boot.toFixed(1)} s, admin logged in`);
+      const logins = await loginsOf(kind, prod);
+      const boot = await bootAndLogIn(p, odoo, staging, logins);
+      console.log(`# Odoo ${version} ${kind}: clone ${seconds.toFixed(1)} s (${files.files} files kept, ${files.emptied} emptied), odoo-bin up in ${boot.toFixed(1)} s, ${logins.map((l) => l.login).join(' and ')} logged in`);
     }
 
     // A profile that masks the companies' own data too (a sole trader's): masked, and the clone still verifies.

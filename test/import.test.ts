@@ -273,7 +273,7 @@ describe('production', () => {
 describe('the role the uploaded SQL runs as', () => {
   test('an environment whose database role is a superuser refuses imports before loading anything', async () => {
     const role = 'odoo_super';
-    const password = `Su-${process.pid}-pw`;
+    const password = `Su-${process.pid}-pw-long-enough`;
     const su = await p.odooPg.client();
     try {
       await su.query(`create role ${role} login superuser password '${password}'`);

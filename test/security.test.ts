@@ -162,6 +162,7 @@ describe('a production restore needs an approval from a second member, enforced 
   const B1 = '00000000-0000-4000-8000-0000000000b1';
   const B2 = '00000000-0000-4000-8000-0000000000b2';
   const BS = '00000000-0000-4000-8000-0000000000b5';
+  const BB = '00000000-0000-4000-8000-0000000000bb';
   const restore = { kind: 'restore', params: { backup: B1 } };
   const stagingRestore = { kind: 'restore', params: { backup: BS } };
   before(async () => {
@@ -169,6 +170,9 @@ describe('a production restore needs an approval from a second member, enforced 
       await cp.pool.query(`insert into ops.backups (id, project_id, environment_id, kind, location) values ($1, $2, $3, 'manual', 'file:/nowhere')`,
         [id, projectA, envIds[`alpha/${env}`]]);
     }
+    const projectB = (await cp.pool.query(`select id from ops.projects where slug = 'bravo'`)).rows[0].id;
+    await cp.pool.query(`insert into ops.backups (id, project_id, environment_id, kind, location) values ($1, $2, $3, 'manual', 'file:/nowhere')`,
+      [BB, projectB, envIds['bravo/production-b']]);
   });
 
   test('without approval it is refused, through the API and as the service role in SQL', async () => {
@@ -219,8 +223,9 @@ describe('a production restore needs an approval from a second member, enforced 
     // An approval of project A cannot unlock project B's production.
     const req3 = await adminA.call('POST', '/api/projects/alpha/environments/production/approvals', restore);
     await admin2A.call('POST', `/api/approvals/${req3.body.id}/approve`);
-    const cross = await adminB.call('POST', '/api/projects/bravo/environments/production-b/runs', { ...restore, approvalId: req3.body.id });
-    assert.equal(cross.status, 403);
+    const cross = await adminB.call('POST', '/api/projects/bravo/environments/production-b/runs', { kind: 'restore', params: { backup: BB }, approvalId: req3.body.id });
+    assert.equal(cross.status, 403, JSON.stringify(cross.body));
+    assert.match(cross.body.error.message, /approval .* is not for a restore of this environment/);
   });
 });
 

@@ -7,7 +7,8 @@
 import { open } from 'node:fs/promises';
 import { PassThrough, Readable, Transform } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { createGunzip, crc32 } from 'node:zlib';
+import * as zlib from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { newestPgTool, spawnTool } from './pg-tools.ts';
@@ -133,7 +134,9 @@ async function zipStream(zip: ZipFile, e: Entry): Promise<Readable> {
   let crc = 0;
   const check = new Transform({
     transform(chunk: Buffer, _e, cb) {
-      crc = crc32(chunk, crc);
+      // Looked up when used: the CLI bundle, which also runs on the devcontainer's older Node, must load
+      // without zlib.crc32 (Node ≥ 20.15); imports only run on the server's Node.
+      crc = zlib.crc32(chunk, crc);
       cb(null, chunk);
     },
     flush(cb) {
