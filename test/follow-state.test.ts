@@ -88,7 +88,9 @@ test('a follow stopped by its signal (a closed log panel) ends at once and leave
     if (seqs.length === 100) stop.abort();
   }, { onState: () => {}, signal: stop.signal });
   const status = await followed;
-  assert.equal(status, 'running', 'the last status read; the run goes on');
+  // The last status the follow read: running, or still queued when it was read before the worker's claim
+  // (the lines then came live); never an end, since the run goes on.
+  assert.ok(status === 'running' || status === 'queued', `the last status read (${status}); the run goes on`);
   const seen = seqs.length;
   assert.ok(seen >= 100 && seen < 3001, `${seen} lines before stopping`);
   await eventually('the gateway to see the channel go', async () => cp.server.gateway.stats().channels === 0);
