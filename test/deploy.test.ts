@@ -507,6 +507,9 @@ test('ssh target: the same steps on another host over the system\'s ssh (a real 
     assert.match(log, new RegExp(`Odoo: the runtime ssh-staging: ${odoo17.odooBin.replace(/[.]/g, '\\.')} on root@127\\.0\\.0\\.1 over ssh`));
     assert.match(log, /update shop_core/);
     assert.match(log, /update\.log: .* INFO git_staging odoo\.modules\.loading: loading shop_core\/views\/partner_views\.xml/, 'real odoo-bin updated the addon on the host');
+    // Odoo's own addons (web, mail, …: odooAddonsPath, after the checkout) were on its addons path: without
+    // them the update still "succeeds", skipping every installed module it cannot find.
+    assert.doesNotMatch(log, /Some modules are not loaded|not installable, skipped/);
     assert.equal(execFileSync('git', ['-C', checkout, 'rev-parse', 'HEAD']).toString().trim(), good, 'the host\'s checkout is at the pushed commit');
     assert.deepEqual(await p.sql('git_staging', `select latest_version, state from ir_module_module where name = 'shop_core'`), [{ latest_version: '17.0.2.0', state: 'installed' }]);
     assert.deepEqual(await p.sql('git_staging', `select column_name from information_schema.columns where table_name = 'res_partner' and column_name = 'shop_channel'`),
