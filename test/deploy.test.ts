@@ -4,9 +4,9 @@
 // is installed with -i, updated with -u (a new field and view must land in the database), broken on
 // purpose (a data file naming a field that does not exist; a controller that fails /web/health), rolled
 // back; and GitHub's API played by a local HTTP server that records the calls (a named test double: GitHub
-// cannot be reached from here). The ssh target's test still runs a named stand-in for odoo-bin
-// (test/fixtures/odoo-bin-standin.mjs) on the remote side: an ssh runtime takes one addons directory, and
-// real Odoo needs the checkout and its own addons.
+// cannot be reached from here). The ssh target runs the same real odoo-bin on "another host": a real sshd
+// on loopback (root@127.0.0.1, the run user's key), the host's own config file, checkout, restart script
+// and data directory.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -20,12 +20,12 @@ import { freePort } from '../server/db/embedded.ts';
 import { shellQuote } from '../server/deploy/ssh-odoo.ts';
 import { fingerprintDb } from './helpers/debian-postgres.ts';
 import { eventually, freePortRange, chownToRunUser } from './helpers/control-plane.ts';
-import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
-import { installOdoo } from './helpers/real-odoo.ts';
+import { ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
+import { installOdoo, type OdooInstall } from './helpers/real-odoo.ts';
 
 const SECRET = 'webhook-secret-for-tests';
-const STANDIN = join(import.meta.dirname, 'fixtures', 'odoo-bin-standin.mjs');
 let p: OdooProject;
+let odoo17: OdooInstall;
 let github: Server;
 const calls: { method: string; url: string; auth: string; body: any }[] = [];
 let work: string;
@@ -104,8 +104,6 @@ async function runOf(id: number) {
 }
 const health = async (port: number) => (await fetch(`http://127.0.0.1:${port}/web/health`).catch(() => null))?.status ?? 0;
 const release = async (port: number) => (await (await fetch(`http://127.0.0.1:${port}/shop_core/release`)).text()).trim();
-/** The ssh test's stand-in serves the checkout's release.txt itself. */
-const standinRelease = async (port: number) => (await (await fetch(`http://127.0.0.1:${port}/release`)).text()).trim();
 const since = (t: number) => `${((performance.now() - t) / 1000).toFixed(1)} s`;
 
 before(async () => {
@@ -121,6 +119,7 @@ before(async () => {
     server: { githubWebhookSecret: SECRET, githubToken: 'ghp_testdouble', githubApiUrl: githubUrl },
   }), installOdoo('17.0')]);
   p = project;
+  odoo17 = odoo;
   remote = join(p.scratch, 'addons.git');
   work = join(p.scratch, 'addons');
   execFileSync('git', ['init', '-q', '--bare', '-b', 'main', remote]);
@@ -151,7 +150,7 @@ before(async () => {
   await p.cp.pool.query(`update ops.environments set branch = 'staging' where name = 'staging'`);
 });
 after(async () => {
-  // Stop the stand-in Odoo processes the deploys left running (their pids are kept beside their logs).
+  // Stop the Odoo processes the local deploys left running (their pids are kept beside their logs).
   const odoo = join(p.cp.server.home, 'work', 'odoo');
   for (const env of existsSync(odoo) ? readdirSync(odoo) : []) {
     const pidFile = join(odoo, env, 'odoo.pid');
@@ -429,6 +428,23 @@ test('shell quoting for the ssh target: what the remote shell receives is exactl
   assert.deepEqual(echoed.split('\n').slice(0, -1), args);
 });
 
+/**
+ * The ssh test's "restart" (what `systemctl restart odoo` is on a real host): stops the odoo-bin whose pid
+ * is in $1 (waiting until it is gone, a zombie counting as gone: nothing here need reap it), then starts the
+ * rest of its arguments detached from the ssh session, its pid in $1 and its output beside it.
+ */
+const RESTART_SCRIPT = `#!/bin/sh
+set -eu
+pidfile=$1; shift
+alive() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]; }
+if [ -f "$pidfile" ]; then
+  pid=$(cat "$pidfile"); kill "$pid" 2>/dev/null || true; i=0
+  while alive "$pid"; do i=$((i + 1)); if [ $i -gt 150 ]; then kill -9 "$pid" 2>/dev/null || true; break; fi; sleep 0.1; done
+fi
+setsid "$@" >>"$pidfile.log" 2>&1 </dev/null &
+echo $! >"$pidfile"
+`;
+
 test('ssh target: the same steps on another host over the system\'s ssh (a real sshd on loopback), rollback included', async () => {
   // An sshd of our own: its host key, one authorized client key, root by key only.
   const dir = join(p.scratch, 'sshd');
@@ -444,22 +460,31 @@ test('ssh target: the same steps on another host over the system\'s ssh (a real 
   ].join('\n'));
   mkdirSync('/run/sshd', { recursive: true });
   const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
+  // The "other host": its checkout, its Odoo's config file and data directory, the pid of the Odoo it serves.
+  const host = join(p.scratch, 'remote');
+  const pidFile = join(host, 'odoo.pid');
+  const remotePid = () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0);
   try {
     await eventually('sshd to listen', async () => (await new Promise<boolean>((r) => {
       const s = connect(sshPort, '127.0.0.1', () => (s.end(), r(true))).on('error', () => r(false));
     })));
     assert.equal((await p.admin.call('PUT', '/api/projects/git/git', { stagingMode: 'update' })).status, 200);
-    writeFileSync(join(dir, 'odoo.conf'), `[options]\ndb_password = ${p.password}\n`);
+    mkdirSync(join(host, 'data'), { recursive: true });
+    // The host's Odoo knows its database server and password from its own config file, not from OdooOps.
+    const conf = join(host, 'odoo.conf');
+    writeFileSync(conf, `[options]\ndb_host = ${p.odooPg.host}\ndb_port = ${p.odooPg.port}\ndb_user = ${ODOO_ROLE}\ndb_password = ${p.password}\ndata_dir = ${join(host, 'data')}\n`);
+    writeFileSync(join(host, 'restart-odoo.sh'), RESTART_SCRIPT, { mode: 0o755 });
     // ssh runs as the run user: its key is theirs (as an operator sets up the worker's deploy key).
     chownToRunUser(join(dir, 'client_key'));
     const httpPort = await freePort();
-    const remoteCheckout = join(p.scratch, 'remote', 'addons');
+    const checkout = join(host, 'addons');
+    const odooAddons = [join(odoo17.dir, 'addons'), join(odoo17.dir, 'odoo', 'addons')];
     const target = {
-      kind: 'ssh', host: `root@127.0.0.1`, port: sshPort, identityFile: join(dir, 'client_key'), checkoutDir: remoteCheckout, projects: ['git'],
-      // The host's Odoo knows its database password from its own config file, not from OdooOps.
-      odooBin: STANDIN, odooArgs: ['-c', join(dir, 'odoo.conf'), '--db_host', p.odooPg.host, '--db_port', String(p.odooPg.port), '--db_user', 'odoo'],
-      restart: [join(import.meta.dirname, 'fixtures', 'restart-standin.sh'), join(p.scratch, 'remote', 'odoo.pid'), remoteCheckout, String(httpPort), 'git_staging'],
-      healthUrl: `http://127.0.0.1:${httpPort}/web/health`,
+      kind: 'ssh', host: `root@127.0.0.1`, port: sshPort, identityFile: join(dir, 'client_key'), checkoutDir: checkout, projects: ['git'],
+      odooBin: odoo17.odooBin, odooArgs: ['-c', conf], odooAddonsPath: odooAddons,
+      restart: [join(host, 'restart-odoo.sh'), pidFile, odoo17.odooBin, '-c', conf, '--addons-path', [checkout, ...odooAddons].join(','),
+        '-d', 'git_staging', '--db-filter', '^git_staging$', '--http-interface', '127.0.0.1', '--http-port', String(httpPort), '--workers', '0', '--max-cron-threads', '0'],
+      healthUrl: `http://127.0.0.1:${httpPort}/web/health`, healthTimeoutSeconds: HEALTH_SECONDS,
     };
     // The host and its command lines are the operator's (the registry); the environment names the runtime.
     await p.addInfra({ runtimes: { 'ssh-staging': target } });
@@ -469,27 +494,55 @@ test('ssh target: the same steps on another host over the system\'s ssh (a real 
     const set = await p.admin.call('PUT', '/api/projects/git/environments/staging/deploy-target', { runtime: 'ssh-staging' });
     assert.equal(set.status, 200, JSON.stringify(set.body));
 
-    const good = commit({ 'shop_core/__manifest__.py': manifest('17.0.2.0'), 'release.txt': 'over ssh\n' }, 'shop_core 2.0', 'staging');
+    // 2.0: a new field, and the controller's release text; -u over ssh must put the field into the database.
+    const good = commit({
+      'shop_core/__manifest__.py': manifest('17.0.2.0', "\n    'data': ['views/partner_views.xml'],"), 'shop_core/views/partner_views.xml': VIEW,
+      'shop_core/models/partner.py': `${partnerPy(true)}    shop_channel = fields.Char()\n`, 'release.txt': 'over ssh\n',
+    }, 'shop_core 2.0', 'staging');
+    let t = performance.now();
     const run = await runOf((await push('staging', good)).body.runs[0]);
     assert.equal(run.status, 'succeeded', `${run.error}\n${await p.logText(run.id)}`);
+    console.log(`# deploy over ssh (pre-deploy backup, git on the host, odoo-bin -u shop_core there, restart, health): ${since(t)}`);
     const log = await p.logText(run.id);
-    assert.match(log, /Odoo: the runtime ssh-staging: .*odoo-bin-standin\.mjs on root@127\.0\.0\.1 over ssh/);
-    assert.match(log, /update\.log: INFO git_staging odoo\.modules\.loading: updating module shop_core to 17\.0\.2\.0/);
-    assert.equal(execFileSync('git', ['-C', remoteCheckout, 'rev-parse', 'HEAD']).toString().trim(), good, 'the host\'s checkout is at the pushed commit');
-    assert.equal(await standinRelease(httpPort), 'over ssh');
-    assert.deepEqual(await p.sql('git_staging', `select latest_version from ir_module_module where name = 'shop_core'`), [{ latest_version: '17.0.2.0' }]);
+    assert.match(log, new RegExp(`Odoo: the runtime ssh-staging: ${odoo17.odooBin.replace(/[.]/g, '\\.')} on root@127\\.0\\.0\\.1 over ssh`));
+    assert.match(log, /update shop_core/);
+    assert.match(log, /update\.log: .* INFO git_staging odoo\.modules\.loading: loading shop_core\/views\/partner_views\.xml/, 'real odoo-bin updated the addon on the host');
+    // Odoo's own addons (web, mail, …: odooAddonsPath, after the checkout) were on its addons path: without
+    // them the update still "succeeds", skipping every installed module it cannot find.
+    assert.doesNotMatch(log, /Some modules are not loaded|not installable, skipped/);
+    assert.equal(execFileSync('git', ['-C', checkout, 'rev-parse', 'HEAD']).toString().trim(), good, 'the host\'s checkout is at the pushed commit');
+    assert.deepEqual(await p.sql('git_staging', `select latest_version, state from ir_module_module where name = 'shop_core'`), [{ latest_version: '17.0.2.0', state: 'installed' }]);
+    assert.deepEqual(await p.sql('git_staging', `select column_name from information_schema.columns where table_name = 'res_partner' and column_name = 'shop_channel'`),
+      [{ column_name: 'shop_channel' }], '2.0\'s field is a column');
+    assert.equal(await release(httpPort), 'over ssh', 'the restarted Odoo on the host serves the new code');
+    const servedBy = remotePid();
+    assert.ok(servedBy > 0);
 
+    // 2.1 loads a data file naming a field res.partner does not have: odoo-bin -u fails halfway on the host.
     const dbBefore = await fingerprintDb(p.odooPg, 'git_staging');
-    const bad = commit({ 'shop_core/__manifest__.py': manifest('17.0.2.1', "\n    'fail_update': True,"), 'release.txt': 'broken\n' }, 'broken over ssh', 'staging');
+    const bad = commit({
+      'shop_core/__manifest__.py': manifest('17.0.2.1', "\n    'data': ['views/partner_views.xml', 'data/broken.xml'],"),
+      'shop_core/data/broken.xml': '<odoo>\n  <record id="broken_partner" model="res.partner">\n    <field name="name">Broken</field>\n    <field name="no_such_field">x</field>\n  </record>\n</odoo>\n',
+      'release.txt': 'broken over ssh\n',
+    }, 'broken over ssh', 'staging');
+    t = performance.now();
     const failed = await runOf((await push('staging', bad)).body.runs[0]);
     assert.equal(failed.status, 'failed');
-    assert.match(failed.error!, new RegExp(`the module update failed on root@127\\.0\\.0\\.1: .*; code back at ${good.slice(0, 7)}, database restored from the pre-deploy backup`));
-    assert.equal(execFileSync('git', ['-C', remoteCheckout, 'rev-parse', 'HEAD']).toString().trim(), good);
-    assert.deepEqual(await fingerprintDb(p.odooPg, 'git_staging'), dbBefore);
-    assert.equal(await standinRelease(httpPort), 'over ssh');
-    const pid = Number(readFileSync(join(p.scratch, 'remote', 'odoo.pid'), 'utf8'));
-    process.kill(pid, 'SIGTERM');
+    console.log(`# failed update over ssh and its rollback (git back, restore of the pre-deploy backup, restart): ${since(t)}`);
+    assert.match(failed.error!, new RegExp(`the module update failed on root@127\\.0\\.0\\.1: .*; code back at ${good.slice(0, 7)}, database restored from the pre-deploy backup [0-9a-f-]{36}, Odoo running again`));
+    assert.match(await p.logText(failed.id), /update\.log: .*Invalid field 'no_such_field'/, 'the failed update\'s log, from the host, is kept');
+    assert.equal(execFileSync('git', ['-C', checkout, 'rev-parse', 'HEAD']).toString().trim(), good);
+    assert.deepEqual(await fingerprintDb(p.odooPg, 'git_staging'), dbBefore, 'whatever odoo-bin wrote before failing, the restore took back');
+    assert.notEqual(remotePid(), servedBy, 'the rollback restarted Odoo on the host');
+    assert.equal(await health(httpPort), 200);
+    assert.equal(await release(httpPort), 'over ssh', 'the previous code runs');
   } finally {
+    const pid = remotePid();
+    if (pid) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {}
+    }
     sshd.kill();
   }
 });

@@ -8,7 +8,9 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fetchRepository } from '../server/deploy/git.ts';
-import { gitProtocolOf, globRegex, Infrastructure, InfraError } from '../server/infra/registry.ts';
+import { SshOdoo } from '../server/deploy/ssh-odoo.ts';
+import { gitProtocolOf, globRegex, Infrastructure, InfraError, type SshRuntime } from '../server/infra/registry.ts';
+import type { EnvironmentRow } from '../server/rows.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'odooops-registry-'));
 const file = (name: string, text: string) => {
@@ -106,6 +108,40 @@ test('a registry file that is not right is refused with the offending key; a mis
   refused(() => Infrastructure.load(file('ref.yaml', 'databaseServers:\n  x: { host: h, password: hunter2, projects: [a] }\n')), /password: env:VARIABLE or file:\/absolute\/path/);
   // The names OdooOps provides itself cannot be declared again.
   refused(() => Infrastructure.load(file('clash.yaml', 'databaseServers:\n  demo-postgres: { host: h, projects: [demo] }\n'), { databaseServers: { 'demo-postgres': { host: 'x', projects: ['demo'] } } }), /which OdooOps provides itself/);
+});
+
+test('an ssh runtime: Odoo\'s own addons directories on its host come after the checkout in --addons-path, one absolute directory each', async () => {
+  const entry = (extra: string) => `runtimes:\n  erp: { kind: ssh, host: deploy@erp.example.com, checkoutDir: /srv/addons, odooBin: /opt/odoo/odoo-bin, restart: [systemctl, restart, odoo], healthUrl: "https://erp.example.com/web/health", projects: [acme]${extra} }\n`;
+  const ssh = (name: string, extra: string): SshRuntime => {
+    const r = Infrastructure.load(file(name, entry(extra))).runtime('erp', 'acme');
+    assert.equal(r.kind, 'ssh');
+    return r as SshRuntime;
+  };
+  const plain = ssh('ssh-plain.yaml', '');
+  assert.deepEqual(plain.odooAddonsPath, [], 'none by default: the checkout alone, as before');
+  const withOdoo = ssh('ssh-odoo.yaml', ', addonsPath: /mnt/extra-addons, odooAddonsPath: [/opt/odoo/addons, /opt/odoo/odoo/addons]');
+  // The command line ssh carries: what update() hands the host, captured instead of run.
+  const argvOf = async (target: SshRuntime) => {
+    const env = { name: 'staging', runtime: 'erp', db_name: 'acme_staging' } as EnvironmentRow;
+    const host = new SshOdoo(join(scratch, 'ssh-work'), env, target, '/srv/git/addons.git', { entry: 'x', protocols: ['file'] });
+    let seen: string[] = [];
+    host.run = async (argv: string[]) => void (seen = argv);
+    await host.update({ update: ['shop_core'], install: [] }, async () => {}, new AbortController().signal);
+    return seen;
+  };
+  const addonsOf = (argv: string[]) => argv[argv.indexOf('--addons-path') + 1];
+  assert.equal(addonsOf(await argvOf(plain)), '/srv/addons');
+  assert.equal(addonsOf(await argvOf(withOdoo)), '/mnt/extra-addons,/opt/odoo/addons,/opt/odoo/odoo/addons', 'the checkout as Odoo sees it first, then Odoo\'s own');
+  // Paths only, each one directory (Odoo splits the list on commas), in the operator's file only.
+  refused(() => Infrastructure.load(file('ssh-rel.yaml', entry(', odooAddonsPath: [odoo/addons]'))), /runtimes\.erp\.odooAddonsPath\.0: an absolute path/);
+  refused(() => Infrastructure.load(file('ssh-comma.yaml', entry(', odooAddonsPath: ["/opt/odoo/addons,/tmp/evil"]'))), /runtimes\.erp\.odooAddonsPath\.0: one directory: Odoo splits --addons-path on commas/);
+  refused(() => Infrastructure.load(file('ssh-string.yaml', entry(', odooAddonsPath: /opt/odoo/addons'))), /runtimes\.erp\.odooAddonsPath: /);
+  refused(() => Infrastructure.load(file('ssh-nl.yaml', entry(', odooAddonsPath: ["/opt/odoo/addons\\n-i evil"]'))), /runtimes\.erp\.odooAddonsPath\.0: an absolute path/);
+  refused(() => Infrastructure.load(file('ssh-checkout-comma.yaml', entry(', addonsPath: "/mnt/a,/tmp/evil"'))), /runtimes\.erp\.addonsPath: one directory/);
+  // What the API shows of it: the kind, no host path.
+  const shown = Infrastructure.load(file('ssh-shown.yaml', entry(', odooAddonsPath: [/opt/odoo/addons]'))).entries();
+  assert.deepEqual(shown.map((e) => e.details), [{ kind: 'ssh' }]);
+  assert.ok(!JSON.stringify(shown).includes('/opt/odoo'), JSON.stringify(shown));
 });
 
 test('git fetches only over the transport the registry allowed (no local path, no ext::, when the entry is https)', async () => {

@@ -83,7 +83,7 @@ export class SshOdoo implements OdooHost {
 
   async update(modules: { update: string[]; install: string[] }, out: (line: string) => Promise<void>, signal: AbortSignal): Promise<void> {
     const t = this.target;
-    const argv = [t.odooBin, ...t.odooArgs, '-d', this.env.db_name, '--addons-path', t.addonsPath ?? t.checkoutDir,
+    const argv = [t.odooBin, ...t.odooArgs, '-d', this.env.db_name, '--addons-path', [t.addonsPath ?? t.checkoutDir, ...t.odooAddonsPath].join(','),
       ...(modules.update.length ? ['-u', modules.update.join(',')] : []), ...(modules.install.length ? ['-i', modules.install.join(',')] : []), '--stop-after-init', '--no-http'];
     await this.run(argv, out, signal).catch((err) => {
       throw new Error(`the module update failed on ${t.host}: ${(err as Error).message}`);

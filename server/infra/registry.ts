@@ -13,6 +13,8 @@ import { DbIdentifier, InfraName, ProjectSlug, type InfraEntry, type InfraKind }
 import { STRONG_SECRET_LENGTH } from '../worker/redact.ts';
 
 const AbsolutePath = z.string().regex(/^\/[^\n\0]{0,3999}$/, 'an absolute path');
+/** One entry of Odoo's --addons-path, which Odoo splits on commas. */
+const AddonsDir = AbsolutePath.regex(/^[^,]*$/, 'one directory: Odoo splits --addons-path on commas, so no comma in it');
 const Port = z.number().int().min(1).max(65535);
 /** Which projects may use an entry: their slugs, or "*" for every project of this instance. */
 const Projects = z.array(z.union([ProjectSlug, z.literal('*')])).min(1, 'bind the entry to at least one project (or "*")');
@@ -45,7 +47,7 @@ const LocalRuntime = z.strictObject({
   kind: z.literal('local'),
   odooBin: AbsolutePath,
   /** Odoo's own addons directories; the environment's checkout of the project's repository goes first. */
-  addonsPath: z.array(AbsolutePath).max(50).default([]),
+  addonsPath: z.array(AddonsDir).max(50).default([]),
   /** The HTTP ports environments may listen on: [first, last]. */
   httpPorts: z.tuple([Port, Port]).refine(([a, b]) => a <= b, 'the first port must not be after the last'),
   /** Fixed extra arguments for odoo-bin (e.g. ["--workers", "2"]); never a database password. */
@@ -62,7 +64,9 @@ const SshRuntime = z.strictObject({
   identityFile: AbsolutePath.optional(),
   checkoutDir: AbsolutePath,
   /** The checkout as Odoo sees it (inside a container, say); checkoutDir by default. */
-  addonsPath: AbsolutePath.optional(),
+  addonsPath: AddonsDir.optional(),
+  /** Odoo's own addons directories on that host (as Odoo sees them), after the checkout in --addons-path. */
+  odooAddonsPath: z.array(AddonsDir).max(50).default([]),
   odooBin: z.string().min(1).max(4000).regex(/^[^\n\0]+$/),
   odooArgs: z.array(Arg).max(50).default([]),
   restart: z.array(Arg).min(1).max(50),
