@@ -23,12 +23,25 @@ export async function followProjects(api: Pick<ApiClient, 'get' | 'target'>, pro
   sb.realtime.setAuth(api.target.token);
   const down = new Set<string>();
   let closing = false;
+  // One read of a run at a time: a run's events come in bursts (queued, running, failed within
+  // milliseconds), and answers of concurrent reads arrive in any order, so an older state could land
+  // last and stay. An event during a read marks the run to be read again once that read is done.
+  const reading = new Map<number, boolean>();
+  const readRun = (id: number) => {
+    if (reading.has(id)) return void reading.set(id, true);
+    reading.set(id, false);
+    void api.get(`/api/runs/${id}`, C.Run).then(h.run, () => {}).finally(() => {
+      const again = reading.get(id);
+      reading.delete(id);
+      if (again && !closing) readRun(id);
+    });
+  };
   const channels = projects.map((p) => {
     let joined = false;
     return sb.channel(`project:${p.id}`, { config: { private: true } })
       .on('broadcast', { event: 'run' }, ({ payload }) => {
         const id = Number((payload as { id?: number }).id);
-        if (id > 0) void api.get(`/api/runs/${id}`, C.Run).then(h.run, () => {});
+        if (id > 0) readRun(id);
       })
       .on('broadcast', { event: 'approval' }, ({ payload }) => {
         const { id, status } = payload as { id?: string; status?: string };

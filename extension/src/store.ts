@@ -219,6 +219,9 @@ export class Store {
     const i = list.findIndex((r) => r.id === run.id);
     if (i >= 0) {
       if (JSON.stringify(list[i]) === JSON.stringify(run)) return false;
+      // Every change of a run's state writes to its log: a state with fewer log lines is an older one (a
+      // command's answer that arrives after the Realtime feed read a newer state) and must not replace it.
+      if (run.lastSeq < list[i]!.lastSeq) return false;
       list[i] = run;
     } else {
       list.push(run);

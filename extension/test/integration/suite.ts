@@ -234,8 +234,12 @@ describe('OdooOps in the extension host', () => {
       (await children(await envNode('dev-feature-it-test'))).find((n) => n.type === 'run' && n.run.id === run.id && n.run.status === 'failed'), 30_000);
     assert.equal(api.tree.getTreeItem(node).contextValue, 'run:failed', 'its menu offers Retry');
     await vscode.commands.executeCommand('odooops.retryRun', node);
+    // The run waits for a free worker slot behind the other tests' runs: as long as any run may take.
     const retried = await until('the retried deploy to fail again', () =>
-      api.store.runsOf(PROJECT, 'dev-feature-it-test').find((r) => r.id === run.id && r.status === 'failed' && r.attempts === 2), 60_000);
+      api.store.runsOf(PROJECT, 'dev-feature-it-test').find((r) => r.id === run.id && r.status === 'failed' && r.attempts === 2)).catch(async (err) => {
+      const now = await peer<C.Run>('GET', `/api/runs/${run.id}`);
+      throw new Error(`${(err as Error).message}; the API says ${now.status}, attempt ${now.attempts}`);
+    });
     assert.match(retried.error ?? '', /has no repository to deploy from/);
   });
 

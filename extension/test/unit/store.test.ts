@@ -76,6 +76,19 @@ describe('Store', () => {
     assert.equal(s.runningCount(), 2);
   });
 
+  it('an older state of a run (fewer log lines) arriving late does not replace a newer one', async () => {
+    const s = new Store(api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('staging', 'staging')], '/api/runs?project=acme&limit=200': [] }));
+    await s.load();
+    const failed = { ...run(1, 'staging', 'failed'), attempts: 2, lastSeq: 9 };
+    assert.deepEqual(s.applyRun(failed), [envKey('acme', 'staging')]);
+    // The retry command's answer (queued, as the retry left it) comes after the feed read the end.
+    assert.deepEqual(s.applyRun({ ...run(1, 'staging', 'queued'), attempts: 1, lastSeq: 4 }), [], 'ignored');
+    assert.equal(s.runsOf('acme', 'staging')[0]!.status, 'failed');
+    // A newer state (more lines) does replace it: the run retried again.
+    assert.deepEqual(s.applyRun({ ...run(1, 'staging', 'queued'), attempts: 2, lastSeq: 10 }), [envKey('acme', 'staging')]);
+    assert.equal(s.runsOf('acme', 'staging')[0]!.status, 'queued');
+  });
+
   it('a server that cannot be reached is an error the tree can show, not a crash', async () => {
     const s = new Store({ get: async () => { throw new Error('cannot reach the OdooOps server at http://127.0.0.1:9'); } });
     await s.load();
