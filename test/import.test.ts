@@ -388,6 +388,40 @@ with zipfile.ZipFile(sys.argv[1], 'w', zipfile.ZIP_DEFLATED) as z:
     });
   }
 
+  // A pg_dump -Fc with a filestore tarball is a tar bundle (what odooops env import --filestore sends):
+  // its filestore tarball is checked as the zip is, before anything is stored or queued.
+  for (const [name, entry, expect] of [
+    ['a symbolic link', "t = tarfile.TarInfo('ab/link'); t.type = tarfile.SYMTYPE; t.linkname = '/etc/shadow'; f.addfile(t)", /is a symlink, not a regular file/],
+    ['a hard link', "t = tarfile.TarInfo('ab/hard'); t.type = tarfile.LNKTYPE; t.linkname = '/etc/shadow'; f.addfile(t)", /is a link, not a regular file/],
+    ['a ../ path', "t = tarfile.TarInfo('ab/../../../evil'); t.size = 1; f.addfile(t, io.BytesIO(b'x'))", /not a plain relative path/],
+    ['an absolute path', "t = tarfile.TarInfo('/etc/evil'); t.size = 1; f.addfile(t, io.BytesIO(b'x'))", /not a plain relative path/],
+  ] as const) {
+    test(`a pg_dump bundle whose filestore tarball holds ${name} is refused before anything is stored or queued`, async () => {
+      const dump = join(p.scratch, 'evil-src.pgc');
+      if (!existsSync(dump)) {
+        await run('pg_dump', ['--format=custom', '--no-owner', '-h', p.odooPg.host, '-p', String(p.odooPg.port), '-U', ODOO_ROLE, '-f', dump, 'src17'],
+          { env: { ...process.env, PGPASSWORD: p.password } });
+      }
+      const out = join(p.scratch, 'evil-bundle.tar');
+      await run('python3', ['-c', `
+import io, sys, tarfile
+fs = io.BytesIO()
+with tarfile.open(fileobj=fs, mode='w') as f:
+    ${entry}
+with tarfile.open(sys.argv[1], 'w') as b:
+    b.add(sys.argv[2], arcname='dump.pgc')
+    t = tarfile.TarInfo('filestore.tar'); t.size = len(fs.getvalue()); b.addfile(t, io.BytesIO(fs.getvalue()))
+`, out, dump]);
+      const runs = await importRuns();
+      const files = importFiles();
+      const r = await upload('target', readFileSync(out));
+      assert.equal(r.status, 422, JSON.stringify(r.body));
+      assert.match(r.body.error.message, expect);
+      assert.deepEqual(importFiles(), files, 'nothing is left in the store');
+      assert.equal(await importRuns(), runs, 'nothing is queued');
+    });
+  }
+
   test('a zip bomb stops at the operator\'s expansion limit', async () => {
     // 48 MiB × 20 is the limit; 1.2 GB of zeros deflate to about a megabyte.
     const out = join(p.scratch, 'bomb.zip');

@@ -268,6 +268,8 @@ async function* tarFiles(src: Readable, what: string, name: (raw: string) => str
 
 /** A filestore tarball's entry name as a path in the filestore: ./ab/…, filestore/ab/…, <db>/ab/…. */
 function filestoreName(raw: string): string | null {
+  // Absolute names are refused, not read as "<db>/…" with an empty first part (which put /etc/x at etc/x).
+  if (raw.startsWith('/')) return null;
   let p = raw.replace(/\/+$/, '');
   const first = p.split('/')[0]!;
   if (p.includes('/') && !/^[0-9a-f]{2}$/.test(first) && first !== 'checklist') p = p.slice(first.length + 1);
