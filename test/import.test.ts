@@ -211,6 +211,28 @@ describe('checks before anything is touched', () => {
   });
 });
 
+describe('an interrupted import', () => {
+  test('the next attempt of the run removes the side database an earlier attempt left, and imports', async () => {
+    // What a worker killed mid-load leaves: <db>_odooops_src_<run>, half filled. Made here for the run the
+    // upload is about to queue (the next id of ops.runs).
+    const seq = (await p.cp.pool.query(`select pg_get_serial_sequence('ops.runs', 'id') as s`)).rows[0].s as string;
+    const { rows: [last] } = await p.cp.pool.query(`select last_value, is_called from ${seq}`);
+    const next = Number(last.last_value) + (last.is_called ? 1 : 0);
+    const left = `imp_target_odooops_src_${next}`;
+    await p.sql('postgres', `create database ${left} owner ${ODOO_ROLE}`);
+    await p.sql(left, 'create table half_loaded (a int)');
+    const r = await upload('target', readFileSync(join(p.scratch, 'src17.zip')));
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal(r.body.run.id, next, 'the run the leftover was made for');
+    const done = await p.finished(r.body.run.id, 300_000);
+    const log = await p.logText(done.id);
+    assert.equal(done.status, 'succeeded', `${done.error}\n${log.slice(-3000)}`);
+    assert.match(log, new RegExp(`removed what an interrupted earlier run left: ${left}`));
+    assert.deepEqual(await p.sql('postgres', `select datname from pg_database where datname like 'imp_target_odooops_%'`), [], 'no side database is left');
+    assert.deepEqual(await p.sql('imp_target', `select to_regclass('public.half_loaded') as t`), [{ t: null }], 'the leftover did not become the environment');
+  });
+});
+
 describe('production', () => {
   test('an import into production needs a second admin\'s approval, bound to the uploaded file', async () => {
     const second = await p.cp.user();

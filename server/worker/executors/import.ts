@@ -18,7 +18,7 @@ import { filestoreTarball, openImport, readSql, uploadPrefix, type UploadMeta } 
 import { inspectOdoo, mib } from '../../odoo/inspect.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool } from '../../odoo/pg-tools.ts';
 import { odooFromScript } from '../../odoo/sql-script.ts';
-import { databaseExists, dropDatabase, maintenance, removeLeftovers, sideName } from '../../odoo/switch.ts';
+import { createDatabaseError, databaseExists, dropDatabase, maintenance, removeLeftovers, sideName } from '../../odoo/switch.ts';
 import { execAs } from '../../infra/run-user.ts';
 import { connectOdoo } from '../odoo-db.ts';
 import { restoreBackup } from './restore.ts';
@@ -100,14 +100,10 @@ export const importExecutor = defineExecutor({
       }
       const server = (await admin.query('show server_version')).rows[0].server_version as string;
       const removed = await removeLeftovers(admin, env.db_name, null, ['src'], { runId: run.id, isActive: runIsActive });
+      // (This run's own side database, left by an earlier attempt killed mid-load, is among them.)
       if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
-      // This run's own side database can only be what an earlier attempt of it left (a worker killed mid-load).
-      if (await databaseExists(admin, srcDb)) {
-        await dropDatabase(admin, srcDb);
-        await log(`removed ${srcDb}, left by an earlier attempt of this run`);
-      }
-      await admin.query(`create database ${pg.escapeIdentifier(srcDb)} template template0 encoding 'UTF8'`).catch((err: Error) => {
-        throw new Error(`cannot create the database ${srcDb} as ${target.user ?? 'the default user'}: ${err.message}; the role needs CREATEDB`);
+      await admin.query(`create database ${pg.escapeIdentifier(srcDb)} template template0 encoding 'UTF8'`).catch(async (err) => {
+        throw await createDatabaseError(admin, srcDb, err, target.user ?? 'the default user');
       });
       await log(`loading the upload's SQL into ${srcDb} (${infra.describe(env)}), statement by statement, as ${target.user ?? 'the environment role'}`);
       src = await openImport(path, limits);
