@@ -1,16 +1,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
-/** The user's OdooOps directory: $ODOOOPS_HOME, or ~/.odooops. */
-export function odooopsHome(explicit?: string): string {
-  return explicit ?? process.env.ODOOOPS_HOME ?? join(homedir(), '.odooops');
-}
+import { clientFiles, odooopsHome } from '../contract/home.ts';
+
+export { odooopsHome };
 
 export const homeFiles = (home: string) => ({
-  /** Where a running local server says where it listens and which token to use. */
-  connection: join(home, 'connection.json'),
+  ...clientFiles(home),
   /** The HS256 secret that signs local tokens (embedded mode). */
   jwtSecret: join(home, 'jwt-secret'),
   /** The local user's id, stable across restarts. */

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CliError, EXIT } from '../server/cli/api-client.ts';
+import { CliError, EXIT } from '../client/api-client.ts';
 import { main } from '../server/cli/main.ts';
 
 const ROOT = join(import.meta.dirname, '..');

@@ -4,8 +4,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeFixtures } from './fixtures/executors.ts';
-import { ApiClient, CliError, EXIT } from '../server/cli/api-client.ts';
-import { followLogs, type FollowState, type LogSource } from '../server/cli/follow.ts';
+import { ApiClient, CliError, EXIT } from '../client/api-client.ts';
+import { followLogs, type FollowState, type LogSource } from '../client/follow.ts';
 import { eventually, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 
 let cp: TestControlPlane;

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeFixtures } from './fixtures/executors.ts';
-import { ApiClient } from '../server/cli/api-client.ts';
+import { ApiClient } from '../client/api-client.ts';
 import { followProjects, type FeedState } from '../extension/src/projectFeed.ts';
 import { Store, envKey } from '../extension/src/store.ts';
 import { eventually, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';

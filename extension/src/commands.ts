@@ -4,7 +4,7 @@
 import { homedir } from 'node:os';
 import * as vscode from 'vscode';
 import * as C from '../../contract/index.ts';
-import { type ApiClient, CliError, EXIT } from '../../server/cli/api-client.ts';
+import { type ApiClient, CliError, EXIT } from '../../client/api-client.ts';
 import { uploadImport } from '../../server/cli/import.ts';
 import { TOKEN_KEY } from './connection.ts';
 import type { LogPanels } from './logPanel.ts';

@@ -5,7 +5,7 @@
 // another one is set with "OdooOps: Connect…" (URL in settings, token in SecretStorage).
 import * as vscode from 'vscode';
 import { z } from 'zod';
-import { ApiClient, CliError, EXIT } from '../../server/cli/api-client.ts';
+import { ApiClient, CliError, EXIT } from '../../client/api-client.ts';
 import { registerCommands } from './commands.ts';
 import { resolveConnection, TOKEN_KEY } from './connection.ts';
 import { LogPanels, VIEW_TYPE } from './logPanel.ts';

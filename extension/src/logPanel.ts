@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import * as C from '../../contract/index.ts';
-import { followLogs } from '../../server/cli/follow.ts';
-import type { ApiClient } from '../../server/cli/api-client.ts';
+import { followLogs } from '../../client/follow.ts';
+import type { ApiClient } from '../../client/api-client.ts';
 import { viewerHtml } from '../../webview/src/page.ts';
 import { workspaceCandidates } from '../../webview/src/traceback.ts';
 

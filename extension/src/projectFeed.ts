@@ -5,7 +5,7 @@
 // No vscode import: tested against a real server and gateway.
 import { createClient } from '@supabase/supabase-js';
 import * as C from '../../contract/index.ts';
-import type { ApiClient } from '../../server/cli/api-client.ts';
+import type { ApiClient } from '../../client/api-client.ts';
 
 export type FeedState = 'live' | 'reconnecting';
 

@@ -12,7 +12,7 @@ import * as C from '../../contract/index.ts';
 import { findPgTool, spawnTool } from '../odoo/pg-tools.ts';
 import { databaseExists, sideDir, sideName, switchOver } from '../odoo/switch.ts';
 import { mib } from '../odoo/inspect.ts';
-import { CliError, EXIT, type ApiClient } from './api-client.ts';
+import { CliError, EXIT, type ApiClient } from '../../client/api-client.ts';
 
 export interface DevPullOptions {
   api: ApiClient;

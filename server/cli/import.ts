@@ -10,8 +10,8 @@ import { basename } from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import * as C from '../../contract/index.ts';
-import { ApiClient, CliError, EXIT } from './api-client.ts';
-import { followLogs } from './follow.ts';
+import { ApiClient, CliError, EXIT } from '../../client/api-client.ts';
+import { followLogs } from '../../client/follow.ts';
 
 /** "20G", "500M", "1024" → bytes. */
 export function parseSize(text: string): number {

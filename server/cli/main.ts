@@ -4,8 +4,8 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { runParamsProblems } from '../../contract/run-params.ts';
-import { ApiClient, CliError, EXIT, resolveTarget } from './api-client.ts';
-import { followLogs } from './follow.ts';
+import { ApiClient, CliError, EXIT, resolveTarget } from '../../client/api-client.ts';
+import { followLogs } from '../../client/follow.ts';
 import { mib } from '../odoo/inspect.ts';
 import { parseSize } from './import.ts';
 

@@ -3,7 +3,7 @@ import { startServer, type ServerOptions } from '../app.ts';
 import { createPool } from '../db/session.ts';
 import { loadExecutors } from '../worker/executors/index.ts';
 import { Worker } from '../worker/worker.ts';
-import { CliError, EXIT } from './api-client.ts';
+import { CliError, EXIT } from '../../client/api-client.ts';
 import { homeFiles, odooopsHome, sharedDir } from '../paths.ts';
 import { Infrastructure } from '../infra/registry.ts';
 import { giveToRunUser, setupRunUser, shareWithRunUser } from '../infra/run-user.ts';

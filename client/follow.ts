@@ -2,8 +2,8 @@
 // (supabase-js, private topic run:<id>) merged with history pages from the API by sequence number, so
 // each line is printed once and in order, even across a reconnect. Where Realtime cannot be joined
 // (no gateway at that URL, a refused join) it falls back to reading the API every 300 ms.
-import * as C from '../../contract/index.ts';
-import { LogSequencer } from '../../contract/log-sequence.ts';
+import * as C from '../contract/index.ts';
+import { LogSequencer } from '../contract/log-sequence.ts';
 import { EXIT } from './api-client.ts';
 /** What following needs of an API client (the CLI's ApiClient, the extension's Api). */
 export interface LogSource {

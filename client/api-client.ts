@@ -6,8 +6,8 @@ import { rename, rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { ApiError, LocalConnection } from '../../contract/index.ts';
-import { homeFiles, odooopsHome } from '../paths.ts';
+import { ApiError, LocalConnection } from '../contract/index.ts';
+import { clientFiles, odooopsHome } from '../contract/home.ts';
 
 export class CliError extends Error {
   readonly exitCode: number;
@@ -33,7 +33,7 @@ export function resolveTarget(opts: { url?: string; token?: string; home?: strin
   const url = opts.url ?? process.env.ODOOOPS_URL;
   const token = opts.token ?? process.env.ODOOOPS_TOKEN;
   if (url && token) return { url, token };
-  const file = homeFiles(odooopsHome(opts.home)).connection;
+  const file = clientFiles(odooopsHome(opts.home)).connection;
   if (!existsSync(file)) {
     throw new CliError(
       'no OdooOps server found',
