@@ -436,7 +436,58 @@ export const Health = z.object({
    * server's own gateway (the API's base URL; any key).
    */
   realtime: z.object({ url: z.string().nullable(), apiKey: z.string() }),
+  /**
+   * How people sign in to this server. github: exchange a GitHub token (VS Code's GitHub account, or
+   * the CLI's device flow with clientId at webUrl) at POST /api/auth/github for an OdooOps session.
+   * supabase: a Supabase control plane whose Auth (GitHub provider, PKCE) issues the sessions.
+   */
+  auth: z.object({
+    github: z.object({ clientId: z.string().nullable(), webUrl: z.string() }).nullable(),
+    supabase: z.object({ url: z.string(), anonKey: z.string() }).nullable(),
+  }),
 });
+
+/** A GitHub login, by GitHub's rules (what an invitation names). */
+export const GitHubLogin = z
+  .string()
+  .regex(/^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$/, 'a GitHub login: letters, digits and single dashes, up to 39');
+/** A person as the server knows them from their sign-in. */
+export const UserProfile = z.object({
+  id: Uuid,
+  name: z.string().nullable(),
+  githubLogin: z.string().nullable(),
+  email: z.string().nullable(),
+});
+export const GitHubSignIn = z.object({ githubToken: z.string().min(1).max(500) });
+export const RefreshRequest = z.object({ refreshToken: z.string().min(1).max(500) });
+/** An OdooOps session: a short-lived bearer token, and the refresh token that renews it (once: it rotates). */
+export const AuthSession = z.object({
+  accessToken: z.string(),
+  refreshToken: z.string(),
+  /** When accessToken stops working (ISO 8601); refresh before. */
+  expiresAt: z.string(),
+  user: UserProfile,
+  /** Projects this sign-in joined by accepting invitations. */
+  joined: z.array(z.object({ project: z.string(), role: Role })),
+});
+export const InvitationInput = z
+  .object({ githubLogin: GitHubLogin.optional(), email: z.email().max(320).optional(), role: Role })
+  .refine((i) => (i.githubLogin === undefined) !== (i.email === undefined), 'invite by githubLogin or by email (one of them)');
+export const Invitation = z.object({
+  id: Uuid,
+  project: z.string(),
+  githubLogin: z.string().nullable(),
+  email: z.string().nullable(),
+  role: Role,
+  invitedBy: Uuid,
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  acceptedBy: Uuid.nullable(),
+  acceptedAt: z.string().nullable(),
+});
+export type UserProfile = z.infer<typeof UserProfile>;
+export type AuthSession = z.infer<typeof AuthSession>;
+export type Invitation = z.infer<typeof Invitation>;
 export const ApiError = z.object({
   error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional(), details: z.unknown().optional() }),
 });

@@ -17,6 +17,8 @@ export interface ApiOptions {
   mode: Health['mode'];
   version: string;
   realtime: Health['realtime'];
+  /** How people sign in (GET /api/health tells clients). */
+  auth?: Health['auth'];
   backupStore?: BackupStore;
   /** GitHub webhooks (POST /api/webhooks/github): the secret, and where feedback goes. */
   /** What an import upload may weigh and expand to (the operator's --max-import-size). */
@@ -66,7 +68,7 @@ export function createApiServer(opts: ApiOptions): Server {
         return send(res, r.status, r.body);
       }
       if (method === 'GET' && url.pathname === '/api/health') {
-        return send(res, 200, { ok: true, mode: opts.mode, version: opts.version, realtime: opts.realtime } satisfies Health);
+        return send(res, 200, { ok: true, mode: opts.mode, version: opts.version, realtime: opts.realtime, auth: opts.auth ?? { github: null, supabase: null } } satisfies Health);
       }
       const candidates = routes.filter((r) => r.pattern.test(url.pathname));
       if (candidates.length === 0) throw new HttpError(404, 'not_found', `no such endpoint: ${url.pathname}`);
