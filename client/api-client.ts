@@ -47,8 +47,25 @@ export function resolveTarget(opts: { url?: string; token?: string; home?: strin
 
 export class ApiClient {
   readonly target: Target;
+  private readonly tokenListeners = new Set<(token: string) => void>();
   constructor(target: Target) {
     this.target = target;
+  }
+
+  /**
+   * A renewed session's token: later requests use it, and whoever listens (live Realtime channels)
+   * hands it on before the old one expires.
+   */
+  setToken(token: string): void {
+    if (token === this.target.token) return;
+    this.target.token = token;
+    for (const l of this.tokenListeners) l(token);
+  }
+
+  /** Called with each new token; returns how to stop listening. */
+  onToken(listener: (token: string) => void): () => void {
+    this.tokenListeners.add(listener);
+    return () => this.tokenListeners.delete(listener);
   }
 
   private async fetch(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
