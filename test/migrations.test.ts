@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startEmbedded, type EmbeddedCluster } from '../server/db/embedded.ts';
-import { MIGRATIONS_DIR, MigrationError, migrate } from '../server/db/migrate.ts';
+import { MIGRATIONS_DIR, MigrationError, PUSHED_NOTE, SHIMS_FILE, migrate, readMigrations } from '../server/db/migrate.ts';
 import { startServer } from '../server/app.ts';
 import { tempHome } from './helpers/control-plane.ts';
 
@@ -50,13 +50,15 @@ test('applies every migration once, records it, and applies nothing the second t
   const first = await migrate(client);
   assert.deepEqual(first.applied, files);
   const second = await migrate(client);
-  assert.deepEqual(second, { applied: [], alreadyApplied: files.length });
+  assert.deepEqual(second, { applied: [], alreadyApplied: files.length, fromSupabaseHistory: [] });
   const { rows } = await client.query('select name from odooops_migrations.applied order by name');
   assert.deepEqual(rows.map((r) => r.name), files);
   // Every ops table has row level security on.
   const rls = await client.query(`select relname from pg_class c join pg_namespace s on s.oid = c.relnamespace
     where s.nspname = 'ops' and c.relkind = 'r' and not c.relrowsecurity`);
   assert.deepEqual(rls.rows, []);
+  // Without the Supabase CLI's history table, the runner keeps its own history only.
+  assert.equal((await client.query(`select to_regclass('supabase_migrations.schema_migrations') as t`)).rows[0].t, null);
   await client.end();
 });
 
@@ -206,6 +208,91 @@ test('upgrading from before the registry: environments keep their settings as a 
     assert.equal(await writeUpgradeSuggestion(pool, adopted, file, () => {}), null);
   } finally {
     await pool.end();
+    await client.end();
+  }
+});
+
+// supabase_migrations.schema_migrations exactly as the Supabase CLI makes it (supabase/cli pkg/migration/history.go).
+// The shims first: on Supabase, where `supabase db push` runs, every object they make exists already.
+const CLI_HISTORY_TABLE = `
+  ${readFileSync(SHIMS_FILE, 'utf8')};
+  create schema if not exists supabase_migrations;
+  create table if not exists supabase_migrations.schema_migrations (version text not null primary key);
+  alter table supabase_migrations.schema_migrations add column if not exists statements text[];
+  alter table supabase_migrations.schema_migrations add column if not exists name text`;
+
+/**
+ * STAND-IN for `supabase db push` (the CLI's npm package downloads its binary from GitHub, which this
+ * machine cannot reach): applies a file and records it the way the CLI does, in one transaction.
+ * The CLI splits the file into statements; here the file is one.
+ */
+async function supabaseDbPush(client: pg.Client, file: string): Promise<void> {
+  const sql = readFileSync(join(MIGRATIONS_DIR, file), 'utf8');
+  const [, version, name] = /^([0-9]+)_(.*)\.sql$/.exec(file)!;
+  await client.query('begin');
+  await client.query(sql);
+  await client.query('insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, $3)', [version, name, [sql]]);
+  await client.query('commit');
+}
+
+const history = async (c: pg.Client) =>
+  (await c.query('select version, name, statements from supabase_migrations.schema_migrations order by version')).rows;
+
+test('where the Supabase CLI\'s history exists, the runner records there what it applies, so supabase db push finds nothing pending', async () => {
+  const { client } = await freshDb();
+  await client.query(CLI_HISTORY_TABLE);
+  const files = readMigrations();
+  assert.deepEqual((await migrate(client)).applied, files.map((f) => f.name));
+  assert.deepEqual(await history(client), files.map((f) => ({
+    version: f.name.slice(0, 14), name: f.name.slice(15, -'.sql'.length), statements: [f.sql],
+  })));
+  assert.deepEqual((await migrate(client)).applied, []);
+  await client.end();
+});
+
+test('migrations supabase db push applied count as applied: recorded with their sha256 and a note, never run again', async () => {
+  const { client } = await freshDb();
+  await client.query(CLI_HISTORY_TABLE);
+  // The project's own app migrations share the history: the runner leaves them alone.
+  await client.query(`insert into supabase_migrations.schema_migrations (version, name, statements) values ('20200101000000', 'app_tables', '{"create table public.app (id int)"}')`);
+  const files = readMigrations();
+  const pushed = files.slice(0, 4);
+  for (const f of pushed) await supabaseDbPush(client, f.name);
+  const logged: string[] = [];
+  // Running a pushed file again would fail (its tables exist): success means they were not run.
+  const result = await migrate(client, undefined, (m) => logged.push(m));
+  assert.deepEqual(result.fromSupabaseHistory, pushed.map((f) => f.name));
+  assert.deepEqual(result.applied, files.slice(4).map((f) => f.name));
+  assert.ok(logged.includes(`migration ${pushed[0]!.name} was applied by supabase db push: recorded as applied`), logged.join('\n'));
+  const { rows } = await client.query('select name, sha256, note from odooops_migrations.applied order by name');
+  assert.deepEqual(rows, files.map((f, i) => ({ name: f.name, sha256: f.sha256, note: i < 4 ? PUSHED_NOTE : null })));
+  assert.deepEqual((await history(client)).map((r) => r.version), ['20200101000000', ...files.map((f) => f.name.slice(0, 14))]);
+  assert.deepEqual(await migrate(client), { applied: [], alreadyApplied: files.length, fromSupabaseHistory: [] });
+  await client.end();
+});
+
+test('a version the Supabase history gives another migration, or a history the API roles may write, stops the runner', async () => {
+  const files = readMigrations();
+  {
+    const { client } = await freshDb();
+    await client.query(CLI_HISTORY_TABLE);
+    await client.query(`insert into supabase_migrations.schema_migrations (version, name) values ($1, 'someone_elses')`, [files[0]!.name.slice(0, 14)]);
+    await assert.rejects(migrate(client), (err: Error) => {
+      assert.ok(err instanceof MigrationError);
+      assert.match(err.message, new RegExp(`says version ${files[0]!.name.slice(0, 14)} is "someone_elses", but OdooOps's migration .* is ${files[0]!.name}: two migrations share a version`));
+      return true;
+    });
+    assert.equal((await client.query(`select to_regnamespace('ops') as s`)).rows[0].s, null, 'nothing applied, nothing adopted');
+    await client.end();
+  }
+  {
+    // Anyone signed in could mark the migration that adds a policy as applied, so that it never runs.
+    const { client } = await freshDb();
+    await client.query(CLI_HISTORY_TABLE);
+    await supabaseDbPush(client, files[0]!.name);
+    await client.query('grant usage on schema supabase_migrations to authenticated; grant insert on supabase_migrations.schema_migrations to authenticated');
+    await assert.rejects(migrate(client), /says 20\d{12}_\w+\.sql was applied, but the API roles \(anon, authenticated\) may write that table.*revoke insert, update/);
+    assert.equal((await client.query('select count(*)::int as n from odooops_migrations.applied')).rows[0].n, 0);
     await client.end();
   }
 });

@@ -15,12 +15,16 @@ const BIN = '/usr/lib/postgresql/15/bin';
 export interface DebianPostgres {
   host: string;
   port: number;
+  /** The bootstrap superuser's name (postgres unless asked otherwise). */
+  superuser: string;
   /** Superuser connection to a database of this cluster. */
   client(database?: string): Promise<pg.Client>;
   stop(): Promise<void>;
 }
 
-export async function startDebianPostgres(): Promise<DebianPostgres> {
+/** superuser: the bootstrap superuser's name (hosted Supabase's is supabase_admin; its postgres is not one). */
+export async function startDebianPostgres(opts: { superuser?: string } = {}): Promise<DebianPostgres> {
+  const superuser = opts.superuser ?? 'postgres';
   if (!existsSync(join(BIN, 'initdb'))) {
     throw new Error(`Debian PostgreSQL 15 is not installed (${BIN}/initdb missing): apt-get install postgresql-15`);
   }
@@ -35,14 +39,15 @@ export async function startDebianPostgres(): Promise<DebianPostgres> {
     chownSync(root, uid, gid);
   }
   const as = (cmd: string, args: string[]) => (asRoot ? run('runuser', ['-u', 'postgres', '--', cmd, ...args]) : run(cmd, args));
-  await as(join(BIN, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  await as(join(BIN, 'initdb'), ['-D', data, '-U', superuser, '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
   const port = await freePort();
   await as(join(BIN, 'pg_ctl'), ['-D', data, '-w', '-l', join(root, 'log'), '-o', `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
   return {
     host: '127.0.0.1',
     port,
+    superuser,
     async client(database = 'postgres') {
-      const c = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database });
+      const c = new pg.Client({ host: '127.0.0.1', port, user: superuser, database });
       await c.connect();
       return c;
     },
