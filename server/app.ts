@@ -11,6 +11,7 @@ import { DEFAULT_IMPORT_LIMITS } from './api/import-upload.ts';
 import { hsVerifier, jwksVerifier, localIdentity, signToken, type TokenVerifier } from './auth/tokens.ts';
 import { startEmbedded, type EmbeddedCluster } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
+import { assertSessionConnection } from './db/session-check.ts';
 import { createPool } from './db/session.ts';
 import { homeFiles, odooopsHome, sharedDir } from './paths.ts';
 import { loadExecutors } from './worker/executors/index.ts';
@@ -116,6 +117,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       databaseUrl = cluster.url;
     }
     const mode = cluster ? 'embedded' : 'external';
+    // Before anything LISTENs or locks: a transaction pooler would break both, silently.
+    if (!cluster) await assertSessionConnection(databaseUrl);
 
     const pool = createPool(databaseUrl, 10);
     cleanups.push(() => pool.end());

@@ -1,6 +1,8 @@
 import { LocalBackupStore } from '../odoo/backup-store.ts';
 import { startServer, type ServerOptions } from '../app.ts';
+import { MigrationError } from '../db/migrate.ts';
 import { createPool } from '../db/session.ts';
+import { TransactionPoolerError, assertSessionConnection } from '../db/session-check.ts';
 import { loadExecutors } from '../worker/executors/index.ts';
 import { Worker } from '../worker/worker.ts';
 import { CliError, EXIT } from '../../client/api-client.ts';
@@ -14,10 +16,22 @@ const log = (m: string) => console.error(`[${new Date().toISOString()}] ${m}`);
 
 /** Runs until SIGTERM/SIGINT, then shuts down in order: finish or release runs, then the database. */
 export async function serve(what: 'server' | 'worker', opts: ServerOptions, graceMs = 20_000): Promise<number> {
+  try {
+    return await serveUntilSignal(what, opts, graceMs);
+  } catch (err) {
+    // Refusals the operator fixes (another URL, a grant, a migration file): one clear message, not a stack trace.
+    if (err instanceof TransactionPoolerError) throw new CliError(err.reason, EXIT.usage, err.hint);
+    if (err instanceof MigrationError) throw new CliError(err.message, EXIT.usage, err.hint);
+    throw err;
+  }
+}
+
+async function serveUntilSignal(what: 'server' | 'worker', opts: ServerOptions, graceMs: number): Promise<number> {
   let stop: (graceMs?: number) => Promise<void>;
   let reload: () => Promise<void>;
   if (what === 'worker') {
     if (!opts.databaseUrl) throw new CliError('odooops worker needs --database-url (the control plane it works for)', EXIT.usage);
+    await assertSessionConnection(opts.databaseUrl); // the worker LISTENs: no transaction pooler
     const home = odooopsHome(opts.home);
     await setupRunUser(opts.runAs, log);
     // This worker resolves names with its own registry file (the server publishes the names to the control plane).
