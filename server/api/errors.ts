@@ -21,7 +21,7 @@ export const notFound = (what: string) => new HttpError(404, 'not_found', `${wha
 /** Names only commands that exist (a test checks). */
 export const UNAUTHORIZED_HINT =
   'Sign in with `odooops login` (or OdooOps: Sign in in VS Code), or send Authorization: Bearer <token> with a valid token (ODOOOPS_TOKEN or --token for the CLI; the server\'s operator prints one with `odooops token --user <your user id>`).';
-const EXPIRED_HINT = 'Refresh the session (POST /api/auth/refresh with its refresh token; odooops and the extension do it by themselves) and send the request again.';
+const EXPIRED_HINT = 'Refresh the session (POST /api/auth/refresh with its refresh token; the CLI and the extension do it by themselves) and send the request again.';
 
 const GONE = 'The files are gone from the backup store (deleted or lost there); OdooOps cannot bring them back.';
 
