@@ -464,8 +464,8 @@ export const UserProfile = z.object({
   githubLogin: z.string().nullable(),
   email: z.string().nullable(),
 });
-export const GitHubSignIn = z.object({ githubToken: z.string().min(1).max(500) });
-export const RefreshRequest = z.object({ refreshToken: z.string().min(1).max(500) });
+export const GitHubSignIn = z.strictObject({ githubToken: z.string().min(1).max(500) });
+export const RefreshRequest = z.strictObject({ refreshToken: z.string().min(1).max(500) });
 /** An OdooOps session: a short-lived bearer token, and the refresh token that renews it (once: it rotates). */
 export const AuthSession = z.object({
   accessToken: z.string(),
@@ -483,7 +483,7 @@ export const AcceptedSignIn = z.object({
 });
 export type AcceptedSignIn = z.infer<typeof AcceptedSignIn>;
 export const InvitationInput = z
-  .object({ githubLogin: GitHubLogin.optional(), email: z.email().max(320).optional(), role: Role })
+  .strictObject({ githubLogin: GitHubLogin.optional(), email: z.email().max(320).optional(), role: Role })
   .refine((i) => (i.githubLogin === undefined) !== (i.email === undefined), 'invite by githubLogin or by email (one of them)');
 export const Invitation = z.object({
   id: Uuid,

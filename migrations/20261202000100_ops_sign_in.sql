@@ -287,7 +287,9 @@ $$;
 
 -- Grants -----------------------------------------------------------------------------------------
 revoke all on ops.users, ops.sessions, ops.invitations from public, anon, authenticated, service_role;
-grant select on ops.users to authenticated, service_role;
+-- Names and logins only: people who share a project need not see each other's email addresses.
+grant select (id, name, github_login, created_at, last_sign_in_at) on ops.users to authenticated;
+grant select on ops.users to service_role;
 grant select (id, user_id, generation, created_at, rotated_at, expires_at, revoked_at, revoked_reason, user_agent)
   on ops.sessions to authenticated;
 grant select on ops.sessions to service_role;

@@ -161,6 +161,22 @@ test('only project admins invite, list and withdraw invitations; inviting again 
   assert.match(member.body.error.message, /MONA-LISA is already a member of team-acme/);
 });
 
+test('people see the names of those they share a project with (and their own), never their emails', async () => {
+  const mona = (await cp.pool.query(`select id from ops.users where github_login = 'mona-lisa'`)).rows[0].id as string;
+  const coMember = await cp.user();
+  await cp.pool.query(`insert into ops.project_members (project_id, user_id, role) values ($1, $2, 'viewer')`, [projectId, coMember.id]);
+  const seen = await cp.sql(coMember, (c) => c.query('select id, name, github_login from ops.users where id = $1', [mona]));
+  assert.deepEqual(seen.rows, [{ id: mona, name: 'Mona Lisa Octocat', github_login: 'mona-lisa' }]);
+  await assert.rejects(cp.sql(coMember, (c) => c.query('select email from ops.users')), /permission denied/);
+  const outsider = await cp.user();
+  assert.equal((await cp.sql(outsider, (c) => c.query('select id from ops.users'))).rowCount, 0);
+  const self = await cp.sql({ id: mona, token: '', call: async () => ({ status: 0, body: null }) }, (c) => c.query('select id from ops.users'));
+  assert.ok(self.rows.some((r) => r.id === mona));
+  // Sessions: each person sees their own only.
+  assert.equal((await cp.sql(coMember, (c) => c.query('select id from ops.sessions'))).rowCount, 0);
+  assert.ok((await cp.sql({ id: mona, token: '', call: async () => ({ status: 0, body: null }) }, (c) => c.query('select id from ops.sessions'))).rowCount! >= 1);
+});
+
 test('a GitHub token GitHub refuses is a 401; GitHub failing is a 502 that says so; neither makes an account', async () => {
   const bad = await exchange('gho_not_a_real_token');
   assert.equal(bad.status, 401);
@@ -305,6 +321,30 @@ test('sign-ins are limited per client address before GitHub is asked', async () 
   } finally {
     await limited.close();
   }
+});
+
+test('the Realtime gateway verifies session tokens the same way: a signed-out session cannot join', async () => {
+  const { createClient } = await import('@supabase/supabase-js');
+  const s = await signedIn('realtime-rex');
+  const join = async (token: string) => {
+    const sb = createClient(cp.server.url, 'odooops-local', { accessToken: async () => token, auth: { persistSession: false, autoRefreshToken: false } });
+    await sb.realtime.setAuth();
+    try {
+      return await new Promise<{ status: string; error?: string }>((resolve) => {
+        sb.channel(`project:${projectId}`, { config: { private: true } }).subscribe((status, err) => {
+          if (status !== 'CLOSED') resolve({ status, error: err?.message });
+        });
+      });
+    } finally {
+      await sb.removeAllChannels();
+      sb.realtime.disconnect();
+    }
+  };
+  assert.equal((await join(s.accessToken)).status, 'SUBSCRIBED');
+  assert.equal((await call(cp.server.url, s.accessToken, 'POST', '/api/auth/logout')).status, 200);
+  const refused = await join(s.accessToken);
+  assert.equal(refused.status, 'CHANNEL_ERROR');
+  assert.match(refused.error ?? '', /this session has ended/);
 });
 
 // client/session.ts -------------------------------------------------------------------------------

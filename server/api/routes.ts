@@ -282,8 +282,9 @@ export const routes: Route[] = [
       requireAdmin(project, 'invite people');
       const who = input.githubLogin ?? input.email!;
       const column = input.githubLogin ? 'github_login' : 'email';
-      const { rows: members } = await c.query(`select 1 from ops.project_members m join ops.users u on u.id = m.user_id
-        where m.project_id = $1 and lower(u.${column}) = lower($2)`, [project.id, who]);
+      // By login only: members' email addresses are not for other members to read.
+      const { rows: members } = input.githubLogin ? await c.query(`select 1 from ops.project_members m join ops.users u on u.id = m.user_id
+        where m.project_id = $1 and lower(u.github_login) = lower($2)`, [project.id, who]) : { rows: [] };
       if (members.length) throw new HttpError(409, 'already_member', `${who} is already a member of ${project.slug}`, `Change their role instead: odooops member set-role ${project.slug} USER_ID ROLE (odooops member list ${project.slug} shows them).`);
       // Inviting again replaces the pending invitation (a new role, 14 more days).
       const { rowCount: replaced } = await c.query(`delete from ops.invitations where project_id = $1 and lower(${column}) = lower($2) and accepted_at is null`, [project.id, who]);
