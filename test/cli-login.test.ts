@@ -146,6 +146,13 @@ test('login --with-token reads a GitHub token from stdin; no invitation is a cle
     const ok = await cli(['login', '--url', cp.server.url, '--with-token', '--json'], { home, stdin: 'gho_stranger\n' });
     assert.equal(ok.code, 0, show(ok));
     assert.deepEqual(JSON.parse(ok.stdout).joined, [{ project: P, role: 'viewer' }]);
+    // Signing in again replaces the kept session and ends the old one on the server.
+    const keptBefore = JSON.parse(readFileSync(join(home, 'credentials.json'), 'utf8')).servers[cp.server.url].session;
+    const again = await cli(['login', '--url', cp.server.url, '--with-token'], { home, stdin: 'gho_stranger\n' });
+    assert.equal(again.code, 0, show(again));
+    assert.equal((await call(cp.server.url, keptBefore.accessToken, 'GET', '/api/me')).body.error.code, 'session_ended');
+    const keptNow = JSON.parse(readFileSync(join(home, 'credentials.json'), 'utf8')).servers[cp.server.url].session;
+    assert.equal((await call(cp.server.url, keptNow.accessToken, 'GET', '/api/me')).status, 200);
     // GitHub declining the device flow, and the code running out: not signed in, saying so.
     gh.nextDeviceFlow(['authorization_pending', 'access_denied']);
     const denied = await cli(['login', '--url', cp.server.url], { home });

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { clientFiles, odooopsHome } from '../../contract/home.ts';
 import { CliError, EXIT } from '../../client/api-client.ts';
-import { SessionManager, signInWithGitHub } from '../../client/session.ts';
+import { SessionManager, signInWithGitHub, type StoredSession } from '../../client/session.ts';
 import { CredentialStore, serverKey } from './credentials.ts';
 
 /** What the device flow asks GitHub for: who the person is, and their verified email. */
@@ -150,8 +150,17 @@ export async function login(opts: { url?: string; home?: string; withToken?: boo
     githubToken = await githubDeviceFlow({ webUrl: h.auth.github.webUrl, clientId: h.auth.github.clientId }, opts.io);
   }
   const session = await signInWithGitHub(server, githubToken);
-  const sm = new SessionManager({ url: server, storage: store.storageFor(server, { makeDefault: true }) });
-  await sm.signIn(session);
+  const storage = store.storageFor(server, { makeDefault: true });
+  const previous = await storage.load().catch(() => undefined);
+  await new SessionManager({ url: server, storage }).signIn(session);
+  if (previous) {
+    // Signing in again replaces the session kept here: end the old one on the server rather than leave
+    // it valid for 30 days with nobody holding it (best effort; it is refreshed first if it has expired).
+    let held: StoredSession | undefined = previous;
+    const old = new SessionManager({ url: server, storage: { load: async () => held, save: async (s) => void (held = s), clear: async () => void (held = undefined) } });
+    await old.load();
+    await old.signOut().catch(() => {});
+  }
   return { server, user: session.user, joined: session.joined, storedIn: store.where(server) ?? store.file };
 }
 
