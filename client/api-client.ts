@@ -62,6 +62,21 @@ export class ApiClient {
     for (const l of this.tokenListeners) l(token);
   }
 
+  /**
+   * A signed-in session (client/session.ts) that refreshes itself: asked for a fresh token before each
+   * request, and to renew it once when the server answers 401 token_expired (clocks can disagree).
+   */
+  private session: import('./session.ts').TokenSource | undefined;
+  useSession(session: import('./session.ts').TokenSource | undefined): void {
+    this.session = session;
+  }
+
+  /** The bearer token to send now (a session's, refreshed first when it is about to expire). */
+  async bearer(): Promise<string> {
+    if (this.session) this.setToken(await this.session.token());
+    return this.target.token;
+  }
+
   /** Called with each new token; returns how to stop listening. */
   onToken(listener: (token: string) => void): () => void {
     this.tokenListeners.add(listener);
@@ -69,11 +84,12 @@ export class ApiClient {
   }
 
   private async fetch(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<Response> {
+    const token = await this.bearer();
     try {
       return await fetch(new URL(path, this.target.url), {
         method,
         signal,
-        headers: { authorization: `Bearer ${this.target.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (err) {
@@ -125,8 +141,13 @@ export class ApiClient {
   }
 
   async request<T>(method: string, path: string, schema: z.ZodType<T>, body?: unknown): Promise<{ status: number; data: T }> {
-    const res = await this.fetch(method, path, body);
-    const text = await res.text();
+    let res = await this.fetch(method, path, body);
+    let text = await res.text();
+    if (res.status === 401 && this.session && /"code"\s*:\s*"token_expired"/.test(text)) {
+      await this.session.renew(this.target.token);
+      res = await this.fetch(method, path, body);
+      text = await res.text();
+    }
     let json: unknown = null;
     try {
       json = text ? JSON.parse(text) : null;

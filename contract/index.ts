@@ -155,6 +155,9 @@ export const Member = z.object({
   role: Role,
   displayName: z.string().nullable(),
   addedAt: z.string(),
+  /** What to call them: the display name an admin gave, else their name on GitHub, else their GitHub login. */
+  name: z.string().nullable().optional(),
+  githubLogin: z.string().nullable().optional(),
 });
 export const Environment = z.object({
   id: Uuid,
@@ -426,6 +429,9 @@ export const Me = z.object({
   role: z.string(),
   /** Instance admins create projects and grant the right to others (`odooops admin`). */
   instanceAdmin: z.boolean(),
+  /** From the person's sign-in (null for a token the operator signed for a user id). */
+  name: z.string().nullable().optional(),
+  githubLogin: z.string().nullable().optional(),
 });
 export const Health = z.object({
   ok: z.literal(true),
@@ -458,8 +464,8 @@ export const UserProfile = z.object({
   githubLogin: z.string().nullable(),
   email: z.string().nullable(),
 });
-export const GitHubSignIn = z.object({ githubToken: z.string().min(1).max(500) });
-export const RefreshRequest = z.object({ refreshToken: z.string().min(1).max(500) });
+export const GitHubSignIn = z.strictObject({ githubToken: z.string().min(1).max(500) });
+export const RefreshRequest = z.strictObject({ refreshToken: z.string().min(1).max(500) });
 /** An OdooOps session: a short-lived bearer token, and the refresh token that renews it (once: it rotates). */
 export const AuthSession = z.object({
   accessToken: z.string(),
@@ -470,8 +476,14 @@ export const AuthSession = z.object({
   /** Projects this sign-in joined by accepting invitations. */
   joined: z.array(z.object({ project: z.string(), role: Role })),
 });
+/** POST /api/auth/accept (a Supabase control plane): who the Supabase user is here, and what they joined. */
+export const AcceptedSignIn = z.object({
+  user: UserProfile,
+  joined: z.array(z.object({ project: z.string(), role: Role })),
+});
+export type AcceptedSignIn = z.infer<typeof AcceptedSignIn>;
 export const InvitationInput = z
-  .object({ githubLogin: GitHubLogin.optional(), email: z.email().max(320).optional(), role: Role })
+  .strictObject({ githubLogin: GitHubLogin.optional(), email: z.email().max(320).optional(), role: Role })
   .refine((i) => (i.githubLogin === undefined) !== (i.email === undefined), 'invite by githubLogin or by email (one of them)');
 export const Invitation = z.object({
   id: Uuid,

@@ -5,10 +5,12 @@ import { Scheduler } from './worker/scheduler.ts';
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
-import { LocalConnection } from '../contract/index.ts';
+import { LocalConnection, type Health } from '../contract/index.ts';
 import { createApiServer } from './api/http.ts';
 import { DEFAULT_IMPORT_LIMITS } from './api/import-upload.ts';
 import { hsVerifier, jwksVerifier, localIdentity, signToken, type TokenVerifier } from './auth/tokens.ts';
+import { DEFAULT_SESSION_TTL_SECONDS, sessionVerifier } from './auth/sessions.ts';
+import { SignIn } from './api/sign-in.ts';
 import { startEmbedded, type EmbeddedCluster } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
 import { assertSessionConnection } from './db/session-check.ts';
@@ -67,6 +69,15 @@ export interface ServerOptions {
   githubWebhookSecret?: string;
   githubToken?: string;
   githubApiUrl?: string;
+  /**
+   * Sign-in (issue 15): the GitHub OAuth app whose device flow `odooops login` runs (its client id; null
+   * without one: GitHub tokens can still be exchanged), GitHub's web URL (https://github.com), how long
+   * session access tokens live (seconds, default 3600), and sign-ins per client address.
+   */
+  githubClientId?: string;
+  githubWebUrl?: string;
+  sessionTtlSeconds?: number;
+  signInRateLimit?: { burst: number; perMinute: number };
   /** The worker's own files (checkouts, Odoo processes); <home>/work by default (a directory the run user owns). */
   workDir?: string;
   /** Crash-unsafe database settings, for tests and benchmarks. */
@@ -133,9 +144,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const identity = localIdentity(home);
     // Local tokens are signed with the Supabase project's secret when one is given, so they stay valid.
     const secret = opts.jwtSecret ? new TextEncoder().encode(opts.jwtSecret) : identity.secret;
-    const verifier: TokenVerifier = opts.jwksUrl
+    // Sign-in sessions' tokens (with a sid) are this server's own, checked against ops.sessions; any other
+    // token is the operator's (odooops token) or Supabase's.
+    const verifier: TokenVerifier = sessionVerifier(pool, secret, opts.jwksUrl
       ? jwksVerifier(opts.jwksUrl)
-      : hsVerifier(secret);
+      : hsVerifier(secret));
     const token = await signToken(secret, { sub: identity.userId, email: 'local@odooops.invalid' }, '365d');
     // The operator's own identity may create projects and grant that right (odooops admin).
     await ensureInstanceAdmin(pool, identity.userId);
@@ -182,7 +195,17 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const realtime = { url: opts.realtimeUrl ?? null, apiKey: opts.realtimeKey ?? 'odooops-local' };
     const maxUploadBytes = opts.maxImportBytes ?? DEFAULT_IMPORT_LIMITS.maxUploadBytes;
     const importLimits = { maxUploadBytes, maxExpandedBytes: opts.maxImportExpandedBytes ?? maxUploadBytes * 20 };
-    const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, backupStore, importLimits, log, github, githubWebhookSecret: opts.githubWebhookSecret });
+    // A Supabase control plane (its tokens, its Realtime) signs people in with Supabase Auth.
+    const supabase = Boolean((opts.jwtSecret || opts.jwksUrl) && opts.realtimeUrl);
+    const auth: Health['auth'] = {
+      github: supabase ? null : { clientId: opts.githubClientId ?? null, webUrl: opts.githubWebUrl ?? 'https://github.com' },
+      supabase: supabase ? { url: opts.realtimeUrl!, anonKey: opts.realtimeKey ?? '' } : null,
+    };
+    const signIn = new SignIn({
+      pool, secret, verifier, supabase, githubApiUrl: opts.githubApiUrl ?? 'https://api.github.com',
+      sessionTtlSeconds: opts.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS, rateLimit: opts.signInRateLimit,
+    });
+    const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, auth, signIn, backupStore, importLimits, log, github, githubWebhookSecret: opts.githubWebhookSecret });
     await new Promise<void>((resolve, reject) => {
       api.once('error', reject);
       api.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());

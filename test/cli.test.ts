@@ -190,7 +190,7 @@ test('usage errors exit 2 and send nothing', async () => {
     [['env', 'create', P, 'qa', '--stage', 'development', '--db', 'x'], /--db-server is required/],
     [['env', 'deploy-target', P, E], /--runtime NAME is required/],
     [['admin', 'promote', 'x'], /unknown command: admin promote/],
-    [['login', '--help'], /unknown command: login/],
+    [['logon', '--help'], /unknown command: logon/],
     [['run', 'queue', P, E, 'test.block', '--params', '{"blockOn": [}'], /--params must be a JSON object/],
     [['run', 'queue', P, E, 'test.block', '--params', '[1, 2]'], /--params must be a JSON object/],
     [['run', 'queue', P, E, 'test.block', '--param', 'novalue'], /--param takes KEY=VALUE/],
@@ -253,7 +253,7 @@ test('odooops token --user prints a JWT the API accepts for that user', async ()
   assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/, 'a compact JWT');
   const me = await call(cp!.server.url, token, 'GET', '/api/me');
   assert.equal(me.status, 200, JSON.stringify(me.body));
-  assert.deepEqual(me.body, { userId, email: 'ci@example.invalid', role: 'authenticated', instanceAdmin: false });
+  assert.deepEqual(me.body, { userId, email: 'ci@example.invalid', role: 'authenticated', instanceAdmin: false, name: null, githubLogin: null });
   const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { exp: number; iat: number };
   assert.equal(claims.exp - claims.iat, 3600, '--ttl 1h');
 

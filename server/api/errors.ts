@@ -18,9 +18,10 @@ export class HttpError extends Error {
 
 export const notFound = (what: string) => new HttpError(404, 'not_found', `${what} not found`, 'Check the name; you only see projects you are a member of.');
 
-/** Names only commands that exist: there is no interactive login, tokens are signed by the server's operator. */
+/** Names only commands that exist (a test checks). */
 export const UNAUTHORIZED_HINT =
-  'Send Authorization: Bearer <token> with a valid token (ODOOOPS_TOKEN or --token for the CLI); the server\'s operator prints one with `odooops token --user <your user id>`.';
+  'Sign in with `odooops login` (or OdooOps: Sign in in VS Code), or send Authorization: Bearer <token> with a valid token (ODOOOPS_TOKEN or --token for the CLI; the server\'s operator prints one with `odooops token --user <your user id>`).';
+const EXPIRED_HINT = 'Refresh the session (POST /api/auth/refresh with its refresh token; the CLI and the extension do it by themselves) and send the request again.';
 
 const GONE = 'The files are gone from the backup store (deleted or lost there); OdooOps cannot bring them back.';
 
@@ -56,7 +57,7 @@ export function toHttpError(err: unknown): HttpError {
     return new HttpError(400, 'invalid_request', `${where}${first?.message ?? 'invalid request'}`, undefined, z.treeifyError(err));
   }
   if (err instanceof URIError) return new HttpError(400, 'invalid_request', 'the URL has a malformed %-escape');
-  if (err instanceof AuthError) return new HttpError(401, 'unauthorized', err.message, UNAUTHORIZED_HINT);
+  if (err instanceof AuthError) return new HttpError(401, err.code, err.message, err.code === 'token_expired' ? EXPIRED_HINT : UNAUTHORIZED_HINT);
   // Only when a part vanished between the route's check and the read: still before any header went out.
   if (err instanceof BackupObjectMissing) return new HttpError(404, 'backup_files_missing', err.message, `${GONE} Use another backup, or take a new one.`);
   const pgErr = err as { code?: string; message?: string; hint?: string; constraint?: string };

@@ -10,6 +10,7 @@ import { routes } from './routes.ts';
 import type { ImportLimits } from './import-upload.ts';
 import type { GitHubFeedback } from '../github/feedback.ts';
 import { handleGitHubWebhook } from '../github/webhook.ts';
+import type { SignIn } from './sign-in.ts';
 
 export interface ApiOptions {
   pool: pg.Pool;
@@ -25,6 +26,8 @@ export interface ApiOptions {
   importLimits?: ImportLimits;
   githubWebhookSecret?: string;
   github?: GitHubFeedback | null;
+  /** /api/auth/*: sign-in, refresh, sign-out (server/api/sign-in.ts). */
+  signIn?: SignIn;
   log: (message: string) => void;
 }
 
@@ -66,6 +69,14 @@ export function createApiServer(opts: ApiOptions): Server {
         // Authenticated by its signature, not a bearer token.
         const r = await handleGitHubWebhook(req, { pool: opts.pool, secret: opts.githubWebhookSecret, github: opts.github ?? null, log: opts.log });
         return send(res, r.status, r.body);
+      }
+      if (opts.signIn && url.pathname.startsWith('/api/auth/')) {
+        // Sign-in and refresh come before there is a bearer token; each endpoint authenticates itself.
+        const r = await opts.signIn.handle(req, method, url.pathname, () => readJson(req));
+        if (r) {
+          for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
+          return send(res, r.status, r.body);
+        }
       }
       if (method === 'GET' && url.pathname === '/api/health') {
         return send(res, 200, { ok: true, mode: opts.mode, version: opts.version, realtime: opts.realtime, auth: opts.auth ?? { github: null, supabase: null } } satisfies Health);

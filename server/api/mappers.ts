@@ -19,6 +19,13 @@ export const toProject = (r: Row): Project => ({
 
 export const toMember = (r: Row): Member => ({
   userId: r.user_id, role: r.role, displayName: r.display_name ?? null, addedAt: iso(r.added_at)!,
+  name: r.display_name ?? r.user_name ?? r.github_login ?? null, githubLogin: r.github_login ?? null,
+});
+
+export const toInvitation = (r: Row): C.Invitation => ({
+  id: r.id, project: r.project_slug, githubLogin: r.github_login ?? null, email: r.email ?? null, role: r.role,
+  invitedBy: r.invited_by, createdAt: iso(r.created_at)!, expiresAt: iso(r.expires_at)!,
+  acceptedBy: r.accepted_by ?? null, acceptedAt: iso(r.accepted_at),
 });
 
 export const toEnvironment = (r: Row): Environment => ({

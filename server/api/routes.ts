@@ -13,7 +13,7 @@ import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '..
 import { parseMaskProfile, projectMaskProfile } from '../odoo/mask.ts';
 import { floorDescriptions, floorViolations, tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../odoo/mask-policy.ts';
 import { checkRunParams } from './run-checks.ts';
-import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toBackup, toEnvironment, toInfra, toMember, toProject, toRun } from './mappers.ts';
+import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toBackup, toEnvironment, toInfra, toInvitation, toMember, toProject, toRun } from './mappers.ts';
 
 export interface RequestContext {
   pool: pg.Pool;
@@ -132,9 +132,11 @@ function requireAdmin(project: { role: C.Role | null; slug: string }, what: stri
 export const routes: Route[] = [
   route('GET', '/api/me', async ({ pool, claims }) =>
     asUser(pool, claims, async (c) => {
+      const user = (await c.query('select name, github_login from ops.users where id = $1', [claims.sub])).rows[0];
       const me: C.Me = {
         userId: claims.sub, email: (claims.email as string | undefined) ?? null, role: claims.role,
         instanceAdmin: (await c.query('select ops.is_instance_admin() as ok')).rows[0].ok as boolean,
+        name: user?.name ?? user?.github_login ?? null, githubLogin: user?.github_login ?? null,
       };
       return { body: me };
     }),
@@ -221,7 +223,9 @@ export const routes: Route[] = [
   route('GET', `/api/projects/${P}/members`, async ({ pool, claims, params }) =>
     asUser(pool, claims, async (c) => {
       const project = await findProject(c, params.project!);
-      const { rows } = await c.query('select * from ops.project_members where project_id = $1 order by added_at', [project.id]);
+      // ops.users rows are visible to the people who share a project with them (RLS).
+      const { rows } = await c.query(`select m.*, u.name as user_name, u.github_login from ops.project_members m
+        left join ops.users u on u.id = m.user_id where m.project_id = $1 order by m.added_at`, [project.id]);
       return { body: rows.map(toMember) };
     }),
   ),
@@ -257,6 +261,45 @@ export const routes: Route[] = [
       requireAdmin(project, 'remove members');
       const { rowCount } = await c.query('delete from ops.project_members where project_id = $1 and user_id = $2', [project.id, userId]);
       if (!rowCount) throw notFound(`member ${userId}`);
+      return { status: 204, body: null };
+    });
+  }),
+
+  // Invitations: admins invite by GitHub login or email; the first sign-in that matches joins ------
+  route('GET', `/api/projects/${P}/invitations`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'see its invitations');
+      const { rows } = await c.query(`select i.*, $2::text as project_slug from ops.invitations i where i.project_id = $1
+        order by i.accepted_at is not null, i.created_at desc limit 500`, [project.id, project.slug]);
+      return { body: rows.map(toInvitation) };
+    }),
+  ),
+  route('POST', `/api/projects/${P}/invitations`, async ({ pool, claims, params, body }) => {
+    const input = C.InvitationInput.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'invite people');
+      const who = input.githubLogin ?? input.email!;
+      const column = input.githubLogin ? 'github_login' : 'email';
+      // By login only: members' email addresses are not for other members to read.
+      const { rows: members } = input.githubLogin ? await c.query(`select 1 from ops.project_members m join ops.users u on u.id = m.user_id
+        where m.project_id = $1 and lower(u.github_login) = lower($2)`, [project.id, who]) : { rows: [] };
+      if (members.length) throw new HttpError(409, 'already_member', `${who} is already a member of ${project.slug}`, `Change their role instead: odooops member set-role ${project.slug} USER_ID ROLE (odooops member list ${project.slug} shows them).`);
+      // Inviting again replaces the pending invitation (a new role, 14 more days).
+      const { rowCount: replaced } = await c.query(`delete from ops.invitations where project_id = $1 and lower(${column}) = lower($2) and accepted_at is null`, [project.id, who]);
+      const { rows } = await c.query(`insert into ops.invitations (project_id, ${column}, role) values ($1, $2, $3) returning *, $4::text as project_slug`,
+        [project.id, who, input.role, project.slug]);
+      return { status: replaced ? 200 : 201, body: toInvitation(rows[0]) };
+    });
+  }),
+  route('DELETE', `/api/projects/${P}/invitations/(?<invitation>[^/]+)`, async ({ pool, claims, params }) => {
+    const id = C.Uuid.parse(params.invitation);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'withdraw invitations');
+      const { rowCount } = await c.query('delete from ops.invitations where project_id = $1 and id = $2', [project.id, id]);
+      if (!rowCount) throw notFound(`invitation ${id} in project "${project.slug}"`);
       return { status: 204, body: null };
     });
   }),

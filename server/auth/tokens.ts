@@ -8,7 +8,17 @@ import { z } from 'zod';
 import type { Claims } from '../db/session.ts';
 import { homeFiles } from '../paths.ts';
 
-export class AuthError extends Error {}
+/**
+ * A refused bearer token. code tells a client what to do: token_expired (refresh the session and try
+ * again), session_ended (signed out or revoked: sign in again), unauthorized (anything else).
+ */
+export class AuthError extends Error {
+  readonly code: 'unauthorized' | 'token_expired' | 'session_ended';
+  constructor(message: string, code: AuthError['code'] = 'unauthorized') {
+    super(message);
+    this.code = code;
+  }
+}
 
 export interface TokenVerifier {
   verify(token: string): Promise<Claims>;
@@ -35,7 +45,9 @@ async function verifyWith(token: string, key: Uint8Array | JWTVerifyGetKey): Pro
     ({ payload } = await jwtVerify(token, key as Uint8Array));
   } catch (err) {
     const code = (err as { code?: string }).code;
-    throw new AuthError(code === 'ERR_JWT_EXPIRED' ? 'the token has expired: get a new one' : 'the token is not valid for this server');
+    throw code === 'ERR_JWT_EXPIRED'
+      ? new AuthError('the token has expired: get a new one', 'token_expired')
+      : new AuthError('the token is not valid for this server');
   }
   const parsed = TokenClaims.safeParse(payload);
   if (!parsed.success) throw new AuthError('the token carries no user (sub) or role');

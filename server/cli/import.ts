@@ -126,6 +126,7 @@ export async function uploadImport(api: ApiClient, project: string, env: string,
       cb(null, chunk);
     },
   });
+  await api.bearer(); // a signed-in session's token, refreshed first if it is about to expire: a stream cannot be sent twice
   const src = body.stream();
   src.on('error', (err) => counter.destroy(err));
   signal?.addEventListener('abort', () => counter.destroy(new Error('cancelled')), { once: true });

@@ -20,7 +20,8 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
                [--jwt-secret S | --jwks-url URL] [--realtime-url URL --realtime-key KEY]
                [--infra FILE] [--run-as USER] [--concurrency N] [--lease SECONDS] [--grace SECONDS]
                [--backup-dir DIR] [--work-dir DIR] [--no-worker] [--max-import-size SIZE]
-               [--github-webhook-secret S] [--github-api-url URL]`,
+               [--github-webhook-secret S] [--github-api-url URL]
+               [--github-client-id ID] [--github-web-url URL] [--session-ttl SECONDS]`,
     help: `Starts the control plane: the embedded PostgreSQL under ~/.odooops (or --database-url, a Supabase
     project included), migrations, the HTTP API and a worker. Writes ~/.odooops/connection.json.
     On SIGTERM/SIGINT, running runs get --grace seconds (default 20) to finish, then go back to the queue.
@@ -33,6 +34,11 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     GitHub: POST /api/webhooks/github takes push, pull_request and delete events signed with
     --github-webhook-secret (or ODOOOPS_GITHUB_WEBHOOK_SECRET); commit statuses, deployments and pull
     request comments use the token in ODOOOPS_GITHUB_TOKEN (or GITHUB_TOKEN), read from here only.
+    Sign-in: people exchange a GitHub token for a session (POST /api/auth/github); --github-client-id
+    (or ODOOOPS_GITHUB_CLIENT_ID) names the GitHub OAuth app whose device flow odooops login runs
+    (--github-web-url for GitHub Enterprise). Session access tokens live --session-ttl seconds (default
+    3600) and are refreshed with rotating refresh tokens (30 days unused). Only people a project admin
+    invited (odooops member invite) can sign in.
     Built-in run kinds: health, backup {kind: manual|daily|pre-deploy}, restore {backup}, clone {from?,
     backup?, filestore?: assets|placeholders|all|none, profile? (JSON or YAML)}, retention, deploy, destroy.
     Daily backups of production and retention are scheduled. Imports (odooops env import) are limited to
@@ -58,7 +64,22 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     help: 'Instance admins create projects and grant the right to others; the operator\'s own user is one.',
   },
   { section: 'Instance', name: 'infra list', usage: 'odooops infra list [PROJECT]', help: 'The registry\'s entries (instance admins), or those bound to PROJECT (its members).' },
-  { section: 'Instance', name: 'whoami', usage: 'odooops whoami', help: 'Your user id (what an admin adds to a project) and whether you are an instance admin.' },
+  {
+    section: 'Signing in', name: 'login', usage: 'odooops login [--url URL] [--with-token]',
+    help: `Signs in to the server with your GitHub account: shows a code to enter at GitHub (its device flow;
+    any browser, also over ssh), or --with-token reads a GitHub token from stdin (CI: gh auth token |
+    odooops login --with-token). You need an invitation to a project (or to be a member already). The
+    session is kept per server in the OS keychain (secret-tool on Linux, the macOS keychain) or else in
+    ~/.odooops/credentials.json (mode 0600), refreshed by itself, and this server becomes the default.
+    Which server and token a command uses: --url/--token, then ODOOOPS_URL/ODOOOPS_TOKEN, then the session
+    stored for that URL (or the default server's), then the local server's ~/.odooops/connection.json.`,
+  },
+  {
+    section: 'Signing in', name: 'logout', usage: 'odooops logout [--url URL]',
+    help: `Ends the session on the server (its tokens stop working) and forgets it here. When the server cannot
+    be reached it is forgotten anyway (exit 4): its tokens then stay valid until they expire.`,
+  },
+  { section: 'Instance', name: 'whoami', usage: 'odooops whoami', help: 'Who you are (name, GitHub login, user id: what an admin adds to a project) and whether you are an instance admin.' },
   { section: 'Projects, members, environments', name: 'project list', usage: 'odooops project list' },
   { section: 'Projects, members, environments', name: 'project create', usage: 'odooops project create SLUG [--name NAME]', help: 'Instance admins only; you become its admin.' },
   { section: 'Projects, members, environments', name: 'project delete', usage: 'odooops project delete SLUG' },
@@ -86,7 +107,15 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     password hashes, TOTP secrets or API keys into a clone: its users get the clone password instead
     (odooops project set --clone-password).`,
   },
-  { section: 'Projects, members, environments', name: 'member list', usage: 'odooops member list PROJECT' },
+  { section: 'Projects, members, environments', name: 'member list', usage: 'odooops member list PROJECT', help: 'Members by name (the name given with --name, else their GitHub name, else login) and role.' },
+  {
+    section: 'Projects, members, environments', name: 'member invite', usage: 'odooops member invite PROJECT (--github LOGIN | --email E) --role viewer|developer|tester|admin',
+    help: `Admins only. The person becomes a member with that role when they first sign in (odooops login, or
+    OdooOps: Sign in in VS Code) with that GitHub login or that verified email, within 14 days. Inviting
+    again replaces the invitation.`,
+  },
+  { section: 'Projects, members, environments', name: 'member invitations', usage: 'odooops member invitations PROJECT', help: 'The project\'s invitations, pending first (admins).' },
+  { section: 'Projects, members, environments', name: 'member uninvite', usage: 'odooops member uninvite PROJECT INVITATION_ID', help: 'Withdraws an invitation (admins).' },
   { section: 'Projects, members, environments', name: 'member add', usage: 'odooops member add PROJECT USER_ID --role viewer|developer|tester|admin [--name NAME]' },
   { section: 'Projects, members, environments', name: 'member set-role', usage: 'odooops member set-role PROJECT USER_ID ROLE' },
   { section: 'Projects, members, environments', name: 'member remove', usage: 'odooops member remove PROJECT USER_ID' },
@@ -170,7 +199,8 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
 ];
 
 const FOOTER = `Common options: --json (machine-readable output), --url URL and --token T (or ODOOOPS_URL and
-ODOOOPS_TOKEN; by default the local server found in ~/.odooops), --home DIR (or ODOOOPS_HOME).
+ODOOOPS_TOKEN; else the session odooops login stored for that URL or the default server; else the local
+server found in ~/.odooops), --home DIR (or ODOOOPS_HOME).
 Exit codes: 0 ok, 1 run failed or cancelled, 2 usage, 3 refused by the server, 4 server unreachable, 5 server error.`;
 
 const describe = (c: (typeof COMMANDS)[number]) => `  ${c.usage}${c.help ? `\n      ${c.help.replace(/\n {4}/g, '\n      ')}` : ''}`;
@@ -207,6 +237,8 @@ const OPTIONS = {
   'staging-mode': { type: 'string' }, 'no-production-approval': { type: 'boolean' }, 'dev-url-template': { type: 'string' },
   'odoo-bin': { type: 'string' }, 'http-port': { type: 'string' }, target: { type: 'string' }, 'odoo-version': { type: 'string' },
   'max-import-size': { type: 'string' },
+  github: { type: 'string' }, 'with-token': { type: 'boolean' }, 'github-client-id': { type: 'string' }, 'github-web-url': { type: 'string' },
+  'session-ttl': { type: 'string' },
   approval: { type: 'string' }, 'max-attempts': { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean' },
   project: { type: 'string' }, env: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' },
   timeout: { type: 'string' }, after: { type: 'string' }, reason: { type: 'string' },
@@ -223,6 +255,38 @@ const importSize = (v: string | undefined) => {
     throw usage(`--max-import-size: ${(err as Error).message}`);
   }
 };
+const sessionTtl = (v: string | undefined) => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 2 || n > 86_400) throw usage('--session-ttl takes whole seconds, from 2 to 86400 (a day)');
+  return n;
+};
+
+/**
+ * The API client a command uses: --url/--token or ODOOOPS_URL/ODOOOPS_TOKEN first; then the session
+ * odooops login stored for that URL (or the default server's), refreshed as it goes; then the local
+ * server's connection.json.
+ */
+async function cliApi(values: Values): Promise<ApiClient> {
+  const url = values.url ?? process.env.ODOOOPS_URL;
+  if (!(values.token ?? process.env.ODOOOPS_TOKEN)) {
+    const { CredentialStore } = await import('./credentials.ts');
+    const { SessionManager } = await import('../../client/session.ts');
+    const { odooopsHome } = await import('../../contract/home.ts');
+    const store = new CredentialStore(odooopsHome(values.home));
+    const server = url ?? store.defaultServer();
+    if (server && store.has(server)) {
+      const sm = new SessionManager({ url: server, storage: store.storageFor(server) });
+      const session = await sm.load();
+      if (session) {
+        const api = new ApiClient({ url: server, token: session.accessToken });
+        sm.attach(api);
+        return api;
+      }
+    }
+  }
+  return new ApiClient(resolveTarget({ url: values.url, token: values.token, home: values.home }));
+}
 const num = (v: string | undefined, what: string) => {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -325,6 +389,8 @@ export async function main(argv: string[]): Promise<number> {
       githubWebhookSecret: values['github-webhook-secret'] ?? process.env.ODOOOPS_GITHUB_WEBHOOK_SECRET,
       githubToken: process.env.ODOOOPS_GITHUB_TOKEN ?? process.env.GITHUB_TOKEN, githubApiUrl: values['github-api-url'],
       workDir: values['work-dir'], maxImportBytes: importSize(values['max-import-size'] ?? process.env.ODOOOPS_MAX_IMPORT_SIZE),
+      githubClientId: values['github-client-id'] ?? process.env.ODOOOPS_GITHUB_CLIENT_ID, githubWebUrl: values['github-web-url'],
+      sessionTtlSeconds: sessionTtl(values['session-ttl']),
     }, (num(values.grace, '--grace') ?? 20) * 1000);
   }
   if (cmd === 'infra' && sub === 'check') {
@@ -352,7 +418,36 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
 
-  const api = new ApiClient(resolveTarget({ url: values.url, token: values.token, home: values.home }));
+  if (cmd === 'login') {
+    const { login } = await import('./login.ts');
+    const tty = process.stderr.isTTY;
+    const r = await login({
+      url: values.url, home: values.home, withToken: values['with-token'],
+      io: { say: (l) => console.error(l), progress: (l) => (tty ? process.stderr.write(`\r${l}\x1b[K`) : undefined) },
+    });
+    if (tty && !values['with-token']) process.stderr.write('\n');
+    print(r, () => [
+      `Signed in to ${r.server} as ${r.user.name ?? r.user.githubLogin}${r.user.githubLogin ? ` (${r.user.githubLogin})` : ''}; the session is kept in ${r.storedIn}.`,
+      ...r.joined.map((j) => `Joined ${j.project} as ${j.role}.`),
+    ].join('\n'));
+    return EXIT.ok;
+  }
+  if (cmd === 'logout') {
+    const { logout } = await import('./login.ts');
+    const r = await logout({ url: values.url, home: values.home });
+    if (!r.signedIn) {
+      print(r, () => `not signed in to ${r.server}; nothing to do`);
+      return EXIT.ok;
+    }
+    if (!r.revoked) {
+      print(r, () => `Forgot the session for ${r.server} here, but could not end it on the server (${r.error}): its tokens stay valid until they expire (the access token within its lifetime, an hour by default; the refresh token after 30 days unused).`);
+      return EXIT.unreachable;
+    }
+    print(r, () => `Signed out of ${r.server}: the session has ended.`);
+    return EXIT.ok;
+  }
+
+  const api = await cliApi(values);
   const P = (i: number) => enc(arg(pos, i, 'PROJECT'));
   const runId = (i: number) => {
     const id = Number(arg(pos, i, 'RUN_ID'));
@@ -365,7 +460,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (ONE_WORD.includes(cmd) ? cmd : `${cmd} ${sub ?? ''}`.trim()) {
     case 'whoami': {
       const me = await api.get('/api/me', C.Me);
-      print(me, () => `${me.userId}${me.email ? ` (${me.email})` : ''} at ${api.target.url}${me.instanceAdmin ? ', instance admin' : ''}`);
+      const who = me.name ? `${me.name}${me.githubLogin && me.githubLogin !== me.name ? ` (${me.githubLogin})` : ''}, ${me.userId}` : me.userId;
+      print(me, () => `${who}${me.email ? ` <${me.email}>` : ''} at ${api.target.url}${me.instanceAdmin ? ', instance admin' : ''}`);
       return EXIT.ok;
     }
     case 'project list': {
@@ -434,7 +530,28 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'member list': {
       const list = await api.get(`/api/projects/${P(2)}/members`, z.array(C.Member));
-      print(list, () => table(list, ['userId', 'role', 'displayName']));
+      print(list, () => table(list.map((m) => ({ ...m, name: m.name ?? m.displayName })), ['name', 'githubLogin', 'role', 'userId']));
+      return EXIT.ok;
+    }
+    case 'member invite': {
+      if (!values.github === !values.email) throw usage('give --github LOGIN or --email E (one of them)');
+      if (!values.role) throw usage('--role is required: viewer, developer, tester or admin');
+      const { status, data } = await api.request('POST', `/api/projects/${P(2)}/invitations`, C.Invitation, {
+        ...(values.github ? { githubLogin: values.github } : { email: values.email }), role: values.role,
+      });
+      const who = data.githubLogin ? `GitHub user ${data.githubLogin}` : data.email;
+      print(data, () => `${status === 200 ? 'invited again' : 'invited'} ${who} to ${data.project} as ${data.role} until ${data.expiresAt}: they join when they sign in (odooops login, or OdooOps: Sign in in VS Code) to ${api.target.url}`);
+      return EXIT.ok;
+    }
+    case 'member invitations': {
+      const list = await api.get(`/api/projects/${P(2)}/invitations`, z.array(C.Invitation));
+      print(list, () => table(list.map((i) => ({ ...i, who: i.githubLogin ? `github:${i.githubLogin}` : `email:${i.email}`, status: i.acceptedAt ? `accepted ${i.acceptedAt}` : Date.parse(i.expiresAt) < Date.now() ? 'expired' : `pending until ${i.expiresAt}` })),
+        ['id', 'who', 'role', 'status']));
+      return EXIT.ok;
+    }
+    case 'member uninvite': {
+      await api.request('DELETE', `/api/projects/${P(2)}/invitations/${enc(arg(pos, 3, 'INVITATION_ID'))}`, z.null());
+      print({ withdrawn: pos[3] }, () => `withdrew invitation ${pos[3]}`);
       return EXIT.ok;
     }
     case 'member add': {
