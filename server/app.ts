@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { LocalConnection, type Health } from '../contract/index.ts';
 import { createApiServer } from './api/http.ts';
 import { DEFAULT_IMPORT_LIMITS } from './api/import-upload.ts';
-import { hsVerifier, jwksVerifier, localIdentity, signToken, type TokenVerifier } from './auth/tokens.ts';
+import { hsVerifier, jwksVerifier, localIdentity, signToken, withLocalTokens, type TokenVerifier } from './auth/tokens.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, sessionVerifier } from './auth/sessions.ts';
 import { SignIn } from './api/sign-in.ts';
 import { startEmbedded, type EmbeddedCluster } from './db/embedded.ts';
@@ -147,7 +147,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     // Sign-in sessions' tokens (with a sid) are this server's own, checked against ops.sessions; any other
     // token is the operator's (odooops token) or Supabase's.
     const verifier: TokenVerifier = sessionVerifier(pool, secret, opts.jwksUrl
-      ? jwksVerifier(opts.jwksUrl)
+      ? withLocalTokens(secret, jwksVerifier(opts.jwksUrl))
       : hsVerifier(secret));
     const token = await signToken(secret, { sub: identity.userId, email: 'local@odooops.invalid' }, '365d');
     // The operator's own identity may create projects and grant that right (odooops admin).

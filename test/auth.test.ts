@@ -52,9 +52,20 @@ test('a token signed with the project key is accepted and acts as its user', asy
   assert.deepEqual(mine.body.map((p: { slug: string; role: string }) => [p.slug, p.role]), [['jwks-proj', 'admin']]);
 });
 
-test('tokens signed by another key, or the local HS256 secret, are refused', async () => {
+test('tokens signed by another key are refused; the operator\'s own token still works, and only with the server\'s secret', async () => {
   assert.equal((await call(server.url, await supabaseToken(otherKey, randomUUID()), 'GET', '/api/me')).status, 401);
-  assert.equal((await call(server.url, server.token, 'GET', '/api/me')).status, 401, 'the local token is not valid once --jwks-url is set');
+  // The operator's token (connection.json, odooops token): without it nobody could grant the first instance admin.
+  const me = await call(server.url, server.token, 'GET', '/api/me');
+  assert.equal(me.status, 200);
+  assert.equal(me.body.userId, server.userId);
+  assert.equal(me.body.instanceAdmin, true);
+  // The local issuer with any other key (or a Supabase key claiming to be local) is refused.
+  const forged = await new SignJWT({ role: 'authenticated', aud: 'authenticated' }).setProtectedHeader({ alg: 'HS256' })
+    .setSubject(server.userId).setIssuer('odooops-local').setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode('not-the-server-secret-0123456789'));
+  assert.equal((await call(server.url, forged, 'GET', '/api/me')).status, 401);
+  const claimsLocal = await new SignJWT({ role: 'authenticated', aud: 'authenticated' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+    .setSubject(server.userId).setIssuer('odooops-local').setIssuedAt().setExpirationTime('1h').sign(privateKey);
+  assert.equal((await call(server.url, claimsLocal, 'GET', '/api/me')).status, 401, 'a project-signed token cannot pass as the local issuer');
 });
 
 test('with --jwt-secret, Supabase HS256 tokens are accepted', async () => {

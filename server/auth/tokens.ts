@@ -3,7 +3,7 @@
 // tokens with the project's JWT secret or its JWKS endpoint.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { SignJWT, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { SignJWT, createRemoteJWKSet, decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { z } from 'zod';
 import type { Claims } from '../db/session.ts';
 import { homeFiles } from '../paths.ts';
@@ -57,12 +57,35 @@ async function verifyWith(token: string, key: Uint8Array | JWTVerifyGetKey): Pro
   return parsed.data as Claims;
 }
 
+/**
+ * A Supabase project's tokens (its JWKS) and this server's own operator tokens (odooops token, the
+ * connection file's), told apart by their issuer: a server on JWKS must still take the operator's token,
+ * or nobody could grant the first instance admin. Minting one takes the server's secret file, which
+ * only whoever already holds the server's database credentials can read.
+ */
+export function withLocalTokens(secret: Uint8Array, supabase: TokenVerifier): TokenVerifier {
+  const local = hsVerifier(secret);
+  return {
+    verify(token: string) {
+      let iss: unknown;
+      try {
+        iss = decodeJwt(token).iss;
+      } catch {
+        return Promise.reject(new AuthError('the token is not valid for this server'));
+      }
+      return iss === LOCAL_ISSUER ? local.verify(token) : supabase.verify(token);
+    },
+  };
+}
+
+const LOCAL_ISSUER = 'odooops-local';
+
 export async function signToken(secret: Uint8Array, claims: { sub: string; email?: string; role?: string }, ttl = '30d'): Promise<string> {
   return new SignJWT({ role: claims.role ?? 'authenticated', email: claims.email ?? null, aud: 'authenticated' })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.sub)
     .setIssuedAt()
-    .setIssuer('odooops-local')
+    .setIssuer(LOCAL_ISSUER)
     .setExpirationTime(ttl)
     .sign(secret);
 }
