@@ -12,7 +12,7 @@ import * as C from '../contract/index.ts';
 import { ApiClient } from '../client/api-client.ts';
 import { SessionManager, signInWithGitHub, acceptSupabaseSignIn, type SessionStorage, type StoredSession } from '../client/session.ts';
 import { signAccessToken } from '../server/auth/sessions.ts';
-import { call, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
+import { call, startControlPlane, type TestControlPlane, type TestUser, eventually } from './helpers/control-plane.ts';
 import { startGitHubDouble, type GitHubDouble } from './helpers/github-double.ts';
 
 let gh: GitHubDouble;
@@ -341,7 +341,29 @@ test('the Realtime gateway verifies session tokens the same way: a signed-out se
     }
   };
   assert.equal((await join(s.accessToken)).status, 'SUBSCRIBED');
+  // A channel joined before the sign-out ends with it, not when its token expires (in an hour).
+  const live = createClient(cp.server.url, 'odooops-local', { accessToken: async () => s.accessToken, auth: { persistSession: false, autoRefreshToken: false } });
+  await live.realtime.setAuth();
+  const events: string[] = [];
+  let ended!: (e: string) => void;
+  const endedWith = new Promise<string>((r) => (ended = r));
+  let systemMessage = '';
+  live.channel(`project:${projectId}`, { config: { private: true } })
+    .on('system', {}, (m) => (systemMessage = String(m.message ?? m)))
+    .subscribe((status, err) => {
+      events.push(status);
+      if (status !== 'SUBSCRIBED') ended(`${status}: ${err?.message ?? systemMessage}`);
+    });
+  await eventually('the live channel joined', async () => events.includes('SUBSCRIBED'));
+  const t0 = Date.now();
   assert.equal((await call(cp.server.url, s.accessToken, 'POST', '/api/auth/logout')).status, 200);
+  try {
+    const why = await Promise.race([endedWith, new Promise<string>((r) => setTimeout(() => r('still open after 10 s'), 10_000))]);
+    assert.match(why, /^CLOSED: .*this session has ended/, `the open channel ends with the session (${Date.now() - t0} ms)`);
+  } finally {
+    await live.removeAllChannels();
+    live.realtime.disconnect();
+  }
   const refused = await join(s.accessToken);
   assert.equal(refused.status, 'CHANNEL_ERROR');
   assert.match(refused.error ?? '', /this session has ended/);

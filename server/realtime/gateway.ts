@@ -235,6 +235,14 @@ export class RealtimeGateway {
         await Promise.all(targets.slice(i, i + 16).map(async ({ conn, channel }) => {
           let ok: boolean;
           try {
+            // The token first: a signed-out or revoked session ends its channels now, not at its expiry.
+            try {
+              await this.opts.verifier.verify(channel.token);
+            } catch (err) {
+              if (!(err instanceof AuthError)) throw err;
+              if (conn.channels.get(channel.topic) === channel) this.closeChannel(conn, channel, `Unauthorized: ${err.message}`);
+              return;
+            }
             this.counters.authorizations++;
             ok = await canRead(this.authPool, channel.claims, channel.subTopic);
           } catch (err) {
