@@ -35,6 +35,8 @@ interface Channel {
 interface Connection {
   ws: WebSocket;
   vsn: Vsn;
+  /** The apikey the socket connected with: not a user's token, whatever a client pushes it as. */
+  apiKey: string;
   channels: Map<string, Channel>;
   /** Topics with joins awaiting authorization, and how many each: they count toward the channel cap. */
   pending: Map<string, number>;
@@ -109,11 +111,13 @@ export class RealtimeGateway {
         socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\nunsupported vsn');
         return;
       }
-      if (!url.searchParams.get('apikey') && !req.headers['x-api-key']) {
+      const header = req.headers['x-api-key'];
+      const apiKey = url.searchParams.get('apikey') || (Array.isArray(header) ? header[0] : header);
+      if (!apiKey) {
         socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\nMissingAPIKey');
         return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, vsn));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, vsn, apiKey));
     };
   }
 
@@ -295,9 +299,9 @@ export class RealtimeGateway {
     }
   }
 
-  private accept(ws: WebSocket, vsn: Vsn): void {
+  private accept(ws: WebSocket, vsn: Vsn, apiKey: string): void {
     const conn: Connection = {
-      ws, vsn, channels: new Map(), pending: new Map(), inFlight: 0,
+      ws, vsn, apiKey, channels: new Map(), pending: new Map(), inFlight: 0,
       joins: new TokenBucket(this.limits.joinBurst, this.limits.joinsPerSecond),
       frames: new TokenBucket(this.limits.frameBurst, this.limits.framesPerSecond), throttle: undefined,
     };
@@ -385,7 +389,9 @@ export class RealtimeGateway {
     if (config.postgres_changes?.length) {
       return this.reply(conn, f, 'error', { reason: 'postgres_changes are not served here: subscribe to the broadcast topics' });
     }
-    if (!access_token) return this.reply(conn, f, 'error', { reason: 'Unauthorized: join with an access_token (supabase.realtime.setAuth)' });
+    if (!access_token || isApiKey(conn, access_token)) {
+      return this.reply(conn, f, 'error', { reason: 'Unauthorized: join with a user\'s access_token, not the apikey (createClient(url, key, { accessToken }), then await realtime.setAuth())' });
+    }
     const subTopic = f.topic.slice('realtime:'.length);
     const admitted = this.admit(conn, access_token, f.topic);
     if ('refused' in admitted) return this.reply(conn, f, 'error', { reason: admitted.refused });
@@ -453,7 +459,10 @@ export class RealtimeGateway {
     const parsed = AccessTokenPayload.safeParse(f.payload);
     if (!parsed.success) return this.reply(conn, f, 'error', { reason: 'malformed access_token payload' });
     const token = parsed.data.access_token;
-    if (token === channel.token) return this.reply(conn, f, 'ok', {});
+    // As Supabase: the same token again, none (null) or an apikey changes nothing; the channel keeps
+    // the user's token it has, until that expires. supabase-js 2.112.1 and later send the apikey when
+    // their accessToken callback has no session, and the same token after every heartbeat.
+    if (token === null || token === channel.token || isApiKey(conn, token)) return this.reply(conn, f, 'ok', {});
     const admitted = this.admit(conn, token);
     if ('refused' in admitted) {
       if (admitted.invalid) return this.closeChannel(conn, channel, admitted.refused);
@@ -567,6 +576,11 @@ export class RealtimeGateway {
     await this.rechecking;
     await this.authPool.end().catch(() => {});
   }
+}
+
+/** A project's apikey (a new-style sb_ key, or the key this socket connected with), not a user's token. */
+function isApiKey(conn: Connection, token: string): boolean {
+  return token.startsWith('sb_') || token === conn.apiKey;
 }
 
 /**

@@ -59,7 +59,9 @@ export const JoinPayload = z.looseObject({
       private: z.boolean().optional(),
     })
     .optional(),
-  access_token: z.string().max(16_384).optional(),
+  // null: supabase-js 2.119 puts whatever its accessToken callback last answered, none included.
+  access_token: z.string().max(16_384).nullable().optional(),
 });
 
-export const AccessTokenPayload = z.looseObject({ access_token: z.string().min(1).max(16_384) });
+/** A token pushed to a joined channel; null is what supabase-js sends when it has none (ignored). */
+export const AccessTokenPayload = z.looseObject({ access_token: z.string().min(1).max(16_384).nullable() });
