@@ -1,14 +1,19 @@
-// Following a run's log from the CLI the way every viewer does: live batches over Realtime
-// (supabase-js, private topic run:<id>) merged with history pages from the API by sequence number, so
-// each line is printed once and in order, even across a reconnect. Where Realtime cannot be joined
-// (no gateway at that URL, a refused join) it falls back to reading the API every 300 ms.
+// Following a run's log from the CLI the way every viewer does: live announcements over Realtime
+// (supabase-js made by client/realtime.ts, private topic run:<id>) merged with history pages from the
+// API by sequence number, so each line is printed once and in order, even across a reconnect or a
+// session refresh. Where Realtime cannot be joined (no gateway at that URL, a refused join) it falls
+// back to reading the API every 300 ms.
 import * as C from '../contract/index.ts';
 import { LogSequencer } from '../contract/log-sequence.ts';
 import { EXIT } from './api-client.ts';
+import { connectRealtime, type RealtimeOptions } from './realtime.ts';
+import type { SupabaseClient } from '@supabase/supabase-js';
 /** What following needs of an API client (the CLI's ApiClient, the extension's Api). */
 export interface LogSource {
   get<T>(path: string, schema: { parse(v: unknown): T }): Promise<T>;
   readonly target: { url: string; token: string };
+  /** Renewed tokens (ApiClient.setToken): handed to the live channel so it outlives the old one. */
+  onToken?(listener: (token: string) => void): () => void;
 }
 
 const TERMINAL = C.TERMINAL_STATUSES as readonly string[];
@@ -25,6 +30,8 @@ export interface FollowOptions {
   retryMs?: number;
   /** Stops following (the reader went away: a closed log panel); resolves with the last status read. */
   signal?: AbortSignal;
+  /** How the Realtime client is made (another supabase-js version; the heartbeat interval). */
+  realtime?: RealtimeOptions<SupabaseClient>;
 }
 
 /**
@@ -71,18 +78,15 @@ export async function followLogs(api: LogSource, id: number, after: number, out:
     }
   };
 
-  // The server says where Realtime is: a Supabase project, or its own gateway (url null).
-  const { realtime } = await api.get('/api/health', C.Health);
-  // Loaded here, not at start: the CLI's other commands (and dev containers' older Node) never need it.
-  const { createClient } = await import('@supabase/supabase-js');
-  const sb = createClient(realtime.url ?? api.target.url, realtime.apiKey, { auth: { persistSession: false, autoRefreshToken: false } });
-  sb.realtime.setAuth(api.target.token);
+  // Where the server says Realtime is, with the session's token kept current (client/realtime.ts).
+  const live = await connectRealtime(api, options.realtime);
+  const { sb } = live;
   let wake: () => void = () => {};
   const channel = sb.channel(`run:${id}`, { config: { private: true } }).on('broadcast', { event: 'log' }, ({ payload }) => {
     const batch = C.LogBroadcast.safeParse(payload);
     if (batch.success) seq.acceptBroadcast(batch.data);
     // Each wake reads the API once: the lines a partial batch or a reconnect left out, and the run's
-    // status (so the end is noticed at once). Batches come at most ~10 a second.
+    // status (so the end is noticed at once). Announcements come at most 4 a second (the Realtime budget).
     wake();
   });
   let joinedOnce = false;
@@ -123,7 +127,7 @@ export async function followLogs(api: LogSource, id: number, after: number, out:
   } finally {
     // Closing the socket ends the subscription; an explicit leave would keep a 10 s reply timer alive.
     over = true;
-    await sb.realtime.disconnect();
+    await live.close();
   }
 }
 

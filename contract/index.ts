@@ -215,9 +215,10 @@ export const LogPage = z.object({
   status: RunStatus,
 });
 /**
- * A 'log' broadcast on the private Realtime topic run:<id>: one per stored batch first_seq..last_seq.
- * `lines` are the newest lines of the batch that fit in one message; when they are not all of it,
- * `partial` is true and the rest is read from the API (LogPage, after=<seq>).
+ * A 'log' announcement on the private Realtime topic run:<id>: the lines stored since the previous one,
+ * first_seq..last_seq, at most 4 a second (the Realtime budget, server/realtime/budget.ts). `lines` are
+ * all of them when they fit in 2 KB; otherwise none, `partial` is true, and they are read from the API
+ * (LogPage, after=<seq>).
  */
 export const LogBroadcast = z.object({
   run_id: z.number(),

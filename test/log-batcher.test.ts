@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { LogBatcher } from '../server/worker/log-batcher.ts';
-import { seedProject, startControlPlane, type TestControlPlane } from './helpers/control-plane.ts';
+import { eventually, seedProject, startControlPlane, type TestControlPlane } from './helpers/control-plane.ts';
 
 let cp: TestControlPlane;
 let runId: number;
@@ -54,4 +54,43 @@ test('a flood of lines is written by one drain loop, in order, with bounded buff
     [runId],
   );
   assert.deepEqual(rows[0], { n: N, lo: 1, hi: N, ordered: true });
+});
+
+test('announcements are spaced by announceGapMs, and the last lines are announced by themselves soon after', async () => {
+  // Every broadcast is kept (a gateway watching '*'), so the messages can be counted.
+  await cp.pool.query(`insert into realtime.odooops_gateway_topics (topic, gateway) values ('*', 'log-batcher test') on conflict do nothing`);
+  const topic = `run:${runId}`;
+  const announcements = async () => (await cp.pool.query(
+    `select (payload->>'first_seq')::int as first, (payload->>'last_seq')::int as last, inserted_at from realtime.messages
+     where topic = $1 and event = 'log' order by id`, [topic])).rows as { first: number; last: number; inserted_at: Date }[];
+  const before = (await announcements()).length;
+  const { rows: [{ log_seq: start }] } = await cp.pool.query('select log_seq::int from ops.runs where id = $1', [runId]);
+  const batcher = new LogBatcher(cp.pool, runId, 'tester', { announceGapMs: 250, intervalMs: 20, minGapMs: 20 });
+  // Lines for ~2 s, in small bursts: the batcher writes ~every 20 ms (so ~100 writes), announces far fewer.
+  const t0 = Date.now();
+  let i = 0;
+  while (Date.now() - t0 < 2000) {
+    for (let k = 0; k < 20; k++) await batcher.log(`paced ${++i}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const printedFor = (Date.now() - t0) / 1000;
+  const lastLineAt = Date.now();
+  // Not closed: the tail timer alone announces what the last writes left unannounced.
+  const last = start + i;
+  const tail = await eventually('the last lines announced', async () => (await announcements()).at(-1)?.last === last ? Date.now() : null, 5000);
+  assert.ok(tail - lastLineAt < 1000, `announced ${tail - lastLineAt} ms after the last line`);
+  const mine = (await announcements()).slice(before);
+  assert.ok(mine.length <= 4 * printedFor + 3, `${mine.length} announcements in ${printedFor.toFixed(1)} s`);
+  assert.ok(mine.length >= 4, `${mine.length} announcements: still live`);
+  for (let k = 1; k < mine.length; k++) {
+    assert.equal(mine[k]!.first, mine[k - 1]!.last + 1, 'contiguous');
+    // inserted_at is when each write's transaction began: ~announceGapMs apart.
+    const gap = mine[k]!.inserted_at.getTime() - mine[k - 1]!.inserted_at.getTime();
+    assert.ok(gap >= 200, `announcements ${gap} ms apart`);
+  }
+  assert.equal(mine.at(-1)!.last, last);
+  // close() leaves nothing unannounced either.
+  await batcher.log('after the tail');
+  await batcher.close();
+  assert.equal((await announcements()).at(-1)!.last, last + 1);
 });

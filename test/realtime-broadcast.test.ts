@@ -9,6 +9,7 @@ import pg from 'pg';
 import { closeFixtures } from './fixtures/executors.ts';
 import { addMember, eventually, seedProject, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 import { LogBatcher } from '../server/worker/log-batcher.ts';
+import { LOG_MESSAGE_MAX_BYTES, SUPABASE_ID_BYTES } from '../server/realtime/budget.ts';
 import { migrate } from '../server/db/migrate.ts';
 
 let cp: TestControlPlane;
@@ -88,11 +89,11 @@ const messages = async (topic: string, event: string): Promise<Message[]> =>
   )).rows;
 
 /**
- * The log messages of a run announce its stored lines exactly once, in order, in contiguous batches
- * (first_seq..last_seq), and each carries the newest lines of its batch, identical to the stored ones:
- * all of them unless it says partial. Returns how many lines travelled in messages.
+ * The log messages of a run announce its stored lines exactly once, in order, in contiguous ranges
+ * (first_seq..last_seq), each under the budget's size, and each carries all the lines it announces,
+ * identical to the stored ones, or none and says partial. Returns how many lines travelled in messages.
  */
-function assertCoversLog(msgs: Message[], stored: Stored[], runId: number, opts: { partial?: boolean } = {}): number {
+function assertCoversLog(msgs: Message[], stored: Stored[], runId: number): number {
   assert.ok(msgs.length > 0, 'some log messages');
   let next = 1;
   let carried = 0;
@@ -102,13 +103,14 @@ function assertCoversLog(msgs: Message[], stored: Stored[], runId: number, opts:
     assert.equal(p.run_id, runId);
     assert.equal(p.first_seq, next, `message ${m.id} starts where the previous one ended`);
     assert.ok(p.last_seq >= p.first_seq);
+    assert.ok(m.bytes + SUPABASE_ID_BYTES <= LOG_MESSAGE_MAX_BYTES, `message ${m.id} is ${m.bytes} bytes`);
     next = p.last_seq + 1;
     const size = p.last_seq - p.first_seq + 1;
+    assert.ok(p.lines.length === 0 || p.lines.length === size, `message ${m.id}: all of its lines or none`);
     assert.equal(p.partial === true, p.lines.length < size, `message ${m.id}: partial says whether lines are missing`);
-    if (!opts.partial) assert.equal(p.lines.length, size, `message ${m.id} carries its whole batch`);
     p.lines.forEach((b: { seq: number; ts: string; stream: string; line: string }, i: number) => {
       const s = stored[b.seq - 1]!;
-      assert.equal(b.seq, p.last_seq - p.lines.length + 1 + i, 'the newest lines of the batch, in order');
+      assert.equal(b.seq, p.first_seq + i, 'in order');
       assert.equal(b.seq, s.seq);
       assert.equal(b.stream, s.stream);
       assert.equal(b.ts, s.ts.toISOString(), 'timestamps in the format the API uses');
@@ -120,46 +122,93 @@ function assertCoversLog(msgs: Message[], stored: Stored[], runId: number, opts:
   return carried;
 }
 
-test('a run\'s log is broadcast once per stored batch, never per line: contiguous, complete, in order', async () => {
-  // 1500 short lines: ~160 KB of JSON, so even as one batch they all travel in the message.
+test('a run\'s log is announced in small messages, never per line: contiguous, complete, in order', async () => {
+  // 1500 lines at once: announced in a message or two that carry none of them (the API has them).
   const id = await queue('lines', 'test.lines', { count: 1500 });
   const run = await waitStatus(id, 'succeeded');
   const stored = await storedLines(id);
   assert.equal(stored.length, 1501, 'the worker\'s first system line and 1500 lines');
   assert.equal(Number(run.log_seq), stored.length);
   const msgs = await messages(`run:${id}`, 'log');
-  // The worker writes at most one batch per 100 ms; this executor logs its lines at once.
   assert.ok(msgs.length <= 3, `${msgs.length} messages for ${stored.length} lines`);
-  assert.equal(assertCoversLog(msgs, stored, id), stored.length, 'short lines all travel in the messages');
+  assert.ok(assertCoversLog(msgs, stored, id) < 100, 'the flood stays in the log table');
   // Nothing else on the run's topic.
   const { rows } = await cp.pool.query(`select distinct event from realtime.messages where topic = $1`, [`run:${id}`]);
   assert.deepEqual(rows.map((r) => r.event), ['log']);
+
+  // A few short lines travel in the messages: a viewer that is caught up reads nothing from the API.
+  const few = await queue('lines', 'test.lines', { count: 5 });
+  await waitStatus(few, 'succeeded');
+  const fewStored = await storedLines(few);
+  assert.equal(assertCoversLog(await messages(`run:${few}`, 'log'), fewStored, few), fewStored.length);
 });
 
-test('a batch too big for one message is one message with its newest lines, under 200 KB', async () => {
-  // 40 lines of 20 KB in one batch: about 800 KB of JSON, so one message with the last ~9 lines.
-  const big = await queue('long', 'test.lines', { count: 40, width: 20_000 });
-  await waitStatus(big, 'succeeded');
-  const stored = await storedLines(big);
-  const msgs = await messages(`run:${big}`, 'log');
-  for (const m of msgs) assert.ok(m.bytes <= 200_000, `message ${m.id} is ${m.bytes} bytes`);
-  const carried = assertCoversLog(msgs, stored, big, { partial: true });
-  assert.ok(msgs.some((m) => m.payload.partial), 'the big batch went out partial');
-  assert.ok(carried >= 5 && carried < stored.length, `${carried} of ${stored.length} lines travelled`);
-  assert.ok(msgs.length <= 3, `${msgs.length} messages`);
+/**
+ * Appends lines to a running run as its worker does (ops.append_run_logs with its lease), and returns
+ * the log messages that appeared on its topic meanwhile.
+ */
+async function append(id: number, worker: string, lines: string[], announce: boolean): Promise<Message[]> {
+  const before = (await messages(`run:${id}`, 'log')).length;
+  await cp.pool.query('select ops.append_run_logs($1, $2, $3::text[], $4::text[], $5::text[], $6)', [
+    id, worker, lines.map(() => null), lines.map(() => 'stdout'), lines, announce,
+  ]);
+  return (await messages(`run:${id}`, 'log')).slice(before);
+}
 
-  // Lines longer than a message can be: announced with no lines; the table keeps them whole.
-  const giant = await queue('long', 'test.lines', { count: 2, width: 300_000 });
-  await waitStatus(giant, 'succeeded');
-  const gStored = await storedLines(giant);
-  const gMsgs = await messages(`run:${giant}`, 'log');
-  for (const m of gMsgs) assert.ok(m.bytes <= 200_000, `message ${m.id} is ${m.bytes} bytes`);
-  assertCoversLog(gMsgs, gStored, giant, { partial: true });
-  const last = gMsgs.at(-1)!.payload;
-  assert.equal(last.last_seq, gStored.length);
-  assert.deepEqual(last.lines, []);
-  assert.equal(last.partial, true);
-  assert.equal(gStored[1]!.line.length, 300_000);
+test('a message carries its lines only when they fit in 2 KB as Supabase stores it; long lines stay in the table', async () => {
+  // Whole lines, never cut: a message with its lines is at most LOG_MESSAGE_MAX_BYTES with Supabase's
+  // id; when they would not fit (measured here by PostgreSQL's own jsonb text), it carries none.
+  const id = await queue('long', 'test.block', { blockOn: [1] });
+  const { lease_owner: worker } = await waitStatus(id, 'running');
+  // The worker's own two lines first, so that its batcher has nothing left to announce.
+  await eventually('the worker\'s lines announced', async () => (await messages(`run:${id}`, 'log')).at(-1)?.payload.last_seq === 2);
+  const quote = '"'.repeat(1000); // 1000 bytes of text, 2000 once escaped in JSON
+  const cases: [string, string[]][] = [
+    ['ten 100-byte lines', Array.from({ length: 10 }, () => 'a'.repeat(100))],
+    ['twelve 100-byte lines', Array.from({ length: 12 }, () => 'b'.repeat(100))],
+    ['a 1700-byte line', ['c'.repeat(1700)]],
+    ['a 1900-byte line', ['d'.repeat(1900)]],
+    ['a line of quotes, twice as long escaped', [quote]],
+    ['thirty 1-byte lines', Array.from({ length: 30 }, () => 'e')],
+    ['forty 20 KB lines', Array.from({ length: 40 }, () => 'f'.repeat(20_000))],
+    ['a 300 KB line', ['g'.repeat(300_000)]],
+  ];
+  const outcome: Record<string, boolean> = {};
+  for (const [what, lines] of cases) {
+    const [m, ...more] = await append(id, worker, lines, true);
+    assert.ok(m && more.length === 0, `${what}: one message`);
+    assert.ok(m.bytes + SUPABASE_ID_BYTES <= LOG_MESSAGE_MAX_BYTES, `${what}: ${m.bytes} bytes`);
+    outcome[what] = m.payload.lines.length > 0;
+    // The same message with all of its lines, as PostgreSQL renders it: carried exactly when that fits.
+    const { rows } = await cp.pool.query(
+      `select octet_length((($1::jsonb - 'partial') || jsonb_build_object('lines', (
+         select jsonb_agg(jsonb_build_object('seq', seq, 'ts', ops.iso_time(ts), 'stream', stream, 'line', line) order by seq)
+         from ops.run_logs where run_id = $2 and seq between $3 and $4)))::text) as bytes`,
+      [m.payload, id, m.payload.first_seq, m.payload.last_seq],
+    );
+    assert.equal(outcome[what], rows[0].bytes + SUPABASE_ID_BYTES <= LOG_MESSAGE_MAX_BYTES, `${what}: with its lines it would be ${rows[0].bytes} bytes`);
+  }
+  assert.deepEqual(outcome, {
+    'ten 100-byte lines': true, 'twelve 100-byte lines': false, 'a 1700-byte line': true, 'a 1900-byte line': false,
+    'a line of quotes, twice as long escaped': false, 'thirty 1-byte lines': false, 'forty 20 KB lines': false, 'a 300 KB line': false,
+  });
+
+  // Writes that do not announce leave their lines to the next announcement, which names them all.
+  assert.deepEqual(await append(id, worker, ['h1', 'h2'], false), []);
+  assert.deepEqual(await append(id, worker, ['h3'], false), []);
+  const [later] = await append(id, worker, [], true);
+  assert.deepEqual(later!.payload.lines.map((l: { line: string }) => l.line), ['h1', 'h2', 'h3']);
+  assert.deepEqual(await append(id, worker, [], true), [], 'nothing left to announce: no message');
+
+  // Unannounced lines at the end are announced by the end itself (a finish with no lines of its own;
+  // the worker, blocked in its executor, then finds the run over and leaves it).
+  await append(id, worker, ['last words'], false);
+  await cp.pool.query(`select ops.finish_run($1, $2, 'succeeded')`, [id, worker]);
+  const stored = await storedLines(id);
+  const msgs = await messages(`run:${id}`, 'log');
+  assertCoversLog(msgs, stored, id);
+  assert.deepEqual(msgs.at(-1)!.payload.lines.map((l: { line: string }) => l.line), ['last words']);
+  assert.equal(stored.find((l) => l.line.startsWith('g'))!.line.length, 300_000, 'the table keeps long lines whole');
 });
 
 test('run state changes are broadcast on the project topic, one message per transition', async () => {
@@ -393,6 +442,17 @@ test('the migrations apply where realtime.messages is Supabase\'s own table (par
     const sent = await c.query(`select topic, event, payload from realtime.messages order by event`);
     assert.deepEqual(sent.rows.map((m) => [m.topic, m.event]), [[`run:${r[0].id}`, 'log'], [`project:${p[0].id}`, 'run']]);
     assert.equal(sent.rows[0].payload.lines[0].line, 'hello');
+    // Supabase's realtime.send adds an id to what it stores: the longest line a message still carries
+    // leaves it within the budget's size with that id; one byte more and the line stays in the table.
+    const announced = async (line: string) => {
+      await c.query(`select ops.log_system($1, $2)`, [r[0].id, line]);
+      const { rows } = await c.query(`select payload, octet_length(payload::text) as bytes from realtime.messages where event = 'log' order by inserted_at desc, (payload->>'last_seq')::int desc limit 1`);
+      assert.ok(typeof rows[0].payload.id === 'string', 'Supabase added its id');
+      assert.ok(rows[0].bytes <= LOG_MESSAGE_MAX_BYTES, `${rows[0].bytes} bytes stored`);
+      return rows[0].payload.lines.length === 1;
+    };
+    assert.equal(await announced('x'.repeat(1796)), true);
+    assert.equal(await announced('y'.repeat(1797)), false);
     for (const [topic, expected] of [[`project:${p[0].id}`, true], [`run:${r[0].id}`, true], ['run:abc', false]] as const) {
       await c.query('begin');
       const probe = await c.query(`insert into realtime.messages (topic, extension) values ($1, 'broadcast') returning id`, [topic]);

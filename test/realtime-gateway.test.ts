@@ -4,9 +4,11 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { createClient, type RealtimeChannel, type SupabaseClient } from '@supabase/supabase-js';
+import type { RealtimeChannel, SupabaseClient } from '@supabase/supabase-js';
+import { realtimeClient } from '../client/realtime.ts';
 import type { LogLine, LogPage } from '../contract/index.ts';
 import { LogSequencer } from '../contract/log-sequence.ts';
+import { LOG_ANNOUNCEMENTS_PER_SECOND } from '../server/realtime/budget.ts';
 import { closeFixtures } from './fixtures/executors.ts';
 import { eventually, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 
@@ -16,12 +18,11 @@ let outsider: TestUser;
 let projectId: string;
 const clients: SupabaseClient[] = [];
 
-function client(token: string): SupabaseClient {
+async function client(token: string): Promise<SupabaseClient> {
   // The gateway takes any apikey (a local server has no anon key); the user is the access token.
-  const c = createClient(cp.server.url, 'odooops-local', { auth: { persistSession: false, autoRefreshToken: false } });
-  c.realtime.setAuth(token);
-  clients.push(c);
-  return c;
+  const { sb } = await realtimeClient(cp.server.url, 'odooops-local', { target: { token } });
+  clients.push(sb);
+  return sb;
 }
 
 interface Sub {
@@ -88,54 +89,92 @@ after(async () => {
   await cp?.close();
 });
 
-test('a member follows a run live: one broadcast per batch, every line once and in order', async () => {
-  const { id, release } = await heldRun({ lines: 3000, perTick: 100, tickMs: 10 });
-  const got: number[] = [];
-  let batches = 0;
-  const sub = await subscribe(client(member.token), `run:${id}`, (event, p) => {
+/**
+ * A viewer as the clients are (client/follow.ts): live announcements, and the API for the lines they
+ * do not carry, by sequence number. `fills` counts history reads.
+ */
+function viewer(id: number) {
+  const out: number[] = [];
+  const seq = new LogSequencer((lines) => out.push(...lines.map((l) => l.seq)));
+  const v = { out, seq, messages: 0, fills: 0, onEvent, catchUp };
+  let filling: Promise<void> | undefined;
+  function fill(): Promise<void> {
+    return (filling ??= (async () => {
+      while (seq.hasGap) {
+        const before = seq.last;
+        v.fills++;
+        seq.accept(await history(id, seq.last));
+        if (seq.last === before) break;
+      }
+    })().finally(() => {
+      filling = undefined;
+    }));
+  }
+  function onEvent(event: string, p: any): void {
     if (event !== 'log') return;
-    batches++;
-    for (const l of p.lines) got.push(l.seq);
-  });
+    v.messages++;
+    seq.acceptBroadcast(p);
+    if (seq.hasGap) void fill();
+  }
+  /** Waits until every line up to lastSeq is out (reading history once more if a fill was cut short). */
+  async function catchUp(lastSeq: number): Promise<void> {
+    await eventually('the viewer caught up', async () => {
+      await filling;
+      if (seq.last < lastSeq) await fill();
+      return seq.last === lastSeq;
+    }, 15_000);
+  }
+  return v;
+}
+
+test('a member follows a run live: at most one announcement per 250 ms, every line once and in order', async () => {
+  // A run that prints slowly: its lines travel in the announcements, the viewer reads no history.
+  const slow = await heldRun({ lines: 15, perTick: 1, tickMs: 100 });
+  const trickle = viewer(slow.id);
+  const sub = await subscribe(await client(member.token), `run:${slow.id}`, trickle.onEvent);
   assert.equal(sub.statuses[0], 'SUBSCRIBED', sub.errors.join('; '));
-  const t0 = Date.now();
+  await slow.release();
+  await waitStatus(slow.id, 'succeeded');
+  await trickle.catchUp((await runOf(slow.id)).lastSeq);
+  assert.deepEqual(trickle.out, Array.from({ length: 16 }, (_, i) => i + 1));
+  assert.equal(trickle.fills, 0, 'every line came live');
+
+  // A flood: announcements stay within the budget, the rest comes from the API.
+  const { id, release } = await heldRun({ lines: 6000, perTick: 100, tickMs: 50 });
+  const v = viewer(id);
+  await subscribe(await client(member.token), `run:${id}`, v.onEvent);
   await release();
-  await waitStatus(id, 'succeeded');
-  const seconds = (Date.now() - t0) / 1000;
-  const { lastSeq } = await runOf(id);
-  await eventually('all lines live', async () => got.length >= lastSeq, 10_000);
-  assert.deepEqual(got, Array.from({ length: lastSeq }, (_, i) => i + 1));
-  assert.ok(batches < lastSeq / 20, `${batches} messages for ${lastSeq} lines: batches, not lines`);
-  assert.ok(batches / Math.max(seconds, 1) <= 12, `${batches} messages in ${seconds.toFixed(1)} s`);
+  const run = await waitStatus(id, 'succeeded').then(() => runOf(id));
+  const seconds = (Date.parse(run.finishedAt) - Date.parse(run.startedAt)) / 1000;
+  await v.catchUp(run.lastSeq);
+  assert.deepEqual(v.out, Array.from({ length: run.lastSeq }, (_, i) => i + 1));
+  assert.ok(seconds > 2, `the run took ${seconds} s`);
+  assert.ok(v.messages <= LOG_ANNOUNCEMENTS_PER_SECOND * seconds + 2, `${v.messages} messages in ${seconds.toFixed(1)} s`);
+  assert.ok(v.messages >= seconds * 2, `${v.messages} messages in ${seconds.toFixed(1)} s: still live`);
 });
 
 test('a subscriber that drops mid-run and comes back misses and duplicates nothing', async () => {
   const { id, release } = await heldRun({ lines: 3000, perTick: 50, tickMs: 10 });
-  const out: number[] = [];
-  const seq = new LogSequencer((lines) => out.push(...lines.map((l) => l.seq)));
-  const onEvent = (event: string, p: any) => event === 'log' && seq.accept(p.lines);
-  let c = client(member.token);
-  await subscribe(c, `run:${id}`, onEvent);
+  const v = viewer(id);
+  let c = await client(member.token);
+  await subscribe(c, `run:${id}`, v.onEvent);
   await release();
-  await eventually('some lines', async () => out.length > 200);
+  await eventually('some lines', async () => v.out.length > 200);
   await c.removeAllChannels(); // the connection drops
   c.realtime.disconnect();
   await new Promise((r) => setTimeout(r, 400)); // lines keep coming meanwhile
-  c = client(member.token);
-  await subscribe(c, `run:${id}`, onEvent); // live first, then fill the gap from history
-  seq.accept(await history(id, seq.last));
+  c = await client(member.token);
+  await subscribe(c, `run:${id}`, v.onEvent); // live first, then fill the gap from history
+  v.seq.accept(await history(id, v.seq.last));
   await waitStatus(id, 'succeeded');
   const { lastSeq } = await runOf(id);
-  await eventually('caught up', async () => {
-    if (seq.last < lastSeq) seq.accept(await history(id, seq.last));
-    return seq.last === lastSeq;
-  });
-  assert.deepEqual(out, Array.from({ length: lastSeq }, (_, i) => i + 1));
+  await v.catchUp(lastSeq);
+  assert.deepEqual(v.out, Array.from({ length: lastSeq }, (_, i) => i + 1));
 });
 
 test('run status changes arrive on the project topic', async () => {
   const events: { id: number; status: string }[] = [];
-  const sub = await subscribe(client(member.token), `project:${projectId}`, (event, p) => event === 'run' && events.push(p));
+  const sub = await subscribe(await client(member.token), `project:${projectId}`, (event, p) => event === 'run' && events.push(p));
   assert.equal(sub.statuses[0], 'SUBSCRIBED', sub.errors.join('; '));
   const id = await queue('test.chatty', { lines: 5, tickMs: 0 });
   await waitStatus(id, 'succeeded');
@@ -145,14 +184,15 @@ test('run status changes arrive on the project topic', async () => {
 
 test('outsiders, public joins and unknown topics are refused', async () => {
   const id = await queue('test.chatty', { lines: 1, tickMs: 0 });
-  const c = client(outsider.token);
+  const c = await client(outsider.token);
   for (const topic of [`run:${id}`, `project:${projectId}`, 'run:abc', 'nonsense']) {
     const sub = await subscribe(c, topic, () => {});
     assert.equal(sub.statuses[0], 'CHANNEL_ERROR', topic);
     assert.match(sub.errors.join(' '), /Unauthorized/, topic);
   }
+  const publicClient = await client(member.token);
   const pub = await new Promise<string>((resolve) => {
-    client(member.token).channel(`run:${id}`).subscribe((status, err) => status !== 'CLOSED' && resolve(`${status} ${err?.message}`));
+    publicClient.channel(`run:${id}`).subscribe((status, err) => status !== 'CLOSED' && resolve(`${status} ${err?.message}`));
   });
   assert.match(pub, /CHANNEL_ERROR .*PrivateOnly/);
 });
@@ -161,7 +201,7 @@ test('a token that expires ends the subscription', async () => {
   const exp = Math.floor(Date.now() / 1000) + 2;
   const token = await new SignJWT({ role: 'authenticated' }).setProtectedHeader({ alg: 'HS256' }).setSubject(member.id)
     .setExpirationTime(exp).sign(cp.server.secret);
-  const sub = await subscribe(client(token), `project:${projectId}`, () => {});
+  const sub = await subscribe(await client(token), `project:${projectId}`, () => {});
   assert.equal(sub.statuses[0], 'SUBSCRIBED', sub.errors.join('; '));
   await eventually('the channel closed at expiry', async () => sub.statuses.includes('CLOSED') || sub.errors.some((e) => /expired/i.test(e)), 8_000);
   assert.ok(sub.errors.some((e) => /Token has expired/.test(e)) || sub.statuses.includes('CLOSED'));
@@ -170,8 +210,8 @@ test('a token that expires ends the subscription', async () => {
 
 test('bad frames get an error and everyone else keeps being served (fuzz)', async () => {
   const { id, release } = await heldRun({ lines: 1500, perTick: 50, tickMs: 10 });
-  const got: number[] = [];
-  await subscribe(client(member.token), `run:${id}`, (event, p) => event === 'log' && got.push(...p.lines.map((l: LogLine) => l.seq)));
+  const v = viewer(id);
+  await subscribe(await client(member.token), `run:${id}`, v.onEvent);
   await release();
 
   const ws = new WebSocket(`${cp.server.url.replace('http', 'ws')}/realtime/v1/websocket?apikey=x&vsn=2.0.0`);
@@ -201,8 +241,8 @@ test('bad frames get an error and everyone else keeps being served (fuzz)', asyn
 
   await waitStatus(id, 'succeeded');
   const { lastSeq } = await runOf(id);
-  await eventually('the well-behaved subscriber got everything', async () => got.length === lastSeq, 10_000);
-  assert.deepEqual(got, Array.from({ length: lastSeq }, (_, i) => i + 1));
+  await v.catchUp(lastSeq);
+  assert.deepEqual(v.out, Array.from({ length: lastSeq }, (_, i) => i + 1), 'the well-behaved subscriber got everything');
 });
 
 test('a subscriber that stops reading does not slow the run or the others', async () => {
@@ -216,7 +256,7 @@ test('a subscriber that stops reading does not slow the run or the others', asyn
   const out: number[] = [];
   const seq = new LogSequencer((lines) => out.push(...lines.map((l) => l.seq)));
   let messages = 0;
-  await subscribe(client(member.token), `run:${id}`, (event, p) => {
+  await subscribe(await client(member.token), `run:${id}`, (event, p) => {
     if (event !== 'log') return;
     messages++;
     seq.acceptBroadcast(p);
@@ -236,7 +276,7 @@ test('a subscriber that stops reading does not slow the run or the others', asyn
 });
 
 test('delivered broadcasts are pruned from the local realtime.messages', async () => {
-  const sub = await subscribe(client(member.token), `project:${projectId}`, () => {});
+  const sub = await subscribe(await client(member.token), `project:${projectId}`, () => {});
   assert.equal(sub.statuses[0], 'SUBSCRIBED');
   const id = await queue('test.chatty', { lines: 3, tickMs: 0 });
   await waitStatus(id, 'succeeded');

@@ -12,7 +12,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { createClient, type RealtimeChannel, type SupabaseClient } from '@supabase/supabase-js';
+import type { RealtimeChannel, SupabaseClient } from '@supabase/supabase-js';
+import { realtimeClient } from '../client/realtime.ts';
 import { closeFixtures } from './fixtures/executors.ts';
 import { eventually, seedProject, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 
@@ -32,11 +33,10 @@ after(async () => {
 
 const stats = () => cp.server.gateway.stats();
 
-function client(token: string): SupabaseClient {
-  const c = createClient(cp.server.url, 'odooops-local', { auth: { persistSession: false, autoRefreshToken: false } });
-  c.realtime.setAuth(token);
-  clients.push(c);
-  return c;
+async function client(token: string): Promise<SupabaseClient> {
+  const { sb } = await realtimeClient(cp.server.url, 'odooops-local', { target: { token } });
+  clients.push(sb);
+  return sb;
 }
 
 interface Sub {
@@ -132,11 +132,11 @@ test('a removed member loses their channels at once; a role change keeps them; o
   }
   const runId = await queueRun(admin, 'rt-members');
 
-  const adminSub = await subscribe(client(admin.token), `project:${projectId}`);
-  const leavingClient = client(leaving.token);
+  const adminSub = await subscribe(await client(admin.token), `project:${projectId}`);
+  const leavingClient = await client(leaving.token);
   const leavingProject = await subscribe(leavingClient, `project:${projectId}`);
   const leavingRun = await subscribe(leavingClient, `run:${runId}`);
-  const demotedSub = await subscribe(client(demoted.token), `project:${projectId}`);
+  const demotedSub = await subscribe(await client(demoted.token), `project:${projectId}`);
   for (const s of [adminSub, leavingProject, leavingRun, demotedSub]) assert.equal(s.statuses[0], 'SUBSCRIBED', s.errors.join('; '));
   assert.equal(stats().channels, 4);
 
@@ -177,8 +177,8 @@ test('a removal while the gateway\'s LISTEN connection is down is caught when it
   const leaving = await cp.user();
   const projectId = await project(admin, 'rt-relisten');
   assert.equal((await admin.call('POST', '/api/projects/rt-relisten/members', { userId: leaving.id, role: 'viewer' })).status, 201);
-  const kept = await subscribe(client(admin.token), `project:${projectId}`);
-  const sub = await subscribe(client(leaving.token), `project:${projectId}`);
+  const kept = await subscribe(await client(admin.token), `project:${projectId}`);
+  const sub = await subscribe(await client(leaving.token), `project:${projectId}`);
   assert.equal(sub.statuses[0], 'SUBSCRIBED', sub.errors.join('; '));
 
   const listener = `select pid from pg_stat_activity where application_name = 'odooops-realtime'`;

@@ -3,9 +3,9 @@
 // a drop supabase-js rejoins by itself; what changed meanwhile was not broadcast to anyone, so a rejoin
 // reads the project's recent runs and approvals again (the same gap fill the log follower does).
 // No vscode import: tested against a real server and gateway.
-import { createClient } from '@supabase/supabase-js';
 import * as C from '../../contract/index.ts';
 import type { ApiClient } from '../../client/api-client.ts';
+import { connectRealtime } from '../../client/realtime.ts';
 
 export type FeedState = 'live' | 'reconnecting';
 
@@ -17,10 +17,10 @@ export interface FeedHandlers {
   state(state: FeedState, detail?: string): void;
 }
 
-export async function followProjects(api: Pick<ApiClient, 'get' | 'target'>, projects: Pick<C.Project, 'id' | 'slug'>[], h: FeedHandlers): Promise<() => Promise<void>> {
-  const { realtime } = await api.get('/api/health', C.Health);
-  const sb = createClient(realtime.url ?? api.target.url, realtime.apiKey, { auth: { persistSession: false, autoRefreshToken: false } });
-  sb.realtime.setAuth(api.target.token);
+export async function followProjects(api: Pick<ApiClient, 'get' | 'target'> & Partial<Pick<ApiClient, 'onToken'>>, projects: Pick<C.Project, 'id' | 'slug'>[], h: FeedHandlers): Promise<() => Promise<void>> {
+  // A renewed session reaches the channels through onToken (client/realtime.ts).
+  const live = await connectRealtime(api);
+  const { sb } = live;
   const down = new Set<string>();
   let closing = false;
   // One read of a run at a time: a run's events come in bursts (queued, running, failed within
@@ -62,6 +62,6 @@ export async function followProjects(api: Pick<ApiClient, 'get' | 'target'>, pro
   return async () => {
     closing = true;
     for (const c of channels) await sb.removeChannel(c);
-    await sb.realtime.disconnect();
+    await live.close();
   };
 }

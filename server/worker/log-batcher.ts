@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
+import { LOG_ANNOUNCE_GAP_MS } from '../realtime/budget.ts';
 import { Redactor } from './redact.ts';
 
 export interface Line {
@@ -13,19 +14,23 @@ export interface LogBatcherOptions {
   maxBatch?: number;
   /** Flush at least this often while lines wait. */
   intervalMs?: number;
-  /**
-   * Writes start at least this far apart. Each write is one Realtime message, and Supabase allows a
-   * project only 100-500 a second: a run printing as fast as it can sends at most 1000/minGapMs.
-   */
+  /** Writes start at least this far apart. */
   minGapMs?: number;
+  /**
+   * Realtime announcements of the run's new lines start at least this far apart (the Realtime budget,
+   * server/realtime/budget.ts): writes in between store their lines unannounced, and what is left is
+   * announced this long after the last announcement, by the next write or on its own.
+   */
+  announceGapMs?: number;
   /** Writers are held back (log() resolves late) while more than this many lines wait. */
   highWater?: number;
 }
 
 /**
  * Collects a run's log lines and writes them with ops.append_run_logs in batches: one round trip per
- * batch rather than per line, at most one write per minGapMs (so at most ~10 Realtime messages a second
- * per run), and a bounded buffer so a chatty step waits instead of growing memory.
+ * batch rather than per line, at most one write per minGapMs, at most one Realtime announcement per
+ * announceGapMs (4 messages a second per run, however fast it prints), and a bounded buffer so a chatty
+ * step waits instead of growing memory.
  */
 export class LogBatcher {
   private buffer: Line[] = [];
@@ -37,6 +42,15 @@ export class LogBatcher {
   private readonly minGapMs: number;
   private readonly highWater: number;
   private lastWriteAt = 0;
+  private readonly announceGapMs: number;
+  private lastAnnounceAt = -Infinity;
+  /** Lines were written without being announced. */
+  private unannounced = false;
+  /** Set by the tail timer: the next write announces, even with no lines. */
+  private announceNow = false;
+  private tail: NodeJS.Timeout | undefined;
+  /** Handed over to the finish (takeRemaining): nothing more is written or announced. */
+  private done = false;
   /** Set when the database says this worker no longer holds the run. */
   lost = false;
   /** The run's known secrets: lines are redacted before they are buffered. */
@@ -56,6 +70,7 @@ export class LogBatcher {
     this.maxBatch = opts.maxBatch ?? 6_000;
     this.intervalMs = opts.intervalMs ?? 200;
     this.minGapMs = opts.minGapMs ?? 100;
+    this.announceGapMs = opts.announceGapMs ?? LOG_ANNOUNCE_GAP_MS;
     this.highWater = opts.highWater ?? this.maxBatch;
   }
 
@@ -96,22 +111,47 @@ export class LogBatcher {
     return this.flushing;
   }
 
-  /** Writes batches until the buffer is empty: lines that arrive during a write form the next batch. */
+  /**
+   * Writes batches until the buffer is empty (lines that arrive during a write form the next batch),
+   * and the announcement the tail timer asked for, lines or not.
+   */
   private async drain(): Promise<void> {
-    while (this.buffer.length > 0 && !this.lost) {
+    while ((this.buffer.length > 0 || this.announceNow) && !this.lost && !this.done) {
       const wait = this.lastWriteAt + this.minGapMs - performance.now();
       // Pacing: lines arriving meanwhile join this batch (up to maxBatch, then their writers wait).
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      this.lastWriteAt = performance.now();
-      await this.write(this.buffer.splice(0, this.maxBatch));
+      const now = performance.now();
+      this.lastWriteAt = now;
+      const announce = this.announceNow || now - this.lastAnnounceAt >= this.announceGapMs;
+      this.announceNow = false;
+      await this.write(this.buffer.splice(0, this.maxBatch), announce);
+      if (announce) {
+        this.lastAnnounceAt = now;
+        this.unannounced = false;
+        clearTimeout(this.tail);
+        this.tail = undefined;
+      } else {
+        this.unannounced = true;
+        this.armTail();
+      }
       if (this.buffer.length < this.highWater || this.lost) this.waiters.splice(0).forEach((w) => w());
     }
   }
 
-  private async write(batch: Line[]): Promise<void> {
+  /** Announces unannounced lines once the gap since the last announcement has passed, if no write has. */
+  private armTail(): void {
+    this.tail ??= setTimeout(() => {
+      this.tail = undefined;
+      if (!this.unannounced || this.done || this.lost) return;
+      this.announceNow = true;
+      void this.flush().catch(() => {}); // a failing write fails the next log() or flush() as well
+    }, Math.max(0, this.lastAnnounceAt + this.announceGapMs - performance.now()));
+  }
+
+  private async write(batch: Line[], announce: boolean): Promise<void> {
     // Three text arrays: the cheapest form for the database to take apart (no JSON parsing).
-    const { rows } = await this.pool.query('select ops.append_run_logs($1, $2, $3::text[], $4::text[], $5::text[]) as seq', [
-      this.runId, this.worker, batch.map((l) => l.ts), batch.map((l) => l.stream), batch.map((l) => l.line),
+    const { rows } = await this.pool.query('select ops.append_run_logs($1, $2, $3::text[], $4::text[], $5::text[], $6) as seq', [
+      this.runId, this.worker, batch.map((l) => l.ts), batch.map((l) => l.stream), batch.map((l) => l.line), announce,
     ]);
     if (rows[0].seq === null) {
       this.lost = true;
@@ -129,12 +169,23 @@ export class LogBatcher {
     while (this.flushing) await this.flushing;
     // Keep the last batch small enough for one call; write the rest the usual way.
     while (this.buffer.length > this.maxBatch) await this.flush();
+    // The finish announces whatever is unannounced (ops.announce_run_log_at_end), these lines too.
+    this.done = true;
+    clearTimeout(this.tail);
+    this.tail = undefined;
     this.waiters.splice(0).forEach((w) => w());
     return this.buffer.splice(0);
   }
 
+  /** Writes everything buffered and announces whatever is not announced yet. */
   async close(): Promise<void> {
-    await this.flush();
+    // Each round ends announced, unless more lines came meanwhile (then they are announced next round).
+    while (!this.lost && !this.done && (this.buffer.length > 0 || this.unannounced)) {
+      this.announceNow = true;
+      await this.flush();
+    }
+    clearTimeout(this.tail);
+    this.tail = undefined;
     this.waiters.splice(0).forEach((w) => w());
   }
 }
