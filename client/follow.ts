@@ -14,6 +14,8 @@ export interface LogSource {
   readonly target: { url: string; token: string };
   /** Renewed tokens (ApiClient.setToken): handed to the live channel so it outlives the old one. */
   onToken?(listener: (token: string) => void): () => void;
+  /** A token valid for a while yet (ApiClient.bearer), asked on every Realtime heartbeat. */
+  bearer?(): Promise<string>;
 }
 
 const TERMINAL = C.TERMINAL_STATUSES as readonly string[];

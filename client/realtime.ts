@@ -20,6 +20,12 @@ import * as C from '../contract/index.ts';
 export interface TokenHolder {
   readonly target: { token: string };
   onToken?(listener: (token: string) => void): () => void;
+  /**
+   * A token valid for a while yet (ApiClient.bearer: a signed-in session refreshes first when its token
+   * is about to expire). Asked on every heartbeat, so a channel outlives its token even when nothing
+   * else asks the session (a project feed that reads nothing for an hour).
+   */
+  bearer?(): Promise<string>;
 }
 
 /** What the server tells clients about Realtime comes from here (GET /api/health). */
@@ -61,7 +67,8 @@ export async function realtimeClient<T extends RealtimeCapable = SupabaseClient>
   // Loaded here, not at start: the CLI's other commands (and dev containers' older Node) never need it.
   const create = options.createClient ?? ((await import('@supabase/supabase-js')).createClient as unknown as CreateClient<T>);
   const sb = create(url, apiKey, {
-    accessToken: async () => tokens.target.token,
+    // A failing bearer() (the session ended) is caught by realtime-js, which keeps the token it has.
+    accessToken: async () => (tokens.bearer ? await tokens.bearer() : tokens.target.token),
     // Unused with accessToken (supabase-js then builds no auth client), said anyway: no session storage.
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
     ...(options.heartbeatIntervalMs ? { realtime: { heartbeatIntervalMs: options.heartbeatIntervalMs } } : {}),

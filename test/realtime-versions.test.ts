@@ -3,7 +3,7 @@
 // made the one way client/realtime.ts makes it (accessToken callback, then realtime.setAuth()). For
 // each: joining a private run topic and following its log; a session renewed through
 // ApiClient.setToken before its token expires (the follower stays joined: no gap, no duplicate, never
-// "reconnecting"); a heartbeat reading a renewed token by itself; a token that expires unrenewed
+// "reconnecting"); a heartbeat asking for a renewed token by itself; a token that expires unrenewed
 // (the channel closes with the expiry message); and the apikey pushed as access_token, which 2.112.1
 // and later send, ignored instead of closing the channel.
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -145,13 +145,15 @@ for (const [name, createClient] of VERSIONS) {
       assert.deepEqual(states, [], 'never reconnecting');
     });
 
-    test('a heartbeat reads a renewed token from the callback by itself', async () => {
+    test('a heartbeat asks for a renewed token by itself', async () => {
       const { id, release } = await heldRun({ lines: 60, perTick: 1, tickMs: 50 });
-      // No onToken: only realtime-js's heartbeat (every 300 ms here) can pass the new token on.
-      const tokens = { target: { token: await tokenFor(3) } };
+      // No onToken: only realtime-js's heartbeat (every 300 ms here) can pass the new token on, asking
+      // bearer() as it asks ApiClient.bearer (whose session refreshes when its token is about to expire).
+      let current = await tokenFor(3);
+      const tokens = { target: { token: current }, bearer: async () => current };
       const sub = await subscribe(await client(createClient, tokens, 300), id);
       assert.deepEqual(sub.statuses, ['SUBSCRIBED'], sub.errors.join('; '));
-      tokens.target.token = await tokenFor(3600);
+      current = await tokenFor(3600);
       await sleep(4000); // past the first token's expiry
       await release();
       const run = await waitEnd(id);

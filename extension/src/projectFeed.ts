@@ -17,7 +17,7 @@ export interface FeedHandlers {
   state(state: FeedState, detail?: string): void;
 }
 
-export async function followProjects(api: Pick<ApiClient, 'get' | 'target'> & Partial<Pick<ApiClient, 'onToken'>>, projects: Pick<C.Project, 'id' | 'slug'>[], h: FeedHandlers): Promise<() => Promise<void>> {
+export async function followProjects(api: Pick<ApiClient, 'get' | 'target'> & Partial<Pick<ApiClient, 'onToken' | 'bearer'>>, projects: Pick<C.Project, 'id' | 'slug'>[], h: FeedHandlers): Promise<() => Promise<void>> {
   // A renewed session reaches the channels through onToken (client/realtime.ts).
   const live = await connectRealtime(api);
   const { sb } = live;
