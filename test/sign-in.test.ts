@@ -11,6 +11,7 @@ import { SignJWT } from 'jose';
 import * as C from '../contract/index.ts';
 import { ApiClient } from '../client/api-client.ts';
 import { SessionManager, signInWithGitHub, acceptSupabaseSignIn, type SessionStorage, type StoredSession } from '../client/session.ts';
+import { realtimeClient } from '../client/realtime.ts';
 import { signAccessToken } from '../server/auth/sessions.ts';
 import { call, startControlPlane, type TestControlPlane, type TestUser, eventually } from './helpers/control-plane.ts';
 import { startGitHubDouble, type GitHubDouble } from './helpers/github-double.ts';
@@ -324,11 +325,9 @@ test('sign-ins are limited per client address before GitHub is asked', async () 
 });
 
 test('the Realtime gateway verifies session tokens the same way: a signed-out session cannot join', async () => {
-  const { createClient } = await import('@supabase/supabase-js');
   const s = await signedIn('realtime-rex');
   const join = async (token: string) => {
-    const sb = createClient(cp.server.url, 'odooops-local', { accessToken: async () => token, auth: { persistSession: false, autoRefreshToken: false } });
-    await sb.realtime.setAuth();
+    const { sb } = await realtimeClient(cp.server.url, 'odooops-local', { target: { token } });
     try {
       return await new Promise<{ status: string; error?: string }>((resolve) => {
         sb.channel(`project:${projectId}`, { config: { private: true } }).subscribe((status, err) => {
