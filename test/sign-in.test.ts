@@ -341,8 +341,7 @@ test('the Realtime gateway verifies session tokens the same way: a signed-out se
   };
   assert.equal((await join(s.accessToken)).status, 'SUBSCRIBED');
   // A channel joined before the sign-out ends with it, not when its token expires (in an hour).
-  const live = createClient(cp.server.url, 'odooops-local', { accessToken: async () => s.accessToken, auth: { persistSession: false, autoRefreshToken: false } });
-  await live.realtime.setAuth();
+  const { sb: live } = await realtimeClient(cp.server.url, 'odooops-local', { target: { token: s.accessToken } });
   const events: string[] = [];
   let ended!: (e: string) => void;
   const endedWith = new Promise<string>((r) => (ended = r));
