@@ -46,7 +46,8 @@ test('runs arrive live and refresh one environment; after a drop the feed says s
     const first = await queue('dev', 20);
     const done = await eventually('the run to succeed in the store', async () => store.runsOf('feed', 'dev').find((r) => r.id === first && r.status === 'succeeded'));
     assert.equal(done.kind, 'test.chatty');
-    assert.ok(changes.length >= 2 && changes.every((k) => Array.isArray(k) && k.every((key) => key === envKey('feed', 'dev'))), JSON.stringify(changes));
+    // One change or several: a run's events in one burst (queued, running, succeeded) may be read once.
+    assert.ok(changes.length >= 1 && changes.every((k) => Array.isArray(k) && k.every((key) => key === envKey('feed', 'dev'))), JSON.stringify(changes));
     assert.equal(reads.filter((p) => p.startsWith('/api/runs?')).length, 1, 'live: the run list is read once, at the load; changes come one run at a time');
 
     // The server's side of every socket goes away, as when a proxy or the network cuts it; a run
