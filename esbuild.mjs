@@ -63,6 +63,17 @@ const targets = [
     // mocha is required from the project's node_modules at run time (describe/it come from its runner).
     external: ['vscode', 'mocha'],
   },
+  {
+    // Test only: the GitHub account the extension-host tests sign in with (a test double's folder).
+    name: 'integration tests: GitHub sign-in double',
+    entryPoints: { extension: 'extension/test/github-auth-double/extension.ts' },
+    outdir: 'extension/test/github-auth-double/dist',
+    outExtension: { '.js': '.cjs' },
+    platform: 'node',
+    format: 'cjs',
+    target: 'node22',
+    external: ['vscode'],
+  },
 ];
 
 for (const { name, ...options } of targets) {

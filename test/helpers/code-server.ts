@@ -55,9 +55,12 @@ async function waitFor(what: string, fn: () => Promise<boolean>, ms: number, chi
   }
 }
 
-/** `odooops server --demo --fast` on the embedded default, its state in `home`; resolves when it answers. */
-export async function startDemoServer(home: string, children: ChildProcess[], env: Record<string, string> = {}): Promise<Child> {
-  const server = startChild(process.execPath, [join(ROOT, 'server', 'cli', 'main.ts'), 'server', '--demo', '--fast'], { ODOOOPS_HOME: home, ...env }, children);
+/**
+ * `odooops server --demo --fast` on the embedded default, its state in `home`, with any other server
+ * options in `args`; resolves when it answers.
+ */
+export async function startDemoServer(home: string, children: ChildProcess[], env: Record<string, string> = {}, args: string[] = []): Promise<Child> {
+  const server = startChild(process.execPath, [join(ROOT, 'server', 'cli', 'main.ts'), 'server', '--demo', '--fast', ...args], { ODOOOPS_HOME: home, ...env }, children);
   await waitFor('the demo server', async () => existsSync(join(home, 'connection.json')), 180_000, server);
   return server;
 }
