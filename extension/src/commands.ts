@@ -4,7 +4,7 @@
 import { homedir } from 'node:os';
 import * as vscode from 'vscode';
 import * as C from '../../contract/index.ts';
-import { type ApiClient, CliError, EXIT } from '../../client/api-client.ts';
+import { ApiClient, CliError, EXIT } from '../../client/api-client.ts';
 import { uploadImport } from '../../server/cli/import.ts';
 import { TOKEN_KEY } from './connection.ts';
 import type { LogPanels } from './logPanel.ts';
@@ -13,6 +13,8 @@ import { backupLabel, mib, type Node } from './tree.ts';
 import { downloadName } from './backupFile.ts';
 import { editEnvironment, type EditUi } from './editEnvironment.ts';
 import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
+import { invitation, inviteeLabel, parseInvitee, ROLE_HELP, type Invitee } from './invite.ts';
+import { methodOf, type SignedIn, type SignIns } from './signIn.ts';
 
 export interface CommandDeps {
   context: vscode.ExtensionContext;
@@ -20,9 +22,10 @@ export interface CommandDeps {
   panels: LogPanels;
   need(): ApiClient;
   connect(): Promise<void>;
+  signIns: SignIns;
 }
 
-export function registerCommands({ context, store, panels, need, connect }: CommandDeps) {
+export function registerCommands({ context, store, panels, need, connect, signIns }: CommandDeps) {
   const onDecided = (project: string, a: C.Approval) => {
     if (a.status === 'rejected') return void vscode.window.showWarningMessage(`OdooOps: your ${a.kind} of ${a.environment} was rejected.`);
     void vscode.window.showInformationMessage(`OdooOps: your ${a.kind} of ${a.environment} was approved.`, 'Run it now').then((go) => {
@@ -101,18 +104,84 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
 
   const register = (id: string, fn: (node?: Node) => Promise<unknown>) => context.subscriptions.push(vscode.commands.registerCommand(id, (node?: Node) => fn(node)));
   register('odooops.refresh', () => run('refresh', connect));
-  register('odooops.connect', () => run('connect', async () => {
-    const url = await vscode.window.showInputBox({ prompt: 'OdooOps server URL (empty: the server on this machine)', value: vscode.workspace.getConfiguration('odooops').get('serverUrl') ?? '' });
+  // Connect…: a server URL (empty: the one on this machine). One that offers sign-in is signed in to
+  // (offered here, and on the welcome view); one that offers none takes a token (odooops token).
+  // Tests pass { url, token? } instead of typing.
+  register('odooops.connect', (node) => run('connect', async () => {
+    const arg = node as unknown as { url?: string; token?: string } | undefined;
+    const url = arg?.url ?? await vscode.window.showInputBox({ prompt: 'OdooOps server URL (empty: the server on this machine)', value: vscode.workspace.getConfiguration('odooops').get('serverUrl') ?? '' });
     if (url === undefined) return;
     if (url) {
-      if (!URL.canParse(url)) throw new CliError(`${url} is not a URL`, EXIT.usage);
-      const token = await vscode.window.showInputBox({ prompt: 'Token (odooops token --user <your id> prints one)', password: true, ignoreFocusOut: true });
-      if (!token) return;
-      await context.secrets.store(TOKEN_KEY, token);
+      if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new CliError(`${url} is not an http(s) URL`, EXIT.usage, 'Type the address the server printed, e.g. https://odooops.example.com.');
+      // What the server offers; it answers this without a token.
+      const health = await new ApiClient({ url, token: '' }).get('/api/health', C.Health);
+      if (!methodOf(health.auth)) {
+        const token = arg?.token ?? await vscode.window.showInputBox({ prompt: `${url} offers no sign-in: its operator prints a token with odooops token --user <your id>`, password: true, ignoreFocusOut: true });
+        if (!token) return;
+        await context.secrets.store(TOKEN_KEY, token);
+      }
     } else await context.secrets.delete(TOKEN_KEY);
     await vscode.workspace.getConfiguration('odooops').update('serverUrl', url || undefined, vscode.ConfigurationTarget.Global);
     await connect();
     if (store.error) throw new Error(store.error);
+    const offered = signIns.current;
+    if (offered && !offered.signedIn && !arg) {
+      void vscode.window.showInformationMessage(`OdooOps: ${url} signs you in with your GitHub account${offered.method === 'supabase' ? ' (through Supabase)' : ''}.`, 'Sign in with GitHub')
+        .then((go) => go && vscode.commands.executeCommand('odooops.signIn'));
+    }
+  }));
+  /** After a sign-in: who you are here, and the projects an invitation just made you a member of. */
+  const signedIn = async (s: SignedIn) => {
+    await connect();
+    const name = s.user.name ?? s.user.githubLogin ?? s.user.email ?? 'you';
+    const joined = s.joined.length ? ` You joined ${s.joined.map((j) => `${j.project} as ${j.role}`).join(', ')}.` : '';
+    const none = store.projects.length ? '' : ' You are not a member of any project yet: ask a project admin to invite your GitHub login or email.';
+    void vscode.window.showInformationMessage(`OdooOps: signed in to ${signIns.current?.url ?? 'the server'} as ${name}.${joined}${none}`);
+  };
+  register('odooops.signIn', () => run('sign-in', async () => {
+    if (!signIns.current) {
+      const url = vscode.workspace.getConfiguration('odooops').get<string>('serverUrl');
+      throw new CliError(url ? `${url} offers no sign-in` : 'the server on this machine needs no sign-in', EXIT.usage,
+        url ? 'Its operator prints a token (odooops token): "OdooOps: Connect…" takes it.' : 'To use your team\'s server, run "OdooOps: Connect…" with its URL.');
+    }
+    await signedIn(await signIns.signIn());
+  }));
+  register('odooops.signOut', () => run('sign-out', async () => {
+    const url = signIns.current?.url;
+    if (!url) return void vscode.window.showInformationMessage('OdooOps: not signed in to any server.');
+    const { revoked, error } = await signIns.signOut();
+    await connect();
+    if (revoked) void vscode.window.showInformationMessage(`OdooOps: signed out of ${url}.`);
+    else void vscode.window.showWarningMessage(`OdooOps: signed out here, but ${url} could not be told (${error}): the session's tokens stay valid until they expire.`);
+  }));
+  // Invite member… (project admins; the menu shows it to them, the server refuses anyone else): a
+  // GitHub login or an email, and a role. Tests pass { project, invitee, role }.
+  register('odooops.inviteMember', (node) => run('invite', async () => {
+    const arg = node as unknown as { project?: string; invitee?: string; role?: C.Role } | undefined;
+    const admin = store.projects.filter((p) => p.role === 'admin');
+    const project = arg?.project && !('type' in arg) ? arg.project : node?.type === 'project' ? node.project.slug
+      : admin.length === 1 ? admin[0]!.slug
+      : (await vscode.window.showQuickPick(admin.map((p) => ({ label: p.slug, description: p.name })), { placeHolder: admin.length ? 'Project to invite to' : 'You are an admin of no project' }))?.label;
+    if (!project) return;
+    let invitee: Invitee | undefined;
+    if (arg?.invitee !== undefined) {
+      const parsed = parseInvitee(arg.invitee);
+      if (typeof parsed === 'string') throw new CliError(parsed, EXIT.usage);
+      invitee = parsed;
+    } else {
+      const text = await vscode.window.showInputBox({
+        prompt: `Invite to ${project}: their GitHub login, or their email address (a verified email of their GitHub account)`,
+        placeHolder: 'octocat or ana@example.com', ignoreFocusOut: true,
+        validateInput: (v) => { const r = parseInvitee(v); return typeof r === 'string' ? r : null; },
+      });
+      if (!text) return;
+      invitee = parseInvitee(text) as Invitee;
+    }
+    const role = arg?.role ?? (await vscode.window.showQuickPick(C.ROLES.map((r) => ({ label: r, description: ROLE_HELP[r] })), { placeHolder: `Role of ${inviteeLabel(invitee)} in ${project}` }))?.label;
+    if (!role) return;
+    const { status, data } = await need().request('POST', `/api/projects/${encodeURIComponent(project)}/invitations`, C.Invitation, invitation(invitee, role));
+    void vscode.window.showInformationMessage(`OdooOps: ${status === 200 ? 'invited again' : 'invited'} ${inviteeLabel(invitee)} to ${project} as ${data.role}: they become a member when they first sign in with GitHub, until ${data.expiresAt.slice(0, 10)}.`);
+    return data;
   }));
   register('odooops.cloneProdToStaging', (node) => run('clone', async () => {
     const target = await pickEnvironment(node, ['staging', 'development']);
@@ -335,5 +404,5 @@ export function registerCommands({ context, store, panels, need, connect }: Comm
     if (node?.type === 'environment' && node.env.url) await vscode.env.openExternal(vscode.Uri.parse(node.env.url));
   });
 
-  return { run, onDecided };
+  return { run, onDecided, signedIn };
 }

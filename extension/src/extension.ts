@@ -1,17 +1,21 @@
 // OdooOps in VS Code: the environments tree, the status bar and the live feed that keeps them current;
 // the commands are in commands.ts, run logs in logPanel.ts. It talks to the server with the CLI's own
 // API client (contract-typed; errors carry the server's hint). Activated lazily (when the view is
-// opened, a command runs or a log panel is restored). A server on this machine is found by itself;
-// another one is set with "OdooOps: Connect…" (URL in settings, token in SecretStorage).
+// opened, a command runs or a log panel is restored). A server on this machine is found by itself and
+// needs no sign-in; another one is set with "OdooOps: Connect…" (its URL in user settings) and signed in
+// to as it offers (signIn.ts: VS Code's GitHub account, or Supabase Auth), else with a token kept in
+// SecretStorage.
 import * as vscode from 'vscode';
 import { z } from 'zod';
+import * as C from '../../contract/index.ts';
 import { ApiClient, CliError, EXIT } from '../../client/api-client.ts';
 import { registerCommands } from './commands.ts';
-import { resolveConnection, TOKEN_KEY } from './connection.ts';
+import { localConnection, TOKEN_KEY } from './connection.ts';
 import { LogPanels, VIEW_TYPE } from './logPanel.ts';
 import { followProjects } from './projectFeed.ts';
 import { Store } from './store.ts';
 import { OdooOpsTree } from './tree.ts';
+import { methodOf, SignIns } from './signIn.ts';
 
 let api: ApiClient | undefined;
 
@@ -20,6 +24,13 @@ export interface OdooOpsApi {
   store: Store;
   tree: OdooOpsTree;
   panels: LogPanels;
+  signIns: SignIns;
+  /** The API client in use (undefined: not connected or not signed in). */
+  client(): ApiClient | undefined;
+  /** Each change of the live project feed's state since activation ("reconnecting: why", "live"). */
+  feedStates: string[];
+  /** The context keys the welcome views and menus read, without their "odooops." prefix. */
+  contextKeys: Record<string, boolean>;
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<OdooOpsApi> {
@@ -43,6 +54,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   let current: { project: string; env?: string } | undefined;
   /** Set while the live feed is down (its reason). */
   let feed: string | undefined;
+  /** Which server, for the status bar's tooltip. */
+  let who: string | undefined;
+  const feedStates: string[] = [];
   view.onDidChangeSelection(({ selection: [n] }) => {
     if (!n || n.type === 'message') return;
     current = n.type === 'project' ? { project: n.project.slug } : n.type === 'run' ? { project: n.run.project, env: n.run.environment }
@@ -54,21 +68,61 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
     const where = current ? `${current.project}${current.env ? ` › ${current.env}` : ''}` : store.projects.map((p) => p.slug).join(', ') || 'OdooOps';
     // While the live feed is down the tree may be behind: say so (it catches up on the rejoin).
     status.text = `$(${feed ? 'debug-disconnect' : 'server-environment'}) ${where}${running ? ` $(sync~spin) ${running}` : ''}${feed ? ' (reconnecting…)' : ''}`;
-    status.tooltip = feed ? `OdooOps: the live connection is down (${feed}); the tree catches up when it is back` : running ? `${running} OdooOps run(s) queued or running` : 'OdooOps';
+    const me = store.meName ? `signed in as ${store.meName}` : '';
+    const server = who ? `OdooOps: ${who}${me ? `, ${me}` : ''}` : 'OdooOps';
+    status.tooltip = feed ? `${server}\nThe live connection is down (${feed}); the tree catches up when it is back` : running ? `${server}\n${running} run(s) queued or running` : server;
     status.show();
   };
   store.onDidChange(showStatus);
+  /** The context keys the welcome views and menus read ("odooops.<key>"), as last set. */
+  const contextKeys: Record<string, boolean> = {};
+  const when = async (key: string, value: boolean) => {
+    contextKeys[key] = value;
+    await vscode.commands.executeCommand('setContext', `odooops.${key}`, value);
+  };
   let unsubscribe: (() => Promise<void>) | undefined;
 
-  const connect = async () => {
+  // One connect at a time (a sign-in that lands while the tree loads waits for it, then connects again).
+  let connecting: Promise<void> = Promise.resolve();
+  const connect = () => (connecting = connecting.catch(() => {}).then(connectNow));
+  const connectNow = async () => {
     const url = vscode.workspace.getConfiguration('odooops').get<string>('serverUrl') || undefined;
-    const conn = resolveConnection(url, await context.secrets.get(TOKEN_KEY));
-    api = conn ? new ApiClient({ url: conn.url, token: conn.token }) : undefined;
-    await vscode.commands.executeCommand('setContext', 'odooops.connected', !!api);
-    await store.load();
-    await vscode.commands.executeCommand('setContext', 'odooops.connected', !!api && !store.error);
-    await vscode.commands.executeCommand('setContext', 'odooops.hasProjects', store.projects.length > 0);
     await unsubscribe?.();
+    unsubscribe = undefined;
+    api = undefined;
+    let offerSignIn = false;
+    let failed: Error | undefined;
+    if (!url) {
+      signIns.close();
+      const local = localConnection();
+      api = local ? new ApiClient({ url: local.url, token: local.token }) : undefined;
+      who = local ? 'this machine\'s server (no sign-in needed)' : undefined;
+    } else {
+      // How this server signs people in; it answers without a token.
+      try {
+        const health = await new ApiClient({ url, token: '' }).get('/api/health', C.Health);
+        if (methodOf(health.auth)) {
+          api = await signIns.open(url, health.auth);
+          offerSignIn = !api;
+        } else {
+          signIns.close();
+          const token = await context.secrets.get(TOKEN_KEY);
+          api = token ? new ApiClient({ url, token }) : undefined;
+        }
+      } catch (err) {
+        // Unreachable for now: a session with it is kept (the next connect picks it up again).
+        if (signIns.current?.url !== url) signIns.close();
+        failed = err as Error;
+      }
+      who = url;
+    }
+    if (api) await store.load();
+    else store.reset();
+    if (failed) store.error = failed.message;
+    await when('connected', !!api && !store.error);
+    await when('signInOffered', offerSignIn);
+    await when('signedIn', !!signIns.current?.signedIn);
+    await when('hasProjects', store.projects.length > 0);
     feed = undefined;
     showStatus();
     unsubscribe = api && !store.error ? await followProjects(api, store.projects, {
@@ -80,18 +134,27 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
       }, () => {}),
       rejoined: async (project) => void (await store.refreshProject(project)),
       state: (state, detail) => {
+        feedStates.push(state === 'reconnecting' ? `reconnecting: ${detail ?? ''}` : state);
         feed = state === 'reconnecting' ? detail ?? 'reconnecting' : undefined;
         showStatus();
       },
     }) : undefined;
+    if (failed) throw failed;
   };
 
-  const commands = registerCommands({ context, store, panels, need, connect });
+  const signIns = new SignIns(context, {
+    ended: (reason) => {
+      void connect().catch(() => {});
+      void vscode.window.showWarningMessage(`OdooOps: ${reason}. Sign in again.`, 'Sign in').then((go) => go && vscode.commands.executeCommand('odooops.signIn'));
+    },
+    signedIn: (s) => void commands.signedIn(s),
+  });
+  const commands = registerCommands({ context, store, panels, need, connect, signIns });
 
   context.subscriptions.push({ dispose: () => void unsubscribe?.() });
   await commands.run('connect', connect);
   markConnected();
-  return { store, tree, panels };
+  return { store, tree, panels, signIns, client: () => api, feedStates, contextKeys };
 }
 
 export function deactivate(): void {}

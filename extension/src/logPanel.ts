@@ -20,6 +20,7 @@ const FLUSH_MS = 50;
 const KEEP = 1_000_000;
 
 interface Panel {
+  runId: number;
   panel: vscode.WebviewPanel;
   lines: C.LogLine[];
   status: string;
@@ -35,6 +36,7 @@ interface Panel {
 export class LogPanels implements vscode.WebviewPanelSerializer {
   private readonly panels = new Map<number, Panel>();
   private readonly lineListeners = new Map<number, Set<(l: C.LogLine) => void>>();
+  private readonly stateListeners = new Map<number, Set<(state: 'live' | 'reconnecting' | 'done', detail?: string) => void>>();
   private readonly context: vscode.ExtensionContext;
   /** Resolves once the extension has connected (a panel restored at start-up asks before that). */
   private readonly api: () => Promise<ApiClient | undefined>;
@@ -55,6 +57,25 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
     });
   }
 
+  /** Every change of a run's panel's live connection (live, reconnecting: why, done). */
+  onConnection(runId: number, fn: (state: 'live' | 'reconnecting' | 'done', detail?: string) => void): vscode.Disposable {
+    const set = this.stateListeners.get(runId) ?? new Set();
+    set.add(fn);
+    this.stateListeners.set(runId, set);
+    return new vscode.Disposable(() => {
+      set.delete(fn);
+      if (!set.size) this.stateListeners.delete(runId);
+    });
+  }
+
+  /** The panel's connection state: shown now, and again to a webview that is (re)created. */
+  private connection(entry: Panel, m: NonNullable<Panel['connection']>): void {
+    post(entry);
+    entry.connection = m;
+    if (!entry.disposed) void entry.panel.webview.postMessage(m);
+    for (const fn of this.stateListeners.get(entry.runId) ?? []) fn(m.state, m.detail);
+  }
+
   async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
     const runId = Number((state as { runId?: number } | undefined)?.runId);
     if (!Number.isInteger(runId) || runId <= 0) return panel.dispose();
@@ -71,7 +92,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
   }
 
   private attach(runId: number, panel: vscode.WebviewPanel): void {
-    const entry: Panel = { panel, lines: [], status: 'queued', connection: null, posted: 0, flush: undefined, disposed: false, stop: new AbortController() };
+    const entry: Panel = { runId, panel, lines: [], status: 'queued', connection: null, posted: 0, flush: undefined, disposed: false, stop: new AbortController() };
     this.panels.set(runId, entry);
     panel.webview.html = viewerHtml({
       runId, nonce: randomBytes(16).toString('base64'), cspSource: panel.webview.cspSource,
@@ -104,7 +125,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
   private async follow(runId: number, entry: Panel): Promise<void> {
     const api = await this.api();
     if (!api) {
-      connection(entry, { type: 'connection', state: 'reconnecting', detail: 'not connected to an OdooOps server: run "OdooOps: Connect…"' });
+      this.connection(entry, { type: 'connection', state: 'reconnecting', detail: 'not connected to an OdooOps server: run "OdooOps: Connect…"' });
       return;
     }
     try {
@@ -112,7 +133,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
       entry.panel.title = `${run.kind} #${run.id} · ${run.environment}`;
       entry.status = run.status;
       void entry.panel.webview.postMessage({ type: 'status', status: run.status, title: entry.panel.title });
-      connection(entry, { type: 'connection', state: 'live' });
+      this.connection(entry, { type: 'connection', state: 'live' });
       const final = await followLogs(api, runId, 0, (l) => {
         if (entry.status === 'queued') {
           // Lines mean it runs (the final state comes when the follower ends).
@@ -129,12 +150,12 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
         }
         if (entry.lines.length - entry.posted >= BATCH) post(entry);
         else entry.flush ??= setTimeout(() => post(entry), FLUSH_MS);
-      }, { signal: entry.stop.signal, onState: (state, detail) => connection(entry, { type: 'connection', state, ...(detail ? { detail } : {}) }) });
+      }, { signal: entry.stop.signal, onState: (state, detail) => this.connection(entry, { type: 'connection', state, ...(detail ? { detail } : {}) }) });
       if (entry.disposed) return;
       post(entry);
       entry.status = final;
       void entry.panel.webview.postMessage({ type: 'status', status: final, title: entry.panel.title });
-      connection(entry, { type: 'connection', state: 'done' });
+      this.connection(entry, { type: 'connection', state: 'done' });
     } catch (err) {
       if (!entry.disposed) void vscode.window.showErrorMessage(`OdooOps: cannot follow run ${runId}: ${(err as Error).message}`);
     }
@@ -151,13 +172,6 @@ function post(entry: Panel): void {
     void entry.panel.webview.postMessage({ type: 'lines', lines: entry.lines.slice(i, i + BATCH) });
   }
   entry.posted = entry.lines.length;
-}
-
-/** The follower's connection state: shown now, and again to a webview that is (re)created. */
-function connection(entry: Panel, m: NonNullable<Panel['connection']>): void {
-  post(entry);
-  entry.connection = m;
-  if (!entry.disposed) void entry.panel.webview.postMessage(m);
 }
 
 /** Opens the workspace file a traceback names, at its line, when the workspace has it. */

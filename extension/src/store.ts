@@ -41,13 +41,16 @@ export class Store {
   /** Loaded when their node is first expanded; dropped (reloaded on the next look) when stale. */
   private readonly backups = new Map<NodeKey, C.Backup[]>();
   private readonly approvals = new Map<string, C.Approval[]>();
-  /** Members' display names, to say who asked for a run. */
+  /** Members' names (the one an admin gave, else their GitHub name or login), to say who did what. */
   private readonly names = new Map<string, string>();
+  private readonly members = new Map<string, C.Member[]>();
   private readonly listeners = new Set<(keys: NodeKey[] | null) => void>();
   /** Set when loading failed (not connected, server down): the tree shows it. */
   error: string | null = null;
   /** The signed-in user's id (runs and approvals say "you" for it). */
   me: string | null = null;
+  /** Who the server says you are (your GitHub name or login; null for a token signed for a user id). */
+  meName: string | null = null;
 
   constructor(api: StoreApi) {
     this.api = api;
@@ -79,19 +82,39 @@ export class Store {
         return { slug: p.slug, envs, runs, approvals, members };
       }));
       this.me = me.userId;
+      this.meName = me.name ?? me.githubLogin ?? null;
       this.projects = projects;
-      for (const m of [this.envs, this.runs, this.health, this.backups, this.approvals]) m.clear();
+      for (const m of [this.envs, this.runs, this.health, this.backups, this.approvals, this.members]) m.clear();
       for (const { slug, envs, runs, approvals, members } of loaded) {
         this.envs.set(slug, envs);
         for (const r of runs) this.addRun(r);
         this.approvals.set(slug, approvals.reverse());
-        for (const m of members) if (m.displayName) this.names.set(m.userId, m.displayName);
+        this.members.set(slug, members);
+        for (const m of members) {
+          const name = m.name ?? m.displayName ?? m.githubLogin;
+          if (name) this.names.set(m.userId, name);
+        }
       }
       this.error = null;
     } catch (err) {
       this.error = (err as Error).message;
     }
     this.emit(null);
+  }
+
+  /** Forgets everything (signed out, or another server): the tree is empty until the next load. */
+  reset(): void {
+    for (const m of [this.envs, this.runs, this.health, this.backups, this.approvals, this.members, this.names]) m.clear();
+    this.projects = [];
+    this.me = null;
+    this.meName = null;
+    this.error = null;
+    this.emit(null);
+  }
+
+  /** The project's members, in the order they joined. */
+  membersOf(slug: string): C.Member[] {
+    return this.members.get(slug) ?? [];
   }
 
   environments(slug: string): C.Environment[] {
@@ -141,7 +164,7 @@ export class Store {
     return this.runsOf(slug, env)[0];
   }
 
-  /** "you", a member's display name, "OdooOps" (a push, the schedule), or the start of the user id. */
+  /** "you", a member's name, "OdooOps" (a push, the schedule), or the start of the user id (a former member). */
   who(userId: string): string {
     if (userId === this.me) return 'you';
     if (userId === C.SERVICE_USER_ID) return 'OdooOps';

@@ -1,7 +1,7 @@
 // The OdooOps tree: projects → (pending approvals) and environments (stage icon, branch, URL, last run,
 // health) → backups and recent runs. Drawn from the Store; a change refreshes only the nodes it names.
-// contextValue drives the menus: "environment:<stage>[:admin]", "run:<status>", "backup:<kind>",
-// "approval:pending".
+// contextValue drives the menus: "project[:admin]", "environment:<stage>[:admin]", "run:<status>",
+// "backup:<kind>", "approval:pending". People are named as the server knows them (Store.who).
 import * as vscode from 'vscode';
 import type * as C from '../../contract/index.ts';
 import { approvalsKey, backupsKey, envKey, projectKey, type NodeKey, type Store } from './store.ts';
@@ -26,6 +26,12 @@ const icon = (status: string) => {
   return new vscode.ThemeIcon(id, color ? new vscode.ThemeColor(color) : undefined);
 };
 const when = (iso: string) => iso.slice(0, 16).replace('T', ' ');
+/**
+ * Text people chose (names, reasons) as Markdown text: every ASCII punctuation mark backslash-escaped
+ * (CommonMark), so a name like "![x](https://tracker)", "[Sign out](command:…)" or "https://evil" shows
+ * as those characters, never as an image or a link; line breaks become spaces.
+ */
+export const md = (text: string) => text.replace(/[!-/:-@[-`{-~]/g, '\\$&').replace(/\s+/g, ' ');
 /** How a backup is named in the tree and in pickers: its kind and when it was made. */
 export const backupLabel = (b: C.Backup) => `${b.kind} ${when(b.createdAt)}`;
 export const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(bytes < 10 * 2 ** 20 ? 1 : 0)} MiB`;
@@ -94,9 +100,13 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
   getTreeItem(node: Node): vscode.TreeItem {
     switch (node.type) {
       case 'project': {
-        const item = new vscode.TreeItem(node.project.name, vscode.TreeItemCollapsibleState.Expanded);
-        item.description = node.project.role ?? '';
-        item.contextValue = 'project';
+        const p = node.project;
+        const item = new vscode.TreeItem(p.name, vscode.TreeItemCollapsibleState.Expanded);
+        item.description = p.role ?? '';
+        const members = this.store.membersOf(p.slug).map((m) => `${md(this.store.who(m.userId))} (${m.role})`);
+        item.tooltip = new vscode.MarkdownString(`**${md(p.name)}** (\`${p.slug}\`), you are ${p.role ?? 'not a member'}${members.length ? `\n\nmembers: ${members.join(', ')}` : ''}`);
+        // ":admin" offers what only a project admin may do (Invite member…).
+        item.contextValue = p.role === 'admin' ? 'project:admin' : 'project';
         item.iconPath = new vscode.ThemeIcon('project');
         return item;
       }
@@ -112,7 +122,8 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
         const a = node.approval;
         const item = new vscode.TreeItem(`${a.kind} ${a.environment}`, vscode.TreeItemCollapsibleState.None);
         item.description = a.reason ?? '';
-        item.tooltip = new vscode.MarkdownString(`**${a.kind}** on **${a.environment}**, requested by ${this.store.who(a.requestedBy)}\n\n${a.reason ?? ''}\n\nparams: \`${JSON.stringify(a.params)}\``);
+        const decided = a.decidedBy && a.status !== 'pending' ? `, ${a.status} by ${md(this.store.who(a.decidedBy))}` : '';
+        item.tooltip = new vscode.MarkdownString(`**${a.kind}** on **${a.environment}**, requested by ${md(this.store.who(a.requestedBy))}${decided}\n\n${md(a.reason ?? '')}\n\nparams: \`${JSON.stringify(a.params)}\``);
         item.iconPath = new vscode.ThemeIcon(a.status === 'approved' ? 'pass' : 'question');
         if (a.status === 'approved') item.description = `approved: run it · ${a.reason ?? ''}`;
         item.contextValue = `approval:${a.status}`;
@@ -168,7 +179,8 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
         const r = node.run;
         const item = new vscode.TreeItem(`${r.kind} #${r.id}`, vscode.TreeItemCollapsibleState.None);
         item.description = [r.status, duration(r), when(r.queuedAt), r.requestedBy ? `by ${this.store.who(r.requestedBy)}` : null].filter(Boolean).join(' · ');
-        item.tooltip = r.error ?? `${r.kind} ${r.status}${r.requestedBy ? `, requested by ${r.requestedBy}` : ''}`;
+        const by = r.requestedBy ? `, requested by ${this.store.who(r.requestedBy)}` : '';
+        item.tooltip = r.error ? `${r.kind} ${r.status}${by}: ${r.error}` : `${r.kind} ${r.status}${by}`;
         item.iconPath = icon(r.status);
         item.contextValue = `run:${r.status}`;
         item.command = { command: 'odooops.openRunLogs', title: 'Open run logs', arguments: [node] };

@@ -2,12 +2,15 @@
 // extension/ (extensionDevelopmentPath), talking to a real `odooops server --demo` on the embedded
 // default through its API and Realtime. The driver (test/extension-host.test.ts) passes the server's
 // home (ODOOOPS_HOME, where the extension finds it), a second admin's token (ODOOOPS_IT_PEER_TOKEN:
-// approvals need another person) and a scratch folder.
+// approvals need another person) and a scratch folder. "Signing in" then connects to the same server by
+// URL and signs in as octocat with VS Code's GitHub account (a test double's account: ODOOOPS_IT_GITHUB_*,
+// the GitHub API behind the server is a double too), and to a Supabase control plane
+// (ODOOOPS_IT_SUPABASE_URL) through a real browser, Supabase Auth's stand-in and the URI handler.
 import assert from 'node:assert/strict';
 import { existsSync, openSync, readSync, closeSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import type * as C from '../../../contract/index.ts';
+import * as C from '../../../contract/index.ts';
 import type { OdooOpsApi } from '../../src/extension.ts';
 import type { Node } from '../../src/tree.ts';
 import { openTraceback } from '../../src/logPanel.ts';
@@ -47,22 +50,23 @@ async function envNode(name: string): Promise<Extract<Node, { type: 'environment
 const finished = (name: string, kind: string, after = 0) => until(`a finished ${kind} run on ${name}`, () =>
   api.store.runsOf(PROJECT, name).find((r) => r.kind === kind && r.id > after && ['succeeded', 'failed', 'cancelled'].includes(r.status)));
 
-describe('OdooOps in the extension host', () => {
-  before(async () => {
-    ext = vscode.extensions.getExtension<OdooOpsApi>('odooops.odooops')!;
-    assert.ok(ext, 'the extension is installed from its development folder');
-    assert.equal(ext.isActive, false, 'not activated before its view or a command is used (lazy activation)');
-    const t0 = performance.now();
-    api = await ext.activate();
-    const ms = performance.now() - t0;
-    const bundle = statSync(join(ext.extensionPath, 'dist', 'extension.cjs')).size;
-    console.log(`activation: ${ms.toFixed(0)} ms (connect + first load of the tree included); extension.cjs ${(bundle / 1024).toFixed(0)} KiB`);
-    writeFileSync(join(scratch, 'activation.json'), JSON.stringify({ activationMs: ms, bundleBytes: bundle }));
-    const conn = JSON.parse((await import('node:fs')).readFileSync(join(process.env.ODOOOPS_HOME!, 'connection.json'), 'utf8'));
-    server = { url: conn.url, token: conn.token };
-    assert.equal(api.store.error, null);
-  });
+// Activation, once, before either group of tests (each may run alone: ODOOOPS_IT_GREP).
+before(async () => {
+  ext = vscode.extensions.getExtension<OdooOpsApi>('odooops.odooops')!;
+  assert.ok(ext, 'the extension is installed from its development folder');
+  assert.equal(ext.isActive, false, 'not activated before its view or a command is used (lazy activation)');
+  const t0 = performance.now();
+  api = await ext.activate();
+  const ms = performance.now() - t0;
+  const bundle = statSync(join(ext.extensionPath, 'dist', 'extension.cjs')).size;
+  console.log(`activation: ${ms.toFixed(0)} ms (connect + first load of the tree included); extension.cjs ${(bundle / 1024).toFixed(0)} KiB`);
+  writeFileSync(join(scratch, 'activation.json'), JSON.stringify({ activationMs: ms, bundleBytes: bundle }));
+  const conn = JSON.parse((await import('node:fs')).readFileSync(join(process.env.ODOOOPS_HOME!, 'connection.json'), 'utf8'));
+  server = { url: conn.url, token: conn.token };
+  assert.equal(api.store.error, null);
+});
 
+describe('OdooOps in the extension host', () => {
   it('registers every command it contributes (and nothing else under odooops.)', async () => {
     const declared = (ext.packageJSON.contributes.commands as { command: string }[]).map((c) => c.command).sort();
     const registered = (await vscode.commands.getCommands(true)).filter((c) => c.startsWith('odooops.') && !c.startsWith('odooops.environments')).sort();
@@ -284,3 +288,175 @@ describe('OdooOps in the extension host', () => {
     assert.equal(tabs.length, 1, 'one panel per run');
   });
 });
+
+describe('Signing in', () => {
+  const signedIn = () => !!api.signIns.current?.signedIn;
+  /** The API with someone's token (of the demo's server, or `base`'s). */
+  const as = async <T = any>(token: string, method: string, path: string, body?: unknown, base = server.url): Promise<{ status: number; body: T }> => {
+    const res = await fetch(new URL(path, base), {
+      method, body: body === undefined ? undefined : JSON.stringify(body),
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+  const settle = (what: string, fn: () => boolean, ms = 60_000) => until(what, fn, ms);
+
+  it('"Invite member…" invites by GitHub login and by email; what is neither is refused before the server is asked', async () => {
+    await vscode.commands.executeCommand('odooops.inviteMember', { project: PROJECT, invitee: '@octocat', role: 'admin' });
+    await vscode.commands.executeCommand('odooops.inviteMember', { project: PROJECT, invitee: 'hubot@example.invalid', role: 'developer' });
+    await vscode.commands.executeCommand('odooops.inviteMember', { project: PROJECT, invitee: 'octo cat; drop table', role: 'admin' });
+    const invitations = await peer<C.Invitation[]>('GET', `/api/projects/${PROJECT}/invitations`);
+    assert.deepEqual(invitations.filter((i) => !i.acceptedAt).map((i) => [i.githubLogin ?? i.email, i.role]).sort(),
+      [['hubot@example.invalid', 'developer'], ['octocat', 'admin']]);
+    const [project] = await children();
+    assert.equal(api.tree.getTreeItem(project!).contextValue, 'project:admin', 'its menu offers Invite member…');
+  });
+
+  it('a server that signs in with GitHub: offered on the welcome view and in the Accounts menu; picking it signs in, and the invitation shows the project', async () => {
+    await vscode.commands.executeCommand('odooops.connect', { url: server.url });
+    assert.equal(vscode.workspace.getConfiguration('odooops').get('serverUrl'), server.url);
+    assert.equal(signedIn(), false);
+    assert.equal(api.store.projects.length, 0, 'nothing is shown before signing in');
+    assert.equal(api.client(), undefined);
+    assert.deepEqual(api.contextKeys, { connected: false, signInOffered: true, signedIn: false, hasProjects: false }, 'the welcome view with "Sign in with GitHub"');
+    // VS Code's Accounts menu now has "Sign in with GitHub to use OdooOps": what a person clicks.
+    const request = await until('the Accounts menu entry', async () =>
+      (await vscode.commands.getCommands(true)).find((c) => /^github:odooops\.odooops:signIn\d+$/.test(c)), 30_000);
+    await vscode.commands.executeCommand(request);
+    await settle('signed in, with the project', () => signedIn() && api.store.projects.some((p) => p.slug === PROJECT));
+    assert.deepEqual(api.contextKeys, { connected: true, signInOffered: false, signedIn: true, hasProjects: true }, 'the tree, and "Sign out" in the view\'s menu');
+    assert.equal(api.store.meName, 'The Octocat');
+    assert.deepEqual(api.store.projects.map((p) => [p.slug, p.role]), [[PROJECT, 'admin']], 'the invitation made octocat an admin of demo');
+    const me = await as<C.Me>(api.client()!.target.token, 'GET', '/api/me');
+    assert.equal(me.body.githubLogin, 'octocat');
+    const asked = await vscode.commands.executeCommand<{ created: string[][] }>('githubAuthDouble.asked');
+    assert.deepEqual(asked.created, [['read:user', 'user:email']], 'VS Code\'s GitHub account was asked once, for these scopes');
+  });
+
+  it('people by name: a colleague who signed in elsewhere, the second admin, and you; a name written as Markdown stays text', async () => {
+    // Hubot signs in with the CLI or another editor: the server asks GitHub who the token is.
+    const hubot = await fetch(new URL('/api/auth/github', server.url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ githubToken: process.env.ODOOOPS_IT_HUBOT_TOKEN }) });
+    const session = C.AuthSession.parse(await hubot.json());
+    assert.deepEqual(session.joined, [{ project: PROJECT, role: 'developer' }], 'invited by email: joined at the first sign-in');
+    const queued = await as<C.Run>(session.accessToken, 'POST', `/api/projects/${PROJECT}/environments/dev-feature/runs`, { kind: 'test.chatty', params: { lines: 3 } });
+    assert.equal(queued.status, 201, JSON.stringify(queued.body));
+    await vscode.commands.executeCommand('odooops.refresh');
+    const node = await until('hubot\'s run in the tree', async () =>
+      (await children(await envNode('dev-feature'))).find((n) => n.type === 'run' && n.run.id === queued.body.id), 30_000);
+    assert.match(String(api.tree.getTreeItem(node).description), / · by Hubot \[bot\]\(command:odooops\.signOut\)$/);
+    assert.match(String(api.tree.getTreeItem(node).tooltip), /requested by Hubot/);
+    const second = (await peer<C.Me>('GET', '/api/me')).userId;
+    const runs = (await children(await envNode('staging'))).filter((n): n is Extract<Node, { type: 'run' }> => n.type === 'run');
+    const byPeer = runs.find((n) => n.run.requestedBy === second);
+    assert.ok(byPeer, 'a run the second admin queued');
+    assert.match(String(api.tree.getTreeItem(byPeer).description), /by Second admin$/);
+    const [project] = await children();
+    const tooltip = (api.tree.getTreeItem(project!).tooltip as vscode.MarkdownString).value;
+    assert.match(tooltip, /members: .*\byou \(admin\)/);
+    assert.match(tooltip, /Second admin \(admin\)/);
+    // Every punctuation mark of the name escaped: shown as typed, not a command link.
+    assert.ok(tooltip.includes('Hubot \\[bot\\]\\(command\\:odooops\\.signOut\\) (developer)'), tooltip);
+    assert.ok(!tooltip.includes('[bot](command:'), 'no link made of a name');
+  });
+
+  it('a 20 s session is refreshed while a run\'s log panel follows it: new tokens reach requests and Realtime, no gap, no duplicate, never reconnecting', async () => {
+    const client = api.client()!;
+    const tokens: string[] = [];
+    const off = client.onToken((t) => tokens.push(t));
+    const feedBefore = api.feedStates.length;
+    try {
+      const { data: run } = await client.request('POST', `/api/projects/${PROJECT}/environments/dev-feature-it-test/runs`, C.Run, { kind: 'test.chatty', params: { lines: 450, perTick: 1, tickMs: 100 } });
+      const seqs: number[] = [];
+      const lines: string[] = [];
+      const states: string[] = [];
+      const subs = [
+        api.panels.onLine(run.id, (l) => (seqs.push(l.seq), lines.push(l.line))),
+        api.panels.onConnection(run.id, (state, detail) => states.push(detail ? `${state}: ${detail}` : state)),
+      ];
+      try {
+        await vscode.commands.executeCommand('odooops.openRunLogs', { runId: run.id });
+        // "Refresh" halfway: the same client (and session) stays, so the panel keeps following.
+        await until('a third of the lines', () => lines.length > 150, 120_000);
+        await vscode.commands.executeCommand('odooops.refresh');
+        assert.equal(api.client(), client, 'Refresh keeps the signed-in client');
+        await until('the run to end and its panel to say so', () => states.includes('done'), 200_000);
+      } finally {
+        for (const d of subs) d.dispose();
+      }
+      assert.ok(tokens.length >= 2, `the session was refreshed during the run (${tokens.length} new tokens)`);
+      assert.deepEqual(states.filter((s) => s !== 'live' && s !== 'done'), [], 'the live connection never dropped');
+      assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => i + 1), 'every line once, in order');
+      for (let i = 1; i <= 450; i++) assert.equal(lines.filter((l) => l === `line ${i}`).length, 1, `line ${i}`);
+      // The project feed (another Realtime channel) got the new tokens too: the end arrived through it.
+      const done = await until('the run\'s end through the feed', () => api.store.runsOf(PROJECT, 'dev-feature-it-test').find((r) => r.id === run.id && r.status === 'succeeded'), 30_000);
+      assert.equal(done.requestedBy, api.store.me);
+      assert.deepEqual(api.feedStates.slice(feedBefore).filter((s) => s !== 'live'), [], 'the project feed never dropped');
+      // The tokens the session handed out work, and the one it began with has expired.
+      assert.equal((await as(tokens.at(-1)!, 'GET', '/api/me')).status, 200);
+    } finally {
+      off();
+    }
+  });
+
+  it('"Sign out" ends the session on the server; "Sign in" signs in again with the same GitHub account, asking nothing', async () => {
+    const token = api.client()!.target.token;
+    await vscode.commands.executeCommand('odooops.signOut');
+    assert.equal(signedIn(), false);
+    assert.equal(api.store.projects.length, 0);
+    assert.equal(api.contextKeys.signInOffered, true, 'the welcome view offers signing in again');
+    const refused = await as(token, 'GET', '/api/me');
+    assert.equal(refused.status, 401, 'the access token stopped working at once');
+    assert.match(JSON.stringify(refused.body), /session_ended/);
+
+    await vscode.commands.executeCommand('odooops.signIn');
+    await settle('signed in again', () => signedIn() && api.store.projects.length === 1);
+    const asked = await vscode.commands.executeCommand<{ created: string[][] }>('githubAuthDouble.asked');
+    assert.equal(asked.created.length, 1, 'VS Code\'s GitHub session was reused, not made again');
+  });
+
+  it('a Supabase control plane: GitHub through Supabase Auth in the browser, back through the URI handler (PKCE); a link nobody asked for is ignored; supabase-js refreshes; sign out', async () => {
+    const url = process.env.ODOOOPS_IT_SUPABASE_URL!;
+    await vscode.commands.executeCommand('odooops.connect', { url });
+    assert.equal(api.signIns.current?.method, 'supabase');
+    assert.equal(signedIn(), false);
+    // VS Code asks before opening a site it does not know; a person answers "Configure Trusted Domains"
+    // for their Supabase project once (tests cannot answer dialogs): what that writes.
+    const health = C.Health.parse(await (await fetch(new URL('/api/health', url))).json());
+    await vscode.workspace.fs.writeFile(vscode.Uri.parse('trustedDomains:/Trusted Domains.json'), Buffer.from(JSON.stringify([health.auth.supabase!.url])));
+    // The browser opens Supabase Auth, which sends it back to this window's URI handler with a code.
+    await vscode.commands.executeCommand('odooops.signIn');
+    await settle('signed in through Supabase', () => signedIn() && api.store.projects.some((p) => p.slug === 'sb-team'));
+    assert.deepEqual(api.store.projects.map((p) => [p.slug, p.role]), [['sb-team', 'developer']]);
+    assert.equal(api.store.meName, 'The Octocat');
+
+    // A link someone else made (their own code) while no sign-in is waiting: dropped, nothing changes.
+    const before = api.client()!.target.token;
+    api.signIns.handleUri(vscode.Uri.parse(`${vscode.env.uriScheme}://odooops.odooops/auth?code=00000000-0000-4000-8000-000000000000`));
+    assert.equal(api.client()!.target.token, before);
+    assert.ok(signedIn());
+
+    // supabase-js renews the 91 s token by itself; the API client and the project feed get the new one.
+    const feedBefore = api.feedStates.length;
+    const renewed = await until('a renewed Supabase token', () => api.client()!.target.token !== before && api.client()!.target.token, 120_000);
+    const me = await as<C.Me>(renewed, 'GET', '/api/me', undefined, url);
+    assert.equal(me.status, 200, JSON.stringify(me.body));
+    assert.equal(me.body.githubLogin, 'octocat');
+    assert.deepEqual(api.feedStates.slice(feedBefore).filter((s) => s !== 'live'), [], 'the project feed stayed live');
+    await vscode.commands.executeCommand('odooops.refresh');
+    assert.equal(api.store.error, null);
+
+    await vscode.commands.executeCommand('odooops.signOut');
+    assert.equal(signedIn(), false);
+    assert.equal(api.store.projects.length, 0);
+  });
+
+  it('back to the server on this machine: no sign-in, the operator\'s tree', async () => {
+    await vscode.commands.executeCommand('odooops.connect', { url: '' });
+    assert.equal(api.signIns.current, undefined);
+    assert.deepEqual(api.contextKeys, { connected: true, signInOffered: false, signedIn: false, hasProjects: true });
+    assert.deepEqual(api.store.projects.map((p) => p.slug), [PROJECT]);
+    assert.equal(api.store.error, null);
+  });
+});
+

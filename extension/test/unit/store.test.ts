@@ -172,4 +172,33 @@ describe('Store', () => {
     assert.equal(s.environment('acme', 'staging')?.url, 'https://staging.acme.example');
     assert.deepEqual(s.environments('acme').map((e) => e.name), ['production', 'staging'], 'in its place, not added');
   });
+
+  it('names people as the server does: the name an admin gave, else their GitHub name, else their login; you by your sign-in', async () => {
+    const [a, b, c] = ['00000000-0000-4000-8000-0000000000a1', '00000000-0000-4000-8000-0000000000a2', '00000000-0000-4000-8000-0000000000a3'];
+    const member = (userId: string, fields: Partial<C.Member>): C.Member => ({ userId, role: 'developer', displayName: null, addedAt: '2026-11-25T00:00:00.000Z', ...fields });
+    const s = new Store(api({
+      '/api/me': { userId: ME, email: null, role: 'authenticated', instanceAdmin: false, name: 'The Octocat', githubLogin: 'octocat' },
+      '/api/projects': [project('acme')], '/api/projects/acme/environments': [], '/api/runs?project=acme&limit=200': [],
+      '/api/projects/acme/members': [
+        member(a, { displayName: 'Ana (ops)', name: 'Ana (ops)', githubLogin: 'ana' }),
+        member(b, { name: 'Hubot Robot', githubLogin: 'hubot' }),
+        member(c, { githubLogin: 'mona' }),
+      ],
+    }));
+    await s.load();
+    assert.deepEqual([s.who(a), s.who(b), s.who(c), s.who(ME)], ['Ana (ops)', 'Hubot Robot', 'mona', 'you']);
+    assert.equal(s.meName, 'The Octocat');
+    assert.deepEqual(s.membersOf('acme').map((m) => m.userId), [a, b, c]);
+  });
+
+  it('reset forgets everything (signed out): no projects, no names, no error, and the whole tree redraws', async () => {
+    const s = new Store(api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('staging', 'staging')], '/api/runs?project=acme&limit=200': [run(1, 'staging')] }));
+    await s.load();
+    let changed: string[] | null | undefined;
+    s.onDidChange((k) => (changed = k));
+    s.reset();
+    assert.equal(changed, null);
+    assert.deepEqual([s.projects, s.environments('acme'), s.runsOf('acme', 'staging'), s.me, s.meName, s.error], [[], [], [], null, null, null]);
+    assert.equal(s.who(PEER), PEER.slice(0, 8));
+  });
 });

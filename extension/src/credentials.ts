@@ -1,0 +1,98 @@
+// Where the extension keeps what signing in gives it, one server at a time: VS Code's SecretStorage
+// (the OS keychain), under a key per server URL, so a session for one server is never offered to
+// another. Of an OdooOps session only the refresh token (and who it is) is stored; the access token
+// lives in memory and is renewed from the refresh token when the extension starts again.
+// No vscode import: unit-tested with a plain map as the secret store.
+import * as C from '../../contract/index.ts';
+import type { SessionStorage, StoredSession } from '../../client/session.ts';
+
+/** What the extension needs of vscode.SecretStorage. */
+export interface Secrets {
+  get(key: string): PromiseLike<string | undefined>;
+  store(key: string, value: string): PromiseLike<void>;
+  delete(key: string): PromiseLike<void>;
+}
+
+/**
+ * One server's identity in storage keys: scheme, host and port (lower case, default ports dropped) and
+ * the path without a trailing slash, so "https://ops.example.com/" and "https://OPS.example.com" are the
+ * same server and "https://ops.example.com.evil.io" is not.
+ */
+export function serverKey(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
+}
+
+/**
+ * Why signing in at `url` would expose the person's tokens: plain http to another machine (the GitHub
+ * token and the session would cross the network unencrypted); null when it is https or this machine.
+ */
+export function insecureSignIn(url: string): string | null {
+  const u = new URL(url);
+  if (u.protocol === 'https:') return null;
+  const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(u.hostname);
+  return u.protocol === 'http:' && loopback ? null
+    : `${u.origin} is not https: signing in would send your GitHub sign-in and the session's tokens unencrypted. Use the server's https:// address`;
+}
+
+const REFRESH_PREFIX = 'odooops.session:';
+const SUPABASE_PREFIX = 'odooops.supabase:';
+
+/** What is kept of an OdooOps session: the refresh token and who signed in (never the access token). */
+const Kept = C.AuthSession.pick({ refreshToken: true, user: true });
+
+/** An expiry long past: a session read from storage has no access token yet, so its first use refreshes. */
+const NO_ACCESS_TOKEN = new Date(0).toISOString();
+
+/** The access tokens this extension host holds, by storage key (a reconnect to the same server reuses it). */
+const inMemory = new Map<string, StoredSession>();
+
+/**
+ * The SessionStorage (client/session.ts) of one server's OdooOps session: the refresh token in
+ * SecretStorage, the access token in memory. Another window that refreshed meanwhile left a newer
+ * refresh token in SecretStorage; the session manager picks it up on its next refresh.
+ */
+export function refreshTokenStorage(secrets: Secrets, url: string): SessionStorage {
+  const key = REFRESH_PREFIX + serverKey(url);
+  return {
+    async load() {
+      const held = inMemory.get(key);
+      const text = await secrets.get(key);
+      if (!text) return undefined;
+      let kept: ReturnType<typeof Kept.parse>;
+      try {
+        kept = Kept.parse(JSON.parse(text));
+      } catch {
+        // Not something this extension wrote: as if signed out (a new sign-in replaces it).
+        return undefined;
+      }
+      if (held?.refreshToken === kept.refreshToken) return held;
+      return { accessToken: '', expiresAt: NO_ACCESS_TOKEN, refreshToken: kept.refreshToken, user: kept.user };
+    },
+    async save(session) {
+      inMemory.set(key, session);
+      await secrets.store(key, JSON.stringify({ refreshToken: session.refreshToken, user: session.user }));
+    },
+    async clear() {
+      inMemory.delete(key);
+      await secrets.delete(key);
+    },
+  };
+}
+
+/**
+ * The storage supabase-js's auth keeps its session and PKCE code verifier in (flowType 'pkce'): in
+ * SecretStorage, under one server's prefix (its sign-out removes what it wrote).
+ */
+export function supabaseStorage(secrets: Secrets, url: string) {
+  const prefix = `${SUPABASE_PREFIX}${serverKey(url)}:`;
+  return {
+    getItem: async (k: string): Promise<string | null> => (await secrets.get(prefix + k)) ?? null,
+    setItem: async (k: string, v: string): Promise<void> => {
+      await secrets.store(prefix + k, v);
+    },
+    removeItem: async (k: string): Promise<void> => {
+      await secrets.delete(prefix + k);
+    },
+  };
+}
