@@ -10,6 +10,7 @@ import { createApiServer } from './api/http.ts';
 import { DEFAULT_IMPORT_LIMITS } from './api/import-upload.ts';
 import { hsVerifier, jwksVerifier, localIdentity, signToken, withLocalTokens, type TokenVerifier } from './auth/tokens.ts';
 import { DEFAULT_SESSION_TTL_SECONDS, sessionVerifier } from './auth/sessions.ts';
+import { VSCODE_GITHUB_CLIENT_ID } from './auth/github-identity.ts';
 import { SignIn } from './api/sign-in.ts';
 import { startEmbedded, type EmbeddedCluster } from './db/embedded.ts';
 import { migrate } from './db/migrate.ts';
@@ -75,6 +76,8 @@ export interface ServerOptions {
    * session access tokens live (seconds, default 3600), and sign-ins per client address.
    */
   githubClientId?: string;
+  /** More OAuth apps whose GitHub tokens may sign people in, beside VS Code's and githubClientId. */
+  githubAllowedClientIds?: string[];
   githubWebUrl?: string;
   sessionTtlSeconds?: number;
   signInRateLimit?: { burst: number; perMinute: number };
@@ -203,6 +206,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     };
     const signIn = new SignIn({
       pool, secret, verifier, supabase, githubApiUrl: opts.githubApiUrl ?? 'https://api.github.com',
+      githubClientIds: new Set([VSCODE_GITHUB_CLIENT_ID, ...(opts.githubClientId ? [opts.githubClientId] : []), ...(opts.githubAllowedClientIds ?? [])]),
       sessionTtlSeconds: opts.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS, rateLimit: opts.signInRateLimit,
     });
     const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, auth, signIn, backupStore, importLimits, log, github, githubWebhookSecret: opts.githubWebhookSecret });

@@ -53,6 +53,34 @@ test('health says how to sign in: GitHub, with the OAuth app client id and GitHu
   assert.deepEqual(h.auth, { github: { clientId: 'Iv1.test-client', webUrl: gh.url }, supabase: null });
 });
 
+test('only tokens of VS Code\'s GitHub sign-in or of the server\'s own app sign in: another app\'s token, or a personal access token, does not', async () => {
+  assert.equal((await admin.call('POST', `/api/projects/${P}/invitations`, { githubLogin: 'apps-ada', role: 'viewer' })).status, 201);
+  const ada = { id: ++nextId, login: 'apps-ada', name: 'Ada' };
+  // The GitHub CLI's app (gh auth token), a token some other service received, and a PAT (no client id).
+  gh.addToken('gho_ada_gh_cli', ada, '178c6fc778ccc68e1d6a');
+  gh.addToken('ghp_ada_pat', ada, null);
+  for (const [token, says] of [['gho_ada_gh_cli', /another app \(client id 178c6fc778ccc68e1d6a\)/], ['ghp_ada_pat', /no OAuth app this server knows/]] as const) {
+    const r = await exchange(token);
+    assert.equal(r.status, 403, JSON.stringify(r.body));
+    assert.equal(r.body.error.code, 'github_app_not_allowed');
+    assert.match(r.body.error.message, says);
+  }
+  assert.deepEqual(await userRows(ada.id), [], 'no account was made');
+  // The same person through VS Code's sign-in (the default app) and through the server's own app (device flow).
+  gh.addToken('gho_ada_vscode', ada);
+  assert.equal((await exchange('gho_ada_vscode')).status, 200);
+  gh.addToken('gho_ada_device', ada, 'Iv1.test-client');
+  assert.equal((await exchange('gho_ada_device')).status, 200);
+  // An operator may allow another app.
+  const allowing = await startControlPlane({ worker: false, githubApiUrl: gh.url, githubAllowedClientIds: ['178c6fc778ccc68e1d6a'] });
+  try {
+    const r = await call(allowing.server.url, undefined, 'POST', '/api/auth/github', { githubToken: 'gho_ada_gh_cli' });
+    assert.notEqual(r.body?.error?.code, 'github_app_not_allowed', JSON.stringify(r.body));
+  } finally {
+    await allowing.close();
+  }
+});
+
 test('an invitation by GitHub login is accepted at the first sign-in; names show in members and /api/me', async () => {
   const invite = await admin.call('POST', `/api/projects/${P}/invitations`, { githubLogin: 'Mona-Lisa', role: 'developer' });
   assert.equal(invite.status, 201, JSON.stringify(invite.body));

@@ -21,6 +21,12 @@ export interface SignInOptions {
   verifier: TokenVerifier;
   /** Where GitHub's API is (https://api.github.com; GitHub Enterprise, or a test double). */
   githubApiUrl: string;
+  /**
+   * The OAuth apps whose tokens may sign people in (GitHub's X-OAuth-Client-Id): a token only proves who
+   * someone is to whoever receives it, so a token another app (or another server) received must not
+   * become a session here. By default VS Code's GitHub sign-in and this server's own app (device flow).
+   */
+  githubClientIds: ReadonlySet<string>;
   sessionTtlSeconds: number;
   /** A Supabase control plane: people sign in with Supabase Auth and are taken in by /api/auth/accept. */
   supabase: boolean;
@@ -108,6 +114,11 @@ export class SignIn {
         'Nothing was changed; try again later. If it persists, the server\'s operator checks its access to GitHub (--github-api-url).');
     } finally {
       this.githubChecks--;
+    }
+    if (!who.clientId || !this.opts.githubClientIds.has(who.clientId)) {
+      throw new HttpError(403, 'github_app_not_allowed',
+        `this GitHub token was issued to ${who.clientId ? `another app (client id ${who.clientId})` : 'no OAuth app this server knows (a personal access token?)'}: this server takes tokens of VS Code's GitHub sign-in and of its own app only`,
+        'Sign in from VS Code (OdooOps: Sign in) or with `odooops login` (GitHub\'s device flow); the operator may allow another app with --github-allowed-client-id.');
     }
     const r = await asUser(this.opts.pool, SERVICE_CLAIMS, async (c) => (await c.query(
       `select ops.sign_in_github($1, $2, $3, $4, $5, make_interval(secs => $6)) as r`,

@@ -9,7 +9,12 @@ export interface GitHubIdentity {
   name: string | null;
   /** The primary email, only when GitHub says it is verified; null when unknown or unverified. */
   verifiedEmail: string | null;
+  /** The OAuth app the token was issued to (GitHub's X-OAuth-Client-Id); null for other kinds of token. */
+  clientId: string | null;
 }
+
+/** VS Code's own GitHub sign-in (its built-in GitHub authentication) issues tokens to this OAuth app. */
+export const VSCODE_GITHUB_CLIENT_ID = '01ab8ac9400c4e429b23';
 
 /** GitHub refused the token: the caller's problem (401), not GitHub's. */
 export class GitHubTokenRefused extends Error {}
@@ -36,6 +41,7 @@ export async function githubIdentity(apiUrl: string, token: string): Promise<Git
   const res = await get(apiUrl, '/user', token);
   if (res.status === 401) throw new GitHubTokenRefused('GitHub does not accept this token (expired, revoked or not a GitHub token)');
   if (!res.ok) throw new GitHubUnavailable(`GitHub answered ${res.status} to GET /user`);
+  const clientId = res.headers.get('x-oauth-client-id');
   const user = User.safeParse(await res.json().catch(() => null));
   if (!user.success) throw new GitHubUnavailable('GitHub answered GET /user with something that is not a user');
   // A token without the user:email scope gets 403/404 here: the person is then known by login only.
@@ -50,5 +56,5 @@ export async function githubIdentity(apiUrl: string, token: string): Promise<Git
   } else {
     await emails.body?.cancel();
   }
-  return { id: user.data.id, login: user.data.login, name: user.data.name?.trim().slice(0, 200) || null, verifiedEmail };
+  return { id: user.data.id, login: user.data.login, name: user.data.name?.trim().slice(0, 200) || null, verifiedEmail, clientId };
 }

@@ -21,7 +21,7 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
                [--infra FILE] [--run-as USER] [--concurrency N] [--lease SECONDS] [--grace SECONDS]
                [--backup-dir DIR] [--work-dir DIR] [--no-worker] [--max-import-size SIZE]
                [--github-webhook-secret S] [--github-api-url URL]
-               [--github-client-id ID] [--github-web-url URL] [--session-ttl SECONDS]`,
+               [--github-client-id ID] [--github-allowed-client-id ID]... [--github-web-url URL] [--session-ttl SECONDS]`,
     help: `Starts the control plane: the embedded PostgreSQL under ~/.odooops (or --database-url, a Supabase
     project included), migrations, the HTTP API and a worker. Writes ~/.odooops/connection.json.
     On SIGTERM/SIGINT, running runs get --grace seconds (default 20) to finish, then go back to the queue.
@@ -36,7 +36,8 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     request comments use the token in ODOOOPS_GITHUB_TOKEN (or GITHUB_TOKEN), read from here only.
     Sign-in: people exchange a GitHub token for a session (POST /api/auth/github); --github-client-id
     (or ODOOOPS_GITHUB_CLIENT_ID) names the GitHub OAuth app whose device flow odooops login runs
-    (--github-web-url for GitHub Enterprise). Session access tokens live --session-ttl seconds (default
+    (--github-web-url for GitHub Enterprise). Only tokens issued to VS Code's GitHub sign-in or to that
+    app are taken (--github-allowed-client-id adds another app). Session access tokens live --session-ttl seconds (default
     3600) and are refreshed with rotating refresh tokens (30 days unused). Only people a project admin
     invited (odooops member invite) can sign in.
     Built-in run kinds: health, backup {kind: manual|daily|pre-deploy}, restore {backup}, clone {from?,
@@ -67,8 +68,8 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   {
     section: 'Signing in', name: 'login', usage: 'odooops login [--url URL] [--with-token]',
     help: `Signs in to the server with your GitHub account: shows a code to enter at GitHub (its device flow;
-    any browser, also over ssh), or --with-token reads a GitHub token from stdin (CI: gh auth token |
-    odooops login --with-token). You need an invitation to a project (or to be a member already). The
+    any browser, also over ssh), or --with-token reads a GitHub token from stdin (one of an OAuth app
+    the server takes: VS Code's, the server's own, or one its operator allowed). You need an invitation to a project (or to be a member already). The
     session is kept per server in the OS keychain (secret-tool on Linux, the macOS keychain) or else in
     ~/.odooops/credentials.json (mode 0600), refreshed by itself, and this server becomes the default.
     Which server and token a command uses: --url/--token, then ODOOOPS_URL/ODOOOPS_TOKEN, then the session
@@ -237,7 +238,7 @@ const OPTIONS = {
   'staging-mode': { type: 'string' }, 'no-production-approval': { type: 'boolean' }, 'dev-url-template': { type: 'string' },
   'odoo-bin': { type: 'string' }, 'http-port': { type: 'string' }, target: { type: 'string' }, 'odoo-version': { type: 'string' },
   'max-import-size': { type: 'string' },
-  github: { type: 'string' }, 'with-token': { type: 'boolean' }, 'github-client-id': { type: 'string' }, 'github-web-url': { type: 'string' },
+  github: { type: 'string' }, 'with-token': { type: 'boolean' }, 'github-client-id': { type: 'string' }, 'github-allowed-client-id': { type: 'string', multiple: true }, 'github-web-url': { type: 'string' },
   'session-ttl': { type: 'string' },
   approval: { type: 'string' }, 'max-attempts': { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean' },
   project: { type: 'string' }, env: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' },
@@ -390,6 +391,7 @@ export async function main(argv: string[]): Promise<number> {
       githubToken: process.env.ODOOOPS_GITHUB_TOKEN ?? process.env.GITHUB_TOKEN, githubApiUrl: values['github-api-url'],
       workDir: values['work-dir'], maxImportBytes: importSize(values['max-import-size'] ?? process.env.ODOOOPS_MAX_IMPORT_SIZE),
       githubClientId: values['github-client-id'] ?? process.env.ODOOOPS_GITHUB_CLIENT_ID, githubWebUrl: values['github-web-url'],
+      githubAllowedClientIds: values['github-allowed-client-id'],
       sessionTtlSeconds: sessionTtl(values['session-ttl']),
     }, (num(values.grace, '--grace') ?? 20) * 1000);
   }

@@ -20,8 +20,11 @@ export type DeviceStep = 'authorization_pending' | 'slow_down' | 'expired_token'
 export interface GitHubDouble {
   url: string;
   calls: { method: string; path: string; auth: string; body: Record<string, unknown> | null; at: number }[];
-  /** A GitHub token that belongs to the account. */
-  addToken(token: string, account: GitHubAccount): void;
+  /**
+   * A GitHub token that belongs to the account, issued to the OAuth app clientId (default VS Code's, as
+   * the extension's tokens are; null: a personal access token, which GitHub sends no X-OAuth-Client-Id for).
+   */
+  addToken(token: string, account: GitHubAccount, clientId?: string | null): void;
   /** The next device flow (POST /login/device/code) gets these answers. */
   nextDeviceFlow(steps: DeviceStep[], opts?: { interval?: number; clientId?: string }): void;
   /** GET /user answers this status until set back to undefined (GitHub down). */
@@ -29,8 +32,12 @@ export interface GitHubDouble {
   close(): Promise<void>;
 }
 
+/** VS Code's GitHub sign-in's OAuth app (as GitHub reports it in X-OAuth-Client-Id). */
+const VSCODE_CLIENT_ID = '01ab8ac9400c4e429b23';
+
 export async function startGitHubDouble(): Promise<GitHubDouble> {
   const tokens = new Map<string, GitHubAccount>();
+  const tokenApps = new Map<string, string | null>();
   const flows = new Map<string, { steps: DeviceStep[]; clientId: string }>();
   let pending: { steps: DeviceStep[]; interval: number; clientId: string } = { steps: [], interval: 0, clientId: 'Iv1.test-client' };
   let n = 0;
@@ -41,7 +48,10 @@ export async function startGitHubDouble(): Promise<GitHubDouble> {
   const double: GitHubDouble = {
     url: '',
     calls,
-    addToken: (token, account) => void tokens.set(token, account),
+    addToken: (token, account, clientId = VSCODE_CLIENT_ID) => {
+      tokens.set(token, account);
+      if (!tokenApps.has(token) || clientId !== VSCODE_CLIENT_ID) tokenApps.set(token, clientId);
+    },
     nextDeviceFlow: (steps, o = {}) => {
       pending = { steps, interval: o.interval ?? 0, clientId: o.clientId ?? 'Iv1.test-client' };
     },
@@ -61,11 +71,14 @@ export async function startGitHubDouble(): Promise<GitHubDouble> {
       body = (req.headers['content-type'] ?? '').includes('json') ? JSON.parse(text) : Object.fromEntries(new URLSearchParams(text));
     }
     calls.push({ method: req.method!, path: url.pathname, auth: String(req.headers.authorization ?? ''), body, at: Date.now() });
-    const account = tokens.get(/^Bearer (.+)$/i.exec(String(req.headers.authorization ?? ''))?.[1] ?? '');
+    const bearer = /^Bearer (.+)$/i.exec(String(req.headers.authorization ?? ''))?.[1] ?? '';
+    const account = tokens.get(bearer);
 
     if (req.method === 'GET' && url.pathname === '/user') {
       if (double.failUser) return json(res, double.failUser, { message: 'Service unavailable' });
       if (!account) return json(res, 401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' });
+      const app = tokenApps.get(bearer);
+      if (app) res.setHeader('x-oauth-client-id', app);
       return json(res, 200, { id: account.id, login: account.login, name: account.name ?? null, type: 'User' });
     }
     if (req.method === 'GET' && url.pathname === '/user/emails') {
@@ -87,6 +100,7 @@ export async function startGitHubDouble(): Promise<GitHubDouble> {
         return json(res, 200, { error: 'incorrect_device_code' });
       }
       const step = flow.steps.length > 1 ? flow.steps.shift()! : flow.steps[0]!;
+      if (typeof step === 'object') tokenApps.set(step.token, flow.clientId);
       if (typeof step === 'object') return json(res, 200, { access_token: step.token, token_type: 'bearer', scope: 'read:user,user:email' });
       // slow_down carries the new interval (GitHub adds 5 s; the double adds 1 to keep tests quick).
       return json(res, 200, { error: step, ...(step === 'slow_down' ? { interval: 1 } : {}) });
