@@ -236,6 +236,41 @@ async function signedIn(login: string): Promise<C.AuthSession> {
 }
 const refresh = (refreshToken: string) => call(cp.server.url, undefined, 'POST', '/api/auth/refresh', { refreshToken });
 
+test('someone signed in who is invited to another project joins it at their next refresh, not only at a new sign-in', async () => {
+  const s = await signedIn('busy-bea');
+  const other = await admin.call('POST', '/api/projects', { slug: 'second-acme', name: 'Second' });
+  assert.equal(other.status, 201, JSON.stringify(other.body));
+  assert.equal((await admin.call('POST', '/api/projects/second-acme/invitations', { githubLogin: 'Busy-Bea', role: 'developer' })).status, 201);
+  const before = await call(cp.server.url, s.accessToken, 'GET', '/api/projects');
+  assert.deepEqual(before.body.map((p: C.Project) => p.slug), [P]);
+  const r = await refresh(s.refreshToken);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const renewed = C.AuthSession.parse(r.body);
+  assert.deepEqual(renewed.joined, [{ project: 'second-acme', role: 'developer' }]);
+  const after = await call(cp.server.url, renewed.accessToken, 'GET', '/api/projects');
+  assert.deepEqual(after.body.map((p: C.Project) => p.slug).sort(), [P, 'second-acme'].sort());
+  // The next refresh joins nothing new.
+  assert.deepEqual(C.AuthSession.parse((await refresh(renewed.refreshToken)).body).joined, []);
+});
+
+test('an invitation counts only while whoever made it is still an admin of the project', async () => {
+  // A second admin invites an account, then is demoted before the invitee signs in.
+  const deputy = await cp.user('deputy@example.invalid');
+  await cp.pool.query(`insert into ops.project_members (project_id, user_id, role) values ($1, $2, 'admin')`, [projectId, deputy.id]);
+  assert.equal((await deputy.call('POST', `/api/projects/${P}/invitations`, { githubLogin: 'deputys-alt', role: 'admin' })).status, 201);
+  assert.equal((await admin.call('PATCH', `/api/projects/${P}/members/${deputy.id}`, { role: 'viewer' })).status, 200);
+  const alt = account('deputys-alt');
+  const r = await exchange(alt.token);
+  assert.equal(r.status, 403, 'the demoted admin\'s invitation lets nobody in');
+  assert.equal(r.body.error.code, 'no_invitation');
+  assert.deepEqual(await userRows(alt.id), []);
+  // The same invitation from an admin who still is one works (it replaces the pending one: 200).
+  assert.equal((await admin.call('POST', `/api/projects/${P}/invitations`, { githubLogin: 'deputys-alt', role: 'viewer' })).status, 200);
+  const ok = await exchange(alt.token);
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  assert.deepEqual(C.AuthSession.parse(ok.body).joined, [{ project: P, role: 'viewer' }]);
+});
+
 test('refresh rotates; a replayed older refresh token revokes the session (audited) and its tokens stop working', async () => {
   const s1 = await signedIn('rotating-rita');
   const r2 = await refresh(s1.refreshToken);

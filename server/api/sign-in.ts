@@ -140,8 +140,8 @@ export class SignIn {
     const r = await asUser(this.opts.pool, SERVICE_CLAIMS, async (c) => (await c.query(
       `select ops.refresh_session($1, $2, make_interval(secs => $3), make_interval(secs => $4)) as r`,
       [parsed.sid, parsed.generation, REFRESH_LIFETIME_SECONDS, ROTATION_GRACE_SECONDS],
-    )).rows[0].r as { status: string; reason?: string; generation?: number; user?: C.UserProfile });
-    if (r.status === 'rotated' || r.status === 'current') return { status: 200, body: await this.session(r.user!, parsed.sid, r.generation!, []) };
+    )).rows[0].r as { status: string; reason?: string; generation?: number; user?: C.UserProfile; joined?: C.AuthSession['joined'] });
+    if (r.status === 'rotated' || r.status === 'current') return { status: 200, body: await this.session(r.user!, parsed.sid, r.generation!, r.joined ?? []) };
     const why: Record<string, string> = {
       unknown: 'this session does not exist on this server',
       expired: 'this session has expired (unused for 30 days)',
