@@ -46,8 +46,32 @@ export interface SessionManagerOptions {
 export const SESSION_ENDED = 'session_ended';
 const SIGN_IN_AGAIN = 'Sign in again: `odooops login` (or OdooOps: Sign in in VS Code).';
 
+/**
+ * One server's identity in storage keys: scheme, host and port (lower case, default ports dropped) and
+ * the path without a trailing slash, so "https://ops.example.com/" and "https://OPS.example.com" are the
+ * same server and "https://ops.example.com.evil.io" is not.
+ */
+export function serverKey(url: string): string {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
+}
+
+/**
+ * Why signing in at `url` would expose the person's tokens: plain http to another machine (the GitHub
+ * token and the session would cross the network unencrypted); null when it is https or this machine.
+ */
+export function insecureSignIn(url: string): string | null {
+  const u = new URL(url);
+  if (u.protocol === 'https:') return null;
+  const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(u.hostname);
+  return u.protocol === 'http:' && loopback ? null
+    : `${u.origin} is not https: signing in would send your GitHub sign-in and the session's tokens unencrypted. Use the server's https:// address`;
+}
+
 /** Exchanges a GitHub token (VS Code's GitHub account, the CLI's device flow) for an OdooOps session. */
 export async function signInWithGitHub(url: string, githubToken: string, fetchImpl: typeof fetch = fetch): Promise<C.AuthSession> {
+  const insecure = insecureSignIn(url);
+  if (insecure) throw new CliError(insecure, EXIT.usage, 'Nothing was sent.');
   return C.AuthSession.parse(await post(fetchImpl, url, '/api/auth/github', { githubToken } satisfies z.infer<typeof C.GitHubSignIn>));
 }
 
@@ -97,12 +121,26 @@ function lifetimeOf(s: StoredSession): { issued: number; lifetime: number } {
   return { issued: expires - 3_600_000, lifetime: 3_600_000 };
 }
 
+/**
+ * When to try a failed background refresh again: doubling from 1 s to 5 minutes with ±20 % jitter (many
+ * windows behind one address must not keep the server's per-address limit drained), at least a minute
+ * after a 429, and, while the token still has time, before half of it is gone.
+ */
+export function retryDelay(failures: number, err: Error, remainingMs: number): number {
+  let delay = Math.min(300_000, 1_000 * 2 ** Math.max(0, failures - 1)) * (0.8 + Math.random() * 0.4);
+  if ((err as CliError).code === 'rate_limited') return Math.max(delay, 60_000);
+  if (remainingMs > 2_000) delay = Math.min(delay, remainingMs / 2);
+  return Math.max(1_000, delay);
+}
+
 export class SessionManager implements TokenSource {
   private readonly opts: SessionManagerOptions;
   private readonly fetch: typeof fetch;
   private readonly now: () => number;
   private current: StoredSession | undefined;
   private refreshing: Promise<StoredSession> | undefined;
+  /** Background refreshes failed in a row (the server away, or limiting): they back off. */
+  private failures = 0;
   private consumers = new Set<SessionConsumer>();
   private listeners = new Set<(session: StoredSession | undefined) => void>();
   private auto = false;
@@ -244,9 +282,12 @@ export class SessionManager implements TokenSource {
     const due = delayMs ?? Math.min(issued + lifetime * 0.8, Date.parse(s.expiresAt) - lifetime * 0.2) - this.now();
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.refresh().catch((err: Error) => {
+      this.refresh().then(() => {
+        this.failures = 0;
+      }, (err: Error) => {
         this.opts.onRefreshError?.(err);
-        if (this.current) this.arm(Math.max(1_000, Math.min(30_000, (Date.parse(this.current.expiresAt) - this.now()) / 2)));
+        this.failures++;
+        if (this.current) this.arm(retryDelay(this.failures, err, Date.parse(this.current.expiresAt) - this.now()));
       });
     }, Math.min(Math.max(0, due), 2 ** 31 - 1));
     (this.timer as { unref?: () => void }).unref?.();

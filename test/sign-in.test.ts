@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import * as C from '../contract/index.ts';
 import { ApiClient } from '../client/api-client.ts';
-import { SessionManager, signInWithGitHub, acceptSupabaseSignIn, type SessionStorage, type StoredSession } from '../client/session.ts';
+import { SessionManager, signInWithGitHub, acceptSupabaseSignIn, type SessionStorage, type StoredSession, retryDelay } from '../client/session.ts';
 import { realtimeClient } from '../client/realtime.ts';
 import { signAccessToken } from '../server/auth/sessions.ts';
 import { call, startControlPlane, type TestControlPlane, type TestUser, eventually } from './helpers/control-plane.ts';
@@ -612,4 +612,41 @@ test('Supabase control plane: /api/auth/accept takes the GitHub identity from au
   } finally {
     await sb.close();
   }
+});
+
+test('SessionManager: failed background refreshes back off (doubling to 5 minutes, a minute after a 429), not once a second', async () => {
+  const unavailable = Object.assign(new Error('HTTP 503'), { code: 'server_error' });
+  const limited = Object.assign(new Error('too many'), { code: 'rate_limited' });
+  // An expired token (nothing left): 1, 2, 4 … s, ±20 %, capped at 5 minutes.
+  const delays = Array.from({ length: 12 }, (_, i) => retryDelay(i + 1, unavailable, -5_000));
+  for (const [i, d] of delays.entries()) {
+    const base = Math.min(300_000, 1_000 * 2 ** i);
+    assert.ok(d >= Math.max(1_000, base * 0.8) && d <= base * 1.2, `attempt ${i + 1}: ${d} ms`);
+  }
+  assert.ok(retryDelay(1, limited, -5_000) >= 60_000, 'a 429 waits at least a minute');
+  assert.ok(retryDelay(5, unavailable, 10_000) <= 5_000, 'with 10 s left, it tries again before half of it is gone');
+
+  // Against a server that keeps answering 503: attempts at about 0, 1 and 3 s, not every second.
+  const storage = new MemoryStorage();
+  storage.value = { accessToken: 'expired', refreshToken: 'r.1.x', expiresAt: new Date(Date.now() - 60_000).toISOString(), user: { id: randomUUID(), name: null, githubLogin: null, email: null } };
+  let attempts = 0;
+  const sm = new SessionManager({
+    url: 'http://127.0.0.1:9', storage, onRefreshError: () => {},
+    fetch: (async () => (attempts++, new Response(JSON.stringify({ error: { code: 'unavailable', message: 'down' } }), { status: 503 }))) as typeof fetch,
+  });
+  await sm.token().catch(() => {});
+  attempts = 0;
+  const stop = sm.startAutoRefresh();
+  await new Promise((r) => setTimeout(r, 4_000));
+  stop();
+  assert.ok(attempts >= 2 && attempts <= 3, `${attempts} attempts in 4 s`);
+});
+
+test('signing in sends the GitHub token only over https, or to this machine', async () => {
+  let sent = 0;
+  const counting = (async () => (sent++, new Response('{}', { status: 500 }))) as typeof fetch;
+  await assert.rejects(signInWithGitHub('http://ops.example.com', 'gho_secret', counting), /is not https/);
+  assert.equal(sent, 0, 'nothing was sent');
+  await assert.rejects(signInWithGitHub('http://127.0.0.1:9', 'gho_secret', counting), /500|not as an OdooOps server|HTTP/);
+  assert.equal(sent, 1, 'loopback is fine');
 });

@@ -4,35 +4,15 @@
 // lives in memory and is renewed from the refresh token when the extension starts again.
 // No vscode import: unit-tested with a plain map as the secret store.
 import * as C from '../../contract/index.ts';
-import type { SessionStorage, StoredSession } from '../../client/session.ts';
+import { serverKey, type SessionStorage, type StoredSession } from '../../client/session.ts';
+
+export { insecureSignIn, serverKey } from '../../client/session.ts';
 
 /** What the extension needs of vscode.SecretStorage. */
 export interface Secrets {
   get(key: string): PromiseLike<string | undefined>;
   store(key: string, value: string): PromiseLike<void>;
   delete(key: string): PromiseLike<void>;
-}
-
-/**
- * One server's identity in storage keys: scheme, host and port (lower case, default ports dropped) and
- * the path without a trailing slash, so "https://ops.example.com/" and "https://OPS.example.com" are the
- * same server and "https://ops.example.com.evil.io" is not.
- */
-export function serverKey(url: string): string {
-  const u = new URL(url);
-  return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`;
-}
-
-/**
- * Why signing in at `url` would expose the person's tokens: plain http to another machine (the GitHub
- * token and the session would cross the network unencrypted); null when it is https or this machine.
- */
-export function insecureSignIn(url: string): string | null {
-  const u = new URL(url);
-  if (u.protocol === 'https:') return null;
-  const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(u.hostname);
-  return u.protocol === 'http:' && loopback ? null
-    : `${u.origin} is not https: signing in would send your GitHub sign-in and the session's tokens unencrypted. Use the server's https:// address`;
 }
 
 const REFRESH_PREFIX = 'odooops.session:';

@@ -3,6 +3,7 @@
 // The file also says which server was signed in to last (the default) and, for sessions in the
 // keychain, only that there is one. A file others can read is refused, as ssh refuses such a key:
 // whoever could read it may have copied the sessions.
+import { serverKey as sharedServerKey } from '../../client/session.ts';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -23,8 +24,7 @@ type FileShape = z.infer<typeof FileShape>;
 /** A server URL as the key of its session: scheme, host, port and path, without a trailing slash. */
 export function serverKey(url: string): string {
   if (!URL.canParse(url)) throw new CliError(`${url} is not a URL`, EXIT.usage, 'Give the server\'s address, e.g. --url https://odooops.example.com');
-  const u = new URL(url);
-  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`;
+  return sharedServerKey(url);
 }
 
 interface Keychain {

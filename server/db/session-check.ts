@@ -58,10 +58,14 @@ export async function assertSessionConnection(databaseUrl: string, opts: { timeo
       listener.on('notification', (n) => n.channel === channel && resolve(true));
       timer = setTimeout(() => resolve(false), timeoutMs);
     });
-    await listener.query(`listen ${pg.escapeIdentifier(channel)}`);
-    await sender.query('select pg_notify($1, $2)', [channel, 'probe']);
-    const ok = await arrived;
-    clearTimeout(timer);
+    let ok: boolean;
+    try {
+      await listener.query(`listen ${pg.escapeIdentifier(channel)}`);
+      await sender.query('select pg_notify($1, $2)', [channel, 'probe']);
+      ok = await arrived;
+    } finally {
+      clearTimeout(timer); // a LISTEN or NOTIFY that throws must not hold the start for the timeout
+    }
     if (!ok) {
       throw new TransactionPoolerError(
         `a notification sent on one connection did not reach another that was listening (${timeoutMs / 1000} s): the database URL goes through a transaction pooler`,
