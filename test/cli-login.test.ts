@@ -251,3 +251,26 @@ test('a 3 s session is refreshed by the CLI as it goes: between commands and dur
     rmSync(home, { recursive: true, force: true });
   }
 });
+
+test('two odooops processes writing the credentials file at once lose neither one\'s session', async () => {
+  const home = tempHome('odooops-cred-race-');
+  try {
+    const module = fileURLToPath(new URL('../server/cli/credentials.ts', import.meta.url));
+    // Each process saves its own server's session 150 times; the last one written must be the one kept.
+    const writer = (server: string) => new Promise<void>((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', `
+        import { CredentialStore } from ${JSON.stringify(module)};
+        const storage = new CredentialStore(${JSON.stringify(home)}).storageFor(${JSON.stringify(server)});
+        for (let g = 1; g <= 300; g++) await storage.save({ accessToken: 'a', refreshToken: 'r.' + g, expiresAt: new Date().toISOString(), user: { id: '${'0'.repeat(8)}-0000-4000-8000-000000000001', name: null, githubLogin: null, email: null } });
+      `], { env: { ...process.env, ODOOOPS_CREDENTIAL_STORE: 'file' } }, (err, _out, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve()));
+    });
+    await Promise.all([writer('https://x.example.com'), writer('https://y.example.com'), writer('https://z.example.com')]);
+    const file = JSON.parse(readFileSync(join(home, 'credentials.json'), 'utf8'));
+    for (const s of ['https://x.example.com', 'https://y.example.com', 'https://z.example.com']) {
+      assert.equal(file.servers[s]?.session?.refreshToken, 'r.300', `${s}: ${JSON.stringify(file.servers[s])}`);
+    }
+    assert.equal((statSync(join(home, 'credentials.json')).mode & 0o777).toString(8), '600');
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});

@@ -5,7 +5,7 @@
 // whoever could read it may have copied the sessions.
 import { serverKey as sharedServerKey } from '../../client/session.ts';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { z } from 'zod';
 import { CliError, EXIT } from '../../client/api-client.ts';
 import { StoredSession, type SessionStorage } from '../../client/session.ts';
@@ -116,6 +116,38 @@ export class CredentialStore {
     }
   }
 
+  /**
+   * Changes the file under a lock file: two CLI processes (one refreshing server X, one signing in to Y)
+   * must not each write back what they read before the other's change, or X's rotated refresh token is
+   * lost and its next refresh looks like a replay, which revokes the session. A lock older than 10 s is
+   * a dead process's.
+   */
+  private update(change: (data: FileShape) => void): void {
+    mkdirSync(this.home, { recursive: true, mode: 0o700 });
+    const lock = `${this.file}.lock`;
+    const until = Date.now() + 5_000;
+    for (;;) {
+      try {
+        closeSync(openSync(lock, 'wx', 0o600));
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        try {
+          if (Date.now() - statSync(lock).mtimeMs > 10_000) rmSync(lock, { force: true });
+        } catch {}
+        if (Date.now() > until) throw new CliError(`${lock} stays locked: another odooops is writing the credentials`, EXIT.usage, `If no other odooops runs, remove ${lock}.`);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      }
+    }
+    try {
+      const data = this.read();
+      change(data);
+      this.write(data);
+    } finally {
+      rmSync(lock, { force: true });
+    }
+  }
+
   private write(data: FileShape): void {
     mkdirSync(this.home, { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.${process.pid}.tmp`;
@@ -153,19 +185,20 @@ export class CredentialStore {
       },
       save: async (session) => {
         const kc = keychain();
-        const data = this.read();
-        if (kc && (await kc.set(key, JSON.stringify(session)))) data.servers[key] = { store: 'keychain', keychain: kc.name };
-        else data.servers[key] = { store: 'file', session };
-        if (opts.makeDefault) data.default = key;
-        this.write(data);
+        const inKeychain = Boolean(kc && (await kc.set(key, JSON.stringify(session))));
+        // Read and written under the lock, after the keychain's await: only this server's entry changes.
+        this.update((data) => {
+          data.servers[key] = inKeychain ? { store: 'keychain', keychain: kc!.name } : { store: 'file', session };
+          if (opts.makeDefault) data.default = key;
+        });
       },
       clear: async () => {
-        const data = this.read();
-        const entry = data.servers[key];
+        const entry = this.read().servers[key];
         if (entry?.store === 'keychain') await (entry.keychain === 'security' ? macKeychain : secretTool).delete(key);
-        delete data.servers[key];
-        if (data.default === key) data.default = Object.keys(data.servers)[0] ?? null;
-        this.write(data);
+        this.update((data) => {
+          delete data.servers[key];
+          if (data.default === key) data.default = Object.keys(data.servers)[0] ?? null;
+        });
       },
     };
   }
