@@ -135,7 +135,7 @@ export class CredentialStore {
         try {
           if (Date.now() - statSync(lock).mtimeMs > 10_000) rmSync(lock, { force: true });
         } catch {}
-        if (Date.now() > until) throw new CliError(`${lock} stays locked: another odooops is writing the credentials`, EXIT.usage, `If no other odooops runs, remove ${lock}.`);
+        if (Date.now() > until) throw new CliError(`${lock} stays locked: another process is writing the credentials`, EXIT.usage, `If none is running, remove ${lock}.`);
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
       }
     }
