@@ -324,7 +324,8 @@ describe('Signing in', () => {
     const request = await until('the Accounts menu entry', async () =>
       (await vscode.commands.getCommands(true)).find((c) => /^github:odooops\.odooops:signIn\d+$/.test(c)), 30_000);
     await vscode.commands.executeCommand(request);
-    await settle('signed in, with the project', () => signedIn() && api.store.projects.some((p) => p.slug === PROJECT));
+    // The context keys are set one after the other once the projects are in the store: wait for the last.
+    await settle('signed in, with the project', () => signedIn() && api.store.projects.some((p) => p.slug === PROJECT) && api.contextKeys.hasProjects === true);
     assert.deepEqual(api.contextKeys, { connected: true, signInOffered: false, signedIn: true, hasProjects: true }, 'the tree, and "Sign out" in the view\'s menu');
     assert.equal(api.store.meName, 'The Octocat');
     assert.deepEqual(api.store.projects.map((p) => [p.slug, p.role]), [[PROJECT, 'admin']], 'the invitation made octocat an admin of demo');
