@@ -100,6 +100,9 @@ begin
   for v_inv in
     select i.*, p.slug from ops.invitations i join ops.projects p on p.id = i.project_id
     where i.accepted_at is null and i.expires_at > now()
+      -- Only while whoever invited is still an admin of the project: a demoted or removed admin's
+      -- pending invitations give nothing (else they could invite a second account of theirs first).
+      and exists (select 1 from ops.project_members m where m.project_id = i.project_id and m.user_id = i.invited_by and m.role = 'admin')
       and ((p_login is not null and lower(i.github_login) = lower(p_login))
            or (p_email is not null and lower(i.email) = lower(p_email)))
     order by i.project_id, i.role desc, i.created_at
@@ -125,6 +128,7 @@ language sql stable security definer set search_path = '' as $$
   select exists (
       select 1 from ops.invitations i
       where i.accepted_at is null and i.expires_at > now()
+        and exists (select 1 from ops.project_members m where m.project_id = i.project_id and m.user_id = i.invited_by and m.role = 'admin')
         and ((p_login is not null and lower(i.github_login) = lower(p_login))
              or (p_email is not null and lower(i.email) = lower(p_email))))
     or exists (select 1 from ops.project_members m where m.user_id = p_user)
@@ -183,6 +187,7 @@ language plpgsql security definer set search_path = '' as $$
 declare
   v_s ops.sessions;
   v_user ops.users;
+  v_joined jsonb;
 begin
   select * into v_s from ops.sessions s where s.id = p_session for update;
   if not found then
@@ -198,7 +203,14 @@ begin
   if p_generation = v_s.generation then
     update ops.sessions set generation = generation + 1, rotated_at = now(), expires_at = now() + p_lifetime
     where id = p_session returning * into v_s;
-    return jsonb_build_object('status', 'rotated', 'generation', v_s.generation, 'user', ops.user_json(v_user));
+    -- Someone invited to another project while signed in joins it at their next refresh (within the
+    -- hour), not only when they sign in again (which a session that keeps refreshing never does).
+    v_joined := ops.accept_invitations(v_user.id, v_user.github_login, v_user.email);
+    if v_joined <> '[]'::jsonb then
+      insert into ops.audit_log (actor, actor_role, project_id, action, target, details)
+      values (v_user.id, 'authenticated', null, 'sessions.refresh_joined', 'sessions:' || p_session, jsonb_build_object('joined', v_joined));
+    end if;
+    return jsonb_build_object('status', 'rotated', 'generation', v_s.generation, 'user', ops.user_json(v_user), 'joined', v_joined);
   end if;
   if p_generation = v_s.generation - 1 and v_s.rotated_at > now() - p_grace then
     return jsonb_build_object('status', 'current', 'generation', v_s.generation, 'user', ops.user_json(v_user));
@@ -305,3 +317,18 @@ grant execute on function ops.shares_project(uuid) to authenticated, service_rol
 grant execute on function ops.end_session(uuid) to authenticated, service_role;
 grant execute on function ops.sign_in_github(bigint, text, text, text, text, interval),
   ops.refresh_session(uuid, integer, interval, interval), ops.accept_supabase_identity(uuid) to service_role;
+
+-- A revoked session (sign-out, a replayed refresh token) must end the Realtime channels joined with its
+-- tokens at once, not when the last token expires: the gateways already re-check a user's channels on
+-- ops_membership, and a re-check verifies each channel's token again (which asks ops.sessions).
+create function ops.notify_session_revoked() returns trigger
+language plpgsql security definer set search_path = '' as $$
+begin
+  perform pg_notify('ops_membership', json_build_object('user_id', new.user_id, 'session_id', new.id)::text);
+  return null;
+end
+$$;
+create trigger sessions_revoked_notify after update of revoked_at on ops.sessions
+  for each row when (old.revoked_at is null and new.revoked_at is not null)
+  execute function ops.notify_session_revoked();
+revoke execute on function ops.notify_session_revoked() from public, anon, authenticated, service_role;
