@@ -1,6 +1,6 @@
 // `odooops server`: the control-plane database (embedded by default), migrations, the HTTP API and
 // the worker in one process.
-import { LocalBackupStore } from './odoo/backup-store.ts';
+import { LocalBackupStore } from './storage/backup-store.ts';
 import { Scheduler } from './worker/scheduler.ts';
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';

@@ -1,6 +1,6 @@
 import { ZodError, z } from 'zod';
 import { AuthError } from '../auth/tokens.ts';
-import { BackupObjectMissing } from '../odoo/backup-store.ts';
+import { BackupObjectMissing } from '../storage/backup-store.ts';
 
 export class HttpError extends Error {
   readonly status: number;

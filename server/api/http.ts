@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { MAX_BODY_BYTES, type Health } from '../../contract/index.ts';
 import { AuthError, type TokenVerifier } from '../auth/tokens.ts';
 import { pipeline } from 'node:stream/promises';
-import type { BackupStore } from '../odoo/backup-store.ts';
+import type { BackupStore } from '../storage/backup-store.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { jsonMediaTypeProblem, parseJsonInput, refuseNul } from './json-input.ts';
 import { routes } from './routes.ts';

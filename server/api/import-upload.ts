@@ -8,7 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BackupStore } from '../odoo/backup-store.ts';
+import type { BackupStore } from '../storage/backup-store.ts';
 import { BadImport, inspectImport, uploadPrefix, type ImportFacts, type UploadMeta } from '../odoo/import-archive.ts';
 import { UnsafeSql } from '../odoo/sql-script.ts';
 import { HttpError } from './errors.ts';

@@ -2,7 +2,7 @@
 // as the calling user (asUser), so row level security and the ops functions decide what is allowed.
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
-import { missingParts, type BackupStore } from '../odoo/backup-store.ts';
+import { missingParts, type BackupStore } from '../storage/backup-store.ts';
 import { odooZip } from '../odoo/odoo-zip.ts';
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';

@@ -1,4 +1,4 @@
-import { LocalBackupStore } from '../odoo/backup-store.ts';
+import { LocalBackupStore } from '../storage/backup-store.ts';
 import { startServer, type ServerOptions } from '../app.ts';
 import { MigrationError } from '../db/migrate.ts';
 import { createPool } from '../db/session.ts';

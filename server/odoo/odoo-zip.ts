@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import * as tarStream from 'tar-stream';
 import yazl from 'yazl';
 import type { BackupManifest } from '../../contract/index.ts';
-import type { BackupStore } from './backup-store.ts';
+import type { BackupStore } from '../storage/backup-store.ts';
 import { findPgTool, spawnTool } from './pg-tools.ts';
 
 /** Odoo's manifest.json for a database-manager backup. */

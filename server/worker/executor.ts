@@ -1,7 +1,7 @@
 // Run kinds are pluggable: an executor declares its kind, validates its params, and does the work.
 import type { z } from 'zod';
 import type { BackupManifest, LogStream } from '../../contract/index.ts';
-import type { BackupStore } from '../odoo/backup-store.ts';
+import type { BackupStore } from '../storage/backup-store.ts';
 import type { PgTarget } from '../odoo/pg-tools.ts';
 import type { RepositoryAccess, RuntimeEntry } from '../infra/registry.ts';
 import type { EnvironmentRow, ProjectRow } from '../rows.ts';

@@ -9,11 +9,11 @@ import { isBuiltinKind, RUN_PARAMS, runParamsProblems } from '../../contract/run
 import type { BackupCatalog, BackupRow, Executor, EnvironmentRow, ProjectRow, RunInfra, RunRow } from './executor.ts';
 import type { GitHubFeedback } from '../github/feedback.ts';
 import { BackupManifest } from '../../contract/index.ts';
-import type { BackupStore } from '../odoo/backup-store.ts';
+import type { BackupStore } from '../storage/backup-store.ts';
 import { backupPrefixOf } from '../odoo/backup-writer.ts';
 import { LogBatcher } from './log-batcher.ts';
 import { Infrastructure, InfraError } from '../infra/registry.ts';
-import { LocalBackupStore } from '../odoo/backup-store.ts';
+import { LocalBackupStore } from '../storage/backup-store.ts';
 
 export interface WorkerOptions {
   pool: pg.Pool;

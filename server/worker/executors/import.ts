@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { BackupManifest, ImportParams } from '../../../contract/index.ts';
 import { defineExecutor, type EnvironmentRow, type RunInfra } from '../executor.ts';
-import { hashing } from '../../odoo/backup-store.ts';
+import { hashing } from '../../storage/backup-store.ts';
 import { backupPrefix } from '../../odoo/backup-writer.ts';
 import { filestoreTarball, openImport, readSql, uploadPrefix, type UploadMeta } from '../../odoo/import-archive.ts';
 import { inspectOdoo, mib } from '../../odoo/inspect.ts';

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { restoreParams, restoreRefusal } from '../../../contract/run-params.ts';
 import { defineExecutor, type BackupCatalog, type BackupRow, type EnvironmentRow } from '../executor.ts';
-import { hashing } from '../../odoo/backup-store.ts';
+import { hashing } from '../../storage/backup-store.ts';
 import { backupPrefixOf } from '../../odoo/backup-writer.ts';
 import { mib, progress } from '../../odoo/inspect.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';

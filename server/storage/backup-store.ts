@@ -15,7 +15,17 @@ export interface StoredPart {
   sha256: string;
 }
 
+/** One object found by walk(). */
+export interface StoredObject {
+  key: string;
+  bytes: number;
+  /** When it was written (S3: LastModified); retention's sweep leaves objects newer than a running backup. */
+  modified: Date;
+}
+
 export interface BackupStore {
+  /** The registry's name for the store ("default": the server's own directory, --backup-dir). */
+  readonly name: string;
   /** How the backups table names this store's objects: `<scheme>:<root>/<key>`. */
   locationOf(key: string): string;
   put(key: string, data: Readable, signal?: AbortSignal): Promise<StoredPart>;
@@ -29,6 +39,16 @@ export interface BackupStore {
   remove(prefix: string): Promise<void>;
   /** The names one level under a prefix (S3: the common prefixes of a delimited listing); none: []. */
   list(prefix: string): Promise<string[]>;
+  /** Every object under a prefix, at any depth (S3: an undelimited listing), in no particular order. */
+  walk(prefix: string): AsyncIterable<StoredObject>;
+  /** Deletes one object; one already gone is not an error. */
+  delete(key: string): Promise<void>;
+  /**
+   * The key of the project's content object for a filestore file with this SHA-1 (Odoo names its files
+   * so). An encrypting store names it by a keyed hash instead, so a listing of the store does not tell
+   * which files a project holds.
+   */
+  contentKey(projectId: string, sha1: string): string;
 }
 
 /**
@@ -74,8 +94,10 @@ const KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
 export class LocalBackupStore implements BackupStore {
   readonly root: string;
-  constructor(root: string) {
+  readonly name: string;
+  constructor(root: string, name = 'default') {
     this.root = resolve(root);
+    this.name = name;
   }
 
   private path(key: string): string {
@@ -143,4 +165,33 @@ export class LocalBackupStore implements BackupStore {
       throw err;
     });
   }
+
+  async *walk(prefix: string): AsyncIterable<StoredObject> {
+    const base = this.path(prefix);
+    const entries = await readdir(base, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
+      throw err;
+    });
+    for (const e of entries) {
+      // A put in progress writes <key>.partial: not an object yet.
+      if (!e.isFile() || e.name.endsWith('.partial')) continue;
+      const full = join(e.parentPath, e.name);
+      const s = await stat(full).catch(() => null);
+      if (s) yield { key: `${prefix}/${full.slice(base.length + 1)}`, bytes: s.size, modified: s.mtime };
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+  }
+
+  contentKey(projectId: string, sha1: string): string {
+    return contentKeyOf(projectId, sha1);
+  }
+}
+
+/** Where a plain store keeps a project's filestore file by its SHA-1: <project>/files/<ab>/<sha1>. */
+export function contentKeyOf(projectId: string, name: string): string {
+  if (!/^[0-9a-f]{40,64}$/.test(name)) throw new Error(`invalid content name: ${name}`);
+  return `${projectId}/files/${name.slice(0, 2)}/${name}`;
 }
