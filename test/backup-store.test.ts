@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { LocalBackupStore } from '../server/odoo/backup-store.ts';
+import { LocalBackupStore } from '../server/storage/backup-store.ts';
 import { findPgTool } from '../server/odoo/pg-tools.ts';
 import { eventually, chownToRunUser, startControlPlane, type TestControlPlane } from './helpers/control-plane.ts';
 import { runTempDir } from '../server/infra/run-user.ts';
