@@ -57,7 +57,7 @@ export const OdooDatabaseName = DbIdentifier
  * Odoo runtime, a repository). Projects refer to infrastructure only by these names.
  */
 export const InfraName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'a registry name: lower-case letters, digits, ".", "_" and "-"');
-export const INFRA_KINDS = ['database_server', 'filestore_root', 'runtime', 'repository', 'secret'] as const;
+export const INFRA_KINDS = ['database_server', 'filestore_root', 'runtime', 'repository', 'secret', 'backup_store', 'alert_channel'] as const;
 export const InfraKind = z.enum(INFRA_KINDS);
 export type InfraKind = z.infer<typeof InfraKind>;
 export const RunParams = z
