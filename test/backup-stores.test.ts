@@ -6,7 +6,7 @@
 // generated Odoo-17-shaped databases).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -23,6 +23,7 @@ import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 import { startS3StandIn } from './helpers/s3-stand-in.ts';
 
 const SLUG = 'vault';
+const ROOT = join(import.meta.dirname, '..');
 let p: OdooProject;
 let s3: Awaited<ReturnType<typeof startS3StandIn>>;
 let flaky: Awaited<ReturnType<typeof startS3StandIn>>;
@@ -170,6 +171,42 @@ test('who chooses the store: project admins, among the stores the registry binds
   assert.equal((await patch(p.admin, { backupStore: 'default' })).status, 200);
 });
 
+/** `odooops ...args` as the project's admin (or, for infra check, as the operator on this machine). */
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ODOOOPS_HOME: p.cp.home, ODOOOPS_URL: p.cp.server.url, ODOOOPS_TOKEN: p.admin.token };
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['server/cli/main.ts', ...args], { cwd: ROOT, env, timeout: 120_000 }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') reject(new Error(`odooops ${args.join(' ')}: ${err.message} ${stderr}`));
+      else resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('the CLI: project set/show name the stores; infra check writes a probe into each store and names one it cannot use', async () => {
+  const set = await cli(['project', 'set', SLUG, '--backup-store', 'local-two', '--backup-copy', 'offsite']);
+  assert.equal(set.code, 0, set.stderr);
+  assert.match(set.stdout, /backups: store "local-two", copied to "offsite"/);
+  const shown = await cli(['project', 'show', SLUG]);
+  assert.match(shown.stdout, /backups: store "local-two", copied to "offsite"/);
+  const both = await cli(['project', 'set', SLUG, '--backup-copy', 'offsite', '--no-backup-copy']);
+  assert.notEqual(both.code, 0);
+  assert.match(both.stderr, /--backup-copy NAME or --no-backup-copy, not both/);
+  const none = await cli(['project', 'set', SLUG, '--backup-store', 'default', '--no-backup-copy']);
+  assert.match(none.stdout, /backups: store "default", no copy/);
+
+  // The operator's check: the other team's directory does not exist yet.
+  const registry = join(p.cp.home, 'infrastructure.yaml');
+  const bad = await cli(['infra', 'check', '--infra', registry]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /backup store "other-team": the directory .* does not exist/);
+  assert.ok(!/backup store "(offsite|flaky|local-two)"/.test(bad.stderr), bad.stderr);
+  mkdirSync(join(p.scratch, 'other'));
+  const good = await cli(['infra', 'check', '--infra', registry]);
+  assert.equal(good.code, 0, good.stderr);
+  assert.match(good.stdout, /backup stores reached \(an object written and deleted\): offsite, flaky, local-two, other-team/);
+  assert.deepEqual(readdirSync(join(p.scratch, 'other', '.odooops-probe')), [], 'the probe object is deleted');
+});
+
 test('a project on an encrypted S3 store: backup, restore, clone from the backup, Odoo zip and dev-pull parts, all from the bucket; the bucket holds ciphertext', async () => {
   const { rel, needle } = filestoreNeedle('vault_dev');
   // On the server's own (unencrypted) directory, the tarball carries the file as it is: the needle is findable.
@@ -260,6 +297,15 @@ test('a local store with a copy in S3, in the same run: a damaged primary and th
   assert.equal(r2.status, 'succeeded', `${r2.error}\n${await p.logText(r2.id)}`);
   assert.match(await p.logText(r2.id), /verified in the store "offsite"/);
   assert.deepEqual(await fingerprintDb(p.odooPg, 'vault_dev'), beforeDb);
+
+  // Retention deletes a backup from every store that holds it (here: an old one, past the policy).
+  const inBucket = () => readdirSync(s3.directory, { recursive: true }).map(String).filter((n) => n.includes(backupPrefixOf(b.manifest).split('/').pop()!));
+  assert.ok(inBucket().length > 0);
+  await p.cp.pool.query(`update ops.backups set created_at = now() - interval '400 days' where id = $1`, [b.id]);
+  const retention = await p.runToEnd('dev', 'retention');
+  assert.equal(retention.status, 'succeeded', `${retention.error}\n${await p.logText(retention.id)}`);
+  assert.equal(await backupRow(b.id), undefined);
+  assert.deepEqual(inBucket(), []);
 });
 
 test('the copy verifies the primary: a part that changed in the first store is not copied, and nothing is left of it in the second', async () => {
@@ -291,6 +337,9 @@ test('a copy whose store is down fails the run, and no backup is listed', async 
   assert.equal((await p.cp.pool.query('select count(*)::int as n from ops.backups')).rows[0].n, before);
   const envDirs = readdirSync(localTwo, { recursive: true }).map(String);
   assert.ok(!envDirs.some((d) => d.includes(`-run${run.id}`)), `the primary keeps nothing of run ${run.id}: ${envDirs.join(', ')}`);
+  const check = await cli(['infra', 'check', '--infra', join(p.cp.home, 'infrastructure.yaml')]);
+  assert.notEqual(check.code, 0);
+  assert.match(check.stderr, /backup store "flaky": /);
   assert.equal((await patch(p.admin, { backupStore: 'offsite', backupCopy: null })).status, 200);
 });
 

@@ -3,27 +3,31 @@
 // succeeds also proves the first store holds what the manifest says. The manifest goes last: a store
 // holds a backup only once its manifest is there (storeOf looks for it).
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import type { BackupManifest } from '../../contract/index.ts';
 import type { BackupStore } from './backup-store.ts';
 
-/** Passes bytes through and fails at the end when their digest is not the expected one. */
-function checked(algorithm: 'sha256' | 'sha1', expected: string, bytes: number | null, what: string): Transform {
+/** What a copied object must hash to. */
+interface Expect {
+  algorithm: 'sha256' | 'sha1';
+  digest: string;
+  bytes: number | null;
+  what: string;
+}
+
+/** Hashes what streams through (the digest is compared once the put is done: a stream failing late is not every store's business). */
+function digesting(algorithm: 'sha256' | 'sha1'): Transform & { result(): { digest: string; bytes: number } } {
   const h = createHash(algorithm);
-  let n = 0;
-  return new Transform({
+  let bytes = 0;
+  const t = new Transform({
     transform(chunk: Buffer, _e, cb) {
       h.update(chunk);
-      n += chunk.length;
+      bytes += chunk.length;
       cb(null, chunk);
     },
-    flush(cb) {
-      const got = h.digest('hex');
-      if (got !== expected || (bytes !== null && n !== bytes)) {
-        cb(new Error(`${what} has ${algorithm} ${got} (${n} bytes), the backup recorded ${expected}${bytes === null ? '' : ` (${bytes} bytes)`}`));
-      } else cb();
-    },
-  });
+  }) as Transform & { result(): { digest: string; bytes: number } };
+  t.result = () => ({ digest: h.digest('hex'), bytes });
+  return t;
 }
 
 export interface ReplicateOptions {
@@ -53,21 +57,27 @@ export interface Replicated {
 export async function replicateBackup(from: BackupStore, to: BackupStore, manifest: BackupManifest, opts: ReplicateOptions = {}): Promise<Replicated> {
   const prefix = manifest.dump.key.replace(/\/dump\.pgc$/, '');
   const out: Replicated = { objects: 0, bytes: 0, contentsPresent: 0 };
-  const copy = async (fromKey: string, toKey: string, check: Transform) => {
+  const copy = async (fromKey: string, toKey: string, expect: Expect | null) => {
     opts.signal?.throwIfAborted();
     const src = await from.get(fromKey);
-    // A failing read (a corrupt or missing part) must fail the put, which then leaves nothing behind.
-    src.on('error', (err) => check.destroy(err));
-    const part = await to.put(toKey, src.pipe(check), opts.signal);
+    const d = digesting(expect?.algorithm ?? 'sha256');
+    // A failing read (a missing or undecryptable part) must fail the put, which then leaves nothing behind.
+    src.on('error', (err) => d.destroy(err));
+    const part = await to.put(toKey, src.pipe(d), opts.signal);
+    const got = d.result();
+    if (expect && (got.digest !== expect.digest || (expect.bytes !== null && got.bytes !== expect.bytes))) {
+      await to.delete(toKey).catch(() => {});
+      throw new Error(`${expect.what} has ${expect.algorithm} ${got.digest} (${got.bytes} bytes), the backup recorded ${expect.digest}${expect.bytes === null ? '' : ` (${expect.bytes} bytes)`}`);
+    }
     out.objects++;
     out.bytes += part.bytes;
   };
   const inFrom = (what: string) => `${what} read back from the backup store "${from.name}"`;
   try {
-    await copy(manifest.dump.key, manifest.dump.key, checked('sha256', manifest.dump.sha256, manifest.dump.bytes, inFrom('the database dump')));
+    await copy(manifest.dump.key, manifest.dump.key, { algorithm: 'sha256', digest: manifest.dump.sha256, bytes: manifest.dump.bytes, what: inFrom('the database dump') });
     if (manifest.filestore) {
       const f = manifest.filestore;
-      await copy(f.key, f.key, checked('sha256', f.sha256, f.bytes, inFrom('the filestore archive')));
+      await copy(f.key, f.key, { algorithm: 'sha256', digest: f.sha256, bytes: f.bytes, what: inFrom('the filestore archive') });
     }
     if (opts.contents) {
       const project = opts.projectId ?? prefix.split('/')[0]!;
@@ -77,12 +87,12 @@ export async function replicateBackup(from: BackupStore, to: BackupStore, manife
           out.contentsPresent++;
           continue;
         }
-        await copy(from.contentKey(project, sha1), toKey, checked('sha1', sha1, null, inFrom(`the filestore file ${sha1}`)));
+        await copy(from.contentKey(project, sha1), toKey, { algorithm: 'sha1', digest: sha1, bytes: null, what: inFrom(`the filestore file ${sha1}`) });
       }
     }
     const manifestKey = `${prefix}/manifest.json`;
     // The same bytes, not the manifest written again: verify compares them with the recorded SHA-256.
-    await copy(manifestKey, manifestKey, opts.manifestSha256 ? checked('sha256', opts.manifestSha256, null, inFrom('manifest.json')) : new PassThrough());
+    await copy(manifestKey, manifestKey, opts.manifestSha256 ? { algorithm: 'sha256', digest: opts.manifestSha256, bytes: null, what: inFrom('manifest.json') } : null);
     return out;
   } catch (err) {
     await to.remove(prefix).catch(() => {});
