@@ -41,8 +41,10 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     3600) and are refreshed with rotating refresh tokens (30 days unused). Only people a project admin
     invited (odooops member invite) can sign in.
     Built-in run kinds: health, backup {kind: manual|daily|pre-deploy}, restore {backup}, clone {from?,
-    backup?, filestore?: assets|placeholders|all|none, profile? (JSON or YAML)}, retention, deploy, destroy.
-    Daily backups of production and retention are scheduled. Imports (odooops env import) are limited to
+    backup?, filestore?: assets|placeholders|all|none, profile? (JSON or YAML)}, retention, deploy, destroy,
+    verify {backup}.
+    Daily backups of production, retention and a weekly verify sample are scheduled; alerts (failed or
+    missed backups, failed verifies, stores filling up) go to the registry's alertChannels a project chose. Imports (odooops env import) are limited to
     --max-import-size (or ODOOOPS_MAX_IMPORT_SIZE; default 20G) per upload, 20 times that expanded.`,
   },
   {

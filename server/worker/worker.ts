@@ -447,7 +447,8 @@ export class Worker {
         await Promise.all([...this.active.values()].map((a) => a.done));
       }
     }
-    await this.alerts.stop();
+    // Deliveries under way finish within the grace too; one cut short is delivered again once its claim lapses.
+    await Promise.race([this.alerts.stop(), new Promise((r) => setTimeout(r, graceMs).unref())]);
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => {});
