@@ -8,6 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -336,4 +337,30 @@ test('an object store filling up: over 90 % of the registry\'s quota, as its usa
   assert.equal(await storeFilling({ store: objectStore(50 * GB), quotaGb: 100 }), null);
   assert.equal(await storeFilling({ store: objectStore(95 * GB) }), null, 'no quota in the registry: nothing to compare with');
   assert.equal(await storeFilling({ store: new LocalBackupStore(join(p.cp.server.home, 'backups')) }), null, 'this machine\'s disk is not 90 % full');
+});
+
+test('the CLI: odooops project alerts sets and shows the channels, odooops alerts lists what happened', async () => {
+  const cli = (args: string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, ODOOOPS_HOME: p.cp.home };
+    delete env.ODOOOPS_URL;
+    delete env.ODOOOPS_TOKEN;
+    execFile(process.execPath, ['server/cli/main.ts', ...args, '--url', p.cp.server.url, '--token', admin.token],
+      { cwd: new URL('..', import.meta.url).pathname, env, timeout: 60_000 }, (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') return reject(err);
+        resolve({ code: err ? (err.code as number) : 0, stdout, stderr });
+      });
+  });
+  const set = await cli(['project', 'alerts', 'alerting', '--channel', 'ops-mail', '--channel', 'ops-hook', '--email', 'oncall@ops.example']);
+  assert.equal(set.code, 0, set.stderr);
+  assert.match(set.stdout, /alerts of alerting go to: ops-mail, ops-hook\nmailed to: oncall@ops.example/);
+  const bad = await cli(['project', 'alerts', 'alerting', '--channel', 'other-hook']);
+  assert.equal(bad.code, 3, bad.stdout);
+  assert.match(bad.stderr, /alerting has no alert channel "other-hook"[\s\S]*odooops infra list alerting/);
+  const list = await cli(['alerts', 'alerting']);
+  assert.equal(list.code, 0, list.stderr);
+  assert.match(list.stdout, /store_filling\n  Backup store default is filling up/);
+  assert.match(list.stdout, /backup_failed production run \d+\n  Backup of production failed: .*\n  delivered: ops-mail:ok ops-hook:ok/);
+  const none = await cli(['project', 'alerts', 'alerting', '--none']);
+  assert.match(none.stdout, /go to: no channel/);
+  assert.deepEqual((await p.cp.pool.query('select channels from ops.alert_settings')).rows[0].channels, []);
 });
