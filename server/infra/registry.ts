@@ -93,12 +93,48 @@ const Secret = z.strictObject({
   description: Description,
 });
 
+/** Loopback hosts, the only ones a webhook may reach over plain http (a relay on the worker's machine). */
+const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+/**
+ * Where a project's alerts may go: a webhook (an HTTPS URL; the body signed with HMAC-SHA256 when it has
+ * a secret) or an SMTP server. Only the operator names URLs and mail servers (SECURITY.md, "Alert
+ * channels"); a project admin picks among the channels bound to the project.
+ */
+const WebhookChannel = z.strictObject({
+  kind: z.literal('webhook'),
+  url: z.url({ protocol: /^https?$/ }).max(2000)
+    .refine((u) => { const x = new URL(u); return x.protocol === 'https:' || LOOPBACK_HOST.test(x.hostname); }, 'https (plain http only to the loopback: localhost, 127.0.0.1, [::1])'),
+  /** The key of the X-OdooOps-Signature header (sha256=<hex HMAC of the body>), as GitHub signs its webhooks. */
+  secret: SecretRef.optional(),
+  projects: Projects,
+  description: Description,
+});
+const SmtpChannel = z.strictObject({
+  kind: z.literal('smtp'),
+  host: z.string().regex(/^[A-Za-z0-9.:-]{1,255}$/, 'a host name or an address'),
+  port: Port,
+  /** TLS from the start (port 465); otherwise STARTTLS when the server offers it. */
+  secure: z.boolean().optional(),
+  user: z.string().min(1).max(320).regex(/^[^\n\0]+$/).optional(),
+  password: SecretRef.optional(),
+  from: z.string().min(3).max(320).regex(/^[^\n\r\0]+$/),
+  projects: Projects,
+  description: Description,
+});
+const AlertChannel = z.discriminatedUnion('kind', [WebhookChannel, SmtpChannel]);
+export type AlertChannelEntry = z.infer<typeof AlertChannel>;
+/** A channel with its secrets read, for the worker that delivers. */
+export type ResolvedAlertChannel =
+  | { name: string; kind: 'webhook'; url: string; secret?: string }
+  | { name: string; kind: 'smtp'; host: string; port: number; secure: boolean; user?: string; password?: string; from: string };
+
 export const RegistryFile = z.strictObject({
   databaseServers: z.record(InfraName, DatabaseServer).default({}),
   filestoreRoots: z.record(InfraName, FilestoreRoot).default({}),
   runtimes: z.record(InfraName, Runtime).default({}),
   repositories: z.record(InfraName, Repository).default({}),
   secrets: z.record(InfraName, Secret).default({}),
+  alertChannels: z.record(InfraName, AlertChannel).default({}),
 });
 export type RegistryFile = z.infer<typeof RegistryFile>;
 export type DatabaseServerEntry = z.infer<typeof DatabaseServer>;
@@ -289,6 +325,19 @@ export class Infrastructure {
     return resolveSecret(entry.value, `the secret "${name}"`)!;
   }
 
+  /** An alert channel bound to the project, its secret or password read here, on the worker. */
+  alertChannel(name: string, slug: string): ResolvedAlertChannel {
+    const entry = this.file.alertChannels[name];
+    if (!entry || !boundTo(entry.projects, slug)) this.refuse('alert channel', name, slug, !!entry);
+    if (entry.kind === 'webhook') {
+      return { name, kind: 'webhook', url: entry.url, secret: resolveSecret(entry.secret, `the secret of alert channel "${name}"`) };
+    }
+    return {
+      name, kind: 'smtp', host: entry.host, port: entry.port, secure: entry.secure ?? entry.port === 465, user: entry.user,
+      password: resolveSecret(entry.password, `the password of alert channel "${name}"`), from: entry.from,
+    };
+  }
+
   /** Whether the project may fetch from a repository URL, and over which transport. */
   repository(url: string, slug: string): RepositoryAccess {
     // A pattern such as /srv/git/** must not reach a sibling through "..".
@@ -324,6 +373,10 @@ export class Infrastructure {
     for (const [name, e] of Object.entries(this.file.secrets)) {
       // Neither the value nor where it is (an env:/file: reference names the operator's machine).
       out.push({ kind: 'secret', name, projects: e.projects, description: e.description ?? 'a secret on the worker', details: {} });
+    }
+    for (const [name, e] of Object.entries(this.file.alertChannels)) {
+      // Neither the URL (a webhook's path is often its credential) nor the mail server's address.
+      out.push({ kind: 'alert_channel', name, projects: e.projects, description: e.description ?? (e.kind === 'webhook' ? 'a webhook' : 'email through an SMTP server'), details: { kind: e.kind } });
     }
     return out.sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
   }

@@ -14,6 +14,8 @@ import { backupPrefixOf } from '../odoo/backup-writer.ts';
 import { LogBatcher } from './log-batcher.ts';
 import { Infrastructure, InfraError } from '../infra/registry.ts';
 import { LocalBackupStore } from '../storage/backup-store.ts';
+import { AlertDispatcher } from '../alerts/dispatcher.ts';
+import type { DeliveryOptions } from '../alerts/deliver.ts';
 
 export interface WorkerOptions {
   pool: pg.Pool;
@@ -37,6 +39,8 @@ export interface WorkerOptions {
   workDir?: string;
   github?: GitHubFeedback | null;
   log?: (message: string) => void;
+  /** How alerts are sent (timeouts, retries); the defaults are 10 s and one retry after 2 s. */
+  alertDelivery?: DeliveryOptions;
 }
 
 type StopReason = 'cancel' | 'lost' | 'shutdown';
@@ -49,7 +53,9 @@ interface Active {
 
 export class Worker {
   readonly id: string;
-  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors' | 'backupStore' | 'infra'>> & { backupStore: BackupStore | undefined };
+  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors' | 'backupStore' | 'infra' | 'alertDelivery'>> & { backupStore: BackupStore | undefined };
+  /** Delivers the alerts runs and the scheduler raise (ops.alerts) to the channels of the registry. */
+  readonly alerts: AlertDispatcher;
   private infra: Infrastructure;
   /** Paths of the operator's a run's log shows by name instead (SECURITY.md: logs do not reveal the worker's paths). */
   private pathAliases: [string, string][] = [];
@@ -79,6 +85,7 @@ export class Worker {
     };
     this.infra = opts.infra ?? Infrastructure.load(null);
     this.setInfrastructure(this.infra);
+    this.alerts = new AlertDispatcher({ pool: opts.pool, workerId: this.id, infra: () => this.infra, log: this.opts.log, delivery: opts.alertDelivery });
   }
 
   /** A new registry (the operator changed the file): runs claimed from now on resolve with it. */
@@ -191,9 +198,10 @@ export class Worker {
     ]);
     await this.listen();
     await this.sweep();
-    this.sweepTimer = setInterval(() => void this.sweep().then(() => this.wake()), this.opts.sweepIntervalMs);
+    this.sweepTimer = setInterval(() => void this.sweep().then(() => (this.wake(), this.alerts.wake())), this.opts.sweepIntervalMs);
     this.sweepTimer.unref();
     this.wake();
+    this.alerts.wake();
   }
 
   private async listen(): Promise<void> {
@@ -205,6 +213,7 @@ export class Worker {
         if (entry && !entry.controller.signal.aborted) entry.controller.abort('cancel');
         return;
       }
+      if (n.channel === 'ops_alerts') return this.alerts.wake();
       this.wake();
     });
     client.on('error', (err) => {
@@ -216,7 +225,7 @@ export class Worker {
       if (!this.stopping && this.listener === client) this.scheduleReconnect();
     });
     await client.connect();
-    await client.query('listen ops_runs; listen ops_cancel');
+    await client.query('listen ops_runs; listen ops_cancel; listen ops_alerts');
     this.listener = client;
   }
 
@@ -438,6 +447,8 @@ export class Worker {
         await Promise.all([...this.active.values()].map((a) => a.done));
       }
     }
+    // Deliveries under way finish within the grace too; one cut short is delivered again once its claim lapses.
+    await Promise.race([this.alerts.stop(), new Promise((r) => setTimeout(r, graceMs).unref())]);
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => {});
