@@ -25,7 +25,14 @@ export interface OdooFixture {
   close(): Promise<void>;
 }
 
-export async function odooFixture(): Promise<OdooFixture> {
+export interface FixtureOptions {
+  /** More registry entries (backup stores, say), merged into the operator's registry. */
+  registry?: Record<string, Record<string, unknown>>;
+  /** The stage of the environment named "production" (a backup benchmark restores into it without an approval when it is "staging"). */
+  productionStage?: 'production' | 'staging';
+}
+
+export async function odooFixture(opts: FixtureOptions = {}): Promise<OdooFixture> {
   const scratch = mkdtempSync(join(tmpdir(), 'odooops-bench-'));
   chmodSync(scratch, 0o755); // the run user (the server is root) works in the filestore root
   const filestore = (db: string) => join(scratch, 'filestore', db);
@@ -53,12 +60,13 @@ export async function odooFixture(): Promise<OdooFixture> {
   writeFileSync(join(home, 'infrastructure.yaml'), JSON.stringify({
     databaseServers: { bench: { host: pgsrv.host, port: pgsrv.port, user: 'odoo', password: 'env:ODOOOPS_DB_BENCH', projects: ['bench'] } },
     filestoreRoots: { bench: { path: join(scratch, 'filestore'), projects: ['bench'] } },
+    ...opts.registry,
   }));
   const server = await startServer({ home, log: () => {}, scheduleIntervalMs: 0, leaseSeconds: 60 });
   chownToRunUser(join(scratch, 'filestore'));
   const token = server.token; // the operator's: they may create projects
   await call(server.url, token, 'POST', '/api/projects', { slug: 'bench', name: 'Bench' });
-  for (const [name, stage, dbName] of [['production', 'production', 'bench_prod'], ['staging', 'staging', 'bench_staging']]) {
+  for (const [name, stage, dbName] of [['production', opts.productionStage ?? 'production', 'bench_prod'], ['staging', 'staging', 'bench_staging']]) {
     const r = await call(server.url, token, 'POST', '/api/projects/bench/environments', {
       name, stage, filestore: 'bench', database: { server: 'bench', name: dbName },
     });

@@ -510,6 +510,66 @@ export const Invitation = z.object({
 export type UserProfile = z.infer<typeof UserProfile>;
 export type AuthSession = z.infer<typeof AuthSession>;
 export type Invitation = z.infer<typeof Invitation>;
+/** What an alert is about (ops.alerts.kind). */
+export const ALERT_KINDS = ['backup_failed', 'backup_missed', 'verify_failed', 'store_filling'] as const;
+export const AlertKind = z.enum(ALERT_KINDS);
+export type AlertKind = z.infer<typeof AlertKind>;
+/** What one channel answered when the worker delivered an alert; never its URL or a secret. */
+export const AlertDelivery = z.object({
+  channel: z.string(),
+  kind: z.enum(['webhook', 'smtp']),
+  ok: z.boolean(),
+  attempts: z.number(),
+  /** The webhook's HTTP status, or the SMTP server's reply code. */
+  status: z.number().optional(),
+  error: z.string().optional(),
+  at: z.string(),
+});
+export type AlertDelivery = z.infer<typeof AlertDelivery>;
+export const Alert = z.object({
+  id: z.number(),
+  project: z.string(),
+  /** Null for an alert about the whole project (a backup store filling up). */
+  environment: z.string().nullable(),
+  kind: AlertKind,
+  title: z.string(),
+  message: z.string(),
+  runId: z.number().nullable(),
+  createdAt: z.string(),
+  deliveries: z.array(AlertDelivery),
+  /** Null while a worker still has to deliver it. */
+  deliveredAt: z.string().nullable(),
+});
+export type Alert = z.infer<typeof Alert>;
+/** An 'alert' message on the project's Realtime topic (project:<uuid>). */
+export const AlertBroadcast = z.object({
+  id: z.number(),
+  project_id: z.string(),
+  environment: z.string().nullable(),
+  kind: AlertKind,
+  title: z.string(),
+  message: z.string(),
+  run_id: z.number().nullable(),
+  created_at: z.string(),
+});
+export type AlertBroadcast = z.infer<typeof AlertBroadcast>;
+/**
+ * PUT /api/projects/:p/alert-settings (admins): which of the registry's alert channels bound to the
+ * project its alerts go to, and the addresses its SMTP channels mail.
+ */
+export const UpdateAlertSettings = z.strictObject({
+  channels: z.array(InfraName).max(20).refine((c) => new Set(c).size === c.length, 'a channel is named once'),
+  emails: z.array(z.email().max(320)).max(20, 'at most 20 addresses').default([]),
+});
+export type UpdateAlertSettings = z.input<typeof UpdateAlertSettings>;
+export const AlertSettings = z.object({
+  channels: z.array(z.string()),
+  emails: z.array(z.string()),
+  /** The channels the registry binds to the project, to choose from. */
+  available: z.array(z.object({ name: z.string(), kind: z.enum(['webhook', 'smtp']), description: z.string() })),
+});
+export type AlertSettings = z.infer<typeof AlertSettings>;
+
 export const ApiError = z.object({
   error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional(), details: z.unknown().optional() }),
 });

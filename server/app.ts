@@ -188,7 +188,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       await worker.start();
       if (demoSeeded) log(`demo: cloning production into staging (run ${await queueDemoClone(pool)})`);
       if (opts.scheduleIntervalMs !== 0) {
-        const scheduler = new Scheduler(pool, opts.scheduleIntervalMs ?? 10 * 60_000, log);
+        const scheduler = new Scheduler(pool, opts.scheduleIntervalMs ?? 10 * 60_000, log, { stores: () => infra.watchedBackupStores(log) });
         scheduler.start();
         cleanups.push(async () => scheduler.stop());
       }

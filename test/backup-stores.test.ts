@@ -101,8 +101,6 @@ after(async () => {
   await p?.close();
   await s3?.stop().catch(() => {});
   await flaky?.stop().catch(() => {});
-  s3?.remove();
-  flaky?.remove();
 });
 
 test('the registry: an off-site store without a key is refused with how to make one; names, never buckets, are published', () => {

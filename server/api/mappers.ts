@@ -100,3 +100,8 @@ export const toAudit = (r: Row): AuditEntry => ({
 export const toInfra = (r: Row, withProjects: boolean): InfraEntry => ({
   kind: r.kind, name: r.name, description: r.description, details: r.details, ...(withProjects ? { projects: r.projects } : {}),
 });
+
+export const toAlert = (r: Row): C.Alert => ({
+  id: Number(r.id), project: r.project_slug, environment: r.environment_name ?? null, kind: r.kind, title: r.title, message: r.message,
+  runId: r.run_id === null ? null : Number(r.run_id), createdAt: iso(r.created_at)!, deliveries: r.deliveries ?? [], deliveredAt: iso(r.delivered_at),
+});

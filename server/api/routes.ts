@@ -13,7 +13,7 @@ import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '..
 import { parseMaskProfile, projectMaskProfile } from '../odoo/mask.ts';
 import { floorDescriptions, floorViolations, tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../odoo/mask-policy.ts';
 import { checkRunParams } from './run-checks.ts';
-import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toBackup, toEnvironment, toInfra, toInvitation, toMember, toProject, toRun } from './mappers.ts';
+import { ENV_SELECT, RUN_SELECT, toAlert, toApproval, toAudit, toBackup, toEnvironment, toInfra, toInvitation, toMember, toProject, toRun } from './mappers.ts';
 
 export interface RequestContext {
   pool: pg.Pool;
@@ -642,6 +642,20 @@ export const routes: Route[] = [
     };
   }),
 
+  // Verify: re-reads a backup and checks every checksum, on the backup's environment (queue_run decides
+  // who may: those who may back that environment up).
+  route('POST', '/api/backups/(?<id>[^/]+)/verify', async ({ pool, claims, params }) => {
+    const id = C.Uuid.safeParse(params.id);
+    if (!id.success) throw notFound(`backup ${params.id}`);
+    return asUser(pool, claims, async (c) => {
+      const { rows } = await c.query(
+        `select b.id, b.environment_id, e.name as environment_name from ops.backups b join ops.environments e on e.id = b.environment_id where b.id = $1`, [id.data]);
+      if (!rows[0]) throw notFound(`backup ${id.data}`);
+      const q = await c.query('select * from ops.queue_run($1, $2, $3)', [rows[0].environment_id, 'verify', JSON.stringify({ backup: id.data })]);
+      return { status: 201, body: toRun(await getRun(c, q.rows[0].run_id)) };
+    });
+  }),
+
   // Imports: the body is the export itself (Odoo zip, pg_dump -Fc, or a bundle with a filestore tarball).
   {
     method: 'POST', pattern: new RegExp(`^/api/projects/${P}/environments/${E}/imports$`), raw: true,
@@ -745,6 +759,45 @@ export const routes: Route[] = [
     };
   }),
 
+  // Alerts: members read their project's (RLS); admins choose channels the registry binds to it -------
+  route('GET', `/api/projects/${P}/alerts`, async ({ pool, claims, params, query }) => {
+    const limit = z.coerce.number().int().min(1).max(500).default(50).parse(query.limit);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      const { rows } = await c.query(
+        `select a.*, $2::text as project_slug, e.name as environment_name from ops.alerts a left join ops.environments e on e.id = a.environment_id
+         where a.project_id = $1 order by a.created_at desc, a.id desc limit $3`, [project.id, project.slug, limit]);
+      return { body: rows.map(toAlert) };
+    });
+  }),
+  route('GET', `/api/projects/${P}/alert-settings`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'see where its alerts go (its recipients\' addresses)');
+      return { body: await alertSettings(c, project) };
+    })),
+  route('PUT', `/api/projects/${P}/alert-settings`, async ({ pool, claims, params, body }) => {
+    const input = C.UpdateAlertSettings.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'choose where its alerts go');
+      const kinds = new Map<string, unknown>();
+      for (const name of input.channels) kinds.set(name, (await bound(c, project, 'alert_channel', name)).details.kind);
+      const smtp = [...kinds.values()].includes('smtp');
+      if (smtp && input.emails.length === 0) {
+        throw new HttpError(400, 'invalid_request', 'an SMTP channel needs the addresses to mail', `Add them: odooops project alerts ${project.slug} --channel NAME --email ADDRESS (at most 20).`);
+      }
+      if (!smtp && input.emails.length) {
+        throw new HttpError(400, 'invalid_request', 'email addresses are for SMTP channels, and none is chosen', `Choose one too: odooops project alerts ${project.slug} --channel NAME --email ADDRESS (odooops infra list ${project.slug} shows the channels).`);
+      }
+      await c.query(
+        `insert into ops.alert_settings (project_id, channels, emails) values ($1, $2, $3)
+         on conflict (project_id) do update set channels = excluded.channels, emails = excluded.emails`,
+        [project.id, input.channels, input.emails]);
+      return { body: await alertSettings(c, project) };
+    });
+  }),
+
   // Approvals --------------------------------------------------------------------------------------
   route('GET', `/api/projects/${P}/approvals`, async ({ pool, claims, params }) =>
     asUser(pool, claims, async (c) => {
@@ -818,6 +871,17 @@ async function checkCloneProfile(c: pg.PoolClient, project: { id: string; slug: 
   }
   const { weakened } = tightenProfile((await storedMaskProfile(c, project.id)).profile, proposed);
   if (weakened.length) throw new HttpError(400, 'weakens_masking', weakenedMessage(weakened), weakenedHint(project.slug), { weakened });
+}
+
+/** A project's alert settings, and the channels it may choose from. */
+async function alertSettings(c: pg.PoolClient, project: { id: string; slug: string }): Promise<C.AlertSettings> {
+  const s = (await c.query('select channels, emails from ops.alert_settings where project_id = $1', [project.id])).rows[0];
+  const { rows } = await c.query(
+    `select name, description, details from ops.infrastructure i where i.kind = 'alert_channel' and ($1 = any (i.projects) or '*' = any (i.projects)) order by name`, [project.slug]);
+  return {
+    channels: s?.channels ?? [], emails: s?.emails ?? [],
+    available: rows.map((r) => ({ name: r.name, kind: r.details.kind, description: r.description })),
+  };
 }
 
 async function getApproval(c: pg.PoolClient, id: string) {

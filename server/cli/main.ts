@@ -41,8 +41,10 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     3600) and are refreshed with rotating refresh tokens (30 days unused). Only people a project admin
     invited (odooops member invite) can sign in.
     Built-in run kinds: health, backup {kind: manual|daily|pre-deploy}, restore {backup}, clone {from?,
-    backup?, filestore?: assets|placeholders|all|none, profile? (JSON or YAML)}, retention, deploy, destroy.
-    Daily backups of production and retention are scheduled. Imports (odooops env import) are limited to
+    backup?, filestore?: assets|placeholders|all|none, profile? (JSON or YAML)}, retention, deploy, destroy,
+    verify {backup}.
+    Daily backups of production, retention and a weekly verify sample are scheduled; alerts (failed or
+    missed backups, failed verifies, stores filling up) go to the registry's alertChannels a project chose. Imports (odooops env import) are limited to
     --max-import-size (or ODOOOPS_MAX_IMPORT_SIZE; default 20G) per upload, 20 times that expanded.`,
   },
   {
@@ -192,6 +194,26 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     FILE defaults to <database>_<YYYY-MM-DD_HH-MM-SS>.zip (the backup's time, UTC), as Odoo's database
     manager names its backups; the extension's save dialog proposes the same name.`,
   },
+  {
+    section: 'Runs', name: 'backup verify', usage: 'odooops backup verify BACKUP_ID [--json]',
+    help: `Queues a verify run on the backup's environment and follows its log: every part is read back from
+    the store and checked against its recorded SHA-256 (manifest, dump, filestore); nothing is changed.
+    Exit 1 when a part is damaged or missing (that also alerts the project). Whoever may back the
+    environment up may verify its backups; each environment's newest backup and a random older one are
+    also verified once a week by the scheduler.`,
+  },
+  {
+    section: 'Runs', name: 'alerts', usage: 'odooops alerts PROJECT [--limit N]',
+    help: `The project's recent alerts (failed or missed backups, failed verifies, backup stores filling up)
+    and how each was delivered; members read them.`,
+  },
+  {
+    section: 'Projects, members, environments', name: 'project alerts', usage: 'odooops project alerts PROJECT [--channel NAME]... [--email ADDRESS]... [--none]',
+    help: `Admins only. Where the project's alerts go: alert channels of the operator's registry bound to the
+    project (odooops infra list PROJECT: webhooks and SMTP servers), and for SMTP channels the addresses
+    to mail (at most 20). The channels given replace the ones set; --none stops sending (alerts are still
+    listed and shown in VS Code). Without options, shows the settings.`,
+  },
   { section: 'Runs', name: 'audit', usage: 'odooops audit PROJECT [--limit N]', help: 'The project\'s audit log (admins).' },
   {
     section: 'Development databases', name: 'dev pull',
@@ -234,7 +256,8 @@ const OPTIONS = {
   'realtime-url': { type: 'string' }, 'realtime-key': { type: 'string' },
   infra: { type: 'string' }, 'run-as': { type: 'string' }, 'db-server': { type: 'string' }, runtime: { type: 'string' }, then: { type: 'string' },
   'no-filestore': { type: 'boolean' }, 'clone-password': { type: 'string' }, 'no-clone-password': { type: 'boolean' }, 'backup-store': { type: 'string' }, 'backup-copy': { type: 'string' }, 'no-backup-copy': { type: 'boolean' }, 'backup-dir': { type: 'string' }, set: { type: 'string' }, reset: { type: 'boolean' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
-  user: { type: 'string' }, email: { type: 'string' }, ttl: { type: 'string' },
+  user: { type: 'string' }, email: { type: 'string', multiple: true }, ttl: { type: 'string' },
+  channel: { type: 'string', multiple: true }, none: { type: 'boolean' },
   name: { type: 'string' }, role: { type: 'string' }, stage: { type: 'string' }, db: { type: 'string' },
   filestore: { type: 'string' }, branch: { type: 'string' },
   param: { type: 'string', multiple: true }, params: { type: 'string' }, 'idempotency-key': { type: 'string' },
@@ -306,6 +329,11 @@ const arg = (pos: string[], i: number, what: string) => {
   return v;
 };
 const enc = encodeURIComponent;
+/** An option given at most once (--email may be repeated only by project alerts). */
+const once = (v: string[] | undefined, what: string) => {
+  if (v && v.length > 1) throw usage(`${what} is given once here`);
+  return v?.[0];
+};
 
 function parseParams(values: Values): Record<string, unknown> {
   let params: Record<string, unknown> = {};
@@ -435,7 +463,7 @@ export async function main(argv: string[]): Promise<number> {
     const id = localIdentity(odooopsHome(values.home));
     const sub = values.user ? C.Uuid.safeParse(values.user) : { success: true as const, data: id.userId };
     if (!sub.success) throw usage('--user must be a user id (UUID)');
-    console.log(await signToken(id.secret, { sub: sub.data, email: values.email }, values.ttl ?? '30d'));
+    console.log(await signToken(id.secret, { sub: sub.data, email: once(values.email, '--email') }, values.ttl ?? '30d'));
     return EXIT.ok;
   }
 
@@ -477,7 +505,7 @@ export async function main(argv: string[]): Promise<number> {
   };
 
   // One-word commands take their first argument where others have their subcommand.
-  const ONE_WORD = ['whoami', 'audit'];
+  const ONE_WORD = ['whoami', 'audit', 'alerts'];
   switch (ONE_WORD.includes(cmd) ? cmd : `${cmd} ${sub ?? ''}`.trim()) {
     case 'whoami': {
       const me = await api.get('/api/me', C.Me);
@@ -567,10 +595,11 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'member invite': {
-      if (!values.github === !values.email) throw usage('give --github LOGIN or --email E (one of them)');
+      const email = once(values.email, '--email');
+      if (!values.github === !email) throw usage('give --github LOGIN or --email E (one of them)');
       if (!values.role) throw usage('--role is required: viewer, developer, tester or admin');
       const { status, data } = await api.request('POST', `/api/projects/${P(2)}/invitations`, C.Invitation, {
-        ...(values.github ? { githubLogin: values.github } : { email: values.email }), role: values.role,
+        ...(values.github ? { githubLogin: values.github } : { email }), role: values.role,
       });
       const who = data.githubLogin ? `GitHub user ${data.githubLogin}` : data.email;
       print(data, () => `${status === 200 ? 'invited again' : 'invited'} ${who} to ${data.project} as ${data.role} until ${data.expiresAt}: they join when they sign in (odooops login, or OdooOps: Sign in in VS Code) to ${api.target.url}`);
@@ -804,6 +833,37 @@ export async function main(argv: string[]): Promise<number> {
         baseUrl: values['base-url'], ifMissing: values['if-missing'], queueCloneInto: values['queue-clone'], odooVersion: values['odoo-version'], say,
       });
       if (values.json) console.log(JSON.stringify(r));
+      return EXIT.ok;
+    }
+    case 'backup verify': {
+      const id = arg(pos, 2, 'BACKUP_ID');
+      if (!C.Uuid.safeParse(id).success) throw usage(`${id} is not a backup id (see \`odooops backup list PROJECT ENV\`)`);
+      const { data: run } = await api.request('POST', `/api/backups/${id}/verify`, C.Run);
+      if (!values.json) console.error(`queued run ${run.id}: verify of backup ${id} on ${run.project}/${run.environment}`);
+      return finishWait(api, run.id, { ...values, follow: true });
+    }
+    case 'project alerts': {
+      const path = `/api/projects/${P(2)}/alert-settings`;
+      const channels = values.channel ?? [];
+      const emails = values.email ?? [];
+      if (values.none && (channels.length || emails.length)) throw usage('give --channel/--email or --none, not both');
+      let data: C.AlertSettings;
+      if (values.none || channels.length || emails.length) {
+        ({ data } = await api.request('PUT', path, C.AlertSettings, { channels, emails } satisfies C.UpdateAlertSettings));
+      } else {
+        data = await api.get(path, C.AlertSettings);
+      }
+      print(data, () => [
+        `alerts of ${pos[2]} go to: ${data.channels.length ? data.channels.join(', ') : 'no channel (listed with odooops alerts and shown in VS Code only)'}`,
+        ...(data.emails.length ? [`mailed to: ${data.emails.join(', ')}`] : []),
+        `channels the registry binds to ${pos[2]}: ${data.available.length ? data.available.map((a) => `${a.name} (${a.kind})`).join(', ') : 'none (the operator declares them: alertChannels in the registry)'}`,
+      ].join('\n'));
+      return EXIT.ok;
+    }
+    case 'alerts': {
+      const list = await api.get(`/api/projects/${P(1)}/alerts?limit=${num(values.limit, '--limit') ?? 50}`, z.array(C.Alert));
+      const delivered = (a: C.Alert) => a.deliveredAt === null ? 'pending' : a.deliveries.map((d) => `${d.channel}:${d.ok ? 'ok' : `failed (${d.error})`}`).join(' ') || '-';
+      print(list, () => list.length === 0 ? '(no alerts)' : list.map((a) => `${a.createdAt}  ${a.kind}${a.environment ? ` ${a.environment}` : ''}${a.runId ? ` run ${a.runId}` : ''}\n  ${a.message}\n  delivered: ${delivered(a)}`).join('\n'));
       return EXIT.ok;
     }
     case 'audit': {

@@ -163,6 +163,40 @@ const S3Store = z.strictObject({
   if (e.encryptionKey && e.encryption === 'none') ctx.addIssue({ code: 'custom', path: ['encryption'], message: 'give encryptionKey or encryption: none, not both' });
 });
 const BackupStoreEntry = z.discriminatedUnion('kind', [LocalStore, S3Store]);
+/** Loopback hosts, the only ones a webhook may reach over plain http (a relay on the worker's machine). */
+const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+/**
+ * Where a project's alerts may go: a webhook (an HTTPS URL; the body signed with HMAC-SHA256 when it has
+ * a secret) or an SMTP server. Only the operator names URLs and mail servers (SECURITY.md, "Alert
+ * channels"); a project admin picks among the channels bound to the project.
+ */
+const WebhookChannel = z.strictObject({
+  kind: z.literal('webhook'),
+  url: z.url({ protocol: /^https?$/ }).max(2000)
+    .refine((u) => { const x = new URL(u); return x.protocol === 'https:' || LOOPBACK_HOST.test(x.hostname); }, 'https (plain http only to the loopback: localhost, 127.0.0.1, [::1])'),
+  /** The key of the X-OdooOps-Signature header (sha256=<hex HMAC of the body>), as GitHub signs its webhooks. */
+  secret: SecretRef.optional(),
+  projects: Projects,
+  description: Description,
+});
+const SmtpChannel = z.strictObject({
+  kind: z.literal('smtp'),
+  host: z.string().regex(/^[A-Za-z0-9.:-]{1,255}$/, 'a host name or an address'),
+  port: Port,
+  /** TLS from the start (port 465); otherwise STARTTLS when the server offers it. */
+  secure: z.boolean().optional(),
+  user: z.string().min(1).max(320).regex(/^[^\n\0]+$/).optional(),
+  password: SecretRef.optional(),
+  from: z.string().min(3).max(320).regex(/^[^\n\r\0]+$/),
+  projects: Projects,
+  description: Description,
+});
+const AlertChannel = z.discriminatedUnion('kind', [WebhookChannel, SmtpChannel]);
+export type AlertChannelEntry = z.infer<typeof AlertChannel>;
+/** A channel with its secrets read, for the worker that delivers. */
+export type ResolvedAlertChannel =
+  | { name: string; kind: 'webhook'; url: string; secret?: string }
+  | { name: string; kind: 'smtp'; host: string; port: number; secure: boolean; user?: string; password?: string; from: string };
 
 export const RegistryFile = z.strictObject({
   databaseServers: z.record(InfraName, DatabaseServer).default({}),
@@ -171,6 +205,7 @@ export const RegistryFile = z.strictObject({
   repositories: z.record(InfraName, Repository).default({}),
   secrets: z.record(InfraName, Secret).default({}),
   backupStores: z.record(InfraName, BackupStoreEntry).default({}),
+  alertChannels: z.record(InfraName, AlertChannel).default({}),
 });
 export type BackupStoreEntry = z.infer<typeof BackupStoreEntry>;
 export type RegistryFile = z.infer<typeof RegistryFile>;
@@ -367,6 +402,19 @@ export class Infrastructure {
     return resolveSecret(entry.value, `the secret "${name}"`)!;
   }
 
+  /** An alert channel bound to the project, its secret or password read here, on the worker. */
+  alertChannel(name: string, slug: string): ResolvedAlertChannel {
+    const entry = this.file.alertChannels[name];
+    if (!entry || !boundTo(entry.projects, slug)) this.refuse('alert channel', name, slug, !!entry);
+    if (entry.kind === 'webhook') {
+      return { name, kind: 'webhook', url: entry.url, secret: resolveSecret(entry.secret, `the secret of alert channel "${name}"`) };
+    }
+    return {
+      name, kind: 'smtp', host: entry.host, port: entry.port, secure: entry.secure ?? entry.port === 465, user: entry.user,
+      password: resolveSecret(entry.password, `the password of alert channel "${name}"`), from: entry.from,
+    };
+  }
+
   /** Whether the project may fetch from a repository URL, and over which transport. */
   repository(url: string, slug: string): RepositoryAccess {
     // A pattern such as /srv/git/** must not reach a sibling through "..".
@@ -429,6 +477,21 @@ export class Infrastructure {
     return { store, secrets };
   }
 
+  /** Every store this machine can resolve, with its quota: what the scheduler watches for filling up. */
+  watchedBackupStores(log: (m: string) => void = () => {}): { store: BackupStore; quotaGb?: number }[] {
+    const out: { store: BackupStore; quotaGb?: number }[] = [];
+    for (const name of [...(this.builtins.backupDir ? [DEFAULT_BACKUP_STORE] : []), ...Object.keys(this.file.backupStores)]) {
+      try {
+        let made = this.stores.get(name);
+        if (!made) this.stores.set(name, (made = this.makeStore(name)));
+        out.push({ store: made.store, quotaGb: this.file.backupStores[name]?.quotaGb });
+      } catch (err) {
+        log(`backup store "${name}": ${(err as Error).message}`);
+      }
+    }
+    return out;
+  }
+
   /**
    * Whether each declared store can be used from this machine (odooops infra check): its credentials
    * and key resolve, and an object can be written and deleted (a local store's directory must exist).
@@ -489,6 +552,10 @@ export class Infrastructure {
         description: e.description ?? (e.kind === 'local' ? 'a directory on the worker' : 'S3-compatible object storage') + (encrypted ? ', encrypted' : ''),
         details: { kind: e.kind, encrypted, offsite: e.kind === 's3' },
       });
+    }
+    for (const [name, e] of Object.entries(this.file.alertChannels)) {
+      // Neither the URL (a webhook's path is often its credential) nor the mail server's address.
+      out.push({ kind: 'alert_channel', name, projects: e.projects, description: e.description ?? (e.kind === 'webhook' ? 'a webhook' : 'email through an SMTP server'), details: { kind: e.kind } });
     }
     return out.sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
   }

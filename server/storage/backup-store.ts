@@ -92,6 +92,11 @@ export function hashing(): Transform & { result(): StoredPart } {
 
 const KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
+/** The one rule for keys in every store: segments of safe characters, none of them "." or "..". */
+export function checkKey(key: string): void {
+  if (!KEY.test(key) || key.split('/').some((p) => p === '.' || p === '..')) throw new Error(`invalid backup key: ${key}`);
+}
+
 export class LocalBackupStore implements BackupStore {
   readonly root: string;
   readonly name: string;
@@ -101,7 +106,7 @@ export class LocalBackupStore implements BackupStore {
   }
 
   private path(key: string): string {
-    if (!KEY.test(key) || key.split('/').some((p) => p === '.' || p === '..')) throw new Error(`invalid backup key: ${key}`);
+    checkKey(key);
     const p = join(this.root, key);
     if (!p.startsWith(this.root + sep)) throw new Error(`invalid backup key: ${key}`);
     return p;

@@ -35,6 +35,8 @@ export interface BackupCatalog {
   storeOf(b: BackupRow): Promise<BackupStore>;
   /** Every store that resolves and holds the backup, in its order (verify falls back along them). */
   storesOf(b: BackupRow): Promise<BackupStore[]>;
+  /** Every store the backup's row names, resolved, and why the others cannot be used (a verify run reads them all). */
+  namedStores(b: BackupRow): { stores: BackupStore[]; problems: string[] };
   /** The server's own directory (--backup-dir), where import uploads wait for their run. */
   uploads: BackupStore;
   manualToday(): Promise<number>;

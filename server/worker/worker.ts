@@ -14,6 +14,8 @@ import { LogBatcher } from './log-batcher.ts';
 import { DEFAULT_BACKUP_STORE, Infrastructure, InfraError } from '../infra/registry.ts';
 import { replicateBackup } from '../storage/replicate.ts';
 import { resolveStores, storesHolding } from '../storage/store-of.ts';
+import { AlertDispatcher } from '../alerts/dispatcher.ts';
+import type { DeliveryOptions } from '../alerts/deliver.ts';
 
 export interface WorkerOptions {
   pool: pg.Pool;
@@ -35,6 +37,8 @@ export interface WorkerOptions {
   workDir?: string;
   github?: GitHubFeedback | null;
   log?: (message: string) => void;
+  /** How alerts are sent (timeouts, retries); the defaults are 10 s and one retry after 2 s. */
+  alertDelivery?: DeliveryOptions;
 }
 
 type StopReason = 'cancel' | 'lost' | 'shutdown';
@@ -47,7 +51,9 @@ interface Active {
 
 export class Worker {
   readonly id: string;
-  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors' | 'infra'>>;
+  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors' | 'infra' | 'alertDelivery'>>;
+  /** Delivers the alerts runs and the scheduler raise (ops.alerts) to the channels of the registry. */
+  readonly alerts: AlertDispatcher;
   private infra: Infrastructure;
   /** Paths of the operator's a run's log shows by name instead (SECURITY.md: logs do not reveal the worker's paths). */
   private pathAliases: [string, string][] = [];
@@ -76,6 +82,7 @@ export class Worker {
     };
     this.infra = opts.infra ?? Infrastructure.load(null);
     this.setInfrastructure(this.infra);
+    this.alerts = new AlertDispatcher({ pool: opts.pool, workerId: this.id, infra: () => this.infra, log: this.opts.log, delivery: opts.alertDelivery });
   }
 
   /** A new registry (the operator changed the file): runs claimed from now on resolve with it. */
@@ -127,6 +134,7 @@ export class Worker {
         return store();
       },
       storesOf,
+      namedStores: (b) => resolveStores(b.stores ?? [DEFAULT_BACKUP_STORE], resolve),
       storeOf: async (b) => {
         const { stores, problems } = await storesHolding(b.stores ?? [DEFAULT_BACKUP_STORE], resolve, b.manifest);
         if (stores[0]) return stores[0];
@@ -232,9 +240,10 @@ export class Worker {
     ]);
     await this.listen();
     await this.sweep();
-    this.sweepTimer = setInterval(() => void this.sweep().then(() => this.wake()), this.opts.sweepIntervalMs);
+    this.sweepTimer = setInterval(() => void this.sweep().then(() => (this.wake(), this.alerts.wake())), this.opts.sweepIntervalMs);
     this.sweepTimer.unref();
     this.wake();
+    this.alerts.wake();
   }
 
   private async listen(): Promise<void> {
@@ -246,6 +255,7 @@ export class Worker {
         if (entry && !entry.controller.signal.aborted) entry.controller.abort('cancel');
         return;
       }
+      if (n.channel === 'ops_alerts') return this.alerts.wake();
       this.wake();
     });
     client.on('error', (err) => {
@@ -257,7 +267,7 @@ export class Worker {
       if (!this.stopping && this.listener === client) this.scheduleReconnect();
     });
     await client.connect();
-    await client.query('listen ops_runs; listen ops_cancel');
+    await client.query('listen ops_runs; listen ops_cancel; listen ops_alerts');
     this.listener = client;
   }
 
@@ -479,6 +489,8 @@ export class Worker {
         await Promise.all([...this.active.values()].map((a) => a.done));
       }
     }
+    // Deliveries under way finish within the grace too; one cut short is delivered again once its claim lapses.
+    await Promise.race([this.alerts.stop(), new Promise((r) => setTimeout(r, graceMs).unref())]);
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => {});
