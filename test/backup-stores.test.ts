@@ -73,18 +73,20 @@ before(async () => {
   });
   process.env[ACCESS_VAR] = s3.accessKeyId;
   process.env[SECRET_VAR] = s3.secretAccessKey;
+  process.env[`${ACCESS_VAR}_FLAKY`] = flaky.accessKeyId;
+  process.env[`${SECRET_VAR}_FLAKY`] = flaky.secretAccessKey;
   keyFile = join(p.scratch, 'backup.key');
   writeFileSync(keyFile, randomBytes(32).toString('base64') + '\n', { mode: 0o600 });
   localTwo = join(p.scratch, 'local-two');
   mkdirSync(localTwo);
-  const s3Entry = (stand: typeof s3, projects: string[]) => ({
+  const s3Entry = (stand: typeof s3, projects: string[], suffix = '') => ({
     kind: 's3', endpoint: stand.endpoint, region: stand.region, bucket: stand.bucket, forcePathStyle: true,
-    accessKeyId: `env:${ACCESS_VAR}`, secretAccessKey: `env:${SECRET_VAR}`, encryptionKey: `file:${keyFile}`, projects,
+    accessKeyId: `env:${ACCESS_VAR}${suffix}`, secretAccessKey: `env:${SECRET_VAR}${suffix}`, encryptionKey: `file:${keyFile}`, projects,
   });
   await p.addInfra({
     backupStores: {
       offsite: s3Entry(s3, [SLUG]),
-      flaky: s3Entry(flaky, [SLUG]),
+      flaky: s3Entry(flaky, [SLUG], '_FLAKY'),
       'local-two': { kind: 'local', path: localTwo, projects: [SLUG] },
       'other-team': { kind: 'local', path: join(p.scratch, 'other'), projects: ['other'] },
     },
@@ -96,8 +98,7 @@ before(async () => {
   }
 });
 after(async () => {
-  delete process.env[ACCESS_VAR];
-  delete process.env[SECRET_VAR];
+  for (const v of [ACCESS_VAR, SECRET_VAR]) for (const k of [v, `${v}_FLAKY`]) delete process.env[k];
   await p?.close();
   await s3?.stop().catch(() => {});
   await flaky?.stop().catch(() => {});
@@ -218,7 +219,7 @@ test('a project on an encrypted S3 store: backup, restore, clone from the backup
   const beforeFs = await fingerprintDir(p.fs('vault_dev'));
   const b = await backup('dev');
   assert.deepEqual(b.row.stores, ['offsite']);
-  assert.match(b.row.location, /^s3:odooops-backups\//);
+  assert.match(b.row.location, /^s3:offsite\//);
   const log = await p.logText(b.run.id);
   assert.match(log, /the backup store "offsite"/);
   assert.ok(!log.includes('odooops-backups') && !log.includes(s3.endpoint), 'the run log names the store, not its bucket or endpoint');
