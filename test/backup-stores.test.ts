@@ -136,6 +136,15 @@ test('the registry: an off-site store without a key is refused with how to make 
   // A store is resolved only for the projects it is bound to.
   assert.throws(() => ok.backupStore('aws', 'other'), /backup store "aws" of the registry is not bound to project other/);
   assert.throws(() => ok.backupStore('nope', 'acme'), /has no backup store "nope"/);
+  // What the scheduler watches for filling up: every store this machine can resolve (an encrypted local one by its disk), with its quota.
+  writeFileSync(join(dir, 'k'), randomBytes(32).toString('base64'));
+  const logged: string[] = [];
+  const watched = Infrastructure.load(file('watch.json', { backupStores: {
+    nas: { kind: 'local', path: dir, encryptionKey: `file:${join(dir, 'k')}`, quotaGb: 7, projects: ['acme'] },
+    aws: { ...base, encryptionKey: 'file:/nonexistent/backup.key' },
+  } }), { backupDir: dir }).watchedBackupStores((m) => logged.push(m));
+  assert.deepEqual(watched.map((w) => [w.store.name, w.store instanceof LocalBackupStore, w.quotaGb]), [['default', true, undefined], ['nas', true, 7]]);
+  assert.match(logged.join('\n'), /backup store "aws": .*not available on this worker/);
   rmSync(dir, { recursive: true, force: true });
 });
 

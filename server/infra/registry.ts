@@ -484,7 +484,9 @@ export class Infrastructure {
       try {
         let made = this.stores.get(name);
         if (!made) this.stores.set(name, (made = this.makeStore(name)));
-        out.push({ store: made.store, quotaGb: this.file.backupStores[name]?.quotaGb });
+        const e = this.file.backupStores[name];
+        // A local store is watched by its disk (statfs), which the encrypting wrapper does not offer.
+        out.push({ store: e?.kind === 'local' && e.encryptionKey ? new LocalBackupStore(e.path, name) : made.store, quotaGb: e?.quotaGb });
       } catch (err) {
         log(`backup store "${name}": ${(err as Error).message}`);
       }
