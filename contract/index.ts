@@ -149,6 +149,10 @@ export const Project = z.object({
   createdAt: z.string(),
   /** The registry secret whose value is the password of its clones' users; null: a fresh one per clone. */
   clonePasswordSecret: z.string().nullable().optional(),
+  /** The registry's backup store its backups are written to ("default": the server's own directory). */
+  backupStore: z.string().optional(),
+  /** The store every backup is also copied to in the same run; null: none. */
+  backupCopy: z.string().nullable().optional(),
 });
 export const Member = z.object({
   userId: Uuid,
@@ -315,6 +319,8 @@ export const Backup = z.object({
   /** A neutralized, masked clone of another environment. */
   masked: z.boolean(),
   runId: z.number().nullable(),
+  /** The registry's stores that hold all of it, the one it was written to first. */
+  stores: z.array(z.string()).optional(),
 });
 export type Backup = z.infer<typeof Backup>;
 /**
@@ -357,6 +363,9 @@ export type InstanceAdmin = z.infer<typeof InstanceAdmin>;
 export const UpdateProject = z.strictObject({
   name: z.string().trim().min(1).max(200).optional(),
   clonePasswordSecret: InfraName.nullable().optional(),
+  /** Backup stores of the registry bound to the project: where backups go, and where each is copied (null: no copy). */
+  backupStore: InfraName.optional(),
+  backupCopy: InfraName.nullable().optional(),
 });
 export type UpdateProject = z.infer<typeof UpdateProject>;
 /**

@@ -41,11 +41,15 @@ export async function storeFilling({ store, quotaGb }: WatchedStore, t: Threshol
 }
 
 /**
- * The projects whose backups a store holds. Today every project's backups go to the worker's one store.
- * (With stores chosen per project: those whose store or copy is this one.)
+ * The projects whose backups a store holds, or whose backups go there (their store or copy) once they
+ * have an environment to back up: a full store fails their next backup.
  */
-export async function projectsUsing(pool: pg.Pool, _store: BackupStore): Promise<string[]> {
-  return (await pool.query('select distinct project_id from ops.backups order by 1')).rows.map((r) => r.project_id as string);
+export async function projectsUsing(pool: pg.Pool, store: BackupStore): Promise<string[]> {
+  return (await pool.query(
+    `select project_id from ops.backups where $1 = any (stores)
+     union select p.id from ops.projects p where (p.backup_store = $1 or p.backup_copy = $1)
+       and exists (select 1 from ops.environments e where e.project_id = p.id)
+     order by 1`, [store.name])).rows.map((r) => r.project_id as string);
 }
 
 /** Checks each store and raises a store_filling alert for the projects of each one filling up; returns how many were raised. */

@@ -15,6 +15,8 @@ export const ENV_SELECT = `
 export const toProject = (r: Row): Project => ({
   id: r.id, slug: r.slug, name: r.name, role: r.role ?? null, createdAt: iso(r.created_at)!,
   clonePasswordSecret: r.clone_password_secret ?? null,
+  backupStore: r.backup_store ?? 'default',
+  backupCopy: r.backup_copy ?? null,
 });
 
 export const toMember = (r: Row): Member => ({
@@ -52,6 +54,7 @@ export const toBackup = (r: Row): C.Backup => ({
   database: r.manifest?.database ?? null,
   masked: r.manifest?.clone?.masked === true,
   runId: r.run_id === null ? null : Number(r.run_id),
+  stores: r.stores ?? ['default'],
 });
 
 export const toRun = (r: Row): Run => ({

@@ -2,7 +2,7 @@
 // as the calling user (asUser), so row level security and the ops functions decide what is allowed.
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
-import { missingParts, type BackupStore } from '../storage/backup-store.ts';
+import { firstComplete, type BackupStores } from '../storage/store-of.ts';
 import { odooZip } from '../odoo/odoo-zip.ts';
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';
@@ -17,8 +17,8 @@ import { ENV_SELECT, RUN_SELECT, toAlert, toApproval, toAudit, toBackup, toEnvir
 
 export interface RequestContext {
   pool: pg.Pool;
-  /** Where backups are read from (downloads); absent on a server without one. */
-  backupStore?: BackupStore;
+  /** Where backups are read from (downloads) and uploads kept; absent on a server without them. */
+  backupStores?: BackupStores;
   claims: Claims;
   params: Record<string, string>;
   query: Record<string, string>;
@@ -94,6 +94,20 @@ async function bound(c: pg.PoolClient, project: { id: string; slug: string }, ki
       `The operator declares ${what}s and binds them to projects in the registry; odooops infra list ${project.slug} shows what this project may use.`);
   }
   return toInfra(found, false);
+}
+
+/**
+ * The stores of a backup (row with project_slug and stores) this server's registry resolves, or a 503 that
+ * says why none does (the registry names, never a path or a bucket).
+ */
+function backupStoresOf(backupStores: BackupStores | undefined, backup: { id: string; project_slug: string; stores?: string[] }) {
+  if (!backupStores) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; use a server that runs workers');
+  const { stores, problems } = backupStores.resolve(backup.project_slug, backup.stores ?? ['default']);
+  if (!stores.length) {
+    throw new HttpError(503, 'backup_store_unavailable', `backup ${backup.id} is in no store this server can use: ${problems.join('; ')}`,
+      'The operator declares backup stores in this server\'s registry (backupStores:) and binds them to the project; odooops infra check tells whether they can be reached.');
+  }
+  return stores;
 }
 
 /** The lowest port of a local runtime's range that no live environment of that runtime uses. */
@@ -204,8 +218,17 @@ export const routes: Route[] = [
       const project = await findProject(c, params.project!);
       requireAdmin(project, 'change its settings');
       if (input.clonePasswordSecret) await bound(c, project, 'secret', input.clonePasswordSecret);
-      const set = ([['name', input.name], ['clone_password_secret', input.clonePasswordSecret]] as [string, unknown][]).filter(([, v]) => v !== undefined);
-      if (!set.length) throw new HttpError(400, 'invalid_request', 'nothing to change: give name or clonePasswordSecret');
+      // Where backups go is the operator's to offer (the registry binds stores) and a project admin's to pick.
+      if (input.backupStore) await bound(c, project, 'backup_store', input.backupStore);
+      if (input.backupCopy) await bound(c, project, 'backup_store', input.backupCopy);
+      const current = project as unknown as { backup_store: string; backup_copy: string | null };
+      if (input.backupStore !== undefined || input.backupCopy !== undefined) {
+        const [store, copy] = [input.backupStore ?? current.backup_store, input.backupCopy === undefined ? current.backup_copy : input.backupCopy];
+        if (store === copy) throw new HttpError(400, 'invalid_request', `the backup copy must go to another store than the backups themselves ("${store}")`, 'Pick another store for the copy (odooops infra list PROJECT), or --no-backup-copy.');
+      }
+      const set = ([['name', input.name], ['clone_password_secret', input.clonePasswordSecret], ['backup_store', input.backupStore], ['backup_copy', input.backupCopy]] as [string, unknown][])
+        .filter(([, v]) => v !== undefined);
+      if (!set.length) throw new HttpError(400, 'invalid_request', 'nothing to change: give name, clonePasswordSecret, backupStore or backupCopy');
       await c.query(`update ops.projects set ${set.map(([k], i) => `${k} = $${i + 2}`).join(', ')} where id = $1`, [project.id, ...set.map(([, v]) => v)]);
       return { body: toProject(await findProject(c, project.slug)) };
     });
@@ -586,7 +609,7 @@ export const routes: Route[] = [
       );
       return { body: rows.map(toBackup) };
     })),
-  route('GET', '/api/backups/(?<id>[^/]+)/download', async ({ pool, claims, params, query, backupStore }) => {
+  route('GET', '/api/backups/(?<id>[^/]+)/download', async ({ pool, claims, params, query, backupStores }) => {
     const id = C.Uuid.safeParse(params.id);
     if (!id.success) throw notFound(`backup ${params.id}`);
     const format = z.enum(['odoo-zip']).default('odoo-zip').parse(query.format);
@@ -601,11 +624,11 @@ export const routes: Route[] = [
       if (!rows[0].allowed) throw new HttpError(403, 'forbidden', `your role cannot download backups of ${rows[0].stage} environments`);
       return rows[0];
     });
-    if (!backupStore) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; download from a server that runs workers');
     const manifest = C.BackupManifest.parse(backup.manifest);
     // Every part, before any header: once the zip's headers are out, a missing part can only cut it short.
-    const missing = await missingParts(backupStore, manifest);
-    if (missing.length) {
+    const { store: backupStore, missing, unreachable } = await firstComplete(backupStoresOf(backupStores, backup), manifest);
+    if (!backupStore && !missing.length) throw new HttpError(503, 'backup_store_unavailable', `backup ${id.data}: ${unreachable.join('; ')}`, 'Try again later; the operator can check the store with odooops infra check.');
+    if (!backupStore) {
       throw backupFilesMissing(`backup ${id.data} cannot be downloaded`, missing,
         `Download or restore another backup of ${backup.environment_name} (odooops backup list ${backup.project_slug} ${backup.environment_name}), or take a new one (odooops run queue ${backup.project_slug} ${backup.environment_name} backup).`);
     }
@@ -636,7 +659,7 @@ export const routes: Route[] = [
   // Imports: the body is the export itself (Odoo zip, pg_dump -Fc, or a bundle with a filestore tarball).
   {
     method: 'POST', pattern: new RegExp(`^/api/projects/${P}/environments/${E}/imports$`), raw: true,
-    handler: async ({ pool, claims, params, request, backupStore, importLimits }) => {
+    handler: async ({ pool, claims, params, request, backupStores, importLimits }) => {
       const limits = importLimits ?? DEFAULT_IMPORT_LIMITS;
       // Who may, and whether it can fit, before a byte of the body is read.
       const { project, env, knownMajor } = await asUser(pool, claims, async (c) => {
@@ -647,6 +670,8 @@ export const routes: Route[] = [
         const { rows } = await c.query(`select manifest->'odoo'->>'majorVersion' as v from ops.backups where environment_id = $1 order by created_at desc limit 1`, [found.env.id]);
         return { ...found, knownMajor: (rows[0]?.v as string | undefined) ?? null };
       });
+      // Uploads wait in the server's own directory: the import run turns them into a backup in the project's store.
+      const backupStore = backupStores?.uploads;
       if (!backupStore) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; import through a server that runs workers');
       checkDeclaredSize(request!, limits);
       const got = await receiveImport(request!, backupStore, { projectId: project.id, envId: env.id, userId: claims.sub }, limits);
@@ -701,7 +726,7 @@ export const routes: Route[] = [
       };
       return { body };
     })),
-  route('GET', '/api/backups/(?<id>[^/]+)/parts/(?<part>dump|filestore)', async ({ pool, claims, params, backupStore }) => {
+  route('GET', '/api/backups/(?<id>[^/]+)/parts/(?<part>dump|filestore)', async ({ pool, claims, params, backupStores }) => {
     const id = C.Uuid.safeParse(params.id);
     if (!id.success) throw notFound(`backup ${params.id}`);
     const backup = await asUser(pool, claims, async (c) => {
@@ -715,13 +740,13 @@ export const routes: Route[] = [
       if (!rows[0].allowed) throw new HttpError(403, 'forbidden', 'your role cannot pull copies of this project\'s data');
       return rows[0];
     });
-    if (!backupStore) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; pull from a server that runs workers');
     const manifest = C.BackupManifest.parse(backup.manifest);
     const part = params.part === 'dump' ? manifest.dump : manifest.filestore;
     if (!part) throw notFound(`the filestore of backup ${id.data} (it has none)`);
     // Both parts, not only this one: a pull that gets the dump and then finds no filestore is wasted.
-    const missing = await missingParts(backupStore, manifest);
-    if (missing.length) {
+    const { store: backupStore, missing, unreachable } = await firstComplete(backupStoresOf(backupStores, backup), manifest);
+    if (!backupStore && !missing.length) throw new HttpError(503, 'backup_store_unavailable', `backup ${id.data}: ${unreachable.join('; ')}`, 'Try again later; the operator can check the store with odooops infra check.');
+    if (!backupStore) {
       throw backupFilesMissing(`masked clone ${id.data} cannot be pulled`, missing,
         `Make a new clone (odooops run queue ${backup.project_slug} ${backup.environment_name} clone --param from=${manifest.clone!.source} --follow), then pull again.`);
     }

@@ -60,7 +60,7 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   },
   {
     section: 'Server', name: 'infra check', usage: 'odooops infra check [--infra FILE]',
-    help: 'Reads the registry file as the server would and lists its entries, or says what is wrong.',
+    help: 'Reads the registry file as the server would and lists its entries, or says what is wrong; writes and deletes a probe object in each backup store (with its key).',
   },
   {
     section: 'Instance', name: 'admin', usage: 'odooops admin list | grant USER_ID | revoke USER_ID',
@@ -84,13 +84,19 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   },
   { section: 'Instance', name: 'whoami', usage: 'odooops whoami', help: 'Who you are (name, GitHub login, user id: what an admin adds to a project) and whether you are an instance admin.' },
   { section: 'Projects, members, environments', name: 'project list', usage: 'odooops project list' },
+  { section: 'Projects, members, environments', name: 'project show', usage: 'odooops project show PROJECT', help: 'Its settings: your role, where its backups go (store and copy), its clones\' password.' },
   { section: 'Projects, members, environments', name: 'project create', usage: 'odooops project create SLUG [--name NAME]', help: 'Instance admins only; you become its admin.' },
   { section: 'Projects, members, environments', name: 'project delete', usage: 'odooops project delete SLUG' },
   {
-    section: 'Projects, members, environments', name: 'project set', usage: 'odooops project set PROJECT [--name NAME] [--clone-password SECRET | --no-clone-password]',
+    section: 'Projects, members, environments', name: 'project set',
+    usage: `odooops project set PROJECT [--name NAME] [--clone-password SECRET | --no-clone-password]
+           [--backup-store NAME] [--backup-copy NAME | --no-backup-copy]`,
     help: `Admins only. --clone-password names a secret of the operator's registry bound to the project
     (odooops infra list PROJECT): its value becomes the password of the admin and every internal user of
-    the project's clones. Never a password itself. --no-clone-password: each clone gets a fresh one.`,
+    the project's clones. Never a password itself. --no-clone-password: each clone gets a fresh one.
+    --backup-store names the registry's backup store new backups go to ("default": the server's own
+    directory); --backup-copy a second store every backup is copied to in the same run (a backup counts
+    only once both hold it). Existing backups stay readable where they are.`,
   },
   {
     section: 'Projects, members, environments', name: 'project git',
@@ -249,7 +255,7 @@ const OPTIONS = {
   executors: { type: 'string', multiple: true }, 'jwt-secret': { type: 'string' }, 'jwks-url': { type: 'string' },
   'realtime-url': { type: 'string' }, 'realtime-key': { type: 'string' },
   infra: { type: 'string' }, 'run-as': { type: 'string' }, 'db-server': { type: 'string' }, runtime: { type: 'string' }, then: { type: 'string' },
-  'no-filestore': { type: 'boolean' }, 'clone-password': { type: 'string' }, 'no-clone-password': { type: 'boolean' }, 'backup-dir': { type: 'string' }, set: { type: 'string' }, reset: { type: 'boolean' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
+  'no-filestore': { type: 'boolean' }, 'clone-password': { type: 'string' }, 'no-clone-password': { type: 'boolean' }, 'backup-store': { type: 'string' }, 'backup-copy': { type: 'string' }, 'no-backup-copy': { type: 'boolean' }, 'backup-dir': { type: 'string' }, set: { type: 'string' }, reset: { type: 'boolean' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
   user: { type: 'string' }, email: { type: 'string', multiple: true }, ttl: { type: 'string' },
   channel: { type: 'string', multiple: true }, none: { type: 'boolean' },
   name: { type: 'string' }, role: { type: 'string' }, stage: { type: 'string' }, db: { type: 'string' },
@@ -364,6 +370,11 @@ function table(rows: Record<string, unknown>[], columns: string[]): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Where a project's backups go, by the registry's names. */
+function backupsWhere(p: C.Project): string {
+  return `store "${p.backupStore ?? 'default'}"${p.backupCopy ? `, copied to "${p.backupCopy}"` : ', no copy'}`;
+}
+
 function runLine(r: C.Run): string {
   return `run ${r.id} ${r.kind} on ${r.project}/${r.environment}: ${r.status}${r.error ? ` (${r.error})` : ''}`;
 }
@@ -434,8 +445,16 @@ export async function main(argv: string[]): Promise<number> {
       throw new CliError((err as Error).message, EXIT.usage, 'Fix the file and run odooops infra check again; the server reads it at start and on SIGHUP.');
     }
     if (infra.warnings.length) throw new CliError(infra.warnings.join('\n'), EXIT.usage, 'Fix the file and run odooops infra check again; the server reads it at start and on SIGHUP.');
+    // Backup stores: reached from this machine (a probe object written and deleted), their keys parsed.
+    const stores = await infra.checkBackupStores();
+    const failed = stores.filter((x) => x.problem);
+    if (failed.length) {
+      throw new CliError(failed.map((x) => `backup store "${x.name}": ${x.problem}`).join('\n'), EXIT.usage,
+        'Fix the store (its path, endpoint, credentials or key) and run odooops infra check again; backups to it fail until then.');
+    }
     const entries = infra.entries();
-    print(entries, () => `${file}: ${entries.length} entries\n${table(entries.map((e) => ({ ...e, projects: e.projects?.join(',') })), ['kind', 'name', 'projects', 'description'])}`);
+    print(entries, () => `${file}: ${entries.length} entries\n${table(entries.map((e) => ({ ...e, projects: e.projects?.join(',') })), ['kind', 'name', 'projects', 'description'])}` +
+      (stores.length ? `\nbackup stores reached (an object written and deleted): ${stores.map((x) => x.name).join(', ')}` : ''));
     return EXIT.ok;
   }
   if (cmd === 'token') {
@@ -496,7 +515,16 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'project list': {
       const list = await api.get('/api/projects', z.array(C.Project));
-      print(list, () => table(list, ['slug', 'name', 'role']));
+      print(list, () => table(list.map((p) => ({ ...p, backups: backupsWhere(p) })), ['slug', 'name', 'role', 'backups']));
+      return EXIT.ok;
+    }
+    case 'project show': {
+      const p = await api.get(`/api/projects/${P(2)}`, C.Project);
+      print(p, () => [
+        `${p.slug}: ${p.name} (you: ${p.role ?? 'not a member'})`,
+        `backups: ${backupsWhere(p)}`,
+        `clones' password: ${p.clonePasswordSecret ? `the registry secret "${p.clonePasswordSecret}"` : 'a fresh one per clone'}`,
+      ].join('\n'));
       return EXIT.ok;
     }
     case 'project create': {
@@ -512,13 +540,16 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'project set': {
       if (values['clone-password'] !== undefined && values['no-clone-password']) throw usage('give --clone-password SECRET or --no-clone-password, not both');
+      if (values['backup-copy'] !== undefined && values['no-backup-copy']) throw usage('give --backup-copy NAME or --no-backup-copy, not both');
       const body: C.UpdateProject = {
         ...(values.name !== undefined ? { name: values.name } : {}),
         ...(values['clone-password'] !== undefined ? { clonePasswordSecret: values['clone-password'] } : values['no-clone-password'] ? { clonePasswordSecret: null } : {}),
+        ...(values['backup-store'] !== undefined ? { backupStore: values['backup-store'] } : {}),
+        ...(values['backup-copy'] !== undefined ? { backupCopy: values['backup-copy'] } : values['no-backup-copy'] ? { backupCopy: null } : {}),
       };
-      if (!Object.keys(body).length) throw usage('nothing to change: give --name, --clone-password SECRET or --no-clone-password');
+      if (!Object.keys(body).length) throw usage('nothing to change: give --name, --clone-password SECRET, --no-clone-password, --backup-store NAME, --backup-copy NAME or --no-backup-copy');
       const { data } = await api.request('PATCH', `/api/projects/${P(2)}`, C.Project, body);
-      print(data, () => `${data.slug}: ${data.name}; clones' password: ${data.clonePasswordSecret ? `the registry secret "${data.clonePasswordSecret}"` : 'a fresh one per clone (odooops env login PROJECT ENV)'}`);
+      print(data, () => `${data.slug}: ${data.name}; clones' password: ${data.clonePasswordSecret ? `the registry secret "${data.clonePasswordSecret}"` : 'a fresh one per clone (odooops env login PROJECT ENV)'}; backups: ${backupsWhere(data)}`);
       return EXIT.ok;
     }
     case 'env login': {

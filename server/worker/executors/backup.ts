@@ -49,7 +49,7 @@ export async function takeBackup(
   const written = await writeBackup({
     backups, prefix: backupPrefix(env.project_id, env.id, run.id), kind: params.kind, database: env.db_name, facts, pgDumpVersion: pgDump.version,
     dump: () => {
-      void log(`pg_dump -Fc ${env.db_name} → ${store.locationOf(`${env.project_id}/${env.id}`)}/…`);
+      void log(`pg_dump -Fc ${env.db_name} → the backup store "${store.name}"`); // its name: a bucket or path is the operator's
       return spawnTool(pgDump, ['--format=custom', '--no-owner', ...connectionArgs(target), '--dbname', target.database], { env: pgEnv(target), signal });
     },
     filestore: filestore && files !== null

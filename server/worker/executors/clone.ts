@@ -72,7 +72,7 @@ export const cloneExecutor = defineExecutor({
     const targetFilestore = infra.filestore(env);
     const maskDb = sideName(source.db_name, 'mask', run.id);
     await log(`clone of ${source.name} (${source.stage}${fromBackup ? `, backup ${fromBackup.id} of ${fromBackup.created_at.toISOString()}` : ''}) into ${env.name} (${env.stage})`);
-    if (fromBackup) await verifyBackup(fromBackup, backups, (l) => log(l), signal);
+    const fromStore = fromBackup ? await verifyBackup(fromBackup, backups, (l) => log(l), signal) : undefined;
 
     const admin = await maintenance(src);
     const onAbort = () => void admin.end().catch(() => {});
@@ -100,12 +100,12 @@ export const cloneExecutor = defineExecutor({
         await create(srcDb);
         from = { ...src, database: srcDb };
         const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(from), '--dbname', srcDb];
-        const path = backups.store.localPath(fromBackup.manifest.dump.key);
+        const path = fromStore!.localPath(fromBackup.manifest.dump.key);
         const local = path && (await runUserCanRead(path)) ? path : undefined;
         if (local) await spawnTool(pgRestore, [...restoreArgs, '--jobs', '2', local], { env: pgEnv(from), signal }).done;
         else {
           const p = spawnTool(pgRestore, restoreArgs, { env: pgEnv(from), signal, stdin: 'pipe' });
-          await withTool(p, backups.store.get(fromBackup.manifest.dump.key).then((s) => pipeline(s, p.child.stdin!, { signal })));
+          await withTool(p, fromStore!.get(fromBackup.manifest.dump.key).then((s) => pipeline(s, p.child.stdin!, { signal })));
         }
       }
       await log(`the copy is made on the production database server (${where}), as ${maskDb}: personal data is masked as it is copied, secrets are scrubbed and everything is verified there before anything leaves; it is dropped at the end`);
@@ -176,7 +176,7 @@ export const cloneExecutor = defineExecutor({
           if (filesDir) await runFs.mkdir(filesDir);
           if (filesDir && keptFiles.length) {
             const x = spawnTool('tar', ['--extract', '--file=-', '--directory', filesDir, '--no-same-owner', '--null', `--files-from=${list}`], { signal, stdin: 'pipe' });
-            await withTool(x, backups.store.get(fromBackup.manifest.filestore!.key).then((st) => pipeline(st, x.child.stdin!, { signal })));
+            await withTool(x, fromStore!.get(fromBackup.manifest.filestore!.key).then((st) => pipeline(st, x.child.stdin!, { signal })));
           }
         }
         // Placeholder files, for business documents that stay behind, travel beside the kept files.

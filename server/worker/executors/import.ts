@@ -61,9 +61,11 @@ export const importExecutor = defineExecutor({
   params: ImportParams,
   async execute({ run, environment: env, params, log, signal, infra, backups, runIsActive }) {
     const store = backups.store;
+    // The upload waits in the server's own directory; the backup it becomes goes to the project's store.
+    const uploads = backups.uploads;
     const prefix = uploadPrefix(env.project_id, env.id, params.upload);
-    const path = store.localPath(`${prefix}/upload`);
-    const metaPath = store.localPath(`${prefix}/upload.json`);
+    const path = uploads.localPath(`${prefix}/upload`);
+    const metaPath = uploads.localPath(`${prefix}/upload.json`);
     if (!path || !metaPath) throw new Error(`upload ${params.upload} is not in this worker's backup store (removed, or uploaded to another server's store); upload the file again`);
     const meta = JSON.parse(await readFile(metaPath, 'utf8')) as UploadMeta;
     const started = Date.now();
@@ -162,7 +164,7 @@ export const importExecutor = defineExecutor({
       const done = await restoreBackup({
         runId: run.id, env, target, filestore, where: infra.describe(env), backup, backups, log, signal, adopt: srcDb, isActive: runIsActive,
       });
-      await store.remove(prefix).catch(() => {});
+      await uploads.remove(prefix).catch(() => {});
       const seconds = (Date.now() - started) / 1000;
       await log(`imported into ${env.name} in ${seconds.toFixed(1)} s: Odoo ${facts.odooVersion}, backup ${backupId}`);
       return { backupId, odooVersion: facts.odooVersion, seconds, ...done };

@@ -7,16 +7,38 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { restoreParams, restoreRefusal } from '../../../contract/run-params.ts';
 import { defineExecutor, type BackupCatalog, type BackupRow, type EnvironmentRow } from '../executor.ts';
-import { hashing } from '../../storage/backup-store.ts';
+import { hashing, type BackupStore } from '../../storage/backup-store.ts';
 import { backupPrefixOf } from '../../odoo/backup-writer.ts';
 import { mib, progress } from '../../odoo/inspect.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
 import { runFs, runUserCanRead } from '../../infra/run-user.ts';
 import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, sideDir, sideName, switchOver } from '../../odoo/switch.ts';
 
-/** Reads every part of a backup back and compares size and SHA-256 with what was recorded. */
-export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l: string) => Promise<void>, signal: AbortSignal): Promise<void> {
-  const store = backups.store;
+/**
+ * Reads every part of a backup back and compares size and SHA-256 with what was recorded; returns the
+ * store that verified. When the backup's first store fails and another holds it too, says so and
+ * verifies that one (a damaged primary with a good copy still restores).
+ */
+export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l: string) => Promise<void>, signal: AbortSignal): Promise<BackupStore> {
+  const stores = await backups.storesOf(b);
+  if (!stores.length) await backups.storeOf(b); // throws, naming the stores and why none holds it
+  let firstErr: unknown;
+  for (const [i, store] of stores.entries()) {
+    try {
+      await verifyIn(store, b, signal);
+      await log(`verified${stores.length > 1 || b.stores?.length > 1 ? ` in the store "${store.name}"` : ''}: dump ${mib(b.manifest.dump.bytes)}${b.manifest.filestore ? `, filestore ${mib(b.manifest.filestore.bytes)} (${b.manifest.filestore.files} files)` : ''}, checksums match`);
+      return store;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      firstErr ??= err;
+      const next = stores[i + 1];
+      if (next) await log(`backup ${b.id} in the store "${store.name}" fails verification (${(err as Error).message}); the store "${next.name}" holds it too: verifying that one`);
+    }
+  }
+  throw firstErr;
+}
+
+async function verifyIn(store: BackupStore, b: BackupRow, signal: AbortSignal): Promise<void> {
   const check = async (key: string, bytes: number | null, sha256: string, label: string) => {
     const h = hashing();
     await pipeline(await store.get(key), h, new Writable({ write: (_c, _e, cb) => cb() }), { signal });
@@ -29,7 +51,6 @@ export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l
   await check(`${prefix}/manifest.json`, null, b.sha256, 'manifest.json');
   await check(b.manifest.dump.key, b.manifest.dump.bytes, b.manifest.dump.sha256, 'the database dump');
   if (b.manifest.filestore) await check(b.manifest.filestore.key, b.manifest.filestore.bytes, b.manifest.filestore.sha256, 'the filestore archive');
-  await log(`verified: dump ${mib(b.manifest.dump.bytes)}${b.manifest.filestore ? `, filestore ${mib(b.manifest.filestore.bytes)} (${b.manifest.filestore.files} files)` : ''}, checksums match`);
 }
 
 export interface RestoreInput {
@@ -43,6 +64,8 @@ export interface RestoreInput {
   where: string;
   backup: BackupRow;
   backups: BackupCatalog;
+  /** The store to read it from (the one verifyBackup returned); the first that holds it by default. */
+  store?: BackupStore;
   log: (line: string, stream?: 'stdout' | 'stderr') => Promise<void>;
   signal: AbortSignal;
   /** Runs on the restored database before it is switched in (the clone rules, for instance). */
@@ -61,10 +84,11 @@ export interface RestoreInput {
 }
 
 /** Restores a verified backup beside the environment and switches it in. */
-export async function restoreBackup({ runId, env, target, filestore, where, backup: b, backups, log, signal, beforeSwitch, template, adopt, isActive }: RestoreInput): Promise<{ database: string; filestoreFiles: number | null }> {
+export async function restoreBackup({ runId, env, target, filestore, where, backup: b, backups, store: from, log, signal, beforeSwitch, template, adopt, isActive }: RestoreInput): Promise<{ database: string; filestoreFiles: number | null }> {
   if (b.manifest.filestore && !filestore) {
     throw new Error(`backup ${b.id} has a filestore but ${env.name} has no filestore root; an admin sets one (odooops env set PROJECT ${env.name} --filestore ROOT) and restore again`);
   }
+  const store = template || adopt ? undefined : from ?? (await backups.storeOf(b));
   const admin = await maintenance(target);
   const newDb = sideName(env.db_name, 'new', runId);
   const newFs = filestore && b.manifest.filestore ? sideDir(filestore, 'new', runId) : null;
@@ -95,7 +119,7 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
       if (template || adopt) await log('database in place');
       else {
         // pg_restore runs as the run user: it opens the file itself only where that user may read it.
-        const path = backups.store.localPath(b.manifest.dump.key);
+        const path = store!.localPath(b.manifest.dump.key);
         const local = path && (await runUserCanRead(path)) ? path : undefined;
         const args = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(into), '--dbname', newDb];
         await log(`pg_restore into ${newDb}${local ? ' (2 jobs)' : ''}`);
@@ -103,7 +127,7 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
           await spawnTool(pgRestore, [...args, '--jobs', '2', local], { env: pgEnv(into), signal }).done;
         } else {
           const p = spawnTool(pgRestore, args, { env: pgEnv(into), signal, stdin: 'pipe' });
-          await withTool(p, backups.store.get(b.manifest.dump.key).then((src) => pipeline(src, p.child.stdin!, { signal })));
+          await withTool(p, store!.get(b.manifest.dump.key).then((src) => pipeline(src, p.child.stdin!, { signal })));
         }
         await log('database restored');
       }
@@ -111,7 +135,7 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
         await runFs.mkdir(newFs);
         const tar = spawnTool('tar', ['--extract', '--file=-', '--directory', newFs, '--no-same-owner'], { signal, stdin: 'pipe' });
         const key = b.manifest.filestore.key;
-        await withTool(tar, backups.store.get(key).then((src) => pipeline(src, progress((l) => void log(l), 'filestore'), tar.child.stdin!, { signal })));
+        await withTool(tar, (store ?? (await backups.storeOf(b))).get(key).then((src) => pipeline(src, progress((l) => void log(l), 'filestore'), tar.child.stdin!, { signal })));
         await log(`filestore unpacked beside the current one (${b.manifest.filestore.files} files)`);
       } else if (filestore) {
         await log(`backup ${b.id} has no filestore: the environment's filestore is left as it is`, 'stderr');
@@ -147,9 +171,9 @@ export const restoreExecutor = defineExecutor({
     const refused = restoreRefusal(backup, env);
     if (refused) throw new Error(refused);
     await log(`backup ${backup.id}: ${backup.kind} of ${backup.manifest.database}, ${backup.manifest.createdAt}, Odoo ${backup.manifest.odoo.version}`);
-    await verifyBackup(backup, backups, (l) => log(l), signal);
+    const store = await verifyBackup(backup, backups, (l) => log(l), signal);
     const done = await restoreBackup({
-      runId: run.id, env, target: infra.database(env), filestore: infra.filestore(env), where: infra.describe(env), backup, backups, log, signal, isActive: runIsActive,
+      runId: run.id, env, target: infra.database(env), filestore: infra.filestore(env), where: infra.describe(env), backup, backups, store, log, signal, isActive: runIsActive,
     });
     await log(`restored backup ${backup.id} into ${env.name}`);
     return { backupId: backup.id, ...done };

@@ -20,11 +20,11 @@ export interface PartToCheck {
 }
 
 /**
- * The stores that hold the backup. Today one: the worker's. (With copies, every store the backup row
- * names: backups.storeOf / b.stores.)
+ * The stores that hold the backup: every store its row names (the one it was written to, then its copy),
+ * and why any of them cannot be read here (which fails the verify: a copy that cannot be read is no copy).
  */
-export function storesHolding(_b: BackupRow, backups: BackupCatalog): BackupStore[] {
-  return [backups.store];
+export function storesHolding(b: BackupRow, backups: BackupCatalog): { stores: BackupStore[]; problems: string[] } {
+  return backups.namedStores(b);
 }
 
 /**
@@ -88,7 +88,8 @@ export const verifyExecutor = defineExecutor({
     const started = performance.now();
     const damaged: string[] = [];
     let bytes = 0;
-    const stores = storesHolding(b, backups);
+    const { stores, problems } = storesHolding(b, backups);
+    damaged.push(...problems.map((p) => `the store ${p}`));
     for (const store of stores) {
       await log(`reading it back from the store "${store.name}"`);
       const r = await checkParts(store, partsOf(b), log, signal);
