@@ -47,7 +47,7 @@ try {
   const set = await call(f.server.url, f.token, 'PATCH', '/api/projects/bench', { backupStore: 'offsite' });
   if (set.status !== 200) throw new Error(`cannot put the project on the S3 store: ${JSON.stringify(set.body)}`);
   const [pgDump, pgRestore] = await Promise.all([findPgTool('pg_dump', '15'), findPgTool('pg_restore', '15')]);
-  const env = { ...process.env, PGPASSWORD: 'bench-pw' };
+  const env = { ...process.env, PGPASSWORD: 'bench-password-16' };
   const conn = ['-h', f.pgsrv.host, '-p', String(f.pgsrv.port), '-U', 'odoo'];
   const upload = (key: string, cmd: string, args: string[]) => {
     const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });

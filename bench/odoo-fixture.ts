@@ -37,12 +37,12 @@ export async function odooFixture(opts: FixtureOptions = {}): Promise<OdooFixtur
   chmodSync(scratch, 0o755); // the run user (the server is root) works in the filestore root
   const filestore = (db: string) => join(scratch, 'filestore', db);
   const pgsrv = await startDebianPostgres();
-  await createOdooRole(pgsrv, 'odoo', 'bench-pw');
-  process.env.ODOOOPS_DB_BENCH = 'bench-pw';
+  await createOdooRole(pgsrv, 'odoo', 'bench-password-16');
+  process.env.ODOOOPS_DB_BENCH = 'bench-password-16';
   const admin = await pgsrv.client();
   await admin.query(`create database bench_prod owner odoo`);
   await admin.end();
-  const db = new pg.Client({ host: pgsrv.host, port: pgsrv.port, user: 'odoo', password: 'bench-pw', database: 'bench_prod' });
+  const db = new pg.Client({ host: pgsrv.host, port: pgsrv.port, user: 'odoo', password: 'bench-password-16', database: 'bench_prod' });
   await db.connect();
   // ~1.1 KB of database per partner (partner, 2 messages, mail queue, users, bank accounts); attachments
   // of 32 KiB, one per 20 partners, add about as much again in the filestore.
