@@ -4,6 +4,14 @@ import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { missingParts, type BackupStore } from '../storage/backup-store.ts';
 import { odooZip } from '../odoo/odoo-zip.ts';
+import { filestoreTar, isObjects, missingObjects } from '../storage/filestore-objects.ts';
+
+/** Which parts of a backup are gone from the store, an objects filestore's objects included (one listing). */
+async function missingAny(store: BackupStore, projectId: string, m: C.BackupManifest): Promise<('dump' | 'filestore')[]> {
+  const missing = await missingParts(store, m);
+  if (!missing.includes('filestore') && isObjects(m.filestore) && (await missingObjects(store, projectId, m.filestore)).length) missing.push('filestore');
+  return missing;
+}
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { asUser, type Claims } from '../db/session.ts';
@@ -604,7 +612,7 @@ export const routes: Route[] = [
     if (!backupStore) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; download from a server that runs workers');
     const manifest = C.BackupManifest.parse(backup.manifest);
     // Every part, before any header: once the zip's headers are out, a missing part can only cut it short.
-    const missing = await missingParts(backupStore, manifest);
+    const missing = await missingAny(backupStore, backup.project_id, manifest);
     if (missing.length) {
       throw backupFilesMissing(`backup ${id.data} cannot be downloaded`, missing,
         `Download or restore another backup of ${backup.environment_name} (odooops backup list ${backup.project_slug} ${backup.environment_name}), or take a new one (odooops run queue ${backup.project_slug} ${backup.environment_name} backup).`);
@@ -613,7 +621,7 @@ export const routes: Route[] = [
     await audit(pool, claims, backup.project_id, 'backup.download', String(id.data), { format, environment: backup.environment_name });
     return {
       stream: {
-        readable: await odooZip(backupStore, manifest),
+        readable: await odooZip(backupStore, manifest, backup.project_id),
         headers: { 'content-type': 'application/zip', 'content-disposition': `attachment; filename="${name}"` },
       },
     };
@@ -683,11 +691,14 @@ export const routes: Route[] = [
       const body: C.MaskedClone = {
         backup: toBackup(rows[0]),
         manifest,
-        parts: { dump: `/api/backups/${rows[0].id}/parts/dump`, filestore: manifest.filestore ? `/api/backups/${rows[0].id}/parts/filestore` : null },
+        parts: {
+          dump: `/api/backups/${rows[0].id}/parts/dump`, filestore: manifest.filestore ? `/api/backups/${rows[0].id}/parts/filestore` : null,
+          index: isObjects(manifest.filestore) ? `/api/backups/${rows[0].id}/parts/index` : null,
+        },
       };
       return { body };
     })),
-  route('GET', '/api/backups/(?<id>[^/]+)/parts/(?<part>dump|filestore)', async ({ pool, claims, params, backupStore }) => {
+  route('GET', '/api/backups/(?<id>[^/]+)/parts/(?<part>dump|filestore|index)', async ({ pool, claims, params, backupStore }) => {
     const id = C.Uuid.safeParse(params.id);
     if (!id.success) throw notFound(`backup ${params.id}`);
     const backup = await asUser(pool, claims, async (c) => {
@@ -705,13 +716,25 @@ export const routes: Route[] = [
     const manifest = C.BackupManifest.parse(backup.manifest);
     const part = params.part === 'dump' ? manifest.dump : manifest.filestore;
     if (!part) throw notFound(`the filestore of backup ${id.data} (it has none)`);
+    if (params.part === 'index' && !isObjects(part)) throw notFound(`the filestore index of backup ${id.data} (its filestore is one tarball)`);
     // Both parts, not only this one: a pull that gets the dump and then finds no filestore is wasted.
-    const missing = await missingParts(backupStore, manifest);
+    const missing = await missingAny(backupStore, backup.project_id, manifest);
     if (missing.length) {
       throw backupFilesMissing(`masked clone ${id.data} cannot be pulled`, missing,
         `Make a new clone (odooops run queue ${backup.project_slug} ${backup.environment_name} clone --param from=${manifest.clone!.source} --follow), then pull again.`);
     }
-    await audit(pool, claims, backup.project_id, 'backup.pull', String(id.data), { part: params.part });
+    if (params.part !== 'index') await audit(pool, claims, backup.project_id, 'backup.pull', String(id.data), { part: params.part });
+    if (isObjects(part)) {
+      // The index as stored (its SHA-256 is the manifest's); the filestore rebuilt from the objects, each
+      // checked as it streams (a damaged one cuts the tar short), and checked again by the client
+      // against the index.
+      if (params.part === 'index') {
+        const headers: Record<string, string> = { 'content-type': 'application/gzip', 'content-length': String(part.index.bytes), 'x-odooops-sha256': part.index.sha256 };
+        return { stream: { readable: await backupStore.get(part.index.key), headers } };
+      }
+      const headers: Record<string, string> = { 'content-type': 'application/x-tar', 'x-odooops-files': String(part.files) };
+      return { stream: { readable: await filestoreTar(backupStore, backup.project_id, part, undefined, { mtime: new Date(manifest.createdAt) }), headers } };
+    }
     return {
       stream: {
         readable: await backupStore.get(part.key),
