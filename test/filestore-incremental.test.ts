@@ -256,6 +256,7 @@ test('retention frees only objects no kept backup lists, and a sweep while a bac
   }
   for (const f of [...x, ...y]) unlinkSync(join(prodFs, f));
   p.giveFiles();
+  await backupOf('prod'); // today's: production keeps a good backup without X and Y
   // The old backup is half a year old: beyond every window of the policy. The objects are past the grace period.
   await p.cp.pool.query(`update ops.backups set created_at = now() - interval '200 days' where id = $1`, [old.id]);
   ageObjects();
@@ -279,8 +280,8 @@ test('retention frees only objects no kept backup lists, and a sweep while a bac
     assert.equal(r.status, 'succeeded', `${r.error}\n${await p.logText(r.id)}`);
     const log = await p.logText(r.id);
     assert.match(log, new RegExp(`deleted backup ${old.id}`));
-    assert.match(log, /filestore objects: not swept this time, a backup of the project is being written/);
     for (const f of [...x, ...y]) assert.ok(existsSync(objectPath(sha(f))), `${f}: nothing is swept while the backup holds the lock`);
+    assert.match(log, /filestore objects: not swept this time, a backup of the project is being written/);
     assert.equal((await p.admin.call('GET', `/api/runs/${q.body.id}`)).body.status, 'running', 'the backup was running all along');
     await hold.query('commit');
     devBackup = await p.finished(q.body.id, 300_000);
@@ -342,6 +343,12 @@ test('a backup from before (its filestore one tarball) still restores and downlo
   const zip = await fetch(`${p.cp.server.url}/api/backups/${row.id}/download`, { headers: { authorization: `Bearer ${p.admin.token}` } });
   assert.equal(zip.status, 200);
   assert.equal(Buffer.from(await zip.arrayBuffer()).toString('latin1', 0, 2), 'PK');
+  // A clone of it takes its kept files out of the tarball and stores them as objects.
+  const c = await p.runToEnd('staging', 'clone', { backup: row.id, filestore: 'all' }, 300_000);
+  assert.equal(c.status, 'succeeded', `${c.error}\n${await p.logText(c.id)}`);
+  const staged = await fingerprintDir(p.fs('inc_staging'));
+  assert.ok(Object.keys(staged).length > 0);
+  for (const [f, s] of Object.entries(staged)) assert.equal(s, files[f], f);
 });
 
 test('real Odoo 17 on a database restored from objects opens a customer document from the rebuilt filestore', { timeout: 900_000 }, async () => {

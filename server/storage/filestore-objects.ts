@@ -117,14 +117,14 @@ export interface ListedFile {
   n: number;
 }
 
-/** Every regular file under a directory (`find` as the run user): path and size. */
+/** Every regular file under a directory (`find` as the run user; the directory itself may be a symbolic link): path and size. */
 export async function listFiles(dir: string, signal?: AbortSignal): Promise<ListedFile[]> {
   try {
     if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
   } catch (err) {
     throw new Error(`the filestore ${dir} is missing on this worker (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); restore the directory, or an admin points the environment at another filestore root (odooops env set)`);
   }
-  const find = spawnTool('find', [dir, '-type', 'f', '-printf', '%P\\0%s\\0'], { signal });
+  const find = spawnTool('find', ['-H', dir, '-type', 'f', '-printf', '%P\\0%s\\0'], { signal });
   const chunks: Buffer[] = [];
   await withTool(find, (async () => {
     for await (const c of find.child.stdout!) chunks.push(c as Buffer);
