@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { missingParts, type BackupStore } from '../storage/backup-store.ts';
 import { odooZip } from '../odoo/odoo-zip.ts';
-import { filestoreTar, isObjects, missingObjects } from '../storage/filestore-objects.ts';
+import { FilestoreObjectDamaged, filestoreTar, isObjects, missingObjects } from '../storage/filestore-objects.ts';
 
 /** Which parts of a backup are gone from the store, an objects filestore's objects included (one listing). */
 async function missingAny(store: BackupStore, projectId: string, m: C.BackupManifest): Promise<('dump' | 'filestore')[]> {
@@ -733,7 +733,12 @@ export const routes: Route[] = [
         return { stream: { readable: await backupStore.get(part.index.key), headers } };
       }
       const headers: Record<string, string> = { 'content-type': 'application/x-tar', 'x-odooops-files': String(part.files) };
-      return { stream: { readable: await filestoreTar(backupStore, backup.project_id, part, undefined, { mtime: new Date(manifest.createdAt) }), headers } };
+      const readable = await filestoreTar(backupStore, backup.project_id, part, undefined, { mtime: new Date(manifest.createdAt) }).catch((err) => {
+        if (!(err instanceof FilestoreObjectDamaged)) throw err;
+        throw new HttpError(500, 'backup_damaged', `masked clone ${id.data} cannot be pulled: ${err.message}`,
+          `Make a new clone (odooops run queue ${backup.project_slug} ${backup.environment_name} clone --param from=${manifest.clone!.source} --follow), then pull again.`);
+      });
+      return { stream: { readable, headers } };
     }
     return {
       stream: {

@@ -383,10 +383,13 @@ const AHEAD_MAX = 1 << 20;
  */
 export async function filestoreTar(store: BackupStore, projectId: string, f: ObjectsFilestore, signal?: AbortSignal, opts: { ahead?: number; mtime?: Date } = {}): Promise<Readable> {
   const index = await readIndex(store, f, signal);
-  return tarOfObjects(store, projectId, index, signal, opts);
+  const out = tarOfObjects(store, projectId, index, signal, opts);
+  // A damaged first file fails here, before an HTTP answer's headers go out (an error the client can read).
+  await out.ready;
+  return out;
 }
 
-export function tarOfObjects(store: BackupStore, projectId: string, index: IndexEntry[], signal?: AbortSignal, opts: { ahead?: number; mtime?: Date } = {}): Readable {
+export function tarOfObjects(store: BackupStore, projectId: string, index: IndexEntry[], signal?: AbortSignal, opts: { ahead?: number; mtime?: Date } = {}): Readable & { ready: Promise<void> } {
   const ahead = opts.ahead ?? 8;
   const mtime = opts.mtime ?? new Date();
   const pack = tarStream.pack();
@@ -461,6 +464,13 @@ export function tarOfObjects(store: BackupStore, projectId: string, index: Index
     await until(ended);
   };
 
+  let started!: () => void;
+  let failedEarly!: (err: unknown) => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    started = resolve;
+    failedEarly = reject;
+  });
+  ready.catch(() => {});
   void (async () => {
     // Small objects are fetched `ahead` at a time while the tar takes the earlier ones.
     const pending: (Promise<Buffer> | null)[] = [];
@@ -479,13 +489,19 @@ export function tarOfObjects(store: BackupStore, projectId: string, index: Index
       fill();
       const p = pending.shift()!;
       const e = index[i]!;
-      if (p) await until(entry(e, await until(p)));
+      const data = p ? await until(p) : null;
+      if (i === 0) started(); // the first file checked (a big one: opened), or none
+      if (data) await until(entry(e, data));
       else await streamBig(e);
     }
     finished = true;
+    started();
     pack.finalize();
-  })().catch(fail);
-  return out;
+  })().catch((err) => {
+    failedEarly(err);
+    fail(err);
+  });
+  return Object.assign(out, { ready });
 }
 
 /**
@@ -503,7 +519,15 @@ export async function filestoreStream(store: BackupStore, projectId: string, m: 
  * Feeds a filestore tar to a tool reading it (tar --extract as the run user). When the stream fails (a
  * damaged or missing object), that is the error reported, not the tool's "unexpected end of archive".
  */
-export async function feedTool(tool: ReturnType<typeof spawnTool>, src: Readable, through: NodeJS.ReadWriteStream[], signal?: AbortSignal): Promise<void> {
+export async function feedTool(tool: ReturnType<typeof spawnTool>, source: Readable | Promise<Readable>, through: NodeJS.ReadWriteStream[], signal?: AbortSignal): Promise<void> {
+  let src: Readable;
+  try {
+    src = await source;
+  } catch (err) {
+    tool.child.kill('SIGKILL');
+    await tool.done.catch(() => {});
+    throw err;
+  }
   let own: unknown;
   src.once('error', (err) => {
     own ??= err;

@@ -125,7 +125,7 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
         const tar = spawnTool('tar', ['--extract', '--file=-', '--directory', newFs, '--no-same-owner'], { signal, stdin: 'pipe' });
         // An objects filestore is rebuilt from the store, each object checked as it streams: a damaged one
         // fails here, before the switch.
-        await feedTool(tar, await filestoreStream(backups.store, b.project_id, b.manifest, signal), [progress((l) => void log(l), 'filestore')], signal);
+        await feedTool(tar, filestoreStream(backups.store, b.project_id, b.manifest, signal), [progress((l) => void log(l), 'filestore')], signal);
         await log(`filestore unpacked beside the current one (${b.manifest.filestore.files} files)`);
       } else if (filestore) {
         await log(`backup ${b.id} has no filestore: the environment's filestore is left as it is`, 'stderr');
