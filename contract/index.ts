@@ -241,6 +241,22 @@ export const BackupPart = z.object({ key: z.string(), bytes: z.number().int().no
 export const FilestorePolicy = z.enum(['assets', 'placeholders', 'all', 'none']);
 export type FilestorePolicy = z.infer<typeof FilestorePolicy>;
 
+/** The filestore as one tarball (backups before issue 16, and imports made then): still read. */
+export const TarballFilestore = BackupPart.extend({ files: z.number().int().nonnegative() });
+/**
+ * The filestore as content objects: each file stored once per project and store under its SHA-1
+ * (store.contentKey), and an index (gzip'd JSON lines {"p": path, "s": sha1, "n": size}) listing every
+ * file of this backup; `uploaded` is what this backup added to the store (the rest was there already).
+ */
+export const ObjectsFilestore = z.object({
+  format: z.literal('objects'),
+  index: BackupPart,
+  files: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  uploaded: z.object({ files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
+});
+export type ObjectsFilestore = z.infer<typeof ObjectsFilestore>;
+
 export const BackupManifest = z.object({
   format: z.literal('odooops-backup/1'),
   database: z.string(),
@@ -252,7 +268,7 @@ export const BackupManifest = z.object({
   postgres: z.object({ server: z.string(), pgDump: z.string() }),
   dump: BackupPart,
   /** Null when the environment has no filestore configured. */
-  filestore: BackupPart.extend({ files: z.number().int().nonnegative() }).nullable(),
+  filestore: z.union([ObjectsFilestore, TarballFilestore]).nullable(),
   /** Set on clones: a neutralized, masked copy of another environment. */
   clone: z.object({ source: z.string(), sourceStage: z.string(), masked: z.literal(true), filestore: FilestorePolicy }).optional(),
   /** Set on imports: what was uploaded (its SHA-256 is what an approval was given for). */
@@ -410,8 +426,12 @@ export type ProjectGitSettings = z.infer<typeof ProjectGitSettings>;
 export const MaskedClone = z.object({
   backup: Backup,
   manifest: BackupManifest,
-  /** Where each part streams from (verify against the manifest's sha256). */
-  parts: z.object({ dump: z.string(), filestore: z.string().nullable() }),
+  /**
+   * Where each part streams from. The dump and a tarball filestore: verify against the manifest's sha256.
+   * An objects filestore is rebuilt as a tar on the fly: fetch `index` first (its sha256 is the
+   * manifest's filestore.index.sha256), then check each file of the tar against it (SHA-1 and size).
+   */
+  parts: z.object({ dump: z.string(), filestore: z.string().nullable(), index: z.string().nullable().optional() }),
 });
 export type MaskedClone = z.infer<typeof MaskedClone>;
 export const Approval = z.object({

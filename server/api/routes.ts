@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import type pg from 'pg';
 import { firstComplete, type BackupStores } from '../storage/store-of.ts';
 import { odooZip } from '../odoo/odoo-zip.ts';
+import { FilestoreObjectDamaged, filestoreTar, isObjects } from '../storage/filestore-objects.ts';
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { asUser, type Claims } from '../db/session.ts';
@@ -626,7 +627,7 @@ export const routes: Route[] = [
     });
     const manifest = C.BackupManifest.parse(backup.manifest);
     // Every part, before any header: once the zip's headers are out, a missing part can only cut it short.
-    const { store: backupStore, missing, unreachable } = await firstComplete(backupStoresOf(backupStores, backup), manifest);
+    const { store: backupStore, missing, unreachable } = await firstComplete(backupStoresOf(backupStores, backup), manifest, backup.project_id);
     if (!backupStore && !missing.length) throw new HttpError(503, 'backup_store_unavailable', `backup ${id.data}: ${unreachable.join('; ')}`, 'Try again later; the operator can check the store with odooops infra check.');
     if (!backupStore) {
       throw backupFilesMissing(`backup ${id.data} cannot be downloaded`, missing,
@@ -636,7 +637,7 @@ export const routes: Route[] = [
     await audit(pool, claims, backup.project_id, 'backup.download', String(id.data), { format, environment: backup.environment_name });
     return {
       stream: {
-        readable: await odooZip(backupStore, manifest),
+        readable: await odooZip(backupStore, manifest, backup.project_id),
         headers: { 'content-type': 'application/zip', 'content-disposition': `attachment; filename="${name}"` },
       },
     };
@@ -722,11 +723,14 @@ export const routes: Route[] = [
       const body: C.MaskedClone = {
         backup: toBackup(rows[0]),
         manifest,
-        parts: { dump: `/api/backups/${rows[0].id}/parts/dump`, filestore: manifest.filestore ? `/api/backups/${rows[0].id}/parts/filestore` : null },
+        parts: {
+          dump: `/api/backups/${rows[0].id}/parts/dump`, filestore: manifest.filestore ? `/api/backups/${rows[0].id}/parts/filestore` : null,
+          index: isObjects(manifest.filestore) ? `/api/backups/${rows[0].id}/parts/index` : null,
+        },
       };
       return { body };
     })),
-  route('GET', '/api/backups/(?<id>[^/]+)/parts/(?<part>dump|filestore)', async ({ pool, claims, params, backupStores }) => {
+  route('GET', '/api/backups/(?<id>[^/]+)/parts/(?<part>dump|filestore|index)', async ({ pool, claims, params, backupStores }) => {
     const id = C.Uuid.safeParse(params.id);
     if (!id.success) throw notFound(`backup ${params.id}`);
     const backup = await asUser(pool, claims, async (c) => {
@@ -743,14 +747,31 @@ export const routes: Route[] = [
     const manifest = C.BackupManifest.parse(backup.manifest);
     const part = params.part === 'dump' ? manifest.dump : manifest.filestore;
     if (!part) throw notFound(`the filestore of backup ${id.data} (it has none)`);
+    if (params.part === 'index' && !isObjects(part)) throw notFound(`the filestore index of backup ${id.data} (its filestore is one tarball)`);
     // Both parts, not only this one: a pull that gets the dump and then finds no filestore is wasted.
-    const { store: backupStore, missing, unreachable } = await firstComplete(backupStoresOf(backupStores, backup), manifest);
+    const { store: backupStore, missing, unreachable } = await firstComplete(backupStoresOf(backupStores, backup), manifest, backup.project_id);
     if (!backupStore && !missing.length) throw new HttpError(503, 'backup_store_unavailable', `backup ${id.data}: ${unreachable.join('; ')}`, 'Try again later; the operator can check the store with odooops infra check.');
     if (!backupStore) {
       throw backupFilesMissing(`masked clone ${id.data} cannot be pulled`, missing,
         `Make a new clone (odooops run queue ${backup.project_slug} ${backup.environment_name} clone --param from=${manifest.clone!.source} --follow), then pull again.`);
     }
-    await audit(pool, claims, backup.project_id, 'backup.pull', String(id.data), { part: params.part });
+    if (params.part !== 'index') await audit(pool, claims, backup.project_id, 'backup.pull', String(id.data), { part: params.part });
+    if (isObjects(part)) {
+      // The index as stored (its SHA-256 is the manifest's); the filestore rebuilt from the objects, each
+      // checked as it streams (a damaged one cuts the tar short), and checked again by the client
+      // against the index.
+      if (params.part === 'index') {
+        const headers: Record<string, string> = { 'content-type': 'application/gzip', 'content-length': String(part.index.bytes), 'x-odooops-sha256': part.index.sha256 };
+        return { stream: { readable: await backupStore.get(part.index.key), headers } };
+      }
+      const headers: Record<string, string> = { 'content-type': 'application/x-tar', 'x-odooops-files': String(part.files) };
+      const readable = await filestoreTar(backupStore, backup.project_id, part, undefined, { mtime: new Date(manifest.createdAt) }).catch((err) => {
+        if (!(err instanceof FilestoreObjectDamaged)) throw err;
+        throw new HttpError(500, 'backup_damaged', `masked clone ${id.data} cannot be pulled: ${err.message}`,
+          `Make a new clone (odooops run queue ${backup.project_slug} ${backup.environment_name} clone --param from=${manifest.clone!.source} --follow), then pull again.`);
+      });
+      return { stream: { readable, headers } };
+    }
     return {
       stream: {
         readable: await backupStore.get(part.key),

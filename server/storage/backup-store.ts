@@ -71,7 +71,8 @@ export class BackupObjectMissing extends Error {
 export async function missingParts(store: BackupStore, manifest: BackupManifest): Promise<('dump' | 'filestore')[]> {
   const parts = [['dump', manifest.dump], ['filestore', manifest.filestore]] as const;
   const missing: ('dump' | 'filestore')[] = [];
-  for (const [name, part] of parts) if (part && !(await store.exists(part.key))) missing.push(name);
+  // An objects filestore (filestore-objects.ts): its index here; its objects are checked there (missingObjects).
+  for (const [name, part] of parts) if (part && !(await store.exists('index' in part ? part.index.key : part.key))) missing.push(name);
   return missing;
 }
 

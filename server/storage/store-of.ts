@@ -3,6 +3,7 @@
 // project and that holds it, so changing a project's store later, or losing one store, strands nothing.
 import type { BackupManifest } from '../../contract/index.ts';
 import { missingParts, type BackupStore } from './backup-store.ts';
+import { isObjects, missingObjects } from './filestore-objects.ts';
 
 export type Resolve = (name: string) => BackupStore;
 
@@ -41,13 +42,15 @@ export async function storesHolding(names: readonly string[], resolve: Resolve, 
  * The first of the stores that has every part (dump, filestore); otherwise the parts missing from the
  * first store that answered, and the stores that did not answer.
  */
-export async function firstComplete(stores: readonly BackupStore[], manifest: BackupManifest): Promise<{ store: BackupStore | undefined; missing: ('dump' | 'filestore')[]; unreachable: string[] }> {
+export async function firstComplete(stores: readonly BackupStore[], manifest: BackupManifest, projectId: string): Promise<{ store: BackupStore | undefined; missing: ('dump' | 'filestore')[]; unreachable: string[] }> {
   let first: ('dump' | 'filestore')[] | undefined;
   const unreachable: string[] = [];
   for (const s of stores) {
     let missing;
     try {
       missing = await missingParts(s, manifest);
+      // An objects filestore is there when every object its index lists is (one listing of the store).
+      if (!missing.includes('filestore') && isObjects(manifest.filestore) && (await missingObjects(s, projectId, manifest.filestore)).length) missing.push('filestore');
     } catch (err) {
       unreachable.push(`"${s.name}" cannot be reached (${(err as Error).message.split('\n')[0]})`);
       continue;

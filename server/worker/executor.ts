@@ -53,6 +53,16 @@ export interface BackupCatalog {
    * returns the prefixes removed.
    */
   removeAbandoned(): Promise<string[]>;
+  /** Every backup of this run's project (all environments), newest first: what the content sweep keeps. */
+  projectBackups(): Promise<BackupRow[]>;
+  /**
+   * Holds the project's content lock in the store shared (a session advisory lock on the control
+   * plane; a worker that dies releases it with its session): taken by a backup before it lists the
+   * store's objects, released once its row is recorded. Waits while a sweep holds it. Returns the release.
+   */
+  holdContent(): Promise<() => Promise<void>>;
+  /** The same lock exclusive, for a sweep, without waiting: null when a backup holds it. */
+  tryContentSweep(): Promise<(() => Promise<void>) | null>;
 }
 
 export interface RunRow {

@@ -49,6 +49,37 @@ interface Active {
   done: Promise<void>;
 }
 
+/**
+ * A project's content lock in a store: a session advisory lock on a connection of its own, so a worker
+ * that dies (its session ends) releases it. Shared for backups, exclusive (never waiting) for sweeps.
+ */
+async function contentLock(pool: pg.Pool, projectId: string, storeName: string, mode: 'shared' | 'try-exclusive'): Promise<(() => Promise<void>) | null> {
+  const key = `odooops:content:${projectId}:${storeName}`;
+  const c = await pool.connect();
+  try {
+    if (mode === 'shared') await c.query('select pg_advisory_lock_shared(hashtextextended($1, 0))', [key]);
+    else if (!(await c.query('select pg_try_advisory_lock(hashtextextended($1, 0)) as ok', [key])).rows[0].ok) {
+      c.release();
+      return null;
+    }
+  } catch (err) {
+    c.release(err as Error);
+    throw err;
+  }
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    try {
+      await c.query(mode === 'shared' ? 'select pg_advisory_unlock_shared(hashtextextended($1, 0))' : 'select pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+      c.release();
+    } catch (err) {
+      // Not returned to the pool holding the lock: closing the session releases it.
+      c.release(err as Error);
+    }
+  };
+}
+
 export class Worker {
   readonly id: string;
   private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors' | 'infra' | 'alertDelivery'>>;
@@ -212,6 +243,16 @@ export class Worker {
         }
         return removed;
       },
+      projectBackups: async () => {
+        const { rows } = await pool.query(
+          `select b.*, e.stage from ops.backups b join ops.environments e on e.id = b.environment_id
+           where b.project_id = $1 order by b.created_at desc`,
+          [run.project_id],
+        );
+        return rows.map((r) => ({ ...r, size_bytes: Number(r.size_bytes), manifest: BackupManifest.parse(r.manifest) }) as BackupRow);
+      },
+      holdContent: () => contentLock(pool, run.project_id, store().name, 'shared') as Promise<() => Promise<void>>,
+      tryContentSweep: () => contentLock(pool, run.project_id, store().name, 'try-exclusive'),
       get: async (id) => {
         const { rows } = await pool.query(
           `select b.*, e.stage from ops.backups b join ops.environments e on e.id = b.environment_id

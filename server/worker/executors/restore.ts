@@ -12,12 +12,14 @@ import { backupPrefixOf } from '../../odoo/backup-writer.ts';
 import { mib, progress } from '../../odoo/inspect.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
 import { runFs, runUserCanRead } from '../../infra/run-user.ts';
+import { feedTool, filestoreStream, isObjects, missingObjects } from '../../storage/filestore-objects.ts';
 import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, sideDir, sideName, switchOver } from '../../odoo/switch.ts';
 
 /**
- * Reads every part of a backup back and compares size and SHA-256 with what was recorded; returns the
- * store that verified. When the backup's first store fails and another holds it too, says so and
- * verifies that one (a damaged primary with a good copy still restores).
+ * Reads every part of a backup back and compares size and SHA-256 with what was recorded (of an objects
+ * filestore, the index, and that every object it lists is in the store: one listing; each object's
+ * SHA-1 is checked as a restore streams it, and by `odooops backup verify`); returns the store that verified. When the backup's first store fails and another holds it too, says
+ * so and verifies that one (a damaged primary with a good copy still restores).
  */
 export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l: string) => Promise<void>, signal: AbortSignal): Promise<BackupStore> {
   const stores = await backups.storesOf(b);
@@ -26,7 +28,8 @@ export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l
   for (const [i, store] of stores.entries()) {
     try {
       await verifyIn(store, b, signal);
-      await log(`verified${stores.length > 1 || b.stores?.length > 1 ? ` in the store "${store.name}"` : ''}: dump ${mib(b.manifest.dump.bytes)}${b.manifest.filestore ? `, filestore ${mib(b.manifest.filestore.bytes)} (${b.manifest.filestore.files} files)` : ''}, checksums match`);
+      const fs = b.manifest.filestore;
+      await log(`verified${stores.length > 1 || b.stores?.length > 1 ? ` in the store "${store.name}"` : ''}: dump ${mib(b.manifest.dump.bytes)}${fs ? `, filestore ${mib(fs.bytes)} (${fs.files} files${isObjects(fs) ? ', every object present' : ''})` : ''}, checksums match`);
       return store;
     } catch (err) {
       if (signal.aborted) throw err;
@@ -50,7 +53,15 @@ async function verifyIn(store: BackupStore, b: BackupRow, signal: AbortSignal): 
   const prefix = backupPrefixOf(b.manifest);
   await check(`${prefix}/manifest.json`, null, b.sha256, 'manifest.json');
   await check(b.manifest.dump.key, b.manifest.dump.bytes, b.manifest.dump.sha256, 'the database dump');
-  if (b.manifest.filestore) await check(b.manifest.filestore.key, b.manifest.filestore.bytes, b.manifest.filestore.sha256, 'the filestore archive');
+  const fs = b.manifest.filestore;
+  if (isObjects(fs)) {
+    const missing = await missingObjects(store, b.project_id, fs, signal).catch((err) => {
+      throw new Error(`backup ${b.id} is corrupt: ${(err as Error).message}; nothing was changed`, { cause: err });
+    });
+    if (missing.length) {
+      throw new Error(`backup ${b.id} is incomplete: ${missing.length} filestore file(s) are missing from the backup store (${missing.slice(0, 3).map((e) => e.p).join(', ')}${missing.length > 3 ? ', …' : ''}); nothing was changed; restore another backup`);
+    }
+  } else if (fs) await check(fs.key, fs.bytes, fs.sha256, 'the filestore archive');
 }
 
 export interface RestoreInput {
@@ -134,8 +145,9 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
       if (newFs && b.manifest.filestore) {
         await runFs.mkdir(newFs);
         const tar = spawnTool('tar', ['--extract', '--file=-', '--directory', newFs, '--no-same-owner'], { signal, stdin: 'pipe' });
-        const key = b.manifest.filestore.key;
-        await withTool(tar, (store ?? (await backups.storeOf(b))).get(key).then((src) => pipeline(src, progress((l) => void log(l), 'filestore'), tar.child.stdin!, { signal })));
+        // An objects filestore is rebuilt from the store, each object checked as it streams: a damaged one
+        // fails here, before the switch.
+        await feedTool(tar, filestoreStream(store ?? (await backups.storeOf(b)), b.project_id, b.manifest, signal), [progress((l) => void log(l), 'filestore')], signal);
         await log(`filestore unpacked beside the current one (${b.manifest.filestore.files} files)`);
       } else if (filestore) {
         await log(`backup ${b.id} has no filestore: the environment's filestore is left as it is`, 'stderr');

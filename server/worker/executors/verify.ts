@@ -9,6 +9,7 @@ import { defineExecutor, type BackupCatalog, type BackupRow } from '../executor.
 import { BackupObjectMissing, hashing, type BackupStore } from '../../storage/backup-store.ts';
 import { backupPrefixOf } from '../../odoo/backup-writer.ts';
 import { mib } from '../../odoo/inspect.ts';
+import { isObjects, verifyFilestoreObjects } from '../../storage/filestore-objects.ts';
 
 /** One object to read back, and what it must be. */
 export interface PartToCheck {
@@ -28,12 +29,26 @@ export function storesHolding(b: BackupRow, backups: BackupCatalog): { stores: B
 }
 
 /**
- * The filestore as the manifest records it. Today one tarball with its SHA-256. (With the
- * content-addressed filestore, its index and objects: verifyFilestoreObjects.)
+ * The filestore's parts with a SHA-256 of their own: one tarball (older backups), or the index of the
+ * content objects (whose files checkObjects reads back).
  */
 export function filestoreParts(b: BackupRow): PartToCheck[] {
   const f = b.manifest.filestore;
+  if (isObjects(f)) return [{ label: `the filestore index (${f.files} files)`, key: f.index.key, sha256: f.index.sha256, bytes: f.index.bytes }];
   return f ? [{ label: `the filestore archive (${f.files} files)`, key: f.key, sha256: f.sha256, bytes: f.bytes }] : [];
+}
+
+/** Every file object an objects filestore lists, read back and checked by its SHA-1 and size. */
+async function checkObjects(store: BackupStore, b: BackupRow, log: (l: string, stream?: 'stdout' | 'stderr') => Promise<void>, signal: AbortSignal): Promise<{ damaged: string[]; bytes: number }> {
+  const f = b.manifest.filestore;
+  if (!isObjects(f)) return { damaged: [], bytes: 0 };
+  const started = performance.now();
+  const r = await verifyFilestoreObjects(store, b.project_id, f, { signal });
+  const ms = performance.now() - started;
+  const damaged = r.damaged.map((d) => `the filestore file ${d.p} in the store "${store.name}": ${d.problem}`);
+  if (damaged.length) await log(`filestore files: ${damaged.length} of ${r.checked} DAMAGED or missing (${r.damaged.slice(0, 3).map((d) => d.p).join(', ')}${r.damaged.length > 3 ? ', …' : ''})`, 'stderr');
+  else await log(`filestore files: ${r.checked} objects, ${mib(r.bytes)} read in ${(ms / 1000).toFixed(2)} s (${rate(r.bytes, ms)}), every SHA-1 matches`);
+  return { damaged, bytes: r.bytes };
 }
 
 export function partsOf(b: BackupRow): PartToCheck[] {
@@ -95,6 +110,12 @@ export const verifyExecutor = defineExecutor({
       const r = await checkParts(store, partsOf(b), log, signal);
       damaged.push(...r.damaged);
       bytes += r.bytes;
+      // The files only once their index verified (a damaged index cannot say which objects to read).
+      if (!r.damaged.some((d) => d.startsWith('the filestore index'))) {
+        const o = await checkObjects(store, b, log, signal);
+        damaged.push(...o.damaged);
+        bytes += o.bytes;
+      }
     }
     const seconds = (performance.now() - started) / 1000;
     if (damaged.length) {
