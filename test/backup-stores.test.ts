@@ -217,11 +217,10 @@ test('the CLI: project set/show name the stores; infra check writes a probe into
 
 test('a project on an encrypted S3 store: backup, restore, clone from the backup, Odoo zip and dev-pull parts, all from the bucket; the bucket holds ciphertext', async () => {
   const { rel, needle } = filestoreNeedle('vault_dev');
-  // On the server's own (unencrypted) directory, the tarball carries the file as it is: the needle is findable.
+  // On the server's own (unencrypted) directory, the file objects are the files as they are: the needle is findable.
   const plain = await backup('dev');
   assert.deepEqual(plain.row.stores, ['default']);
-  const plainDir = join(p.cp.server.home, 'backups', backupPrefixOf(plain.manifest));
-  assert.ok(readFileSync(join(plainDir, 'filestore.tar')).includes(needle), 'the needle is in a plain backup');
+  assert.ok(allBytes(join(p.cp.server.home, 'backups', plain.row.project_id, 'files')).some((o) => o.includes(needle)), 'the needle is in a plain backup');
 
   assert.equal((await patch(p.admin, { backupStore: 'offsite' })).status, 200);
   const beforeDb = await fingerprintDb(p.odooPg, 'vault_dev');
@@ -283,9 +282,13 @@ test('a local store with a copy in S3, in the same run: a damaged primary and th
   const beforeDb = await fingerprintDb(p.odooPg, 'vault_dev');
   const b = await backup('dev');
   assert.deepEqual(b.row.stores, ['local-two', 'offsite']);
-  assert.match(await p.logText(b.run.id), /copied to "offsite": 3 objects/);
+  // The dump, the index and the manifest, and every file object the index lists (none was in the bucket yet).
+  const files = new Set(readdirSync(p.fs('vault_dev'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => createHash('sha1').update(readFileSync(join(e.parentPath, e.name))).digest('hex'))).size;
+  const copied = /copied to "offsite": (\d+) objects, .*?(?: \((\d+) filestore files were there already\))?$/m.exec(await p.logText(b.run.id));
+  assert.ok(copied, 'the copy is logged');
+  assert.equal(Number(copied[1]) + Number(copied[2] ?? 0), 3 + files, 'every object of the backup is in the copy store');
   const primary = join(localTwo, backupPrefixOf(b.manifest));
-  assert.deepEqual(readdirSync(primary).sort(), ['dump.pgc', 'filestore.tar', 'manifest.json']);
+  assert.deepEqual(readdirSync(primary).sort(), ['dump.pgc', 'filestore.index', 'manifest.json']);
 
   // One flipped byte in the primary's dump: verification says so and uses the copy.
   const dump = join(primary, 'dump.pgc');

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import type * as C from '../contract/index.ts';
 import { backupPrefixOf } from '../server/odoo/backup-writer.ts';
 import { Scheduler } from '../server/worker/scheduler.ts';
@@ -52,6 +53,13 @@ const dumpOf = async (id: string) => {
   const { rows } = await p.cp.pool.query('select manifest from ops.backups where id = $1', [id]);
   return join(p.cp.server.home, 'backups', backupPrefixOf(rows[0].manifest), 'dump.pgc');
 };
+/** The file object of one filestore file of a backup in the server's own (plain) store. */
+const fileObjectOf = async (id: string) => {
+  const { rows } = await p.cp.pool.query('select project_id, manifest from ops.backups where id = $1', [id]);
+  const index = gunzipSync(readFileSync(join(p.cp.server.home, 'backups', rows[0].manifest.filestore.index.key))).toString().trim().split('\n').map((l) => JSON.parse(l) as { p: string; s: string });
+  const e = index.find((x) => !x.p.startsWith('checklist'))!;
+  return { path: e.p, object: join(p.cp.server.home, 'backups', rows[0].project_id, 'files', e.s.slice(0, 2), e.s) };
+};
 const runIdIn = (text: string) => Number(/queued run (\d+)/.exec(text)?.[1]);
 
 let good: string;
@@ -74,9 +82,10 @@ test('a good backup verifies: every part is read back, how fast is logged, the C
   const { rows: [b] } = await p.cp.pool.query('select size_bytes from ops.backups where id = $1', [good]);
   assert.equal(result.bytes, Number(b.size_bytes), 'every byte of the backup was read');
   const log = await p.logText(runId);
-  for (const part of ['the manifest \\(manifest.json\\)', 'the database dump \\(dump.pgc\\)', 'the filestore archive \\(\\d+ files\\)']) {
+  for (const part of ['the manifest \\(manifest.json\\)', 'the database dump \\(dump.pgc\\)', 'the filestore index \\(\\d+ files\\)']) {
     assert.match(log, new RegExp(`${part}: [\\d.]+ MiB read in [\\d.]+ s \\([\\d.]+ MiB/s\\), sha256 matches`));
   }
+  assert.match(log, /filestore files: [1-9]\d* objects, [\d.]+ MiB read in .* every SHA-1 matches/, 'every file object was read back');
   assert.match(log, new RegExp(`backup ${good} verified: .*every checksum matches`));
   assert.match(r.stdout, /sha256 matches/, 'the CLI followed the log');
   console.log(`# verify of a ${result.bytes} byte backup of real Odoo 17: ${Date.now() - started} ms end to end (CLI, queue, worker)`);
@@ -99,7 +108,7 @@ test('one flipped byte in the dump fails the verify, naming the dump; the CLI ex
   const log = await p.logText(runId);
   assert.match(log, /the database dump \(dump.pgc\): DAMAGED/);
   assert.match(log, /the manifest \(manifest.json\): .* sha256 matches/, 'the other parts were checked too');
-  assert.match(log, /the filestore archive \(\d+ files\): .* sha256 matches/);
+  assert.match(log, /the filestore index \(\d+ files\): .* sha256 matches/);
   const alerts = (await admin.call('GET', '/api/projects/verify/alerts')).body as C.Alert[];
   const alert = alerts.find((a) => a.runId === runId);
   assert.ok(alert, JSON.stringify(alerts));
@@ -159,4 +168,25 @@ test('the scheduler queues each week\'s sample once: the newest backup and a ran
   // Users cannot schedule.
   await eventually('nothing running', async () => (await p.cp.pool.query(`select 1 from ops.runs where status in ('queued', 'running')`)).rowCount === 0);
   await assert.rejects(p.cp.sql(admin, (c) => c.query('select ops.schedule_weekly_verifies()')), /permission denied|only the service role/);
+});
+
+test('one flipped byte in a filestore file object fails the verify, naming the file; the other files are read too', async () => {
+  const id = await backup();
+  const { path, object } = await fileObjectOf(id);
+  const bytes = readFileSync(object);
+  bytes[0]! ^= 0x01;
+  writeFileSync(object, bytes);
+  try {
+    const r = await cli(['backup', 'verify', id]);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    const runId = runIdIn(r.stderr);
+    const run = (await admin.call('GET', `/api/runs/${runId}`)).body as C.Run;
+    assert.equal(run.status, 'failed');
+    assert.match(run.error!, new RegExp(`failed verification: the filestore file ${path.replace(/[.]/g, '\\.')} in the store "default": SHA-1 `));
+    assert.doesNotMatch(run.error!, /dump\.pgc|manifest\.json/, 'only the damaged file is named');
+    assert.match(await p.logText(runId), /filestore files: 1 of \d+ DAMAGED or missing/);
+  } finally {
+    bytes[0]! ^= 0x01;
+    writeFileSync(object, bytes); // shared by later backups of the project
+  }
 });
