@@ -49,6 +49,12 @@ export interface BackupStore {
    * which files a project holds.
    */
   contentKey(projectId: string, sha1: string): string;
+  /**
+   * Ends uploads under the prefix that never finished (an S3 multipart upload a killed writer left,
+   * whose parts the service keeps, and bills, until they are aborted); started before `olderThan`.
+   * Stores whose puts leave nothing behind when the process dies do not have it.
+   */
+  abortIncompleteUploads?(prefix: string, olderThan?: Date): Promise<number>;
 }
 
 /**

@@ -450,6 +450,10 @@ export class EncryptedStore implements BackupStore {
     return this.inner.delete(key);
   }
 
+  async abortIncompleteUploads(prefix: string, olderThan?: Date): Promise<number> {
+    return (await this.inner.abortIncompleteUploads?.(prefix, olderThan)) ?? 0;
+  }
+
   /** Named by a keyed hash of the SHA-1: a listing of the store does not tell which (public) files a project has. */
   contentKey(projectId: string, sha1: string): string {
     if (!/^[0-9a-f]{40}$/.test(sha1)) throw new Error(`invalid content name: ${sha1}`);

@@ -242,6 +242,22 @@ export class Worker {
             removed.push(name === primaryName ? prefix : `${prefix} (in "${name}")`);
           }
         }
+        // Uploads a killed writer left unfinished (S3 multipart uploads: no object, but parts the service
+        // keeps). Under the environment's prefix only this run writes now (one run per environment at a
+        // time); the project's file objects are written by backups of every environment, so only uploads
+        // older than a day are ended there.
+        for (const name of configured()) {
+          const store = resolve(name);
+          if (!store.abortIncompleteUploads) continue;
+          try {
+            const n = (await store.abortIncompleteUploads(envPrefix)) +
+              (await store.abortIncompleteUploads(`${run.project_id}/files`, new Date(Date.now() - 86_400_000)));
+            if (n) removed.push(`${n} unfinished upload${n === 1 ? '' : 's'}${name === primaryName ? '' : ` (in "${name}")`}`);
+          } catch (err) {
+            if (name === primaryName) throw err;
+            await logs.log(`could not end unfinished uploads in the store "${name}": ${(err as Error).message.split('\n')[0]}`, 'stderr');
+          }
+        }
         return removed;
       },
       projectBackups: async () => {
