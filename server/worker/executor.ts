@@ -56,13 +56,15 @@ export interface BackupCatalog {
   /** Every backup of this run's project (all environments), newest first: what the content sweep keeps. */
   projectBackups(): Promise<BackupRow[]>;
   /**
-   * Holds the project's content lock in the store shared (a session advisory lock on the control
+   * Holds the project's content lock in its store (and copy store) shared (a session advisory lock on the control
    * plane; a worker that dies releases it with its session): taken by a backup before it lists the
    * store's objects, released once its row is recorded. Waits while a sweep holds it. Returns the release.
    */
   holdContent(): Promise<() => Promise<void>>;
-  /** The same lock exclusive, for a sweep, without waiting: null when a backup holds it. */
-  tryContentSweep(): Promise<(() => Promise<void>) | null>;
+  /** The same lock of one store (the primary by default) exclusive, for a sweep, without waiting: null when a backup holds it. */
+  tryContentSweep(store?: BackupStore): Promise<(() => Promise<void>) | null>;
+  /** The project's store and its copy store (when it has one): where the sweep frees file objects. */
+  configuredStores: BackupStore[];
 }
 
 export interface RunRow {

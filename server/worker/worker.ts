@@ -53,12 +53,13 @@ interface Active {
  * A project's content lock in a store: a session advisory lock on a connection of its own, so a worker
  * that dies (its session ends) releases it. Shared for backups, exclusive (never waiting) for sweeps.
  */
-async function contentLock(pool: pg.Pool, projectId: string, storeName: string, mode: 'shared' | 'try-exclusive'): Promise<(() => Promise<void>) | null> {
-  const key = `odooops:content:${projectId}:${storeName}`;
+async function contentLock(pool: pg.Pool, projectId: string, storeNames: string[], mode: 'shared' | 'try-exclusive'): Promise<(() => Promise<void>) | null> {
+  // Sorted: two holders of several stores' locks take them in one order (no deadlock).
+  const keys = [...new Set(storeNames)].sort().map((name) => `odooops:content:${projectId}:${name}`);
   const c = await pool.connect();
   try {
-    if (mode === 'shared') await c.query('select pg_advisory_lock_shared(hashtextextended($1, 0))', [key]);
-    else if (!(await c.query('select pg_try_advisory_lock(hashtextextended($1, 0)) as ok', [key])).rows[0].ok) {
+    if (mode === 'shared') for (const key of keys) await c.query('select pg_advisory_lock_shared(hashtextextended($1, 0))', [key]);
+    else if (!(await c.query('select pg_try_advisory_lock(hashtextextended($1, 0)) as ok', [keys[0]])).rows[0].ok) {
       c.release();
       return null;
     }
@@ -71,7 +72,8 @@ async function contentLock(pool: pg.Pool, projectId: string, storeName: string, 
     if (released) return;
     released = true;
     try {
-      await c.query(mode === 'shared' ? 'select pg_advisory_unlock_shared(hashtextextended($1, 0))' : 'select pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+      if (mode === 'shared') for (const key of keys) await c.query('select pg_advisory_unlock_shared(hashtextextended($1, 0))', [key]);
+      else await c.query('select pg_advisory_unlock(hashtextextended($1, 0))', [keys[0]]);
       c.release();
     } catch (err) {
       // Not returned to the pool holding the lock: closing the session releases it.
@@ -268,8 +270,12 @@ export class Worker {
         );
         return rows.map((r) => ({ ...r, size_bytes: Number(r.size_bytes), manifest: BackupManifest.parse(r.manifest) }) as BackupRow);
       },
-      holdContent: () => contentLock(pool, run.project_id, store().name, 'shared') as Promise<() => Promise<void>>,
-      tryContentSweep: () => contentLock(pool, run.project_id, store().name, 'try-exclusive'),
+      // Every store the backup goes to: its copy is written (objects found present there skipped) before the row.
+      holdContent: () => contentLock(pool, run.project_id, configured(), 'shared') as Promise<() => Promise<void>>,
+      tryContentSweep: (s) => contentLock(pool, run.project_id, [(s ?? store()).name], 'try-exclusive'),
+      get configuredStores() {
+        return configured().map(resolve);
+      },
       get: async (id) => {
         const { rows } = await pool.query(
           `select b.*, e.stage from ops.backups b join ops.environments e on e.id = b.environment_id

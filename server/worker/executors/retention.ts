@@ -115,20 +115,26 @@ export const retentionExecutor = defineExecutor({
  * lock: it may count on objects no recorded backup lists yet; the next retention run sweeps.
  */
 async function sweep(projectId: string, backups: BackupCatalog, log: (l: string, s?: 'stdout' | 'stderr') => Promise<void>, signal: AbortSignal): Promise<SweepResult | null> {
-  const release = await backups.tryContentSweep();
-  if (!release) {
-    await log('filestore objects: not swept this time, a backup of the project is being written (the next retention run sweeps)');
-    return null;
+  const results: SweepResult[] = [];
+  const stores = backups.configuredStores;
+  for (const store of stores) {
+    const where = stores.length > 1 ? ` in the store "${store.name}"` : '';
+    const release = await backups.tryContentSweep(store);
+    if (!release) {
+      await log(`filestore objects${where}: not swept this time, a backup of the project is being written (the next retention run sweeps)`);
+      continue;
+    }
+    try {
+      const kept = await backups.projectBackups();
+      const r = await sweepContent({ store, projectId, kept: kept.map((b) => b.manifest), log: (l) => void log(l), signal });
+      await log(`filestore objects${where}: ${r.deleted} no kept backup lists deleted (${mib(r.freedBytes)} freed), ${r.kept} kept${r.young ? `, ${r.young} younger than the grace period left` : ''}`);
+      results.push(r);
+    } catch (err) {
+      await log(`filestore objects${where}: not swept: ${(err as Error).message}`, 'stderr');
+    } finally {
+      await release();
+    }
   }
-  try {
-    const kept = await backups.projectBackups();
-    const r = await sweepContent({ store: backups.store, projectId, kept: kept.map((b) => b.manifest), log: (l) => void log(l), signal });
-    await log(`filestore objects: ${r.deleted} no kept backup lists deleted (${mib(r.freedBytes)} freed), ${r.kept} kept${r.young ? `, ${r.young} younger than the grace period left` : ''}`);
-    return r;
-  } catch (err) {
-    await log(`filestore objects: not swept: ${(err as Error).message}`, 'stderr');
-    return null;
-  } finally {
-    await release();
-  }
+  if (!results.length) return null;
+  return results.reduce((a, r) => ({ kept: a.kept + r.kept, deleted: a.deleted + r.deleted, freedBytes: a.freedBytes + r.freedBytes, young: a.young + r.young }));
 }
