@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { findPgTool } from '../server/odoo/pg-tools.ts';
-import { odooFixture, phases, progress } from './odoo-fixture.ts';
+import { BENCH_PASSWORD, odooFixture, phases, progress } from './odoo-fixture.ts';
 
 const run = promisify(execFile);
 const f = await odooFixture();
@@ -16,7 +16,7 @@ try {
   progress('raw: pg_dump -Fc > file, then tar -cf of the filestore');
   const t0 = performance.now();
   await run(pgDump.path, ['--format=custom', '--no-owner', '-h', f.pgsrv.host, '-p', String(f.pgsrv.port), '-U', 'odoo', '-d', 'bench_prod', '-f', join(f.scratch, 'raw.pgc')], {
-    env: { ...process.env, PGPASSWORD: 'bench-pw' },
+    env: { ...process.env, PGPASSWORD: BENCH_PASSWORD },
   });
   const tDump = (performance.now() - t0) / 1000;
   await run('tar', ['--create', '--file', join(f.scratch, 'raw.tar'), '--directory', f.filestore('bench_prod'), '.']);
@@ -26,7 +26,7 @@ try {
   const t1 = performance.now();
   await Promise.all([
     run(pgDump.path, ['--format=custom', '--no-owner', '-h', f.pgsrv.host, '-p', String(f.pgsrv.port), '-U', 'odoo', '-d', 'bench_prod', '-f', join(f.scratch, 'raw2.pgc')], {
-      env: { ...process.env, PGPASSWORD: 'bench-pw' },
+      env: { ...process.env, PGPASSWORD: BENCH_PASSWORD },
     }),
     run('tar', ['--create', '--file', join(f.scratch, 'raw2.tar'), '--directory', f.filestore('bench_prod'), '.']),
   ]);

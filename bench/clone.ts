@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { maskedCopy } from '../server/odoo/masked-copy.ts';
 import { findPgTool } from '../server/odoo/pg-tools.ts';
-import { odooFixture, phases, progress } from './odoo-fixture.ts';
+import { BENCH_PASSWORD, odooFixture, phases, progress } from './odoo-fixture.ts';
 
 const f = await odooFixture();
 try {
@@ -15,7 +15,7 @@ try {
   await admin.query('create database bench_raw owner odoo');
   await admin.end();
   progress('raw: pg_dump -Fc | pg_restore into a new database');
-  const env = { ...process.env, PGPASSWORD: 'bench-pw' };
+  const env = { ...process.env, PGPASSWORD: BENCH_PASSWORD };
   const conn = ['-h', f.pgsrv.host, '-p', String(f.pgsrv.port), '-U', 'odoo'];
   const t0 = performance.now();
   await new Promise<void>((resolve, reject) => {
@@ -33,7 +33,7 @@ try {
   const admin2 = await f.pgsrv.client();
   await admin2.query('create database bench_unmasked owner odoo');
   await admin2.end();
-  const target = { host: f.pgsrv.host, port: f.pgsrv.port, user: 'odoo', password: 'bench-pw' };
+  const target = { host: f.pgsrv.host, port: f.pgsrv.port, user: 'odoo', password: BENCH_PASSWORD };
   const t1 = performance.now();
   await maskedCopy({
     from: { ...target, database: 'bench_prod' }, into: { ...target, database: 'bench_unmasked' }, pgDump, pgRestore,

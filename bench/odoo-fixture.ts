@@ -11,6 +11,8 @@ import { call, eventually, chownToRunUser, tempHome } from '../test/helpers/cont
 import { createOdooRole, startDebianPostgres, type DebianPostgres } from '../test/helpers/debian-postgres.ts';
 
 export const progress = (m: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
+// At least 12 characters: the worker refuses shorter database passwords (run logs could not hide them).
+export const BENCH_PASSWORD = 'bench-pw-odooops';
 export const GB = Number(process.env.BENCH_GB) > 0 ? Number(process.env.BENCH_GB) : 1;
 
 export interface OdooFixture {
@@ -30,12 +32,12 @@ export async function odooFixture(): Promise<OdooFixture> {
   chmodSync(scratch, 0o755); // the run user (the server is root) works in the filestore root
   const filestore = (db: string) => join(scratch, 'filestore', db);
   const pgsrv = await startDebianPostgres();
-  await createOdooRole(pgsrv, 'odoo', 'bench-pw');
-  process.env.ODOOOPS_DB_BENCH = 'bench-pw';
+  await createOdooRole(pgsrv, 'odoo', BENCH_PASSWORD);
+  process.env.ODOOOPS_DB_BENCH = BENCH_PASSWORD;
   const admin = await pgsrv.client();
   await admin.query(`create database bench_prod owner odoo`);
   await admin.end();
-  const db = new pg.Client({ host: pgsrv.host, port: pgsrv.port, user: 'odoo', password: 'bench-pw', database: 'bench_prod' });
+  const db = new pg.Client({ host: pgsrv.host, port: pgsrv.port, user: 'odoo', password: BENCH_PASSWORD, database: 'bench_prod' });
   await db.connect();
   // ~1.1 KB of database per partner (partner, 2 messages, mail queue, users, bank accounts); attachments
   // of 32 KiB, one per 20 partners, add about as much again in the filestore.

@@ -22,10 +22,11 @@ import { maskedCopy } from '../../odoo/masked-copy.ts';
 import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
 import { placeholderColumns, writePlaceholders } from '../../odoo/placeholders.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
-import { runFs, runTempDir, runUserCanRead } from '../../infra/run-user.ts';
+import { runFs, runTempDir } from '../../infra/run-user.ts';
 import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, removeStaleScratch, sideName } from '../../odoo/switch.ts';
 import { checkNeutralized, findPii } from '../../odoo/verify.ts';
 import { restoreBackup, verifyBackup } from './restore.ts';
+import { restoreDump } from '../../odoo/dump-restore.ts';
 
 /**
  * Attachments a copy keeps by default: what Odoo regenerates or needs to boot (views, assets, menu
@@ -100,13 +101,11 @@ export const cloneExecutor = defineExecutor({
         await create(srcDb);
         from = { ...src, database: srcDb };
         const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(from), '--dbname', srcDb];
-        const path = backups.store.localPath(fromBackup.manifest.dump.key);
-        const local = path && (await runUserCanRead(path)) ? path : undefined;
-        if (local) await spawnTool(pgRestore, [...restoreArgs, '--jobs', '2', local], { env: pgEnv(from), signal }).done;
-        else {
-          const p = spawnTool(pgRestore, restoreArgs, { env: pgEnv(from), signal, stdin: 'pipe' });
-          await withTool(p, backups.store.get(fromBackup.manifest.dump.key).then((s) => pipeline(s, p.child.stdin!, { signal })));
-        }
+        const { dump } = fromBackup.manifest;
+        await restoreDump({
+          store: backups.store, key: dump.key, bytes: dump.bytes, sha256: dump.sha256, pgRestore, args: restoreArgs, env: pgEnv(from), log: (l) => log(l), signal,
+          scratch: { prefix: `odooops-clone-src-${env.id}-`, runId: run.id, isActive: runIsActive },
+        });
       }
       await log(`the copy is made on the production database server (${where}), as ${maskDb}: personal data is masked as it is copied, secrets are scrubbed and everything is verified there before anything leaves; it is dropped at the end`);
       await create(maskDb);
