@@ -6,11 +6,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { LocalBackupStore, type StoredPart } from '../server/storage/backup-store.ts';
+import { resetRunUser, runUser, setupRunUser } from '../server/infra/run-user.ts';
 import { restoreDump, restoreJobs, type DumpRestoreInput } from '../server/odoo/dump-restore.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTool } from '../server/odoo/pg-tools.ts';
 import { createGeneratedOdooDb, createOdooRole, fingerprintDb, startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
@@ -38,9 +39,12 @@ const KEY = 'p/e/20261201T000000Z-run1/dump.pgc';
 const PREFIX = 'odooops-restore-test-';
 
 before(async () => {
+  // pg_restore runs as the unprivileged run user, as on a worker started as root.
+  if (process.getuid?.() === 0) await setupRunUser(undefined, () => {});
   srv = await startDebianPostgres();
   await createOdooRole(srv, 'odoo', PASSWORD);
   dir = mkdtempSync(join(tmpdir(), 'odooops-restore-parallel-'));
+  chmodSync(dir, 0o755);
   await createGeneratedOdooDb(srv, 'src', 'odoo', PASSWORD, join(dir, 'fs'), { partners: 3000, attachmentsPer10: 0 });
   source = await fingerprintDb(srv, 'src');
   const [pgDump, restore] = await Promise.all([findPgTool('pg_dump', '15'), findPgTool('pg_restore', '15')]);
@@ -52,6 +56,7 @@ before(async () => {
 });
 
 after(async () => {
+  resetRunUser();
   await srv?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -129,6 +134,21 @@ test('an object changed in the store since it was verified: refused before pg_re
   } finally {
     writeFileSync(path, good);
   }
+});
+
+test('a scratch directory the run user cannot enter: streamed into one pg_restore instead of failing there', async (t) => {
+  if (!runUser().switches) {
+    t.skip('tools run as this process\'s own user here (not root): it can read its own scratch');
+    return;
+  }
+  const closed = join(dir, 'closed');
+  mkdirSync(closed, { mode: 0o700 });
+  const r = await target(new NoLocalPathStore(store.root));
+  r.input.scratch.root = closed;
+  assert.deepEqual(await restoreDump(r.input), { way: 'stream', jobs: 1 });
+  assert.deepEqual(await fingerprintDb(srv, r.name), source);
+  assert.match(r.lines.join('\n'), /the run user cannot read the copy in the worker's scratch directory \(.*closed; TMPDIR should be a directory every user may enter, as \/tmp is\): restoring with one job/);
+  assert.deepEqual(readdirSync(closed), [], 'the copy is removed');
 });
 
 test('no room in the scratch: streamed into one pg_restore, still checked', async (t) => {

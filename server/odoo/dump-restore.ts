@@ -72,8 +72,16 @@ export async function restoreDump(o: DumpRestoreInput): Promise<{ way: DumpResto
     const file = join(dir, 'dump.pgc');
     await o.log(`downloading the dump (${mib(o.bytes)}) into the worker's scratch directory (${root}: ${free === null ? 'free space unknown' : `${mib(free)} free`}) for pg_restore with ${jobs} jobs; removed afterwards`);
     const got = await download(o, file);
+    if (got === 'ok') shareWithRunUser(file);
     if (got === 'no room') {
       await o.log(`the worker's scratch directory (${root}) filled up during the download: restoring with one job, streamed from the store and checked as it streams`);
+      await rm(dir, { recursive: true, force: true });
+      await streamed(o);
+      return { way: 'stream', jobs: 1 };
+    }
+    if (!(await runUserCanRead(file))) {
+      // A scratch directory under a parent the run user cannot enter (TMPDIR set to a private directory).
+      await o.log(`the run user cannot read the copy in the worker's scratch directory (${root}; TMPDIR should be a directory every user may enter, as /tmp is): restoring with one job, streamed from the store and checked as it streams`);
       await rm(dir, { recursive: true, force: true });
       await streamed(o);
       return { way: 'stream', jobs: 1 };
