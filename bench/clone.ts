@@ -9,11 +9,18 @@ import { performance } from 'node:perf_hooks';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { maskedCopy } from '../server/odoo/masked-copy.ts';
+import { COPY_SESSIONS, maskedCopy } from '../server/odoo/masked-copy.ts';
 import { restoreDump, restoreJobs } from '../server/odoo/dump-restore.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTool } from '../server/odoo/pg-tools.ts';
 import { LocalBackupStore } from '../server/storage/backup-store.ts';
 import { BENCH_PASSWORD, odooFixture, phases, progress, type OdooFixture } from './odoo-fixture.ts';
+
+/** A store whose objects are not files here, as S3's and an encrypting store's are (no local path). */
+class NoLocalPathStore extends LocalBackupStore {
+  override localPath(): string | undefined {
+    return undefined;
+  }
+}
 
 const f = await odooFixture();
 try {
@@ -44,7 +51,7 @@ try {
   const t1 = performance.now();
   await maskedCopy({
     from: { ...target, database: 'bench_prod' }, into: { ...target, database: 'bench_unmasked' }, pgDump, pgRestore,
-    profile: { version: 1, columns: {}, truncate: [] }, keepFiles: null, parallel: 2, log: async () => {}, signal: new AbortController().signal,
+    profile: { version: 1, columns: {}, truncate: [] }, keepFiles: null, parallel: COPY_SESSIONS, log: async () => {}, signal: new AbortController().signal,
   });
   const unmasked = (performance.now() - t1) / 1000;
   progress('OdooOps: clone run production → staging');
@@ -60,13 +67,6 @@ try {
   await f.close();
 }
 process.exit(0);
-
-/** A store whose objects are not files here, as S3's and an encrypting store's are (no local path). */
-class NoLocalPathStore extends LocalBackupStore {
-  override localPath(): string | undefined {
-    return undefined;
-  }
-}
 
 async function restores(f: OdooFixture, target: { host: string; port: number; user: string; password: string }, pgDump: PgTool, pgRestore: PgTool) {
   const dir = mkdtempSync(join(tmpdir(), 'odooops-bench-restore-'));

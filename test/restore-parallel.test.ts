@@ -114,10 +114,11 @@ test('a store without a local path: a checked copy in the scratch, parallel jobs
   assert.deepEqual(await restoreDump({ ...t.input, jobs: 3 }), { way: 'scratch copy', jobs: 3 });
   assert.deepEqual(await fingerprintDb(srv, t.name), source);
   const log = t.lines.join('\n');
-  assert.match(log, /downloading the dump \([\d.]+ MiB\) into the worker's scratch directory \(.*: [\d.]+ MiB free\) for pg_restore with 3 jobs; removed afterwards/);
+  assert.match(log, /downloading the dump \([\d.]+ MiB\) into the worker's scratch directory \(TMPDIR, [\d.]+ MiB free\) for pg_restore with 3 jobs; removed afterwards/);
   assert.match(log, /downloaded and checked .*: pg_restore with 3 jobs/);
   assert.match(log, /removed what an interrupted earlier run left: the scratch directory odooops-restore-test-9001-dead/);
   assert.deepEqual(readdirSync(scratch).sort(), [`${PREFIX}9002-live`], 'the copy is gone, the running run\'s scratch stays');
+  assert.ok(!log.includes(scratch), 'the worker\'s paths stay out of the run log');
 });
 
 test('an object changed in the store since it was verified: refused before pg_restore touches the target', async () => {
@@ -147,7 +148,7 @@ test('a scratch directory the run user cannot enter: streamed into one pg_restor
   r.input.scratch.root = closed;
   assert.deepEqual(await restoreDump(r.input), { way: 'stream', jobs: 1 });
   assert.deepEqual(await fingerprintDb(srv, r.name), source);
-  assert.match(r.lines.join('\n'), /the run user cannot read the copy in the worker's scratch directory \(.*closed; TMPDIR should be a directory every user may enter, as \/tmp is\): restoring with one job/);
+  assert.match(r.lines.join('\n'), /the run user cannot read the copy in the worker's scratch directory \(TMPDIR should be a directory every user may enter, as \/tmp is\): restoring with one job/);
   assert.deepEqual(readdirSync(closed), [], 'the copy is removed');
 });
 
@@ -166,7 +167,7 @@ test('no room in the scratch: streamed into one pg_restore, still checked', asyn
     ok.input.scratch.root = small;
     assert.deepEqual(await restoreDump(ok.input), { way: 'stream', jobs: 1 });
     assert.deepEqual(await fingerprintDb(srv, ok.name), source);
-    assert.match(ok.lines.join('\n'), /the worker's scratch directory \(.*small\) has [\d.]+ MiB free; a copy of the dump for parallel jobs needs [\d.]+ MiB .*: restoring with one job, streamed from the store and checked as it streams/);
+    assert.match(ok.lines.join('\n'), /the worker's scratch directory \(TMPDIR\) has [\d.]+ MiB free; a copy of the dump for parallel jobs needs [\d.]+ MiB .*: restoring with one job, streamed from the store and checked as it streams/);
     assert.deepEqual(readdirSync(small), [], 'nothing written to the full scratch');
 
     // Streamed, the check comes at the end: the run fails (its side database is dropped by the caller).

@@ -54,13 +54,14 @@ export async function restoreDump(o: DumpRestoreInput): Promise<{ way: DumpResto
     await spawnTool(o.pgRestore, [...o.args, '--jobs', String(jobs), path], { env: o.env, signal: o.signal }).done;
     return { way: 'store file', jobs };
   }
+  // Its path stays out of the log (members read it); the operator knows TMPDIR.
   const root = o.scratch.root ?? tmpdir();
   const stale = await removeStaleScratch(o.scratch.prefix, o.scratch, root);
   if (stale.length) await o.log(`removed what an interrupted earlier run left: ${stale.join(', ')}`);
   const need = o.bytes + HEADROOM;
   const free = await freeBytes(root);
   if (free !== null && free < need) {
-    await o.log(`the worker's scratch directory (${root}) has ${mib(free)} free; a copy of the dump for parallel jobs needs ${mib(need)} (${mib(o.bytes)} and ${mib(HEADROOM)} left free): restoring with one job, streamed from the store and checked as it streams (free space there, or point TMPDIR at a larger disk, for parallel jobs)`);
+    await o.log(`the worker's scratch directory (TMPDIR) has ${mib(free)} free; a copy of the dump for parallel jobs needs ${mib(need)} (${mib(o.bytes)} and ${mib(HEADROOM)} left free): restoring with one job, streamed from the store and checked as it streams (free space there, or point TMPDIR at a larger disk, for parallel jobs)`);
     await streamed(o);
     return { way: 'stream', jobs: 1 };
   }
@@ -70,18 +71,18 @@ export async function restoreDump(o: DumpRestoreInput): Promise<{ way: DumpResto
   try {
     shareWithRunUser(dir);
     const file = join(dir, 'dump.pgc');
-    await o.log(`downloading the dump (${mib(o.bytes)}) into the worker's scratch directory (${root}: ${free === null ? 'free space unknown' : `${mib(free)} free`}) for pg_restore with ${jobs} jobs; removed afterwards`);
+    await o.log(`downloading the dump (${mib(o.bytes)}) into the worker's scratch directory (TMPDIR, ${free === null ? 'free space unknown' : `${mib(free)} free`}) for pg_restore with ${jobs} jobs; removed afterwards`);
     const got = await download(o, file);
     if (got === 'ok') shareWithRunUser(file);
     if (got === 'no room') {
-      await o.log(`the worker's scratch directory (${root}) filled up during the download: restoring with one job, streamed from the store and checked as it streams`);
+      await o.log(`the worker's scratch directory (TMPDIR) filled up during the download: restoring with one job, streamed from the store and checked as it streams`);
       await rm(dir, { recursive: true, force: true });
       await streamed(o);
       return { way: 'stream', jobs: 1 };
     }
     if (!(await runUserCanRead(file))) {
       // A scratch directory under a parent the run user cannot enter (TMPDIR set to a private directory).
-      await o.log(`the run user cannot read the copy in the worker's scratch directory (${root}; TMPDIR should be a directory every user may enter, as /tmp is): restoring with one job, streamed from the store and checked as it streams`);
+      await o.log(`the run user cannot read the copy in the worker's scratch directory (TMPDIR should be a directory every user may enter, as /tmp is): restoring with one job, streamed from the store and checked as it streams`);
       await rm(dir, { recursive: true, force: true });
       await streamed(o);
       return { way: 'stream', jobs: 1 };

@@ -37,7 +37,8 @@ export const normalizePii = {
 
 // Character classes of the tokens, as lookup tables over bytes: the rows are scanned as bytes (the
 // tokens are ASCII), without a string per chunk, a regex per token kind, or a string per candidate
-// token (its hash is looked up first): 44 MB/s with strings and regexes, five times that like this.
+// token (its hash is looked up first). The worker's one thread scans every byte of a clone: on 537 MB
+// of a masked 1 GB database's rows, 9 s against 12 s with strings and regexes.
 const table = (chars: string) => {
   const t = new Uint8Array(256);
   for (const ch of chars) t[ch.charCodeAt(0)] = 1;

@@ -18,7 +18,7 @@ import { tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../..
 import { setCloneLogins, type CloneLogins } from '../../odoo/clone-login.ts';
 import { generateOdooPassword } from '../../odoo/odoo-password.ts';
 import { STRONG_SECRET_LENGTH } from '../redact.ts';
-import { maskedCopy } from '../../odoo/masked-copy.ts';
+import { COPY_SESSIONS, maskedCopy } from '../../odoo/masked-copy.ts';
 import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
 import { placeholderColumns, writePlaceholders } from '../../odoo/placeholders.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
@@ -111,7 +111,7 @@ export const cloneExecutor = defineExecutor({
       await create(maskDb);
       const into: PgTarget = { ...src, database: maskDb };
       const copy = await maskedCopy({
-        from, into, pgDump, pgRestore, profile, parallel: 2, log: (l) => log(l), signal,
+        from, into, pgDump, pgRestore, profile, parallel: COPY_SESSIONS, log: (l) => log(l), signal,
         keepFiles: params.filestore === 'all' ? null : params.filestore === 'none' ? 'false' : KEEP_ASSETS,
         standIn: params.filestore === 'placeholders' ? { columns: placeholderColumns(), label: 'point to placeholder files' } : undefined,
       });
