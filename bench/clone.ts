@@ -13,7 +13,7 @@ import { COPY_SESSIONS, maskedCopy } from '../server/odoo/masked-copy.ts';
 import { restoreDump, restoreJobs } from '../server/odoo/dump-restore.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTool } from '../server/odoo/pg-tools.ts';
 import { LocalBackupStore } from '../server/storage/backup-store.ts';
-import { BENCH_PASSWORD, odooFixture, phases, progress, type OdooFixture } from './odoo-fixture.ts';
+import { odooFixture, phases, progress, type OdooFixture } from './odoo-fixture.ts';
 
 /** A store whose objects are not files here, as S3's and an encrypting store's are (no local path). */
 class NoLocalPathStore extends LocalBackupStore {
@@ -29,7 +29,7 @@ try {
   await admin.query('create database bench_raw owner odoo');
   await admin.end();
   progress('raw: pg_dump -Fc | pg_restore into a new database');
-  const env = { ...process.env, PGPASSWORD: BENCH_PASSWORD };
+  const env = { ...process.env, PGPASSWORD: 'bench-password-16' };
   const conn = ['-h', f.pgsrv.host, '-p', String(f.pgsrv.port), '-U', 'odoo'];
   const t0 = performance.now();
   await new Promise<void>((resolve, reject) => {
@@ -47,7 +47,7 @@ try {
   const admin2 = await f.pgsrv.client();
   await admin2.query('create database bench_unmasked owner odoo');
   await admin2.end();
-  const target = { host: f.pgsrv.host, port: f.pgsrv.port, user: 'odoo', password: BENCH_PASSWORD };
+  const target = { host: f.pgsrv.host, port: f.pgsrv.port, user: 'odoo', password: 'bench-password-16' };
   const t1 = performance.now();
   await maskedCopy({
     from: { ...target, database: 'bench_prod' }, into: { ...target, database: 'bench_unmasked' }, pgDump, pgRestore,

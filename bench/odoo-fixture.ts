@@ -11,8 +11,6 @@ import { call, eventually, chownToRunUser, tempHome } from '../test/helpers/cont
 import { createOdooRole, startDebianPostgres, type DebianPostgres } from '../test/helpers/debian-postgres.ts';
 
 export const progress = (m: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`);
-// At least 12 characters: the worker refuses shorter database passwords (run logs could not hide them).
-export const BENCH_PASSWORD = 'bench-pw-odooops';
 export const GB = Number(process.env.BENCH_GB) > 0 ? Number(process.env.BENCH_GB) : 1;
 
 export interface OdooFixture {
@@ -27,17 +25,24 @@ export interface OdooFixture {
   close(): Promise<void>;
 }
 
-export async function odooFixture(): Promise<OdooFixture> {
+export interface FixtureOptions {
+  /** More registry entries (backup stores, say), merged into the operator's registry. */
+  registry?: Record<string, Record<string, unknown>>;
+  /** The stage of the environment named "production" (a backup benchmark restores into it without an approval when it is "staging"). */
+  productionStage?: 'production' | 'staging';
+}
+
+export async function odooFixture(opts: FixtureOptions = {}): Promise<OdooFixture> {
   const scratch = mkdtempSync(join(tmpdir(), 'odooops-bench-'));
   chmodSync(scratch, 0o755); // the run user (the server is root) works in the filestore root
   const filestore = (db: string) => join(scratch, 'filestore', db);
   const pgsrv = await startDebianPostgres();
-  await createOdooRole(pgsrv, 'odoo', BENCH_PASSWORD);
-  process.env.ODOOOPS_DB_BENCH = BENCH_PASSWORD;
+  await createOdooRole(pgsrv, 'odoo', 'bench-password-16');
+  process.env.ODOOOPS_DB_BENCH = 'bench-password-16';
   const admin = await pgsrv.client();
   await admin.query(`create database bench_prod owner odoo`);
   await admin.end();
-  const db = new pg.Client({ host: pgsrv.host, port: pgsrv.port, user: 'odoo', password: BENCH_PASSWORD, database: 'bench_prod' });
+  const db = new pg.Client({ host: pgsrv.host, port: pgsrv.port, user: 'odoo', password: 'bench-password-16', database: 'bench_prod' });
   await db.connect();
   // ~1.1 KB of database per partner (partner, 2 messages, mail queue, users, bank accounts); attachments
   // of 32 KiB, one per 20 partners, add about as much again in the filestore.
@@ -55,12 +60,13 @@ export async function odooFixture(): Promise<OdooFixture> {
   writeFileSync(join(home, 'infrastructure.yaml'), JSON.stringify({
     databaseServers: { bench: { host: pgsrv.host, port: pgsrv.port, user: 'odoo', password: 'env:ODOOOPS_DB_BENCH', projects: ['bench'] } },
     filestoreRoots: { bench: { path: join(scratch, 'filestore'), projects: ['bench'] } },
+    ...opts.registry,
   }));
   const server = await startServer({ home, log: () => {}, scheduleIntervalMs: 0, leaseSeconds: 60 });
   chownToRunUser(join(scratch, 'filestore'));
   const token = server.token; // the operator's: they may create projects
   await call(server.url, token, 'POST', '/api/projects', { slug: 'bench', name: 'Bench' });
-  for (const [name, stage, dbName] of [['production', 'production', 'bench_prod'], ['staging', 'staging', 'bench_staging']]) {
+  for (const [name, stage, dbName] of [['production', opts.productionStage ?? 'production', 'bench_prod'], ['staging', 'staging', 'bench_staging']]) {
     const r = await call(server.url, token, 'POST', '/api/projects/bench/environments', {
       name, stage, filestore: 'bench', database: { server: 'bench', name: dbName },
     });

@@ -149,6 +149,10 @@ export const Project = z.object({
   createdAt: z.string(),
   /** The registry secret whose value is the password of its clones' users; null: a fresh one per clone. */
   clonePasswordSecret: z.string().nullable().optional(),
+  /** The registry's backup store its backups are written to ("default": the server's own directory). */
+  backupStore: z.string().optional(),
+  /** The store every backup is also copied to in the same run; null: none. */
+  backupCopy: z.string().nullable().optional(),
 });
 export const Member = z.object({
   userId: Uuid,
@@ -237,6 +241,22 @@ export const BackupPart = z.object({ key: z.string(), bytes: z.number().int().no
 export const FilestorePolicy = z.enum(['assets', 'placeholders', 'all', 'none']);
 export type FilestorePolicy = z.infer<typeof FilestorePolicy>;
 
+/** The filestore as one tarball (backups before issue 16, and imports made then): still read. */
+export const TarballFilestore = BackupPart.extend({ files: z.number().int().nonnegative() });
+/**
+ * The filestore as content objects: each file stored once per project and store under its SHA-1
+ * (store.contentKey), and an index (gzip'd JSON lines {"p": path, "s": sha1, "n": size}) listing every
+ * file of this backup; `uploaded` is what this backup added to the store (the rest was there already).
+ */
+export const ObjectsFilestore = z.object({
+  format: z.literal('objects'),
+  index: BackupPart,
+  files: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  uploaded: z.object({ files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
+});
+export type ObjectsFilestore = z.infer<typeof ObjectsFilestore>;
+
 export const BackupManifest = z.object({
   format: z.literal('odooops-backup/1'),
   database: z.string(),
@@ -248,7 +268,7 @@ export const BackupManifest = z.object({
   postgres: z.object({ server: z.string(), pgDump: z.string() }),
   dump: BackupPart,
   /** Null when the environment has no filestore configured. */
-  filestore: BackupPart.extend({ files: z.number().int().nonnegative() }).nullable(),
+  filestore: z.union([ObjectsFilestore, TarballFilestore]).nullable(),
   /** Set on clones: a neutralized, masked copy of another environment. */
   clone: z.object({ source: z.string(), sourceStage: z.string(), masked: z.literal(true), filestore: FilestorePolicy }).optional(),
   /** Set on imports: what was uploaded (its SHA-256 is what an approval was given for). */
@@ -315,6 +335,8 @@ export const Backup = z.object({
   /** A neutralized, masked clone of another environment. */
   masked: z.boolean(),
   runId: z.number().nullable(),
+  /** The registry's stores that hold all of it, the one it was written to first. */
+  stores: z.array(z.string()).optional(),
 });
 export type Backup = z.infer<typeof Backup>;
 /**
@@ -357,6 +379,9 @@ export type InstanceAdmin = z.infer<typeof InstanceAdmin>;
 export const UpdateProject = z.strictObject({
   name: z.string().trim().min(1).max(200).optional(),
   clonePasswordSecret: InfraName.nullable().optional(),
+  /** Backup stores of the registry bound to the project: where backups go, and where each is copied (null: no copy). */
+  backupStore: InfraName.optional(),
+  backupCopy: InfraName.nullable().optional(),
 });
 export type UpdateProject = z.infer<typeof UpdateProject>;
 /**
@@ -401,8 +426,12 @@ export type ProjectGitSettings = z.infer<typeof ProjectGitSettings>;
 export const MaskedClone = z.object({
   backup: Backup,
   manifest: BackupManifest,
-  /** Where each part streams from (verify against the manifest's sha256). */
-  parts: z.object({ dump: z.string(), filestore: z.string().nullable() }),
+  /**
+   * Where each part streams from. The dump and a tarball filestore: verify against the manifest's sha256.
+   * An objects filestore is rebuilt as a tar on the fly: fetch `index` first (its sha256 is the
+   * manifest's filestore.index.sha256), then check each file of the tar against it (SHA-1 and size).
+   */
+  parts: z.object({ dump: z.string(), filestore: z.string().nullable(), index: z.string().nullable().optional() }),
 });
 export type MaskedClone = z.infer<typeof MaskedClone>;
 export const Approval = z.object({
@@ -501,6 +530,66 @@ export const Invitation = z.object({
 export type UserProfile = z.infer<typeof UserProfile>;
 export type AuthSession = z.infer<typeof AuthSession>;
 export type Invitation = z.infer<typeof Invitation>;
+/** What an alert is about (ops.alerts.kind). */
+export const ALERT_KINDS = ['backup_failed', 'backup_missed', 'verify_failed', 'store_filling'] as const;
+export const AlertKind = z.enum(ALERT_KINDS);
+export type AlertKind = z.infer<typeof AlertKind>;
+/** What one channel answered when the worker delivered an alert; never its URL or a secret. */
+export const AlertDelivery = z.object({
+  channel: z.string(),
+  kind: z.enum(['webhook', 'smtp']),
+  ok: z.boolean(),
+  attempts: z.number(),
+  /** The webhook's HTTP status, or the SMTP server's reply code. */
+  status: z.number().optional(),
+  error: z.string().optional(),
+  at: z.string(),
+});
+export type AlertDelivery = z.infer<typeof AlertDelivery>;
+export const Alert = z.object({
+  id: z.number(),
+  project: z.string(),
+  /** Null for an alert about the whole project (a backup store filling up). */
+  environment: z.string().nullable(),
+  kind: AlertKind,
+  title: z.string(),
+  message: z.string(),
+  runId: z.number().nullable(),
+  createdAt: z.string(),
+  deliveries: z.array(AlertDelivery),
+  /** Null while a worker still has to deliver it. */
+  deliveredAt: z.string().nullable(),
+});
+export type Alert = z.infer<typeof Alert>;
+/** An 'alert' message on the project's Realtime topic (project:<uuid>). */
+export const AlertBroadcast = z.object({
+  id: z.number(),
+  project_id: z.string(),
+  environment: z.string().nullable(),
+  kind: AlertKind,
+  title: z.string(),
+  message: z.string(),
+  run_id: z.number().nullable(),
+  created_at: z.string(),
+});
+export type AlertBroadcast = z.infer<typeof AlertBroadcast>;
+/**
+ * PUT /api/projects/:p/alert-settings (admins): which of the registry's alert channels bound to the
+ * project its alerts go to, and the addresses its SMTP channels mail.
+ */
+export const UpdateAlertSettings = z.strictObject({
+  channels: z.array(InfraName).max(20).refine((c) => new Set(c).size === c.length, 'a channel is named once'),
+  emails: z.array(z.email().max(320)).max(20, 'at most 20 addresses').default([]),
+});
+export type UpdateAlertSettings = z.input<typeof UpdateAlertSettings>;
+export const AlertSettings = z.object({
+  channels: z.array(z.string()),
+  emails: z.array(z.string()),
+  /** The channels the registry binds to the project, to choose from. */
+  available: z.array(z.object({ name: z.string(), kind: z.enum(['webhook', 'smtp']), description: z.string() })),
+});
+export type AlertSettings = z.infer<typeof AlertSettings>;
+
 export const ApiError = z.object({
   error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional(), details: z.unknown().optional() }),
 });

@@ -7,6 +7,8 @@ import { BranchName, EnvironmentName, FilestorePolicy, ImportParams } from './in
 
 export const backupParams = z.strictObject({ kind: z.enum(['manual', 'daily', 'pre-deploy']).default('manual') });
 export const restoreParams = z.strictObject({ backup: z.uuid() });
+/** A verify re-reads one backup of the run's project from the store and checks every checksum. */
+export const verifyParams = z.strictObject({ backup: z.uuid() });
 export const cloneParams = z.strictObject({
   /** The source environment's name; the project's production environment when omitted. */
   from: EnvironmentName.optional(),
@@ -38,6 +40,7 @@ export const RUN_PARAMS = {
   deploy: deployParams,
   destroy: noParams,
   import: ImportParams,
+  verify: verifyParams,
 } as const satisfies Record<string, z.ZodType>;
 export type BuiltinRunKind = keyof typeof RUN_PARAMS;
 
@@ -52,6 +55,7 @@ const ALLOWED: Record<string, Record<string, string>> = {
     profile: 'masking rules (JSON or YAML) that make the project\'s profile stricter',
   },
   deploy: { revision: 'a full commit id (40 hex digits)', branch: 'a branch name of the project\'s repository' },
+  verify: { backup: 'the id of a backup of this project (odooops backup list PROJECT ENV)' },
   import: {
     upload: 'the id an upload answered with (odooops env import PROJECT ENV FILE uploads and queues)',
     sha256: 'the uploaded file\'s SHA-256, as the upload answered it',

@@ -1,6 +1,6 @@
 // `odooops server`: the control-plane database (embedded by default), migrations, the HTTP API and
 // the worker in one process.
-import { LocalBackupStore } from './storage/backup-store.ts';
+import { resolveStores, type BackupStores } from './storage/store-of.ts';
 import { Scheduler } from './worker/scheduler.ts';
 import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -20,7 +20,7 @@ import { homeFiles, odooopsHome, sharedDir } from './paths.ts';
 import { loadExecutors } from './worker/executors/index.ts';
 import { Worker } from './worker/worker.ts';
 import { DEMO_SLUG, demoInfrastructure, queueDemoClone, seedDemo } from './demo.ts';
-import { Infrastructure, type Builtins } from './infra/registry.ts';
+import { DEFAULT_BACKUP_STORE, Infrastructure, type Builtins } from './infra/registry.ts';
 import { ensureInstanceAdmin, publishInfrastructure } from './infra/publish.ts';
 import { writeUpgradeSuggestion } from './infra/upgrade.ts';
 import { giveToRunUser, setupRunUser, shareWithRunUser } from './infra/run-user.ts';
@@ -159,7 +159,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     // The registry: the operator's file, plus the demo's built-in entries when there is a demo (asked for
     // now, or made by an earlier --demo start): no demo role or filestore for a server that never had one.
     const hasDemo = opts.demo || (await pool.query('select 1 from ops.projects where slug = $1', [DEMO_SLUG])).rowCount === 1;
-    const builtins: Builtins = hasDemo ? await demoInfrastructure({ databaseUrl, home, log }) : {};
+    // The server's own directory is the backup store "default", bound to every project.
+    const backupDir = opts.backupDir ?? homeFiles(home).backups;
+    const builtins: Builtins = { ...(hasDemo ? await demoInfrastructure({ databaseUrl, home, log }) : {}), backupDir };
     const infraFile = opts.infraFile ?? process.env.ODOOOPS_INFRA ?? homeFiles(home).infrastructure;
     let infra = Infrastructure.load(infraFile, builtins);
     for (const w of infra.warnings) log(`registry: ${w}`);
@@ -172,17 +174,21 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const executors = await loadExecutors(opts.executorModules ?? []);
     const github = opts.githubToken ? new GitHubFeedback({ token: opts.githubToken, baseUrl: opts.githubApiUrl }) : null;
     let worker: Worker | undefined;
-    const backupStore = new LocalBackupStore(opts.backupDir ?? homeFiles(home).backups);
+    // The API reads backups through the same registry as the worker (a project's store may be off-site).
+    const backupStores: BackupStores = {
+      uploads: infra.backupStore(DEFAULT_BACKUP_STORE, '*'),
+      resolve: (slug, names) => resolveStores(names, (name) => infra.backupStore(name, slug)),
+    };
     if (opts.worker !== false) {
       worker = new Worker({
         pool, databaseUrl, executors, log,
         concurrency: opts.concurrency, leaseSeconds: opts.leaseSeconds, sweepIntervalMs: opts.sweepIntervalMs,
-        infra, backupStore, github, workDir: prepareWorkDir(opts.workDir ?? join(sharedDir(home), 'work'), opts.backupDir ?? homeFiles(home).backups),
+        infra, github, workDir: prepareWorkDir(opts.workDir ?? join(sharedDir(home), 'work'), backupDir),
       });
       await worker.start();
       if (demoSeeded) log(`demo: cloning production into staging (run ${await queueDemoClone(pool)})`);
       if (opts.scheduleIntervalMs !== 0) {
-        const scheduler = new Scheduler(pool, opts.scheduleIntervalMs ?? 10 * 60_000, log);
+        const scheduler = new Scheduler(pool, opts.scheduleIntervalMs ?? 10 * 60_000, log, { stores: () => infra.watchedBackupStores(log) });
         scheduler.start();
         cleanups.push(async () => scheduler.stop());
       }
@@ -209,7 +215,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
       githubClientIds: new Set([VSCODE_GITHUB_CLIENT_ID, ...(opts.githubClientId ? [opts.githubClientId] : []), ...(opts.githubAllowedClientIds ?? [])]),
       sessionTtlSeconds: opts.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS, rateLimit: opts.signInRateLimit,
     });
-    const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, auth, signIn, backupStore, importLimits, log, github, githubWebhookSecret: opts.githubWebhookSecret });
+    const api = createApiServer({ pool, verifier, mode, version: VERSION, realtime, auth, signIn, backupStores, importLimits, log, github, githubWebhookSecret: opts.githubWebhookSecret });
     await new Promise<void>((resolve, reject) => {
       api.once('error', reject);
       api.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());

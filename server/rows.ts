@@ -29,4 +29,7 @@ export interface ProjectRow {
   dev_url_template: string | null;
   /** A registry secret's name: the password of its clones' users (server/odoo/clone-login.ts). */
   clone_password_secret?: string | null;
+  /** Registry names: the store backups are written to, and the one each is copied to in the same run (null: none). */
+  backup_store?: string;
+  backup_copy?: string | null;
 }

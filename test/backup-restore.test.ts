@@ -69,8 +69,10 @@ test('backup then restore gives back every row and every filestore file', async 
   assert.equal(b.manifest.modules.mail, '17.0.1.15');
   assert.ok(!('crm' in b.manifest.modules), 'only installed modules');
   assert.equal(b.manifest.filestore!.files, Object.keys(beforeFs).length);
-  assert.deepEqual(readdirSync(b.dir).sort(), ['dump.pgc', 'filestore.tar', 'manifest.json']);
-  assert.equal(Number(row.size_bytes), b.manifest.dump.bytes + b.manifest.filestore!.bytes + readFileSync(join(b.dir, 'manifest.json')).length);
+  assert.deepEqual(readdirSync(b.dir).sort(), ['dump.pgc', 'filestore.index', 'manifest.json']);
+  // The files are content objects of the project (filestore-objects.ts): the backup's size is what it added.
+  const fsPart = b.manifest.filestore as C.ObjectsFilestore;
+  assert.equal(Number(row.size_bytes), b.manifest.dump.bytes + fsPart.index.bytes + fsPart.uploaded.bytes + readFileSync(join(b.dir, 'manifest.json')).length);
   const log = await logText(b.run.id);
   assert.match(log, /pg_dump -Fc shop_dev/);
   assert.ok(!log.includes(PASSWORD));

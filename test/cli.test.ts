@@ -92,8 +92,8 @@ test('project create, env create, env list --json and project list', async () =>
   assert.equal(projects.code, 0, show(projects));
   const row = projects.stdout.split('\n').find((l) => l.startsWith(`${P} `));
   assert.ok(row, show(projects));
-  assert.match(row, /Acme ERP\s+admin$/);
-  assert.match(projects.stdout, /^SLUG\s+NAME\s+ROLE$/m);
+  assert.match(row, /Acme ERP\s+admin\s+store "default", no copy$/);
+  assert.match(projects.stdout, /^SLUG\s+NAME\s+ROLE\s+BACKUPS$/m);
 
   // The audit log of the project, as its admin reads it (`odooops audit PROJECT` used to be "unknown command").
   const audit = await cli(['audit', P, '--json']);

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type * as C from '../contract/index.ts';
 import { findPii } from '../server/odoo/verify.ts';
+import { LocalBackupStore } from '../server/storage/backup-store.ts';
+import { readIndex } from '../server/storage/filestore-objects.ts';
 import pg from 'pg';
 import { fingerprintDb, fingerprintDir } from './helpers/debian-postgres.ts';
 import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
@@ -165,6 +167,21 @@ test('a damaged download or too little disk changes nothing', async () => {
   } finally {
     bytes.writeUInt8(bytes[mid]! ^ 0xff, mid);
     writeFileSync(dump, bytes);
+  }
+  // Flip one byte of a file of the clone's filestore (a content object): the server stops the tar at that
+  // file, and the client would refuse it against the index anyway; nothing changes.
+  const store = new LocalBackupStore(join(p.cp.server.home, 'backups'));
+  const [file] = await readIndex(store, clone.manifest.filestore as C.ObjectsFilestore);
+  const object = store.localPath(store.contentKey(clone.manifest.dump.key.split('/')[0]!, file!.s))!;
+  const good = readFileSync(object);
+  writeFileSync(object, Buffer.concat([good.subarray(0, -1), Buffer.from([good.at(-1)! ^ 1])]));
+  try {
+    const r = await cli(['dev', 'pull', 'pull', '--db', 'devlocal']);
+    assert.notEqual(r.code, 0, r.out);
+    // The first file of the index: the server finds it damaged before it answers, and says so.
+    assert.match(r.err, new RegExp(`cannot be pulled: filestore file ${file!.p} is damaged in the backup store: its object has the SHA-1 [0-9a-f]{40}, the index says ${file!.s}`));
+  } finally {
+    writeFileSync(object, good);
   }
   // A 16 KiB disk for the download.
   const small = mkdtempSync(join(p.scratch, 'small-'));

@@ -143,9 +143,9 @@ test('a project admin picks only what the operator bound to their project: no ho
     await assert.rejects(p.cp.sql(who, (c) => c.query(`update ops.infrastructure set projects = array['evil'] where name = $1`, [DB_SERVER])), /permission denied/);
     await assert.rejects(p.cp.sql(who, (c) => c.query(`insert into ops.infrastructure (kind, name, projects) values ('runtime', 'x', array['evil'])`)), /permission denied/);
   }
-  // What evil sees of the registry: its own entries, none of acme's, and no host or password.
+  // What evil sees of the registry: its own entries, none of acme's, and no host or password (the server's own backup directory is every project's).
   const seen = (await evil('GET', '/infrastructure')).body as C.InfraEntry[];
-  assert.deepEqual(seen.map((e) => `${e.kind}:${e.name}`), ['database_server:evil-pg', 'database_server:shared-pg', 'filestore_root:evil-files', 'repository:evil-repos', 'runtime:evil-odoo']);
+  assert.deepEqual(seen.map((e) => `${e.kind}:${e.name}`), ['backup_store:default', 'database_server:evil-pg', 'database_server:shared-pg', 'filestore_root:evil-files', 'repository:evil-repos', 'runtime:evil-odoo']);
   assert.ok(!JSON.stringify(seen).includes(p.passwordVar) && seen.every((e) => e.projects === undefined));
 });
 

@@ -13,6 +13,7 @@ import { registerCommands } from './commands.ts';
 import { localConnection, TOKEN_KEY } from './connection.ts';
 import { LogPanels, VIEW_TYPE } from './logPanel.ts';
 import { followProjects } from './projectFeed.ts';
+import { showAlert } from './alerts.ts';
 import { Store } from './store.ts';
 import { OdooOpsTree } from './tree.ts';
 import { methodOf, SignIns } from './signIn.ts';
@@ -132,6 +133,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
         // The requester hears of the decision; an approved request can be run from the notification.
         if (a && a.requestedBy === store.me && status !== 'pending') commands.onDecided(project, a);
       }, () => {}),
+      alert: (project, payload) => void showAlert({
+        showWarning: (text, ...actions) => vscode.window.showWarningMessage(text, ...actions),
+        openRun: (id) => panels.open(id),
+      }, project, payload),
       rejoined: async (project) => void (await store.refreshProject(project)),
       state: (state, detail) => {
         feedStates.push(state === 'reconnecting' ? `reconnecting: ${detail ?? ''}` : state);

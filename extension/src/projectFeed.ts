@@ -1,5 +1,6 @@
 // What changes in the user's projects, as it happens: one private Realtime channel per project
-// (project:<uuid>; events 'run' and 'approval', ids only: the details are read through the API). After
+// (project:<uuid>; events 'run' and 'approval', ids only: the details are read through the API; 'alert'
+// carries its message, shown as it comes). After
 // a drop supabase-js rejoins by itself; what changed meanwhile was not broadcast to anyone, so a rejoin
 // reads the project's recent runs and approvals again (the same gap fill the log follower does).
 // No vscode import: tested against a real server and gateway.
@@ -12,6 +13,8 @@ export type FeedState = 'live' | 'reconnecting';
 export interface FeedHandlers {
   run(run: C.Run): void;
   approval(project: string, id: string, status: string): void;
+  /** An alert of the project (contract AlertBroadcast), as broadcast. */
+  alert?(project: string, payload: unknown): void;
   /** After a drop: read again whatever the project may have missed. */
   rejoined(project: string): Promise<void>;
   state(state: FeedState, detail?: string): void;
@@ -47,6 +50,7 @@ export async function followProjects(api: Pick<ApiClient, 'get' | 'target'> & Pa
         const { id, status } = payload as { id?: string; status?: string };
         if (id) h.approval(p.slug, id, status ?? '');
       })
+      .on('broadcast', { event: 'alert' }, ({ payload }) => h.alert?.(p.slug, payload))
       .subscribe((status, err) => {
         if (closing) return;
         if (status === 'SUBSCRIBED') {

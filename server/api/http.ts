@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { MAX_BODY_BYTES, type Health } from '../../contract/index.ts';
 import { AuthError, type TokenVerifier } from '../auth/tokens.ts';
 import { pipeline } from 'node:stream/promises';
-import type { BackupStore } from '../storage/backup-store.ts';
+import type { BackupStores } from '../storage/store-of.ts';
 import { HttpError, toHttpError } from './errors.ts';
 import { jsonMediaTypeProblem, parseJsonInput, refuseNul } from './json-input.ts';
 import { routes } from './routes.ts';
@@ -20,7 +20,8 @@ export interface ApiOptions {
   realtime: Health['realtime'];
   /** How people sign in (GET /api/health tells clients). */
   auth?: Health['auth'];
-  backupStore?: BackupStore;
+  /** Where backups are read from (the registry's stores) and import uploads kept. */
+  backupStores?: BackupStores;
   /** GitHub webhooks (POST /api/webhooks/github): the secret, and where feedback goes. */
   /** What an import upload may weigh and expand to (the operator's --max-import-size). */
   importLimits?: ImportLimits;
@@ -97,7 +98,7 @@ export function createApiServer(opts: ApiOptions): Server {
       );
       refuseNul('path parameter', Object.entries(params));
       refuseNul('query parameter', url.searchParams);
-      const reply = await match.handler({ pool: opts.pool, backupStore: opts.backupStore, claims, params, query: Object.fromEntries(url.searchParams), body,
+      const reply = await match.handler({ pool: opts.pool, backupStores: opts.backupStores, claims, params, query: Object.fromEntries(url.searchParams), body,
         ...(match.raw ? { request: req, importLimits: opts.importLimits } : {}) });
       if (reply.stream) {
         // Headers are out once bytes flow: a failure later can only cut the download short.

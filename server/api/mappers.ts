@@ -15,6 +15,8 @@ export const ENV_SELECT = `
 export const toProject = (r: Row): Project => ({
   id: r.id, slug: r.slug, name: r.name, role: r.role ?? null, createdAt: iso(r.created_at)!,
   clonePasswordSecret: r.clone_password_secret ?? null,
+  backupStore: r.backup_store ?? 'default',
+  backupCopy: r.backup_copy ?? null,
 });
 
 export const toMember = (r: Row): Member => ({
@@ -52,6 +54,7 @@ export const toBackup = (r: Row): C.Backup => ({
   database: r.manifest?.database ?? null,
   masked: r.manifest?.clone?.masked === true,
   runId: r.run_id === null ? null : Number(r.run_id),
+  stores: r.stores ?? ['default'],
 });
 
 export const toRun = (r: Row): Run => ({
@@ -96,4 +99,9 @@ export const toAudit = (r: Row): AuditEntry => ({
 /** A registry entry; its bindings only for instance admins (members see what their project may use). */
 export const toInfra = (r: Row, withProjects: boolean): InfraEntry => ({
   kind: r.kind, name: r.name, description: r.description, details: r.details, ...(withProjects ? { projects: r.projects } : {}),
+});
+
+export const toAlert = (r: Row): C.Alert => ({
+  id: Number(r.id), project: r.project_slug, environment: r.environment_name ?? null, kind: r.kind, title: r.title, message: r.message,
+  runId: r.run_id === null ? null : Number(r.run_id), createdAt: iso(r.created_at)!, deliveries: r.deliveries ?? [], deliveredAt: iso(r.delivered_at),
 });

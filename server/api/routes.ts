@@ -2,8 +2,9 @@
 // as the calling user (asUser), so row level security and the ops functions decide what is allowed.
 import type { Readable } from 'node:stream';
 import type pg from 'pg';
-import { missingParts, type BackupStore } from '../storage/backup-store.ts';
+import { firstComplete, type BackupStores } from '../storage/store-of.ts';
 import { odooZip } from '../odoo/odoo-zip.ts';
+import { FilestoreObjectDamaged, filestoreTar, isObjects } from '../storage/filestore-objects.ts';
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { asUser, type Claims } from '../db/session.ts';
@@ -13,12 +14,12 @@ import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '..
 import { parseMaskProfile, projectMaskProfile } from '../odoo/mask.ts';
 import { floorDescriptions, floorViolations, tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../odoo/mask-policy.ts';
 import { checkRunParams } from './run-checks.ts';
-import { ENV_SELECT, RUN_SELECT, toApproval, toAudit, toBackup, toEnvironment, toInfra, toInvitation, toMember, toProject, toRun } from './mappers.ts';
+import { ENV_SELECT, RUN_SELECT, toAlert, toApproval, toAudit, toBackup, toEnvironment, toInfra, toInvitation, toMember, toProject, toRun } from './mappers.ts';
 
 export interface RequestContext {
   pool: pg.Pool;
-  /** Where backups are read from (downloads); absent on a server without one. */
-  backupStore?: BackupStore;
+  /** Where backups are read from (downloads) and uploads kept; absent on a server without them. */
+  backupStores?: BackupStores;
   claims: Claims;
   params: Record<string, string>;
   query: Record<string, string>;
@@ -94,6 +95,20 @@ async function bound(c: pg.PoolClient, project: { id: string; slug: string }, ki
       `The operator declares ${what}s and binds them to projects in the registry; odooops infra list ${project.slug} shows what this project may use.`);
   }
   return toInfra(found, false);
+}
+
+/**
+ * The stores of a backup (row with project_slug and stores) this server's registry resolves, or a 503 that
+ * says why none does (the registry names, never a path or a bucket).
+ */
+function backupStoresOf(backupStores: BackupStores | undefined, backup: { id: string; project_slug: string; stores?: string[] }) {
+  if (!backupStores) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; use a server that runs workers');
+  const { stores, problems } = backupStores.resolve(backup.project_slug, backup.stores ?? ['default']);
+  if (!stores.length) {
+    throw new HttpError(503, 'backup_store_unavailable', `backup ${backup.id} is in no store this server can use: ${problems.join('; ')}`,
+      'The operator declares backup stores in this server\'s registry (backupStores:) and binds them to the project; odooops infra check tells whether they can be reached.');
+  }
+  return stores;
 }
 
 /** The lowest port of a local runtime's range that no live environment of that runtime uses. */
@@ -204,8 +219,17 @@ export const routes: Route[] = [
       const project = await findProject(c, params.project!);
       requireAdmin(project, 'change its settings');
       if (input.clonePasswordSecret) await bound(c, project, 'secret', input.clonePasswordSecret);
-      const set = ([['name', input.name], ['clone_password_secret', input.clonePasswordSecret]] as [string, unknown][]).filter(([, v]) => v !== undefined);
-      if (!set.length) throw new HttpError(400, 'invalid_request', 'nothing to change: give name or clonePasswordSecret');
+      // Where backups go is the operator's to offer (the registry binds stores) and a project admin's to pick.
+      if (input.backupStore) await bound(c, project, 'backup_store', input.backupStore);
+      if (input.backupCopy) await bound(c, project, 'backup_store', input.backupCopy);
+      const current = project as unknown as { backup_store: string; backup_copy: string | null };
+      if (input.backupStore !== undefined || input.backupCopy !== undefined) {
+        const [store, copy] = [input.backupStore ?? current.backup_store, input.backupCopy === undefined ? current.backup_copy : input.backupCopy];
+        if (store === copy) throw new HttpError(400, 'invalid_request', `the backup copy must go to another store than the backups themselves ("${store}")`, 'Pick another store for the copy (odooops infra list PROJECT), or --no-backup-copy.');
+      }
+      const set = ([['name', input.name], ['clone_password_secret', input.clonePasswordSecret], ['backup_store', input.backupStore], ['backup_copy', input.backupCopy]] as [string, unknown][])
+        .filter(([, v]) => v !== undefined);
+      if (!set.length) throw new HttpError(400, 'invalid_request', 'nothing to change: give name, clonePasswordSecret, backupStore or backupCopy');
       await c.query(`update ops.projects set ${set.map(([k], i) => `${k} = $${i + 2}`).join(', ')} where id = $1`, [project.id, ...set.map(([, v]) => v)]);
       return { body: toProject(await findProject(c, project.slug)) };
     });
@@ -586,7 +610,7 @@ export const routes: Route[] = [
       );
       return { body: rows.map(toBackup) };
     })),
-  route('GET', '/api/backups/(?<id>[^/]+)/download', async ({ pool, claims, params, query, backupStore }) => {
+  route('GET', '/api/backups/(?<id>[^/]+)/download', async ({ pool, claims, params, query, backupStores }) => {
     const id = C.Uuid.safeParse(params.id);
     if (!id.success) throw notFound(`backup ${params.id}`);
     const format = z.enum(['odoo-zip']).default('odoo-zip').parse(query.format);
@@ -601,11 +625,11 @@ export const routes: Route[] = [
       if (!rows[0].allowed) throw new HttpError(403, 'forbidden', `your role cannot download backups of ${rows[0].stage} environments`);
       return rows[0];
     });
-    if (!backupStore) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; download from a server that runs workers');
     const manifest = C.BackupManifest.parse(backup.manifest);
     // Every part, before any header: once the zip's headers are out, a missing part can only cut it short.
-    const missing = await missingParts(backupStore, manifest);
-    if (missing.length) {
+    const { store: backupStore, missing, unreachable } = await firstComplete(backupStoresOf(backupStores, backup), manifest, backup.project_id);
+    if (!backupStore && !missing.length) throw new HttpError(503, 'backup_store_unavailable', `backup ${id.data}: ${unreachable.join('; ')}`, 'Try again later; the operator can check the store with odooops infra check.');
+    if (!backupStore) {
       throw backupFilesMissing(`backup ${id.data} cannot be downloaded`, missing,
         `Download or restore another backup of ${backup.environment_name} (odooops backup list ${backup.project_slug} ${backup.environment_name}), or take a new one (odooops run queue ${backup.project_slug} ${backup.environment_name} backup).`);
     }
@@ -613,16 +637,30 @@ export const routes: Route[] = [
     await audit(pool, claims, backup.project_id, 'backup.download', String(id.data), { format, environment: backup.environment_name });
     return {
       stream: {
-        readable: await odooZip(backupStore, manifest),
+        readable: await odooZip(backupStore, manifest, backup.project_id),
         headers: { 'content-type': 'application/zip', 'content-disposition': `attachment; filename="${name}"` },
       },
     };
   }),
 
+  // Verify: re-reads a backup and checks every checksum, on the backup's environment (queue_run decides
+  // who may: those who may back that environment up).
+  route('POST', '/api/backups/(?<id>[^/]+)/verify', async ({ pool, claims, params }) => {
+    const id = C.Uuid.safeParse(params.id);
+    if (!id.success) throw notFound(`backup ${params.id}`);
+    return asUser(pool, claims, async (c) => {
+      const { rows } = await c.query(
+        `select b.id, b.environment_id, e.name as environment_name from ops.backups b join ops.environments e on e.id = b.environment_id where b.id = $1`, [id.data]);
+      if (!rows[0]) throw notFound(`backup ${id.data}`);
+      const q = await c.query('select * from ops.queue_run($1, $2, $3)', [rows[0].environment_id, 'verify', JSON.stringify({ backup: id.data })]);
+      return { status: 201, body: toRun(await getRun(c, q.rows[0].run_id)) };
+    });
+  }),
+
   // Imports: the body is the export itself (Odoo zip, pg_dump -Fc, or a bundle with a filestore tarball).
   {
     method: 'POST', pattern: new RegExp(`^/api/projects/${P}/environments/${E}/imports$`), raw: true,
-    handler: async ({ pool, claims, params, request, backupStore, importLimits }) => {
+    handler: async ({ pool, claims, params, request, backupStores, importLimits }) => {
       const limits = importLimits ?? DEFAULT_IMPORT_LIMITS;
       // Who may, and whether it can fit, before a byte of the body is read.
       const { project, env, knownMajor } = await asUser(pool, claims, async (c) => {
@@ -633,6 +671,8 @@ export const routes: Route[] = [
         const { rows } = await c.query(`select manifest->'odoo'->>'majorVersion' as v from ops.backups where environment_id = $1 order by created_at desc limit 1`, [found.env.id]);
         return { ...found, knownMajor: (rows[0]?.v as string | undefined) ?? null };
       });
+      // Uploads wait in the server's own directory: the import run turns them into a backup in the project's store.
+      const backupStore = backupStores?.uploads;
       if (!backupStore) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; import through a server that runs workers');
       checkDeclaredSize(request!, limits);
       const got = await receiveImport(request!, backupStore, { projectId: project.id, envId: env.id, userId: claims.sub }, limits);
@@ -683,11 +723,14 @@ export const routes: Route[] = [
       const body: C.MaskedClone = {
         backup: toBackup(rows[0]),
         manifest,
-        parts: { dump: `/api/backups/${rows[0].id}/parts/dump`, filestore: manifest.filestore ? `/api/backups/${rows[0].id}/parts/filestore` : null },
+        parts: {
+          dump: `/api/backups/${rows[0].id}/parts/dump`, filestore: manifest.filestore ? `/api/backups/${rows[0].id}/parts/filestore` : null,
+          index: isObjects(manifest.filestore) ? `/api/backups/${rows[0].id}/parts/index` : null,
+        },
       };
       return { body };
     })),
-  route('GET', '/api/backups/(?<id>[^/]+)/parts/(?<part>dump|filestore)', async ({ pool, claims, params, backupStore }) => {
+  route('GET', '/api/backups/(?<id>[^/]+)/parts/(?<part>dump|filestore|index)', async ({ pool, claims, params, backupStores }) => {
     const id = C.Uuid.safeParse(params.id);
     if (!id.success) throw notFound(`backup ${params.id}`);
     const backup = await asUser(pool, claims, async (c) => {
@@ -701,23 +744,79 @@ export const routes: Route[] = [
       if (!rows[0].allowed) throw new HttpError(403, 'forbidden', 'your role cannot pull copies of this project\'s data');
       return rows[0];
     });
-    if (!backupStore) throw new HttpError(503, 'no_backup_store', 'this server has no backup store; pull from a server that runs workers');
     const manifest = C.BackupManifest.parse(backup.manifest);
     const part = params.part === 'dump' ? manifest.dump : manifest.filestore;
     if (!part) throw notFound(`the filestore of backup ${id.data} (it has none)`);
+    if (params.part === 'index' && !isObjects(part)) throw notFound(`the filestore index of backup ${id.data} (its filestore is one tarball)`);
     // Both parts, not only this one: a pull that gets the dump and then finds no filestore is wasted.
-    const missing = await missingParts(backupStore, manifest);
-    if (missing.length) {
+    const { store: backupStore, missing, unreachable } = await firstComplete(backupStoresOf(backupStores, backup), manifest, backup.project_id);
+    if (!backupStore && !missing.length) throw new HttpError(503, 'backup_store_unavailable', `backup ${id.data}: ${unreachable.join('; ')}`, 'Try again later; the operator can check the store with odooops infra check.');
+    if (!backupStore) {
       throw backupFilesMissing(`masked clone ${id.data} cannot be pulled`, missing,
         `Make a new clone (odooops run queue ${backup.project_slug} ${backup.environment_name} clone --param from=${manifest.clone!.source} --follow), then pull again.`);
     }
-    await audit(pool, claims, backup.project_id, 'backup.pull', String(id.data), { part: params.part });
+    if (params.part !== 'index') await audit(pool, claims, backup.project_id, 'backup.pull', String(id.data), { part: params.part });
+    if (isObjects(part)) {
+      // The index as stored (its SHA-256 is the manifest's); the filestore rebuilt from the objects, each
+      // checked as it streams (a damaged one cuts the tar short), and checked again by the client
+      // against the index.
+      if (params.part === 'index') {
+        const headers: Record<string, string> = { 'content-type': 'application/gzip', 'content-length': String(part.index.bytes), 'x-odooops-sha256': part.index.sha256 };
+        return { stream: { readable: await backupStore.get(part.index.key), headers } };
+      }
+      const headers: Record<string, string> = { 'content-type': 'application/x-tar', 'x-odooops-files': String(part.files) };
+      const readable = await filestoreTar(backupStore, backup.project_id, part, undefined, { mtime: new Date(manifest.createdAt) }).catch((err) => {
+        if (!(err instanceof FilestoreObjectDamaged)) throw err;
+        throw new HttpError(500, 'backup_damaged', `masked clone ${id.data} cannot be pulled: ${err.message}`,
+          `Make a new clone (odooops run queue ${backup.project_slug} ${backup.environment_name} clone --param from=${manifest.clone!.source} --follow), then pull again.`);
+      });
+      return { stream: { readable, headers } };
+    }
     return {
       stream: {
         readable: await backupStore.get(part.key),
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(part.bytes), 'x-odooops-sha256': part.sha256 },
       },
     };
+  }),
+
+  // Alerts: members read their project's (RLS); admins choose channels the registry binds to it -------
+  route('GET', `/api/projects/${P}/alerts`, async ({ pool, claims, params, query }) => {
+    const limit = z.coerce.number().int().min(1).max(500).default(50).parse(query.limit);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      const { rows } = await c.query(
+        `select a.*, $2::text as project_slug, e.name as environment_name from ops.alerts a left join ops.environments e on e.id = a.environment_id
+         where a.project_id = $1 order by a.created_at desc, a.id desc limit $3`, [project.id, project.slug, limit]);
+      return { body: rows.map(toAlert) };
+    });
+  }),
+  route('GET', `/api/projects/${P}/alert-settings`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'see where its alerts go (its recipients\' addresses)');
+      return { body: await alertSettings(c, project) };
+    })),
+  route('PUT', `/api/projects/${P}/alert-settings`, async ({ pool, claims, params, body }) => {
+    const input = C.UpdateAlertSettings.parse(body);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'choose where its alerts go');
+      const kinds = new Map<string, unknown>();
+      for (const name of input.channels) kinds.set(name, (await bound(c, project, 'alert_channel', name)).details.kind);
+      const smtp = [...kinds.values()].includes('smtp');
+      if (smtp && input.emails.length === 0) {
+        throw new HttpError(400, 'invalid_request', 'an SMTP channel needs the addresses to mail', `Add them: odooops project alerts ${project.slug} --channel NAME --email ADDRESS (at most 20).`);
+      }
+      if (!smtp && input.emails.length) {
+        throw new HttpError(400, 'invalid_request', 'email addresses are for SMTP channels, and none is chosen', `Choose one too: odooops project alerts ${project.slug} --channel NAME --email ADDRESS (odooops infra list ${project.slug} shows the channels).`);
+      }
+      await c.query(
+        `insert into ops.alert_settings (project_id, channels, emails) values ($1, $2, $3)
+         on conflict (project_id) do update set channels = excluded.channels, emails = excluded.emails`,
+        [project.id, input.channels, input.emails]);
+      return { body: await alertSettings(c, project) };
+    });
   }),
 
   // Approvals --------------------------------------------------------------------------------------
@@ -793,6 +892,17 @@ async function checkCloneProfile(c: pg.PoolClient, project: { id: string; slug: 
   }
   const { weakened } = tightenProfile((await storedMaskProfile(c, project.id)).profile, proposed);
   if (weakened.length) throw new HttpError(400, 'weakens_masking', weakenedMessage(weakened), weakenedHint(project.slug), { weakened });
+}
+
+/** A project's alert settings, and the channels it may choose from. */
+async function alertSettings(c: pg.PoolClient, project: { id: string; slug: string }): Promise<C.AlertSettings> {
+  const s = (await c.query('select channels, emails from ops.alert_settings where project_id = $1', [project.id])).rows[0];
+  const { rows } = await c.query(
+    `select name, description, details from ops.infrastructure i where i.kind = 'alert_channel' and ($1 = any (i.projects) or '*' = any (i.projects)) order by name`, [project.slug]);
+  return {
+    channels: s?.channels ?? [], emails: s?.emails ?? [],
+    available: rows.map((r) => ({ name: r.name, kind: r.details.kind, description: r.description })),
+  };
 }
 
 async function getApproval(c: pg.PoolClient, id: string) {

@@ -39,6 +39,14 @@ export async function checkRunParams(c: pg.PoolClient, { project, env }: Target,
       if (refused) throw refuse(refused);
       return;
     }
+    case 'verify': {
+      const b = await backupOf(params.backup as string);
+      if (b.environment_id !== env.id) {
+        throw refuse(`params.backup: backup ${b.id} is of ${b.environment}, not ${env.name}; a verify runs on the backup's own environment`,
+          `Nothing was queued. odooops backup verify ${b.id} queues it there.`);
+      }
+      return;
+    }
     case 'destroy': {
       const refused = destroyRefusal(env);
       if (refused) throw refuse(refused);

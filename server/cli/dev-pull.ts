@@ -1,10 +1,12 @@
 // `odooops dev pull`: a developer's local Odoo database (a dev container's, a laptop's) from the newest
 // masked clone of an environment, as the server made it with the clone rules. The parts are downloaded
-// with their SHA-256 checked against the manifest, restored beside the local database and switched in
+// with their SHA-256 checked against the manifest (a filestore of content objects comes as a tar the
+// server rebuilds: each file is checked against the backup's index, SHA-1 and size, as it is unpacked),
+// restored beside the local database and switched in
 // (the same switch as the server's restores), and web.base.url points at where this Odoo is reached.
 // Runs on the Node the distribution ships (18+): no Realtime, only the HTTP API.
-import { mkdtemp, rm, statfs } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, statfs } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
 import { homedir, tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
@@ -12,6 +14,7 @@ import * as C from '../../contract/index.ts';
 import { findPgTool, spawnTool } from '../odoo/pg-tools.ts';
 import { databaseExists, sideDir, sideName, switchOver } from '../odoo/switch.ts';
 import { mib } from '../odoo/inspect.ts';
+import { extractVerified, isObjects, parseIndex, type IndexEntry } from '../storage/filestore-objects.ts';
 import { CliError, EXIT, type ApiClient } from '../../client/api-client.ts';
 
 export interface DevPullOptions {
@@ -159,11 +162,20 @@ export async function devPull(o: DevPullOptions): Promise<DevPullResult> {
       const dumpFile = join(work, 'dump.pgc');
       await o.api.download(clone.parts.dump, dumpFile, progress('database', m.dump.bytes), { sha256: m.dump.sha256 });
       let tarFile: string | null = null;
+      let index: IndexEntry[] | null = null;
       if (clone.parts.filestore && m.filestore) {
         tarFile = join(work, 'filestore.tar');
-        await o.api.download(clone.parts.filestore, tarFile, progress('filestore', m.filestore.bytes), { sha256: m.filestore.sha256 });
+        if (isObjects(m.filestore)) {
+          if (!clone.parts.index) throw new CliError('the server offers this clone\'s filestore without its index, so its files cannot be checked', EXIT.server, 'Upgrade the OdooOps server; nothing was changed.');
+          const indexFile = join(work, 'filestore.index');
+          await o.api.download(clone.parts.index, indexFile, () => {}, { sha256: m.filestore.index.sha256 });
+          index = parseIndex(await readFile(indexFile), m.filestore);
+          await o.api.download(clone.parts.filestore, tarFile, progress('filestore', m.filestore.bytes));
+        } else {
+          await o.api.download(clone.parts.filestore, tarFile, progress('filestore', m.filestore.bytes), { sha256: m.filestore.sha256 });
+        }
       }
-      o.say('checksums match the manifest');
+      o.say(index ? 'checksums match the manifest (each filestore file is checked against the index as it is unpacked)' : 'checksums match the manifest');
 
       // Beside the current database and filestore, then switched in (a failure leaves them as they were).
       const runId = process.pid;
@@ -178,7 +190,10 @@ export async function devPull(o: DevPullOptions): Promise<DevPullResult> {
         await spawnTool(pgRestore, ['--no-owner', '--no-privileges', '--exit-on-error', '--jobs', '2', ...conn, '--dbname', newDb, dumpFile], {}).done;
         if (tarFile && newFs) {
           await (await import('node:fs/promises')).mkdir(newFs, { recursive: true });
-          await spawnTool('tar', ['--extract', '--file', tarFile, '--directory', newFs, '--no-same-owner'], {}).done;
+          if (index) {
+            const got = await extractVerified(createReadStream(tarFile), newFs, index);
+            o.say(`filestore: ${got.files} files (${mib(got.bytes)}), each one's SHA-1 and size as the index says`);
+          } else await spawnTool('tar', ['--extract', '--file', tarFile, '--directory', newFs, '--no-same-owner'], {}).done;
         }
         const db = await local(newDb);
         try {

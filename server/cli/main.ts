@@ -41,8 +41,10 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     3600) and are refreshed with rotating refresh tokens (30 days unused). Only people a project admin
     invited (odooops member invite) can sign in.
     Built-in run kinds: health, backup {kind: manual|daily|pre-deploy}, restore {backup}, clone {from?,
-    backup?, filestore?: assets|placeholders|all|none, profile? (JSON or YAML)}, retention, deploy, destroy.
-    Daily backups of production and retention are scheduled. Imports (odooops env import) are limited to
+    backup?, filestore?: assets|placeholders|all|none, profile? (JSON or YAML)}, retention, deploy, destroy,
+    verify {backup}.
+    Daily backups of production, retention and a weekly verify sample are scheduled; alerts (failed or
+    missed backups, failed verifies, stores filling up) go to the registry's alertChannels a project chose. Imports (odooops env import) are limited to
     --max-import-size (or ODOOOPS_MAX_IMPORT_SIZE; default 20G) per upload, 20 times that expanded.`,
   },
   {
@@ -58,7 +60,7 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   },
   {
     section: 'Server', name: 'infra check', usage: 'odooops infra check [--infra FILE]',
-    help: 'Reads the registry file as the server would and lists its entries, or says what is wrong.',
+    help: 'Reads the registry file as the server would and lists its entries, or says what is wrong; writes and deletes a probe object in each backup store (with its key).',
   },
   {
     section: 'Instance', name: 'admin', usage: 'odooops admin list | grant USER_ID | revoke USER_ID',
@@ -82,13 +84,19 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   },
   { section: 'Instance', name: 'whoami', usage: 'odooops whoami', help: 'Who you are (name, GitHub login, user id: what an admin adds to a project) and whether you are an instance admin.' },
   { section: 'Projects, members, environments', name: 'project list', usage: 'odooops project list' },
+  { section: 'Projects, members, environments', name: 'project show', usage: 'odooops project show PROJECT', help: 'Its settings: your role, where its backups go (store and copy), its clones\' password.' },
   { section: 'Projects, members, environments', name: 'project create', usage: 'odooops project create SLUG [--name NAME]', help: 'Instance admins only; you become its admin.' },
   { section: 'Projects, members, environments', name: 'project delete', usage: 'odooops project delete SLUG' },
   {
-    section: 'Projects, members, environments', name: 'project set', usage: 'odooops project set PROJECT [--name NAME] [--clone-password SECRET | --no-clone-password]',
+    section: 'Projects, members, environments', name: 'project set',
+    usage: `odooops project set PROJECT [--name NAME] [--clone-password SECRET | --no-clone-password]
+           [--backup-store NAME] [--backup-copy NAME | --no-backup-copy]`,
     help: `Admins only. --clone-password names a secret of the operator's registry bound to the project
     (odooops infra list PROJECT): its value becomes the password of the admin and every internal user of
-    the project's clones. Never a password itself. --no-clone-password: each clone gets a fresh one.`,
+    the project's clones. Never a password itself. --no-clone-password: each clone gets a fresh one.
+    --backup-store names the registry's backup store new backups go to ("default": the server's own
+    directory); --backup-copy a second store every backup is copied to in the same run (a backup counts
+    only once both hold it). Existing backups stay readable where they are.`,
   },
   {
     section: 'Projects, members, environments', name: 'project git',
@@ -186,6 +194,26 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     FILE defaults to <database>_<YYYY-MM-DD_HH-MM-SS>.zip (the backup's time, UTC), as Odoo's database
     manager names its backups; the extension's save dialog proposes the same name.`,
   },
+  {
+    section: 'Runs', name: 'backup verify', usage: 'odooops backup verify BACKUP_ID [--json]',
+    help: `Queues a verify run on the backup's environment and follows its log: every part is read back from
+    the store and checked against its recorded SHA-256 (manifest, dump, filestore); nothing is changed.
+    Exit 1 when a part is damaged or missing (that also alerts the project). Whoever may back the
+    environment up may verify its backups; each environment's newest backup and a random older one are
+    also verified once a week by the scheduler.`,
+  },
+  {
+    section: 'Runs', name: 'alerts', usage: 'odooops alerts PROJECT [--limit N]',
+    help: `The project's recent alerts (failed or missed backups, failed verifies, backup stores filling up)
+    and how each was delivered; members read them.`,
+  },
+  {
+    section: 'Projects, members, environments', name: 'project alerts', usage: 'odooops project alerts PROJECT [--channel NAME]... [--email ADDRESS]... [--none]',
+    help: `Admins only. Where the project's alerts go: alert channels of the operator's registry bound to the
+    project (odooops infra list PROJECT: webhooks and SMTP servers), and for SMTP channels the addresses
+    to mail (at most 20). The channels given replace the ones set; --none stops sending (alerts are still
+    listed and shown in VS Code). Without options, shows the settings.`,
+  },
   { section: 'Runs', name: 'audit', usage: 'odooops audit PROJECT [--limit N]', help: 'The project\'s audit log (admins).' },
   {
     section: 'Development databases', name: 'dev pull',
@@ -227,8 +255,9 @@ const OPTIONS = {
   executors: { type: 'string', multiple: true }, 'jwt-secret': { type: 'string' }, 'jwks-url': { type: 'string' },
   'realtime-url': { type: 'string' }, 'realtime-key': { type: 'string' },
   infra: { type: 'string' }, 'run-as': { type: 'string' }, 'db-server': { type: 'string' }, runtime: { type: 'string' }, then: { type: 'string' },
-  'no-filestore': { type: 'boolean' }, 'clone-password': { type: 'string' }, 'no-clone-password': { type: 'boolean' }, 'backup-dir': { type: 'string' }, set: { type: 'string' }, reset: { type: 'boolean' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
-  user: { type: 'string' }, email: { type: 'string' }, ttl: { type: 'string' },
+  'no-filestore': { type: 'boolean' }, 'clone-password': { type: 'string' }, 'no-clone-password': { type: 'boolean' }, 'backup-store': { type: 'string' }, 'backup-copy': { type: 'string' }, 'no-backup-copy': { type: 'boolean' }, 'backup-dir': { type: 'string' }, set: { type: 'string' }, reset: { type: 'boolean' }, concurrency: { type: 'string' }, lease: { type: 'string' }, grace: { type: 'string' }, 'no-worker': { type: 'boolean' }, fast: { type: 'boolean' },
+  user: { type: 'string' }, email: { type: 'string', multiple: true }, ttl: { type: 'string' },
+  channel: { type: 'string', multiple: true }, none: { type: 'boolean' },
   name: { type: 'string' }, role: { type: 'string' }, stage: { type: 'string' }, db: { type: 'string' },
   filestore: { type: 'string' }, branch: { type: 'string' },
   param: { type: 'string', multiple: true }, params: { type: 'string' }, 'idempotency-key': { type: 'string' },
@@ -300,6 +329,11 @@ const arg = (pos: string[], i: number, what: string) => {
   return v;
 };
 const enc = encodeURIComponent;
+/** An option given at most once (--email may be repeated only by project alerts). */
+const once = (v: string[] | undefined, what: string) => {
+  if (v && v.length > 1) throw usage(`${what} is given once here`);
+  return v?.[0];
+};
 
 function parseParams(values: Values): Record<string, unknown> {
   let params: Record<string, unknown> = {};
@@ -335,6 +369,11 @@ function table(rows: Record<string, unknown>[], columns: string[]): string {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Where a project's backups go, by the registry's names. */
+function backupsWhere(p: C.Project): string {
+  return `store "${p.backupStore ?? 'default'}"${p.backupCopy ? `, copied to "${p.backupCopy}"` : ', no copy'}`;
+}
 
 function runLine(r: C.Run): string {
   return `run ${r.id} ${r.kind} on ${r.project}/${r.environment}: ${r.status}${r.error ? ` (${r.error})` : ''}`;
@@ -406,8 +445,16 @@ export async function main(argv: string[]): Promise<number> {
       throw new CliError((err as Error).message, EXIT.usage, 'Fix the file and run odooops infra check again; the server reads it at start and on SIGHUP.');
     }
     if (infra.warnings.length) throw new CliError(infra.warnings.join('\n'), EXIT.usage, 'Fix the file and run odooops infra check again; the server reads it at start and on SIGHUP.');
+    // Backup stores: reached from this machine (a probe object written and deleted), their keys parsed.
+    const stores = await infra.checkBackupStores();
+    const failed = stores.filter((x) => x.problem);
+    if (failed.length) {
+      throw new CliError(failed.map((x) => `backup store "${x.name}": ${x.problem}`).join('\n'), EXIT.usage,
+        'Fix the store (its path, endpoint, credentials or key) and run odooops infra check again; backups to it fail until then.');
+    }
     const entries = infra.entries();
-    print(entries, () => `${file}: ${entries.length} entries\n${table(entries.map((e) => ({ ...e, projects: e.projects?.join(',') })), ['kind', 'name', 'projects', 'description'])}`);
+    print(entries, () => `${file}: ${entries.length} entries\n${table(entries.map((e) => ({ ...e, projects: e.projects?.join(',') })), ['kind', 'name', 'projects', 'description'])}` +
+      (stores.length ? `\nbackup stores reached (an object written and deleted): ${stores.map((x) => x.name).join(', ')}` : ''));
     return EXIT.ok;
   }
   if (cmd === 'token') {
@@ -416,7 +463,7 @@ export async function main(argv: string[]): Promise<number> {
     const id = localIdentity(odooopsHome(values.home));
     const sub = values.user ? C.Uuid.safeParse(values.user) : { success: true as const, data: id.userId };
     if (!sub.success) throw usage('--user must be a user id (UUID)');
-    console.log(await signToken(id.secret, { sub: sub.data, email: values.email }, values.ttl ?? '30d'));
+    console.log(await signToken(id.secret, { sub: sub.data, email: once(values.email, '--email') }, values.ttl ?? '30d'));
     return EXIT.ok;
   }
 
@@ -458,7 +505,7 @@ export async function main(argv: string[]): Promise<number> {
   };
 
   // One-word commands take their first argument where others have their subcommand.
-  const ONE_WORD = ['whoami', 'audit'];
+  const ONE_WORD = ['whoami', 'audit', 'alerts'];
   switch (ONE_WORD.includes(cmd) ? cmd : `${cmd} ${sub ?? ''}`.trim()) {
     case 'whoami': {
       const me = await api.get('/api/me', C.Me);
@@ -468,7 +515,16 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'project list': {
       const list = await api.get('/api/projects', z.array(C.Project));
-      print(list, () => table(list, ['slug', 'name', 'role']));
+      print(list, () => table(list.map((p) => ({ ...p, backups: backupsWhere(p) })), ['slug', 'name', 'role', 'backups']));
+      return EXIT.ok;
+    }
+    case 'project show': {
+      const p = await api.get(`/api/projects/${P(2)}`, C.Project);
+      print(p, () => [
+        `${p.slug}: ${p.name} (you: ${p.role ?? 'not a member'})`,
+        `backups: ${backupsWhere(p)}`,
+        `clones' password: ${p.clonePasswordSecret ? `the registry secret "${p.clonePasswordSecret}"` : 'a fresh one per clone'}`,
+      ].join('\n'));
       return EXIT.ok;
     }
     case 'project create': {
@@ -484,13 +540,16 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'project set': {
       if (values['clone-password'] !== undefined && values['no-clone-password']) throw usage('give --clone-password SECRET or --no-clone-password, not both');
+      if (values['backup-copy'] !== undefined && values['no-backup-copy']) throw usage('give --backup-copy NAME or --no-backup-copy, not both');
       const body: C.UpdateProject = {
         ...(values.name !== undefined ? { name: values.name } : {}),
         ...(values['clone-password'] !== undefined ? { clonePasswordSecret: values['clone-password'] } : values['no-clone-password'] ? { clonePasswordSecret: null } : {}),
+        ...(values['backup-store'] !== undefined ? { backupStore: values['backup-store'] } : {}),
+        ...(values['backup-copy'] !== undefined ? { backupCopy: values['backup-copy'] } : values['no-backup-copy'] ? { backupCopy: null } : {}),
       };
-      if (!Object.keys(body).length) throw usage('nothing to change: give --name, --clone-password SECRET or --no-clone-password');
+      if (!Object.keys(body).length) throw usage('nothing to change: give --name, --clone-password SECRET, --no-clone-password, --backup-store NAME, --backup-copy NAME or --no-backup-copy');
       const { data } = await api.request('PATCH', `/api/projects/${P(2)}`, C.Project, body);
-      print(data, () => `${data.slug}: ${data.name}; clones' password: ${data.clonePasswordSecret ? `the registry secret "${data.clonePasswordSecret}"` : 'a fresh one per clone (odooops env login PROJECT ENV)'}`);
+      print(data, () => `${data.slug}: ${data.name}; clones' password: ${data.clonePasswordSecret ? `the registry secret "${data.clonePasswordSecret}"` : 'a fresh one per clone (odooops env login PROJECT ENV)'}; backups: ${backupsWhere(data)}`);
       return EXIT.ok;
     }
     case 'env login': {
@@ -536,10 +595,11 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'member invite': {
-      if (!values.github === !values.email) throw usage('give --github LOGIN or --email E (one of them)');
+      const email = once(values.email, '--email');
+      if (!values.github === !email) throw usage('give --github LOGIN or --email E (one of them)');
       if (!values.role) throw usage('--role is required: viewer, developer, tester or admin');
       const { status, data } = await api.request('POST', `/api/projects/${P(2)}/invitations`, C.Invitation, {
-        ...(values.github ? { githubLogin: values.github } : { email: values.email }), role: values.role,
+        ...(values.github ? { githubLogin: values.github } : { email }), role: values.role,
       });
       const who = data.githubLogin ? `GitHub user ${data.githubLogin}` : data.email;
       print(data, () => `${status === 200 ? 'invited again' : 'invited'} ${who} to ${data.project} as ${data.role} until ${data.expiresAt}: they join when they sign in (odooops login, or OdooOps: Sign in in VS Code) to ${api.target.url}`);
@@ -773,6 +833,37 @@ export async function main(argv: string[]): Promise<number> {
         baseUrl: values['base-url'], ifMissing: values['if-missing'], queueCloneInto: values['queue-clone'], odooVersion: values['odoo-version'], say,
       });
       if (values.json) console.log(JSON.stringify(r));
+      return EXIT.ok;
+    }
+    case 'backup verify': {
+      const id = arg(pos, 2, 'BACKUP_ID');
+      if (!C.Uuid.safeParse(id).success) throw usage(`${id} is not a backup id (see \`odooops backup list PROJECT ENV\`)`);
+      const { data: run } = await api.request('POST', `/api/backups/${id}/verify`, C.Run);
+      if (!values.json) console.error(`queued run ${run.id}: verify of backup ${id} on ${run.project}/${run.environment}`);
+      return finishWait(api, run.id, { ...values, follow: true });
+    }
+    case 'project alerts': {
+      const path = `/api/projects/${P(2)}/alert-settings`;
+      const channels = values.channel ?? [];
+      const emails = values.email ?? [];
+      if (values.none && (channels.length || emails.length)) throw usage('give --channel/--email or --none, not both');
+      let data: C.AlertSettings;
+      if (values.none || channels.length || emails.length) {
+        ({ data } = await api.request('PUT', path, C.AlertSettings, { channels, emails } satisfies C.UpdateAlertSettings));
+      } else {
+        data = await api.get(path, C.AlertSettings);
+      }
+      print(data, () => [
+        `alerts of ${pos[2]} go to: ${data.channels.length ? data.channels.join(', ') : 'no channel (listed with odooops alerts and shown in VS Code only)'}`,
+        ...(data.emails.length ? [`mailed to: ${data.emails.join(', ')}`] : []),
+        `channels the registry binds to ${pos[2]}: ${data.available.length ? data.available.map((a) => `${a.name} (${a.kind})`).join(', ') : 'none (the operator declares them: alertChannels in the registry)'}`,
+      ].join('\n'));
+      return EXIT.ok;
+    }
+    case 'alerts': {
+      const list = await api.get(`/api/projects/${P(1)}/alerts?limit=${num(values.limit, '--limit') ?? 50}`, z.array(C.Alert));
+      const delivered = (a: C.Alert) => a.deliveredAt === null ? 'pending' : a.deliveries.map((d) => `${d.channel}:${d.ok ? 'ok' : `failed (${d.error})`}`).join(' ') || '-';
+      print(list, () => list.length === 0 ? '(no alerts)' : list.map((a) => `${a.createdAt}  ${a.kind}${a.environment ? ` ${a.environment}` : ''}${a.runId ? ` run ${a.runId}` : ''}\n  ${a.message}\n  delivered: ${delivered(a)}`).join('\n'));
       return EXIT.ok;
     }
     case 'audit': {

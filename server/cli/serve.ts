@@ -1,4 +1,3 @@
-import { LocalBackupStore } from '../storage/backup-store.ts';
 import { startServer, type ServerOptions } from '../app.ts';
 import { MigrationError } from '../db/migrate.ts';
 import { createPool } from '../db/session.ts';
@@ -36,9 +35,10 @@ async function serveUntilSignal(what: 'server' | 'worker', opts: ServerOptions, 
     await setupRunUser(opts.runAs, log);
     // This worker resolves names with its own registry file (the server publishes the names to the control plane).
     const infraFile = opts.infraFile ?? process.env.ODOOOPS_INFRA ?? homeFiles(home).infrastructure;
-    let infra = Infrastructure.load(infraFile);
-    for (const w of infra.warnings) log(`registry: ${w}`);
+    // Its own directory is the built-in store "default" (several workers share it only on a shared volume).
     const backupDir = opts.backupDir ?? homeFiles(home).backups;
+    let infra = Infrastructure.load(infraFile, { backupDir });
+    for (const w of infra.warnings) log(`registry: ${w}`);
     const workDir = opts.workDir ?? join(sharedDir(home), 'work');
     mkdirSync(backupDir, { recursive: true, mode: 0o750 });
     shareWithRunUser(backupDir);
@@ -48,12 +48,12 @@ async function serveUntilSignal(what: 'server' | 'worker', opts: ServerOptions, 
     const worker = new Worker({
       pool, databaseUrl: opts.databaseUrl, executors: await loadExecutors(opts.executorModules ?? []), log,
       concurrency: opts.concurrency, leaseSeconds: opts.leaseSeconds, sweepIntervalMs: opts.sweepIntervalMs,
-      infra, backupStore: new LocalBackupStore(backupDir), workDir,
+      infra, workDir,
     });
     await worker.start();
     log(`worker ${worker.id} ready for ${worker.kinds.join(', ')}; registry ${infraFile}: ${infra.entries().length} entries`);
     reload = async () => {
-      infra = Infrastructure.load(infraFile);
+      infra = Infrastructure.load(infraFile, { backupDir });
       for (const w of infra.warnings) log(`registry: ${w}`);
       worker.setInfrastructure(infra);
       log(`registry ${infraFile} read again: ${infra.entries().length} entries`);

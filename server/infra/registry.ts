@@ -4,13 +4,18 @@
 // an API user: projects only name its entries. This module is the one place that turns such a name into
 // a host, a path, a binary or a secret, and it does so only for a project the entry is bound to
 // (SECURITY.md).
-import { readFileSync, existsSync, lstatSync, realpathSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { readFileSync, existsSync, lstatSync, realpathSync, statSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DbIdentifier, InfraName, ProjectSlug, type InfraEntry, type InfraKind } from '../../contract/index.ts';
 import { STRONG_SECRET_LENGTH } from '../worker/redact.ts';
+import { LocalBackupStore, type BackupStore } from '../storage/backup-store.ts';
+import { EncryptedStore, parseBackupKey } from '../storage/encryption.ts';
+import { S3BackupStore } from '../storage/s3-store.ts';
 
 const AbsolutePath = z.string().regex(/^\/[^\n\0]{0,3999}$/, 'an absolute path');
 /** One entry of Odoo's --addons-path, which Odoo splits on commas. */
@@ -93,13 +98,116 @@ const Secret = z.strictObject({
   description: Description,
 });
 
+/** The name of the built-in store: the server's own directory (--backup-dir), bound to every project. */
+export const DEFAULT_BACKUP_STORE = 'default';
+const MAKE_KEY = 'openssl rand -base64 32 > /etc/odooops/backup.key; chmod 600 /etc/odooops/backup.key';
+
+/**
+ * Plain http only to this machine or a private network (a MinIO beside the worker): anywhere else the
+ * backups (unless encrypted) and the signed requests cross networks in clear text, open to be read or
+ * replayed on the way.
+ */
+const PRIVATE = new BlockList();
+for (const [net, bits] of [['127.0.0.0', 8], ['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16]] as const) PRIVATE.addSubnet(net, bits, 'ipv4');
+PRIVATE.addAddress('::1', 'ipv6');
+PRIVATE.addSubnet('fc00::', 7, 'ipv6');
+export function plainHttpAllowed(url: string): boolean {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost') return true;
+  const v = isIP(host);
+  return v !== 0 && PRIVATE.check(host, v === 4 ? 'ipv4' : 'ipv6');
+}
+const S3Endpoint = z.url({ protocol: /^https?$/ }).refine((u) => u.startsWith('https:') || plainHttpAllowed(u),
+  'https:// (http:// only for a loopback or private address, such as a MinIO on this network: elsewhere the backups and the signed requests would cross networks in clear text)');
+
+const LocalStore = z.strictObject({
+  kind: z.literal('local'),
+  /** A directory on the worker's machine (a mounted volume, an NFS share several workers see). */
+  path: AbsolutePath,
+  /** A key (base64, 32 bytes) the objects are encrypted with; none: plain files. */
+  encryptionKey: SecretRef.optional(),
+  /** For "store filling up" alerts. */
+  quotaGb: z.number().positive().optional(),
+  projects: Projects,
+  description: Description,
+});
+const S3Store = z.strictObject({
+  kind: z.literal('s3'),
+  /** The service's endpoint (R2, B2, MinIO, Supabase Storage); AWS's own when omitted. */
+  endpoint: S3Endpoint.optional(),
+  region: z.string().regex(/^[a-z0-9-]{1,64}$/, 'a region name (us-east-1; "auto" for R2)'),
+  bucket: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/, 'a bucket name'),
+  /** A folder of the bucket the store keeps to (several stores, or several instances, in one bucket). */
+  prefix: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/, 'a key prefix: folder names separated by "/"').optional(),
+  /** Path-style URLs (MinIO, most self-hosted services). */
+  forcePathStyle: z.boolean().optional(),
+  accessKeyId: SecretRef,
+  secretAccessKey: SecretRef,
+  /** Ask the service to check the parts' checksums (off for services that lack them). */
+  checksums: z.boolean().optional(),
+  /** For "store filling up" alerts. */
+  quotaGb: z.number().positive().optional(),
+  encryptionKey: SecretRef.optional(),
+  /** Turns off the encryption off-site stores have by default: whoever reads the bucket reads the backups. */
+  encryption: z.literal('none').optional(),
+  projects: Projects,
+  description: Description,
+}).superRefine((e, ctx) => {
+  if (!e.encryptionKey && e.encryption !== 'none') {
+    ctx.addIssue({
+      code: 'custom', path: ['encryptionKey'],
+      message: `an off-site store is encrypted unless you say otherwise: make a key (${MAKE_KEY}), keep a copy of it away from the backups ` +
+        '(losing it is losing the backups) and set encryptionKey: file:/etc/odooops/backup.key; or write encryption: none to store backups readable by whoever reads the bucket',
+    });
+  }
+  if (e.encryptionKey && e.encryption === 'none') ctx.addIssue({ code: 'custom', path: ['encryption'], message: 'give encryptionKey or encryption: none, not both' });
+});
+const BackupStoreEntry = z.discriminatedUnion('kind', [LocalStore, S3Store]);
+/** Loopback hosts, the only ones a webhook may reach over plain http (a relay on the worker's machine). */
+const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+/**
+ * Where a project's alerts may go: a webhook (an HTTPS URL; the body signed with HMAC-SHA256 when it has
+ * a secret) or an SMTP server. Only the operator names URLs and mail servers (SECURITY.md, "Alert
+ * channels"); a project admin picks among the channels bound to the project.
+ */
+const WebhookChannel = z.strictObject({
+  kind: z.literal('webhook'),
+  url: z.url({ protocol: /^https?$/ }).max(2000)
+    .refine((u) => { const x = new URL(u); return x.protocol === 'https:' || LOOPBACK_HOST.test(x.hostname); }, 'https (plain http only to the loopback: localhost, 127.0.0.1, [::1])'),
+  /** The key of the X-OdooOps-Signature header (sha256=<hex HMAC of the body>), as GitHub signs its webhooks. */
+  secret: SecretRef.optional(),
+  projects: Projects,
+  description: Description,
+});
+const SmtpChannel = z.strictObject({
+  kind: z.literal('smtp'),
+  host: z.string().regex(/^[A-Za-z0-9.:-]{1,255}$/, 'a host name or an address'),
+  port: Port,
+  /** TLS from the start (port 465); otherwise STARTTLS when the server offers it. */
+  secure: z.boolean().optional(),
+  user: z.string().min(1).max(320).regex(/^[^\n\0]+$/).optional(),
+  password: SecretRef.optional(),
+  from: z.string().min(3).max(320).regex(/^[^\n\r\0]+$/),
+  projects: Projects,
+  description: Description,
+});
+const AlertChannel = z.discriminatedUnion('kind', [WebhookChannel, SmtpChannel]);
+export type AlertChannelEntry = z.infer<typeof AlertChannel>;
+/** A channel with its secrets read, for the worker that delivers. */
+export type ResolvedAlertChannel =
+  | { name: string; kind: 'webhook'; url: string; secret?: string }
+  | { name: string; kind: 'smtp'; host: string; port: number; secure: boolean; user?: string; password?: string; from: string };
+
 export const RegistryFile = z.strictObject({
   databaseServers: z.record(InfraName, DatabaseServer).default({}),
   filestoreRoots: z.record(InfraName, FilestoreRoot).default({}),
   runtimes: z.record(InfraName, Runtime).default({}),
   repositories: z.record(InfraName, Repository).default({}),
   secrets: z.record(InfraName, Secret).default({}),
+  backupStores: z.record(InfraName, BackupStoreEntry).default({}),
+  alertChannels: z.record(InfraName, AlertChannel).default({}),
 });
+export type BackupStoreEntry = z.infer<typeof BackupStoreEntry>;
 export type RegistryFile = z.infer<typeof RegistryFile>;
 export type DatabaseServerEntry = z.infer<typeof DatabaseServer>;
 export type FilestoreRootEntry = z.infer<typeof FilestoreRoot>;
@@ -114,6 +222,8 @@ export interface BuiltinDatabaseServer extends Omit<DatabaseServerEntry, 'passwo
 export interface Builtins {
   databaseServers?: Record<string, BuiltinDatabaseServer>;
   filestoreRoots?: Record<string, FilestoreRootEntry>;
+  /** The server's own backup directory (--backup-dir): the store "default". */
+  backupDir?: string;
 }
 
 /** A refusal the run's log and the API can show: it names registry entries, never paths or secrets. */
@@ -177,12 +287,15 @@ export class Infrastructure {
     this.file = file;
     this.source = source;
     this.builtins = builtins;
-    this.sha256 = createHash('sha256').update(JSON.stringify([file, Object.keys(builtins.databaseServers ?? {}), builtins.filestoreRoots ?? {}])).digest('hex');
+    this.sha256 = createHash('sha256').update(JSON.stringify([file, Object.keys(builtins.databaseServers ?? {}), builtins.filestoreRoots ?? {}, ...(builtins.backupDir ? ['default-store'] : [])])).digest('hex');
     for (const name of Object.keys(builtins.databaseServers ?? {})) {
       if (file.databaseServers[name]) throw new InfraError(`the registry declares a database server named "${name}", which OdooOps provides itself; rename it`);
     }
     for (const name of Object.keys(builtins.filestoreRoots ?? {})) {
       if (file.filestoreRoots[name]) throw new InfraError(`the registry declares a filestore root named "${name}", which OdooOps provides itself; rename it`);
+    }
+    if (file.backupStores[DEFAULT_BACKUP_STORE]) {
+      throw new InfraError(`the registry declares a backup store named "${DEFAULT_BACKUP_STORE}", which OdooOps provides itself (the server's --backup-dir); rename it`);
     }
   }
 
@@ -289,6 +402,19 @@ export class Infrastructure {
     return resolveSecret(entry.value, `the secret "${name}"`)!;
   }
 
+  /** An alert channel bound to the project, its secret or password read here, on the worker. */
+  alertChannel(name: string, slug: string): ResolvedAlertChannel {
+    const entry = this.file.alertChannels[name];
+    if (!entry || !boundTo(entry.projects, slug)) this.refuse('alert channel', name, slug, !!entry);
+    if (entry.kind === 'webhook') {
+      return { name, kind: 'webhook', url: entry.url, secret: resolveSecret(entry.secret, `the secret of alert channel "${name}"`) };
+    }
+    return {
+      name, kind: 'smtp', host: entry.host, port: entry.port, secure: entry.secure ?? entry.port === 465, user: entry.user,
+      password: resolveSecret(entry.password, `the password of alert channel "${name}"`), from: entry.from,
+    };
+  }
+
   /** Whether the project may fetch from a repository URL, and over which transport. */
   repository(url: string, slug: string): RepositoryAccess {
     // A pattern such as /srv/git/** must not reach a sibling through "..".
@@ -297,6 +423,98 @@ export class Infrastructure {
       if (boundTo(entry.projects, slug) && new RegExp(globRegex(entry.url)).test(url)) return { entry: name, protocols: [gitProtocolOf(url)] };
     }
     throw new InfraError(`the repository ${url} is not allowed for project ${slug}: the operator allows repositories (URLs or patterns) in the registry`);
+  }
+
+  private readonly stores = new Map<string, { store: BackupStore; secrets: string[] }>();
+
+  /**
+   * A backup store bound to the project, its credentials and key read here (on the worker), wrapped in
+   * EncryptedStore when it has a key; one instance per name. onSecret gets every secret it was made
+   * with (each call: a run's log redacts them).
+   */
+  backupStore(name: string, slug: string, onSecret?: (value: string) => void): BackupStore {
+    if (name !== DEFAULT_BACKUP_STORE) {
+      const entry = this.file.backupStores[name];
+      if (!entry || !boundTo(entry.projects, slug)) this.refuse('backup store', name, slug, !!entry);
+    }
+    let made = this.stores.get(name);
+    if (!made) {
+      made = this.makeStore(name);
+      this.stores.set(name, made);
+    }
+    for (const s of made.secrets) onSecret?.(s);
+    return made.store;
+  }
+
+  private makeStore(name: string): { store: BackupStore; secrets: string[] } {
+    if (name === DEFAULT_BACKUP_STORE) {
+      if (!this.builtins.backupDir) throw new InfraError(`this worker has no backup directory (the built-in store "${DEFAULT_BACKUP_STORE}")`);
+      return { store: new LocalBackupStore(this.builtins.backupDir, DEFAULT_BACKUP_STORE), secrets: [] };
+    }
+    const e = this.file.backupStores[name]!;
+    const secrets: string[] = [];
+    const read = (ref: string, what: string) => {
+      const v = resolveSecret(ref, `the ${what} of backup store "${name}"`)!;
+      secrets.push(v);
+      return v;
+    };
+    let store: BackupStore;
+    if (e.kind === 'local') store = new LocalBackupStore(e.path, name);
+    else {
+      store = new S3BackupStore({
+        name, endpoint: e.endpoint, region: e.region, bucket: e.bucket, prefix: e.prefix, forcePathStyle: e.forcePathStyle,
+        accessKeyId: read(e.accessKeyId, 'access key id'), secretAccessKey: read(e.secretAccessKey, 'secret access key'), checksums: e.checksums,
+      });
+    }
+    if (e.encryptionKey) {
+      const text = read(e.encryptionKey, 'encryption key');
+      try {
+        store = new EncryptedStore(store, parseBackupKey(text, `the encryption key of backup store "${name}"`));
+      } catch (err) {
+        throw new InfraError((err as Error).message);
+      }
+    }
+    return { store, secrets };
+  }
+
+  /** Every store this machine can resolve, with its quota: what the scheduler watches for filling up. */
+  watchedBackupStores(log: (m: string) => void = () => {}): { store: BackupStore; quotaGb?: number }[] {
+    const out: { store: BackupStore; quotaGb?: number }[] = [];
+    for (const name of [...(this.builtins.backupDir ? [DEFAULT_BACKUP_STORE] : []), ...Object.keys(this.file.backupStores)]) {
+      try {
+        let made = this.stores.get(name);
+        if (!made) this.stores.set(name, (made = this.makeStore(name)));
+        const e = this.file.backupStores[name];
+        // A local store is watched by its disk (statfs), which the encrypting wrapper does not offer.
+        out.push({ store: e?.kind === 'local' && e.encryptionKey ? new LocalBackupStore(e.path, name) : made.store, quotaGb: e?.quotaGb });
+      } catch (err) {
+        log(`backup store "${name}": ${(err as Error).message}`);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Whether each declared store can be used from this machine (odooops infra check): its credentials
+   * and key resolve, and an object can be written and deleted (a local store's directory must exist).
+   */
+  async checkBackupStores(timeoutMs = 20_000): Promise<{ name: string; problem: string | null }[]> {
+    const out: { name: string; problem: string | null }[] = [];
+    for (const [name, e] of Object.entries(this.file.backupStores)) {
+      try {
+        if (e.kind === 'local' && !(existsSync(e.path) && statSync(e.path).isDirectory())) throw new Error(`the directory ${e.path} does not exist; create it (writable by the server)`);
+        const { store } = this.makeStore(name);
+        const probe = `.odooops-probe/${randomBytes(8).toString('hex')}`;
+        const signal = AbortSignal.timeout(timeoutMs);
+        await store.put(probe, Readable.from([Buffer.from('odooops infra check\n')]), signal);
+        if (!(await store.exists(probe))) throw new Error('an object written there is not found again');
+        await store.delete(probe);
+        out.push({ name, problem: null });
+      } catch (err) {
+        out.push({ name, problem: (err as Error).message.split('\n')[0] || String(err) });
+      }
+    }
+    return out;
   }
 
   /** Every entry with what the API may show of it (no host of a secret, no secret). */
@@ -325,13 +543,33 @@ export class Infrastructure {
       // Neither the value nor where it is (an env:/file: reference names the operator's machine).
       out.push({ kind: 'secret', name, projects: e.projects, description: e.description ?? 'a secret on the worker', details: {} });
     }
+    if (this.builtins.backupDir) {
+      out.push({ kind: 'backup_store', name: DEFAULT_BACKUP_STORE, projects: ['*'], description: 'the server\'s own backup directory', details: { kind: 'local', encrypted: false, offsite: false } });
+    }
+    for (const [name, e] of Object.entries(this.file.backupStores)) {
+      // Never the endpoint, bucket, path or credentials: which kind, and whether it is encrypted and off this machine.
+      const encrypted = !!e.encryptionKey;
+      out.push({
+        kind: 'backup_store', name, projects: e.projects,
+        description: e.description ?? (e.kind === 'local' ? 'a directory on the worker' : 'S3-compatible object storage') + (encrypted ? ', encrypted' : ''),
+        details: { kind: e.kind, encrypted, offsite: e.kind === 's3' },
+      });
+    }
+    for (const [name, e] of Object.entries(this.file.alertChannels)) {
+      // Neither the URL (a webhook's path is often its credential) nor the mail server's address.
+      out.push({ kind: 'alert_channel', name, projects: e.projects, description: e.description ?? (e.kind === 'webhook' ? 'a webhook' : 'email through an SMTP server'), details: { kind: e.kind } });
+    }
     return out.sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
   }
 
   /** The paths the operator declared, for the log's path aliases (a run's log shows names, not paths). */
   paths(): [string, string][] {
     const roots = { ...this.file.filestoreRoots, ...(this.builtins.filestoreRoots ?? {}) };
-    return Object.entries(roots).map(([name, e]) => [e.path.replace(/\/+$/, ''), `<filestore root ${name}>`]);
+    return [
+      ...Object.entries(roots).map(([name, e]) => [e.path.replace(/\/+$/, ''), `<filestore root ${name}>`] as [string, string]),
+      ...Object.entries(this.file.backupStores).flatMap(([name, e]) => (e.kind === 'local' ? [[e.path.replace(/\/+$/, ''), `<backup store ${name}>`] as [string, string]] : [])),
+      ...(this.builtins.backupDir ? [[resolve(this.builtins.backupDir), '<backups>'] as [string, string]] : []),
+    ];
   }
 
   has(kind: InfraKind, name: string): boolean {

@@ -1,17 +1,20 @@
-// Writes one backup into the store: the database dump and the filestore tarball streamed from their
-// tools, then the manifest with the SHA-256 of each part, then its row in ops.backups. Anything
-// half-written is removed when a step fails.
+// Writes one backup into the store: the database dump streamed from pg_dump and the filestore as
+// content objects (only the new files uploaded, storage/filestore-objects.ts) with its index, then the
+// manifest with the SHA-256 of each part, then its row in ops.backups. Anything half-written is removed
+// when a step fails (content objects stay: other backups may list them; the sweep frees the rest).
 import { Readable } from 'node:stream';
 import type { BackupManifest } from '../../contract/index.ts';
 import type { BackupCatalog } from '../worker/executor.ts';
 import type { OdooFacts } from './inspect.ts';
 import { mib, progress } from './inspect.ts';
 import { withTool, type spawnTool } from './pg-tools.ts';
+import { writeFilestoreObjects, type WriteObjectsInput } from '../storage/filestore-objects.ts';
 
 type Tool = ReturnType<typeof spawnTool>;
 
 export interface WriteBackupInput {
   backups: BackupCatalog;
+  projectId: string;
   prefix: string;
   kind: BackupManifest['kind'];
   database: string;
@@ -19,8 +22,8 @@ export interface WriteBackupInput {
   pgDumpVersion: string;
   /** Starts pg_dump -Fc writing to its stdout. */
   dump: () => Tool;
-  /** Starts tar writing the filestore to its stdout, or null for no filestore. */
-  filestore: (() => { tool: Tool; files: number }) | null;
+  /** The filestore's files (where they are, or already stored ones), or null for no filestore. */
+  filestore: Pick<WriteObjectsInput, 'dirs' | 'known' | 'incoming'> | null;
   clone?: BackupManifest['clone'];
   log: (line: string) => Promise<void>;
   signal: AbortSignal;
@@ -37,6 +40,9 @@ export async function writeBackup(o: WriteBackupInput): Promise<{ id: string; by
   // when either fails the other is stopped before the half-written backup is removed.
   const stop = new AbortController();
   const signal = AbortSignal.any([o.signal, stop.signal]);
+  // From the listing of the store's objects until the row is recorded, a sweep must not run: it would
+  // free objects this backup found there and does not upload again.
+  const release = o.filestore ? await o.backups.holdContent() : null;
   try {
     const dumpWork = (async () => {
       const dump = o.dump();
@@ -46,10 +52,9 @@ export async function writeBackup(o: WriteBackupInput): Promise<{ id: string; by
     })();
     const filesWork = (async (): Promise<BackupManifest['filestore']> => {
       if (!o.filestore) return null;
-      const { tool, files } = o.filestore();
-      const part = await withTool(tool, store.put(`${o.prefix}/filestore.tar`, tool.child.stdout!.pipe(progress(say, 'filestore')), signal));
-      await o.log(`filestore: ${files} files, ${mib(part.bytes)}, sha256 ${part.sha256}`);
-      return { key: `${o.prefix}/filestore.tar`, ...part, files };
+      const part = await writeFilestoreObjects({ store, projectId: o.projectId, prefix: o.prefix, ...o.filestore, log: say, signal });
+      await o.log(`filestore: ${part.files} files (${mib(part.bytes)}), ${part.uploaded.files} new uploaded (${mib(part.uploaded.bytes)}), the rest already in the store; index sha256 ${part.index.sha256}`);
+      return part;
     })();
     // The first failure is the cause; the other part's is only "aborted".
     let cause: unknown;
@@ -76,14 +81,20 @@ export async function writeBackup(o: WriteBackupInput): Promise<{ id: string; by
       ...(o.clone ? { clone: o.clone } : {}),
     };
     const m = await store.put(`${o.prefix}/manifest.json`, Readable.from([Buffer.from(JSON.stringify(manifest, null, 2))]), o.signal);
-    const bytes = dumpPart.bytes + (filestore?.bytes ?? 0) + m.bytes;
+    const bytes = dumpPart.bytes + storedBytes(filestore) + m.bytes;
     const id = await o.backups.record(o.kind, o.prefix, bytes, m.sha256, manifest);
     return { id, bytes, manifest, manifestSha256: m.sha256 };
   } catch (err) {
     await store.remove(o.prefix).catch(() => {});
     throw err;
+  } finally {
+    await release?.();
   }
 }
+
+/** What a backup's filestore added to the store: a tarball, or the index and the objects it uploaded. */
+export const storedBytes = (f: BackupManifest['filestore']): number =>
+  !f ? 0 : 'format' in f ? f.index.bytes + f.uploaded.bytes : f.bytes;
 
 /** A store key prefix for a new backup of an environment. */
 export const backupPrefix = (projectId: string, envId: string, runId: number, suffix = '') =>

@@ -1,7 +1,8 @@
 // A backup exported as Odoo's own database-manager zip (odoo/service/db.py dump_db): dump.sql first
 // (plain SQL, which Odoo restores with psql), then filestore/<xx>/<sha1>..., then manifest.json in
 // Odoo's shape. Streamed end to end: pg_restore turns the custom-format dump into SQL on the fly (no
-// database needed), the filestore tarball is read entry by entry, nothing is held whole in memory.
+// database needed), the filestore (a tarball, or rebuilt from its content objects, each checked as it
+// streams) is read entry by entry, nothing is held whole in memory.
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tarStream from 'tar-stream';
@@ -9,6 +10,7 @@ import yazl from 'yazl';
 import type { BackupManifest } from '../../contract/index.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { findPgTool, spawnTool } from './pg-tools.ts';
+import { filestoreStream } from '../storage/filestore-objects.ts';
 
 /** Odoo's manifest.json for a database-manager backup. */
 export function odooManifest(m: BackupManifest) {
@@ -29,7 +31,7 @@ export function odooManifest(m: BackupManifest) {
  * Callers check that every part is in the store first (missingParts): once the stream is handed out, the
  * response's headers go and a missing part can only cut the download short.
  */
-export async function odooZip(store: BackupStore, m: BackupManifest): Promise<Readable> {
+export async function odooZip(store: BackupStore, m: BackupManifest, projectId: string): Promise<Readable> {
   const pgRestore = await findPgTool('pg_restore', m.postgres.server);
   // Opened now, before any header, so a dump that vanished since the check still fails as itself.
   const dump = await store.get(m.dump.key);
@@ -48,7 +50,7 @@ export async function odooZip(store: BackupStore, m: BackupManifest): Promise<Re
 
     if (m.filestore) {
       const extract = tarStream.extract();
-      const src = await store.get(m.filestore.key);
+      const src = await filestoreStream(store, projectId, m);
       src.on('error', fail);
       src.pipe(extract);
       for await (const entry of extract) {

@@ -71,7 +71,8 @@ export class BackupObjectMissing extends Error {
 export async function missingParts(store: BackupStore, manifest: BackupManifest): Promise<('dump' | 'filestore')[]> {
   const parts = [['dump', manifest.dump], ['filestore', manifest.filestore]] as const;
   const missing: ('dump' | 'filestore')[] = [];
-  for (const [name, part] of parts) if (part && !(await store.exists(part.key))) missing.push(name);
+  // An objects filestore (filestore-objects.ts): its index here; its objects are checked there (missingObjects).
+  for (const [name, part] of parts) if (part && !(await store.exists('index' in part ? part.index.key : part.key))) missing.push(name);
   return missing;
 }
 
@@ -92,6 +93,11 @@ export function hashing(): Transform & { result(): StoredPart } {
 
 const KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
+/** The one rule for keys in every store: segments of safe characters, none of them "." or "..". */
+export function checkKey(key: string): void {
+  if (!KEY.test(key) || key.split('/').some((p) => p === '.' || p === '..')) throw new Error(`invalid backup key: ${key}`);
+}
+
 export class LocalBackupStore implements BackupStore {
   readonly root: string;
   readonly name: string;
@@ -101,7 +107,7 @@ export class LocalBackupStore implements BackupStore {
   }
 
   private path(key: string): string {
-    if (!KEY.test(key) || key.split('/').some((p) => p === '.' || p === '..')) throw new Error(`invalid backup key: ${key}`);
+    checkKey(key);
     const p = join(this.root, key);
     if (!p.startsWith(this.root + sep)) throw new Error(`invalid backup key: ${key}`);
     return p;

@@ -19,19 +19,33 @@ export interface BackupRow {
   size_bytes: number;
   sha256: string;
   manifest: BackupManifest;
+  /** The registry's names of the stores that hold all of it, the one it was written to first. */
+  stores: string[];
   created_at: Date;
 }
 
 /** What a run may know and do about backups in the control plane, bound to the run's lease. */
 export interface BackupCatalog {
+  /** The project's backup store: where new backups are written. */
   store: BackupStore;
+  /**
+   * Where a backup is read from: the first of its stores that the registry resolves for the project and
+   * that holds it; an error naming the stores when none does.
+   */
+  storeOf(b: BackupRow): Promise<BackupStore>;
+  /** Every store that resolves and holds the backup, in its order (verify falls back along them). */
+  storesOf(b: BackupRow): Promise<BackupStore[]>;
+  /** Every store the backup's row names, resolved, and why the others cannot be used (a verify run reads them all). */
+  namedStores(b: BackupRow): { stores: BackupStore[]; problems: string[] };
+  /** The server's own directory (--backup-dir), where import uploads wait for their run. */
+  uploads: BackupStore;
   manualToday(): Promise<number>;
   record(kind: string, key: string, size: number, sha256: string, manifest: BackupManifest): Promise<string>;
   /** A backup of this run's project, or an error that says it does not exist. */
   get(id: string): Promise<BackupRow>;
   /** This run's environment's backups, newest first. */
   list(): Promise<BackupRow[]>;
-  /** Deletes a backup of this run's environment: its files, then its row. */
+  /** Deletes a backup of this run's environment: its files in every store that holds it, then its row. */
   remove(b: BackupRow): Promise<void>;
   /**
    * Removes what killed backup writers left in this environment's part of the store (written parts,
@@ -39,6 +53,16 @@ export interface BackupCatalog {
    * returns the prefixes removed.
    */
   removeAbandoned(): Promise<string[]>;
+  /** Every backup of this run's project (all environments), newest first: what the content sweep keeps. */
+  projectBackups(): Promise<BackupRow[]>;
+  /**
+   * Holds the project's content lock in the store shared (a session advisory lock on the control
+   * plane; a worker that dies releases it with its session): taken by a backup before it lists the
+   * store's objects, released once its row is recorded. Waits while a sweep holds it. Returns the release.
+   */
+  holdContent(): Promise<() => Promise<void>>;
+  /** The same lock exclusive, for a sweep, without waiting: null when a backup holds it. */
+  tryContentSweep(): Promise<(() => Promise<void>) | null>;
 }
 
 export interface RunRow {

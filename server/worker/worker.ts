@@ -9,11 +9,13 @@ import { isBuiltinKind, RUN_PARAMS, runParamsProblems } from '../../contract/run
 import type { BackupCatalog, BackupRow, Executor, EnvironmentRow, ProjectRow, RunInfra, RunRow } from './executor.ts';
 import type { GitHubFeedback } from '../github/feedback.ts';
 import { BackupManifest } from '../../contract/index.ts';
-import type { BackupStore } from '../storage/backup-store.ts';
 import { backupPrefixOf } from '../odoo/backup-writer.ts';
 import { LogBatcher } from './log-batcher.ts';
-import { Infrastructure, InfraError } from '../infra/registry.ts';
-import { LocalBackupStore } from '../storage/backup-store.ts';
+import { DEFAULT_BACKUP_STORE, Infrastructure, InfraError } from '../infra/registry.ts';
+import { replicateBackup } from '../storage/replicate.ts';
+import { resolveStores, storesHolding } from '../storage/store-of.ts';
+import { AlertDispatcher } from '../alerts/dispatcher.ts';
+import type { DeliveryOptions } from '../alerts/deliver.ts';
 
 export interface WorkerOptions {
   pool: pg.Pool;
@@ -31,12 +33,12 @@ export interface WorkerOptions {
    * the hosts, paths, binaries and secrets runs use. Empty when omitted (runs that need any fail).
    */
   infra?: Infrastructure;
-  /** Where backup runs write and restore runs read; a local directory by default. */
-  backupStore?: BackupStore;
   /** The worker's own files (checkouts, Odoo processes); a temporary directory by default. */
   workDir?: string;
   github?: GitHubFeedback | null;
   log?: (message: string) => void;
+  /** How alerts are sent (timeouts, retries); the defaults are 10 s and one retry after 2 s. */
+  alertDelivery?: DeliveryOptions;
 }
 
 type StopReason = 'cancel' | 'lost' | 'shutdown';
@@ -47,9 +49,42 @@ interface Active {
   done: Promise<void>;
 }
 
+/**
+ * A project's content lock in a store: a session advisory lock on a connection of its own, so a worker
+ * that dies (its session ends) releases it. Shared for backups, exclusive (never waiting) for sweeps.
+ */
+async function contentLock(pool: pg.Pool, projectId: string, storeName: string, mode: 'shared' | 'try-exclusive'): Promise<(() => Promise<void>) | null> {
+  const key = `odooops:content:${projectId}:${storeName}`;
+  const c = await pool.connect();
+  try {
+    if (mode === 'shared') await c.query('select pg_advisory_lock_shared(hashtextextended($1, 0))', [key]);
+    else if (!(await c.query('select pg_try_advisory_lock(hashtextextended($1, 0)) as ok', [key])).rows[0].ok) {
+      c.release();
+      return null;
+    }
+  } catch (err) {
+    c.release(err as Error);
+    throw err;
+  }
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    try {
+      await c.query(mode === 'shared' ? 'select pg_advisory_unlock_shared(hashtextextended($1, 0))' : 'select pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+      c.release();
+    } catch (err) {
+      // Not returned to the pool holding the lock: closing the session releases it.
+      c.release(err as Error);
+    }
+  };
+}
+
 export class Worker {
   readonly id: string;
-  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors' | 'backupStore' | 'infra'>> & { backupStore: BackupStore | undefined };
+  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors' | 'infra' | 'alertDelivery'>>;
+  /** Delivers the alerts runs and the scheduler raise (ops.alerts) to the channels of the registry. */
+  readonly alerts: AlertDispatcher;
   private infra: Infrastructure;
   /** Paths of the operator's a run's log shows by name instead (SECURITY.md: logs do not reveal the worker's paths). */
   private pathAliases: [string, string][] = [];
@@ -72,13 +107,13 @@ export class Worker {
       concurrency: opts.concurrency ?? 2,
       leaseSeconds: opts.leaseSeconds ?? 30,
       sweepIntervalMs: opts.sweepIntervalMs ?? 15_000,
-      backupStore: opts.backupStore,
       workDir: opts.workDir ?? join(tmpdir(), 'odooops-worker'),
       github: opts.github ?? null,
       log: opts.log ?? (() => {}),
     };
     this.infra = opts.infra ?? Infrastructure.load(null);
     this.setInfrastructure(this.infra);
+    this.alerts = new AlertDispatcher({ pool: opts.pool, workerId: this.id, infra: () => this.infra, log: this.opts.log, delivery: opts.alertDelivery });
   }
 
   /** A new registry (the operator changed the file): runs claimed from now on resolve with it. */
@@ -86,7 +121,6 @@ export class Worker {
     this.infra = infra;
     this.pathAliases = [
       [this.opts.workDir, '<work>'],
-      ...(this.opts.backupStore instanceof LocalBackupStore ? [[this.opts.backupStore.root, '<backups>'] as [string, string]] : []),
       ...infra.paths(),
     ];
   }
@@ -116,53 +150,110 @@ export class Worker {
     };
   }
 
-  private catalog(run: RunRow): BackupCatalog {
-    const { pool, backupStore } = this.opts;
-    const store = () => {
-      if (!backupStore) throw new Error('this worker has no backup store configured');
-      return backupStore;
-    };
+  private catalog(run: RunRow, project: ProjectRow, logs: LogBatcher, signal: AbortSignal): BackupCatalog {
+    const { pool } = this.opts;
+    const infra = this.infra;
+    // Credentials and keys the stores are made with: the run's log shows [redacted] in their place.
+    const resolve = (name: string) => infra.backupStore(name, project.slug, (secret) => logs.redact(secret));
+    const primaryName = project.backup_store ?? DEFAULT_BACKUP_STORE;
+    const store = () => resolve(primaryName);
+    const configured = () => [primaryName, ...(project.backup_copy ? [project.backup_copy] : [])];
+    const toRow = (r: Record<string, any>, manifest: BackupManifest) => ({ ...r, size_bytes: Number(r.size_bytes), manifest }) as BackupRow;
+    const storesOf = async (b: BackupRow) => (await storesHolding(b.stores ?? [DEFAULT_BACKUP_STORE], resolve, b.manifest)).stores;
     return {
       get store() {
         return store();
       },
+      storesOf,
+      namedStores: (b) => resolveStores(b.stores ?? [DEFAULT_BACKUP_STORE], resolve),
+      storeOf: async (b) => {
+        const { stores, problems } = await storesHolding(b.stores ?? [DEFAULT_BACKUP_STORE], resolve, b.manifest);
+        if (stores[0]) return stores[0];
+        throw new Error(`backup ${b.id} cannot be read from any of its stores: ${problems.join('; ')}; restore another backup, or ask the operator whether the store moved`);
+      },
+      get uploads() {
+        return resolve(DEFAULT_BACKUP_STORE);
+      },
       manualToday: async () => (await pool.query('select ops.manual_backups_today($1) as n', [run.environment_id])).rows[0].n as number,
-      record: async (kind, key, size, sha256, manifest) =>
-        (await pool.query('select ops.record_backup($1, $2, $3, $4, $5, $6, $7) as id', [run.id, this.id, kind, store().locationOf(key), size, sha256, manifest])).rows[0].id as string,
+      record: async (kind, key, size, sha256, manifest) => {
+        const primary = store();
+        const stores = [primary.name];
+        if (project.backup_copy) {
+          // A backup counts only once every configured store holds all of it: the copy is made before the row.
+          const copyName = project.backup_copy;
+          await logs.log(`copying the backup to the store "${copyName}", checking every part read back from "${primary.name}"`, 'stdout');
+          const started = Date.now();
+          try {
+            const done = await replicateBackup(primary, resolve(copyName), manifest, { manifestSha256: sha256, signal });
+            await logs.log(`copied to "${copyName}": ${done.objects} objects, ${(done.bytes / 1048576).toFixed(1)} MiB in ${((Date.now() - started) / 1000).toFixed(1)} s` +
+              `${done.contentsPresent ? ` (${done.contentsPresent} filestore files were there already)` : ''}`, 'stdout');
+          } catch (err) {
+            // The writer removes the backup from the first store when this throws: nothing half-copied is ever listed as good.
+            throw new Error(`the copy of the backup to the store "${copyName}" failed (${(err as Error).message}); the backup in "${primary.name}" is removed too, so no backup that lacks its copy is listed as good; ` +
+              `run the backup again once "${copyName}" works (odooops infra check shows whether it can be reached)`);
+          }
+          stores.push(copyName);
+        }
+        return (await pool.query('select ops.record_backup($1, $2, $3, $4, $5, $6, $7, $8) as id', [run.id, this.id, kind, primary.locationOf(key), size, sha256, manifest, stores])).rows[0].id as string;
+      },
       list: async () => {
         const { rows } = await pool.query(
           `select b.*, e.stage from ops.backups b join ops.environments e on e.id = b.environment_id
            where b.environment_id = $1 order by b.created_at desc`,
           [run.environment_id],
         );
-        return rows.map((r) => ({ ...r, size_bytes: Number(r.size_bytes), manifest: BackupManifest.parse(r.manifest) }) as BackupRow);
+        return rows.map((r) => toRow(r, BackupManifest.parse(r.manifest)));
       },
       remove: async (b) => {
-        await store().remove(backupPrefixOf(b.manifest));
+        // From every store that holds it; the row goes only when none is left holding part of it.
+        const { stores, problems } = resolveStores(b.stores ?? [DEFAULT_BACKUP_STORE], resolve);
+        for (const s of stores) await s.remove(backupPrefixOf(b.manifest));
+        if (problems.length) throw new Error(`backup ${b.id} could not be removed from every store: ${problems.join('; ')}; it stays listed until it can be`);
         await pool.query('select ops.delete_backup($1, $2, $3)', [run.id, this.id, b.id]);
       },
       removeAbandoned: async () => {
         const envPrefix = `${run.project_id}/${run.environment_id}`;
-        const names = await store().list(envPrefix);
-        if (names.length === 0) return [];
         // By key, not location: a store moved to another directory keeps its keys, and its backups.
-        const { rows } = await pool.query(`select location, manifest #>> '{dump,key}' as dump_key from ops.backups where environment_id = $1`, [run.environment_id]);
-        const recorded = (prefix: string) => rows.some((r) => r.dump_key === `${prefix}/dump.pgc` || String(r.location).endsWith(`/${prefix}`));
+        let rows: { location: string; dump_key: string }[] | undefined;
+        const recorded = (prefix: string) => rows!.some((r) => r.dump_key === `${prefix}/dump.pgc` || String(r.location).endsWith(`/${prefix}`));
         const removed: string[] = [];
-        for (const name of names) {
-          const prefix = `${envPrefix}/${name}`;
-          // backupPrefix names every backup's prefix for the run that writes it: <time>-run<id>[-clone].
-          const m = /-run(\d+)(-[a-z]+)?$/.exec(name);
-          if (!m || recorded(prefix)) continue;
-          const writer = Number(m[1]);
-          // This run writes one backup at a time and sweeps before it starts one: a prefix of its own is an
-          // earlier attempt's. Another run's is left while that run may still come back to it (queued again).
-          if (writer !== run.id && (await pool.query(`select 1 from ops.runs where id = $1 and status in ('queued', 'running')`, [writer])).rowCount) continue;
-          await store().remove(prefix);
-          removed.push(prefix);
+        for (const name of configured()) {
+          let names: string[];
+          try {
+            names = await resolve(name).list(envPrefix);
+          } catch (err) {
+            // The copy store down must not stop the backup before the copy says so; the primary's must.
+            if (name === primaryName) throw err;
+            await logs.log(`could not look for unfinished backups in the store "${name}": ${(err as Error).message.split('\n')[0]}`, 'stderr');
+            continue;
+          }
+          if (names.length === 0) continue;
+          rows ??= (await pool.query(`select location, manifest #>> '{dump,key}' as dump_key from ops.backups where environment_id = $1`, [run.environment_id])).rows;
+          for (const n of names) {
+            const prefix = `${envPrefix}/${n}`;
+            // backupPrefix names every backup's prefix for the run that writes it: <time>-run<id>[-clone].
+            const m = /-run(\d+)(-[a-z]+)?$/.exec(n);
+            if (!m || recorded(prefix)) continue;
+            const writer = Number(m[1]);
+            // This run writes one backup at a time and sweeps before it starts one: a prefix of its own is an
+            // earlier attempt's. Another run's is left while that run may still come back to it (queued again).
+            if (writer !== run.id && (await pool.query(`select 1 from ops.runs where id = $1 and status in ('queued', 'running')`, [writer])).rowCount) continue;
+            await resolve(name).remove(prefix);
+            removed.push(name === primaryName ? prefix : `${prefix} (in "${name}")`);
+          }
         }
         return removed;
       },
+      projectBackups: async () => {
+        const { rows } = await pool.query(
+          `select b.*, e.stage from ops.backups b join ops.environments e on e.id = b.environment_id
+           where b.project_id = $1 order by b.created_at desc`,
+          [run.project_id],
+        );
+        return rows.map((r) => ({ ...r, size_bytes: Number(r.size_bytes), manifest: BackupManifest.parse(r.manifest) }) as BackupRow);
+      },
+      holdContent: () => contentLock(pool, run.project_id, store().name, 'shared') as Promise<() => Promise<void>>,
+      tryContentSweep: () => contentLock(pool, run.project_id, store().name, 'try-exclusive'),
       get: async (id) => {
         const { rows } = await pool.query(
           `select b.*, e.stage from ops.backups b join ops.environments e on e.id = b.environment_id
@@ -172,7 +263,7 @@ export class Worker {
         if (!rows[0]) throw new Error(`backup ${id} does not exist in this project`);
         const parsed = BackupManifest.safeParse(rows[0].manifest);
         if (!parsed.success) throw new Error(`backup ${id} has no valid manifest; it cannot be restored`);
-        return { ...rows[0], size_bytes: Number(rows[0].size_bytes), manifest: parsed.data } as BackupRow;
+        return toRow(rows[0], parsed.data);
       },
     };
   }
@@ -191,9 +282,10 @@ export class Worker {
     ]);
     await this.listen();
     await this.sweep();
-    this.sweepTimer = setInterval(() => void this.sweep().then(() => this.wake()), this.opts.sweepIntervalMs);
+    this.sweepTimer = setInterval(() => void this.sweep().then(() => (this.wake(), this.alerts.wake())), this.opts.sweepIntervalMs);
     this.sweepTimer.unref();
     this.wake();
+    this.alerts.wake();
   }
 
   private async listen(): Promise<void> {
@@ -205,6 +297,7 @@ export class Worker {
         if (entry && !entry.controller.signal.aborted) entry.controller.abort('cancel');
         return;
       }
+      if (n.channel === 'ops_alerts') return this.alerts.wake();
       this.wake();
     });
     client.on('error', (err) => {
@@ -216,7 +309,7 @@ export class Worker {
       if (!this.stopping && this.listener === client) this.scheduleReconnect();
     });
     await client.connect();
-    await client.query('listen ops_runs; listen ops_cancel');
+    await client.query('listen ops_runs; listen ops_cancel; listen ops_alerts');
     this.listener = client;
   }
 
@@ -363,7 +456,7 @@ export class Worker {
         signal: controller.signal,
         infra: this.runInfra(run, project, logs),
         redact: (value) => logs.redact(value),
-        backups: this.catalog(run),
+        backups: this.catalog(run, project, logs, controller.signal),
         runIsActive: async (id) => (await pool.query(`select 1 from ops.runs where id = $1 and status = 'running'`, [id])).rowCount === 1,
         project: async () => project,
         workDir: this.opts.workDir,
@@ -438,6 +531,8 @@ export class Worker {
         await Promise.all([...this.active.values()].map((a) => a.done));
       }
     }
+    // Deliveries under way finish within the grace too; one cut short is delivered again once its claim lapses.
+    await Promise.race([this.alerts.stop(), new Promise((r) => setTimeout(r, graceMs).unref())]);
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => {});

@@ -1,9 +1,11 @@
-// backup: pg_dump -Fc of the environment's Odoo database and a tarball of its filestore, streamed into
-// the backup store (never whole in memory), plus a manifest with the SHA-256 of each part.
+// backup: pg_dump -Fc of the environment's Odoo database streamed into the backup store (never whole in
+// memory), its filestore as content objects (only files new to the project's store are read and
+// uploaded) with an index, plus a manifest with the SHA-256 of each part.
 import { backupParams } from '../../../contract/run-params.ts';
 import { defineExecutor, type ExecutorContext } from '../executor.ts';
 import { connectOdoo } from '../odoo-db.ts';
-import { countFiles, inspectOdoo, mib } from '../../odoo/inspect.ts';
+import { inspectOdoo, mib } from '../../odoo/inspect.ts';
+import { listFiles } from '../../storage/filestore-objects.ts';
 import { backupPrefix, writeBackup } from '../../odoo/backup-writer.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool } from '../../odoo/pg-tools.ts';
 
@@ -42,19 +44,17 @@ export async function takeBackup(
   }
   const pgDump = await findPgTool('pg_dump', facts.serverVersion);
   await log(`Odoo ${facts.odooVersion}, ${Object.keys(facts.modules).length} modules; PostgreSQL ${facts.serverVersion}, ${pgDump.path} ${pgDump.version}`);
-  const files = filestore ? await countFiles(filestore) : null;
+  const files = filestore ? await listFiles(filestore, signal) : null;
   if (files === null) await log('no filestore configured for this environment: backing up the database only', 'stderr');
 
   const store = backups.store;
   const written = await writeBackup({
-    backups, prefix: backupPrefix(env.project_id, env.id, run.id), kind: params.kind, database: env.db_name, facts, pgDumpVersion: pgDump.version,
+    backups, projectId: env.project_id, prefix: backupPrefix(env.project_id, env.id, run.id), kind: params.kind, database: env.db_name, facts, pgDumpVersion: pgDump.version,
     dump: () => {
-      void log(`pg_dump -Fc ${env.db_name} → ${store.locationOf(`${env.project_id}/${env.id}`)}/…`);
+      void log(`pg_dump -Fc ${env.db_name} → the backup store "${store.name}"`); // its name: a bucket or path is the operator's
       return spawnTool(pgDump, ['--format=custom', '--no-owner', ...connectionArgs(target), '--dbname', target.database], { env: pgEnv(target), signal });
     },
-    filestore: filestore && files !== null
-      ? () => ({ tool: spawnTool('tar', ['--create', '--file=-', '--directory', filestore, '.'], { signal }), files })
-      : null,
+    filestore: filestore && files !== null ? { dirs: [{ dir: filestore, files }] } : null,
     log: (l) => log(l), signal,
   });
   await log(`backup ${written.id} (${params.kind}): ${mib(written.bytes)}`);

@@ -27,6 +27,8 @@ import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, remove
 import { checkNeutralized, findPii } from '../../odoo/verify.ts';
 import { restoreBackup, verifyBackup } from './restore.ts';
 import { restoreDump } from '../../odoo/dump-restore.ts';
+import { isObjects, listFiles, readIndex, type IndexEntry, type ListedFile } from '../../storage/filestore-objects.ts';
+import { replicateContents } from '../../storage/replicate.ts';
 
 /**
  * Attachments a copy keeps by default: what Odoo regenerates or needs to boot (views, assets, menu
@@ -73,7 +75,7 @@ export const cloneExecutor = defineExecutor({
     const targetFilestore = infra.filestore(env);
     const maskDb = sideName(source.db_name, 'mask', run.id);
     await log(`clone of ${source.name} (${source.stage}${fromBackup ? `, backup ${fromBackup.id} of ${fromBackup.created_at.toISOString()}` : ''}) into ${env.name} (${env.stage})`);
-    if (fromBackup) await verifyBackup(fromBackup, backups, (l) => log(l), signal);
+    const fromStore = fromBackup ? await verifyBackup(fromBackup, backups, (l) => log(l), signal) : undefined;
 
     const admin = await maintenance(src);
     const onAbort = () => void admin.end().catch(() => {});
@@ -103,7 +105,7 @@ export const cloneExecutor = defineExecutor({
         const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(from), '--dbname', srcDb];
         const { dump } = fromBackup.manifest;
         await restoreDump({
-          store: backups.store, key: dump.key, bytes: dump.bytes, sha256: dump.sha256, pgRestore, args: restoreArgs, env: pgEnv(from), log: (l) => log(l), signal,
+          store: fromStore!, key: dump.key, bytes: dump.bytes, sha256: dump.sha256, pgRestore, args: restoreArgs, env: pgEnv(from), log: (l) => log(l), signal,
           scratch: { prefix: `odooops-clone-src-${env.id}-`, runId: run.id, isActive: runIsActive },
         });
       }
@@ -166,39 +168,50 @@ export const cloneExecutor = defineExecutor({
       const listDir = await runTempDir(`odooops-clone-${env.id}-${run.id}-`);
       let written;
       try {
-        const list = join(listDir, 'files');
-        await writeFile(list, keptFiles.map((f) => `./${f}\0`).join(''));
-        // From a backup, only the kept files are taken out of its filestore archive (on this worker).
-        let filesDir = sourceFilestore;
-        if (fromBackup) {
-          filesDir = fromBackup.manifest.filestore && params.filestore !== 'none' ? join(listDir, 'filestore') : null;
-          if (filesDir) await runFs.mkdir(filesDir);
-          if (filesDir && keptFiles.length) {
+        // The clone's filestore is content objects like a backup's: the kept files of production are
+        // mostly in the project's store already (its backups put them there), so little is uploaded.
+        const kept = new Set(keptFiles);
+        const dirs: { dir: string; files: ListedFile[] }[] = [];
+        let known: IndexEntry[] = [];
+        let hasFiles = !!sourceFilestore;
+        const stored = fromBackup?.manifest.filestore;
+        if (fromBackup && params.filestore !== 'none') {
+          hasFiles = !!stored;
+          if (isObjects(stored)) {
+            // From an objects backup, the kept files' objects are taken as they are: nothing is read.
+            known = (await readIndex(fromStore!, stored, signal)).filter((e) => kept.has(e.p));
+            // A backup in another store than the project's (the project moved, or its primary lost it and
+            // the copy verified): the kept files' objects are copied over first, each checked by its SHA-1.
+            if (fromStore!.name !== backups.store.name) {
+              await replicateContents(fromStore!, backups.store, env.project_id, new Set(known.map((e) => e.s)), signal);
+            }
+          } else if (stored && keptFiles.length) {
+            // From a tarball backup, only the kept files are taken out of it (on this worker, as the run user).
+            const list = join(listDir, 'files');
+            await writeFile(list, keptFiles.map((f) => `./${f}\0`).join(''));
+            const filesDir = join(listDir, 'filestore');
+            await runFs.mkdir(filesDir);
             const x = spawnTool('tar', ['--extract', '--file=-', '--directory', filesDir, '--no-same-owner', '--null', `--files-from=${list}`], { signal, stdin: 'pipe' });
-            await withTool(x, backups.store.get(fromBackup.manifest.filestore!.key).then((st) => pipeline(st, x.child.stdin!, { signal })));
+            await withTool(x, fromStore!.get(stored.key).then((st) => pipeline(st, x.child.stdin!, { signal })));
+            dirs.push({ dir: filesDir, files: await listFiles(filesDir, signal) });
           }
+        } else if (sourceFilestore && params.filestore !== 'none' && keptFiles.length) {
+          // Kept files the filestore lacks (an attachment whose file is gone) are left out, as tar's --ignore-failed-read did.
+          dirs.push({ dir: sourceFilestore, files: (await listFiles(sourceFilestore, signal)).filter((f) => kept.has(f.p)) });
         }
         // Placeholder files, for business documents that stay behind, travel beside the kept files.
         const standIns = params.filestore === 'placeholders' && copy.leftFiles > 0 ? join(listDir, 'placeholders') : null;
-        const standInList = join(listDir, 'placeholder-files');
-        if (standIns) await writeFile(standInList, (await writePlaceholders(standIns)).map((f) => `./${f}\0`).join(''));
-        const tarParts = [
-          ...(filesDir ? ['--directory', filesDir, `--files-from=${list}`] : []),
-          ...(standIns ? ['--directory', standIns, `--files-from=${standInList}`] : []),
-        ];
+        if (standIns) {
+          await writePlaceholders(standIns);
+          dirs.push({ dir: standIns, files: await listFiles(standIns, signal) });
+        }
         written = await writeBackup({
-          backups, prefix: backupPrefix(env.project_id, env.id, run.id, '-clone'), kind: 'clone', database: env.db_name, facts, pgDumpVersion: pgDump.version,
+          backups, projectId: env.project_id, prefix: backupPrefix(env.project_id, env.id, run.id, '-clone'), kind: 'clone', database: env.db_name, facts, pgDumpVersion: pgDump.version,
           // Light compression: the clone's dump is made while the environment waits for it (zlib level 1
           // takes about half the time of pg_dump's default for a slightly bigger file), and clones are
           // short-lived (the last 3 are kept).
           dump: () => spawnTool(pgDump, ['--format=custom', '--compress=1', '--no-owner', ...connectionArgs(into), '--dbname', maskDb], { env: pgEnv(into), signal }),
-          filestore: tarParts.length && params.filestore !== 'none'
-            ? () => ({
-                // --null before the lists: both are NUL-separated; each list is read in its --directory.
-                tool: spawnTool('tar', ['--create', '--file=-', '--null', '--ignore-failed-read', ...tarParts], { signal }),
-                files: (filesDir ? keptFiles.length : 0) + (standIns ? 2 : 0),
-              })
-            : null,
+          filestore: (hasFiles || standIns) && params.filestore !== 'none' ? { dirs, known } : null,
           clone: { source: source.name, sourceStage: source.stage, masked: true, filestore: params.filestore },
           log: (l) => log(l), signal,
         });

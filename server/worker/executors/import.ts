@@ -13,7 +13,8 @@ import pg from 'pg';
 import { BackupManifest, ImportParams } from '../../../contract/index.ts';
 import { defineExecutor, type EnvironmentRow, type RunInfra } from '../executor.ts';
 import { hashing } from '../../storage/backup-store.ts';
-import { backupPrefix } from '../../odoo/backup-writer.ts';
+import { backupPrefix, storedBytes } from '../../odoo/backup-writer.ts';
+import { writeFilestoreObjects } from '../../storage/filestore-objects.ts';
 import { filestoreTarball, openImport, readSql, uploadPrefix, type UploadMeta } from '../../odoo/import-archive.ts';
 import { inspectOdoo, mib } from '../../odoo/inspect.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool } from '../../odoo/pg-tools.ts';
@@ -61,9 +62,11 @@ export const importExecutor = defineExecutor({
   params: ImportParams,
   async execute({ run, environment: env, params, log, signal, infra, backups, runIsActive }) {
     const store = backups.store;
+    // The upload waits in the server's own directory; the backup it becomes goes to the project's store.
+    const uploads = backups.uploads;
     const prefix = uploadPrefix(env.project_id, env.id, params.upload);
-    const path = store.localPath(`${prefix}/upload`);
-    const metaPath = store.localPath(`${prefix}/upload.json`);
+    const path = uploads.localPath(`${prefix}/upload`);
+    const metaPath = uploads.localPath(`${prefix}/upload.json`);
     if (!path || !metaPath) throw new Error(`upload ${params.upload} is not in this worker's backup store (removed, or uploaded to another server's store); upload the file again`);
     const meta = JSON.parse(await readFile(metaPath, 'utf8')) as UploadMeta;
     const started = Date.now();
@@ -89,6 +92,7 @@ export const importExecutor = defineExecutor({
     let adopted = false;
     let src: Awaited<ReturnType<typeof openImport>> | undefined;
     let backupPrefixKey: string | undefined;
+    let release: (() => Promise<void>) | undefined;
     try {
       // The uploaded SQL runs as this role: a superuser (or a role that may run programs or read server
       // files) could turn an upload into code on the database server.
@@ -134,12 +138,20 @@ export const importExecutor = defineExecutor({
       const dumpPart = await withTool(dump, store.put(`${backupPrefixKey}/dump.pgc`, dump.child.stdout!, signal));
       await log(`dump kept: ${mib(dumpPart.bytes)}, sha256 ${dumpPart.sha256}`);
       let filestorePart: BackupManifest['filestore'] = null;
-      const tar = filestoreTarball(src, limits);
       if (filestore) {
-        const part = await store.put(`${backupPrefixKey}/filestore.tar`, tar.stream, signal);
-        filestorePart = { key: `${backupPrefixKey}/filestore.tar`, ...part, files: await tar.files };
-        await log(`filestore kept: ${filestorePart.files} files, ${mib(part.bytes)}`);
+        // As content objects, like every backup's: the lock keeps a sweep off until the row is recorded.
+        release = await backups.holdContent();
+        const part = await writeFilestoreObjects({
+          store, projectId: env.project_id, prefix: backupPrefixKey,
+          incoming: (async function* () {
+            for await (const f of src!.files({ left: limits.maxExpandedBytes, limit: limits.maxExpandedBytes })) yield { p: f.path, n: f.size, stream: f.stream };
+          })(),
+          log: (l) => void log(l), signal,
+        });
+        filestorePart = part;
+        await log(`filestore kept: ${part.files} files (${mib(part.bytes)}), ${part.uploaded.files} new to the store (${mib(part.uploaded.bytes)})`);
       } else {
+        const tar = filestoreTarball(src, limits);
         tar.stream.resume();
         const n = await tar.files;
         if (n) throw new Error(`the upload has ${n} filestore files but ${env.name} has no filestore root; an admin sets one (odooops env set PROJECT ${env.name} --filestore ROOT) and imports again`);
@@ -152,7 +164,9 @@ export const importExecutor = defineExecutor({
         import: { upload: params.upload, sha256: params.sha256, format: meta.format, sourceDatabase: src.sourceDatabase },
       };
       const m = await store.put(`${backupPrefixKey}/manifest.json`, Readable.from([Buffer.from(JSON.stringify(manifest, null, 2))]), signal);
-      const backupId = await backups.record('import', backupPrefixKey, dumpPart.bytes + (filestorePart?.bytes ?? 0) + m.bytes, m.sha256, manifest);
+      const backupId = await backups.record('import', backupPrefixKey, dumpPart.bytes + storedBytes(filestorePart) + m.bytes, m.sha256, manifest);
+      await release?.();
+      release = undefined;
       await log(`kept as backup ${backupId} (import)`);
       await src.close();
       src = undefined;
@@ -162,7 +176,7 @@ export const importExecutor = defineExecutor({
       const done = await restoreBackup({
         runId: run.id, env, target, filestore, where: infra.describe(env), backup, backups, log, signal, adopt: srcDb, isActive: runIsActive,
       });
-      await store.remove(prefix).catch(() => {});
+      await uploads.remove(prefix).catch(() => {});
       const seconds = (Date.now() - started) / 1000;
       await log(`imported into ${env.name} in ${seconds.toFixed(1)} s: Odoo ${facts.odooVersion}, backup ${backupId}`);
       return { backupId, odooVersion: facts.odooVersion, seconds, ...done };
@@ -181,6 +195,7 @@ export const importExecutor = defineExecutor({
       await log(`import failed; ${env.name} was not changed`, 'stderr');
       throw err;
     } finally {
+      await release?.();
       await admin.end().catch(() => {});
     }
   },

@@ -9,8 +9,9 @@ import { healthExecutor } from './health.ts';
 import { importExecutor } from './import.ts';
 import { restoreExecutor } from './restore.ts';
 import { retentionExecutor } from './retention.ts';
+import { verifyExecutor } from './verify.ts';
 
-export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor, cloneExecutor, retentionExecutor, deployExecutor, destroyExecutor, importExecutor];
+export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor, cloneExecutor, retentionExecutor, deployExecutor, destroyExecutor, importExecutor, verifyExecutor];
 
 /**
  * Loads extra executors from a module (the server's --executors option): its default export, or its

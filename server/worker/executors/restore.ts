@@ -7,17 +7,42 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { restoreParams, restoreRefusal } from '../../../contract/run-params.ts';
 import { defineExecutor, type BackupCatalog, type BackupRow, type EnvironmentRow } from '../executor.ts';
-import { hashing } from '../../storage/backup-store.ts';
+import { hashing, type BackupStore } from '../../storage/backup-store.ts';
 import { backupPrefixOf } from '../../odoo/backup-writer.ts';
 import { mib, progress } from '../../odoo/inspect.ts';
-import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
+import { connectionArgs, findPgTool, pgEnv, spawnTool, type PgTarget } from '../../odoo/pg-tools.ts';
 import { runFs } from '../../infra/run-user.ts';
 import { restoreDump } from '../../odoo/dump-restore.ts';
+import { feedTool, filestoreStream, isObjects, missingObjects } from '../../storage/filestore-objects.ts';
 import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, sideDir, sideName, switchOver } from '../../odoo/switch.ts';
 
-/** Reads every part of a backup back and compares size and SHA-256 with what was recorded. */
-export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l: string) => Promise<void>, signal: AbortSignal): Promise<void> {
-  const store = backups.store;
+/**
+ * Reads every part of a backup back and compares size and SHA-256 with what was recorded (of an objects
+ * filestore, the index, and that every object it lists is in the store: one listing; each object's
+ * SHA-1 is checked as a restore streams it, and by `odooops backup verify`); returns the store that verified. When the backup's first store fails and another holds it too, says
+ * so and verifies that one (a damaged primary with a good copy still restores).
+ */
+export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l: string) => Promise<void>, signal: AbortSignal): Promise<BackupStore> {
+  const stores = await backups.storesOf(b);
+  if (!stores.length) await backups.storeOf(b); // throws, naming the stores and why none holds it
+  let firstErr: unknown;
+  for (const [i, store] of stores.entries()) {
+    try {
+      await verifyIn(store, b, signal);
+      const fs = b.manifest.filestore;
+      await log(`verified${stores.length > 1 || b.stores?.length > 1 ? ` in the store "${store.name}"` : ''}: dump ${mib(b.manifest.dump.bytes)}${fs ? `, filestore ${mib(fs.bytes)} (${fs.files} files${isObjects(fs) ? ', every object present' : ''})` : ''}, checksums match`);
+      return store;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      firstErr ??= err;
+      const next = stores[i + 1];
+      if (next) await log(`backup ${b.id} in the store "${store.name}" fails verification (${(err as Error).message}); the store "${next.name}" holds it too: verifying that one`);
+    }
+  }
+  throw firstErr;
+}
+
+async function verifyIn(store: BackupStore, b: BackupRow, signal: AbortSignal): Promise<void> {
   const check = async (key: string, bytes: number | null, sha256: string, label: string) => {
     const h = hashing();
     await pipeline(await store.get(key), h, new Writable({ write: (_c, _e, cb) => cb() }), { signal });
@@ -29,8 +54,15 @@ export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l
   const prefix = backupPrefixOf(b.manifest);
   await check(`${prefix}/manifest.json`, null, b.sha256, 'manifest.json');
   await check(b.manifest.dump.key, b.manifest.dump.bytes, b.manifest.dump.sha256, 'the database dump');
-  if (b.manifest.filestore) await check(b.manifest.filestore.key, b.manifest.filestore.bytes, b.manifest.filestore.sha256, 'the filestore archive');
-  await log(`verified: dump ${mib(b.manifest.dump.bytes)}${b.manifest.filestore ? `, filestore ${mib(b.manifest.filestore.bytes)} (${b.manifest.filestore.files} files)` : ''}, checksums match`);
+  const fs = b.manifest.filestore;
+  if (isObjects(fs)) {
+    const missing = await missingObjects(store, b.project_id, fs, signal).catch((err) => {
+      throw new Error(`backup ${b.id} is corrupt: ${(err as Error).message}; nothing was changed`, { cause: err });
+    });
+    if (missing.length) {
+      throw new Error(`backup ${b.id} is incomplete: ${missing.length} filestore file(s) are missing from the backup store (${missing.slice(0, 3).map((e) => e.p).join(', ')}${missing.length > 3 ? ', …' : ''}); nothing was changed; restore another backup`);
+    }
+  } else if (fs) await check(fs.key, fs.bytes, fs.sha256, 'the filestore archive');
 }
 
 export interface RestoreInput {
@@ -44,6 +76,8 @@ export interface RestoreInput {
   where: string;
   backup: BackupRow;
   backups: BackupCatalog;
+  /** The store to read it from (the one verifyBackup returned); the first that holds it by default. */
+  store?: BackupStore;
   log: (line: string, stream?: 'stdout' | 'stderr') => Promise<void>;
   signal: AbortSignal;
   /** Runs on the restored database before it is switched in (the clone rules, for instance). */
@@ -62,10 +96,11 @@ export interface RestoreInput {
 }
 
 /** Restores a verified backup beside the environment and switches it in. */
-export async function restoreBackup({ runId, env, target, filestore, where, backup: b, backups, log, signal, beforeSwitch, template, adopt, isActive }: RestoreInput): Promise<{ database: string; filestoreFiles: number | null }> {
+export async function restoreBackup({ runId, env, target, filestore, where, backup: b, backups, store: from, log, signal, beforeSwitch, template, adopt, isActive }: RestoreInput): Promise<{ database: string; filestoreFiles: number | null }> {
   if (b.manifest.filestore && !filestore) {
     throw new Error(`backup ${b.id} has a filestore but ${env.name} has no filestore root; an admin sets one (odooops env set PROJECT ${env.name} --filestore ROOT) and restore again`);
   }
+  const store = template || adopt ? undefined : from ?? (await backups.storeOf(b));
   const admin = await maintenance(target);
   const newDb = sideName(env.db_name, 'new', runId);
   const newFs = filestore && b.manifest.filestore ? sideDir(filestore, 'new', runId) : null;
@@ -99,7 +134,7 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
         await log(`pg_restore into ${newDb}`);
         const { dump } = b.manifest;
         await restoreDump({
-          store: backups.store, key: dump.key, bytes: dump.bytes, sha256: dump.sha256, pgRestore, args, env: pgEnv(into), log: (l) => log(l), signal,
+          store: store!, key: dump.key, bytes: dump.bytes, sha256: dump.sha256, pgRestore, args, env: pgEnv(into), log: (l) => log(l), signal,
           scratch: { prefix: `odooops-restore-${env.id}-`, runId, isActive },
         });
         await log('database restored');
@@ -107,8 +142,9 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
       if (newFs && b.manifest.filestore) {
         await runFs.mkdir(newFs);
         const tar = spawnTool('tar', ['--extract', '--file=-', '--directory', newFs, '--no-same-owner'], { signal, stdin: 'pipe' });
-        const key = b.manifest.filestore.key;
-        await withTool(tar, backups.store.get(key).then((src) => pipeline(src, progress((l) => void log(l), 'filestore'), tar.child.stdin!, { signal })));
+        // An objects filestore is rebuilt from the store, each object checked as it streams: a damaged one
+        // fails here, before the switch.
+        await feedTool(tar, filestoreStream(store ?? (await backups.storeOf(b)), b.project_id, b.manifest, signal), [progress((l) => void log(l), 'filestore')], signal);
         await log(`filestore unpacked beside the current one (${b.manifest.filestore.files} files)`);
       } else if (filestore) {
         await log(`backup ${b.id} has no filestore: the environment's filestore is left as it is`, 'stderr');
@@ -144,9 +180,9 @@ export const restoreExecutor = defineExecutor({
     const refused = restoreRefusal(backup, env);
     if (refused) throw new Error(refused);
     await log(`backup ${backup.id}: ${backup.kind} of ${backup.manifest.database}, ${backup.manifest.createdAt}, Odoo ${backup.manifest.odoo.version}`);
-    await verifyBackup(backup, backups, (l) => log(l), signal);
+    const store = await verifyBackup(backup, backups, (l) => log(l), signal);
     const done = await restoreBackup({
-      runId: run.id, env, target: infra.database(env), filestore: infra.filestore(env), where: infra.describe(env), backup, backups, log, signal, isActive: runIsActive,
+      runId: run.id, env, target: infra.database(env), filestore: infra.filestore(env), where: infra.describe(env), backup, backups, store, log, signal, isActive: runIsActive,
     });
     await log(`restored backup ${backup.id} into ${env.name}`);
     return { backupId: backup.id, ...done };

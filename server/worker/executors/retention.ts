@@ -1,11 +1,14 @@
 // retention: Odoo.sh's backup retention for an environment — the newest backup of each of the last 7
 // days, of each of the last 4 weeks and of each of the last 3 months are kept, and everything taken
 // today; masked clones keep the newest 3. Never deletes the only good backup: when no kept backup
-// passes verification, the newest one that does is kept too.
+// passes verification, the newest one that does is kept too. Then the project's filestore objects no
+// kept backup lists are swept (mark and sweep, storage/filestore-objects.ts).
 import { noParams } from '../../../contract/run-params.ts';
 import { defineExecutor, type BackupRow } from '../executor.ts';
 import { mib } from '../../odoo/inspect.ts';
 import { verifyBackup } from './restore.ts';
+import { sweepContent, type SweepResult } from '../../storage/filestore-objects.ts';
+import type { BackupCatalog } from '../executor.ts';
 
 export interface RetentionPolicy {
   daily: number;
@@ -65,7 +68,7 @@ export const retentionExecutor = defineExecutor({
     const kept = keptByPolicy(all, new Date());
     const doomed = all.filter((b) => !kept.has(b.id));
     await log(`${env.name}: ${all.length} backups, ${kept.size} kept by the policy (7 daily, 4 weekly, 3 monthly; 3 clones), ${doomed.length} to delete`);
-    if (doomed.length === 0) return { kept: kept.size, deleted: 0 };
+    if (doomed.length === 0) return { kept: kept.size, deleted: 0, objects: await sweep(env.project_id, backups, log, signal) };
 
     // Is there a good backup among those kept (newest first)? If not, keep the newest good one.
     const good = async (b: BackupRow) => {
@@ -102,6 +105,30 @@ export const retentionExecutor = defineExecutor({
       await log(`deleted backup ${b.id} (${b.kind}, ${b.created_at.toISOString()}, ${mib(b.size_bytes)})`);
     }
     await log(`retention done: ${doomed.length} deleted, ${mib(freed)} freed${hasGood ? '' : '; WARNING: no backup of this environment verifies'}`);
-    return { kept: all.length - doomed.length, deleted: doomed.length, freedBytes: freed };
+    return { kept: all.length - doomed.length, deleted: doomed.length, freedBytes: freed, objects: await sweep(env.project_id, backups, log, signal) };
   },
 });
+
+/**
+ * Frees the project's filestore objects that no backup of the project lists any more (all its
+ * environments share them). Skipped, said in the log, while a backup of the project holds the content
+ * lock: it may count on objects no recorded backup lists yet; the next retention run sweeps.
+ */
+async function sweep(projectId: string, backups: BackupCatalog, log: (l: string, s?: 'stdout' | 'stderr') => Promise<void>, signal: AbortSignal): Promise<SweepResult | null> {
+  const release = await backups.tryContentSweep();
+  if (!release) {
+    await log('filestore objects: not swept this time, a backup of the project is being written (the next retention run sweeps)');
+    return null;
+  }
+  try {
+    const kept = await backups.projectBackups();
+    const r = await sweepContent({ store: backups.store, projectId, kept: kept.map((b) => b.manifest), log: (l) => void log(l), signal });
+    await log(`filestore objects: ${r.deleted} no kept backup lists deleted (${mib(r.freedBytes)} freed), ${r.kept} kept${r.young ? `, ${r.young} younger than the grace period left` : ''}`);
+    return r;
+  } catch (err) {
+    await log(`filestore objects: not swept: ${(err as Error).message}`, 'stderr');
+    return null;
+  } finally {
+    await release();
+  }
+}

@@ -1,0 +1,218 @@
+// The content-addressed filestore module on its own, against a real local store and real tar/find:
+// a second write after 1 % of files changed reads and uploads only those; the tar rebuilt from the
+// objects is the filestore, file for file; a flipped byte or a missing object stops the stream naming
+// the file, before that file is complete; a file whose content does not match its name is stored under
+// its real SHA-1; the sweep frees only what no kept index lists; dev pull's unpacking refuses a file
+// the index does not vouch for.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import * as tarStream from 'tar-stream';
+import type * as C from '../contract/index.ts';
+import { LocalBackupStore } from '../server/storage/backup-store.ts';
+import {
+  contentPrefix, extractVerified, filestoreTar, listFiles, readIndex, sweepContent, tarOfObjects, verifyFilestoreObjects, writeFilestoreObjects,
+} from '../server/storage/filestore-objects.ts';
+import { fingerprintDir } from './helpers/debian-postgres.ts';
+
+const PROJECT = '11111111-2222-3333-4444-555555555555';
+const sha1 = (b: Buffer) => createHash('sha1').update(b).digest('hex');
+
+/** An Odoo-like filestore: files named <ab>/<sha1> of their content, a few big ones, one not named so. */
+function makeFilestore(dir: string, n: number): Record<string, Buffer> {
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < n; i++) {
+    const data = randomBytes(i % 50 === 0 ? 5 * 2 ** 20 + i : 200 + ((i * 7919) % 20_000));
+    const s = sha1(data);
+    files[`${s.slice(0, 2)}/${s}`] = data;
+  }
+  files['checklist/notes.txt'] = Buffer.from('not named by its SHA-1');
+  for (const [p, data] of Object.entries(files)) {
+    mkdirSync(join(dir, p, '..'), { recursive: true });
+    writeFileSync(join(dir, p), data);
+  }
+  return files;
+}
+
+async function tarFiles(tar: Readable): Promise<Record<string, string>> {
+  const extract = tarStream.extract();
+  tar.on('error', (err) => extract.destroy(err));
+  tar.pipe(extract as unknown as NodeJS.WritableStream);
+  const out: Record<string, string> = {};
+  for await (const e of extract) {
+    const chunks: Buffer[] = [];
+    for await (const c of e) chunks.push(c as Buffer);
+    out[e.header.name] = sha1(Buffer.concat(chunks));
+  }
+  return out;
+}
+
+function setup(n = 200) {
+  const root = mkdtempSync(join(tmpdir(), 'odooops-objects-test-'));
+  const fs = join(root, 'filestore');
+  const files = makeFilestore(fs, n);
+  const store = new LocalBackupStore(join(root, 'store'));
+  const lines: string[] = [];
+  const write = async (prefix: string) => writeFilestoreObjects({
+    store, projectId: PROJECT, prefix, dirs: [{ dir: fs, files: await listFiles(fs) }], log: (l) => lines.push(l), signal: new AbortController().signal,
+  });
+  return { root, fs, files, store, lines, write, close: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+test('a second write after 1 % of files changed uploads only those; the tar rebuilt from objects is the filestore', async () => {
+  const s = setup(400);
+  try {
+    let t = performance.now();
+    const first = await s.write(`${PROJECT}/env/b1`);
+    const firstMs = performance.now() - t;
+    const total = Object.keys(s.files).length;
+    assert.equal(first.files, total);
+    assert.equal(first.uploaded.files, total, 'everything is new the first time');
+    assert.equal(first.bytes, Object.values(s.files).reduce((a, b) => a + b.length, 0));
+
+    // 1 % new files (Odoo never changes a file in place: a changed attachment is a new file).
+    const added: Record<string, Buffer> = {};
+    for (let i = 0; i < 4; i++) {
+      const data = randomBytes(3000 + i);
+      const h = sha1(data);
+      added[`${h.slice(0, 2)}/${h}`] = data;
+      mkdirSync(join(s.fs, h.slice(0, 2)), { recursive: true });
+      writeFileSync(join(s.fs, h.slice(0, 2), h), data);
+    }
+    t = performance.now();
+    const second = await s.write(`${PROJECT}/env/b2`);
+    const secondMs = performance.now() - t;
+    // The 4 new files, and the one file not named by its SHA-1 (always read; its object exists, so not uploaded).
+    assert.equal(second.uploaded.files, 4);
+    assert.equal(second.uploaded.bytes, Object.values(added).reduce((a, b) => a + b.length, 0));
+    assert.equal(second.files, total + 4);
+    assert.ok(s.lines.some((l) => l === `filestore: ${total + 4} files, ${total - 1} already in the store, 5 to read`), s.lines.join('\n'));
+    console.log(`# module: first write ${total} files ${(first.bytes / 2 ** 20).toFixed(1)} MiB in ${firstMs.toFixed(0)} ms; second uploaded ${second.uploaded.files} files ${second.uploaded.bytes} bytes in ${secondMs.toFixed(0)} ms`);
+
+    const objects = [];
+    for await (const o of s.store.walk(contentPrefix(PROJECT))) objects.push(o);
+    assert.equal(objects.length, total + 4, 'one object per distinct content');
+
+    const rebuilt = await tarFiles(await filestoreTar(s.store, PROJECT, second));
+    assert.deepEqual(rebuilt, await fingerprintDir(s.fs), 'the tar holds every file with its content');
+    const v = await verifyFilestoreObjects(s.store, PROJECT, second);
+    assert.equal(v.damaged.length, 0);
+    assert.equal(v.checked, total + 4);
+    const sampled = await verifyFilestoreObjects(s.store, PROJECT, second, { sample: 10 });
+    assert.equal(sampled.checked, 10);
+  } finally {
+    s.close();
+  }
+});
+
+test('a flipped byte or a missing object stops the tar naming the file; the damaged file never arrives complete', async () => {
+  const s = setup(60);
+  try {
+    const f = await s.write(`${PROJECT}/env/b1`);
+    const index = await readIndex(s.store, f);
+    const small = index.find((e) => e.n < 100_000 && e.p.includes('/') && !e.p.startsWith('checklist'))!;
+    const big = index.find((e) => e.n > 2 ** 20)!;
+    for (const victim of [small, big]) {
+      const path = s.store.localPath(s.store.contentKey(PROJECT, victim.s))!;
+      const good = readFileSync(path);
+      const bad = Buffer.from(good);
+      bad[bad.length - 1]! ^= 1; // the very last byte: only a check at the end can catch it
+      writeFileSync(path, bad);
+      const got: string[] = [];
+      await assert.rejects(async () => {
+        // (A damaged first file fails filestoreTar itself, before any byte: what an HTTP answer needs.)
+        const extract = tarStream.extract();
+        const tar = await filestoreTar(s.store, PROJECT, f);
+        tar.on('error', (err) => extract.destroy(err));
+        tar.pipe(extract as unknown as NodeJS.WritableStream);
+        for await (const e of extract) {
+          const chunks: Buffer[] = [];
+          for await (const c of e) chunks.push(c as Buffer);
+          got.push(e.header.name);
+          assert.equal(sha1(Buffer.concat(chunks)), index.find((x) => x.p === e.header.name)!.s, `${e.header.name} arrived complete only when good`);
+        }
+      }, new RegExp(`filestore file ${victim.p} is damaged in the backup store: its object has the SHA-1 [0-9a-f]{40}, the index says ${victim.s}`));
+      assert.ok(!got.includes(victim.p), 'the damaged file was never complete in the tar');
+      const v = await verifyFilestoreObjects(s.store, PROJECT, f);
+      assert.deepEqual(v.damaged.map((d) => d.p), [victim.p]);
+      writeFileSync(path, good);
+    }
+    unlinkSync(s.store.localPath(s.store.contentKey(PROJECT, small.s))!);
+    await assert.rejects(async () => tarFiles(await filestoreTar(s.store, PROJECT, f)), new RegExp(`filestore file ${small.p} is damaged in the backup store: its object ${PROJECT}/files/.* is missing`));
+  } finally {
+    s.close();
+  }
+});
+
+test('a file whose content does not match its name is stored under its real SHA-1 and comes back as it was', async () => {
+  const s = setup(10);
+  try {
+    const liar = `ab/ab${'0'.repeat(38)}`;
+    mkdirSync(join(s.fs, 'ab'), { recursive: true });
+    writeFileSync(join(s.fs, liar), 'this is not the content its name claims');
+    const f = await s.write(`${PROJECT}/env/b1`);
+    assert.ok(s.lines.some((l) => l.includes(`filestore file ${liar} (on disk) has the SHA-1 ${sha1(Buffer.from('this is not the content its name claims'))}`)), s.lines.join('\n'));
+    const entry = (await readIndex(s.store, f)).find((e) => e.p === liar)!;
+    assert.equal(entry.s, sha1(Buffer.from('this is not the content its name claims')));
+    assert.ok(!s.store.localPath(s.store.contentKey(PROJECT, `ab${'0'.repeat(38)}`)), 'nothing stored under the claimed name');
+    assert.deepEqual(await tarFiles(await filestoreTar(s.store, PROJECT, f)), await fingerprintDir(s.fs));
+  } finally {
+    s.close();
+  }
+});
+
+test('the sweep frees only objects no kept index lists (and none younger than the grace period)', async () => {
+  const s = setup(30);
+  try {
+    const old = await s.write(`${PROJECT}/env/b1`);
+    const gone = Object.keys(s.files).find((p) => p.includes('/') && !p.startsWith('checklist'))!;
+    unlinkSync(join(s.fs, gone));
+    const kept = await s.write(`${PROJECT}/env/b2`);
+    const m = (f: C.ObjectsFilestore) => ({ filestore: f }) as C.BackupManifest;
+    // Everything written just now: within the grace period, nothing goes.
+    let r = await sweepContent({ store: s.store, projectId: PROJECT, kept: [m(kept)], log: () => {} });
+    assert.deepEqual([r.deleted, r.young], [0, 1]);
+    // An hour and more later, the object only the dropped backup listed goes; everything the kept one lists stays.
+    r = await sweepContent({ store: s.store, projectId: PROJECT, kept: [m(kept)], log: () => {}, now: new Date(Date.now() + 2 * 3600_000) });
+    assert.deepEqual([r.deleted, r.kept, r.young], [1, kept.files, 0]);
+    assert.ok(!s.store.localPath(s.store.contentKey(PROJECT, gone.split('/')[1]!)));
+    assert.deepEqual(await tarFiles(await filestoreTar(s.store, PROJECT, kept)), await fingerprintDir(s.fs));
+    // A kept backup whose index cannot be read: nothing is deleted at all.
+    unlinkSync(s.store.localPath(kept.index.key)!);
+    await assert.rejects(sweepContent({ store: s.store, projectId: PROJECT, kept: [m(kept), m(old)], log: () => {}, now: new Date(Date.now() + 2 * 3600_000) }), /not sweeping the filestore objects: the index of the kept backup .* cannot be read/);
+  } finally {
+    s.close();
+  }
+});
+
+test('dev pull unpacking: every file checked against the index; a file it does not list, or a changed one, is refused', async () => {
+  const s = setup(20);
+  try {
+    const f = await s.write(`${PROJECT}/env/b1`);
+    const index = await readIndex(s.store, f);
+    const out = join(s.root, 'pulled');
+    const got = await extractVerified(await filestoreTar(s.store, PROJECT, f), out, index);
+    assert.equal(got.files, index.length);
+    assert.deepEqual(await fingerprintDir(out), await fingerprintDir(s.fs));
+
+    // A tar with one file more than the index, and one with a file changed in transit.
+    const extra = tarStream.pack();
+    extra.entry({ name: '../../etc/evil', size: 1 }, Buffer.from('x'));
+    extra.finalize();
+    await assert.rejects(extractVerified(Readable.from(extra as unknown as AsyncIterable<Buffer>), join(s.root, 'p2'), index), /the filestore sent \.\.\/\.\.\/etc\/evil .* which the backup's index does not list/);
+    const e = index[0]!;
+    const changed = tarStream.pack();
+    changed.entry({ name: e.p, size: e.n }, Buffer.alloc(e.n, 1));
+    changed.finalize();
+    await assert.rejects(extractVerified(Readable.from(changed as unknown as AsyncIterable<Buffer>), join(s.root, 'p3'), index), new RegExp(`filestore file ${e.p} arrived damaged`));
+    // Short of a file: refused too.
+    const short = tarOfObjects(s.store, PROJECT, index.slice(1));
+    await assert.rejects(extractVerified(short, join(s.root, 'p4'), index), /arrived without 1 file\(s\) its index lists/);
+  } finally {
+    s.close();
+  }
+});
