@@ -1,12 +1,26 @@
 // Clone benchmark (`npm run bench:clone`): a masked clone (production → staging: copy, neutralize,
 // scrub, mask, verify, store, restore) of a generated Odoo-17-shaped database of at least BENCH_GB GB
 // (default 1), next to a plain `pg_dump -Fc | pg_restore` of the same database into a new one on the
-// same server, in the same run. Aim: at most 1.5x.
+// same server, in the same run. Aim: at most 1.5x. Then (BENCH_RESTORE=0 skips it) restoring one
+// `pg_dump -Fc` of the database: streamed into one pg_restore, and with pg_restore -j from the store's
+// file and from a checked copy in the scratch directory (a store without local files: S3, encrypted).
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { maskedCopy } from '../server/odoo/masked-copy.ts';
-import { findPgTool } from '../server/odoo/pg-tools.ts';
-import { odooFixture, phases, progress } from './odoo-fixture.ts';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { COPY_SESSIONS, maskedCopy } from '../server/odoo/masked-copy.ts';
+import { restoreDump, restoreJobs } from '../server/odoo/dump-restore.ts';
+import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTool } from '../server/odoo/pg-tools.ts';
+import { LocalBackupStore } from '../server/storage/backup-store.ts';
+import { odooFixture, phases, progress, type OdooFixture } from './odoo-fixture.ts';
+
+/** A store whose objects are not files here, as S3's and an encrypting store's are (no local path). */
+class NoLocalPathStore extends LocalBackupStore {
+  override localPath(): string | undefined {
+    return undefined;
+  }
+}
 
 const f = await odooFixture();
 try {
@@ -37,7 +51,7 @@ try {
   const t1 = performance.now();
   await maskedCopy({
     from: { ...target, database: 'bench_prod' }, into: { ...target, database: 'bench_unmasked' }, pgDump, pgRestore,
-    profile: { version: 1, columns: {}, truncate: [] }, keepFiles: null, parallel: 2, log: async () => {}, signal: new AbortController().signal,
+    profile: { version: 1, columns: {}, truncate: [] }, keepFiles: null, parallel: COPY_SESSIONS, log: async () => {}, signal: new AbortController().signal,
   });
   const unmasked = (performance.now() - t1) / 1000;
   progress('OdooOps: clone run production → staging');
@@ -48,7 +62,51 @@ try {
   console.log(`OdooOps masked clone run:              ${c.seconds.toFixed(1)} s  (copy, neutralize, scrub, mask, verify, store the clone, restore, filestore "assets")`);
   console.log(`ratio: ${(c.seconds / raw).toFixed(2)} (aim: at most 1.5)`);
   await phases(f, c.id, /copied|sampled|rules applied|mask\.log: [a-z_]+: \d+ rows|masked;|filestore policy|verified|dump:|stored as|pg_restore|database restored|switched|now a|dropped/);
+  if (process.env.BENCH_RESTORE !== '0') await restores(f, target, pgDump, pgRestore);
 } finally {
   await f.close();
 }
 process.exit(0);
+
+async function restores(f: OdooFixture, target: { host: string; port: number; user: string; password: string }, pgDump: PgTool, pgRestore: PgTool) {
+  const dir = mkdtempSync(join(tmpdir(), 'odooops-bench-restore-'));
+  chmodSync(dir, 0o755); // pg_restore runs as the run user: it opens the store's file and the scratch copy itself
+  try {
+    const store = new LocalBackupStore(join(dir, 'store'));
+    const from = { ...target, database: 'bench_prod' };
+    progress('restore: pg_dump -Fc of production into a store');
+    const dump = spawnTool(pgDump, ['--format=custom', '--no-owner', ...connectionArgs(from), '--dbname', 'bench_prod'], { env: pgEnv(from) });
+    const part = await withTool(dump, store.put('bench/dump.pgc', dump.child.stdout!));
+    const rows: string[] = [];
+    let n = 0;
+    const timed = async (label: string, go: (db: string, args: string[], env: NodeJS.ProcessEnv) => Promise<unknown>) => {
+      const db = `bench_restore_${++n}`;
+      const admin = await f.pgsrv.client();
+      await admin.query(`create database ${db} owner odoo`);
+      await admin.end();
+      const into = { ...target, database: db };
+      progress(`restore: ${label}`);
+      const t = performance.now();
+      await go(db, ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(into), '--dbname', db], pgEnv(into));
+      const s = (performance.now() - t) / 1000;
+      rows.push(`${label.padEnd(58)} ${s.toFixed(1)} s`);
+      return s;
+    };
+    const input = (s: LocalBackupStore, args: string[], env: NodeJS.ProcessEnv) => ({
+      store: s, key: 'bench/dump.pgc', bytes: part.bytes, sha256: part.sha256, pgRestore, args, env, log: async () => {}, signal: new AbortController().signal,
+      scratch: { prefix: 'odooops-bench-restore-', runId: n, isActive: async () => false, root: dir },
+    });
+    const single = await timed('one pg_restore, streamed from the store', (_db, args, env) => {
+      const p = spawnTool(pgRestore, args, { env, stdin: 'pipe' });
+      return withTool(p, store.get('bench/dump.pgc').then((src) => new Promise<void>((resolve, reject) => src.pipe(p.child.stdin!).on('finish', resolve).on('error', reject))));
+    });
+    const jobs = restoreJobs();
+    const file = await timed(`pg_restore -j ${jobs} from the store's file`, (_db, args, env) => restoreDump(input(store, args, env)));
+    const copy = await timed(`pg_restore -j ${jobs} from a checked scratch copy (no local path)`, (_db, args, env) => restoreDump(input(new NoLocalPathStore(store.root), args, env)));
+    console.log(`\nRestoring a pg_dump -Fc of it (${(part.bytes / 1024 ** 2).toFixed(0)} MiB), ${jobs} jobs on ${jobs} cores:`);
+    for (const r of rows) console.log(`  ${r}`);
+    console.log(`  -j ${jobs} from the file: ${(file / single).toFixed(2)} of one job; through the scratch copy: ${(copy / single).toFixed(2)}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -171,3 +171,44 @@ test('the phrase automaton finds exactly what a plain word-by-word search finds 
   }
   assert.ok(total > 500, `the random texts hold phrases (${total})`);
 });
+
+// The scanner finds tokens by hand over bytes (no regex, no string per candidate); what it finds must be
+// what the SQL check's regular expressions find, as a global regex finds them (leftmost, greedy, no overlap).
+function byRegex(sample: { emails: string[]; phones: string[]; vats: string[] }, text: string): number {
+  const emails = new Set(sample.emails.map((v) => v.toLowerCase()));
+  const phones = new Set(sample.phones.map((v) => v.replace(/[^0-9]/g, '')));
+  const vats = new Set(sample.vats.map((v) => v.toUpperCase()));
+  let found = 0;
+  for (let at = text.indexOf('@'); at >= 0; at = text.indexOf('@', at + 1)) {
+    const local = /[A-Za-z0-9._%+-]+$/.exec(text.slice(0, at))?.[0];
+    const domain = /^[A-Za-z0-9.-]+\.[A-Za-z]{2,}/.exec(/^[A-Za-z0-9.-]*/.exec(text.slice(at + 1))![0])?.[0];
+    if (local && domain && emails.has(`${local}@${domain}`.toLowerCase())) found++;
+  }
+  for (const m of text.matchAll(/\+?[0-9][0-9 ./()-]{5,}[0-9]/g)) if (phones.has(m[0].replace(/[^0-9]/g, ''))) found++;
+  for (const m of text.matchAll(/(?<![A-Za-z])[A-Za-z]{2}[0-9A-Za-z]{8,13}/g)) if (vats.has(m[0].toUpperCase())) found++;
+  return found;
+}
+
+test('emails, phones and VATs: exactly what the regular expressions find (random text, random chunks)', async () => {
+  const tokens = { emails: ['ab@cd.ef', 'A.b-c@x-y.co', 'zz+1@q.qq.qqq'], phones: ['+32 499 12 34 56', '0123456789', '(01) 234.567-89'], vats: ['BE0123456789', 'ab12345678', 'XY1234567890123'] };
+  const sample = { ...tokens, emails: tokens.emails.map((e) => e.toUpperCase()) };
+  const alphabet = 'ab.-_%+@ /()0123456789,"\nXYZ<>';
+  const all = [...tokens.emails, ...tokens.phones, ...tokens.vats];
+  let seen = 0;
+  for (let round = 0; round < 1500; round++) {
+    let text = '';
+    const length = Math.floor(Math.random() * 200);
+    while (text.length < length) text += Math.random() < 0.15 ? all[Math.floor(Math.random() * all.length)]! : alphabet[Math.floor(Math.random() * alphabet.length)]!;
+    const expected = byRegex(sample, text);
+    seen += expected;
+    const size = 1 + Math.floor(Math.random() * 40);
+    const s = new PiiScanner(sample);
+    const chunks: Buffer[] = [];
+    const buf = Buffer.from(text);
+    for (let i = 0; i < buf.length; i += size) chunks.push(buf.subarray(i, i + size));
+    await pipeline(Readable.from(chunks), s.stream('t'), new Writable({ write: (_c, _e, cb) => cb() }));
+    assert.equal(s.hits.get('t') ?? 0, expected, `${JSON.stringify(text)} in chunks of ${size}`);
+    assert.equal(new PiiScanner(sample).scan('t', text), expected, JSON.stringify(text));
+  }
+  assert.ok(seen > 500, `the random texts hold sampled tokens (${seen})`);
+});

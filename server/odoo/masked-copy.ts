@@ -63,13 +63,21 @@ interface TableInfo {
 
 interface Unit {
   info: TableInfo;
-  /** The select list and what follows the table in FROM. */
-  select: string;
+  /** The select list (one expression per listed column) and what follows the table in FROM. */
+  select: string[];
   joins: string;
   /** A range of heap pages [from, to) (to null: to the end), so one big table keeps every session busy. */
   pages: [number, number | null] | null;
   bytes: number;
 }
+
+/**
+ * Sessions a clone copies with. Each is a pipeline of three processes (a source session computing the
+ * masked rows, the worker scanning them, a copy session writing them) whose slowest stage, the masking,
+ * leaves the others waiting: three of them kept two cores busy where two left a third of them idle
+ * (bench:clone). On the production database server: more would take more of its CPU from production.
+ */
+export const COPY_SESSIONS = 3;
 
 const qualified = (t: { schema: string; table: string }) => `${pg.escapeIdentifier(t.schema)}.${pg.escapeIdentifier(t.table)}`;
 
@@ -92,7 +100,8 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
     const snap = await connect(o.from);
     await snap.query('begin isolation level repeatable read, read only');
     const snapshot = (await snap.query('select pg_export_snapshot() as s')).rows[0].s as string;
-    const key = randomBytes(24).toString('hex');
+    // 128 bits, in 22 characters: key and value fit one 64-byte md5 block for most values (half the work).
+    const key = randomBytes(16).toString('base64url');
     await setMaskKey(snap, key);
 
     // The floors hold whatever profile the caller passes: no password hash or TOTP secret leaves production.
@@ -124,7 +133,7 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
         const base = selects.get('ir_attachment') ?? { select: attachments.map((c) => pg.escapeIdentifier(c.name)), joins: '' };
         selects.set('ir_attachment', {
           joins: base.joins,
-          select: attachments.map((c, i) => (c.name in override ? `case when ${keep} then ${base.select[i]} else ${override[c.name]} end` : base.select[i]!)),
+          select: attachments.map((c, i) => (Object.hasOwn(override, c.name) ? `case when ${keep} then ${base.select[i]} else ${override[c.name]} end` : base.select[i]!)),
         });
         await o.log(`mask.log: ${keptFiles.length} filestore files travel, ${leftFiles} business attachments ${o.standIn?.label ?? 'emptied'}`);
       }
@@ -161,12 +170,16 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
         const t = qualified(u.info);
         const where = u.pages ? `where ${t}.ctid >= '(${u.pages[0]},0)'::tid${u.pages[1] === null ? '' : ` and ${t}.ctid < '(${u.pages[1]},0)'::tid`}` : '';
         const cols = u.info.columns.map((c) => pg.escapeIdentifier(c.name)).join(', ');
-        const out = src.query(copyTo(`copy (select ${u.select} from ${t} ${u.joins} ${where}) to stdout with (format csv)`));
+        if (u.select.length !== u.info.columns.length) {
+          throw new Error(`copying ${t} failed before a row was read: ${u.select.length} expressions selected for ${u.info.columns.length} columns listed (the masking plan was made for another column list); nothing was copied`);
+        }
+        const out = src.query(copyTo(`copy (select ${u.select.join(', ')} from ${t} ${u.joins} ${where}) to stdout with (format csv)`));
         const into = dst.query(copyFrom(`copy ${t} (${cols}) from stdin with (format csv)`));
         try {
           await pipeline(out, scanner.stream(u.info.name), into, { signal: abort.signal });
         } catch (err) {
-          throw new Error(`copying ${t} failed: ${(err as Error).message}`);
+          if (abort.signal.aborted) throw err;
+          throw new Error(`copying ${t} failed: ${await copyFailure(err as Error, u, () => Promise.all([connect(o.from), connect(o.into)]))}`);
         }
         const entry = perTable.get(t)!;
         entry.rows += Number(into.rowCount ?? 0);
@@ -206,6 +219,27 @@ export async function maskedCopy(o: MaskedCopyOptions): Promise<MaskedCopyResult
     await Promise.all(clients.map((c) => c.end().catch(() => {})));
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * What a failed table copy says: PostgreSQL's message, where in the COPY it failed (line and column,
+ * without the row's data: it reaches the run's error, which every member reads), and the column counts
+ * that tell a mismatch: expressions selected, columns listed for the copy, and the columns the source and
+ * the copy's table have now (a column added or dropped since the listing shows here).
+ */
+async function copyFailure(err: Error, u: Unit, connect: () => Promise<pg.Client[]>): Promise<string> {
+  const e = err as Error & { where?: string };
+  const where = e.where?.split('\n').map((l) => l.replace(/^(COPY [^,:]+(?:, line \d+)?(?:, column [^:]+)?):.*$/s, '$1')).find((l) => l.startsWith('COPY'));
+  // Fresh sessions: the lane's own are mid-COPY or in an aborted transaction, and they would see the
+  // snapshot, not what the tables have now.
+  const now = await connect().then(
+    (cs) => Promise.all(cs.map((c) => c.query(
+      `select count(*)::int as n from pg_attribute where attrelid = to_regclass($1) and attnum > 0 and not attisdropped and attgenerated = ''`,
+      [`${pg.escapeIdentifier(u.info.schema)}.${pg.escapeIdentifier(u.info.table)}`],
+    ).then((r) => String(r.rows[0].n), () => 'unknown').finally(() => c.end().catch(() => {})))),
+    () => ['unknown', 'unknown'],
+  );
+  return `${e.message}${where ? ` (${where})` : ''}; ${u.select.length} expressions selected, ${u.info.columns.length} columns listed for the copy; the source table has ${now[0]} columns now, the copy's ${now[1]}`;
 }
 
 /** Ordinary tables of the user's schemas (not extensions' own), with their copyable columns. */
@@ -260,12 +294,12 @@ function splitIntoUnits(tables: TableInfo[], selects: Map<string, { select: stri
     const joins = planned?.joins ?? '';
     const pieces = info.pages > 0 ? Math.min(Math.ceil(info.bytes / share), Math.ceil(info.pages / 128)) : 1;
     if (pieces <= 1) {
-      units.push({ info, select: select.join(', '), joins, pages: null, bytes: info.bytes });
+      units.push({ info, select, joins, pages: null, bytes: info.bytes });
       continue;
     }
     const step = Math.ceil(info.pages / pieces);
     for (let i = 0; i < pieces; i++) {
-      units.push({ info, select: select.join(', '), joins, pages: [i * step, i === pieces - 1 ? null : (i + 1) * step], bytes: info.bytes / pieces });
+      units.push({ info, select, joins, pages: [i * step, i === pieces - 1 ? null : (i + 1) * step], bytes: info.bytes / pieces });
     }
   }
   return units.sort((a, b) => b.bytes - a.bytes);

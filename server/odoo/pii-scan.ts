@@ -35,34 +35,69 @@ export const normalizePii = {
   vat: (v: string) => v.toUpperCase(),
 };
 
-// Character classes of the email token, as lookup tables (a regex over every byte is 40x slower than
-// finding the rare "@" and growing the token around it).
-const LOCAL = new Uint8Array(256);
-const DOMAIN = new Uint8Array(256);
-for (const ch of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-') LOCAL[ch.charCodeAt(0)] = DOMAIN[ch.charCodeAt(0)] = 1;
-for (const ch of '_%+') LOCAL[ch.charCodeAt(0)] = 1;
+// Character classes of the tokens, as lookup tables over bytes: the rows are scanned as bytes (the
+// tokens are ASCII), without a string per chunk, a regex per token kind, or a string per candidate
+// token (its hash is looked up first). The worker's one thread scans every byte of a clone: on 537 MB
+// of a masked 1 GB database's rows, 9 s against 12 s with strings and regexes.
+const table = (chars: string) => {
+  const t = new Uint8Array(256);
+  for (const ch of chars) t[ch.charCodeAt(0)] = 1;
+  return t;
+};
+const LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+const LOCAL = table(`${LETTERS}0123456789.-_%+`);
+const DOMAIN = table(`${LETTERS}0123456789.-`);
+const LETTER = table(LETTERS);
+const DIGIT = table('0123456789');
+const ALNUM = table(`${LETTERS}0123456789`);
+// After a phone's first digit: digits and the separators people write.
+const PHONE_CHAR = table('0123456789 ./()-');
 // Every character any token can contain: text is only cut elsewhere.
-const IN_TOKEN = new Uint8Array(256);
-for (const ch of 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_%+@ /()') IN_TOKEN[ch.charCodeAt(0)] = 1;
-const DOMAIN_END = /^[A-Za-z0-9.-]+\.[A-Za-z]{2,}/;
-const PHONE = /\+?[0-9][0-9 ./()-]{5,}[0-9]/g;
-// Not preceded by a letter: a token starts where a word does (what the SQL regex's leftmost match does too).
-const VAT = /(?<![A-Za-z])[A-Za-z]{2}[0-9A-Za-z]{8,13}/g;
+const IN_TOKEN = table(`${LETTERS}0123456789.-_%+@ /()`);
+const AT = 0x40;
+const PLUS = 0x2b;
+
+// FNV-1a over the token's normalized bytes: candidates are looked up by this number, and only one
+// whose number is sampled is made into a string and compared.
+const FNV = 0x811c9dc5;
+const mix = (h: number, b: number) => Math.imul(h ^ b, 0x01000193);
+const lower = (b: number) => (b >= 0x41 && b <= 0x5a ? b + 0x20 : b);
+const upper = (b: number) => (b >= 0x61 && b <= 0x7a ? b - 0x20 : b);
+const hashOf = (v: string) => {
+  let h = FNV;
+  for (let i = 0; i < v.length; i++) h = mix(h, v.charCodeAt(i) & 0xff);
+  return h;
+};
+
+/**
+ * The sampled values of one kind: their normalized strings, and the hashes of those made only of
+ * one-byte characters (a token is ASCII: a value with other characters can never be found as one).
+ */
+class Sampled {
+  readonly values: Set<string>;
+  readonly hashes = new Set<number>();
+  constructor(list: string[], normalize: (v: string) => string) {
+    this.values = new Set(list.map(normalize).filter((v) => v.length >= 5));
+    for (const v of this.values) if (!/[^\x00-\xff]/.test(v)) this.hashes.add(hashOf(v));
+  }
+  get size() {
+    return this.values.size;
+  }
+}
 
 export class PiiScanner {
-  private readonly emails: Set<string>;
-  private readonly phones: Set<string>;
-  private readonly vats: Set<string>;
+  private readonly emails: Sampled;
+  private readonly phones: Sampled;
+  private readonly vats: Sampled;
   private readonly phrases: PhraseMatcher | null;
   /** Table → how many sampled values were found in its rows. */
   readonly hits = new Map<string, number>();
   bytes = 0;
 
   constructor(sample: PiiSample) {
-    const set = (list: string[], n: (v: string) => string) => new Set(list.map(n).filter((v) => v.length >= 5));
-    this.emails = set(sample.emails, normalizePii.email);
-    this.phones = set(sample.phones, normalizePii.phone);
-    this.vats = set(sample.vats, normalizePii.vat);
+    this.emails = new Sampled(sample.emails, normalizePii.email);
+    this.phones = new Sampled(sample.phones, normalizePii.phone);
+    this.vats = new Sampled(sample.vats, normalizePii.vat);
     const phrases = samplePhrases(sample);
     this.phrases = phrases.length ? new PhraseMatcher(phrases.map((p) => ({ phrase: p.phrase, kind: p.kind === 'name' ? 0 : 1 }))) : null;
   }
@@ -74,46 +109,104 @@ export class PiiScanner {
 
   /** Counts the sampled values in a whole piece of text (latin1-decoded: its bytes, one per character). */
   scan(table: string, s: string): number {
-    let found = this.tokens(s);
+    const buf = Buffer.from(s, 'latin1');
+    let found = this.tokens(buf, buf.length);
     if (this.phrases) {
       const cur = this.phrases.cursor();
-      found += this.phrases.feed(cur, Buffer.from(s, 'latin1')) + this.phrases.end(cur);
+      found += this.phrases.feed(cur, buf) + this.phrases.end(cur);
     }
     return this.count(table, found);
   }
 
-  /** Emails, phones and VATs in a piece of text cut between tokens. */
-  private tokens(s: string): number {
+  /**
+   * Emails, phones and VATs in bytes [0, n) cut between tokens. The same tokens as the regular
+   * expressions of the SQL check (verify.ts) found leftmost first, as a global regex would:
+   * email: [A-Za-z0-9._%+-]+@ then a domain ending in a dot and two letters or more;
+   * phone: \+?[0-9][0-9 ./()-]{5,}[0-9]; VAT: (?<![A-Za-z])[A-Za-z]{2}[0-9A-Za-z]{8,13}.
+   */
+  private tokens(b: Uint8Array, n: number): number {
     let found = 0;
     if (this.emails.size) {
-      for (let at = s.indexOf('@'); at >= 0; at = s.indexOf('@', at + 1)) {
+      for (let at = b.indexOf(AT); at >= 0 && at < n; at = b.indexOf(AT, at + 1)) {
         let a = at;
-        while (a > 0 && LOCAL[s.charCodeAt(a - 1)]) a--;
-        let b = at + 1;
-        while (b < s.length && DOMAIN[s.charCodeAt(b)]) b++;
+        while (a > 0 && LOCAL[b[a - 1]!]) a--;
         if (a === at) continue;
-        const domain = DOMAIN_END.exec(s.slice(at + 1, b));
-        if (domain && this.emails.has(normalizePii.email(s.slice(a, at + 1) + domain[0]))) found++;
+        let e = at + 1;
+        while (e < n && DOMAIN[b[e]!]) e++;
+        // The domain ends after the last dot (not its first character) followed by two letters or
+        // more, and takes all the letters that follow it.
+        let dot = -1;
+        for (let p = e - 3; p >= at + 2; p--) {
+          if (b[p] === 0x2e && LETTER[b[p + 1]!] && LETTER[b[p + 2]!]) {
+            dot = p;
+            break;
+          }
+        }
+        if (dot < 0) continue;
+        let end = dot + 3;
+        while (end < e && LETTER[b[end]!]) end++;
+        let h = FNV;
+        for (let i = a; i < end; i++) h = mix(h, lower(b[i]!));
+        if (this.emails.hashes.has(h) && this.emails.values.has(latin1(b, a, end).toLowerCase())) found++;
       }
     }
     if (this.phones.size) {
-      PHONE.lastIndex = 0;
-      for (let m = PHONE.exec(s); m; m = PHONE.exec(s)) if (this.phones.has(normalizePii.phone(m[0]))) found++;
+      for (let i = 0; i < n; ) {
+        const c = b[i]!;
+        // Most bytes are neither a digit nor a plus: compared, not looked up.
+        if (c > 0x39 || (c < 0x30 && (c !== PLUS || i + 1 >= n || !DIGIT[b[i + 1]!]))) {
+          i++;
+          continue;
+        }
+        const d = c === PLUS ? i + 1 : i;
+        // The last digit of the run of phone characters, at least six characters after the first.
+        let last = -1;
+        let j = d + 1;
+        for (; j < n && PHONE_CHAR[b[j]!]; j++) if (j >= d + 6 && DIGIT[b[j]!]) last = j;
+        if (last < 0) {
+          // A later start in the same run has its last digit even closer: none matches before its end.
+          i = j;
+          continue;
+        }
+        let h = FNV;
+        for (let j = d; j <= last; j++) if (DIGIT[b[j]!]) h = mix(h, b[j]!);
+        if (this.phones.hashes.has(h) && this.phones.values.has(normalizePii.phone(latin1(b, d, last + 1)))) found++;
+        i = last + 1;
+      }
     }
     if (this.vats.size) {
-      VAT.lastIndex = 0;
-      for (let m = VAT.exec(s); m; m = VAT.exec(s)) if (this.vats.has(normalizePii.vat(m[0]))) found++;
+      for (let i = 0; i + 10 <= n; ) {
+        // Letters, either case: 0x41-0x5a and 0x61-0x7a, one range with bit 0x20 set.
+        const c = b[i]! | 0x20;
+        if (c < 0x61 || c > 0x7a || !LETTER[b[i + 1]!] || (i > 0 && LETTER[b[i - 1]!])) {
+          i++;
+          continue;
+        }
+        let j = i + 2;
+        const max = Math.min(n, i + 15);
+        while (j < max && ALNUM[b[j]!]) j++;
+        if (j - i < 10) {
+          // A later start in the same run of letters and digits has even fewer of them after it.
+          while (j < n && ALNUM[b[j]!]) j++;
+          i = j;
+          continue;
+        }
+        let h = FNV;
+        for (let k = i; k < j; k++) h = mix(h, upper(b[k]!));
+        if (this.vats.hashes.has(h) && this.vats.values.has(latin1(b, i, j).toUpperCase())) found++;
+        i = j;
+      }
     }
     return found;
   }
 
   /**
-   * A pass-through stream for one table's COPY data (CSV) that scans what flows by. Text is cut after
-   * the last character of a chunk that no token contains (CSV's commas, quotes, newlines...); the rest
+   * A pass-through stream for one table's COPY data (CSV) that scans what flows by. Bytes are cut after
+   * the last byte of a chunk that no token contains (CSV's commas, quotes, newlines...); the rest
    * waits for the next chunk.
    */
   stream(table: string): Transform {
-    let carry = '';
+    let carry: Buffer = Buffer.alloc(0);
     const phrases = this.phrases;
     const cur = phrases?.cursor(true);
     return new Transform({
@@ -121,25 +214,28 @@ export class PiiScanner {
         this.bytes += chunk.length;
         // Phrases: the automaton's state carries over chunk boundaries, so it reads the raw bytes.
         if (phrases) this.count(table, phrases.feed(cur!, chunk));
-        const s = carry + chunk.toString('latin1');
+        const s = carry.length ? Buffer.concat([carry, chunk]) : chunk;
         // Only the new chunk is searched for a cut (the carry has none).
         let cut = s.length;
-        while (cut > carry.length && IN_TOKEN[s.charCodeAt(cut - 1)]) cut--;
+        while (cut > carry.length && IN_TOKEN[s[cut - 1]!]) cut--;
         if (cut === carry.length) {
           cut = 0;
           // A megabyte of token characters (prose without commas or quotes): cut at a space or slash,
           // which only a phone number could straddle, rather than carry on without bound.
-          if (s.length > 1 << 20) cut = Math.max(s.lastIndexOf(' '), s.lastIndexOf('/'), s.lastIndexOf('(')) + 1 || s.length;
+          if (s.length > 1 << 20) cut = Math.max(s.lastIndexOf(0x20), s.lastIndexOf(0x2f), s.lastIndexOf(0x28)) + 1 || s.length;
         }
-        this.count(table, this.tokens(s.slice(0, cut)));
-        carry = s.slice(cut);
+        this.count(table, this.tokens(s, cut));
+        // A copy: the chunk goes on downstream, and a slice would keep all of it alive.
+        carry = Buffer.from(s.subarray(cut));
         done(null, chunk);
       },
       flush: (done) => {
-        if (carry) this.count(table, this.tokens(carry));
+        if (carry.length) this.count(table, this.tokens(carry, carry.length));
         if (phrases) this.count(table, phrases.end(cur!));
         done();
       },
     });
   }
 }
+
+const latin1 = (b: Uint8Array, from: number, to: number) => Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('latin1');

@@ -148,14 +148,14 @@ export async function removeLeftovers(
  * this run's earlier attempts; a clone's may hold files taken out of a production backup. The prefix
  * must name something unique to the control plane (an environment id): run ids are not.
  */
-export async function removeStaleScratch(prefix: string, owner: LeftoverOwner): Promise<string[]> {
+export async function removeStaleScratch(prefix: string, owner: LeftoverOwner, root = tmpdir()): Promise<string[]> {
   const done: string[] = [];
-  for (const e of await readdir(tmpdir()).catch(() => [] as string[])) {
+  for (const e of await readdir(root).catch(() => [] as string[])) {
     const m = e.startsWith(prefix) ? /^(\d+)-[^/]+$/.exec(e.slice(prefix.length)) : null;
     if (!m) continue;
     const runId = Number(m[1]);
     if (runId !== owner.runId && (await owner.isActive(runId))) continue;
-    await rm(join(tmpdir(), e), { recursive: true, force: true });
+    await rm(join(root, e), { recursive: true, force: true });
     done.push(`the scratch directory ${e}`);
   }
   return done;

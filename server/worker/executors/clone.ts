@@ -18,14 +18,15 @@ import { tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../..
 import { setCloneLogins, type CloneLogins } from '../../odoo/clone-login.ts';
 import { generateOdooPassword } from '../../odoo/odoo-password.ts';
 import { STRONG_SECRET_LENGTH } from '../redact.ts';
-import { maskedCopy } from '../../odoo/masked-copy.ts';
+import { COPY_SESSIONS, maskedCopy } from '../../odoo/masked-copy.ts';
 import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
 import { placeholderColumns, writePlaceholders } from '../../odoo/placeholders.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
-import { runFs, runTempDir, runUserCanRead } from '../../infra/run-user.ts';
+import { runFs, runTempDir } from '../../infra/run-user.ts';
 import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, removeStaleScratch, sideName } from '../../odoo/switch.ts';
 import { checkNeutralized, findPii } from '../../odoo/verify.ts';
 import { restoreBackup, verifyBackup } from './restore.ts';
+import { restoreDump } from '../../odoo/dump-restore.ts';
 import { isObjects, listFiles, readIndex, type IndexEntry, type ListedFile } from '../../storage/filestore-objects.ts';
 import { replicateContents } from '../../storage/replicate.ts';
 
@@ -102,19 +103,17 @@ export const cloneExecutor = defineExecutor({
         await create(srcDb);
         from = { ...src, database: srcDb };
         const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(from), '--dbname', srcDb];
-        const path = fromStore!.localPath(fromBackup.manifest.dump.key);
-        const local = path && (await runUserCanRead(path)) ? path : undefined;
-        if (local) await spawnTool(pgRestore, [...restoreArgs, '--jobs', '2', local], { env: pgEnv(from), signal }).done;
-        else {
-          const p = spawnTool(pgRestore, restoreArgs, { env: pgEnv(from), signal, stdin: 'pipe' });
-          await withTool(p, fromStore!.get(fromBackup.manifest.dump.key).then((s) => pipeline(s, p.child.stdin!, { signal })));
-        }
+        const { dump } = fromBackup.manifest;
+        await restoreDump({
+          store: fromStore!, key: dump.key, bytes: dump.bytes, sha256: dump.sha256, pgRestore, args: restoreArgs, env: pgEnv(from), log: (l) => log(l), signal,
+          scratch: { prefix: `odooops-clone-src-${env.id}-`, runId: run.id, isActive: runIsActive },
+        });
       }
       await log(`the copy is made on the production database server (${where}), as ${maskDb}: personal data is masked as it is copied, secrets are scrubbed and everything is verified there before anything leaves; it is dropped at the end`);
       await create(maskDb);
       const into: PgTarget = { ...src, database: maskDb };
       const copy = await maskedCopy({
-        from, into, pgDump, pgRestore, profile, parallel: 2, log: (l) => log(l), signal,
+        from, into, pgDump, pgRestore, profile, parallel: COPY_SESSIONS, log: (l) => log(l), signal,
         keepFiles: params.filestore === 'all' ? null : params.filestore === 'none' ? 'false' : KEEP_ASSETS,
         standIn: params.filestore === 'placeholders' ? { columns: placeholderColumns(), label: 'point to placeholder files' } : undefined,
       });

@@ -10,8 +10,9 @@ import { defineExecutor, type BackupCatalog, type BackupRow, type EnvironmentRow
 import { hashing, type BackupStore } from '../../storage/backup-store.ts';
 import { backupPrefixOf } from '../../odoo/backup-writer.ts';
 import { mib, progress } from '../../odoo/inspect.ts';
-import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
-import { runFs, runUserCanRead } from '../../infra/run-user.ts';
+import { connectionArgs, findPgTool, pgEnv, spawnTool, type PgTarget } from '../../odoo/pg-tools.ts';
+import { runFs } from '../../infra/run-user.ts';
+import { restoreDump } from '../../odoo/dump-restore.ts';
 import { feedTool, filestoreStream, isObjects, missingObjects } from '../../storage/filestore-objects.ts';
 import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, sideDir, sideName, switchOver } from '../../odoo/switch.ts';
 
@@ -129,17 +130,13 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
       const into = { ...target, database: newDb };
       if (template || adopt) await log('database in place');
       else {
-        // pg_restore runs as the run user: it opens the file itself only where that user may read it.
-        const path = store!.localPath(b.manifest.dump.key);
-        const local = path && (await runUserCanRead(path)) ? path : undefined;
         const args = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(into), '--dbname', newDb];
-        await log(`pg_restore into ${newDb}${local ? ' (2 jobs)' : ''}`);
-        if (local) {
-          await spawnTool(pgRestore, [...args, '--jobs', '2', local], { env: pgEnv(into), signal }).done;
-        } else {
-          const p = spawnTool(pgRestore, args, { env: pgEnv(into), signal, stdin: 'pipe' });
-          await withTool(p, store!.get(b.manifest.dump.key).then((src) => pipeline(src, p.child.stdin!, { signal })));
-        }
+        await log(`pg_restore into ${newDb}`);
+        const { dump } = b.manifest;
+        await restoreDump({
+          store: store!, key: dump.key, bytes: dump.bytes, sha256: dump.sha256, pgRestore, args, env: pgEnv(into), log: (l) => log(l), signal,
+          scratch: { prefix: `odooops-restore-${env.id}-`, runId, isActive },
+        });
         await log('database restored');
       }
       if (newFs && b.manifest.filestore) {
