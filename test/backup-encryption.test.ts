@@ -48,15 +48,16 @@ async function collect(stream: Readable): Promise<Buffer> {
   return Buffer.concat(out);
 }
 
-async function encrypt(key: BackupKey, plain: Buffer): Promise<Buffer> {
-  return collect(uneven(plain).pipe(encryptStream(key)));
+/** Encrypted as EncryptedStore writes the object p/e/b/dump.pgc (its name is part of its data key). */
+async function encrypt(key: BackupKey, plain: Buffer, name = 'p/e/b/dump.pgc'): Promise<Buffer> {
+  return collect(uneven(plain).pipe(encryptStream(key, name)));
 }
 
 /** Decrypts, keeping what was emitted before the stream failed. */
 async function decrypt(key: BackupKey, sealed: Buffer, label = 'p/e/b/dump.pgc'): Promise<{ out: Buffer; err?: BackupDecryptError }> {
   const out: Buffer[] = [];
   try {
-    await pipeline(uneven(sealed), decryptStream(key, label), new Writable({ write: (c, _e, cb) => (out.push(c), cb()) }));
+    await pipeline(uneven(sealed), decryptStream(key, label, label), new Writable({ write: (c, _e, cb) => (out.push(c), cb()) }));
     return { out: Buffer.concat(out) };
   } catch (err) {
     assert.ok(err instanceof BackupDecryptError, `a BackupDecryptError, not ${String(err)}`);
@@ -109,7 +110,7 @@ test('round trip of every size around a chunk boundary, through the store and as
     assert.ok(onDisk.subarray(0, 12).equals(Buffer.from('ODOOOPS-ENC\x01', 'latin1')));
     assert.ok((await collect(await inner.get(key))).equals(onDisk));
     assert.ok((await collect(await store.get(key))).equals(plain), `size ${n} through the store`);
-    const raw = await decrypt(backupKey, onDisk);
+    const raw = await decrypt(backupKey, onDisk, key);
     assert.equal(raw.err, undefined);
     assert.ok(raw.out.equals(plain), `size ${n} as a raw stream`);
     // The file is ciphertext: callers must stream it through get().
@@ -140,7 +141,7 @@ test('the ciphertext does not contain the plaintext, and two encryptions of it d
 
 test('a writer that reuses its buffer once a write completed still gets what it wrote encrypted', async () => {
   const key = newKey();
-  const enc = encryptStream(key);
+  const enc = encryptStream(key, 'p/e/b/dump.pgc');
   const sealed = collect(enc);
   const written: Buffer[] = [];
   // Small writes (held until a chunk fills) and big ones (sealed straight from the input, the tail held).
@@ -467,4 +468,26 @@ test('throughput and memory: 256 MiB encrypted and decrypted in constant memory'
   );
   // Holding the object (256 MiB) would show here; chunks waiting for the garbage collector stay far below.
   assert.ok(peak - base < 192 * 1024 * KiB, `buffers peaked at ${((peak - base) / 1024 / 1024).toFixed(1)} MiB above the start`);
+});
+
+test('an object put in place of another (same key, e.g. a production dump over a masked clone\'s) fails its first tag under the new name', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'odooops-enc-swap-'));
+  try {
+    const inner = new LocalBackupStore(dir, 'swap');
+    const store = new EncryptedStore(inner, newKey());
+    const prod = Buffer.from('PGDMP production: Ana Lima, ana@example.com, +351 912 345 678'.repeat(2000));
+    const clone = Buffer.from('PGDMP masked clone: Person 1, person1@example.invalid'.repeat(2000));
+    await store.put('p/prod/b1/dump.pgc', Readable.from([prod]));
+    await store.put('p/staging/b2-clone/dump.pgc', Readable.from([clone]));
+    // Someone with write access to the bucket but no key copies the production object over the clone's.
+    writeFileSync(join(dir, 'p/staging/b2-clone/dump.pgc'), readFileSync(join(dir, 'p/prod/b1/dump.pgc')));
+    const got = await readThrough(store, 'p/staging/b2-clone/dump.pgc');
+    assert.equal(got.out.length, 0, 'not a byte of the swapped object is handed out');
+    assert.ok(got.err instanceof BackupDecryptError, `${got.stage}`);
+    assert.equal(got.err.reason, 'damaged');
+    // The object under its own name still reads: the name, not the bytes, is what changed.
+    assert.deepEqual((await readThrough(store, 'p/prod/b1/dump.pgc')).out, prod);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -12,7 +12,8 @@
 //     ciphertext  64 KiB (65536 bytes) for every chunk but the last, 0..65536 bytes for the last
 //     tag         16 bytes (the GCM tag of this chunk)
 //
-//   data key  = HKDF-SHA256(ikm = master key, salt = salt, info = "odooops backup object", 32 bytes)
+//   data key  = HKDF-SHA256(ikm = master key, salt = salt, info = "odooops backup object" || 0x00 || name, 32 bytes)
+//               where name is the object's key in the store (EncryptedStore; empty for a bare stream)
 //   chunk i   = AES-256-GCM(data key, nonce_i, aad = the 52-byte header, plaintext bytes [i*64Ki, (i+1)*64Ki))
 //   nonce_i   = i as an 11-byte counter || 0x01 for the last chunk, 0x00 for every other one
 //
@@ -31,10 +32,10 @@
 // reader reports: not_encrypted (no magic), wrong_key (another key id), truncated (the object ends on a
 // chunk sealed as not last, or inside its header), damaged (anything else that fails a tag).
 //
-// What the format does not do: bind an object to its name. Someone who can write to the bucket but
-// has no key can put one encrypted object in place of another written with the same key; it then
-// decrypts fine, and the manifest's SHA-256 (kept in the control plane, checked by restore and verify)
-// is what catches it.
+// The object's key in the store is part of its data key: someone who can write to the bucket but has
+// no key cannot put one encrypted object in place of another (a production dump over a masked clone's,
+// one project's file over another's): it fails its first tag under its new name, before any byte is
+// read as the object it pretends to be.
 //
 // Content objects (the filestore's files, named by their SHA-1, which anyone holding the same file can
 // compute) are named by HMAC-SHA256(naming key, the SHA-1 as 40 lowercase hex characters) instead,
@@ -129,16 +130,17 @@ function nonce(counter: number, last: boolean): Buffer {
 }
 
 /** A KeyObject, imported once: a raw key given to every chunk's cipher is imported again each time. */
-function dataKey(master: Buffer, salt: Buffer): KeyObject {
-  return createSecretKey(Buffer.from(hkdfSync('sha256', master, salt, OBJECT_INFO, 32)));
+function dataKey(master: Buffer, salt: Buffer, name: string): KeyObject {
+  const info = name ? Buffer.concat([Buffer.from(OBJECT_INFO), Buffer.from([0]), Buffer.from(name, 'utf8')]) : OBJECT_INFO;
+  return createSecretKey(Buffer.from(hkdfSync('sha256', master, salt, info, 32)));
 }
 
 /** Encrypts a stream in the format above; memory stays at one chunk whatever the size. */
-export function encryptStream(key: BackupKey): Transform {
+export function encryptStream(key: BackupKey, name = ''): Transform {
   checked(key);
   const salt = randomBytes(SALT_BYTES);
   const header = Buffer.concat([MAGIC, Buffer.from(key.id, 'hex'), salt]);
-  const dk = dataKey(key.key, salt);
+  const dk = dataKey(key.key, salt, name);
   // What is left of the input when a callback returns is copied here: a writer may reuse its buffer
   // once its write completed, and a full chunk can be sealed only once more bytes follow (until then
   // it may be the last one).
@@ -265,7 +267,7 @@ function magicLikeness(start: Buffer): number {
  * consumer never sees a byte that was changed; the stream fails with BackupDecryptError at the first
  * chunk that does not verify. `label` (the object's key in the store) names the object in errors.
  */
-export function decryptStream(key: BackupKey, label: string): Transform {
+export function decryptStream(key: BackupKey, label: string, name = ''): Transform {
   checked(key);
   const what = `backup object ${label}`;
   const elsewhere = 'restore from another backup (or another copy of this one)';
@@ -292,7 +294,7 @@ export function decryptStream(key: BackupKey, label: string): Transform {
       throw notEncrypted();
     }
     const id = h.subarray(MAGIC.length, MAGIC.length + KEY_ID_BYTES).toString('hex');
-    dk = dataKey(key.key, h.subarray(MAGIC.length + KEY_ID_BYTES));
+    dk = dataKey(key.key, h.subarray(MAGIC.length + KEY_ID_BYTES), name);
     header = h;
     if (id !== key.id) {
       otherKeyId = id;
@@ -380,7 +382,7 @@ export class EncryptedStore implements BackupStore {
   async put(key: string, data: Readable, signal?: AbortSignal): Promise<StoredPart> {
     const h = hashing();
     // The inner put reports any failure (the source's, the encryption's, its own) and cleans up after it.
-    const encrypted = pipeline(data, h, encryptStream(this.key), () => {});
+    const encrypted = pipeline(data, h, encryptStream(this.key, key), () => {});
     try {
       await this.inner.put(key, encrypted, signal);
     } catch (err) {
@@ -397,7 +399,7 @@ export class EncryptedStore implements BackupStore {
    * on fails the stream at that chunk, before any of its bytes.
    */
   async get(key: string): Promise<Readable> {
-    const plain = pipeline(await this.inner.get(key), decryptStream(this.key, key), () => {});
+    const plain = pipeline(await this.inner.get(key), decryptStream(this.key, key, key), () => {});
     const chunks = plain[Symbol.asyncIterator]();
     let first: IteratorResult<Buffer>;
     try {
