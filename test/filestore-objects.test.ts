@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import * as tarStream from 'tar-stream';
 import type * as C from '../contract/index.ts';
 import { LocalBackupStore } from '../server/storage/backup-store.ts';
+import { EncryptedStore, parseBackupKey } from '../server/storage/encryption.ts';
 import {
   contentPrefix, extractVerified, filestoreTar, listFiles, readIndex, sweepContent, tarOfObjects, verifyFilestoreObjects, writeFilestoreObjects,
 } from '../server/storage/filestore-objects.ts';
@@ -214,5 +215,31 @@ test('dev pull unpacking: every file checked against the index; a file it does n
     await assert.rejects(extractVerified(short, join(s.root, 'p4'), index), /arrived without 1 file\(s\) its index lists/);
   } finally {
     s.close();
+  }
+});
+
+test('a file truncated on disk after a backup (same name, other size) is read again: the next backup holds what is on disk, through an encrypting store too', async () => {
+  for (const encrypted of [false, true]) {
+    const s = setup(50);
+    try {
+      const store = encrypted ? new EncryptedStore(s.store, parseBackupKey(randomBytes(32).toString('base64'), 'the test key')) : s.store;
+      const write = async (prefix: string) => writeFilestoreObjects({
+        store, projectId: PROJECT, prefix, dirs: [{ dir: s.fs, files: await listFiles(s.fs) }], log: (l) => s.lines.push(l), signal: new AbortController().signal,
+      });
+      await write(`${PROJECT}/env/b1`);
+      const named = Object.keys(s.files).find((p) => /^[0-9a-f]{2}\/[0-9a-f]{40}$/.test(p))!;
+      writeFileSync(join(s.fs, named), s.files[named]!.subarray(0, 5)); // a crash or a disk error cut it short
+      const second = await write(`${PROJECT}/env/b2`);
+      assert.ok(s.lines.includes(`filestore: ${Object.keys(s.files).length} files, ${Object.keys(s.files).length - 2} already in the store, 2 to read`), `${encrypted}: ${s.lines.join('\n')}`);
+      const index = await readIndex(store, second);
+      const entry = index.find((e) => e.p === named)!;
+      assert.equal(entry.n, 5);
+      assert.equal(entry.s, sha1(s.files[named]!.subarray(0, 5)), 'stored under the SHA-1 of what is on disk');
+      // The backup is whole: every file rebuilds as it is on disk, the truncated one included.
+      assert.deepEqual(await tarFiles(await filestoreTar(store, PROJECT, second)), await fingerprintDir(s.fs));
+      assert.equal((await verifyFilestoreObjects(store, PROJECT, second)).damaged.length, 0);
+    } finally {
+      s.close();
+    }
   }
 });

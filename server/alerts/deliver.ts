@@ -79,6 +79,9 @@ async function sendMail(ch: Extract<ResolvedAlertChannel, { kind: 'smtp' }>, a: 
   if (to.length === 0) throw new DeliveryError('no recipient addresses: a project admin adds them (odooops project alerts PROJECT --channel NAME --email ADDRESS)');
   const transport = nodemailer.createTransport({
     host: ch.host, port: ch.port, secure: ch.secure,
+    // A password crosses the network only encrypted: without implicit TLS, STARTTLS is required (a server,
+    // or someone on the way, that does not offer it gets no AUTH), except to this machine.
+    requireTLS: !ch.secure && !!ch.user && !/^(localhost|127\.\d+\.\d+\.\d+|::1)$/.test(ch.host),
     ...(ch.user ? { auth: { user: ch.user, pass: ch.password ?? '' } } : {}),
     connectionTimeout: timeoutMs, greetingTimeout: timeoutMs, socketTimeout: timeoutMs,
   });

@@ -1,7 +1,7 @@
 // Where backups live. A local directory by default; the interface is what an S3-compatible or
 // Supabase Storage store implements: streamed puts that report size and SHA-256, streamed gets, and
 // whole-backup deletes. A put is atomic: a failed or aborted one leaves nothing behind.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
@@ -55,6 +55,8 @@ export interface BackupStore {
    * Stores whose puts leave nothing behind when the process dies do not have it.
    */
   abortIncompleteUploads?(prefix: string, olderThan?: Date): Promise<number>;
+  /** The size of what get() returns for an object of `storedBytes` in the store (an encrypting store adds a header and tags). */
+  plainSize?(storedBytes: number): number;
 }
 
 /**
@@ -126,7 +128,9 @@ export class LocalBackupStore implements BackupStore {
   async put(key: string, data: Readable, signal?: AbortSignal): Promise<StoredPart> {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true });
-    const tmp = `${path}.partial`;
+    // Its own temporary name: two writers of one object (two backups storing the same new file) never
+    // remove or rename each other's half-written file.
+    const tmp = `${path}.${randomBytes(6).toString('hex')}.partial`;
     const h = hashing();
     try {
       await pipeline(data, h, createWriteStream(tmp, { flags: 'wx' }), { signal });

@@ -452,6 +452,13 @@ export class EncryptedStore implements BackupStore {
     return this.inner.delete(key);
   }
 
+  /** The plaintext size of an object of `stored` bytes: a header, then chunks of at most 64 KiB, each with its tag. */
+  plainSize(stored: number): number {
+    const rest = stored - HEADER_BYTES;
+    if (rest <= TAG) return Math.max(0, rest - TAG);
+    return rest - TAG * Math.ceil(rest / (CHUNK + TAG));
+  }
+
   async abortIncompleteUploads(prefix: string, olderThan?: Date): Promise<number> {
     return (await this.inner.abortIncompleteUploads?.(prefix, olderThan)) ?? 0;
   }

@@ -208,8 +208,11 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
   const { store, projectId, signal } = o;
   const parallel = o.parallel ?? 8;
   const memoryBytes = o.memoryBytes ?? 64 << 20;
-  const have = new Set((await contentObjects(store, projectId)).keys());
+  const have = await contentObjects(store, projectId);
   const key = (sha1: string) => store.contentKey(projectId, sha1);
+  const plainSize = (stored: number) => store.plainSize?.(stored) ?? stored;
+  /** Objects this backup uploaded. */
+  const added = new Set<string>();
   const entries = new Map<string, IndexEntry>();
   let uploadedFiles = 0;
   let uploadedBytes = 0;
@@ -232,7 +235,7 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
   };
   const upload = async (sha1: string, bytes: number, body: () => Readable, memory: number, done?: () => Promise<void>) => {
     const k = key(sha1);
-    if (have.has(k) || inFlight.has(k)) {
+    if (have.has(k) || added.has(k) || inFlight.has(k)) {
       await done?.();
       return;
     }
@@ -240,7 +243,7 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
     buffered += memory;
     const job = putObject(store, k, body, signal)
       .then(() => {
-        have.add(k);
+        added.add(k);
         uploadedFiles++;
         uploadedBytes += bytes;
       })
@@ -308,8 +311,10 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
       let skipped = 0;
       for (const f of files) {
         const claimed = claimedSha1(f.p);
-        // Named by its SHA-1 and already stored: not read again.
-        if (claimed && have.has(key(claimed))) {
+        // Named by its SHA-1 and already stored with its size: not read again (a file whose size changed on
+        // disk, truncated by a crash or a disk error, is read: its real SHA-1 decides where it goes).
+        const stored = claimed ? have.get(key(claimed)) : undefined;
+        if (claimed && stored && plainSize(stored.bytes) === f.n) {
           entries.set(f.p, { p: f.p, s: claimed, n: f.n });
           skipped++;
         } else toRead.push(f.p);

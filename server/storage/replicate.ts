@@ -16,35 +16,41 @@ interface Expect {
   what: string;
 }
 
-/** Hashes what streams through (the digest is compared once the put is done: a stream failing late is not every store's business). */
-function digesting(algorithm: 'sha256' | 'sha1'): Transform & { result(): { digest: string; bytes: number } } {
-  const h = createHash(algorithm);
+/**
+ * Hashes what streams through and, at its end, fails the stream when it is not what `expect` says: the
+ * put then fails and leaves nothing under the key (a wrong object never sits under a trusted name).
+ */
+function digesting(expect: Expect | null): Transform & { result(): { digest: string; bytes: number } } {
+  const h = createHash(expect?.algorithm ?? 'sha256');
   let bytes = 0;
+  let digest = '';
   const t = new Transform({
     transform(chunk: Buffer, _e, cb) {
       h.update(chunk);
       bytes += chunk.length;
       cb(null, chunk);
     },
+    flush(cb) {
+      digest = h.digest('hex');
+      if (expect && (digest !== expect.digest || (expect.bytes !== null && bytes !== expect.bytes))) {
+        return cb(new Error(`${expect.what} has ${expect.algorithm} ${digest} (${bytes} bytes), the backup recorded ${expect.digest}${expect.bytes === null ? '' : ` (${expect.bytes} bytes)`}`));
+      }
+      cb();
+    },
   }) as Transform & { result(): { digest: string; bytes: number } };
-  t.result = () => ({ digest: h.digest('hex'), bytes });
+  t.result = () => ({ digest, bytes });
   return t;
 }
 
-/** Copies one object, checking what it reads against `expect`; a mismatch leaves nothing at toKey. */
+/** Copies one object, checking what it reads against `expect`; a mismatch fails the put, leaving nothing at toKey. */
 function copier(from: BackupStore, to: BackupStore, out: Replicated, signal?: AbortSignal) {
   return async (fromKey: string, toKey: string, expect: Expect | null) => {
     signal?.throwIfAborted();
     const src = await from.get(fromKey);
-    const d = digesting(expect?.algorithm ?? 'sha256');
+    const d = digesting(expect);
     // A failing read (a missing or undecryptable part) must fail the put, which then leaves nothing behind.
     src.on('error', (err) => d.destroy(err));
     const part = await to.put(toKey, src.pipe(d), signal);
-    const got = d.result();
-    if (expect && (got.digest !== expect.digest || (expect.bytes !== null && got.bytes !== expect.bytes))) {
-      await to.delete(toKey).catch(() => {});
-      throw new Error(`${expect.what} has ${expect.algorithm} ${got.digest} (${got.bytes} bytes), the backup recorded ${expect.digest}${expect.bytes === null ? '' : ` (${expect.bytes} bytes)`}`);
-    }
     out.objects++;
     out.bytes += part.bytes;
   };

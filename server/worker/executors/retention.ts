@@ -126,7 +126,9 @@ async function sweep(projectId: string, backups: BackupCatalog, log: (l: string,
     }
     try {
       const kept = await backups.projectBackups();
-      const r = await sweepContent({ store, projectId, kept: kept.map((b) => b.manifest), log: (l) => void log(l), signal });
+      // The backups this store holds: their indexes are read from it (another store's backups list objects this one may lack).
+      const here = kept.filter((b) => (b.stores ?? ['default']).includes(store.name));
+      const r = await sweepContent({ store, projectId, kept: here.map((b) => b.manifest), log: (l) => void log(l), signal });
       await log(`filestore objects${where}: ${r.deleted} no kept backup lists deleted (${mib(r.freedBytes)} freed), ${r.kept} kept${r.young ? `, ${r.young} younger than the grace period left` : ''}`);
       results.push(r);
     } catch (err) {
