@@ -6,13 +6,13 @@
 //
 //   header, 52 bytes
 //     magic    12 bytes  "ODOOOPS-ENC" 0x01 (the last byte is the format version)
-//     key id    8 bytes  SHA-256("odooops backup key id v1" || master key)[0..8]
+//     key id    8 bytes  SHA-256("OdooOps-backup-key-id-v1" || master key)[0..8]
 //     salt     32 bytes  random, new for every object
 //   chunks, one or more
 //     ciphertext  64 KiB (65536 bytes) for every chunk but the last, 0..65536 bytes for the last
 //     tag         16 bytes (the GCM tag of this chunk)
 //
-//   data key  = HKDF-SHA256(ikm = master key, salt = salt, info = "odooops backup object" || 0x00 || name, 32 bytes)
+//   data key  = HKDF-SHA256(ikm = master key, salt = salt, info = "OdooOps-backup-object" || 0x00 || name, 32 bytes)
 //               where name is the object's key in the store (EncryptedStore; empty for a bare stream)
 //   chunk i   = AES-256-GCM(data key, nonce_i, aad = the 52-byte header, plaintext bytes [i*64Ki, (i+1)*64Ki))
 //   nonce_i   = i as an 11-byte counter || 0x01 for the last chunk, 0x00 for every other one
@@ -39,7 +39,7 @@
 //
 // Content objects (the filestore's files, named by their SHA-1, which anyone holding the same file can
 // compute) are named by HMAC-SHA256(naming key, the SHA-1 as 40 lowercase hex characters) instead,
-// with naming key = HKDF-SHA256(ikm = master key, salt = empty, info = "odooops content names", 32).
+// with naming key = HKDF-SHA256(ikm = master key, salt = empty, info = "OdooOps-content-names", 32).
 //
 // Losing the master key loses every backup written with it: nothing here, and nobody, can read them
 // without it.
@@ -55,9 +55,9 @@ const HEADER_BYTES = MAGIC.length + KEY_ID_BYTES + SALT_BYTES;
 const CHUNK = 64 * 1024;
 const TAG = 16;
 const SEALED = CHUNK + TAG;
-const KEY_ID_LABEL = 'odooops backup key id v1';
-const OBJECT_INFO = 'odooops backup object';
-const NAMING_INFO = 'odooops content names';
+const KEY_ID_LABEL = 'OdooOps-backup-key-id-v1';
+const OBJECT_INFO = 'OdooOps-backup-object';
+const NAMING_INFO = 'OdooOps-content-names';
 /** The counter has 11 bytes; 6 of them (2^48 chunks of 64 KiB, 16 EiB) is more than any object. */
 const MAX_CHUNKS = 2 ** 48;
 
