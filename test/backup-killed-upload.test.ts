@@ -93,7 +93,7 @@ test('a worker killed mid-upload leaves no backup listed; the next attempt ends 
       const log = await p.logText(run.id);
       assert.match(log, /attempt 2 of \d+, worker worker-after/);
       // Its prefix (when a part of it had landed: the prefix's objects and its uploads) or the upload alone.
-      assert.match(log, /removed \d+ unfinished backup\(s\) an interrupted run left in the store: /);
+      assert.match(log, /removed \d+ unfinished backup\(s\) an interrupted run left in the store: |ended \d+ unfinished upload\(s\)/);
       assert.deepEqual(await uploads(), [], 'no multipart upload is left open');
       const { rows } = await p.cp.pool.query(`select manifest from ops.backups where project_id = (select id from ops.projects where slug = $1)`, [SLUG]);
       assert.equal(rows.length, 1, 'one backup, the second attempt\'s');

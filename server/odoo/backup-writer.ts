@@ -35,7 +35,8 @@ export async function writeBackup(o: WriteBackupInput): Promise<{ id: string; by
   // A writer killed mid-way (kill -9, a lost machine) could not remove its half-written parts: the next
   // backup of the environment does.
   const abandoned = await o.backups.removeAbandoned();
-  if (abandoned.length) await o.log(`removed ${abandoned.length} unfinished backup(s) an interrupted run left in the store: ${abandoned.join(', ')}`);
+  if (abandoned.prefixes.length) await o.log(`removed ${abandoned.prefixes.length} unfinished backup(s) an interrupted run left in the store: ${abandoned.prefixes.join(', ')}`);
+  if (abandoned.uploads) await o.log(`ended ${abandoned.uploads} unfinished upload(s) an interrupted run left in the store`);
   // The dump and the filestore are written at once (one is mostly the database's CPU, the other disk);
   // when either fails the other is stopped before the half-written backup is removed.
   const stop = new AbortController();

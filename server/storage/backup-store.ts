@@ -204,6 +204,26 @@ export class LocalBackupStore implements BackupStore {
   contentKey(projectId: string, sha1: string): string {
     return contentKeyOf(projectId, sha1);
   }
+
+  /** Removes the .partial files of puts that never finished (a killed writer's), last written before `olderThan`. */
+  async abortIncompleteUploads(prefix: string, olderThan: Date = new Date()): Promise<number> {
+    const base = this.path(prefix);
+    const entries = await readdir(base, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
+      throw err;
+    });
+    let removed = 0;
+    for (const e of entries) {
+      if (!e.isFile() || !e.name.endsWith('.partial')) continue;
+      const full = join(e.parentPath, e.name);
+      const s = await stat(full).catch(() => null);
+      if (s && s.mtime < olderThan) {
+        await rm(full, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
 }
 
 /** Where a plain store keeps a project's filestore file by its SHA-1: <project>/files/<ab>/<sha1>. */

@@ -50,9 +50,9 @@ export interface BackupCatalog {
   /**
    * Removes what killed backup writers left in this environment's part of the store (written parts,
    * .partial files, never recorded as a backup), except what a running or queued run may be writing;
-   * returns the prefixes removed.
+   * returns the prefixes removed, and how many unfinished uploads (S3 multipart uploads, .partial files) it ended.
    */
-  removeAbandoned(): Promise<string[]>;
+  removeAbandoned(): Promise<{ prefixes: string[]; uploads: number }>;
   /** Every backup of this run's project (all environments), newest first: what the content sweep keeps. */
   projectBackups(): Promise<BackupRow[]>;
   /**

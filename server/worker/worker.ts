@@ -248,19 +248,27 @@ export class Worker {
         // keeps). Under the environment's prefix only this run writes now (one run per environment at a
         // time); the project's file objects are written by backups of every environment, so only uploads
         // older than a day are ended there.
+        let uploads = 0;
         for (const name of configured()) {
           const store = resolve(name);
           if (!store.abortIncompleteUploads) continue;
           try {
-            const n = (await store.abortIncompleteUploads(envPrefix)) +
-              (await store.abortIncompleteUploads(`${run.project_id}/files`, new Date(Date.now() - 86_400_000)));
-            if (n) removed.push(`${n} unfinished upload${n === 1 ? '' : 's'}${name === primaryName ? '' : ` (in "${name}")`}`);
+            let n = await store.abortIncompleteUploads(envPrefix);
+            // The project's file objects: every unfinished upload when no backup of the project is writing
+            // (the content lock, exclusive, not waited for), otherwise only those older than a day.
+            const exclusive = await contentLock(pool, run.project_id, [name], 'try-exclusive');
+            try {
+              n += await store.abortIncompleteUploads(`${run.project_id}/files`, exclusive ? new Date() : new Date(Date.now() - 86_400_000));
+            } finally {
+              await exclusive?.();
+            }
+            uploads += n;
           } catch (err) {
             if (name === primaryName) throw err;
             await logs.log(`could not end unfinished uploads in the store "${name}": ${(err as Error).message.split('\n')[0]}`, 'stderr');
           }
         }
-        return removed;
+        return { prefixes: removed, uploads };
       },
       projectBackups: async () => {
         const { rows } = await pool.query(

@@ -117,7 +117,8 @@ export function crashOdooSuite(version: '17.0' | '19.0'): void {
     const recorded = new Set(rows.map((r) => String(r.k).replace(/\/dump\.pgc$/, '')));
     const out: string[] = [];
     for (const project of readdirSync(backupDir())) {
-      for (const env of readdirSync(join(backupDir(), project))) {
+      // <project>/files: the project's filestore file objects, shared by its backups (not a backup prefix).
+      for (const env of readdirSync(join(backupDir(), project)).filter((e) => e !== 'files')) {
         for (const b of readdirSync(join(backupDir(), project, env))) if (!recorded.has(`${project}/${env}/${b}`)) out.push(`${project}/${env}/${b}`);
       }
     }

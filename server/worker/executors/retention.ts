@@ -63,7 +63,8 @@ export const retentionExecutor = defineExecutor({
   params: noParams,
   async execute({ environment: env, log, signal, backups }) {
     const abandoned = await backups.removeAbandoned();
-    if (abandoned.length) await log(`removed ${abandoned.length} unfinished backup(s) an interrupted run left in the store: ${abandoned.join(', ')}`);
+    if (abandoned.prefixes.length) await log(`removed ${abandoned.prefixes.length} unfinished backup(s) an interrupted run left in the store: ${abandoned.prefixes.join(', ')}`);
+    if (abandoned.uploads) await log(`ended ${abandoned.uploads} unfinished upload(s) an interrupted run left in the store`);
     const all = await backups.list();
     const kept = keptByPolicy(all, new Date());
     const doomed = all.filter((b) => !kept.has(b.id));
