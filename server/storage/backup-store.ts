@@ -54,7 +54,7 @@ export interface BackupStore {
    * whose parts the service keeps, and bills, until they are aborted); started before `olderThan`.
    * Stores whose puts leave nothing behind when the process dies do not have it.
    */
-  abortIncompleteUploads?(prefix: string, olderThan?: Date): Promise<number>;
+  abortIncompleteUploads?(prefix: string, olderThan?: Date, keep?: (key: string) => boolean): Promise<number>;
   /** The size of what get() returns for an object of `storedBytes` in the store (an encrypting store adds a header and tags). */
   plainSize?(storedBytes: number): number;
 }
@@ -206,7 +206,7 @@ export class LocalBackupStore implements BackupStore {
   }
 
   /** Removes the .partial files of puts that never finished (a killed writer's), last written before `olderThan`. */
-  async abortIncompleteUploads(prefix: string, olderThan: Date = new Date()): Promise<number> {
+  async abortIncompleteUploads(prefix: string, olderThan: Date = new Date(), keep?: (key: string) => boolean): Promise<number> {
     const base = this.path(prefix);
     const entries = await readdir(base, { recursive: true, withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return [];
@@ -216,6 +216,7 @@ export class LocalBackupStore implements BackupStore {
     for (const e of entries) {
       if (!e.isFile() || !e.name.endsWith('.partial')) continue;
       const full = join(e.parentPath, e.name);
+      if (keep?.(`${prefix}/${full.slice(base.length + 1)}`)) continue;
       const s = await stat(full).catch(() => null);
       if (s && s.mtime < olderThan) {
         await rm(full, { force: true });

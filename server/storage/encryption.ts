@@ -459,8 +459,8 @@ export class EncryptedStore implements BackupStore {
     return rest - TAG * Math.ceil(rest / (CHUNK + TAG));
   }
 
-  async abortIncompleteUploads(prefix: string, olderThan?: Date): Promise<number> {
-    return (await this.inner.abortIncompleteUploads?.(prefix, olderThan)) ?? 0;
+  async abortIncompleteUploads(prefix: string, olderThan?: Date, keep?: (key: string) => boolean): Promise<number> {
+    return (await this.inner.abortIncompleteUploads?.(prefix, olderThan, keep)) ?? 0;
   }
 
   /** Named by a keyed hash of the SHA-1: a listing of the store does not tell which (public) files a project has. */

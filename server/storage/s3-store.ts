@@ -357,9 +357,9 @@ export class S3BackupStore implements BackupStore {
   }
 
   /** Aborts multipart uploads under the prefix started before `olderThan` (what a killed writer left). Returns how many. */
-  async abortIncompleteUploads(prefix: string, olderThan: Date = new Date()): Promise<number> {
+  async abortIncompleteUploads(prefix: string, olderThan: Date = new Date(), keep?: (key: string) => boolean): Promise<number> {
     try {
-      return await this.#abortUploads(this.#under(prefix), olderThan);
+      return await this.#abortUploads(this.#under(prefix), olderThan, keep);
     } catch (err) {
       if (errorName(err) === 'NotImplemented') {
         throw new Error(`backup store "${this.name}": the service cannot list incomplete uploads; give the bucket a lifecycle rule that aborts incomplete multipart uploads after a day instead`, { cause: err });
@@ -368,7 +368,7 @@ export class S3BackupStore implements BackupStore {
     }
   }
 
-  async #abortUploads(under: string, olderThan: Date | undefined): Promise<number> {
+  async #abortUploads(under: string, olderThan: Date | undefined, keep?: (key: string) => boolean): Promise<number> {
     let aborted = 0;
     let KeyMarker: string | undefined;
     let UploadIdMarker: string | undefined;
@@ -377,6 +377,7 @@ export class S3BackupStore implements BackupStore {
       for (const u of res.Uploads ?? []) {
         if (!u.Key || !u.UploadId) continue;
         if (olderThan && u.Initiated && u.Initiated >= olderThan) continue;
+        if (keep?.(u.Key.slice(this.#root.length))) continue;
         await this.#abortUpload(u.Key, u.UploadId);
         aborted++;
       }

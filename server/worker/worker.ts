@@ -245,15 +245,20 @@ export class Worker {
           }
         }
         // Uploads a killed writer left unfinished (S3 multipart uploads: no object, but parts the service
-        // keeps). Under the environment's prefix only this run writes now (one run per environment at a
-        // time); the project's file objects are written by backups of every environment, so only uploads
-        // older than a day are ended there.
+        // keeps; a local store's .partial files). Under the environment's prefix, those of backups whose run
+        // may still come back to them are left, as above; the project's file objects are written by backups
+        // of every environment, so there only uploads older than a day go unless no backup holds the lock.
+        const active = new Set((await pool.query(`select id from ops.runs where project_id = $1 and id <> $2 and status in ('queued', 'running')`, [run.project_id, run.id])).rows.map((r) => Number(r.id)));
+        const stillWritten = (key: string) => {
+          const writer = /-run(\d+)(-[a-z]+)?\//.exec(key);
+          return !!writer && active.has(Number(writer[1]));
+        };
         let uploads = 0;
         for (const name of configured()) {
           const store = resolve(name);
           if (!store.abortIncompleteUploads) continue;
           try {
-            let n = await store.abortIncompleteUploads(envPrefix);
+            let n = await store.abortIncompleteUploads(envPrefix, new Date(), stillWritten);
             // The project's file objects: every unfinished upload when no backup of the project is writing
             // (the content lock, exclusive, not waited for), otherwise only those older than a day.
             const exclusive = await contentLock(pool, run.project_id, [name], 'try-exclusive');
