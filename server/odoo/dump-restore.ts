@@ -4,13 +4,11 @@
 // is written, and removed afterwards. Where the scratch filesystem has no room for it, the dump streams
 // into a single pg_restore instead, checked as it streams (a mismatch fails the run, whose target is a
 // side database nobody uses yet).
-import { createHash } from 'node:crypto';
 import { availableParallelism, tmpdir } from 'node:os';
 import { mkdtemp, open, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BackupStore } from '../storage/backup-store.ts';
+import { hashing, type BackupStore } from '../storage/backup-store.ts';
 import { runUserCanRead, shareWithRunUser } from '../infra/run-user.ts';
 import { mib } from './inspect.ts';
 import { spawnTool, withTool, type PgTool } from './pg-tools.ts';
@@ -97,17 +95,9 @@ export async function restoreDump(o: DumpRestoreInput): Promise<{ way: DumpResto
 
 /** Counts and hashes what streams through, and says whether it is what the backup recorded. */
 function checked(o: DumpRestoreInput) {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const t = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      cb(null, chunk);
-    },
-  });
+  const t = hashing();
   const verdict = () => {
-    const sha256 = hash.digest('hex');
+    const { sha256, bytes } = t.result();
     if (sha256 !== o.sha256 || bytes !== o.bytes) {
       return new Error(`the dump read from the store (${o.key}) is not the one the backup recorded: sha256 ${sha256} (${bytes} bytes), recorded ${o.sha256} (${o.bytes} bytes); it changed in the store since it was verified, nothing was switched in; verify the backup again (odooops backup verify) or restore another one`);
     }

@@ -84,18 +84,33 @@ export async function missingParts(store: BackupStore, manifest: BackupManifest)
   return missing;
 }
 
-/** Counts bytes and hashes what streams through. */
-export function hashing(): Transform & { result(): StoredPart } {
-  const hash = createHash('sha256');
+/** What a hashing stream saw. */
+export interface Digested {
+  bytes: number;
+  digest: string;
+}
+
+/**
+ * Counts bytes and hashes what streams through (SHA-256 unless told). With `check`, the stream fails at
+ * its end when `check` returns an error for what it saw: a put it feeds then fails and leaves nothing.
+ */
+export function hashing(o: { algorithm?: 'sha256' | 'sha1'; check?: (got: Digested) => Error | null } = {}): Transform & { result(): StoredPart; digested(): Digested } {
+  const hash = createHash(o.algorithm ?? 'sha256');
   let bytes = 0;
+  let digest: string | undefined;
+  const digested = () => ({ bytes, digest: (digest ??= hash.digest('hex')) });
   const t = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       hash.update(chunk);
       bytes += chunk.length;
       cb(null, chunk);
     },
-  }) as Transform & { result(): StoredPart };
-  t.result = () => ({ bytes, sha256: hash.digest('hex') });
+    flush(cb) {
+      cb(o.check?.(digested()) ?? null);
+    },
+  }) as Transform & { result(): StoredPart; digested(): Digested };
+  t.digested = digested;
+  t.result = () => ({ bytes, sha256: digested().digest });
   return t;
 }
 

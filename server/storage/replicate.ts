@@ -2,10 +2,8 @@
 // Every object is read back from the first store and its checksum checked as it streams, so a copy that
 // succeeds also proves the first store holds what the manifest says. The manifest goes last: a store
 // holds a backup only once its manifest is there (storeOf looks for it).
-import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
 import type { BackupManifest } from '../../contract/index.ts';
-import type { BackupStore } from './backup-store.ts';
+import { hashing, type BackupStore } from './backup-store.ts';
 import { isObjects, readIndex } from './filestore-objects.ts';
 
 /** What a copied object must hash to. */
@@ -16,38 +14,17 @@ interface Expect {
   what: string;
 }
 
-/**
- * Hashes what streams through and, at its end, fails the stream when it is not what `expect` says: the
- * put then fails and leaves nothing under the key (a wrong object never sits under a trusted name).
- */
-function digesting(expect: Expect | null): Transform & { result(): { digest: string; bytes: number } } {
-  const h = createHash(expect?.algorithm ?? 'sha256');
-  let bytes = 0;
-  let digest = '';
-  const t = new Transform({
-    transform(chunk: Buffer, _e, cb) {
-      h.update(chunk);
-      bytes += chunk.length;
-      cb(null, chunk);
-    },
-    flush(cb) {
-      digest = h.digest('hex');
-      if (expect && (digest !== expect.digest || (expect.bytes !== null && bytes !== expect.bytes))) {
-        return cb(new Error(`${expect.what} has ${expect.algorithm} ${digest} (${bytes} bytes), the backup recorded ${expect.digest}${expect.bytes === null ? '' : ` (${expect.bytes} bytes)`}`));
-      }
-      cb();
-    },
-  }) as Transform & { result(): { digest: string; bytes: number } };
-  t.result = () => ({ digest, bytes });
-  return t;
-}
-
 /** Copies one object, checking what it reads against `expect`; a mismatch fails the put, leaving nothing at toKey. */
 function copier(from: BackupStore, to: BackupStore, out: Replicated, signal?: AbortSignal) {
   return async (fromKey: string, toKey: string, expect: Expect | null) => {
     signal?.throwIfAborted();
     const src = await from.get(fromKey);
-    const d = digesting(expect);
+    // A mismatch fails the stream at its end, so the put fails and leaves nothing under toKey.
+    const d = hashing(expect ? {
+      algorithm: expect.algorithm,
+      check: (got) => got.digest === expect.digest && (expect.bytes === null || got.bytes === expect.bytes) ? null
+        : new Error(`${expect.what} has ${expect.algorithm} ${got.digest} (${got.bytes} bytes), the backup recorded ${expect.digest}${expect.bytes === null ? '' : ` (${expect.bytes} bytes)`}`),
+    } : {});
     // A failing read (a missing or undecryptable part) must fail the put, which then leaves nothing behind.
     src.on('error', (err) => d.destroy(err));
     const part = await to.put(toKey, src.pipe(d), signal);
