@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type * as C from '../contract/index.ts';
 import { backupPrefixOf } from '../server/odoo/backup-writer.ts';
 import { LocalBackupStore } from '../server/storage/backup-store.ts';
-import { readIndex } from '../server/storage/filestore-objects.ts';
+import { contentMap, readIndex } from '../server/storage/filestore-objects.ts';
 import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 
 let p: OdooProject;
@@ -66,7 +66,7 @@ test('a backup missing its filestore, then its dump too: 404 backup_files_missin
   // One file's content object gone (the files are objects of the project, listed by the backup's index).
   const store = new LocalBackupStore(storeDir());
   const [file] = await readIndex(store, b.manifest.filestore as C.ObjectsFilestore);
-  unlinkSync(store.localPath(store.contentKey(b.manifest.dump.key.split('/')[0]!, file!.s))!);
+  unlinkSync(store.localPath((await contentMap(store, b.manifest.dump.key.split('/')[0]!)).locate(file!.s)!.key)!);
   const noFilestore = assertMissing(await get(`/api/backups/${b.id}/download`), new RegExp(`^backup ${b.id} cannot be downloaded: its filestore is missing from the backup store$`));
   assert.deepEqual(noFilestore.details.missing, ['filestore']);
   assert.match(noFilestore.hint, /odooops backup list gone production/);

@@ -9,13 +9,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import yauzl from 'yauzl';
 import type * as C from '../contract/index.ts';
 import { backupPrefixOf } from '../server/odoo/backup-writer.ts';
 import { LocalBackupStore } from '../server/storage/backup-store.ts';
-import { readIndex } from '../server/storage/filestore-objects.ts';
+import { contentMap, readIndex } from '../server/storage/filestore-objects.ts';
 import { eventually } from './helpers/control-plane.ts';
 import { fingerprintDb, fingerprintDir } from './helpers/debian-postgres.ts';
 import { ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
@@ -89,7 +89,8 @@ function addFiles(dir: string, n: number, bytes = 3000): string[] {
   p.giveFiles();
   return out;
 }
-const objectPath = (s: string) => join(storeDir(), projectId, 'files', s.slice(0, 2), s);
+/** Where the store keeps a file's bytes (a pack, or an object of its own), or undefined when it holds none. */
+const located = async (s: string) => (await contentMap(store(), projectId)).locate(s);
 /** Ages every content object by two hours: past the sweep's grace period. */
 function ageObjects() {
   const old = new Date(Date.now() - 2 * 3600_000);
@@ -159,15 +160,17 @@ test('a flipped byte in a content object, or a missing one: the restore is refus
   const fsBefore = await fingerprintDir(fs);
   const dbBefore = await fingerprintDb(p.odooPg, 'inc_prod');
 
-  const path = objectPath(victim.s);
+  const at = (await located(victim.s))!;
+  assert.ok(at.pack, 'a small file is in a pack');
+  const path = store().localPath(at.key)!;
   const good = readFileSync(path);
   const bad = Buffer.from(good);
-  bad[bad.length >> 1]! ^= 0x01;
+  bad[at.offset + (victim.n >> 1)]! ^= 0x01;
   writeFileSync(path, bad);
   try {
     const r = await restore('prod', second.id);
     assert.equal(r.status, 'failed', await p.logText(r.id));
-    assert.match(r.error!, new RegExp(`filestore file ${victim.p} is damaged in the backup store: its object has the SHA-1 [0-9a-f]{40}, the index says ${victim.s}`));
+    assert.match(r.error!, new RegExp(`filestore file ${victim.p} is damaged in the backup store: its bytes in the pack have the SHA-1 [0-9a-f]{40}, the index says ${victim.s}`));
     assert.match(await p.logText(r.id), /restore failed, removing .*; inc_prod was not changed/);
   } finally {
     writeFileSync(path, good);
@@ -177,11 +180,14 @@ test('a flipped byte in a content object, or a missing one: the restore is refus
   assert.deepEqual(await leftovers(), []);
   assert.deepEqual(sideDirs(), []);
 
+  // The whole pack gone: every file of the backup it held is missing.
+  const map = await contentMap(store(), projectId);
+  const lost = index.filter((e) => map.locate(e.s)?.key === at.key).length;
   unlinkSync(path);
   try {
     const r = await restore('prod', second.id);
     assert.equal(r.status, 'failed');
-    assert.match(r.error!, new RegExp(`backup ${second.id} is incomplete: 1 filestore file\\(s\\) are missing from the backup store \\(${victim.p}\\); nothing was changed`));
+    assert.match(r.error!, new RegExp(`backup ${second.id} is incomplete: ${lost} filestore file\\(s\\) are missing from the backup store \\(.*\\); nothing was changed`));
     assert.doesNotMatch(await p.logText(r.id), /creating/, 'refused before anything was created');
     const zip = await fetch(`${p.cp.server.url}/api/backups/${second.id}/download`, { headers: { authorization: `Bearer ${p.admin.token}` } });
     assert.equal(zip.status, 404, 'the download is refused before any byte');
@@ -246,8 +252,9 @@ test('clones (of production and of a backup) and the Odoo zip rebuild the same f
 test('retention frees only objects no kept backup lists, and a sweep while a backup is running never frees what it lists', { timeout: 600_000 }, async () => {
   const prodFs = p.fs('inc_prod');
   // An old backup holding two sets of files: X, which the dev environment also has, and Y, only it.
+  // (Y's files are bigger: once only X of their pack is needed, the pack is mostly free and is rewritten.)
   const x = addFiles(prodFs, 5);
-  const y = addFiles(prodFs, 5);
+  const y = addFiles(prodFs, 5, 12_000);
   const old = await backupOf('prod');
   const devFs = p.fs('inc_dev');
   for (const f of x) {
@@ -280,7 +287,7 @@ test('retention frees only objects no kept backup lists, and a sweep while a bac
     assert.equal(r.status, 'succeeded', `${r.error}\n${await p.logText(r.id)}`);
     const log = await p.logText(r.id);
     assert.match(log, new RegExp(`deleted backup ${old.id}`));
-    for (const f of [...x, ...y]) assert.ok(existsSync(objectPath(sha(f))), `${f}: nothing is swept while the backup holds the lock`);
+    for (const f of [...x, ...y]) assert.ok(await located(sha(f)), `${f}: nothing is swept while the backup holds the lock`);
     assert.match(log, /filestore objects: not swept this time, a backup of the project is being written/);
     assert.equal((await p.admin.call('GET', `/api/runs/${q.body.id}`)).body.status, 'running', 'the backup was running all along');
     await hold.query('commit');
@@ -299,10 +306,12 @@ test('retention frees only objects no kept backup lists, and a sweep while a bac
   ageObjects();
   const r = await p.runToEnd('prod', 'retention', {}, 300_000);
   assert.equal(r.status, 'succeeded', `${r.error}\n${await p.logText(r.id)}`);
-  const objects = (r.result as { objects: { deleted: number; kept: number } }).objects;
-  assert.equal(objects.deleted, y.length, await p.logText(r.id));
-  for (const f of y) assert.ok(!existsSync(objectPath(sha(f))), `${f} is freed`);
-  for (const f of x) assert.ok(existsSync(objectPath(sha(f))), `${f} is kept`);
+  const objects = (r.result as { objects: { deleted: number; kept: number; repacked: number } }).objects;
+  const sweptLog = await p.logText(r.id);
+  assert.equal(objects.repacked, 1, sweptLog);
+  assert.match(sweptLog, /filestore: 1 pack\(s\) mostly freed rewritten into 1/);
+  for (const f of y) assert.equal(await located(sha(f)), undefined, `${f} is freed`);
+  for (const f of x) assert.ok(await located(sha(f)), `${f} is kept`);
 
   // Every kept backup still has all it needs: the oldest kept backup of production restores completely.
   const oldest = (await p.cp.pool.query(`select id, manifest from ops.backups where environment_id = (select id from ops.environments where project_id = $1 and name = 'prod') and kind <> 'clone' order by created_at asc limit 1`, [projectId])).rows[0];

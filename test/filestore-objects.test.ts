@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -15,6 +15,7 @@ import * as tarStream from 'tar-stream';
 import type * as C from '../contract/index.ts';
 import { LocalBackupStore } from '../server/storage/backup-store.ts';
 import { EncryptedStore, parseBackupKey } from '../server/storage/encryption.ts';
+import { contentMap, packKey, PACK_TARGET } from '../server/storage/filestore-packs.ts';
 import {
   contentPrefix, extractVerified, filestoreTar, listFiles, readIndex, sweepContent, tarOfObjects, verifyFilestoreObjects, writeFilestoreObjects,
 } from '../server/storage/filestore-objects.ts';
@@ -50,6 +51,13 @@ async function tarFiles(tar: Readable): Promise<Record<string, string>> {
     out[e.header.name] = sha1(Buffer.concat(chunks));
   }
   return out;
+}
+
+/** Where the store keeps a file's bytes on disk: the pack (or own object) file, and the file's offset in it. */
+async function onDisk(store: LocalBackupStore, sha: string): Promise<{ path: string; offset: number; key: string; pack: boolean }> {
+  const at = (await contentMap(store, PROJECT)).locate(sha);
+  assert.ok(at, `the store holds ${sha}`);
+  return { path: store.localPath(at.key)!, offset: at.offset, key: at.key, pack: at.pack };
 }
 
 function setup(n = 200) {
@@ -94,9 +102,19 @@ test('a second write after 1 % of files changed uploads only those; the tar rebu
     assert.ok(s.lines.some((l) => l === `filestore: ${total + 4} files, ${total - 1} already in the store, 5 to read`), s.lines.join('\n'));
     console.log(`# module: first write ${total} files ${(first.bytes / 2 ** 20).toFixed(1)} MiB in ${firstMs.toFixed(0)} ms; second uploaded ${second.uploaded.files} files ${second.uploaded.bytes} bytes in ${secondMs.toFixed(0)} ms`);
 
+    // Each content stored once: the big files as objects of their own, the small ones in a few packs.
     const objects = [];
     for await (const o of s.store.walk(contentPrefix(PROJECT))) objects.push(o);
-    assert.equal(objects.length, total + 4, 'one object per distinct content');
+    const map = await contentMap(s.store, PROJECT);
+    const big = Object.values(s.files).filter((b) => b.length > 4 << 20).length;
+    assert.equal(map.standalone.size, big, 'files over 4 MiB are objects of their own');
+    const packed = [...map.packs.values()].flatMap((p) => p.entries.map((e) => e.s));
+    assert.equal(new Set(packed).size, packed.length, 'no content twice in the packs');
+    assert.equal(packed.length + big, total + 4, 'every content stored once');
+    const smallBytes = Object.values(s.files).filter((b) => b.length <= 4 << 20).reduce((a, b) => a + b.length, 0);
+    assert.equal(map.packs.size, Math.ceil(smallBytes / PACK_TARGET) + 1, 'the first write fills packs of 16 MiB; the second adds one');
+    assert.equal(objects.length, big + map.packs.size + 2, 'objects: the big files, the packs and one pack index per write');
+    for (const [p, data] of Object.entries({ ...s.files, ...added })) assert.equal(map.locate(sha1(data))?.n, data.length, p);
 
     const rebuilt = await tarFiles(await filestoreTar(s.store, PROJECT, second));
     assert.deepEqual(rebuilt, await fingerprintDir(s.fs), 'the tar holds every file with its content');
@@ -118,10 +136,12 @@ test('a flipped byte or a missing object stops the tar naming the file; the dama
     const small = index.find((e) => e.n < 100_000 && e.p.includes('/') && !e.p.startsWith('checklist'))!;
     const big = index.find((e) => e.n > 2 ** 20)!;
     for (const victim of [small, big]) {
-      const path = s.store.localPath(s.store.contentKey(PROJECT, victim.s))!;
+      const at = await onDisk(s.store, victim.s);
+      assert.equal(at.pack, victim === small, 'small files are in a pack, big ones an object of their own');
+      const path = at.path;
       const good = readFileSync(path);
       const bad = Buffer.from(good);
-      bad[bad.length - 1]! ^= 1; // the very last byte: only a check at the end can catch it
+      bad[at.offset + victim.n - 1]! ^= 1; // the file's very last byte: only a check at its end can catch it
       writeFileSync(path, bad);
       const got: string[] = [];
       await assert.rejects(async () => {
@@ -136,14 +156,19 @@ test('a flipped byte or a missing object stops the tar naming the file; the dama
           got.push(e.header.name);
           assert.equal(sha1(Buffer.concat(chunks)), index.find((x) => x.p === e.header.name)!.s, `${e.header.name} arrived complete only when good`);
         }
-      }, new RegExp(`filestore file ${victim.p} is damaged in the backup store: its object has the SHA-1 [0-9a-f]{40}, the index says ${victim.s}`));
+      }, new RegExp(`filestore file ${victim.p} is damaged in the backup store: (its object has|its bytes in the pack have) the SHA-1 [0-9a-f]{40}, the index says ${victim.s}`));
       assert.ok(!got.includes(victim.p), 'the damaged file was never complete in the tar');
       const v = await verifyFilestoreObjects(s.store, PROJECT, f);
       assert.deepEqual(v.damaged.map((d) => d.p), [victim.p]);
       writeFileSync(path, good);
     }
-    unlinkSync(s.store.localPath(s.store.contentKey(PROJECT, small.s))!);
-    await assert.rejects(async () => tarFiles(await filestoreTar(s.store, PROJECT, f)), new RegExp(`filestore file ${small.p} is damaged in the backup store: its object ${PROJECT}/files/.* is missing`));
+    // A pack gone: the first of its files is named (nothing of the tar is emitted before the check).
+    const pack = await onDisk(s.store, small.s);
+    const inPack = index.filter((e) => e.n <= 4 << 20);
+    unlinkSync(pack.path);
+    await assert.rejects(async () => tarFiles(await filestoreTar(s.store, PROJECT, f)), new RegExp(`filestore file (${inPack.map((e) => e.p.replace('.', '\\.')).join('|')}) is damaged in the backup store: it is in no pack or object of the store`));
+    const v = await verifyFilestoreObjects(s.store, PROJECT, f);
+    assert.deepEqual(v.damaged.map((d) => d.p).sort(), inPack.map((e) => e.p).sort(), 'every file of the lost pack is reported');
   } finally {
     s.close();
   }
@@ -160,31 +185,71 @@ test('a file whose content does not match its name is stored under its real SHA-
     const entry = (await readIndex(s.store, f)).find((e) => e.p === liar)!;
     assert.equal(entry.s, sha1(Buffer.from('this is not the content its name claims')));
     assert.ok(!s.store.localPath(s.store.contentKey(PROJECT, `ab${'0'.repeat(38)}`)), 'nothing stored under the claimed name');
+    assert.equal((await contentMap(s.store, PROJECT)).locate(`ab${'0'.repeat(38)}`), undefined, 'no pack holds the claimed name');
     assert.deepEqual(await tarFiles(await filestoreTar(s.store, PROJECT, f)), await fingerprintDir(s.fs));
   } finally {
     s.close();
   }
 });
 
-test('the sweep frees only objects no kept index lists (and none younger than the grace period)', async () => {
-  const s = setup(30);
+test('the sweep frees what no kept index lists: whole packs, packs mostly freed rewritten, a killed writer\'s pack; nothing younger than the grace period', async () => {
+  const s = setup(60);
   try {
-    const old = await s.write(`${PROJECT}/env/b1`);
-    const gone = Object.keys(s.files).find((p) => p.includes('/') && !p.startsWith('checklist'))!;
-    unlinkSync(join(s.fs, gone));
-    const kept = await s.write(`${PROJECT}/env/b2`);
     const m = (f: C.ObjectsFilestore) => ({ filestore: f }) as C.BackupManifest;
+    const later = new Date(Date.now() + 2 * 3600_000);
+    const old = await s.write(`${PROJECT}/env/b1`);
+    const firstPack = await onDisk(s.store, sha1(s.files['checklist/notes.txt']!));
+    // Most small files go (Odoo deleted their attachments), three new ones come: the first pack is mostly freed.
+    const small = Object.keys(s.files).filter((p) => /^[0-9a-f]{2}\//.test(p) && s.files[p]!.length < 4 << 20);
+    const removed = small.slice(0, Math.ceil(small.length * 0.8));
+    for (const p of removed) unlinkSync(join(s.fs, p));
+    for (let i = 0; i < 3; i++) {
+      const data = randomBytes(5000 + i);
+      const h = sha1(data);
+      mkdirSync(join(s.fs, h.slice(0, 2)), { recursive: true });
+      writeFileSync(join(s.fs, h.slice(0, 2), h), data);
+    }
+    const kept = await s.write(`${PROJECT}/env/b2`);
+    assert.equal(kept.uploaded.files, 3);
+    // A writer killed after its pack and before its index: a pack no index lists.
+    const orphan = randomBytes(1000);
+    const orphanKey = packKey(PROJECT, createHash('sha256').update(orphan).digest('hex'));
+    await s.store.put(orphanKey, Readable.from([orphan]));
+
     // Everything written just now: within the grace period, nothing goes.
     let r = await sweepContent({ store: s.store, projectId: PROJECT, kept: [m(kept)], log: () => {} });
-    assert.deepEqual([r.deleted, r.young], [0, 1]);
-    // An hour and more later, the object only the dropped backup listed goes; everything the kept one lists stays.
-    r = await sweepContent({ store: s.store, projectId: PROJECT, kept: [m(kept)], log: () => {}, now: new Date(Date.now() + 2 * 3600_000) });
-    assert.deepEqual([r.deleted, r.kept, r.young], [1, kept.files, 0]);
-    assert.ok(!s.store.localPath(s.store.contentKey(PROJECT, gone.split('/')[1]!)));
-    assert.deepEqual(await tarFiles(await filestoreTar(s.store, PROJECT, kept)), await fingerprintDir(s.fs));
+    assert.deepEqual([r.deleted, r.repacked], [0, 0]);
+    assert.equal(r.young, 2, 'the mostly freed pack and the orphan wait for the grace period');
+
+    // An hour and more later: the first pack's still-needed files are written into a new pack and it goes;
+    // the orphan goes; the first write's pack index goes with its only pack.
+    const lines: string[] = [];
+    r = await sweepContent({ store: s.store, projectId: PROJECT, kept: [m(kept)], log: (l) => lines.push(l), now: later });
+    assert.equal(r.repacked, 1, lines.join('\n'));
+    assert.equal(r.deleted, 3, 'the first pack, the orphan, the first pack index');
+    assert.ok(r.freedBytes >= removed.reduce((a, p) => a + s.files[p]!.length, 0));
+    assert.ok(!existsSync(firstPack.path) && !s.store.localPath(orphanKey), 'the freed packs are gone from the disk');
+    const map = await contentMap(s.store, PROJECT);
+    for (const p of removed) assert.equal(map.locate(sha1(s.files[p]!)), undefined, `${p} is freed`);
+    assert.deepEqual(await tarFiles(await filestoreTar(s.store, PROJECT, kept)), await fingerprintDir(s.fs), 'the kept backup is whole');
+    assert.equal((await verifyFilestoreObjects(s.store, PROJECT, kept)).damaged.length, 0);
+    // The old backup, no longer kept, has lost files: a backup listed as kept never would.
+    assert.ok((await verifyFilestoreObjects(s.store, PROJECT, old)).damaged.length >= removed.length);
+    // Swept again: nothing more to do.
+    r = await sweepContent({ store: s.store, projectId: PROJECT, kept: [m(kept)], log: () => {}, now: later });
+    assert.deepEqual([r.deleted, r.repacked], [0, 0]);
+
+    // A pack index that cannot be read: nothing is deleted (its packs would look unlisted).
+    const ix = [...map.indexes.keys()][0]!;
+    const good = readFileSync(s.store.localPath(ix)!);
+    writeFileSync(s.store.localPath(ix)!, Buffer.concat([good, Buffer.from('x')]));
+    for (const p of small.slice(-3)) if (existsSync(join(s.fs, p))) unlinkSync(join(s.fs, p));
+    await assert.rejects(sweepContent({ store: s.store, projectId: PROJECT, kept: [], log: () => {}, now: later }), /not sweeping the filestore objects: the pack index .* cannot be read .*nothing was deleted/);
+    writeFileSync(s.store.localPath(ix)!, good);
     // A kept backup whose index cannot be read: nothing is deleted at all.
     unlinkSync(s.store.localPath(kept.index.key)!);
-    await assert.rejects(sweepContent({ store: s.store, projectId: PROJECT, kept: [m(kept), m(old)], log: () => {}, now: new Date(Date.now() + 2 * 3600_000) }), /not sweeping the filestore objects: the index of the kept backup .* cannot be read/);
+    await assert.rejects(sweepContent({ store: s.store, projectId: PROJECT, kept: [m(kept), m(old)], log: () => {}, now: later }), /not sweeping the filestore objects: the index of the kept backup .* cannot be read/);
+    assert.equal((await contentMap(s.store, PROJECT)).packs.size, map.packs.size);
   } finally {
     s.close();
   }

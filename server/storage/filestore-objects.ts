@@ -1,9 +1,10 @@
 // The content-addressed filestore. Odoo names each file of a filestore by the SHA-1 of its content
-// (<ab>/<sha1>), so a backup stores each file once per project and store, as the object
-// store.contentKey(project, sha1), and lists the files it holds in an index (gzip'd JSON lines
-// {"p": path, "s": sha1, "n": size}). A daily backup reads and uploads only the files whose object is not
-// there yet; restores, clones, the Odoo zip and dev pull rebuild a tar from the objects, checking each
-// object's SHA-1 and size as it streams; retention deletes an object only when no kept backup lists it.
+// (<ab>/<sha1>), so a backup stores each file once per project and store (small files in packs,
+// filestore-packs.ts; big ones as the object store.contentKey(project, sha1)), and lists the files it
+// holds in an index (gzip'd JSON lines {"p": path, "s": sha1, "n": size}). A daily backup reads and
+// uploads only the files the store does not hold yet; restores, clones, the Odoo zip and dev pull rebuild
+// a tar from the packs and objects, checking each file's SHA-1 and size before it is emitted; retention
+// frees a file only when no kept backup lists it (deleting packs, or rewriting those mostly freed).
 //
 // Files are read as the run user (find, tar), as every other filestore access of the worker.
 import { createHash } from 'node:crypto';
@@ -17,7 +18,10 @@ import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import type { BackupManifest, ObjectsFilestore } from '../../contract/index.ts';
 import { BackupObjectMissing, hashing, type BackupStore } from './backup-store.ts';
+import { contentMap, contentPrefix, PACK_FILE_MAX, PackWriter, putOnce, readPack, sliceProblem, type ContentMap, type Location } from './filestore-packs.ts';
 import { spawnTool, withTool } from '../odoo/pg-tools.ts';
+
+export { contentMap, contentPrefix };
 
 /** One file of a backup's filestore: its path in the filestore, its SHA-1, its size. */
 export interface IndexEntry {
@@ -28,9 +32,6 @@ export interface IndexEntry {
 
 export type FilestorePart = NonNullable<BackupManifest['filestore']>;
 export const isObjects = (f: object | null | undefined): f is ObjectsFilestore => !!f && 'format' in f && f.format === 'objects';
-
-/** Where a project's content objects live in every store (contentKey names keys below it). */
-export const contentPrefix = (projectId: string) => `${projectId}/files`;
 
 const SHA1 = /^[0-9a-f]{40}$/;
 /** The SHA-1 a path claims by Odoo's naming (<ab>/<sha1>), or null. */
@@ -96,17 +97,10 @@ function indexLines(text: Buffer, f: ObjectsFilestore, label: string): IndexEntr
 
 // ---- what the store holds -----------------------------------------------------------------------
 
-/** The keys of every content object of the project in the store: one walk, not a HEAD per file. */
-export async function contentObjects(store: BackupStore, projectId: string): Promise<Map<string, { bytes: number; modified: Date }>> {
-  const out = new Map<string, { bytes: number; modified: Date }>();
-  for await (const o of store.walk(contentPrefix(projectId))) out.set(o.key, { bytes: o.bytes, modified: o.modified });
-  return out;
-}
-
-/** The files of a backup whose content object is not in the store (none: an empty list). */
+/** The files of a backup the store does not hold (none: an empty list). */
 export async function missingObjects(store: BackupStore, projectId: string, f: ObjectsFilestore, signal?: AbortSignal): Promise<IndexEntry[]> {
-  const [index, have] = await Promise.all([readIndex(store, f, signal), contentObjects(store, projectId)]);
-  return index.filter((e) => !have.has(store.contentKey(projectId, e.s)));
+  const [index, map] = await Promise.all([readIndex(store, f, signal), contentMap(store, projectId, signal)]);
+  return index.filter((e) => map.locate(e.s)?.n !== e.n);
 }
 
 // ---- writing ------------------------------------------------------------------------------------
@@ -191,74 +185,39 @@ export interface WriteObjectsInput {
   incoming?: AsyncIterable<IncomingFile>;
   log: (line: string) => void;
   signal: AbortSignal;
-  /** How many uploads at once, and how many bytes of read files may wait in memory for theirs. */
+  /** How many packs are uploaded at once (each holds up to ~16 MiB in memory until it is stored). */
   parallel?: number;
-  memoryBytes?: number;
 }
 
-/** Files at most this big are read into memory and uploaded from there; bigger ones go through a scratch file. */
-const IN_MEMORY = 4 << 20;
-
 /**
- * Writes a filestore in object form: lists what the store has (one walk), reads and uploads only what
- * is new, and writes the index. Called with the project's content lock held shared (see BackupCatalog),
- * so a sweep cannot remove an object this backup counts on between the walk and the backup's record.
+ * Writes a filestore in object form: learns what the store holds (one walk and its pack indexes), reads
+ * only the files it lacks, packs the small ones (filestore-packs.ts) and uploads the big ones as objects of
+ * their own, then writes the index. Called with the project's content lock held shared (see
+ * BackupCatalog), so a sweep cannot remove a pack or object this backup counts on before its record.
  */
 export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<ObjectsFilestore> {
   const { store, projectId, signal } = o;
-  const parallel = o.parallel ?? 8;
-  const memoryBytes = o.memoryBytes ?? 64 << 20;
-  const have = await contentObjects(store, projectId);
+  const parallel = o.parallel ?? 4;
+  const map = await contentMap(store, projectId, signal);
   const key = (sha1: string) => store.contentKey(projectId, sha1);
-  const plainSize = (stored: number) => store.plainSize?.(stored) ?? stored;
-  /** Objects this backup uploaded. */
+  /** Files (by SHA-1) this backup put into a pack or an object, or is putting. */
   const added = new Set<string>();
   const entries = new Map<string, IndexEntry>();
+  const packs = new PackWriter(store, projectId, signal, parallel);
   let uploadedFiles = 0;
   let uploadedBytes = 0;
   let mismatched = 0;
 
   for (const e of o.known ?? []) {
-    if (!have.has(key(e.s))) throw new BackupObjectMissing(key(e.s), store.locationOf(key(e.s)));
+    if (map.locate(e.s)?.n !== e.n) throw new BackupObjectMissing(key(e.s), store.locationOf(key(e.s)));
     entries.set(e.p, e);
   }
 
-  // Uploads in flight: at most `parallel`, and at most `memoryBytes` of buffered files.
-  const inFlight = new Map<string, Promise<void>>();
-  const running = new Set<Promise<void>>();
-  let buffered = 0;
+  // Big files: one upload at a time beside the packs' (they are few; each is its own multipart upload).
+  let big: Promise<void> = Promise.resolve();
   let failure: unknown;
   let scratch: string | undefined;
-  const room = async (bytes: number) => {
-    while (running.size >= parallel || (buffered + bytes > memoryBytes && running.size > 0)) await Promise.race(running);
-    if (failure) throw failure;
-  };
-  const upload = async (sha1: string, bytes: number, body: () => Readable, memory: number, done?: () => Promise<void>) => {
-    const k = key(sha1);
-    if (have.has(k) || added.has(k) || inFlight.has(k)) {
-      await done?.();
-      return;
-    }
-    await room(memory);
-    buffered += memory;
-    const job = putObject(store, k, body, signal)
-      .then(() => {
-        added.add(k);
-        uploadedFiles++;
-        uploadedBytes += bytes;
-      })
-      .catch((err) => {
-        failure ??= err;
-      })
-      .finally(async () => {
-        buffered -= memory;
-        running.delete(job);
-        inFlight.delete(k);
-        await done?.();
-      });
-    running.add(job);
-    inFlight.set(k, job);
-  };
+  const stored = (sha1: string) => !!map.locate(sha1) || added.has(sha1);
 
   const take = async (files: AsyncIterable<IncomingFile>, source: string) => {
     for await (const f of files) {
@@ -267,20 +226,22 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
       if (!safePath(f.p)) throw new Error(`filestore file ${JSON.stringify(f.p)} (${source}) has a name a filestore cannot hold; nothing was stored`);
       const h = createHash('sha1');
       let got = 0;
-      let sha1: string;
-      if (f.n <= IN_MEMORY) {
+      if (f.n <= PACK_FILE_MAX) {
         const chunks: Buffer[] = [];
         for await (const c of f.stream) {
           h.update(c as Buffer);
           got += (c as Buffer).length;
           chunks.push(c as Buffer);
         }
-        sha1 = h.digest('hex');
-        const data = Buffer.concat(chunks);
+        const sha1 = h.digest('hex');
         note(f, sha1, got, source);
-        await upload(sha1, got, () => Readable.from([data]), data.length);
+        if (stored(sha1)) continue;
+        added.add(sha1);
+        uploadedFiles++;
+        uploadedBytes += got;
+        await packs.add(sha1, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
       } else {
-        // A big file: through a scratch file (the key is its SHA-1, known only once it is read).
+        // A big file: through a scratch file (its key is its SHA-1, known only once it is read).
         scratch ??= await mkdtemp(join(tmpdir(), 'odooops-objects-'));
         const file = join(scratch, String(entries.size));
         await pipeline(f.stream, new PassThrough({
@@ -290,9 +251,25 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
             cb(null, c);
           },
         }), createWriteStream(file), { signal });
-        sha1 = h.digest('hex');
+        const sha1 = h.digest('hex');
         note(f, sha1, got, source);
-        await upload(sha1, got, () => createReadStream(file), 0, () => rm(file, { force: true }));
+        if (stored(sha1)) {
+          await rm(file, { force: true });
+          continue;
+        }
+        added.add(sha1);
+        const bytes = got;
+        await big;
+        if (failure) throw failure;
+        big = putOnce(store, key(sha1), () => createReadStream(file), signal)
+          .then(() => {
+            uploadedFiles++;
+            uploadedBytes += bytes;
+          })
+          .catch((err) => {
+            failure ??= err;
+          })
+          .finally(() => rm(file, { force: true }));
       }
     }
   };
@@ -305,6 +282,7 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
     entries.set(f.p, { p: f.p, s: sha1, n: got });
   };
 
+  let packed = 0;
   try {
     for (const { dir, files } of o.dirs ?? []) {
       const toRead: string[] = [];
@@ -313,8 +291,7 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
         const claimed = claimedSha1(f.p);
         // Named by its SHA-1 and already stored with its size: not read again (a file whose size changed on
         // disk, truncated by a crash or a disk error, is read: its real SHA-1 decides where it goes).
-        const stored = claimed ? have.get(key(claimed)) : undefined;
-        if (claimed && stored && plainSize(stored.bytes) === f.n) {
+        if (claimed && map.locate(claimed)?.n === f.n) {
           entries.set(f.p, { p: f.p, s: claimed, n: f.n });
           skipped++;
         } else toRead.push(f.p);
@@ -323,15 +300,17 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
       await take(readFiles(dir, toRead, signal, o.log), 'on disk');
     }
     if (o.incoming) await take(o.incoming, 'in the upload');
-    await Promise.all(running);
+    await big;
     if (failure) throw failure;
+    packed = await packs.finish();
   } catch (err) {
-    await Promise.allSettled(running);
+    await Promise.allSettled([big, packs.settle()]);
     throw err;
   } finally {
     if (scratch) await rm(scratch, { recursive: true, force: true });
   }
   if (mismatched > 20) o.log(`… and ${mismatched - 20} more file(s) whose content does not match their name`);
+  if (packed) o.log(`filestore: ${packed} new file(s) in ${packs.packs} pack(s) of ${(packs.bytes / 1048576).toFixed(1)} MiB`);
 
   const list = [...entries.values()].sort((a, b) => (a.p < b.p ? -1 : a.p > b.p ? 1 : 0));
   const indexKey = `${o.prefix}/filestore.index`;
@@ -343,26 +322,6 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
     bytes: list.reduce((a, e) => a + e.n, 0),
     uploaded: { files: uploadedFiles, bytes: uploadedBytes },
   };
-}
-
-/**
- * One object's put. Another backup of the project (another environment, another worker) may be writing
- * the same object at this moment: its put winning is not a failure, the object is there.
- */
-async function putObject(store: BackupStore, key: string, body: () => Readable, signal: AbortSignal): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await store.put(key, body(), signal);
-      return;
-    } catch (err) {
-      signal.throwIfAborted();
-      for (let i = 0; i < 10; i++) {
-        if (await store.exists(key).catch(() => false)) return;
-        await new Promise((r) => setTimeout(r, 100 * (i + 1)));
-      }
-      if (attempt >= 1) throw err;
-    }
-  }
 }
 
 // ---- reading ------------------------------------------------------------------------------------
@@ -377,25 +336,50 @@ export class FilestoreObjectDamaged extends Error {
   }
 }
 
-/** Files of at most this size are fetched ahead (a few at a time); bigger ones stream when their turn comes. */
+/** Standalone files of at most this size are fetched ahead (a few at a time); bigger ones stream when their turn comes. */
 const AHEAD_MAX = 1 << 20;
 
 /**
  * The filestore of an objects backup as a tar stream (regular files, paths as in the filestore),
- * fetched from the store a few objects ahead, each checked (SHA-1 and size) before its last bytes are
- * emitted: a damaged or missing object destroys the stream with an error naming the file, and nothing
- * unverified ever reaches the tar as a complete file.
+ * fetched from the store a few packs or objects ahead, each file checked (SHA-1 and size) before its last
+ * bytes are emitted: a damaged or missing file destroys the stream with an error naming the file, and
+ * nothing unverified ever reaches the tar as a complete file.
  */
 export async function filestoreTar(store: BackupStore, projectId: string, f: ObjectsFilestore, signal?: AbortSignal, opts: { ahead?: number; mtime?: Date } = {}): Promise<Readable> {
-  const index = await readIndex(store, f, signal);
-  const out = tarOfObjects(store, projectId, index, signal, opts);
+  const [index, map] = await Promise.all([readIndex(store, f, signal), contentMap(store, projectId, signal)]);
+  const out = tarOfObjects(store, projectId, index, signal, { ...opts, map });
   // A damaged first file fails here, before an HTTP answer's headers go out (an error the client can read).
   await out.ready;
   return out;
 }
 
-export function tarOfObjects(store: BackupStore, projectId: string, index: IndexEntry[], signal?: AbortSignal, opts: { ahead?: number; mtime?: Date } = {}): Readable & { ready: Promise<void> } {
-  const ahead = opts.ahead ?? 8;
+/** What is read in one go: the files of one pack, or one file stored as an object of its own. */
+type Unit = { pack: string; files: { e: IndexEntry; at: Location }[] } | { pack: null; e: IndexEntry; at: Location };
+
+/**
+ * Groups a backup's files by where they are: one unit per pack (its files in pack order), then the files
+ * stored on their own. A file the store does not hold is an error naming it.
+ */
+function plan(store: BackupStore, projectId: string, index: IndexEntry[], map: ContentMap): Unit[] {
+  const byPack = new Map<string, { e: IndexEntry; at: Location }[]>();
+  const own: Unit[] = [];
+  for (const e of index) {
+    const at = map.locate(e.s);
+    if (!at) throw new FilestoreObjectDamaged(e, 'it is in no pack or object of the store');
+    if (at.n !== e.n) throw new FilestoreObjectDamaged(e, `its object has ${at.n} bytes, the index says ${e.n}`);
+    if (at.pack) {
+      let list = byPack.get(at.key);
+      if (!list) byPack.set(at.key, (list = []));
+      list.push({ e, at });
+    } else own.push({ pack: null, e, at });
+  }
+  const units: Unit[] = [];
+  for (const [pack, files] of byPack) units.push({ pack, files: files.sort((x, y) => x.at.offset - y.at.offset) });
+  return [...units, ...own];
+}
+
+export function tarOfObjects(store: BackupStore, projectId: string, index: IndexEntry[], signal?: AbortSignal, opts: { ahead?: number; mtime?: Date; map?: ContentMap } = {}): Readable & { ready: Promise<void> } {
+  const ahead = opts.ahead ?? 4;
   const mtime = opts.mtime ?? new Date();
   const pack = tarStream.pack();
   const out = new PassThrough();
@@ -411,37 +395,52 @@ export function tarOfObjects(store: BackupStore, projectId: string, index: Index
   }));
   gone.catch(() => {});
   const until = <T>(p: Promise<T>): Promise<T> => Promise.race([p, gone]);
-  const open = async (e: IndexEntry): Promise<Readable> => {
+  const open = async (e: IndexEntry, key: string): Promise<Readable> => {
     try {
-      return await store.get(store.contentKey(projectId, e.s));
+      return await store.get(key);
     } catch (err) {
       if (err instanceof BackupObjectMissing) throw new FilestoreObjectDamaged(e, `its object ${err.key} is missing`);
       throw err;
     }
   };
-  const fetchSmall = async (e: IndexEntry): Promise<Buffer> => {
+  const check = (e: IndexEntry, n: number, sha1: string) => {
+    if (n !== e.n) throw new FilestoreObjectDamaged(e, `its object has ${n} bytes, the index says ${e.n}`);
+    if (sha1 !== e.s) throw new FilestoreObjectDamaged(e, `its object has the SHA-1 ${sha1}, the index says ${e.s}`);
+  };
+  /** A pack's files, each checked: the whole pack is read before any of them is emitted. */
+  const fetchPack = async (u: Extract<Unit, { pack: string }>): Promise<Buffer[]> => {
+    let data: Buffer;
+    try {
+      data = await readPack(store, u.pack, signal);
+    } catch (err) {
+      if (err instanceof BackupObjectMissing) throw new FilestoreObjectDamaged(u.files[0]!.e, `its pack ${err.key} is missing`);
+      throw err;
+    }
+    return u.files.map(({ e, at }) => {
+      const problem = sliceProblem(data, { s: e.s, o: at.offset, n: e.n });
+      if (problem) throw new FilestoreObjectDamaged(e, problem);
+      return data.subarray(at.offset, at.offset + e.n);
+    });
+  };
+  const fetchSmall = async (e: IndexEntry, key: string): Promise<Buffer[]> => {
     const chunks: Buffer[] = [];
     let n = 0;
-    for await (const c of await open(e)) {
+    for await (const c of await open(e, key)) {
       n += (c as Buffer).length;
       if (n > e.n) throw new FilestoreObjectDamaged(e, `its object is longer than the ${e.n} bytes the index says`);
       chunks.push(c as Buffer);
     }
     const data = Buffer.concat(chunks);
     check(e, data.length, createHash('sha1').update(data).digest('hex'));
-    return data;
-  };
-  const check = (e: IndexEntry, n: number, sha1: string) => {
-    if (n !== e.n) throw new FilestoreObjectDamaged(e, `its object has ${n} bytes, the index says ${e.n}`);
-    if (sha1 !== e.s) throw new FilestoreObjectDamaged(e, `its object has the SHA-1 ${sha1}, the index says ${e.s}`);
+    return [data];
   };
   const header = (e: IndexEntry) => ({ name: e.p, size: e.n, mode: 0o644, mtime, type: 'file' as const });
   const entry = (e: IndexEntry, data: Buffer) =>
     new Promise<void>((resolve, reject) => {
       pack.entry(header(e), data, (err) => (err ? reject(err) : resolve()));
     });
-  const streamBig = async (e: IndexEntry) => {
-    const src = await open(e);
+  const streamBig = async (e: IndexEntry, key: string) => {
+    const src = await open(e, key);
     // (tar-stream's entry is a streamx Writable: write() takes no callback; 'drain' says when to go on.)
     let ended!: Promise<void>;
     const sink = await new Promise<ReturnType<typeof pack.entry>>((resolve) => {
@@ -477,27 +476,29 @@ export function tarOfObjects(store: BackupStore, projectId: string, index: Index
   });
   ready.catch(() => {});
   void (async () => {
-    // Small objects are fetched `ahead` at a time while the tar takes the earlier ones.
-    const pending: (Promise<Buffer> | null)[] = [];
+    const units = plan(store, projectId, index, opts.map ?? (await contentMap(store, projectId, signal)));
+    // Packs and small objects are fetched `ahead` at a time while the tar takes the earlier ones.
+    const pending: (Promise<Buffer[]> | null)[] = [];
     let next = 0;
     const fill = () => {
-      while (next < index.length && pending.length < ahead) {
-        const e = index[next++]!;
-        const p = e.n <= AHEAD_MAX ? fetchSmall(e) : null;
+      while (next < units.length && pending.length < ahead) {
+        const u = units[next++]!;
+        const p = u.pack !== null ? fetchPack(u) : u.e.n <= AHEAD_MAX ? fetchSmall(u.e, u.at.key) : null;
         p?.catch(() => {});
         pending.push(p);
         if (!p) break; // a big one: nothing is fetched past it until its turn
       }
     };
-    for (let i = 0; i < index.length; i++) {
+    for (let i = 0; i < units.length; i++) {
       signal?.throwIfAborted();
       fill();
       const p = pending.shift()!;
-      const e = index[i]!;
+      const u = units[i]!;
       const data = p ? await until(p) : null;
-      if (i === 0) started(); // the first file checked (a big one: opened), or none
-      if (data) await until(entry(e, data));
-      else await streamBig(e);
+      if (i === 0) started(); // the first pack or file checked (a big one: opened), or none
+      if (u.pack !== null) for (const [j, { e }] of u.files.entries()) await until(entry(e, data![j]!));
+      else if (data) await until(entry(u.e, data[0]!));
+      else await streamBig(u.e, u.at.key);
     }
     finished = true;
     started();
@@ -555,16 +556,16 @@ export interface ObjectsVerification {
 }
 
 /**
- * Reads objects back and checks each one's SHA-1 and size against the index: every file, or a random
+ * Reads files back and checks each one's SHA-1 and size against the index: every file, or a random
  * sample of `sample` files (what `odooops backup verify` and the weekly sampled verify do). The index
- * itself is checked first (a damaged index throws).
+ * itself is checked first (a damaged index throws). A pack is read once for all its sampled files.
  */
 export async function verifyFilestoreObjects(store: BackupStore, projectId: string, f: ObjectsFilestore, opts: { sample?: number; signal?: AbortSignal; parallel?: number } = {}): Promise<ObjectsVerification> {
-  let index = await readIndex(store, f, opts.signal);
-  // Several files of a backup may share one object: each object is read once.
-  const byObject = new Map<string, IndexEntry>();
-  for (const e of index) if (!byObject.has(e.s)) byObject.set(e.s, e);
-  index = [...byObject.values()];
+  const [all, map] = await Promise.all([readIndex(store, f, opts.signal), contentMap(store, projectId, opts.signal)]);
+  // Several files of a backup may share one content: each is read once.
+  const byContent = new Map<string, IndexEntry>();
+  for (const e of all) if (!byContent.has(e.s)) byContent.set(e.s, e);
+  let index = [...byContent.values()];
   if (opts.sample !== undefined && opts.sample < index.length) {
     for (let i = index.length - 1; i > 0; i--) {
       const j = Math.floor(Math.random() * (i + 1));
@@ -573,51 +574,92 @@ export async function verifyFilestoreObjects(store: BackupStore, projectId: stri
     index = index.slice(0, Math.max(0, opts.sample));
   }
   const out: ObjectsVerification = { checked: 0, bytes: 0, damaged: [] };
-  let next = 0;
-  const one = async () => {
-    while (next < index.length) {
-      opts.signal?.throwIfAborted();
-      const e = index[next++]!;
-      const h = createHash('sha1');
-      let n = 0;
-      try {
-        for await (const c of await store.get(store.contentKey(projectId, e.s))) {
-          h.update(c as Buffer);
-          n += (c as Buffer).length;
+  const jobs: (() => Promise<void>)[] = [];
+  const byPack = new Map<string, { e: IndexEntry; at: Location }[]>();
+  for (const e of index) {
+    const at = map.locate(e.s);
+    if (!at) {
+      out.damaged.push({ p: e.p, s: e.s, problem: 'it is in no pack or object of the store' });
+      out.checked++;
+    } else if (at.pack) {
+      let list = byPack.get(at.key);
+      if (!list) byPack.set(at.key, (list = []));
+      list.push({ e, at });
+    } else {
+      jobs.push(async () => {
+        const h = createHash('sha1');
+        let n = 0;
+        try {
+          for await (const c of await store.get(at.key)) {
+            h.update(c as Buffer);
+            n += (c as Buffer).length;
+          }
+          const sha1 = h.digest('hex');
+          if (sha1 !== e.s || n !== e.n) out.damaged.push({ p: e.p, s: e.s, problem: `SHA-1 ${sha1} (${n} bytes), the index says ${e.s} (${e.n} bytes)` });
+        } catch (err) {
+          if (!(err instanceof BackupObjectMissing)) throw err;
+          out.damaged.push({ p: e.p, s: e.s, problem: `its object ${err.key} is missing` });
         }
-        const sha1 = h.digest('hex');
-        if (sha1 !== e.s || n !== e.n) out.damaged.push({ p: e.p, s: e.s, problem: `SHA-1 ${sha1} (${n} bytes), the index says ${e.s} (${e.n} bytes)` });
+        out.checked++;
+        out.bytes += n;
+      });
+    }
+  }
+  for (const [key, files] of byPack) {
+    jobs.push(async () => {
+      let data: Buffer;
+      try {
+        data = await readPack(store, key, opts.signal);
       } catch (err) {
         if (!(err instanceof BackupObjectMissing)) throw err;
-        out.damaged.push({ p: e.p, s: e.s, problem: `its object ${err.key} is missing` });
+        for (const { e } of files) out.damaged.push({ p: e.p, s: e.s, problem: `its pack ${err.key} is missing` });
+        out.checked += files.length;
+        return;
       }
-      out.checked++;
-      out.bytes += n;
+      for (const { e, at } of files) {
+        const problem = sliceProblem(data, { s: e.s, o: at.offset, n: e.n });
+        if (problem) out.damaged.push({ p: e.p, s: e.s, problem: `${problem} (pack ${key})` });
+        out.checked++;
+        out.bytes += e.n;
+      }
+    });
+  }
+  let next = 0;
+  await Promise.all(Array.from({ length: opts.parallel ?? 4 }, async () => {
+    while (next < jobs.length) {
+      opts.signal?.throwIfAborted();
+      await jobs[next++]!();
     }
-  };
-  await Promise.all(Array.from({ length: opts.parallel ?? 8 }, one));
+  }));
   return out;
 }
 
 // ---- retention: mark and sweep ------------------------------------------------------------------
 
 export interface SweepResult {
-  /** Objects some kept backup lists. */
+  /** Objects (packs and files of their own) some kept backup needs. */
   kept: number;
   deleted: number;
   freedBytes: number;
-  /** Unlisted objects left because they are younger than the grace period. */
+  /** Unneeded objects left because they are younger than the grace period. */
   young: number;
+  /** Packs mostly freed whose still-needed files were written into new packs (then deleted: counted in `deleted`). */
+  repacked?: number;
 }
 
 /** Objects younger than this are never swept (a backup of another control plane sharing the store may be writing them). */
 export const SWEEP_GRACE_MS = 60 * 60 * 1000;
+/** A pack whose needed files fill less than this share of it is rewritten with only those. */
+export const REPACK_BELOW = 0.5;
 
 /**
- * Deletes the project's content objects that no kept backup lists. `kept` are the manifests of every
- * backup of the project recorded in this store (all environments: objects are shared across them).
- * Called with the project's content lock held exclusive, so no backup is between its listing of the
- * store and its record. An index that cannot be read stops the sweep before anything is deleted.
+ * Frees the project's filestore content that no kept backup lists. `kept` are the manifests of every
+ * backup of the project recorded in this store (all environments share the content). Packs no kept
+ * backup needs anything of are deleted; packs mostly freed are rewritten with only what is still needed
+ * (new packs and their index first, then the old pack goes); files of their own no backup lists are
+ * deleted; pack indexes whose packs are all gone go too. Called with the project's content lock held
+ * exclusive, so no backup is between learning what the store holds and its record. An index (a kept
+ * backup's, or a pack index) that cannot be read stops the sweep before anything is deleted.
  */
 export async function sweepContent(o: {
   store: BackupStore;
@@ -629,33 +671,98 @@ export async function sweepContent(o: {
   signal?: AbortSignal;
 }): Promise<SweepResult> {
   const { store, projectId } = o;
+  const signal = o.signal ?? new AbortController().signal;
   const marked = new Set<string>();
   for (const m of o.kept) {
     if (!isObjects(m.filestore)) continue;
     let index: IndexEntry[];
     try {
-      index = await readIndex(store, m.filestore, o.signal);
+      index = await readIndex(store, m.filestore, signal);
     } catch (err) {
       throw new Error(`not sweeping the filestore objects: the index of the kept backup ${m.filestore.index.key} cannot be read (${(err as Error).message}); nothing was deleted`, { cause: err });
     }
-    for (const e of index) marked.add(store.contentKey(projectId, e.s));
+    for (const e of index) marked.add(e.s);
+  }
+  const map = await contentMap(store, projectId, signal);
+  if (map.unreadable.length) {
+    throw new Error(`not sweeping the filestore objects: the pack index ${map.unreadable[0]!.key} cannot be read (${map.unreadable[0]!.problem}); nothing was deleted`);
   }
   const grace = o.graceMs ?? SWEEP_GRACE_MS;
   const now = (o.now ?? new Date()).getTime();
-  const result: SweepResult = { kept: 0, deleted: 0, freedBytes: 0, young: 0 };
-  for (const [key, obj] of await contentObjects(store, projectId)) {
-    o.signal?.throwIfAborted();
-    if (marked.has(key)) {
+  const old = (d: Date) => now - d.getTime() >= grace;
+  const result: SweepResult = { kept: 0, deleted: 0, freedBytes: 0, young: 0, repacked: 0 };
+  const drop = async (key: string, bytes: number) => {
+    signal.throwIfAborted();
+    await store.delete(key);
+    result.deleted++;
+    result.freedBytes += bytes;
+  };
+
+  // Packs: what each still holds that a kept backup needs (a file in two packs counts where locate finds it).
+  const gone = new Set<string>();
+  const rewrite: { key: string; bytes: number; live: { s: string; o: number; n: number }[] }[] = [];
+  for (const [key, p] of map.packs) {
+    const live = p.entries.filter((e) => marked.has(e.s) && map.locate(e.s)?.key === key);
+    const liveBytes = live.reduce((a, e) => a + e.n, 0);
+    if (liveBytes > 0 && liveBytes >= REPACK_BELOW * p.bytes) {
       result.kept++;
       continue;
     }
-    if (now - obj.modified.getTime() < grace) {
+    // Unneeded, or mostly: waits out the grace period (another control plane's backup may be counting on it).
+    if (!old(p.modified)) {
       result.young++;
       continue;
     }
-    await store.delete(key);
-    result.deleted++;
-    result.freedBytes += obj.bytes;
+    if (!live.length) {
+      await drop(key, p.bytes);
+      gone.add(key);
+    } else rewrite.push({ key, bytes: p.bytes, live });
+  }
+  if (rewrite.length) {
+    const writer = new PackWriter(store, projectId, signal);
+    try {
+      for (const r of rewrite) {
+        const data = await readPack(store, r.key, signal);
+        for (const e of r.live) {
+          // A damaged file is not copied on as if it were good: the sweep stops, nothing of the old pack is lost.
+          const problem = sliceProblem(data, e);
+          if (problem) throw new Error(`not repacking the pack ${r.key}: the file ${e.s} in it is damaged (${problem}); run odooops backup verify on the project's backups`);
+          await writer.add(e.s, Buffer.from(data.subarray(e.o, e.o + e.n)));
+        }
+      }
+      await writer.finish();
+    } catch (err) {
+      await writer.settle();
+      throw err;
+    }
+    for (const r of rewrite) {
+      // The same bytes written again are the same pack: it stays.
+      if (writer.written.has(r.key)) continue;
+      await drop(r.key, r.bytes);
+      gone.add(r.key);
+      result.repacked!++;
+    }
+    result.kept += writer.packs;
+    o.log(`filestore: ${rewrite.length} pack(s) mostly freed rewritten into ${writer.packs} (${(writer.bytes / 1048576).toFixed(1)} MiB still needed)`);
+  }
+  // Packs no readable index lists: a writer killed between its packs and its index.
+  for (const [key, p] of map.unindexed) {
+    if (!old(p.modified)) result.young++;
+    else {
+      await drop(key, p.bytes);
+      gone.add(key);
+    }
+  }
+  // Pack indexes whose packs are all gone.
+  for (const [key, ix] of map.indexes) {
+    if (![...ix.packs].some((k) => !gone.has(k) && (map.packs.has(k) || map.unindexed.has(k))) && old(ix.modified)) await drop(key, 0);
+  }
+  // Files stored on their own.
+  const wanted = new Set([...marked].map((s) => store.contentKey(projectId, s)));
+  for (const [key, obj] of map.standalone) {
+    if (wanted.has(key)) result.kept++;
+    else if (!old(obj.modified)) result.young++;
+    else await drop(key, obj.bytes);
   }
   return result;
 }

@@ -3,8 +3,10 @@
 // succeeds also proves the first store holds what the manifest says. The manifest goes last: a store
 // holds a backup only once its manifest is there (storeOf looks for it).
 import type { BackupManifest } from '../../contract/index.ts';
+import { createHash } from 'node:crypto';
 import { hashing, type BackupStore } from './backup-store.ts';
 import { isObjects, readIndex } from './filestore-objects.ts';
+import { contentMap, PACK_FILE_MAX, PackWriter, readPack, readWhole, sliceProblem, type Location } from './filestore-packs.ts';
 
 /** What a copied object must hash to. */
 interface Expect {
@@ -34,32 +36,69 @@ function copier(from: BackupStore, to: BackupStore, out: Replicated, signal?: Ab
 }
 
 /**
- * Copies a project's filestore files (content objects, by SHA-1) that `to` lacks from `from`, each
- * checked by its SHA-1 as it streams (a clone from a backup that lives in another store than the one
- * the clone is written to).
+ * Copies the project's filestore files (by SHA-1 and size) that `to` does not hold from `from`: small
+ * ones read out of `from`'s packs (or objects) and packed anew in `to`, big ones object to object; each
+ * checked by its SHA-1 on the way (a copy store, or a clone from a backup that lives in another store
+ * than the one the clone is written to).
  */
-export async function replicateContents(from: BackupStore, to: BackupStore, projectId: string, sha1s: Iterable<string>, signal?: AbortSignal): Promise<Replicated> {
-  const out: Replicated = { objects: 0, bytes: 0, contentsPresent: 0 };
+export async function replicateContents(from: BackupStore, to: BackupStore, projectId: string, files: Iterable<{ s: string; n: number }>, signal?: AbortSignal): Promise<Replicated> {
+  const out: Replicated = { objects: 0, bytes: 0, contentsPresent: 0, contentsCopied: 0 };
   const copy = copier(from, to, out, signal);
-  for (const sha1 of sha1s) {
-    const toKey = to.contentKey(projectId, sha1);
-    if (await to.exists(toKey)) {
+  const [src, dst] = await Promise.all([contentMap(from, projectId, signal), contentMap(to, projectId, signal)]);
+  const what = (sha1: string) => `the filestore file ${sha1} read back from the backup store "${from.name}"`;
+  const byPack = new Map<string, { s: string; at: Location }[]>();
+  const own: { s: string; at: Location }[] = [];
+  const seen = new Set<string>();
+  for (const f of files) {
+    if (seen.has(f.s)) continue;
+    seen.add(f.s);
+    if (dst.locate(f.s)?.n === f.n) {
       out.contentsPresent++;
       continue;
     }
-    await copy(from.contentKey(projectId, sha1), toKey, { algorithm: 'sha1', digest: sha1, bytes: null, what: `the filestore file ${sha1} read back from the backup store "${from.name}"` });
+    const at = src.locate(f.s);
+    if (!at) throw new Error(`${what(f.s)} is missing there`);
+    if (at.n !== f.n) throw new Error(`${what(f.s)} has ${at.n} bytes, the backup recorded ${f.n}`);
+    if (at.pack) {
+      let list = byPack.get(at.key);
+      if (!list) byPack.set(at.key, (list = []));
+      list.push({ s: f.s, at });
+    } else own.push({ s: f.s, at });
   }
+  const writer = new PackWriter(to, projectId, signal ?? new AbortController().signal);
+  try {
+    for (const [key, list] of byPack) {
+      const data = await readPack(from, key, signal);
+      for (const { s, at } of list) {
+        const problem = sliceProblem(data, { s, o: at.offset, n: at.n });
+        if (problem) throw new Error(`${what(s)}: ${problem}`);
+        await writer.add(s, Buffer.from(data.subarray(at.offset, at.offset + at.n)));
+      }
+    }
+    for (const { s, at } of own) {
+      if (at.n <= PACK_FILE_MAX) {
+        const data = await readWhole(from, at.key, PACK_FILE_MAX, signal);
+        const got = createHash('sha1').update(data).digest('hex');
+        if (got !== s) throw new Error(`${what(s)} has sha1 ${got}, the backup recorded ${s}`);
+        await writer.add(s, data);
+      } else await copy(at.key, to.contentKey(projectId, s), { algorithm: 'sha1', digest: s, bytes: at.n, what: what(s) });
+    }
+    out.contentsCopied = seen.size - out.contentsPresent;
+    await writer.finish();
+  } catch (err) {
+    await writer.settle();
+    throw err;
+  }
+  out.objects += writer.packs;
+  out.bytes += writer.bytes;
   return out;
 }
 
 export interface ReplicateOptions {
   /** The SHA-256 of manifest.json as recorded (the backup row's sha256): checked like the parts. */
   manifestSha256?: string;
-  /**
-   * Content objects (filestore files by SHA-1) the backup lists: each is copied from
-   * from.contentKey(project, sha1) to to.contentKey(project, sha1) when the copy store lacks it.
-   */
-  contents?: AsyncIterable<string>;
+  /** Filestore files (SHA-1 and size) the backup lists: each is copied when the copy store lacks it (replicateContents). */
+  contents?: Iterable<{ s: string; n: number }>;
   /** The project the content objects belong to; the first segment of the backup's keys by default. */
   projectId?: string;
   signal?: AbortSignal;
@@ -68,8 +107,10 @@ export interface ReplicateOptions {
 export interface Replicated {
   objects: number;
   bytes: number;
-  /** Content objects the copy store already had. */
+  /** Filestore files the copy store already held. */
   contentsPresent: number;
+  /** Filestore files copied (into packs, or as objects of their own). */
+  contentsCopied: number;
 }
 
 /**
@@ -78,7 +119,7 @@ export interface Replicated {
  */
 export async function replicateBackup(from: BackupStore, to: BackupStore, manifest: BackupManifest, opts: ReplicateOptions = {}): Promise<Replicated> {
   const prefix = manifest.dump.key.replace(/\/dump\.pgc$/, '');
-  const out: Replicated = { objects: 0, bytes: 0, contentsPresent: 0 };
+  const out: Replicated = { objects: 0, bytes: 0, contentsPresent: 0, contentsCopied: 0 };
   const copy = copier(from, to, out, opts.signal);
   const inFrom = (what: string) => `${what} read back from the backup store "${from.name}"`;
   try {
@@ -87,23 +128,17 @@ export async function replicateBackup(from: BackupStore, to: BackupStore, manife
     let contents = opts.contents;
     if (isObjects(f)) {
       await copy(f.index.key, f.index.key, { algorithm: 'sha256', digest: f.index.sha256, bytes: f.index.bytes, what: inFrom('the filestore index') });
-      // The files the index lists, each once (readIndex checks the index's SHA-256 again).
-      contents ??= (async function* () {
-        yield* new Set((await readIndex(from, f, opts.signal)).map((e) => e.s));
-      })();
+      // The files the index lists (readIndex checks the index's SHA-256 again).
+      contents ??= await readIndex(from, f, opts.signal);
     } else if (f) {
       await copy(f.key, f.key, { algorithm: 'sha256', digest: f.sha256, bytes: f.bytes, what: inFrom('the filestore archive') });
     }
     if (contents) {
-      const project = opts.projectId ?? prefix.split('/')[0]!;
-      for await (const sha1 of contents) {
-        const toKey = to.contentKey(project, sha1);
-        if (await to.exists(toKey)) {
-          out.contentsPresent++;
-          continue;
-        }
-        await copy(from.contentKey(project, sha1), toKey, { algorithm: 'sha1', digest: sha1, bytes: null, what: inFrom(`the filestore file ${sha1}`) });
-      }
+      const done = await replicateContents(from, to, opts.projectId ?? prefix.split('/')[0]!, contents, opts.signal);
+      out.objects += done.objects;
+      out.bytes += done.bytes;
+      out.contentsPresent += done.contentsPresent;
+      out.contentsCopied += done.contentsCopied;
     }
     const manifestKey = `${prefix}/manifest.json`;
     // The same bytes, not the manifest written again: verify compares them with the recorded SHA-256.

@@ -188,7 +188,7 @@ export class Worker {
           try {
             const done = await replicateBackup(primary, resolve(copyName), manifest, { manifestSha256: sha256, signal });
             await logs.log(`copied to "${copyName}": ${done.objects} objects, ${(done.bytes / 1048576).toFixed(1)} MiB in ${((Date.now() - started) / 1000).toFixed(1)} s` +
-              `${done.contentsPresent ? ` (${done.contentsPresent} filestore files were there already)` : ''}`, 'stdout');
+              `${done.contentsCopied || done.contentsPresent ? ` (${done.contentsCopied} filestore files copied, ${done.contentsPresent} were there already)` : ''}`, 'stdout');
           } catch (err) {
             // The writer removes the backup from the first store when this throws: nothing half-copied is ever listed as good.
             throw new Error(`the copy of the backup to the store "${copyName}" failed (${(err as Error).message}); the backup in "${primary.name}" is removed too, so no backup that lacks its copy is listed as good; ` +

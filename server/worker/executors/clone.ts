@@ -183,7 +183,7 @@ export const cloneExecutor = defineExecutor({
             // A backup in another store than the project's (the project moved, or its primary lost it and
             // the copy verified): the kept files' objects are copied over first, each checked by its SHA-1.
             if (fromStore!.name !== backups.store.name) {
-              await replicateContents(fromStore!, backups.store, env.project_id, new Set(known.map((e) => e.s)), signal);
+              await replicateContents(fromStore!, backups.store, env.project_id, known, signal);
             }
           } else if (stored && keptFiles.length) {
             // From a tarball backup, only the kept files are taken out of it (on this worker, as the run user).

@@ -38,7 +38,7 @@ export function filestoreParts(b: BackupRow): PartToCheck[] {
   return f ? [{ label: `the filestore archive (${f.files} files)`, key: f.key, sha256: f.sha256, bytes: f.bytes }] : [];
 }
 
-/** Every file object an objects filestore lists, read back and checked by its SHA-1 and size. */
+/** Every file an objects filestore lists, read back from its pack or object and checked by its SHA-1 and size. */
 async function checkObjects(store: BackupStore, b: BackupRow, log: (l: string, stream?: 'stdout' | 'stderr') => Promise<void>, signal: AbortSignal): Promise<{ damaged: string[]; bytes: number }> {
   const f = b.manifest.filestore;
   if (!isObjects(f)) return { damaged: [], bytes: 0 };
@@ -47,7 +47,7 @@ async function checkObjects(store: BackupStore, b: BackupRow, log: (l: string, s
   const ms = performance.now() - started;
   const damaged = r.damaged.map((d) => `the filestore file ${d.p} in the store "${store.name}": ${d.problem}`);
   if (damaged.length) await log(`filestore files: ${damaged.length} of ${r.checked} DAMAGED or missing (${r.damaged.slice(0, 3).map((d) => d.p).join(', ')}${r.damaged.length > 3 ? ', …' : ''})`, 'stderr');
-  else await log(`filestore files: ${r.checked} objects, ${mib(r.bytes)} read in ${(ms / 1000).toFixed(2)} s (${rate(r.bytes, ms)}), every SHA-1 matches`);
+  else await log(`filestore files: ${r.checked} checked, ${mib(r.bytes)} read in ${(ms / 1000).toFixed(2)} s (${rate(r.bytes, ms)}), every SHA-1 matches`);
   return { damaged, bytes: r.bytes };
 }
 

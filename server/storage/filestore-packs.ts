@@ -1,0 +1,296 @@
+// Packs: the small files of a project's filestore, stored many to an object. One object per file cost a
+// request per file (a 1.5 GB filestore of 32 KiB attachments is ~49,000 PUTs on the first backup and as
+// many GETs on every restore); a pack holds ~16 MiB of files back to back, so a backup and a restore cost
+// a few hundred requests. Where a file is (which pack, at which offset) is told by pack indexes, apart
+// from the backups: a backup's own index lists only path, SHA-1 and size, so packs can be rewritten
+// (retention's repack) without touching any backup. This is restic's design (packs, index files, prune).
+//
+// Layout under the project's content prefix (<project>/files, where files too big for a pack stay one
+// object each, named by store.contentKey):
+//   packs/<aa>/<sha256>      the files' bytes back to back; named by the SHA-256 of those bytes
+//   packs/index/<sha256>     gzip'd JSON lines {"k": pack sha256, "s": sha1, "o": offset, "n": size}
+//                            for the packs one writer wrote; named by the SHA-256 of its bytes
+// A pack is written before the index that lists it, and an index before any backup that counts on it, so
+// a killed writer leaves at worst packs no index lists (the sweep frees them after the grace period).
+import { createHash } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { BackupObjectMissing, type BackupStore } from './backup-store.ts';
+
+/** Where a project's content objects live in every store (standalone files, packs and pack indexes). */
+export const contentPrefix = (projectId: string) => `${projectId}/files`;
+const packsPrefix = (projectId: string) => `${contentPrefix(projectId)}/packs`;
+export const packKey = (projectId: string, sha256: string) => `${packsPrefix(projectId)}/${sha256.slice(0, 2)}/${sha256}`;
+export const packIndexKey = (projectId: string, sha256: string) => `${packsPrefix(projectId)}/index/${sha256}`;
+
+/** A pack is sealed once it holds this much. */
+export const PACK_TARGET = 16 << 20;
+/** Files up to this size go into packs; bigger ones stay one object each (they are requests enough on their own). */
+export const PACK_FILE_MAX = 4 << 20;
+/** No pack read is bigger than this (a pack is at most PACK_TARGET + PACK_FILE_MAX): a bigger object is refused, not read into memory. */
+const PACK_READ_MAX = PACK_TARGET + PACK_FILE_MAX + (1 << 20);
+
+const SHA1 = /^[0-9a-f]{40}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/** Where one file's bytes are: a slice of a pack, or an object of its own. */
+export interface Location {
+  /** The object to read. */
+  key: string;
+  /** Set when the object is a pack: the file is bytes [offset, offset + n) of it. */
+  pack: boolean;
+  offset: number;
+  n: number;
+}
+
+interface PackInfo {
+  key: string;
+  sha256: string;
+  /** Plain size (what get() returns). */
+  bytes: number;
+  modified: Date;
+  entries: { s: string; o: number; n: number }[];
+}
+
+/** What a store holds of a project's content: one walk of the prefix plus a read of every pack index. */
+export interface ContentMap {
+  locate(sha1: string): Location | undefined;
+  /** Packs that are in the store and that a readable index lists, by key. */
+  packs: Map<string, PackInfo>;
+  /** Packs in the store that no readable index lists (a killed writer's), by key. */
+  unindexed: Map<string, { bytes: number; modified: Date }>;
+  /** Files stored as an object of their own (too big for a pack, or written before packs), by key. */
+  standalone: Map<string, { bytes: number; modified: Date }>;
+  /** Pack indexes, by key: which pack keys each lists. */
+  indexes: Map<string, { packs: Set<string>; modified: Date }>;
+  /** Pack indexes that could not be read (damaged, or a wrong key): the sweep deletes nothing then. */
+  unreadable: { key: string; problem: string }[];
+}
+
+/**
+ * Reads what the store holds of the project's content. A standalone object is found by its key
+ * (store.contentKey of the SHA-1), so `locate` takes it when no pack holds the file.
+ */
+export async function contentMap(store: BackupStore, projectId: string, signal?: AbortSignal): Promise<ContentMap> {
+  const packsAt = `${packsPrefix(projectId)}/`;
+  const indexAt = `${packsPrefix(projectId)}/index/`;
+  const standalone = new Map<string, { bytes: number; modified: Date }>();
+  const present = new Map<string, { bytes: number; modified: Date; sha256: string }>();
+  const indexKeys: { key: string; modified: Date; sha256: string }[] = [];
+  const plain = (stored: number) => store.plainSize?.(stored) ?? stored;
+  for await (const o of store.walk(contentPrefix(projectId))) {
+    signal?.throwIfAborted();
+    if (o.key.startsWith(indexAt)) {
+      const sha256 = o.key.slice(indexAt.length);
+      if (SHA256.test(sha256)) indexKeys.push({ key: o.key, modified: o.modified, sha256 });
+    } else if (o.key.startsWith(packsAt)) {
+      const sha256 = o.key.slice(o.key.lastIndexOf('/') + 1);
+      if (SHA256.test(sha256) && o.key === packKey(projectId, sha256)) present.set(o.key, { bytes: plain(o.bytes), modified: o.modified, sha256 });
+    } else standalone.set(o.key, { bytes: o.bytes, modified: o.modified });
+  }
+  const packs = new Map<string, PackInfo>();
+  const indexes = new Map<string, { packs: Set<string>; modified: Date }>();
+  const unreadable: { key: string; problem: string }[] = [];
+  const where = new Map<string, Location>();
+  const read = async (ix: (typeof indexKeys)[number]) => {
+    let lines: PackIndexLine[];
+    try {
+      lines = parsePackIndex(await readWhole(store, ix.key, 256 << 20, signal), ix.sha256);
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      // Deleted by a sweep of another control plane since the walk: nothing to read.
+      if (err instanceof BackupObjectMissing) return;
+      unreadable.push({ key: ix.key, problem: (err as Error).message });
+      return;
+    }
+    const listed = new Set<string>();
+    for (const l of lines) {
+      const key = packKey(projectId, l.k);
+      listed.add(key);
+      const p = present.get(key);
+      // A line past the end of its pack (a pack cut short) locates nothing: the file is missing.
+      if (!p || l.o + l.n > p.bytes) continue;
+      let info = packs.get(key);
+      if (!info) packs.set(key, (info = { key, sha256: l.k, bytes: p.bytes, modified: p.modified, entries: [] }));
+      info.entries.push({ s: l.s, o: l.o, n: l.n });
+    }
+    indexes.set(ix.key, { packs: listed, modified: ix.modified });
+  };
+  let next = 0;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < indexKeys.length) await read(indexKeys[next++]!);
+  }));
+  // Two indexes may list one pack (a repack that wrote the same bytes again): its entries once.
+  for (const info of packs.values()) {
+    const seen = new Set<string>();
+    info.entries = info.entries.filter((e) => {
+      const k = `${e.s}:${e.o}`;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    }).sort((a, b) => a.o - b.o);
+    for (const e of info.entries) if (!where.has(e.s)) where.set(e.s, { key: info.key, pack: true, offset: e.o, n: e.n });
+  }
+  const unindexed = new Map<string, { bytes: number; modified: Date }>();
+  for (const [key, p] of present) if (!packs.has(key) && ![...indexes.values()].some((ix) => ix.packs.has(key))) unindexed.set(key, p);
+  return {
+    locate(sha1) {
+      const at = where.get(sha1);
+      if (at) return at;
+      const key = store.contentKey(projectId, sha1);
+      const o = standalone.get(key);
+      return o ? { key, pack: false, offset: 0, n: plain(o.bytes) } : undefined;
+    },
+    packs, unindexed, standalone, indexes, unreadable,
+  };
+}
+
+// ---- pack indexes ---------------------------------------------------------------------------------
+
+interface PackIndexLine {
+  k: string;
+  s: string;
+  o: number;
+  n: number;
+}
+
+function parsePackIndex(gz: Buffer, sha256: string): PackIndexLine[] {
+  const got = createHash('sha256').update(gz).digest('hex');
+  if (got !== sha256) throw new Error(`the pack index ${sha256} is damaged: its SHA-256 is ${got}`);
+  const out: PackIndexLine[] = [];
+  for (const line of gunzipSync(gz).toString('utf8').split('\n')) {
+    if (!line) continue;
+    const l = JSON.parse(line) as PackIndexLine;
+    if (typeof l.k !== 'string' || !SHA256.test(l.k) || typeof l.s !== 'string' || !SHA1.test(l.s) || !Number.isSafeInteger(l.o) || l.o < 0 || !Number.isSafeInteger(l.n) || l.n < 0) {
+      throw new Error(`the pack index ${sha256} has an invalid line: ${line.slice(0, 200)}`);
+    }
+    out.push({ k: l.k, s: l.s, o: l.o, n: l.n });
+  }
+  return out;
+}
+
+/** A whole object, refused when bigger than `max` (nothing of a store is read into memory unbounded). */
+export async function readWhole(store: BackupStore, key: string, max: number, signal?: AbortSignal): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  await pipeline(await store.get(key), new Writable({
+    write(c: Buffer, _e, cb) {
+      n += c.length;
+      if (n > max) return cb(new Error(`the object ${key} is bigger than ${max} bytes; not read`));
+      chunks.push(c);
+      cb();
+    },
+  }), { signal });
+  return Buffer.concat(chunks);
+}
+
+/** A pack's bytes (each file in it is checked by its SHA-1 by whoever takes it out). */
+export const readPack = (store: BackupStore, key: string, signal?: AbortSignal) => readWhole(store, key, PACK_READ_MAX, signal);
+
+/** The SHA-1 of bytes [o, o + n) of a pack is `s`: else a message saying what it is instead. */
+export function sliceProblem(pack: Buffer, e: { s: string; o: number; n: number }): string | null {
+  if (e.o + e.n > pack.length) return `its pack has ${pack.length} bytes, the file would end at ${e.o + e.n}`;
+  const got = createHash('sha1').update(pack.subarray(e.o, e.o + e.n)).digest('hex');
+  return got === e.s ? null : `its bytes in the pack have the SHA-1 ${got}, the index says ${e.s}`;
+}
+
+// ---- writing --------------------------------------------------------------------------------------
+
+/**
+ * Puts files into packs: add() appends a file to the open pack and seals it once it holds PACK_TARGET
+ * (sealed packs are uploaded `parallel` at a time; add() waits while that many are in flight, which bounds
+ * memory). finish() seals the last pack, waits for every upload, then writes one index for them.
+ */
+export class PackWriter {
+  private open: Buffer[] = [];
+  private openBytes = 0;
+  private openEntries: { s: string; o: number; n: number }[] = [];
+  private readonly lines: PackIndexLine[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private failure: unknown;
+  /** Pack keys this writer put. */
+  readonly written = new Set<string>();
+  packs = 0;
+  bytes = 0;
+  private readonly store: BackupStore;
+  private readonly projectId: string;
+  private readonly signal: AbortSignal;
+  private readonly parallel: number;
+  constructor(store: BackupStore, projectId: string, signal: AbortSignal, parallel = 4) {
+    this.store = store;
+    this.projectId = projectId;
+    this.signal = signal;
+    this.parallel = parallel;
+  }
+
+  async add(sha1: string, data: Buffer): Promise<void> {
+    if (this.failure) throw this.failure;
+    this.openEntries.push({ s: sha1, o: this.openBytes, n: data.length });
+    this.open.push(data);
+    this.openBytes += data.length;
+    if (this.openBytes >= PACK_TARGET) await this.seal();
+  }
+
+  private async seal(): Promise<void> {
+    if (!this.openEntries.length) return;
+    const data = Buffer.concat(this.open);
+    const entries = this.openEntries;
+    this.open = [];
+    this.openBytes = 0;
+    this.openEntries = [];
+    while (this.running.size >= this.parallel) await Promise.race(this.running);
+    if (this.failure) throw this.failure;
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const key = packKey(this.projectId, sha256);
+    const job = putOnce(this.store, key, () => Readable.from([data]), this.signal)
+      .then(() => {
+        this.written.add(key);
+        this.packs++;
+        this.bytes += data.length;
+        for (const e of entries) this.lines.push({ k: sha256, ...e });
+      })
+      .catch((err) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.running.delete(job));
+    this.running.add(job);
+  }
+
+  /** Seals and uploads what is left, writes the index of this writer's packs; returns the files packed. */
+  async finish(): Promise<number> {
+    await this.seal();
+    await Promise.all(this.running);
+    if (this.failure) throw this.failure;
+    if (!this.lines.length) return 0;
+    const gz = gzipSync(Buffer.from(this.lines.map((l) => `${JSON.stringify(l)}\n`).join('')));
+    const sha256 = createHash('sha256').update(gz).digest('hex');
+    await putOnce(this.store, packIndexKey(this.projectId, sha256), () => Readable.from([gz]), this.signal);
+    return this.lines.length;
+  }
+
+  /** Waits for the uploads in flight (after a failure elsewhere, before the caller cleans up). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.running);
+  }
+}
+
+/**
+ * One object's put. Another writer (another environment, another worker) may be putting the same
+ * object (content-named) at this moment: its put winning is not a failure, the object is there.
+ */
+export async function putOnce(store: BackupStore, key: string, body: () => Readable, signal: AbortSignal): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await store.put(key, body(), signal);
+      return;
+    } catch (err) {
+      signal.throwIfAborted();
+      for (let i = 0; i < 10; i++) {
+        if (await store.exists(key).catch(() => false)) return;
+        await new Promise((r) => setTimeout(r, 100 * (i + 1)));
+      }
+      if (attempt >= 1) throw err;
+    }
+  }
+}
