@@ -282,12 +282,12 @@ test('a local store with a copy in S3, in the same run: a damaged primary and th
   const beforeDb = await fingerprintDb(p.odooPg, 'vault_dev');
   const b = await backup('dev');
   assert.deepEqual(b.row.stores, ['local-two', 'offsite']);
-  // The dump, the index and the manifest, and every file object the index lists (none was in the bucket yet).
   const files = new Set(readdirSync(p.fs('vault_dev'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => createHash('sha1').update(readFileSync(join(e.parentPath, e.name))).digest('hex'))).size;
   const copied = /copied to "offsite": (\d+) objects, .*? \((\d+) filestore files copied, (\d+) were there already\)$/m.exec(await p.logText(b.run.id));
   assert.ok(copied, 'the copy is logged');
   assert.equal(Number(copied[2]) + Number(copied[3]), files, 'every filestore file of the backup is in the copy store');
-  assert.ok(Number(copied[1]) >= 4 && Number(copied[1]) < 3 + files, `the dump, the index, the manifest and a pack or more, not an object per file (${copied[0]})`);
+  // The dump, the index and the manifest, and the files the bucket lacked in one pack (this filestore is far below 16 MiB), not an object each.
+  assert.equal(Number(copied[1]), 3 + (Number(copied[2]) ? 1 : 0), copied[0]);
   const primary = join(localTwo, backupPrefixOf(b.manifest));
   assert.deepEqual(readdirSync(primary).sort(), ['dump.pgc', 'filestore.index', 'manifest.json']);
 

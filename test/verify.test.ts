@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type * as C from '../contract/index.ts';
 import { backupPrefixOf } from '../server/odoo/backup-writer.ts';
+import { LocalBackupStore } from '../server/storage/backup-store.ts';
+import { contentMap } from '../server/storage/filestore-objects.ts';
 import { Scheduler } from '../server/worker/scheduler.ts';
 import { addMember, eventually, type TestUser } from './helpers/control-plane.ts';
 import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
@@ -58,7 +60,10 @@ const fileObjectOf = async (id: string) => {
   const { rows } = await p.cp.pool.query('select project_id, manifest from ops.backups where id = $1', [id]);
   const index = gunzipSync(readFileSync(join(p.cp.server.home, 'backups', rows[0].manifest.filestore.index.key))).toString().trim().split('\n').map((l) => JSON.parse(l) as { p: string; s: string });
   const e = index.find((x) => !x.p.startsWith('checklist'))!;
-  return { path: e.p, object: join(p.cp.server.home, 'backups', rows[0].project_id, 'files', e.s.slice(0, 2), e.s) };
+  // Where the store keeps its bytes: in a pack (small files), at an offset.
+  const store = new LocalBackupStore(join(p.cp.server.home, 'backups'));
+  const at = (await contentMap(store, rows[0].project_id)).locate(e.s)!;
+  return { path: e.p, object: store.localPath(at.key)!, offset: at.offset };
 };
 const runIdIn = (text: string) => Number(/queued run (\d+)/.exec(text)?.[1]);
 
@@ -172,9 +177,9 @@ test('the scheduler queues each week\'s sample once: the newest backup and a ran
 
 test('one flipped byte in a filestore file object fails the verify, naming the file; the other files are read too', async () => {
   const id = await backup();
-  const { path, object } = await fileObjectOf(id);
+  const { path, object, offset } = await fileObjectOf(id);
   const bytes = readFileSync(object);
-  bytes[0]! ^= 0x01;
+  bytes[offset]! ^= 0x01;
   writeFileSync(object, bytes);
   try {
     const r = await cli(['backup', 'verify', id]);
@@ -182,11 +187,11 @@ test('one flipped byte in a filestore file object fails the verify, naming the f
     const runId = runIdIn(r.stderr);
     const run = (await admin.call('GET', `/api/runs/${runId}`)).body as C.Run;
     assert.equal(run.status, 'failed');
-    assert.match(run.error!, new RegExp(`failed verification: the filestore file ${path.replace(/[.]/g, '\\.')} in the store "default": SHA-1 `));
+    assert.match(run.error!, new RegExp(`failed verification: the filestore file ${path.replace(/[.]/g, '\\.')} in the store "default": its bytes in the pack have the SHA-1 `));
     assert.doesNotMatch(run.error!, /dump\.pgc|manifest\.json/, 'only the damaged file is named');
     assert.match(await p.logText(runId), /filestore files: 1 of \d+ DAMAGED or missing/);
   } finally {
-    bytes[0]! ^= 0x01;
+    bytes[offset]! ^= 0x01;
     writeFileSync(object, bytes); // shared by later backups of the project
   }
 });
