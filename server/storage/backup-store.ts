@@ -57,6 +57,11 @@ export interface BackupStore {
   abortIncompleteUploads?(prefix: string, olderThan?: Date, keep?: (key: string) => boolean): Promise<number>;
   /** The size of what get() returns for an object of `storedBytes` in the store (an encrypting store adds a header and tags). */
   plainSize?(storedBytes: number): number;
+  /**
+   * get() hands on only bytes that verified as this object's (an encrypting store: each chunk's tag,
+   * under the object's name), so a reader may use them before the whole object's checksum is known.
+   */
+  readonly authenticates?: boolean;
 }
 
 /**

@@ -363,6 +363,7 @@ function namingKey(master: Buffer): Buffer {
 /** A BackupStore that encrypts what it puts and decrypts what it gets. */
 export class EncryptedStore implements BackupStore {
   readonly name: string;
+  readonly authenticates = true;
   private readonly inner: BackupStore;
   private readonly key: BackupKey;
   private readonly naming: Buffer;

@@ -26,7 +26,7 @@ import { runFs, runTempDir } from '../../infra/run-user.ts';
 import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, removeStaleScratch, sideName } from '../../odoo/switch.ts';
 import { checkNeutralized, findPii } from '../../odoo/verify.ts';
 import { restoreBackup, verifyBackup } from './restore.ts';
-import { restoreDump } from '../../odoo/dump-restore.ts';
+import { openDump } from '../../odoo/dump-restore.ts';
 import { isObjects, listFiles, readIndex, type IndexEntry, type ListedFile } from '../../storage/filestore-objects.ts';
 import { replicateContents } from '../../storage/replicate.ts';
 
@@ -75,7 +75,8 @@ export const cloneExecutor = defineExecutor({
     const targetFilestore = infra.filestore(env);
     const maskDb = sideName(source.db_name, 'mask', run.id);
     await log(`clone of ${source.name} (${source.stage}${fromBackup ? `, backup ${fromBackup.id} of ${fromBackup.created_at.toISOString()}` : ''}) into ${env.name} (${env.stage})`);
-    const fromStore = fromBackup ? await verifyBackup(fromBackup, backups, (l) => log(l), signal) : undefined;
+    // The backup's dump is checked on the one read that restores it (openDump below).
+    const fromStore = fromBackup ? await verifyBackup(fromBackup, backups, (l) => log(l), signal, { dump: false }) : undefined;
 
     const admin = await maintenance(src);
     const onAbort = () => void admin.end().catch(() => {});
@@ -100,14 +101,22 @@ export const cloneExecutor = defineExecutor({
         // A backup is a file: it is restored as it is, on the production server only, and masked from there.
         const srcDb = sideName(source.db_name, 'src', run.id);
         await log(`the backup is restored unmasked only on the production database server (${where}), as ${srcDb}, and dropped once the masked copy is made`);
-        await create(srcDb);
-        from = { ...src, database: srcDb };
-        const restoreArgs = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(from), '--dbname', srcDb];
-        const { dump } = fromBackup.manifest;
-        await restoreDump({
-          store: fromStore!, key: dump.key, bytes: dump.bytes, sha256: dump.sha256, pgRestore, args: restoreArgs, env: pgEnv(from), log: (l) => log(l), signal,
+        const into = { ...src, database: srcDb };
+        const { dump: part } = fromBackup.manifest;
+        // Checked before the database is created: a corrupt dump leaves the production server as it was.
+        const dump = await openDump({
+          store: fromStore!, others: async () => (await backups.storesOf(fromBackup)).filter((s) => s.name !== fromStore!.name), what: `backup ${fromBackup.id}`,
+          key: part.key, bytes: part.bytes, sha256: part.sha256, pgRestore, env: pgEnv(into), log: (l) => log(l), signal,
+          args: ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(into), '--dbname', srcDb],
           scratch: { prefix: `odooops-clone-src-${env.id}-`, runId: run.id, isActive: runIsActive },
         });
+        try {
+          await create(srcDb);
+          from = into;
+          await dump.restore();
+        } finally {
+          await dump.close();
+        }
       }
       await log(`the copy is made on the production database server (${where}), as ${maskDb}: personal data is masked as it is copied, secrets are scrubbed and everything is verified there before anything leaves; it is dropped at the end`);
       await create(maskDb);

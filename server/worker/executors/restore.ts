@@ -1,36 +1,49 @@
 // restore: puts a backup in place of the environment's database and filestore. Checksums are verified
-// before anything is touched; the backup is restored beside the environment and switched in only when
-// both database and filestore succeeded (see odoo/switch.ts); any failure leaves the environment as it
-// was and removes the half-restored copy. Into production only with an approval (ops.runs trigger).
+// before anything is touched (the dump's on the one read that restores it: dump-restore.ts); the backup
+// is restored beside the environment and switched in only when both database and filestore succeeded
+// (see odoo/switch.ts); any failure leaves the environment as it was and removes the half-restored
+// copy. Into production only with an approval (ops.runs trigger).
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { restoreParams, restoreRefusal } from '../../../contract/run-params.ts';
 import { defineExecutor, type BackupCatalog, type BackupRow, type EnvironmentRow } from '../executor.ts';
-import { hashing, type BackupStore } from '../../storage/backup-store.ts';
+import { BackupObjectMissing, hashing, type BackupStore } from '../../storage/backup-store.ts';
 import { backupPrefixOf } from '../../odoo/backup-writer.ts';
 import { mib, progress } from '../../odoo/inspect.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, type PgTarget } from '../../odoo/pg-tools.ts';
 import { runFs } from '../../infra/run-user.ts';
-import { restoreDump } from '../../odoo/dump-restore.ts';
+import { openDump, type OpenedDump } from '../../odoo/dump-restore.ts';
 import { feedTool, filestoreStream, isObjects, missingObjects } from '../../storage/filestore-objects.ts';
 import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, sideDir, sideName, switchOver } from '../../odoo/switch.ts';
+
+export interface VerifyOptions {
+  /**
+   * Whether to read the dump back (default true). A caller that restores the dump right after (restore,
+   * clone from a backup) says false: dump-restore.ts checks the dump's SHA-256 on its own read, before
+   * pg_restore runs it, so it is read from the store once; here its presence is checked (a HEAD).
+   */
+  dump?: boolean;
+}
 
 /**
  * Reads every part of a backup back and compares size and SHA-256 with what was recorded (of an objects
  * filestore, the index, and that every object it lists is in the store: one listing; each object's
- * SHA-1 is checked as a restore streams it, and by `odooops backup verify`); returns the store that verified. When the backup's first store fails and another holds it too, says
- * so and verifies that one (a damaged primary with a good copy still restores).
+ * SHA-1 is checked as a restore streams it, and by `odooops backup verify`); returns the store that
+ * verified. When the backup's first store fails and another holds it too, says so and verifies that one
+ * (a damaged primary with a good copy still restores).
  */
-export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l: string) => Promise<void>, signal: AbortSignal): Promise<BackupStore> {
+export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l: string) => Promise<void>, signal: AbortSignal, o: VerifyOptions = {}): Promise<BackupStore> {
   const stores = await backups.storesOf(b);
   if (!stores.length) await backups.storeOf(b); // throws, naming the stores and why none holds it
+  const readDump = o.dump ?? true;
   let firstErr: unknown;
   for (const [i, store] of stores.entries()) {
     try {
-      await verifyIn(store, b, signal);
+      await verifyIn(store, b, readDump, signal);
       const fs = b.manifest.filestore;
-      await log(`verified${stores.length > 1 || b.stores?.length > 1 ? ` in the store "${store.name}"` : ''}: dump ${mib(b.manifest.dump.bytes)}${fs ? `, filestore ${mib(fs.bytes)} (${fs.files} files${isObjects(fs) ? ', every object present' : ''})` : ''}, checksums match`);
+      const parts = [readDump ? `dump ${mib(b.manifest.dump.bytes)}` : 'manifest', ...(fs ? [`filestore ${mib(fs.bytes)} (${fs.files} files${isObjects(fs) ? ', every object present' : ''})`] : [])];
+      await log(`verified${stores.length > 1 || b.stores?.length > 1 ? ` in the store "${store.name}"` : ''}: ${parts.join(', ')}, checksums match${readDump ? '' : `; the dump (${mib(b.manifest.dump.bytes)}) is checked as the restore reads it, before pg_restore runs it`}`);
       return store;
     } catch (err) {
       if (signal.aborted) throw err;
@@ -42,7 +55,7 @@ export async function verifyBackup(b: BackupRow, backups: BackupCatalog, log: (l
   throw firstErr;
 }
 
-async function verifyIn(store: BackupStore, b: BackupRow, signal: AbortSignal): Promise<void> {
+async function verifyIn(store: BackupStore, b: BackupRow, readDump: boolean, signal: AbortSignal): Promise<void> {
   const check = async (key: string, bytes: number | null, sha256: string, label: string) => {
     const h = hashing();
     await pipeline(await store.get(key), h, new Writable({ write: (_c, _e, cb) => cb() }), { signal });
@@ -53,7 +66,8 @@ async function verifyIn(store: BackupStore, b: BackupRow, signal: AbortSignal): 
   };
   const prefix = backupPrefixOf(b.manifest);
   await check(`${prefix}/manifest.json`, null, b.sha256, 'manifest.json');
-  await check(b.manifest.dump.key, b.manifest.dump.bytes, b.manifest.dump.sha256, 'the database dump');
+  if (readDump) await check(b.manifest.dump.key, b.manifest.dump.bytes, b.manifest.dump.sha256, 'the database dump');
+  else if (!(await store.exists(b.manifest.dump.key))) throw new BackupObjectMissing(b.manifest.dump.key, store.locationOf(b.manifest.dump.key));
   const fs = b.manifest.filestore;
   if (isObjects(fs)) {
     const missing = await missingObjects(store, b.project_id, fs, signal).catch((err) => {
@@ -106,11 +120,23 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
   const newFs = filestore && b.manifest.filestore ? sideDir(filestore, 'new', runId) : null;
   const onAbort = () => void admin.end().catch(() => {});
   signal.addEventListener('abort', onAbort, { once: true });
+  let dump: OpenedDump | undefined;
   try {
     const server = (await admin.query('show server_version')).rows[0].server_version as string;
     const pgRestore = await findPgTool('pg_restore', server);
     const removed = await removeLeftovers(admin, env.db_name, filestore, ['new', 'old'], { runId, isActive, say: (l) => log(l) });
     if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
+    const into = { ...target, database: newDb };
+    // The dump is read and checked before the side database exists: a corrupt one leaves the server as it was.
+    const { dump: part } = b.manifest;
+    if (store) {
+      dump = await openDump({
+        store, others: async () => (await backups.storesOf(b)).filter((s) => s.name !== store.name), what: `backup ${b.id}`,
+        key: part.key, bytes: part.bytes, sha256: part.sha256, pgRestore, env: pgEnv(into), log: (l) => log(l), signal,
+        args: ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(into), '--dbname', newDb],
+        scratch: { prefix: `odooops-restore-${env.id}-`, runId, isActive },
+      });
+    }
     if (adopt) {
       await log(`${adopt} becomes ${newDb} (${where}, PostgreSQL ${server.split(' ')[0]}), renamed, not copied`);
       try {
@@ -127,16 +153,11 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
       }
     }
     try {
-      const into = { ...target, database: newDb };
-      if (template || adopt) await log('database in place');
+      if (!dump) await log('database in place');
       else {
-        const args = ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(into), '--dbname', newDb];
         await log(`pg_restore into ${newDb}`);
-        const { dump } = b.manifest;
-        await restoreDump({
-          store: store!, key: dump.key, bytes: dump.bytes, sha256: dump.sha256, pgRestore, args, env: pgEnv(into), log: (l) => log(l), signal,
-          scratch: { prefix: `odooops-restore-${env.id}-`, runId, isActive },
-        });
+        await dump.restore();
+        await dump.close();
         await log('database restored');
       }
       if (newFs && b.manifest.filestore) {
@@ -167,6 +188,7 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
     return { database: env.db_name, filestoreFiles: b.manifest.filestore?.files ?? null };
   } finally {
     signal.removeEventListener('abort', onAbort);
+    await dump?.close();
     await admin.end().catch(() => {});
   }
 }
@@ -180,7 +202,8 @@ export const restoreExecutor = defineExecutor({
     const refused = restoreRefusal(backup, env);
     if (refused) throw new Error(refused);
     await log(`backup ${backup.id}: ${backup.kind} of ${backup.manifest.database}, ${backup.manifest.createdAt}, Odoo ${backup.manifest.odoo.version}`);
-    const store = await verifyBackup(backup, backups, (l) => log(l), signal);
+    // The dump is left to restoreBackup, which checks it on its one read from the store.
+    const store = await verifyBackup(backup, backups, (l) => log(l), signal, { dump: false });
     const done = await restoreBackup({
       runId: run.id, env, target: infra.database(env), filestore: infra.filestore(env), where: infra.describe(env), backup, backups, store, log, signal, isActive: runIsActive,
     });
