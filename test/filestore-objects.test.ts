@@ -213,7 +213,7 @@ test('the sweep frees what no kept index lists: whole packs, packs mostly freed 
     assert.equal(kept.uploaded.files, 3);
     // A writer killed after its pack and before its index: a pack no index lists.
     const orphan = randomBytes(1000);
-    const orphanKey = packKey(PROJECT, createHash('sha256').update(orphan).digest('hex'));
+    const orphanKey = packKey(PROJECT, randomBytes(16).toString('hex'));
     await s.store.put(orphanKey, Readable.from([orphan]));
 
     // Everything written just now: within the grace period, nothing goes.
@@ -252,6 +252,46 @@ test('the sweep frees what no kept index lists: whole packs, packs mostly freed 
     assert.equal((await contentMap(s.store, PROJECT)).packs.size, map.packs.size);
   } finally {
     s.close();
+  }
+});
+
+test('a repack killed half-way (before its index, or before the old pack went) loses nothing; a reader whose map predates a repack still reads every file', async () => {
+  const m = (f: C.ObjectsFilestore) => ({ filestore: f }) as C.BackupManifest;
+  const later = new Date(Date.now() + 2 * 3600_000);
+  /** The store, with puts or deletes of matching keys failing (a worker killed there). */
+  const failing = (base: LocalBackupStore, o: { put?: RegExp; delete?: RegExp }): LocalBackupStore => Object.assign(Object.create(base) as LocalBackupStore, {
+    put: (key: string, data: Readable, signal?: AbortSignal) => (o.put?.test(key) ? Promise.reject(new Error('killed')) : base.put(key, data, signal)),
+    exists: (key: string) => (o.put?.test(key) ? Promise.resolve(false) : base.exists(key)),
+    delete: (key: string) => (o.delete?.test(key) ? Promise.reject(new Error('killed')) : base.delete(key)),
+  });
+  for (const killed of ['before its index', 'before the old pack went'] as const) {
+    const s = setup(60);
+    try {
+      await s.write(`${PROJECT}/env/b1`);
+      const small = Object.keys(s.files).filter((p) => /^[0-9a-f]{2}\//.test(p) && s.files[p]!.length < 4 << 20);
+      for (const p of small.slice(0, Math.ceil(small.length * 0.8))) unlinkSync(join(s.fs, p));
+      const kept = await s.write(`${PROJECT}/env/b2`);
+      const index = await readIndex(s.store, kept);
+      const before = await contentMap(s.store, PROJECT);
+      const whole = await fingerprintDir(s.fs);
+      const broken = failing(s.store, killed === 'before its index' ? { put: /\/packs\/index\// } : { delete: /\/packs\/[0-9a-f]{2}\// });
+      await assert.rejects(sweepContent({ store: broken, projectId: PROJECT, kept: [m(kept)], log: () => {}, now: later }), /killed/);
+      assert.deepEqual(await tarFiles(await filestoreTar(s.store, PROJECT, kept)), whole, `${killed}: the kept backup is whole after the killed sweep`);
+      // The next sweeps (a later day: what the killed one wrote is past the grace period too) finish the job.
+      for (let i = 0; i < 3; i++) {
+        await sweepContent({ store: s.store, projectId: PROJECT, kept: [m(kept)], log: () => {}, now: new Date(later.getTime() + 2 * 3600_000) });
+        assert.deepEqual(await tarFiles(await filestoreTar(s.store, PROJECT, kept)), whole, `${killed}: whole after sweep ${i + 1}`);
+        assert.equal((await verifyFilestoreObjects(s.store, PROJECT, kept)).damaged.length, 0);
+      }
+      const after = await contentMap(s.store, PROJECT);
+      assert.equal(after.unindexed.size, 0, 'no pack without an index is left');
+      assert.equal(after.packs.size, before.packs.size, 'the mostly freed pack was replaced by one');
+      // A reader that made its map before the repack: the old pack is gone, its files are found in the new one.
+      assert.ok([...before.packs.keys()].some((k) => !after.packs.has(k)), 'a pack the old map names is gone');
+      assert.deepEqual(await tarFiles(tarOfObjects(s.store, PROJECT, index, undefined, { map: before })), whole, 'read through a stale map');
+    } finally {
+      s.close();
+    }
   }
 });
 

@@ -18,7 +18,7 @@ import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import type { BackupManifest, ObjectsFilestore } from '../../contract/index.ts';
 import { BackupObjectMissing, hashing, type BackupStore } from './backup-store.ts';
-import { contentMap, contentPrefix, PACK_FILE_MAX, PackWriter, putOnce, readPack, sliceProblem, type ContentMap, type Location } from './filestore-packs.ts';
+import { contentMap, contentPrefix, PACK_FILE_MAX, PackWriter, putOnce, takeFromPack, type ContentMap, type Location } from './filestore-packs.ts';
 import { spawnTool, withTool } from '../odoo/pg-tools.ts';
 
 export { contentMap, contentPrefix };
@@ -217,7 +217,8 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
   let big: Promise<void> = Promise.resolve();
   let failure: unknown;
   let scratch: string | undefined;
-  const stored = (sha1: string) => !!map.locate(sha1) || added.has(sha1);
+  // Held with the size just read (a location of another size is not trusted: the file is stored again).
+  const stored = (sha1: string, n: number) => map.locate(sha1)?.n === n || added.has(sha1);
 
   const take = async (files: AsyncIterable<IncomingFile>, source: string) => {
     for await (const f of files) {
@@ -231,11 +232,13 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
         for await (const c of f.stream) {
           h.update(c as Buffer);
           got += (c as Buffer).length;
+          // Memory holds what the file declared, no more (a source that sends more is broken).
+          if (got > f.n) throw new Error(`filestore file ${f.p} (${source}) is longer than the ${f.n} bytes it declared; nothing was stored`);
           chunks.push(c as Buffer);
         }
         const sha1 = h.digest('hex');
         note(f, sha1, got, source);
-        if (stored(sha1)) continue;
+        if (stored(sha1, got)) continue;
         added.add(sha1);
         uploadedFiles++;
         uploadedBytes += got;
@@ -253,7 +256,7 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
         }), createWriteStream(file), { signal });
         const sha1 = h.digest('hex');
         note(f, sha1, got, source);
-        if (stored(sha1)) {
+        if (stored(sha1, got)) {
           await rm(file, { force: true });
           continue;
         }
@@ -409,17 +412,10 @@ export function tarOfObjects(store: BackupStore, projectId: string, index: Index
   };
   /** A pack's files, each checked: the whole pack is read before any of them is emitted. */
   const fetchPack = async (u: Extract<Unit, { pack: string }>): Promise<Buffer[]> => {
-    let data: Buffer;
-    try {
-      data = await readPack(store, u.pack, signal);
-    } catch (err) {
-      if (err instanceof BackupObjectMissing) throw new FilestoreObjectDamaged(u.files[0]!.e, `its pack ${err.key} is missing`);
-      throw err;
-    }
-    return u.files.map(({ e, at }) => {
-      const problem = sliceProblem(data, { s: e.s, o: at.offset, n: e.n });
-      if (problem) throw new FilestoreObjectDamaged(e, problem);
-      return data.subarray(at.offset, at.offset + e.n);
+    const got = await takeFromPack(store, projectId, u.pack, u.files.map(({ e, at }) => ({ s: e.s, o: at.offset, n: e.n })), signal);
+    return got.map((b, i) => {
+      if (typeof b === 'string') throw new FilestoreObjectDamaged(u.files[i]!.e, b);
+      return b;
     });
   };
   const fetchSmall = async (e: IndexEntry, key: string): Promise<Buffer[]> => {
@@ -607,20 +603,12 @@ export async function verifyFilestoreObjects(store: BackupStore, projectId: stri
   }
   for (const [key, files] of byPack) {
     jobs.push(async () => {
-      let data: Buffer;
-      try {
-        data = await readPack(store, key, opts.signal);
-      } catch (err) {
-        if (!(err instanceof BackupObjectMissing)) throw err;
-        for (const { e } of files) out.damaged.push({ p: e.p, s: e.s, problem: `its pack ${err.key} is missing` });
-        out.checked += files.length;
-        return;
-      }
-      for (const { e, at } of files) {
-        const problem = sliceProblem(data, { s: e.s, o: at.offset, n: e.n });
-        if (problem) out.damaged.push({ p: e.p, s: e.s, problem: `${problem} (pack ${key})` });
+      const got = await takeFromPack(store, projectId, key, files.map(({ e, at }) => ({ s: e.s, o: at.offset, n: e.n })), opts.signal);
+      for (const [i, { e }] of files.entries()) {
+        const b = got[i]!;
+        if (typeof b === 'string') out.damaged.push({ p: e.p, s: e.s, problem: `${b} (pack ${key})` });
+        else out.bytes += e.n;
         out.checked++;
-        out.bytes += e.n;
       }
     });
   }
@@ -698,46 +686,55 @@ export async function sweepContent(o: {
     result.freedBytes += bytes;
   };
 
-  // Packs: what each still holds that a kept backup needs (a file in two packs counts where locate finds it).
-  const gone = new Set<string>();
+  // Packs: what each holds that a kept backup needs (any copy counts: a file in two packs keeps both,
+  // unless one of them is rewritten, below). Kept whole: at least half needed, or younger than the grace
+  // period; deleted: nothing needed; rewritten: the rest (their needed files go into new packs first).
+  const keep = new Set<string>();
   const rewrite: { key: string; bytes: number; live: { s: string; o: number; n: number }[] }[] = [];
+  const dropNow: { key: string; bytes: number }[] = [];
   for (const [key, p] of map.packs) {
-    const live = p.entries.filter((e) => marked.has(e.s) && map.locate(e.s)?.key === key);
+    const live = p.entries.filter((e) => marked.has(e.s));
     const liveBytes = live.reduce((a, e) => a + e.n, 0);
-    if (liveBytes > 0 && liveBytes >= REPACK_BELOW * p.bytes) {
-      result.kept++;
-      continue;
-    }
-    // Unneeded, or mostly: waits out the grace period (another control plane's backup may be counting on it).
-    if (!old(p.modified)) {
+    if (live.length && liveBytes >= REPACK_BELOW * p.bytes) keep.add(key);
+    else if (!old(p.modified)) {
+      keep.add(key);
       result.young++;
-      continue;
-    }
-    if (!live.length) {
-      await drop(key, p.bytes);
-      gone.add(key);
-    } else rewrite.push({ key, bytes: p.bytes, live });
+    } else if (!live.length) dropNow.push({ key, bytes: p.bytes });
+    else rewrite.push({ key, bytes: p.bytes, live });
+  }
+  result.kept += keep.size - result.young;
+  // Files a pack kept whole (or a file of its own) holds need no new copy.
+  const heldElsewhere = new Set<string>();
+  for (const key of keep) for (const e of map.packs.get(key)!.entries) heldElsewhere.add(e.s);
+  for (const key of map.standalone.keys()) heldElsewhere.add(key);
+  const gone = new Set<string>();
+  for (const d of dropNow) {
+    await drop(d.key, d.bytes);
+    gone.add(d.key);
   }
   if (rewrite.length) {
     const writer = new PackWriter(store, projectId, signal);
+    const copied = new Set<string>();
     try {
       for (const r of rewrite) {
-        const data = await readPack(store, r.key, signal);
-        for (const e of r.live) {
-          // A damaged file is not copied on as if it were good: the sweep stops, nothing of the old pack is lost.
-          const problem = sliceProblem(data, e);
-          if (problem) throw new Error(`not repacking the pack ${r.key}: the file ${e.s} in it is damaged (${problem}); run odooops backup verify on the project's backups`);
-          await writer.add(e.s, Buffer.from(data.subarray(e.o, e.o + e.n)));
+        const need = r.live.filter((e) => !heldElsewhere.has(e.s) && !heldElsewhere.has(store.contentKey(projectId, e.s)) && !copied.has(e.s));
+        if (!need.length) continue;
+        const got = await takeFromPack(store, projectId, r.key, need, signal);
+        for (const [i, e] of need.entries()) {
+          const b = got[i]!;
+          // A damaged file is not copied on as if it were good: the sweep stops, the old pack stays.
+          if (typeof b === 'string') throw new Error(`not repacking the pack ${r.key}: the file ${e.s} in it is damaged (${b}); run odooops backup verify on the project's backups`);
+          copied.add(e.s);
+          await writer.add(e.s, Buffer.from(b));
         }
       }
+      // The new packs and their index are in the store before any old pack goes.
       await writer.finish();
     } catch (err) {
       await writer.settle();
       throw err;
     }
     for (const r of rewrite) {
-      // The same bytes written again are the same pack: it stays.
-      if (writer.written.has(r.key)) continue;
       await drop(r.key, r.bytes);
       gone.add(r.key);
       result.repacked!++;
@@ -753,9 +750,10 @@ export async function sweepContent(o: {
       gone.add(key);
     }
   }
-  // Pack indexes whose packs are all gone.
+  // Pack indexes none of whose packs is left (an index never lists a pack written after it was read).
   for (const [key, ix] of map.indexes) {
-    if (![...ix.packs].some((k) => !gone.has(k) && (map.packs.has(k) || map.unindexed.has(k))) && old(ix.modified)) await drop(key, 0);
+    const left = [...ix.packs].some((k) => !gone.has(k) && (map.packs.has(k) || map.unindexed.has(k)));
+    if (!left && old(ix.modified)) await drop(key, 0);
   }
   // Files stored on their own.
   const wanted = new Set([...marked].map((s) => store.contentKey(projectId, s)));

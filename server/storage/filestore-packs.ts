@@ -7,12 +7,13 @@
 //
 // Layout under the project's content prefix (<project>/files, where files too big for a pack stay one
 // object each, named by store.contentKey):
-//   packs/<aa>/<sha256>      the files' bytes back to back; named by the SHA-256 of those bytes
-//   packs/index/<sha256>     gzip'd JSON lines {"k": pack sha256, "s": sha1, "o": offset, "n": size}
+//   packs/<aa>/<id>          the files' bytes back to back; a random 128-bit id (never written twice,
+//                            so a pack is deleted only by a decision about that very pack)
+//   packs/index/<sha256>     gzip'd JSON lines {"k": pack id, "s": sha1, "o": offset, "n": size}
 //                            for the packs one writer wrote; named by the SHA-256 of its bytes
 // A pack is written before the index that lists it, and an index before any backup that counts on it, so
 // a killed writer leaves at worst packs no index lists (the sweep frees them after the grace period).
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -21,7 +22,7 @@ import { BackupObjectMissing, type BackupStore } from './backup-store.ts';
 /** Where a project's content objects live in every store (standalone files, packs and pack indexes). */
 export const contentPrefix = (projectId: string) => `${projectId}/files`;
 const packsPrefix = (projectId: string) => `${contentPrefix(projectId)}/packs`;
-export const packKey = (projectId: string, sha256: string) => `${packsPrefix(projectId)}/${sha256.slice(0, 2)}/${sha256}`;
+export const packKey = (projectId: string, id: string) => `${packsPrefix(projectId)}/${id.slice(0, 2)}/${id}`;
 export const packIndexKey = (projectId: string, sha256: string) => `${packsPrefix(projectId)}/index/${sha256}`;
 
 /** A pack is sealed once it holds this much. */
@@ -33,6 +34,10 @@ const PACK_READ_MAX = PACK_TARGET + PACK_FILE_MAX + (1 << 20);
 
 const SHA1 = /^[0-9a-f]{40}$/;
 const SHA256 = /^[0-9a-f]{64}$/;
+const PACK_ID = /^[0-9a-f]{32}$/;
+/** A pack index is small (a line per file of ~16 MiB packs); a bigger one, or one that unzips to more, is refused. */
+const INDEX_READ_MAX = 32 << 20;
+const INDEX_TEXT_MAX = 256 << 20;
 
 /** Where one file's bytes are: a slice of a pack, or an object of its own. */
 export interface Location {
@@ -46,7 +51,7 @@ export interface Location {
 
 interface PackInfo {
   key: string;
-  sha256: string;
+  id: string;
   /** Plain size (what get() returns). */
   bytes: number;
   modified: Date;
@@ -76,7 +81,7 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
   const packsAt = `${packsPrefix(projectId)}/`;
   const indexAt = `${packsPrefix(projectId)}/index/`;
   const standalone = new Map<string, { bytes: number; modified: Date }>();
-  const present = new Map<string, { bytes: number; modified: Date; sha256: string }>();
+  const present = new Map<string, { bytes: number; modified: Date; id: string }>();
   const indexKeys: { key: string; modified: Date; sha256: string }[] = [];
   const plain = (stored: number) => store.plainSize?.(stored) ?? stored;
   for await (const o of store.walk(contentPrefix(projectId))) {
@@ -85,8 +90,8 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
       const sha256 = o.key.slice(indexAt.length);
       if (SHA256.test(sha256)) indexKeys.push({ key: o.key, modified: o.modified, sha256 });
     } else if (o.key.startsWith(packsAt)) {
-      const sha256 = o.key.slice(o.key.lastIndexOf('/') + 1);
-      if (SHA256.test(sha256) && o.key === packKey(projectId, sha256)) present.set(o.key, { bytes: plain(o.bytes), modified: o.modified, sha256 });
+      const id = o.key.slice(o.key.lastIndexOf('/') + 1);
+      if (PACK_ID.test(id) && o.key === packKey(projectId, id)) present.set(o.key, { bytes: plain(o.bytes), modified: o.modified, id });
     } else standalone.set(o.key, { bytes: o.bytes, modified: o.modified });
   }
   const packs = new Map<string, PackInfo>();
@@ -96,7 +101,7 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
   const read = async (ix: (typeof indexKeys)[number]) => {
     let lines: PackIndexLine[];
     try {
-      lines = parsePackIndex(await readWhole(store, ix.key, 256 << 20, signal), ix.sha256);
+      lines = parsePackIndex(await readWhole(store, ix.key, INDEX_READ_MAX, signal), ix.sha256);
     } catch (err) {
       if (signal?.aborted) throw err;
       // Deleted by a sweep of another control plane since the walk: nothing to read.
@@ -112,7 +117,7 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
       // A line past the end of its pack (a pack cut short) locates nothing: the file is missing.
       if (!p || l.o + l.n > p.bytes) continue;
       let info = packs.get(key);
-      if (!info) packs.set(key, (info = { key, sha256: l.k, bytes: p.bytes, modified: p.modified, entries: [] }));
+      if (!info) packs.set(key, (info = { key, id: l.k, bytes: p.bytes, modified: p.modified, entries: [] }));
       info.entries.push({ s: l.s, o: l.o, n: l.n });
     }
     indexes.set(ix.key, { packs: listed, modified: ix.modified });
@@ -121,8 +126,10 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
   await Promise.all(Array.from({ length: 8 }, async () => {
     while (next < indexKeys.length) await read(indexKeys[next++]!);
   }));
-  // Two indexes may list one pack (a repack that wrote the same bytes again): its entries once.
-  for (const info of packs.values()) {
+  // Two indexes may list one pack: its entries once. A file in two packs (two writers at once, or a repack
+  // killed before it removed the old pack) is located in the newest: the same choice on every reader.
+  const newestFirst = [...packs.values()].sort((a, b) => b.modified.getTime() - a.modified.getTime() || (a.key < b.key ? -1 : 1));
+  for (const info of newestFirst) {
     const seen = new Set<string>();
     info.entries = info.entries.filter((e) => {
       const k = `${e.s}:${e.o}`;
@@ -159,10 +166,16 @@ function parsePackIndex(gz: Buffer, sha256: string): PackIndexLine[] {
   const got = createHash('sha256').update(gz).digest('hex');
   if (got !== sha256) throw new Error(`the pack index ${sha256} is damaged: its SHA-256 is ${got}`);
   const out: PackIndexLine[] = [];
-  for (const line of gunzipSync(gz).toString('utf8').split('\n')) {
+  let text: string;
+  try {
+    text = gunzipSync(gz, { maxOutputLength: INDEX_TEXT_MAX }).toString('utf8');
+  } catch (err) {
+    throw new Error(`the pack index ${sha256} cannot be unpacked (${(err as Error).message})`);
+  }
+  for (const line of text.split('\n')) {
     if (!line) continue;
     const l = JSON.parse(line) as PackIndexLine;
-    if (typeof l.k !== 'string' || !SHA256.test(l.k) || typeof l.s !== 'string' || !SHA1.test(l.s) || !Number.isSafeInteger(l.o) || l.o < 0 || !Number.isSafeInteger(l.n) || l.n < 0) {
+    if (typeof l.k !== 'string' || !PACK_ID.test(l.k) || typeof l.s !== 'string' || !SHA1.test(l.s) || !Number.isSafeInteger(l.o) || l.o < 0 || !Number.isSafeInteger(l.n) || l.n < 0) {
       throw new Error(`the pack index ${sha256} has an invalid line: ${line.slice(0, 200)}`);
     }
     out.push({ k: l.k, s: l.s, o: l.o, n: l.n });
@@ -193,6 +206,43 @@ export function sliceProblem(pack: Buffer, e: { s: string; o: number; n: number 
   if (e.o + e.n > pack.length) return `its pack has ${pack.length} bytes, the file would end at ${e.o + e.n}`;
   const got = createHash('sha1').update(pack.subarray(e.o, e.o + e.n)).digest('hex');
   return got === e.s ? null : `its bytes in the pack have the SHA-1 ${got}, the index says ${e.s}`;
+}
+
+/**
+ * The bytes of some files of one pack, each checked by its SHA-1: a Buffer, or what is wrong with it.
+ * When the pack is gone (a sweep rewrote it since the caller's map was read: its files are in a new
+ * pack), a fresh map says where they are now and they are read from there.
+ */
+export async function takeFromPack(store: BackupStore, projectId: string, key: string, files: { s: string; o: number; n: number }[], signal?: AbortSignal): Promise<(Buffer | string)[]> {
+  let data: Buffer;
+  try {
+    data = await readPack(store, key, signal);
+  } catch (err) {
+    if (!(err instanceof BackupObjectMissing)) throw err;
+    const fresh = await contentMap(store, projectId, signal);
+    const read = new Map<string, Buffer | null>();
+    const out: (Buffer | string)[] = [];
+    for (const f of files) {
+      const at = fresh.locate(f.s);
+      if (!at || at.key === key || at.n !== f.n) {
+        out.push(`its pack ${key} is missing`);
+        continue;
+      }
+      if (!read.has(at.key)) {
+        try {
+          read.set(at.key, at.pack ? await readPack(store, at.key, signal) : await readWhole(store, at.key, PACK_FILE_MAX, signal));
+        } catch (e2) {
+          if (!(e2 instanceof BackupObjectMissing)) throw e2;
+          read.set(at.key, null);
+        }
+      }
+      const buf = read.get(at.key);
+      const slice = { s: f.s, o: at.pack ? at.offset : 0, n: f.n };
+      out.push(!buf ? `its pack ${key} is missing` : (sliceProblem(buf, slice) ?? buf.subarray(slice.o, slice.o + slice.n)));
+    }
+    return out;
+  }
+  return files.map((f) => sliceProblem(data, f) ?? data.subarray(f.o, f.o + f.n));
 }
 
 // ---- writing --------------------------------------------------------------------------------------
@@ -241,14 +291,14 @@ export class PackWriter {
     this.openEntries = [];
     while (this.running.size >= this.parallel) await Promise.race(this.running);
     if (this.failure) throw this.failure;
-    const sha256 = createHash('sha256').update(data).digest('hex');
-    const key = packKey(this.projectId, sha256);
+    const id = randomBytes(16).toString('hex');
+    const key = packKey(this.projectId, id);
     const job = putOnce(this.store, key, () => Readable.from([data]), this.signal)
       .then(() => {
         this.written.add(key);
         this.packs++;
         this.bytes += data.length;
-        for (const e of entries) this.lines.push({ k: sha256, ...e });
+        for (const e of entries) this.lines.push({ k: id, ...e });
       })
       .catch((err) => {
         this.failure ??= err;
@@ -256,6 +306,9 @@ export class PackWriter {
       .finally(() => this.running.delete(job));
     this.running.add(job);
   }
+
+  /** The key of the index this writer wrote (finish). */
+  indexKey: string | undefined;
 
   /** Seals and uploads what is left, writes the index of this writer's packs; returns the files packed. */
   async finish(): Promise<number> {
@@ -265,7 +318,8 @@ export class PackWriter {
     if (!this.lines.length) return 0;
     const gz = gzipSync(Buffer.from(this.lines.map((l) => `${JSON.stringify(l)}\n`).join('')));
     const sha256 = createHash('sha256').update(gz).digest('hex');
-    await putOnce(this.store, packIndexKey(this.projectId, sha256), () => Readable.from([gz]), this.signal);
+    this.indexKey = packIndexKey(this.projectId, sha256);
+    await putOnce(this.store, this.indexKey, () => Readable.from([gz]), this.signal);
     return this.lines.length;
   }
 

@@ -6,7 +6,7 @@ import type { BackupManifest } from '../../contract/index.ts';
 import { createHash } from 'node:crypto';
 import { hashing, type BackupStore } from './backup-store.ts';
 import { isObjects, readIndex } from './filestore-objects.ts';
-import { contentMap, PACK_FILE_MAX, PackWriter, readPack, readWhole, sliceProblem, type Location } from './filestore-packs.ts';
+import { contentMap, PACK_FILE_MAX, PackWriter, readWhole, takeFromPack, type Location } from './filestore-packs.ts';
 
 /** What a copied object must hash to. */
 interface Expect {
@@ -68,11 +68,11 @@ export async function replicateContents(from: BackupStore, to: BackupStore, proj
   const writer = new PackWriter(to, projectId, signal ?? new AbortController().signal);
   try {
     for (const [key, list] of byPack) {
-      const data = await readPack(from, key, signal);
-      for (const { s, at } of list) {
-        const problem = sliceProblem(data, { s, o: at.offset, n: at.n });
-        if (problem) throw new Error(`${what(s)}: ${problem}`);
-        await writer.add(s, Buffer.from(data.subarray(at.offset, at.offset + at.n)));
+      const got = await takeFromPack(from, projectId, key, list.map(({ s, at }) => ({ s, o: at.offset, n: at.n })), signal);
+      for (const [i, { s }] of list.entries()) {
+        const b = got[i]!;
+        if (typeof b === 'string') throw new Error(`${what(s)}: ${b}`);
+        await writer.add(s, Buffer.from(b));
       }
     }
     for (const { s, at } of own) {

@@ -176,6 +176,9 @@ export const cloneExecutor = defineExecutor({
       // Named for the environment (a UUID: unique even among control planes sharing a machine) and the run, so a killed attempt's is found.
       const listDir = await runTempDir(`odooops-clone-${env.id}-${run.id}-`);
       let written;
+      // Files copied in from another store are in no recorded backup until the clone's row is written:
+      // the content lock (shared) keeps the project's sweep off them until then.
+      let holding: (() => Promise<void>) | null = null;
       try {
         // The clone's filestore is content objects like a backup's: the kept files of production are
         // mostly in the project's store already (its backups put them there), so little is uploaded.
@@ -192,6 +195,7 @@ export const cloneExecutor = defineExecutor({
             // A backup in another store than the project's (the project moved, or its primary lost it and
             // the copy verified): the kept files' objects are copied over first, each checked by its SHA-1.
             if (fromStore!.name !== backups.store.name) {
+              holding = await backups.holdContent();
               await replicateContents(fromStore!, backups.store, env.project_id, known, signal);
             }
           } else if (stored && keptFiles.length) {
@@ -225,6 +229,7 @@ export const cloneExecutor = defineExecutor({
           log: (l) => log(l), signal,
         });
       } finally {
+        await holding?.();
         // The server's own scratch (root may own what it wrote there): removed by the server.
         await rm(listDir, { recursive: true, force: true });
       }

@@ -130,7 +130,7 @@ async function sweep(projectId: string, backups: BackupCatalog, log: (l: string,
       // The backups this store holds: their indexes are read from it (another store's backups list objects this one may lack).
       const here = kept.filter((b) => (b.stores ?? ['default']).includes(store.name));
       const r = await sweepContent({ store, projectId, kept: here.map((b) => b.manifest), log: (l) => void log(l), signal });
-      await log(`filestore objects${where}: ${r.deleted} no kept backup lists deleted (${mib(r.freedBytes)} freed), ${r.kept} kept${r.young ? `, ${r.young} younger than the grace period left` : ''}`);
+      await log(`filestore objects${where}: ${r.deleted} no kept backup needs deleted${r.repacked ? ` (${r.repacked} of them packs rewritten with what is still needed)` : ''} (${mib(r.freedBytes)} freed), ${r.kept} kept${r.young ? `, ${r.young} younger than the grace period left` : ''}`);
       results.push(r);
     } catch (err) {
       await log(`filestore objects${where}: not swept: ${(err as Error).message}`, 'stderr');
@@ -139,5 +139,5 @@ async function sweep(projectId: string, backups: BackupCatalog, log: (l: string,
     }
   }
   if (!results.length) return null;
-  return results.reduce((a, r) => ({ kept: a.kept + r.kept, deleted: a.deleted + r.deleted, freedBytes: a.freedBytes + r.freedBytes, young: a.young + r.young }));
+  return results.reduce((a, r) => ({ kept: a.kept + r.kept, deleted: a.deleted + r.deleted, freedBytes: a.freedBytes + r.freedBytes, young: a.young + r.young, repacked: (a.repacked ?? 0) + (r.repacked ?? 0) }));
 }
