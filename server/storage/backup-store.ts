@@ -15,6 +15,10 @@ export interface StoredPart {
   sha256: string;
 }
 
+export interface PutOptions {
+  digest?: boolean;
+}
+
 /** One object found by walk(). */
 export interface StoredObject {
   key: string;
@@ -28,7 +32,8 @@ export interface BackupStore {
   readonly name: string;
   /** How the backups table names this store's objects: `<scheme>:<root>/<key>`. */
   locationOf(key: string): string;
-  put(key: string, data: Readable, signal?: AbortSignal): Promise<StoredPart>;
+  /** With `digest: false` the SHA-256 is not computed (sha256 is ''): for objects checked otherwise (packs: each file by its SHA-1). */
+  put(key: string, data: Readable, signal?: AbortSignal, opts?: PutOptions): Promise<StoredPart>;
   /** Rejects with BackupObjectMissing when the object is not there. */
   get(key: string): Promise<Readable>;
   /** Whether the object is there, without reading it (S3: a HEAD): checked before a download starts. */
@@ -99,8 +104,9 @@ export interface Digested {
  * Counts bytes and hashes what streams through (SHA-256 unless told). With `check`, the stream fails at
  * its end when `check` returns an error for what it saw: a put it feeds then fails and leaves nothing.
  */
-export function hashing(o: { algorithm?: 'sha256' | 'sha1'; check?: (got: Digested) => Error | null } = {}): Transform & { result(): StoredPart; digested(): Digested } {
-  const hash = createHash(o.algorithm ?? 'sha256');
+export function hashing(o: { algorithm?: 'sha256' | 'sha1' | 'none'; check?: (got: Digested) => Error | null } = {}): Transform & { result(): StoredPart; digested(): Digested } {
+  // 'none': counts only (a put told not to digest).
+  const hash = o.algorithm === 'none' ? { update: () => {}, digest: () => '' } : createHash(o.algorithm ?? 'sha256');
   let bytes = 0;
   let digest: string | undefined;
   const digested = () => ({ bytes, digest: (digest ??= hash.digest('hex')) });
@@ -145,13 +151,13 @@ export class LocalBackupStore implements BackupStore {
     return `file:${this.path(key)}`;
   }
 
-  async put(key: string, data: Readable, signal?: AbortSignal): Promise<StoredPart> {
+  async put(key: string, data: Readable, signal?: AbortSignal, opts: PutOptions = {}): Promise<StoredPart> {
     const path = this.path(key);
     await mkdir(dirname(path), { recursive: true });
     // Its own temporary name: two writers of one object (two backups storing the same new file) never
     // remove or rename each other's half-written file.
     const tmp = `${path}.${randomBytes(6).toString('hex')}.partial`;
-    const h = hashing();
+    const h = hashing({ algorithm: opts.digest === false ? 'none' : 'sha256' });
     try {
       await pipeline(data, h, createWriteStream(tmp, { flags: 'wx' }), { signal });
       await rename(tmp, path);

@@ -45,7 +45,7 @@
 // without it.
 import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
 import { Readable, Transform, pipeline, type TransformCallback } from 'node:stream';
-import { contentKeyOf, hashing, type BackupStore, type StoredObject, type StoredPart } from './backup-store.ts';
+import { contentKeyOf, hashing, type BackupStore, type PutOptions, type StoredObject, type StoredPart } from './backup-store.ts';
 import { InfraError } from '../infra/registry.ts';
 
 const MAGIC = Buffer.from('ODOOOPS-ENC\x01', 'latin1');
@@ -380,12 +380,12 @@ export class EncryptedStore implements BackupStore {
   }
 
   /** Size and SHA-256 of the plaintext: what manifests record and what verify compares after decrypting. */
-  async put(key: string, data: Readable, signal?: AbortSignal): Promise<StoredPart> {
-    const h = hashing();
+  async put(key: string, data: Readable, signal?: AbortSignal, opts: PutOptions = {}): Promise<StoredPart> {
+    const h = hashing({ algorithm: opts.digest === false ? 'none' : 'sha256' });
     // The inner put reports any failure (the source's, the encryption's, its own) and cleans up after it.
     const encrypted = pipeline(data, h, encryptStream(this.key, key), () => {});
     try {
-      await this.inner.put(key, encrypted, signal);
+      await this.inner.put(key, encrypted, signal, { digest: false });
     } catch (err) {
       // An inner put that failed before reading (an invalid key) would leave the source open for ever.
       encrypted.destroy(err as Error);

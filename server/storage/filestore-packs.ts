@@ -17,7 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { BackupObjectMissing, type BackupStore } from './backup-store.ts';
+import { BackupObjectMissing, type BackupStore, type PutOptions } from './backup-store.ts';
 
 /** Where a project's content objects live in every store (standalone files, packs and pack indexes). */
 export const contentPrefix = (projectId: string) => `${projectId}/files`;
@@ -26,7 +26,8 @@ export const packKey = (projectId: string, id: string) => `${packsPrefix(project
 export const packIndexKey = (projectId: string, sha256: string) => `${packsPrefix(projectId)}/index/${sha256}`;
 
 /** A pack is sealed once it holds this much. */
-export const PACK_TARGET = 16 << 20;
+// (Under the S3 store's 16 MiB part size with the encryption's overhead: a pack is one PUT, not a multipart upload.)
+export const PACK_TARGET = 15 << 20;
 /** Files up to this size go into packs; bigger ones stay one object each (they are requests enough on their own). */
 export const PACK_FILE_MAX = 4 << 20;
 /** No pack read is bigger than this (a pack is at most PACK_TARGET + PACK_FILE_MAX): a bigger object is refused, not read into memory. */
@@ -293,7 +294,8 @@ export class PackWriter {
     if (this.failure) throw this.failure;
     const id = randomBytes(16).toString('hex');
     const key = packKey(this.projectId, id);
-    const job = putOnce(this.store, key, () => Readable.from([data]), this.signal)
+    // Not digested: a pack is checked file by file (SHA-1) and, encrypted, by its tags.
+    const job = putOnce(this.store, key, () => Readable.from([data]), this.signal, { digest: false })
       .then(() => {
         this.written.add(key);
         this.packs++;
@@ -333,10 +335,10 @@ export class PackWriter {
  * One object's put. Another writer (another environment, another worker) may be putting the same
  * object (content-named) at this moment: its put winning is not a failure, the object is there.
  */
-export async function putOnce(store: BackupStore, key: string, body: () => Readable, signal: AbortSignal): Promise<void> {
+export async function putOnce(store: BackupStore, key: string, body: () => Readable, signal: AbortSignal, opts?: PutOptions): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await store.put(key, body(), signal);
+      await store.put(key, body(), signal, opts);
       return;
     } catch (err) {
       signal.throwIfAborted();

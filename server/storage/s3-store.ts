@@ -18,7 +18,7 @@ import {
   type GetObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { BackupObjectMissing, checkKey, contentKeyOf, hashing, type BackupStore, type StoredObject, type StoredPart } from './backup-store.ts';
+import { BackupObjectMissing, checkKey, contentKeyOf, hashing, type BackupStore, type PutOptions, type StoredObject, type StoredPart } from './backup-store.ts';
 
 export interface S3StoreConfig {
   /** The registry's name for the store. */
@@ -123,10 +123,10 @@ export class S3BackupStore implements BackupStore {
     return `s3:${this.name}/${key}`;
   }
 
-  async put(key: string, data: Readable, signal?: AbortSignal): Promise<StoredPart> {
+  async put(key: string, data: Readable, signal?: AbortSignal, opts: PutOptions = {}): Promise<StoredPart> {
     const Key = this.#key(key);
     signal?.throwIfAborted();
-    const h = hashing();
+    const h = hashing({ algorithm: opts.digest === false ? 'none' : 'sha256' });
     // The source's own error (or the abort) is what the caller must see, not the upload's echo of it.
     let sourceError: unknown;
     pipeline(data, h, (err) => {

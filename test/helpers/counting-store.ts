@@ -1,7 +1,7 @@
 // A real backup store with its reads counted: every call goes to the wrapped store (local, S3,
 // encrypted), and get() also counts the key, so a test can tell how often a run read an object.
 import type { Readable } from 'node:stream';
-import type { BackupStore, StoredObject, StoredPart } from '../../server/storage/backup-store.ts';
+import type { BackupStore, PutOptions, StoredObject, StoredPart } from '../../server/storage/backup-store.ts';
 
 export class CountingStore implements BackupStore {
   readonly inner: BackupStore;
@@ -32,8 +32,8 @@ export class CountingStore implements BackupStore {
     return this.inner.locationOf(key);
   }
 
-  put(key: string, data: Readable, signal?: AbortSignal): Promise<StoredPart> {
-    return this.inner.put(key, data, signal);
+  put(key: string, data: Readable, signal?: AbortSignal, opts?: PutOptions): Promise<StoredPart> {
+    return this.inner.put(key, data, signal, opts);
   }
 
   get(key: string): Promise<Readable> {
