@@ -148,7 +148,8 @@ try {
 
   // Each run's parts, from its log: a backup writes its dump and its filestore at once (the filestore part
   // starts where the executor lists the filestore, after inspecting the database); a restore verifies,
-  // restores the database, then writes the filestore beside the current one, then switches.
+  // restores the database and writes the filestore beside the current one at once, switches, then
+  // removes the previous database and filestore (which the raw restore has none of).
   const backupParts = (lines: Awaited<ReturnType<typeof runLog>>) => ({
     dump: span(lines, /^pg_dump -Fc /, /^dump: /),
     files: span(lines, /^Odoo .* modules; PostgreSQL /, /^filestore: /),
@@ -159,8 +160,10 @@ try {
   const pr = {
     verify: span(rl, null, /^verified/),
     dump: span(rl, /^pg_restore into /, /^database restored/),
-    files: span(rl, /^database restored/, /^filestore unpacked/),
-    switch: span(rl, /^filestore unpacked/, /^restored backup /),
+    files: span(rl, /^unpacking the filestore/, /^filestore unpacked/),
+    both: span(rl, /^(pg_restore into|unpacking the filestore)/, /^(database restored|filestore unpacked)/),
+    switch: span(rl, /^(database restored|filestore unpacked)/, /^switched: /),
+    cleanup: span(rl, /^switched: /, /^restored backup /),
   };
   const s1 = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(1)} s`);
   const ratio = (a: number | null, b: number | null) => (a === null || b === null || b === 0 ? 'n/a' : (a / b).toFixed(2));
@@ -176,7 +179,8 @@ try {
   console.log(`  dump part ${s1(p2.dump)}, filestore part ${s1(p2.files)}: ratio to the first's filestore part ${ratio(p2.files, p1.files)} (aim <= 0.10)`);
   console.log(`raw: download + pg_restore -j2 + untar:     ${rawRestore.toFixed(1)} s   (at once: download of the dump ${dlDump!.toFixed(1)} s, of the tar ${dlFiles!.toFixed(1)} s; then at once: pg_restore ${rawPgRestore.toFixed(1)} s, untar ${rawUntar.toFixed(1)} s)`);
   console.log(`OdooOps restore (verify, decrypt, rebuild): ${r.seconds.toFixed(1)} s   ratio ${ratio(r.seconds, rawRestore)}`);
-  console.log(`  verify ${s1(pr.verify)}, dump part (pg_restore) ${s1(pr.dump)}, filestore part ${s1(pr.files)}, switch ${s1(pr.switch)}`);
+  console.log(`  verify ${s1(pr.verify)}; then at once: dump part (pg_restore) ${s1(pr.dump)}, filestore part ${s1(pr.files)} (both ${s1(pr.both)}); switch ${s1(pr.switch)}; removing the previous database and filestore ${s1(pr.cleanup)}`);
+  console.log(`  restore up to the switch (what the raw restore measures): ${s1(r.seconds - (pr.cleanup ?? 0))}   ratio ${ratio(r.seconds - (pr.cleanup ?? 0), rawRestore)}`);
   console.log('\nfirst backup:');
   await phases(f, b1.id, /pg_dump|dump:|filestore|backup |upload|objects/);
   console.log('second backup:');
