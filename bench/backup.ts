@@ -162,7 +162,7 @@ try {
     dump: span(rl, /^pg_restore into /, /^database restored/),
     files: span(rl, /^unpacking the filestore/, /^filestore unpacked/),
     both: span(rl, /^(pg_restore into|unpacking the filestore)/, /^(database restored|filestore unpacked)/),
-    switch: span(rl, /^(database restored|filestore unpacked)/, /^switched: /),
+    switch: span(rl, /^filestore unpacked/, /^switched: /),
     cleanup: span(rl, /^switched: /, /^restored backup /),
   };
   const s1 = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(1)} s`);

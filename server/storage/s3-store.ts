@@ -33,7 +33,7 @@ export interface S3StoreConfig {
   forcePathStyle?: boolean;
   accessKeyId: string;
   secretAccessKey: string;
-  /** Send SHA-256 checksums the service verifies (AWS, R2...); default true. */
+  /** Send CRC32 checksums the service verifies for each request (AWS, R2...; the SDK's default algorithm); default true. */
   checksums?: boolean;
   /** Multipart part size (>= 5 MiB), default 16 MiB. */
   partSizeBytes?: number;
@@ -137,7 +137,7 @@ export class S3BackupStore implements BackupStore {
     if (signal) addAbortSignal(signal, h);
     const upload = new Upload({
       client: this.#client,
-      params: { Bucket: this.#bucket, Key, Body: h, ...(this.#checksums ? { ChecksumAlgorithm: 'SHA256' as const } : {}) },
+      params: { Bucket: this.#bucket, Key, Body: h, ...(this.#checksums ? { ChecksumAlgorithm: 'CRC32' as const } : {}) },
       partSize: this.#partSize,
       queueSize: this.#queueSize,
       // This store aborts the upload itself, so it can wait for the abort and keep the first error.
