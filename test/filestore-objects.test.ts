@@ -295,6 +295,40 @@ test('a repack killed half-way (before its index, or before the old pack went) l
   }
 });
 
+test('many pack indexes (one per backup) are merged into one by the sweep; a merge killed half-way loses nothing', async () => {
+  const s = setup(20);
+  try {
+    const m = (f: C.ObjectsFilestore) => ({ filestore: f }) as C.BackupManifest;
+    const backups: C.ObjectsFilestore[] = [];
+    for (let i = 0; i < 11; i++) {
+      const data = randomBytes(4000 + i);
+      const h = sha1(data);
+      mkdirSync(join(s.fs, h.slice(0, 2)), { recursive: true });
+      writeFileSync(join(s.fs, h.slice(0, 2), h), data);
+      backups.push(await s.write(`${PROJECT}/env/b${i}`));
+    }
+    assert.equal((await contentMap(s.store, PROJECT)).indexes.size, 11, 'one pack index per backup');
+    const whole = await fingerprintDir(s.fs);
+    const later = new Date(Date.now() + 2 * 3600_000);
+    // Killed after the merged index, before the old ones went: every file is still found.
+    const broken = Object.assign(Object.create(s.store) as LocalBackupStore, {
+      delete: (key: string) => (/\/packs\/index\//.test(key) ? Promise.reject(new Error('killed')) : s.store.delete(key)),
+    });
+    await assert.rejects(sweepContent({ store: broken, projectId: PROJECT, kept: backups.map(m), log: () => {}, now: later }), /killed/);
+    assert.deepEqual(await tarFiles(await filestoreTar(s.store, PROJECT, backups.at(-1)!)), whole);
+    const lines: string[] = [];
+    await sweepContent({ store: s.store, projectId: PROJECT, kept: backups.map(m), log: (l) => lines.push(l), now: later });
+    assert.ok(lines.some((l) => /filestore: 1[12] pack indexes merged into one/.test(l)), lines.join('\n'));
+    const map = await contentMap(s.store, PROJECT);
+    assert.equal(map.indexes.size, 1);
+    assert.equal(map.unindexed.size, 0, 'every pack is listed by the merged index');
+    for (const b of backups) assert.equal((await verifyFilestoreObjects(s.store, PROJECT, b)).damaged.length, 0);
+    assert.deepEqual(await tarFiles(await filestoreTar(s.store, PROJECT, backups.at(-1)!)), whole);
+  } finally {
+    s.close();
+  }
+});
+
 test('dev pull unpacking: every file checked against the index; a file it does not list, or a changed one, is refused', async () => {
   const s = setup(20);
   try {

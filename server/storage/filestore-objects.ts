@@ -18,7 +18,7 @@ import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import type { BackupManifest, ObjectsFilestore } from '../../contract/index.ts';
 import { BackupObjectMissing, hashing, type BackupStore } from './backup-store.ts';
-import { contentMap, contentPrefix, PACK_FILE_MAX, PackWriter, putOnce, takeFromPack, type ContentMap, type Location } from './filestore-packs.ts';
+import { contentMap, contentPrefix, mergePackIndexes, PACK_FILE_MAX, PackWriter, putOnce, takeFromPack, type ContentMap, type Location } from './filestore-packs.ts';
 import { spawnTool, withTool } from '../odoo/pg-tools.ts';
 
 export { contentMap, contentPrefix };
@@ -755,6 +755,9 @@ export async function sweepContent(o: {
     const left = [...ix.packs].some((k) => !gone.has(k) && (map.packs.has(k) || map.unindexed.has(k)));
     if (!left && old(ix.modified)) await drop(key, 0);
   }
+  // Many pack indexes (one per backup) merged into one: fewer reads for every reader after this.
+  const merged = await mergePackIndexes(store, projectId, signal);
+  if (merged) o.log(`filestore: ${merged} pack indexes merged into one`);
   // Files stored on their own.
   const wanted = new Set([...marked].map((s) => store.contentKey(projectId, s)));
   for (const [key, obj] of map.standalone) {

@@ -318,10 +318,7 @@ export class PackWriter {
     await Promise.all(this.running);
     if (this.failure) throw this.failure;
     if (!this.lines.length) return 0;
-    const gz = gzipSync(Buffer.from(this.lines.map((l) => `${JSON.stringify(l)}\n`).join('')));
-    const sha256 = createHash('sha256').update(gz).digest('hex');
-    this.indexKey = packIndexKey(this.projectId, sha256);
-    await putOnce(this.store, this.indexKey, () => Readable.from([gz]), this.signal);
+    this.indexKey = await writePackIndex(this.store, this.projectId, this.lines, this.signal);
     return this.lines.length;
   }
 
@@ -329,6 +326,40 @@ export class PackWriter {
   async settle(): Promise<void> {
     await Promise.allSettled(this.running);
   }
+}
+
+/** Writes a pack index listing `lines`; returns its key. */
+async function writePackIndex(store: BackupStore, projectId: string, lines: PackIndexLine[], signal: AbortSignal): Promise<string> {
+  const gz = gzipSync(Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join('')));
+  const key = packIndexKey(projectId, createHash('sha256').update(gz).digest('hex'));
+  await putOnce(store, key, () => Readable.from([gz]), signal);
+  return key;
+}
+
+/** Pack indexes a sweep leaves as they are; above this many it merges them into one. */
+export const MERGE_INDEXES_ABOVE = 8;
+
+/**
+ * Merges the store's pack indexes into one, when there are more than MERGE_INDEXES_ABOVE (every backup,
+ * copy and repack writes one, and every reader reads them all). The merged index lists every pack the
+ * store holds that a readable index lists, and is written before the old indexes go, so a sweep killed
+ * in between leaves two listings of the same packs, not a pack without one. Returns the indexes removed.
+ * Called with the project's content lock held exclusive (retention's sweep).
+ */
+export async function mergePackIndexes(store: BackupStore, projectId: string, signal: AbortSignal): Promise<number> {
+  const map = await contentMap(store, projectId, signal);
+  if (map.indexes.size <= MERGE_INDEXES_ABOVE || map.unreadable.length) return 0;
+  const lines: PackIndexLine[] = [];
+  for (const p of map.packs.values()) for (const e of p.entries) lines.push({ k: p.id, s: e.s, o: e.o, n: e.n });
+  const merged = lines.length ? await writePackIndex(store, projectId, lines, signal) : null;
+  let removed = 0;
+  for (const key of map.indexes.keys()) {
+    if (key === merged) continue;
+    signal.throwIfAborted();
+    await store.delete(key);
+    removed++;
+  }
+  return removed;
 }
 
 /**
