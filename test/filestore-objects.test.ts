@@ -329,45 +329,6 @@ test('many pack indexes (one per backup) are merged into one by the sweep; a mer
   }
 });
 
-test('a file verify finds damaged in a pack is set aside: the next backup stores it again, and both backups then verify clean', async () => {
-  const s = setup(30);
-  try {
-    const first = await s.write(`${PROJECT}/env/b1`);
-    const index = await readIndex(s.store, first);
-    const victim = index.find((e) => /^[0-9a-f]{2}\//.test(e.p) && e.n < 4 << 20)!;
-    const big = index.find((e) => e.n > 4 << 20)!;
-    for (const e of [victim, big]) {
-      const at = await onDisk(s.store, e.s);
-      const bytes = readFileSync(at.path);
-      bytes[at.offset + (e.n >> 1)]! ^= 1;
-      writeFileSync(at.path, bytes);
-    }
-    // Without setting aside, a backup written now would count on the damaged bytes (the file is "there").
-    const v = await verifyFilestoreObjects(s.store, PROJECT, first, { setAside: true });
-    assert.deepEqual(v.damaged.map((d) => d.p).sort(), [victim.p, big.p].sort());
-    assert.equal(v.setAside, 2);
-    const map = await contentMap(s.store, PROJECT);
-    assert.equal(map.locate(victim.s), undefined, 'the pack is no longer taken to hold it');
-    assert.equal(map.locate(big.s), undefined, 'the damaged object of its own is gone');
-    assert.equal(map.damaged.size, 1);
-    const second = await s.write(`${PROJECT}/env/b2`);
-    assert.equal(second.uploaded.files, 2, 'the two damaged files are stored again from the filestore');
-    for (const b of [first, second]) assert.deepEqual((await verifyFilestoreObjects(s.store, PROJECT, b)).damaged, [], 'healed');
-    assert.deepEqual(await tarFiles(await filestoreTar(s.store, PROJECT, first)), await fingerprintDir(s.fs));
-    // The mark stays while its pack does (the pack's other files are still needed), and goes with it.
-    const later = new Date(Date.now() + 2 * 3600_000);
-    await sweepContent({ store: s.store, projectId: PROJECT, kept: [{ filestore: second } as C.BackupManifest], log: () => {}, now: later });
-    assert.equal((await contentMap(s.store, PROJECT)).damaged.size, 1);
-    assert.deepEqual((await verifyFilestoreObjects(s.store, PROJECT, second)).damaged, []);
-    const r = await sweepContent({ store: s.store, projectId: PROJECT, kept: [], log: () => {}, now: later });
-    const after = await contentMap(s.store, PROJECT);
-    assert.deepEqual([after.packs.size, after.damaged.size, after.standalone.size], [0, 0, 0], 'nothing kept: packs, marks and objects all swept');
-    assert.ok(r.deleted >= 3);
-  } finally {
-    s.close();
-  }
-});
-
 test('dev pull unpacking: every file checked against the index; a file it does not list, or a changed one, is refused', async () => {
   const s = setup(20);
   try {

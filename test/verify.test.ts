@@ -190,14 +190,8 @@ test('one flipped byte in a filestore file object fails the verify, naming the f
     assert.match(run.error!, new RegExp(`failed verification: the filestore file ${path.replace(/[.]/g, '\\.')} in the store "default": its bytes in the pack have the SHA-1 `));
     assert.doesNotMatch(run.error!, /dump\.pgc|manifest\.json/, 'only the damaged file is named');
     assert.match(await p.logText(runId), /filestore files: 1 of \d+ DAMAGED or missing/);
-    assert.match(await p.logText(runId), /filestore files: 1 damaged one\(s\) set aside in the store "default": the next backup stores them again/);
-    // Set aside, the damaged bytes (still damaged) are no longer counted on: the next backup stores the
-    // file again, and the backup verify found damaged reads that copy (it verifies again).
-    await backup();
-    const again = await cli(['backup', 'verify', id]);
-    assert.equal(again.code, 0, `${again.stdout}\n${again.stderr}`);
   } finally {
     bytes[offset]! ^= 0x01;
-    writeFileSync(object, bytes);
+    writeFileSync(object, bytes); // shared by later backups of the project
   }
 });

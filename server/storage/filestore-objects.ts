@@ -18,7 +18,7 @@ import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import type { BackupManifest, ObjectsFilestore } from '../../contract/index.ts';
 import { BackupObjectMissing, hashing, type BackupStore } from './backup-store.ts';
-import { contentMap, contentPrefix, mergePackIndexes, PACK_FILE_MAX, PackWriter, putOnce, setAsideDamaged, takeFromPack, type ContentMap, type Location } from './filestore-packs.ts';
+import { contentMap, contentPrefix, mergePackIndexes, PACK_FILE_MAX, PackWriter, putOnce, takeFromPack, type ContentMap, type Location } from './filestore-packs.ts';
 import { spawnTool, withTool } from '../odoo/pg-tools.ts';
 
 export { contentMap, contentPrefix };
@@ -549,8 +549,6 @@ export interface ObjectsVerification {
   bytes: number;
   /** Files whose object is missing or not what the index says (empty: all good). */
   damaged: { p: string; s: string; problem: string }[];
-  /** Damaged files set aside (with `setAside`): no backup counts on those bytes any more. */
-  setAside: number;
 }
 
 /**
@@ -558,7 +556,7 @@ export interface ObjectsVerification {
  * sample of `sample` files (what `odooops backup verify` and the weekly sampled verify do). The index
  * itself is checked first (a damaged index throws). A pack is read once for all its sampled files.
  */
-export async function verifyFilestoreObjects(store: BackupStore, projectId: string, f: ObjectsFilestore, opts: { sample?: number; signal?: AbortSignal; parallel?: number; setAside?: boolean } = {}): Promise<ObjectsVerification> {
+export async function verifyFilestoreObjects(store: BackupStore, projectId: string, f: ObjectsFilestore, opts: { sample?: number; signal?: AbortSignal; parallel?: number } = {}): Promise<ObjectsVerification> {
   const [all, map] = await Promise.all([readIndex(store, f, opts.signal), contentMap(store, projectId, opts.signal)]);
   // Several files of a backup may share one content: each is read once.
   const byContent = new Map<string, IndexEntry>();
@@ -571,7 +569,7 @@ export async function verifyFilestoreObjects(store: BackupStore, projectId: stri
     }
     index = index.slice(0, Math.max(0, opts.sample));
   }
-  const out: ObjectsVerification = { checked: 0, bytes: 0, damaged: [], setAside: 0 };
+  const out: ObjectsVerification = { checked: 0, bytes: 0, damaged: [] };
   const jobs: (() => Promise<void>)[] = [];
   const byPack = new Map<string, { e: IndexEntry; at: Location }[]>();
   for (const e of index) {
@@ -593,14 +591,7 @@ export async function verifyFilestoreObjects(store: BackupStore, projectId: stri
             n += (c as Buffer).length;
           }
           const sha1 = h.digest('hex');
-          if (sha1 !== e.s || n !== e.n) {
-            out.damaged.push({ p: e.p, s: e.s, problem: `SHA-1 ${sha1} (${n} bytes), the index says ${e.s} (${e.n} bytes)` });
-            // A damaged object of its own goes: the next backup stores the file again under the same key.
-            if (opts.setAside) {
-              await store.delete(at.key);
-              out.setAside++;
-            }
-          }
+          if (sha1 !== e.s || n !== e.n) out.damaged.push({ p: e.p, s: e.s, problem: `SHA-1 ${sha1} (${n} bytes), the index says ${e.s} (${e.n} bytes)` });
         } catch (err) {
           if (!(err instanceof BackupObjectMissing)) throw err;
           out.damaged.push({ p: e.p, s: e.s, problem: `its object ${err.key} is missing` });
@@ -615,14 +606,8 @@ export async function verifyFilestoreObjects(store: BackupStore, projectId: stri
       const got = await takeFromPack(store, projectId, key, files.map(({ e, at }) => ({ s: e.s, o: at.offset, n: e.n })), opts.signal);
       for (const [i, { e }] of files.entries()) {
         const b = got[i]!;
-        if (typeof b === 'string') {
-          out.damaged.push({ p: e.p, s: e.s, problem: `${b} (pack ${key})` });
-          // Bytes that are there but wrong (not a pack gone): set aside, so the next backup stores the file again.
-          if (opts.setAside && !/ is missing$/.test(b)) {
-            await setAsideDamaged(store, projectId, key, e.s, opts.signal ?? new AbortController().signal);
-            out.setAside++;
-          }
-        } else out.bytes += e.n;
+        if (typeof b === 'string') out.damaged.push({ p: e.p, s: e.s, problem: `${b} (pack ${key})` });
+        else out.bytes += e.n;
         out.checked++;
       }
     });
@@ -770,8 +755,6 @@ export async function sweepContent(o: {
     const left = [...ix.packs].some((k) => !gone.has(k) && (map.packs.has(k) || map.unindexed.has(k)));
     if (!left && old(ix.modified)) await drop(key, 0);
   }
-  // Marks of files set aside in packs that are gone.
-  for (const [key, pack] of map.damaged) if (gone.has(pack) || !(map.packs.has(pack) || map.unindexed.has(pack))) await drop(key, 0);
   // Many pack indexes (one per backup) merged into one: fewer reads for every reader after this.
   const merged = await mergePackIndexes(store, projectId, signal);
   if (merged) o.log(`filestore: ${merged} pack indexes merged into one`);

@@ -24,8 +24,6 @@ export const contentPrefix = (projectId: string) => `${projectId}/files`;
 const packsPrefix = (projectId: string) => `${contentPrefix(projectId)}/packs`;
 export const packKey = (projectId: string, id: string) => `${packsPrefix(projectId)}/${id.slice(0, 2)}/${id}`;
 export const packIndexKey = (projectId: string, sha256: string) => `${packsPrefix(projectId)}/index/${sha256}`;
-/** A file found damaged in a pack (verify): the pack is no longer taken to hold it. */
-const damagedKey = (projectId: string, packId: string, sha1: string) => `${packsPrefix(projectId)}/damaged/${packId}.${sha1}`;
 
 /** A pack is sealed once it holds this much. */
 // (Under the S3 store's 16 MiB part size with the encryption's overhead: a pack is one PUT, not a multipart upload.)
@@ -74,8 +72,6 @@ export interface ContentMap {
   indexes: Map<string, { packs: Set<string>; modified: Date }>;
   /** Pack indexes that could not be read (damaged, or a wrong key): the sweep deletes nothing then. */
   unreadable: { key: string; problem: string }[];
-  /** Files set aside in a pack because verify found them damaged (marker key → pack key). */
-  damaged: Map<string, string>;
 }
 
 /**
@@ -88,15 +84,10 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
   const standalone = new Map<string, { bytes: number; modified: Date }>();
   const present = new Map<string, { bytes: number; modified: Date; id: string }>();
   const indexKeys: { key: string; modified: Date; sha256: string }[] = [];
-  const damagedAt = `${packsPrefix(projectId)}/damaged/`;
-  const setAside = new Map<string, string>();
   const plain = (stored: number) => store.plainSize?.(stored) ?? stored;
   for await (const o of store.walk(contentPrefix(projectId))) {
     signal?.throwIfAborted();
-    if (o.key.startsWith(damagedAt)) {
-      const m = /^([0-9a-f]{32})\.([0-9a-f]{40})$/.exec(o.key.slice(damagedAt.length));
-      if (m) setAside.set(o.key, `${m[1]}.${m[2]}`);
-    } else if (o.key.startsWith(indexAt)) {
+    if (o.key.startsWith(indexAt)) {
       const sha256 = o.key.slice(indexAt.length);
       if (SHA256.test(sha256)) indexKeys.push({ key: o.key, modified: o.modified, sha256 });
     } else if (o.key.startsWith(packsAt)) {
@@ -106,7 +97,6 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
   }
   const packs = new Map<string, PackInfo>();
   const indexes = new Map<string, { packs: Set<string>; modified: Date }>();
-  const isDamaged = new Set(setAside.values());
   const unreadable: { key: string; problem: string }[] = [];
   const where = new Map<string, Location>();
   const read = async (ix: (typeof indexKeys)[number]) => {
@@ -129,8 +119,7 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
       if (!p || l.o + l.n > p.bytes) continue;
       let info = packs.get(key);
       if (!info) packs.set(key, (info = { key, id: l.k, bytes: p.bytes, modified: p.modified, entries: [] }));
-      // Set aside by verify: the pack is not taken to hold it (the next backup stores it again).
-      if (!isDamaged.has(`${l.k}.${l.s}`)) info.entries.push({ s: l.s, o: l.o, n: l.n });
+      info.entries.push({ s: l.s, o: l.o, n: l.n });
     }
     indexes.set(ix.key, { packs: listed, modified: ix.modified });
   };
@@ -162,7 +151,6 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
       return o ? { key, pack: false, offset: 0, n: plain(o.bytes) } : undefined;
     },
     packs, unindexed, standalone, indexes, unreadable,
-    damaged: new Map([...setAside.keys()].map((k) => [k, packKey(projectId, setAside.get(k)!.split('.')[0]!)])),
   };
 }
 
@@ -338,15 +326,6 @@ export class PackWriter {
   async settle(): Promise<void> {
     await Promise.allSettled(this.running);
   }
-}
-
-/**
- * Sets a file aside that verify found damaged in a pack: from then on the pack is not taken to hold it,
- * so the next backup stores it again (from the filestore, where it still is) and restores read that copy.
- */
-export async function setAsideDamaged(store: BackupStore, projectId: string, pack: string, sha1: string, signal: AbortSignal): Promise<void> {
-  const id = pack.slice(pack.lastIndexOf('/') + 1);
-  await putOnce(store, damagedKey(projectId, id, sha1), () => Readable.from([Buffer.from('damaged\n')]), signal, { digest: false });
 }
 
 /** Writes a pack index listing `lines`; returns its key. */

@@ -43,14 +43,10 @@ async function checkObjects(store: BackupStore, b: BackupRow, log: (l: string, s
   const f = b.manifest.filestore;
   if (!isObjects(f)) return { damaged: [], bytes: 0 };
   const started = performance.now();
-  // Damaged files are set aside: backups stop counting on those bytes and the next one stores the files again.
-  const r = await verifyFilestoreObjects(store, b.project_id, f, { signal, setAside: true });
+  const r = await verifyFilestoreObjects(store, b.project_id, f, { signal });
   const ms = performance.now() - started;
   const damaged = r.damaged.map((d) => `the filestore file ${d.p} in the store "${store.name}": ${d.problem}`);
-  if (damaged.length) {
-    await log(`filestore files: ${damaged.length} of ${r.checked} DAMAGED or missing (${r.damaged.slice(0, 3).map((d) => d.p).join(', ')}${r.damaged.length > 3 ? ', …' : ''})`, 'stderr');
-    if (r.setAside) await log(`filestore files: ${r.setAside} damaged one(s) set aside in the store "${store.name}": the next backup stores them again from the filestore (where they still are), and backups that list them read that copy`, 'stderr');
-  }
+  if (damaged.length) await log(`filestore files: ${damaged.length} of ${r.checked} DAMAGED or missing (${r.damaged.slice(0, 3).map((d) => d.p).join(', ')}${r.damaged.length > 3 ? ', …' : ''})`, 'stderr');
   else await log(`filestore files: ${r.checked} checked, ${mib(r.bytes)} read in ${(ms / 1000).toFixed(2)} s (${rate(r.bytes, ms)}), every SHA-1 matches`);
   return { damaged, bytes: r.bytes };
 }
