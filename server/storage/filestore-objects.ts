@@ -756,7 +756,7 @@ export async function sweepContent(o: {
     if (!left && old(ix.modified)) await drop(key, 0);
   }
   // Many pack indexes (one per backup) merged into one: fewer reads for every reader after this.
-  const merged = await mergePackIndexes(store, projectId, signal);
+  const merged = await mergePackIndexes(store, projectId, signal, old);
   if (merged) o.log(`filestore: ${merged} pack indexes merged into one`);
   // Files stored on their own.
   const wanted = new Set([...marked].map((s) => store.contentKey(projectId, s)));

@@ -68,8 +68,8 @@ export interface ContentMap {
   unindexed: Map<string, { bytes: number; modified: Date }>;
   /** Files stored as an object of their own (too big for a pack, or written before packs), by key. */
   standalone: Map<string, { bytes: number; modified: Date }>;
-  /** Pack indexes, by key: which pack keys each lists. */
-  indexes: Map<string, { packs: Set<string>; modified: Date }>;
+  /** Pack indexes, by key: which pack keys each lists, and its lines. */
+  indexes: Map<string, { packs: Set<string>; modified: Date; lines: PackIndexLine[] }>;
   /** Pack indexes that could not be read (damaged, or a wrong key): the sweep deletes nothing then. */
   unreadable: { key: string; problem: string }[];
 }
@@ -96,7 +96,7 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
     } else standalone.set(o.key, { bytes: o.bytes, modified: o.modified });
   }
   const packs = new Map<string, PackInfo>();
-  const indexes = new Map<string, { packs: Set<string>; modified: Date }>();
+  const indexes = new Map<string, { packs: Set<string>; modified: Date; lines: PackIndexLine[] }>();
   const unreadable: { key: string; problem: string }[] = [];
   const where = new Map<string, Location>();
   const read = async (ix: (typeof indexKeys)[number]) => {
@@ -105,8 +105,12 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
       lines = parsePackIndex(await readWhole(store, ix.key, INDEX_READ_MAX, signal), ix.sha256);
     } catch (err) {
       if (signal?.aborted) throw err;
-      // Deleted by a sweep of another control plane since the walk: nothing to read.
-      if (err instanceof BackupObjectMissing) return;
+      // Deleted since the walk (a sweep merged it into a new index, written before the old ones went, or
+      // removed it with its last pack): the index prefix is walked again below.
+      if (err instanceof BackupObjectMissing) {
+        vanished = true;
+        return;
+      }
       unreadable.push({ key: ix.key, problem: (err as Error).message });
       return;
     }
@@ -121,12 +125,28 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
       if (!info) packs.set(key, (info = { key, id: l.k, bytes: p.bytes, modified: p.modified, entries: [] }));
       info.entries.push({ s: l.s, o: l.o, n: l.n });
     }
-    indexes.set(ix.key, { packs: listed, modified: ix.modified });
+    indexes.set(ix.key, { packs: listed, modified: ix.modified, lines });
   };
-  let next = 0;
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    while (next < indexKeys.length) await read(indexKeys[next++]!);
-  }));
+  let vanished = false;
+  const readAll = async (list: typeof indexKeys) => {
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < list.length) await read(list[next++]!);
+    }));
+  };
+  await readAll(indexKeys);
+  // An index gone between the walk and its read: what replaced it is found by walking the indexes again.
+  for (let round = 0; vanished && round < 3; round++) {
+    vanished = false;
+    const seen = new Set(indexKeys.map((k) => k.key));
+    const fresh: typeof indexKeys = [];
+    for await (const o of store.walk(indexAt.slice(0, -1))) {
+      const sha256 = o.key.slice(indexAt.length);
+      if (o.key.startsWith(indexAt) && SHA256.test(sha256) && !seen.has(o.key)) fresh.push({ key: o.key, modified: o.modified, sha256 });
+    }
+    indexKeys.push(...fresh);
+    await readAll(fresh);
+  }
   // Two indexes may list one pack: its entries once. A file in two packs (two writers at once, or a repack
   // killed before it removed the old pack) is located in the newest: the same choice on every reader.
   const newestFirst = [...packs.values()].sort((a, b) => b.modified.getTime() - a.modified.getTime() || (a.key < b.key ? -1 : 1));
@@ -156,7 +176,7 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
 
 // ---- pack indexes ---------------------------------------------------------------------------------
 
-interface PackIndexLine {
+export interface PackIndexLine {
   k: string;
   s: string;
   o: number;
@@ -346,14 +366,27 @@ export const MERGE_INDEXES_ABOVE = 8;
  * in between leaves two listings of the same packs, not a pack without one. Returns the indexes removed.
  * Called with the project's content lock held exclusive (retention's sweep).
  */
-export async function mergePackIndexes(store: BackupStore, projectId: string, signal: AbortSignal): Promise<number> {
+export async function mergePackIndexes(store: BackupStore, projectId: string, signal: AbortSignal, old: (d: Date) => boolean): Promise<number> {
   const map = await contentMap(store, projectId, signal);
-  if (map.indexes.size <= MERGE_INDEXES_ABOVE || map.unreadable.length) return 0;
+  if (map.unreadable.length) return 0;
+  // Only indexes past the grace period, line for line (an index just written belongs to a writer the
+  // content lock may not see: it is left as it is).
+  const merging = [...map.indexes].filter(([, ix]) => old(ix.modified));
+  if (merging.length <= MERGE_INDEXES_ABOVE) return 0;
+  const seen = new Set<string>();
   const lines: PackIndexLine[] = [];
-  for (const p of map.packs.values()) for (const e of p.entries) lines.push({ k: p.id, s: e.s, o: e.o, n: e.n });
+  for (const [, ix] of merging) {
+    for (const l of ix.lines) {
+      const k = `${l.k}:${l.s}:${l.o}`;
+      if (!seen.has(k) && map.packs.has(packKey(projectId, l.k))) {
+        seen.add(k);
+        lines.push(l);
+      }
+    }
+  }
   const merged = lines.length ? await writePackIndex(store, projectId, lines, signal) : null;
   let removed = 0;
-  for (const key of map.indexes.keys()) {
+  for (const [key] of merging) {
     if (key === merged) continue;
     signal.throwIfAborted();
     await store.delete(key);

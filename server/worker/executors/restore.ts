@@ -120,10 +120,6 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
   const newFs = filestore && b.manifest.filestore ? sideDir(filestore, 'new', runId) : null;
   const onAbort = () => void admin.end().catch(() => {});
   signal.addEventListener('abort', onAbort, { once: true });
-  // The database and the filestore are restored at once (one is mostly the database server's work, the
-  // other the disk's); when either fails, the other is stopped before both are removed.
-  const stop = new AbortController();
-  const both = AbortSignal.any([signal, stop.signal]);
   let dump: OpenedDump | undefined;
   try {
     const server = (await admin.query('show server_version')).rows[0].server_version as string;
@@ -136,7 +132,7 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
     if (store) {
       dump = await openDump({
         store, others: async () => (await backups.storesOf(b)).filter((s) => s.name !== store.name), what: `backup ${b.id}`,
-        key: part.key, bytes: part.bytes, sha256: part.sha256, pgRestore, env: pgEnv(into), log: (l) => log(l), signal: both,
+        key: part.key, bytes: part.bytes, sha256: part.sha256, pgRestore, env: pgEnv(into), log: (l) => log(l), signal,
         args: ['--no-owner', '--no-privileges', '--exit-on-error', ...connectionArgs(into), '--dbname', newDb],
         scratch: { prefix: `odooops-restore-${env.id}-`, runId, isActive },
       });
@@ -170,25 +166,22 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
         if (newFs && b.manifest.filestore) {
           await runFs.mkdir(newFs);
           await log(`unpacking the filestore beside the current one (${b.manifest.filestore.files} files)`);
-          const tar = spawnTool('tar', ['--extract', '--file=-', '--directory', newFs, '--no-same-owner'], { signal: both, stdin: 'pipe' });
+          const tar = spawnTool('tar', ['--extract', '--file=-', '--directory', newFs, '--no-same-owner'], { signal, stdin: 'pipe' });
           // An objects filestore is rebuilt from the store, each file checked before it is emitted: a
           // damaged one fails here, before the switch.
-          await feedTool(tar, filestoreStream(store ?? (await backups.storeOf(b)), b.project_id, b.manifest, both), [progress((l) => void log(l), 'filestore')], both);
+          await feedTool(tar, filestoreStream(store ?? (await backups.storeOf(b)), b.project_id, b.manifest, signal), [progress((l) => void log(l), 'filestore')], signal);
           await log(`filestore unpacked beside the current one (${b.manifest.filestore.files} files)`);
         } else if (filestore) {
           await log(`backup ${b.id} has no filestore: the environment's filestore is left as it is`, 'stderr');
         }
       })();
-      // The first failure is the cause; the other part's is only "aborted".
-      let cause: unknown;
-      const settled = await Promise.allSettled([database, files].map((p) => p.catch((err) => {
-        if (!stop.signal.aborted) {
-          cause = err;
-          stop.abort(err);
-        }
-        throw err;
-      })));
-      if (settled.some((r) => r.status === 'rejected')) throw cause;
+      // The database and the filestore are restored at once (one is mostly the database server's work, the
+      // other the disk's). When one fails the other runs to its end (stopping a tool half-way leaves its
+      // streams and processes to tidy); then both are removed, and the database's failure, or else the
+      // filestore's, is the one reported.
+      const settled = await Promise.allSettled([database, files]);
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       if (beforeSwitch) await beforeSwitch(newDb);
       signal.throwIfAborted();
       await switchOver(admin, { db: env.db_name, newDb, filestore: newFs ? filestore : null, newFilestore: newFs, runId }, (l) => log(l));
