@@ -125,14 +125,18 @@ export async function withTool<T>(tool: ReturnType<typeof spawnTool>, work: Prom
     return result;
   } catch (err) {
     // A tool that failed on its own (tar on a bad archive, pg_restore on a bad dump) usually shows as
-    // a broken stream first ("Premature close", EPIPE): its own message is the one to report.
-    const own = await Promise.race([tool.done.then(() => null, (e: Error) => e), new Promise<undefined>((r) => setTimeout(r, 300))]);
+    // a broken stream first ("Premature close", EPIPE, ECANCELED): its own message is the one to report. A tool
+    // reading our stream that broke it has closed its input and is ending: it is given seconds, not
+    // 300 ms, to say how (on a loaded machine its exit comes late; reading it as our failure was wrong).
+    const code = (err as NodeJS.ErrnoException)?.code;
+    // (ECANCELED: a write still queued when the tool closed its end; libuv reports it so on a busy machine.)
+    const broken = !!tool.child.stdin && (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'EPIPE' || code === 'ECANCELED');
+    const own = await Promise.race([tool.done.then(() => null, (e: Error) => e), new Promise<undefined>((r) => setTimeout(r, broken ? 10_000 : 300))]);
     if (own) throw own;
     // A tool reading our stream (stdin) that finished its job and exited 0 may leave bytes unread (tar -x
     // stops at the archive's end marker): the pipe breaking behind it is not a failure. (A tool writing
     // to us never gets here: its output breaking off is always one.)
-    const code = (err as NodeJS.ErrnoException)?.code;
-    if (own === null && tool.child.stdin && (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'EPIPE')) return undefined as T;
+    if (own === null && broken) return undefined as T;
     tool.child.kill('SIGKILL');
     await tool.done.catch(() => {});
     throw err;
