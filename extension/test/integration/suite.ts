@@ -103,7 +103,9 @@ describe('OdooOps in the extension host', () => {
       await until('the run in the tree', () => api.store.runsOf(PROJECT, 'staging').some((r) => r.id === queued.id));
       const done = await until('the backup to succeed', () => api.store.runsOf(PROJECT, 'staging').find((r) => r.id === queued.id && r.status === 'succeeded'), 180_000);
       assert.equal(done.requestedBy, (await peer('GET', '/api/me')).userId);
-      assert.ok(fired.length >= 2, `${fired.length} refreshes`);
+      // One refresh at least: a backup of the small demo staging can go from queued to succeeded within
+      // one Realtime batch, which then refreshes once (the backups re-read below prove it came after).
+      assert.ok(fired.length >= 1, `${fired.length} refreshes`);
       for (const e of fired) {
         assert.ok(Array.isArray(e), 'never a refresh of the whole tree');
         for (const n of e) assert.ok((n.type === 'environment' || n.type === 'backups') && n.env.name === 'staging', `only staging's nodes: ${n.type}`);
