@@ -638,7 +638,7 @@ export interface SweepResult {
 /** Objects younger than this are never swept (a backup of another control plane sharing the store may be writing them). */
 export const SWEEP_GRACE_MS = 60 * 60 * 1000;
 /** A pack whose needed files fill less than this share of it is rewritten with only those. */
-export const REPACK_BELOW = 0.5;
+const REPACK_BELOW = 0.5;
 
 /**
  * Frees the project's filestore content that no kept backup lists. `kept` are the manifests of every

@@ -23,7 +23,7 @@ import { BackupObjectMissing, type BackupStore, type PutOptions } from './backup
 export const contentPrefix = (projectId: string) => `${projectId}/files`;
 const packsPrefix = (projectId: string) => `${contentPrefix(projectId)}/packs`;
 export const packKey = (projectId: string, id: string) => `${packsPrefix(projectId)}/${id.slice(0, 2)}/${id}`;
-export const packIndexKey = (projectId: string, sha256: string) => `${packsPrefix(projectId)}/index/${sha256}`;
+const packIndexKey = (projectId: string, sha256: string) => `${packsPrefix(projectId)}/index/${sha256}`;
 
 /** A pack is sealed once it holds this much. */
 // (Under the S3 store's 16 MiB part size with the encryption's overhead: a pack is one PUT, not a multipart upload.)
@@ -176,7 +176,7 @@ export async function contentMap(store: BackupStore, projectId: string, signal?:
 
 // ---- pack indexes ---------------------------------------------------------------------------------
 
-export interface PackIndexLine {
+interface PackIndexLine {
   k: string;
   s: string;
   o: number;
@@ -220,10 +220,10 @@ export async function readWhole(store: BackupStore, key: string, max: number, si
 }
 
 /** A pack's bytes (each file in it is checked by its SHA-1 by whoever takes it out). */
-export const readPack = (store: BackupStore, key: string, signal?: AbortSignal) => readWhole(store, key, PACK_READ_MAX, signal);
+const readPack = (store: BackupStore, key: string, signal?: AbortSignal) => readWhole(store, key, PACK_READ_MAX, signal);
 
 /** The SHA-1 of bytes [o, o + n) of a pack is `s`: else a message saying what it is instead. */
-export function sliceProblem(pack: Buffer, e: { s: string; o: number; n: number }): string | null {
+function sliceProblem(pack: Buffer, e: { s: string; o: number; n: number }): string | null {
   if (e.o + e.n > pack.length) return `its pack has ${pack.length} bytes, the file would end at ${e.o + e.n}`;
   const got = createHash('sha1').update(pack.subarray(e.o, e.o + e.n)).digest('hex');
   return got === e.s ? null : `its bytes in the pack have the SHA-1 ${got}, the index says ${e.s}`;
@@ -357,7 +357,7 @@ async function writePackIndex(store: BackupStore, projectId: string, lines: Pack
 }
 
 /** Pack indexes a sweep leaves as they are; above this many it merges them into one. */
-export const MERGE_INDEXES_ABOVE = 8;
+const MERGE_INDEXES_ABOVE = 8;
 
 /**
  * Merges the store's pack indexes into one, when there are more than MERGE_INDEXES_ABOVE (every backup,

@@ -28,8 +28,9 @@ export interface VerifyOptions {
 
 /**
  * Reads every part of a backup back and compares size and SHA-256 with what was recorded (of an objects
- * filestore, the index, and that every object it lists is in the store: one listing; each object's
- * SHA-1 is checked as a restore streams it, and by `odooops backup verify`); returns the store that
+ * filestore, the index, and that the store holds every file it lists, in a pack or an object of its own:
+ * one listing and the pack indexes; each file's SHA-1 is checked as a restore takes it out, and by
+ * `odooops backup verify`); returns the store that
  * verified. When the backup's first store fails and another holds it too, says so and verifies that one
  * (a damaged primary with a good copy still restores).
  */
