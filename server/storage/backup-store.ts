@@ -158,10 +158,14 @@ export class LocalBackupStore implements BackupStore {
     // remove or rename each other's half-written file.
     const tmp = `${path}.${randomBytes(6).toString('hex')}.partial`;
     const h = hashing({ algorithm: opts.digest === false ? 'none' : 'sha256' });
+    const out = createWriteStream(tmp, { flags: 'wx' });
     try {
-      await pipeline(data, h, createWriteStream(tmp, { flags: 'wx' }), { signal });
+      await pipeline(data, h, out, { signal });
       await rename(tmp, path);
     } catch (err) {
+      // A put that fails at once may fail before the file is even opened: the open still creates it
+      // afterwards, so the temporary file is removed only once the stream has closed.
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
       await rm(tmp, { force: true });
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOSPC' || code === 'EDQUOT') {
