@@ -4,6 +4,7 @@
 // holds a backup only once its manifest is there (storeOf looks for it).
 import type { BackupManifest } from '../../contract/index.ts';
 import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream';
 import { hashing, type BackupStore } from './backup-store.ts';
 import { isObjects, readIndex } from './filestore-objects.ts';
 import { contentMap, PACK_FILE_MAX, PackWriter, readWhole, takeFromPack, type Location } from './filestore-packs.ts';
@@ -28,8 +29,9 @@ function copier(from: BackupStore, to: BackupStore, out: Replicated, signal?: Ab
         : new Error(`${expect.what} has ${expect.algorithm} ${got.digest} (${got.bytes} bytes), the backup recorded ${expect.digest}${expect.bytes === null ? '' : ` (${expect.bytes} bytes)`}`),
     } : {});
     // A failing read (a missing or undecryptable part) must fail the put, which then leaves nothing behind.
-    src.on('error', (err) => d.destroy(err));
-    const part = await to.put(toKey, src.pipe(d), signal);
+    // pipeline, not pipe: a small object may be read and fail its check while the store is still
+    // preparing the put (before it listens), and the error must wait for it rather than go uncaught.
+    const part = await to.put(toKey, pipeline(src, d, () => {}), signal);
     out.objects++;
     out.bytes += part.bytes;
   };
