@@ -25,6 +25,12 @@ export interface WriteBackupInput {
   /** The filestore's files (where they are, or already stored ones), or null for no filestore. */
   filestore: Pick<WriteObjectsInput, 'dirs' | 'known' | 'incoming'> | null;
   clone?: BackupManifest['clone'];
+  /**
+   * Told the filestore part as soon as it is stored, while the dump may still be running (a clone
+   * starts unpacking it into the environment then). Its objects are safe from the sweep from then on:
+   * the content lock is held until the backup's row is recorded, which then lists them.
+   */
+  onFilestore?: (part: NonNullable<BackupManifest['filestore']>) => void;
   log: (line: string) => Promise<void>;
   signal: AbortSignal;
 }
@@ -55,6 +61,7 @@ export async function writeBackup(o: WriteBackupInput): Promise<{ id: string; by
       if (!o.filestore) return null;
       const part = await writeFilestoreObjects({ store, projectId: o.projectId, prefix: o.prefix, ...o.filestore, log: say, signal });
       await o.log(`filestore: ${part.files} files (${mib(part.bytes)}), ${part.uploaded.files} new uploaded (${mib(part.uploaded.bytes)}), the rest already in the store; index sha256 ${part.index.sha256}`);
+      if (!stop.signal.aborted) o.onFilestore?.(part);
       return part;
     })();
     // The first failure is the cause; the other part's is only "aborted".

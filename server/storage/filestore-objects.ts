@@ -510,7 +510,7 @@ export function tarOfObjects(store: BackupStore, projectId: string, index: Index
  * The filestore part of any backup as a tar stream: the tarball as stored (older backups, checked by
  * its SHA-256 in verifyBackup), or rebuilt from the objects (checked as it streams).
  */
-export async function filestoreStream(store: BackupStore, projectId: string, m: BackupManifest, signal?: AbortSignal): Promise<Readable> {
+export async function filestoreStream(store: BackupStore, projectId: string, m: Pick<BackupManifest, 'filestore' | 'createdAt'>, signal?: AbortSignal): Promise<Readable> {
   const f = m.filestore;
   if (!f) throw new Error('the backup has no filestore');
   if (isObjects(f)) return filestoreTar(store, projectId, f, signal, { mtime: new Date(m.createdAt) });

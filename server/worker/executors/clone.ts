@@ -23,9 +23,9 @@ import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
 import { placeholderColumns, writePlaceholders } from '../../odoo/placeholders.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
 import { runFs, runTempDir } from '../../infra/run-user.ts';
-import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, removeStaleScratch, sideName } from '../../odoo/switch.ts';
+import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, removeStaleScratch, sideDir, sideName } from '../../odoo/switch.ts';
 import { checkNeutralized, findPii } from '../../odoo/verify.ts';
-import { restoreBackup, verifyBackup } from './restore.ts';
+import { restoreBackup, unpackFilestore, verifyBackup } from './restore.ts';
 import { openDump } from '../../odoo/dump-restore.ts';
 import { isObjects, listFiles, readIndex, type IndexEntry, type ListedFile } from '../../storage/filestore-objects.ts';
 import { replicateContents } from '../../storage/replicate.ts';
@@ -82,6 +82,9 @@ export const cloneExecutor = defineExecutor({
     const onAbort = () => void admin.end().catch(() => {});
     signal.addEventListener('abort', onAbort, { once: true });
     const made = new Set<string>();
+    // The clone's filestore being unpacked beside the environment's early (see onFilestore below), and where.
+    let unpacking: Promise<void> | undefined;
+    let early: string | null = null;
     const where = `the server ${source.db_server}`;
     const started = Date.now();
     try {
@@ -176,6 +179,22 @@ export const cloneExecutor = defineExecutor({
       // Named for the environment (a UUID: unique even among control planes sharing a machine) and the run, so a killed attempt's is found.
       const listDir = await runTempDir(`odooops-clone-${env.id}-${run.id}-`);
       let written;
+      // On the same server as the same role (the usual staging), the masked copy itself becomes the new
+      // database, renamed; elsewhere the stored clone is restored.
+      const sameServer = source.db_server === env.db_server;
+      // There, the filestore is unpacked beside the environment's as soon as it is stored, while the dump
+      // is still being written (the rename has to wait for the dump: it reads the copy). What an earlier
+      // attempt of this run left beside it goes first (restoreBackup would remove the directory otherwise).
+      early = sameServer && targetFilestore && params.filestore !== 'none' ? sideDir(targetFilestore, 'new', run.id) : null;
+      if (early) {
+        const t = await maintenance(target);
+        try {
+          const removed = await removeLeftovers(t, env.db_name, targetFilestore, ['new', 'old'], { runId: run.id, isActive: runIsActive, say: (l) => log(l) });
+          if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
+        } finally {
+          await t.end().catch(() => {});
+        }
+      }
       // Files copied in from another store are in no recorded backup until the clone's row is written:
       // the content lock (shared) keeps the project's sweep off them until then.
       let holding: (() => Promise<void>) | null = null;
@@ -226,6 +245,11 @@ export const cloneExecutor = defineExecutor({
           dump: () => spawnTool(pgDump, ['--format=custom', '--compress=1', '--no-owner', ...connectionArgs(into), '--dbname', maskDb], { env: pgEnv(into), signal }),
           filestore: (hasFiles || standIns) && params.filestore !== 'none' ? { dirs, known } : null,
           clone: { source: source.name, sourceStage: source.stage, masked: true, filestore: params.filestore },
+          onFilestore: early ? (part) => {
+            unpacking = unpackFilestore(backups.store, env.project_id, { filestore: part, createdAt: new Date().toISOString() }, early!, log, signal);
+            // Awaited by restoreBackup, or below when the backup fails.
+            unpacking.catch(() => {});
+          } : undefined,
           log: (l) => log(l), signal,
         });
       } finally {
@@ -235,13 +259,11 @@ export const cloneExecutor = defineExecutor({
       }
       await log(`masked clone stored as backup ${written.id} (${mib(written.bytes)})`);
       const clone = await backups.get(written.id);
-      // On the same server as the same role (the usual staging), the masked copy itself becomes the new
-      // database, renamed; elsewhere the stored clone is restored.
-      const sameServer = source.db_server === env.db_server;
       await restoreBackup({
         runId: run.id, env, target, filestore: targetFilestore, where: infra.describe(env), backup: clone, backups, log, signal,
-        adopt: sameServer ? maskDb : undefined, isActive: runIsActive,
+        adopt: sameServer ? maskDb : undefined, unpacking, isActive: runIsActive,
       });
+      unpacking = undefined;
       if (sameServer) made.delete(maskDb);
       await log(`${env.name} is now a neutralized, masked copy of ${source.name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
       if (logins) {
@@ -256,6 +278,12 @@ export const cloneExecutor = defineExecutor({
       };
     } finally {
       signal.removeEventListener('abort', onAbort);
+      // A backup that failed after its filestore was stored leaves the early unpacking to finish and remove
+      // (restoreBackup removes it itself when it fails).
+      if (unpacking && early) {
+        await unpacking.catch(() => {});
+        await runFs.rm(early).catch(() => {});
+      }
       if (made.size) {
         const c = signal.aborted ? await maintenance(src).catch(() => undefined) : admin;
         for (const name of made) {

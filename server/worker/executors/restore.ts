@@ -6,6 +6,7 @@
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import type { BackupManifest } from '../../../contract/index.ts';
 import { restoreParams, restoreRefusal } from '../../../contract/run-params.ts';
 import { defineExecutor, type BackupCatalog, type BackupRow, type EnvironmentRow } from '../executor.ts';
 import { BackupObjectMissing, hashing, type BackupStore } from '../../storage/backup-store.ts';
@@ -107,11 +108,31 @@ export interface RestoreInput {
    * database nothing else needs afterwards.
    */
   adopt?: string;
+  /**
+   * The backup's filestore, already being unpacked by the caller into the side directory
+   * (sideDir(filestore, 'new', runId), see unpackFilestore): awaited instead of unpacked here. A clone
+   * starts it as soon as its filestore is stored, while its dump is still being written.
+   */
+  unpacking?: Promise<void>;
   isActive: (runId: number) => Promise<boolean>;
 }
 
+/**
+ * Rebuilds a backup's filestore into `dir` (a side directory, created here) as the run user; an objects
+ * filestore is rebuilt from the store, each file checked before it is emitted: a damaged one fails here,
+ * before any switch.
+ */
+export async function unpackFilestore(store: BackupStore, projectId: string, m: Pick<BackupManifest, 'filestore' | 'createdAt'>, dir: string, log: RestoreInput['log'], signal: AbortSignal): Promise<void> {
+  if (!m.filestore) throw new Error('the backup has no filestore');
+  await runFs.mkdir(dir);
+  await log(`unpacking the filestore beside the current one (${m.filestore.files} files)`);
+  const tar = spawnTool('tar', ['--extract', '--file=-', '--directory', dir, '--no-same-owner'], { signal, stdin: 'pipe' });
+  await feedTool(tar, filestoreStream(store, projectId, m, signal), [progress((l) => void log(l), 'filestore')], signal);
+  await log(`filestore unpacked beside the current one (${m.filestore.files} files)`);
+}
+
 /** Restores a verified backup beside the environment and switches it in. */
-export async function restoreBackup({ runId, env, target, filestore, where, backup: b, backups, store: from, log, signal, beforeSwitch, template, adopt, isActive }: RestoreInput): Promise<{ database: string; filestoreFiles: number | null }> {
+export async function restoreBackup({ runId, env, target, filestore, where, backup: b, backups, store: from, log, signal, beforeSwitch, template, adopt, unpacking, isActive }: RestoreInput): Promise<{ database: string; filestoreFiles: number | null }> {
   if (b.manifest.filestore && !filestore) {
     throw new Error(`backup ${b.id} has a filestore but ${env.name} has no filestore root; an admin sets one (odooops env set PROJECT ${env.name} --filestore ROOT) and restore again`);
   }
@@ -125,7 +146,7 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
   try {
     const server = (await admin.query('show server_version')).rows[0].server_version as string;
     const pgRestore = await findPgTool('pg_restore', server);
-    const removed = await removeLeftovers(admin, env.db_name, filestore, ['new', 'old'], { runId, isActive, say: (l) => log(l) });
+    const removed = await removeLeftovers(admin, env.db_name, filestore, ['new', 'old'], { runId, isActive, say: (l) => log(l), keep: unpacking && newFs ? new Set([newFs]) : undefined });
     if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
     const into = { ...target, database: newDb };
     // The dump is read and checked before the side database exists: a corrupt one leaves the server as it was.
@@ -164,14 +185,9 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
         }
       })();
       const files = (async () => {
-        if (newFs && b.manifest.filestore) {
-          await runFs.mkdir(newFs);
-          await log(`unpacking the filestore beside the current one (${b.manifest.filestore.files} files)`);
-          const tar = spawnTool('tar', ['--extract', '--file=-', '--directory', newFs, '--no-same-owner'], { signal, stdin: 'pipe' });
-          // An objects filestore is rebuilt from the store, each file checked before it is emitted: a
-          // damaged one fails here, before the switch.
-          await feedTool(tar, filestoreStream(store ?? (await backups.storeOf(b)), b.project_id, b.manifest, signal), [progress((l) => void log(l), 'filestore')], signal);
-          await log(`filestore unpacked beside the current one (${b.manifest.filestore.files} files)`);
+        if (newFs && unpacking) await unpacking;
+        else if (newFs && b.manifest.filestore) {
+          await unpackFilestore(store ?? (await backups.storeOf(b)), b.project_id, b.manifest, newFs, log, signal);
         } else if (filestore) {
           await log(`backup ${b.id} has no filestore: the environment's filestore is left as it is`, 'stderr');
         }
