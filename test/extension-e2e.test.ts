@@ -2,11 +2,13 @@
 // Node extension host; installed from npm by scripts/install-code-server.sh) driven by Debian's chromium
 // through playwright-core, against `odooops server --demo` on the embedded default. Open the OdooOps
 // view and see the demo environments; run "OdooOps: Clone prod to staging" from the command palette;
-// watch the log panel fill while it runs; see the run turn green in the tree. Screenshots go to
-// test-artifacts/ (look at them).
+// watch the log panel fill while it runs; see the run turn green in the tree; then approve another
+// admin's request to restore production. Screenshots go to test-artifacts/ (look at them); with
+// ODOOOPS_SCREENSHOTS=1, the ones the extension's README shows are written to extension/media/screenshots/.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +17,8 @@ import { eventually } from './helpers/control-plane.ts';
 import { CODE_SERVER, ROOT, installCodeServer, launchChromium, run, startCodeServer, startDemoServer, stopChildren } from './helpers/code-server.ts';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts');
+// The README's screenshots (extension/README.md), made here so they show the extension as it is.
+const SCREENSHOTS = process.env.ODOOOPS_SCREENSHOTS === '1' ? join(ROOT, 'extension', 'media', 'screenshots') : undefined;
 let scratch: string;
 const children: ChildProcess[] = [];
 let browser: Browser | undefined;
@@ -25,12 +29,12 @@ let home: string;
 before(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'odooops-e2e-'));
   mkdirSync(ARTIFACTS, { recursive: true });
+  if (SCREENSHOTS) mkdirSync(SCREENSHOTS, { recursive: true });
   for (const f of readdirSync(ARTIFACTS)) if (f.startsWith('e2e-')) rmSync(join(ARTIFACTS, f));
   // code-server (once per machine) and the .vsix, as a user gets it (npm run package).
   await installCodeServer();
-  await run(process.execPath, ['esbuild.mjs', '--production', '--only=extension,webview'], { cwd: ROOT });
   const vsix = join(scratch, 'odooops.vsix');
-  await run(process.execPath, [join(ROOT, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies', '--out', vsix], { cwd: join(ROOT, 'extension') });
+  await run(process.execPath, [join(ROOT, 'scripts', 'package-extension.ts'), '--out', vsix], { cwd: ROOT });
 
   // The server on the embedded default, with its demo (production, staging cloned at start, a dev branch).
   // 80,000 customers: a clone takes long enough (also on a loaded machine) to watch its log fill.
@@ -78,12 +82,35 @@ async function paletteCommand(title: string): Promise<void> {
 
 const rows = () => page.locator('[id="workbench.view.extension.odooops"] .monaco-list-row');
 
+/** One of the README's screenshots, when asked for: the window, or the side bar down to the tree's last row. */
+async function readmeShot(name: string, part?: 'tree'): Promise<void> {
+  if (!SCREENSHOTS) return;
+  if (!part) return void await page.screenshot({ path: join(SCREENSHOTS, name) });
+  const side = (await page.locator('[id="workbench.parts.sidebar"]').boundingBox())!;
+  const boxes = await Promise.all((await rows().all()).map((r) => r.boundingBox()));
+  const bottom = Math.max(...boxes.map((b) => (b ? b.y + b.height : 0)));
+  await page.screenshot({ path: join(SCREENSHOTS, name), clip: { x: side.x, y: side.y, width: side.width, height: Math.min(side.height, bottom - side.y + 12) } });
+}
+
+/** For the README's screenshots: a side bar wide enough for the tree's descriptions (its sash dragged, as a person would). */
+async function widenSideBar(width: number): Promise<void> {
+  if (!SCREENSHOTS) return;
+  const side = await page.locator('[id="workbench.parts.sidebar"]').boundingBox();
+  if (!side || side.width >= width) return;
+  const [x, y] = [side.x + side.width, side.y + side.height / 2];
+  await page.mouse.move(x, y);
+  await page.mouse.down();
+  await page.mouse.move(x + width - side.width, y, { steps: 8 });
+  await page.mouse.up();
+}
+
 test('in VS Code: the OdooOps view shows the demo; a clone from the palette streams its log and turns green in the tree', async () => {
   await page.goto(`http://127.0.0.1:${csPort}/?folder=${encodeURIComponent(scratch)}`);
   const icon = page.locator('.activitybar .action-item a[aria-label^="OdooOps"]');
   await icon.waitFor({ timeout: 120_000 });
   await icon.click();
   await rows().filter({ hasText: 'staging' }).first().waitFor({ timeout: 60_000 });
+  await widenSideBar(470);
   const names = await page.locator('[id="workbench.view.extension.odooops"] .monaco-list-row .label-name').allTextContents();
   assert.ok(['production', 'staging', 'dev-feature'].every((n) => names.includes(n)), names.join(', '));
   await page.screenshot({ path: join(ARTIFACTS, 'e2e-1-tree.png') });
@@ -130,6 +157,7 @@ test('in VS Code: the OdooOps view shows the demo; a clone from the palette stre
   await eventually(`run ${runId} to show as succeeded in the tree`, async () =>
     (await rows().filter({ hasText: `clone #${runId}` }).first().textContent().catch(() => ''))?.includes('succeeded'), 30_000);
   await page.screenshot({ path: join(ARTIFACTS, 'e2e-3-tree-green.png') });
+  await readmeShot('run-log.png');
   assert.ok(readFileSync(join(ARTIFACTS, 'e2e-3-tree-green.png')).length > 10_000);
 
   // Under staging, its backups: the masked clones this run and the demo's first one left.
@@ -160,4 +188,69 @@ test('in VS Code: the OdooOps view shows the demo; a clone from the palette stre
   await page.locator('.tab', { hasText: `clone #${runId}` }).click();
   const shown = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
   await eventually('the log panel shown again', async () => (await shown.locator('.line').count().catch(() => 0)) > 20, 60_000);
+});
+
+test('in VS Code: another admin asks to restore production; the request shows in the tree, Approve… names it and approves it', async () => {
+  // A second admin of the demo project, with a token of its own, acting through the API as a colleague would.
+  const cli = (...args: string[]) => run(process.execPath, [join(ROOT, 'server', 'cli', 'main.ts'), ...args], { env: { ...process.env, ODOOOPS_HOME: home } });
+  const peer = randomUUID();
+  const peerToken = (await cli('token', '--user', peer)).stdout.trim();
+  await cli('member', 'add', 'demo', peer, '--role', 'admin', '--name', 'Ana Lima');
+  const conn = JSON.parse(readFileSync(join(home, 'connection.json'), 'utf8')) as { url: string; token: string };
+  const api = async <T>(token: string, method: string, path: string, body?: unknown): Promise<T> => {
+    const res = await fetch(`${conn.url}${path}`, {
+      method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
+    return JSON.parse(text) as T;
+  };
+  // Her backup of production, then her request to restore it.
+  const backupRun = await api<{ id: number }>(peerToken, 'POST', '/api/projects/demo/environments/production/runs', { kind: 'backup', params: { kind: 'manual' } });
+  const done = await eventually('her backup of production', async () => {
+    const r = await api<{ status: string; error: string | null }>(peerToken, 'GET', `/api/runs/${backupRun.id}`);
+    return ['succeeded', 'failed', 'cancelled'].includes(r.status) ? r : null;
+  }, 240_000);
+  assert.equal(done.status, 'succeeded', done.error ?? '');
+  const backups = await api<{ id: string; runId: number | null }[]>(peerToken, 'GET', '/api/projects/demo/environments/production/backups');
+  const backup = backups.find((b) => b.runId === backupRun.id);
+  assert.ok(backup, 'her backup is listed');
+  const reason = 'Roll production back to this morning: the 10:40 import duplicated 2,300 invoices';
+  const requested = await api<{ id: string; status: string }>(peerToken, 'POST', '/api/projects/demo/environments/production/approvals', { kind: 'restore', params: { backup: backup.id }, reason });
+  assert.equal(requested.status, 'pending');
+
+  // It arrives in the tree by itself (Realtime), under the project's Approvals.
+  const request = rows().filter({ hasText: 'restore production' }).first();
+  await request.waitFor({ timeout: 30_000 });
+  assert.match((await request.textContent()) ?? '', /10:40 import/);
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-6-approval-requested.png') });
+  if (SCREENSHOTS) {
+    // Production open too: its backup run and its Backups under it.
+    await rows().filter({ hasText: 'production' }).filter({ hasNotText: 'restore' }).first().click();
+    await rows().filter({ hasText: `backup #${backupRun.id}` }).first().waitFor({ timeout: 30_000 });
+  }
+  await request.hover();
+  await readmeShot('tree.png', 'tree');
+
+  await paletteCommand('OdooOps: Approve…');
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'restore production' }).first().waitFor({ timeout: 10_000 });
+  await page.keyboard.press('Enter');
+  const dialog = page.locator('.monaco-dialog-box');
+  await dialog.waitFor({ timeout: 10_000 });
+  const asked = (await dialog.textContent()) ?? '';
+  assert.match(asked, /restore/);
+  assert.match(asked, /production/);
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-7-approve-dialog.png') });
+  await readmeShot('approval.png');
+  await dialog.locator('.monaco-button', { hasText: /^Approve$/ }).click();
+
+  // Approved by the person at this VS Code (the operator), not by her; the tree says it may run now.
+  const me = await api<{ userId: string }>(conn.token, 'GET', '/api/me');
+  const decided = await eventually('the approval to be decided', async () =>
+    (await api<{ id: string; status: string; decidedBy: string | null }[]>(peerToken, 'GET', '/api/projects/demo/approvals')).find((a) => a.id === requested.id && a.status !== 'pending'), 30_000);
+  assert.equal(decided.status, 'approved');
+  assert.equal(decided.decidedBy, me.userId);
+  await eventually('the tree to show it approved', async () => /approved/.test((await rows().filter({ hasText: 'restore production' }).first().textContent().catch(() => '')) ?? ''), 30_000);
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-8-approved.png') });
 });

@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import type * as C from '../../contract/index.ts';
 import { approvalsKey, backupsKey, envKey, projectKey, type NodeKey, type Store } from './store.ts';
+import { environmentIcon } from './environmentIcon.ts';
 
 export type Node =
   | { type: 'project'; project: C.Project }
@@ -16,7 +17,6 @@ export type Node =
   | { type: 'message'; text: string; icon?: string }
   | { type: 'run'; run: C.Run };
 
-const STAGE_ICON: Record<string, string> = { production: 'server-environment', staging: 'beaker', development: 'git-branch' };
 const STATUS_ICON: Record<string, [string, string?]> = {
   queued: ['clock'], running: ['sync~spin', 'charts.yellow'], succeeded: ['pass', 'testing.iconPassed'],
   failed: ['error', 'testing.iconFailed'], cancelled: ['circle-slash'],
@@ -144,9 +144,8 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
           health ? `health: **${health.state}** at ${when(health.at)}${health.state === 'healthy' ? ` · ${healthSummary(health.run.result)}` : health.run.error ? ` · ${health.run.error}` : ''}` : 'health: not checked yet',
           last ? `last run: ${last.kind} #${last.id} ${last.status}` : 'no runs yet',
         ].join('\n\n'));
-        item.iconPath = last && last.status !== 'succeeded' ? icon(last.status)
-          : health?.state === 'unhealthy' ? new vscode.ThemeIcon('heart', new vscode.ThemeColor('testing.iconFailed'))
-          : new vscode.ThemeIcon(STAGE_ICON[env.stage] ?? 'circle-outline');
+        const shown = environmentIcon(env.stage, last?.status, health?.state === 'unhealthy');
+        item.iconPath = new vscode.ThemeIcon(shown.id, new vscode.ThemeColor(shown.color));
         // ":admin" offers what only a project admin may do (Edit Environment…).
         const admin = this.store.projects.find((p) => p.slug === node.project)?.role === 'admin';
         item.contextValue = `environment:${env.stage}${admin ? ':admin' : ''}`;
