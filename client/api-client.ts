@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { ApiError, LocalConnection } from '../contract/index.ts';
 import { clientFiles, odooopsHome } from '../contract/home.ts';
+import { saveProblem } from './save-target.ts';
 
 export class CliError extends Error {
   readonly exitCode: number;
@@ -104,10 +105,18 @@ export class ApiClient {
    * beside it first and renamed when complete, so a broken download leaves no partial file.
    */
   async download(path: string, file: string | undefined, progress: (bytes: number) => void, expect?: { sha256: string }, signal?: AbortSignal): Promise<{ file: string; bytes: number }> {
+    // Where it goes is checked before anything is asked of the server (a missing folder is not cured by retrying).
+    const problem = file === undefined ? null : await saveProblem(file);
+    if (problem) throw new CliError(problem.message, EXIT.usage, problem.hint);
     const res = await this.fetch('GET', path, undefined, signal);
     if (!res.ok || !res.body) await this.fail(res, await res.text());
     const named = /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') ?? '')?.[1];
     const dest = file ?? named?.replace(/[/\\]/g, '_') ?? 'backup.zip';
+    const here = file === undefined ? await saveProblem(dest) : null;
+    if (here) {
+      await res.body?.cancel();
+      throw new CliError(here.message, EXIT.usage, here.hint);
+    }
     const part = `${dest}.part`;
     let bytes = 0;
     const hash = createHash('sha256');

@@ -119,6 +119,14 @@ test('in VS Code: the OdooOps view shows the demo; a clone from the palette stre
   await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'staging' }).first().waitFor();
   await page.locator('.quick-input-widget input').fill('staging');
   await page.keyboard.press('Enter');
+  // It replaces staging's database: a modal names what and with what, and offers a backup first.
+  const dialog = page.locator('.monaco-dialog-box');
+  await dialog.waitFor({ timeout: 30_000 });
+  const asked = (await dialog.textContent()) ?? '';
+  assert.match(asked, /Clone into demo › staging \(staging\): replace its database/);
+  assert.match(asked, /With: a fresh, masked copy of production \(database [^)]+\), made now/);
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-1b-confirm-clone.png') });
+  await dialog.locator('.monaco-button', { hasText: /^Replace$/ }).click();
 
   // The log panel beside the editor fills while the clone runs.
   const viewer = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');

@@ -11,6 +11,9 @@ import type { LogPanels } from './logPanel.ts';
 import { envKey, progressOf, type Store } from './store.ts';
 import { backupLabel, mib, type Node } from './tree.ts';
 import { downloadName } from './backupFile.ts';
+import { saveProblem } from '../../client/save-target.ts';
+import { parseRunNumber, refusal, runItems, type RunAction, type RunItem } from './runPick.ts';
+import { backupSource, cloneSource, confirmThenReplace, importSource, replacesDatabase } from './replaceConfirm.ts';
 import { editEnvironment, type EditUi } from './editEnvironment.ts';
 import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
 import { invitation, inviteeLabel, parseInvitee, ROLE_HELP, type Invitee } from './invite.ts';
@@ -21,15 +24,24 @@ export interface CommandDeps {
   store: Store;
   panels: LogPanels;
   need(): ApiClient;
-  connect(): Promise<void>;
+  /** quiet: "no server on this machine" is not an error (activation, the connection file changing). */
+  connect(quiet?: boolean): Promise<void>;
   signIns: SignIns;
+  /** Each error notification shown, in order (the extension-host tests read what a person would). */
+  errors: string[];
 }
 
-export function registerCommands({ context, store, panels, need, connect, signIns }: CommandDeps) {
+/** What the tests' argument says was clicked in a confirmation ("Replace", "Back up first"); a tree node says nothing. */
+const answerOf = (node: unknown): string | undefined => {
+  const confirm = (node as { confirm?: unknown } | undefined)?.confirm;
+  return typeof confirm === 'string' ? confirm : undefined;
+};
+
+export function registerCommands({ context, store, panels, need, connect, signIns, errors }: CommandDeps) {
   const onDecided = (project: string, a: C.Approval) => {
     if (a.status === 'rejected') return void vscode.window.showWarningMessage(`OdooOps: your ${a.kind} of ${a.environment} was rejected.`);
     void vscode.window.showInformationMessage(`OdooOps: your ${a.kind} of ${a.environment} was approved.`, 'Run it now').then((go) => {
-      if (go) void run('run approved', () => queue(project, a.environment, a.kind, a.params, a.id));
+      if (go) void run('run approved', () => guard(project, a.environment, a.kind, a.params, () => queue(project, a.environment, a.kind, a.params, a.id)));
     });
   };
 
@@ -38,7 +50,9 @@ export function registerCommands({ context, store, panels, need, connect, signIn
       return await fn();
     } catch (err) {
       const hint = err instanceof CliError && err.hint ? ` ${err.hint}` : '';
-      void vscode.window.showErrorMessage(`OdooOps: ${what} failed: ${(err as Error).message}.${hint}`);
+      const text = `OdooOps: ${what} failed: ${(err as Error).message}.${hint}`;
+      errors.push(text);
+      void vscode.window.showErrorMessage(text);
       return undefined;
     }
   };
@@ -58,17 +72,43 @@ export function registerCommands({ context, store, panels, need, connect, signIn
   const queue = async (project: string, env: string, kind: string, params: object = {}, approvalId?: string) => {
     const body: C.QueueRun = { kind, params: params as C.QueueRun['params'], ...(approvalId ? { approvalId } : {}) };
     const { data: r } = await need().request('POST', `/api/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(env)}/runs`, C.Run, body);
-    follow(r);
+    void follow(r);
     return r;
   };
-  /** A run that was queued (here or elsewhere): its log beside the editor, its progress as a notification. */
-  const follow = (r: C.Run) => {
+  /**
+   * A run that replaces an environment's database goes through the confirmation (replaceConfirm.ts):
+   * what is replaced and with what, "Back up first" or "Replace". `answer` is the tests' click.
+   */
+  const guard = async (project: string, envName: string, kind: string, params: Record<string, unknown>, go: () => Promise<unknown>, answer?: string, file?: string) => {
+    if (!replacesDatabase(kind)) return void await go();
+    const env = store.environment(project, envName);
+    if (!env) throw new CliError(`${project} › ${envName} is not in the tree, so what would be replaced cannot be shown`, EXIT.usage, 'Run "OdooOps: Refresh" and try again.');
+    const backupOf = async (id: unknown, where: string) => typeof id === 'string' ? (await store.loadBackups(project, where).catch(() => [])).find((b) => b.id === id) : undefined;
+    const source = kind === 'restore'
+      ? await backupOf(params.backup, envName).then((b) => (b ? backupSource(b) : `backup ${String(params.backup)}`))
+      : kind === 'clone'
+        ? cloneSource(params, store.environments(project), await backupOf(params.backup, store.environments(project).find((e) => e.stage === 'production')?.name ?? ''))
+        : importSource({ file, sha256: params.sha256 });
+    await confirmThenReplace({ kind, project, env, source }, {
+      ask: (c) => Promise.resolve(vscode.window.showWarningMessage(c.message, { modal: true, detail: c.detail }, ...c.buttons)),
+      backUp: async () => {
+        const { data: b } = await need().request('POST', `/api/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(envName)}/runs`, C.Run, { kind: 'backup', params: { kind: 'manual' } });
+        return follow(b, `backing up ${envName} before the ${kind}`);
+      },
+      replace: go,
+    }, answer);
+  };
+  /**
+   * A run that was queued (here or elsewhere): its log beside the editor, its progress as a notification.
+   * Resolves with the run once it has ended (a safety backup is waited for this way).
+   */
+  const follow = (r: C.Run, title = `${r.kind} on ${r.environment}`): Promise<C.Run> => {
     const { kind, environment: env } = r;
     store.applyRun(r);
     panels.open(r.id);
     // The notification follows the run through the store, which the live feed keeps current (no
     // polling); a read every 30 s is only a safety net for a run that fell out of the tree's list.
-    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `OdooOps: ${kind} on ${env}`, cancellable: true }, (progress, token) => new Promise<void>((resolve) => {
+    return Promise.resolve(vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `OdooOps: ${title}`, cancellable: true }, (progress, token) => new Promise<C.Run>((resolve) => {
       token.onCancellationRequested(() => void need().request('POST', `/api/runs/${r.id}/cancel`, C.Run).catch(() => {}));
       let shown = '';
       let percent = 0;
@@ -87,14 +127,14 @@ export function registerCommands({ context, store, panels, need, connect, signIn
         off();
         clearInterval(safety);
         if (now.status === 'failed') void vscode.window.showErrorMessage(`OdooOps: ${kind} on ${env} failed: ${now.error ?? ''}`, 'Open run logs').then((a) => a && panels.open(r.id));
-        resolve();
+        resolve(now);
       };
       const off = store.onDidChange((keys) => {
         if (!keys || keys.includes(envKey(r.project, env))) check(store.run(r.project, env, r.id));
       });
       const safety = setInterval(() => void need().get(`/api/runs/${r.id}`, C.Run).then((now) => (store.applyRun(now), check(now)), () => {}), 30_000);
       check(store.run(r.project, env, r.id) ?? r);
-    }));
+    })));
   };
   const requestApproval = async (project: string, env: string, body: C.RequestApproval) => {
     await need().request('POST', `/api/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(env)}/approvals`, C.Approval, body);
@@ -103,27 +143,45 @@ export function registerCommands({ context, store, panels, need, connect, signIn
   };
 
   const register = (id: string, fn: (node?: Node) => Promise<unknown>) => context.subscriptions.push(vscode.commands.registerCommand(id, (node?: Node) => fn(node)));
-  register('odooops.refresh', () => run('refresh', connect));
+  register('odooops.refresh', () => run('refresh', () => connect()));
   // Connect…: a server URL (empty: the one on this machine). One that offers sign-in is signed in to
   // (offered here, and on the welcome view); one that offers none takes a token (odooops token).
+  // Only a connect that worked is kept: a failed one puts back the URL and token in use before.
   // Tests pass { url, token? } instead of typing.
   register('odooops.connect', (node) => run('connect', async () => {
     const arg = node as unknown as { url?: string; token?: string } | undefined;
-    const url = arg?.url ?? await vscode.window.showInputBox({ prompt: 'OdooOps server URL (empty: the server on this machine)', value: vscode.workspace.getConfiguration('odooops').get('serverUrl') ?? '' });
+    const settings = () => vscode.workspace.getConfiguration('odooops');
+    const previous = { url: settings().get<string>('serverUrl') || '', token: await context.secrets.get(TOKEN_KEY) };
+    const url = arg?.url ?? await vscode.window.showInputBox({ prompt: 'OdooOps server URL (empty: the server on this machine)', value: previous.url });
     if (url === undefined) return;
+    let token: string | undefined;
     if (url) {
       if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new CliError(`${url} is not an http(s) URL`, EXIT.usage, 'Type the address the server printed, e.g. https://odooops.example.com.');
       // What the server offers; it answers this without a token.
       const health = await new ApiClient({ url, token: '' }).get('/api/health', C.Health);
       if (!methodOf(health.auth)) {
-        const token = arg?.token ?? await vscode.window.showInputBox({ prompt: `${url} offers no sign-in: its operator prints a token with odooops token --user <your id>`, password: true, ignoreFocusOut: true });
+        token = arg?.token ?? await vscode.window.showInputBox({ prompt: `${url} offers no sign-in: its operator prints a token with odooops token --user <your id>`, password: true, ignoreFocusOut: true });
         if (!token) return;
-        await context.secrets.store(TOKEN_KEY, token);
+        // Tried before anything is kept.
+        await new ApiClient({ url, token }).get('/api/me', C.Me);
       }
-    } else await context.secrets.delete(TOKEN_KEY);
-    await vscode.workspace.getConfiguration('odooops').update('serverUrl', url || undefined, vscode.ConfigurationTarget.Global);
-    await connect();
-    if (store.error) throw new Error(store.error);
+    }
+    const keep = async (u: string, t: string | undefined) => {
+      if (t) await context.secrets.store(TOKEN_KEY, t);
+      else await context.secrets.delete(TOKEN_KEY);
+      if ((settings().get<string>('serverUrl') || '') !== u) await settings().update('serverUrl', u || undefined, vscode.ConfigurationTarget.Global);
+    };
+    // A server that signs people in keeps its sessions elsewhere (signIn.ts): the token stays as it was.
+    await keep(url, url ? token ?? previous.token : undefined);
+    try {
+      await connect();
+      if (store.error) throw new Error(store.error);
+    } catch (err) {
+      await keep(previous.url, previous.token);
+      await connect(true).catch(() => {});
+      const hint = err instanceof CliError && err.hint ? `${err.hint} ` : '';
+      throw new CliError((err as Error).message, EXIT.unreachable, `${hint}Nothing was saved: OdooOps stays on ${previous.url || 'the server on this machine'}.`);
+    }
     const offered = signIns.current;
     if (offered && !offered.signedIn && !arg) {
       void vscode.window.showInformationMessage(`OdooOps: ${url} signs you in with your GitHub account${offered.method === 'supabase' ? ' (through Supabase)' : ''}.`, 'Sign in with GitHub')
@@ -185,7 +243,7 @@ export function registerCommands({ context, store, panels, need, connect, signIn
   }));
   register('odooops.cloneProdToStaging', (node) => run('clone', async () => {
     const target = await pickEnvironment(node, ['staging', 'development']);
-    if (target) await queue(target.project, target.env.name, 'clone');
+    if (target) await guard(target.project, target.env.name, 'clone', {}, () => queue(target.project, target.env.name, 'clone'), answerOf(node));
   }));
   register('odooops.backupNow', (node) => run('backup', async () => {
     const target = await pickEnvironment(node);
@@ -196,21 +254,20 @@ export function registerCommands({ context, store, panels, need, connect, signIn
     return (await vscode.window.showQuickPick(list.map((b) => ({ label: backupLabel(b), description: `${mib(b.sizeBytes)} · Odoo ${b.odooVersion ?? '?'}`, b })), { placeHolder }))?.b;
   };
   /** Into production only through another member's approval (the control plane's rule); elsewhere once confirmed. */
-  const restore = async (project: string, env: C.Environment, b: C.Backup) => {
+  const restore = async (project: string, env: C.Environment, b: C.Backup, answer?: string) => {
     const label = backupLabel(b);
     if (env.stage === 'production') return requestApproval(project, env.name, { kind: 'restore', params: { backup: b.id }, reason: `restore of the ${label} backup, requested from VS Code` });
-    const ok = await vscode.window.showWarningMessage(`Restore ${env.name} from the ${label} backup? Its database and filestore are replaced (the current ones are kept until the restore succeeds).`, { modal: true }, 'Restore');
-    if (ok === 'Restore') await queue(project, env.name, 'restore', { backup: b.id });
+    await guard(project, env.name, 'restore', { backup: b.id }, () => queue(project, env.name, 'restore', { backup: b.id }), answer);
   };
   register('odooops.restoreBackup', (node) => run('restore', async () => {
     if (node?.type === 'backup') {
       // A backup's own menu: into the environment it belongs to.
       const env = store.environment(node.project, node.env);
-      return env && restore(node.project, env, node.backup);
+      return env && restore(node.project, env, node.backup, answerOf(node));
     }
     const target = await pickEnvironment(node);
     const b = target && await pickBackup(target.project, target.env.name, 'Backup to restore');
-    if (target && b) await restore(target.project, target.env, b);
+    if (target && b) await restore(target.project, target.env, b, answerOf(node));
   }));
   register('odooops.createDevEnvironment', (node) => run('create development environment', async () => {
     const arg = node as unknown as { project?: string; branch?: string; then?: C.CreateDevEnvironment['then'] } | undefined;
@@ -225,11 +282,13 @@ export function registerCommands({ context, store, panels, need, connect, signIn
     const body: C.CreateDevEnvironment = { branch: C.BranchName.parse(branch), ...(arg?.then ? { then: arg.then } : {}) };
     const { data } = await need().request('POST', `/api/projects/${encodeURIComponent(project)}/dev-environments`, C.DevEnvironment, body);
     store.putEnvironment(data.environment);
-    if (data.run) return follow(data.run);
+    if (data.run) return void follow(data.run);
     const choice = await vscode.window.showInformationMessage(
       `OdooOps: ${data.environment.name} ${data.created ? 'was created' : 'exists'} for ${branch}. ${project} has no repository to deploy from; fill it with a masked copy of production?`,
       'Clone production into it');
-    if (choice) await queue(project, data.environment.name, 'clone');
+    // An environment that existed has a database the clone replaces: confirmed like any other.
+    if (choice && data.created) await queue(project, data.environment.name, 'clone');
+    else if (choice) await guard(project, data.environment.name, 'clone', {}, () => queue(project, data.environment.name, 'clone'));
   }));
   register('odooops.deploy', (node) => run('deploy', async () => {
     const arg = node as unknown as { project?: string; environment?: string; revision?: string } | undefined;
@@ -313,7 +372,10 @@ export function registerCommands({ context, store, panels, need, connect, signIn
   }
   register('odooops.runApproved', (node) => run('run approved', async () => {
     const pick = await pickApproval(node, 'approved');
-    if (pick) await queue(pick.project, pick.approval.environment, pick.approval.kind, pick.approval.params, pick.approval.id);
+    if (!pick) return;
+    const { approval: a } = pick;
+    // An approval is not a confirmation: whoever runs it is shown what it replaces, every time.
+    await guard(pick.project, a.environment, a.kind, a.params, () => queue(pick.project, a.environment, a.kind, a.params, a.id), answerOf(node));
   }));
   register('odooops.downloadBackup', (node) => run('download', async () => {
     const arg = node as unknown as { backup?: string; to?: string } | undefined;
@@ -327,12 +389,21 @@ export function registerCommands({ context, store, panels, need, connect, signIn
       if (!target || !b) return;
       backup = named(b, target.env.name);
     }
-    const to = arg?.to ? vscode.Uri.file(arg.to) : await vscode.window.showSaveDialog({
+    // Where it goes is checked before the download starts; a place it cannot go offers the dialog again.
+    const ask = (at?: vscode.Uri) => vscode.window.showSaveDialog({
       title: 'Save the backup as an Odoo zip (restorable from Odoo\'s database manager)',
-      defaultUri: vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(homedir()), backup.file),
+      defaultUri: at ?? vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(homedir()), backup.file),
       filters: { 'Odoo backup': ['zip'] },
     });
-    if (!to) return;
+    let to = arg?.to ? vscode.Uri.file(arg.to) : await ask();
+    for (;;) {
+      if (!to) return;
+      const problem = await saveProblem(to.fsPath);
+      if (!problem) break;
+      if (arg?.to) throw new CliError(problem.message, EXIT.usage, problem.hint);
+      const again = await vscode.window.showErrorMessage(`OdooOps: ${problem.message}; nothing was downloaded.`, { modal: true, detail: problem.hint }, 'Choose another place…');
+      to = again ? await ask(vscode.Uri.joinPath(vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(homedir()), backup.file)) : undefined;
+    }
     const saved = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `OdooOps: downloading ${backup.label}`, cancellable: true }, async (progress, token) => {
       const abort = new AbortController();
       token.onCancellationRequested(() => abort.abort());
@@ -349,7 +420,7 @@ export function registerCommands({ context, store, panels, need, connect, signIn
   // Import database…: an Odoo zip or a pg_dump (and its filestore tarball) uploaded with a progress bar,
   // then its run followed like any other; into production, the approval for exactly this upload is requested.
   register('odooops.importDatabase', (node) => run('import', async () => {
-    const arg = node as unknown as { project?: string; env?: string; file?: string; filestore?: string } | undefined;
+    const arg = node as unknown as { project?: string; env?: string; file?: string; filestore?: string; confirm?: string } | undefined;
     const target = arg?.project && arg.env
       ? { project: arg.project, env: store.environments(arg.project).find((e) => e.name === arg.env) ?? { name: arg.env, stage: 'staging' as C.Stage } }
       : await pickEnvironment(node);
@@ -366,43 +437,100 @@ export function registerCommands({ context, store, panels, need, connect, signIn
           filters: { 'Filestore tarball': ['tar', 'gz', 'tgz'] } });
         filestore = fs?.[0]?.fsPath;
       }
-      if (target.env.stage !== 'production') {
-        const ok = await vscode.window.showWarningMessage(`Import ${file} into ${target.env.name}? Its database and filestore are replaced once the import is checked and loaded.`, { modal: true }, 'Import');
-        if (!ok) return;
-      }
     }
-    const { upload } = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `OdooOps: uploading to ${target.env.name}`, cancellable: true }, async (progress, token) => {
-      const abort = new AbortController();
-      token.onCancellationRequested(() => abort.abort());
-      let percent = 0;
-      return uploadImport(need(), encodeURIComponent(target.project), encodeURIComponent(target.env.name), file, filestore, (sent, total) => {
-        const now = total ? Math.floor((sent / total) * 100) : 0;
-        if (now > percent) progress.report({ increment: now - percent, message: `${mib(sent)}${total ? ` of ${mib(total)}` : ''}` });
-        percent = Math.max(percent, now);
-      }, abort.signal);
-    });
-    if (upload.run) return follow(upload.run);
-    return requestApproval(target.project, target.env.name, { kind: 'import', params: upload.params, reason: `import of an Odoo ${upload.odooVersion} database (${mib(upload.bytes)}, sha256 ${upload.sha256.slice(0, 12)}…), requested from VS Code` });
+    const picked = file;
+    const send = async () => {
+      const { upload } = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `OdooOps: uploading to ${target.env.name}`, cancellable: true }, async (progress, token) => {
+        const abort = new AbortController();
+        token.onCancellationRequested(() => abort.abort());
+        let percent = 0;
+        return uploadImport(need(), encodeURIComponent(target.project), encodeURIComponent(target.env.name), picked, filestore, (sent, total) => {
+          const now = total ? Math.floor((sent / total) * 100) : 0;
+          if (now > percent) progress.report({ increment: now - percent, message: `${mib(sent)}${total ? ` of ${mib(total)}` : ''}` });
+          percent = Math.max(percent, now);
+        }, abort.signal);
+      });
+      if (upload.run) return void follow(upload.run);
+      return requestApproval(target.project, target.env.name, { kind: 'import', params: upload.params, reason: `import of an Odoo ${upload.odooVersion} database (${mib(upload.bytes)}, sha256 ${upload.sha256.slice(0, 12)}…), requested from VS Code` });
+    };
+    // Into production the upload only asks for an approval; whoever runs that approved import confirms it.
+    if (target.env.stage === 'production') return send();
+    return guard(target.project, target.env.name, 'import', {}, send, arg?.confirm, picked);
   }));
+  /**
+   * The run an action is for: the tree's node, { runId } (tests, notifications), or, from the palette,
+   * a project (when there are several) and then one of its recent runs the action applies to, or a run
+   * number typed as the CLI shows it.
+   */
+  const pickRun = async (node: Node | undefined, action: RunAction, placeHolder: string): Promise<C.Run | undefined> => {
+    const checked = (r: C.Run) => {
+      const why = refusal(action, r);
+      if (why) throw new CliError(why, EXIT.usage);
+      return r;
+    };
+    const byNumber = async (n: number) => checked(await need().get(`/api/runs/${n}`, C.Run));
+    if (node?.type === 'run') return node.run;
+    const typed = (node as { runId?: unknown } | undefined)?.runId;
+    if (typed !== undefined) {
+      const n = parseRunNumber(String(typed));
+      if (!n) throw new CliError(`${String(typed)} is not a run number`, EXIT.usage, 'A run number as `odooops run list` shows it, e.g. 42.');
+      return byNumber(n);
+    }
+    need();
+    const project = await pickProject(node);
+    if (!project) return undefined;
+    const recent = await need().get(`/api/runs?project=${encodeURIComponent(project)}&limit=50`, C.Run.array());
+    const items = runItems(action, recent, (u) => store.who(u));
+    const qp = vscode.window.createQuickPick<RunItem | (vscode.QuickPickItem & { number: number })>();
+    qp.placeholder = `${placeHolder} in ${project}: pick one, or type its number (as \`odooops run list\` shows it)`;
+    qp.matchOnDescription = true;
+    qp.items = items;
+    const picked = await new Promise<RunItem | { number: number } | undefined>((resolve) => {
+      qp.onDidChangeValue((v) => {
+        const n = parseRunNumber(v);
+        qp.items = n && !items.some((i) => i.run.id === n) ? [{ label: `#${n}`, description: 'the run with this number', alwaysShow: true, number: n }, ...items] : items;
+      });
+      qp.onDidAccept(() => resolve(qp.selectedItems[0]));
+      qp.onDidHide(() => resolve(undefined));
+      qp.show();
+    });
+    qp.dispose();
+    if (!picked) return undefined;
+    return 'run' in picked ? picked.run : byNumber(picked.number);
+  };
   register('odooops.cancelRun', (node) => run('cancel', async () => {
-    if (node?.type !== 'run') return;
-    store.applyRun((await need().request('POST', `/api/runs/${node.run.id}/cancel`, C.Run)).data);
+    const r = await pickRun(node, 'cancel', 'Run to cancel');
+    if (!r) return;
+    store.applyRun((await need().request('POST', `/api/runs/${r.id}/cancel`, C.Run)).data);
   }));
   register('odooops.rerun', (node) => run('re-run', async () => {
-    if (node?.type !== 'run') return;
-    await queue(node.run.project, node.run.environment, node.run.kind, node.run.params);
+    const r = await pickRun(node, 'rerun', 'Run to run again');
+    if (!r) return;
+    await guard(r.project, r.environment, r.kind, r.params, () => queue(r.project, r.environment, r.kind, r.params), answerOf(node));
   }));
   register('odooops.retryRun', (node) => run('retry', async () => {
-    if (node?.type !== 'run') return;
-    store.applyRun((await need().request('POST', `/api/runs/${node.run.id}/retry`, C.Run)).data);
+    const r = await pickRun(node, 'retry', 'Failed run to retry');
+    if (!r) return;
+    await guard(r.project, r.environment, r.kind, r.params, async () => store.applyRun((await need().request('POST', `/api/runs/${r.id}/retry`, C.Run)).data), answerOf(node));
   }));
-  register('odooops.openRunLogs', async (node) => {
-    const id = node?.type === 'run' ? node.run.id : Number((node as unknown as { runId?: number } | undefined)?.runId);
-    if (Number.isInteger(id) && id > 0) panels.open(id);
-  });
-  register('odooops.openEnvironment', async (node) => {
-    if (node?.type === 'environment' && node.env.url) await vscode.env.openExternal(vscode.Uri.parse(node.env.url));
-  });
+  register('odooops.openRunLogs', (node) => run('open run logs', async () => {
+    // A run number is opened as it is (the panel says if there is no such run): no read first.
+    const typed = (node as { runId?: unknown } | undefined)?.runId;
+    const n = node?.type === 'run' ? node.run.id : typed !== undefined ? parseRunNumber(String(typed)) : undefined;
+    if (n === null) throw new CliError(`${String(typed)} is not a run number`, EXIT.usage, 'A run number as `odooops run list` shows it, e.g. 42.');
+    const id = n ?? (await pickRun(node, 'logs', 'Run whose log to open'))?.id;
+    if (id) panels.open(id);
+  }));
+  register('odooops.openEnvironment', (node) => run('open in browser', async () => {
+    const target = node?.type === 'environment' ? { project: node.project, env: node.env } : await (async () => {
+      const withUrl = store.projects.flatMap((p) => store.environments(p.slug).filter((e) => e.url).map((env) => ({ label: env.name, description: `${p.slug} · ${env.url}`, project: p.slug, env })));
+      if (!withUrl.length) throw new CliError('no environment has a URL to open', EXIT.usage, 'A project admin sets one with "Edit Environment…" (or `odooops env set`).');
+      return vscode.window.showQuickPick(withUrl, { placeHolder: 'Environment to open in the browser' });
+    })();
+    if (!target) return;
+    if (!target.env.url) throw new CliError(`${target.project} › ${target.env.name} has no URL`, EXIT.usage, 'A project admin sets one with "Edit Environment…".');
+    await vscode.env.openExternal(vscode.Uri.parse(target.env.url));
+  }));
 
   return { run, onDecided, signedIn };
 }

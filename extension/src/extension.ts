@@ -4,13 +4,17 @@
 // opened, a command runs or a log panel is restored). A server on this machine is found by itself and
 // needs no sign-in; another one is set with "OdooOps: Connect…" (its URL in user settings) and signed in
 // to as it offers (signIn.ts: VS Code's GitHub account, or Supabase Auth), else with a token kept in
-// SecretStorage.
+// SecretStorage. The local server's connection file is watched: a server started (or stopped) after
+// VS Code is noticed without a Refresh.
+import { existsSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { ApiClient, CliError, EXIT } from '../../client/api-client.ts';
 import { registerCommands } from './commands.ts';
-import { localConnection, TOKEN_KEY } from './connection.ts';
+import { findLocalConnection, noLocalServer, odooopsHomeOf, TOKEN_KEY, unreachableLocalServer } from './connection.ts';
+import { clientFiles } from '../../contract/home.ts';
 import { LogPanels, VIEW_TYPE } from './logPanel.ts';
 import { followProjects } from './projectFeed.ts';
 import { showAlert } from './alerts.ts';
@@ -32,13 +36,19 @@ export interface OdooOpsApi {
   feedStates: string[];
   /** The context keys the welcome views and menus read, without their "odooops." prefix. */
   contextKeys: Record<string, boolean>;
+  /** Each error notification shown since activation (what a person read). */
+  errors: string[];
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<OdooOpsApi> {
+  /** Why there is no client (where the local server was looked for), for the next command that needs one. */
+  let notConnected: { message: string; hint: string } | undefined;
   const need = (): ApiClient => {
-    if (!api) throw new CliError('not connected', EXIT.unreachable, 'Run "OdooOps: Connect…".');
+    if (!api) throw new CliError(notConnected?.message ?? 'not connected', EXIT.unreachable, notConnected?.hint ?? 'Run "OdooOps: Connect…".');
     return api;
   };
+  const config = () => vscode.workspace.getConfiguration('odooops');
+  const homeNow = () => odooopsHomeOf(config().get<string>('home'));
   const store = new Store({ get: async (p, s) => s.parse(await need().get(p, z.unknown())) });
   const tree = new OdooOpsTree(store);
   const view = vscode.window.createTreeView('odooops.environments', { treeDataProvider: tree, showCollapseAll: true });
@@ -84,20 +94,37 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   let unsubscribe: (() => Promise<void>) | undefined;
 
   // One connect at a time (a sign-in that lands while the tree loads waits for it, then connects again).
+  // A quiet one (activation, the connection file changing) does not call "no server on this machine"
+  // an error: the welcome view says so, and the next command that needs a server says where it looked.
   let connecting: Promise<void> = Promise.resolve();
-  const connect = () => (connecting = connecting.catch(() => {}).then(connectNow));
-  const connectNow = async () => {
-    const url = vscode.workspace.getConfiguration('odooops').get<string>('serverUrl') || undefined;
+  const connect = (quiet = false) => (connecting = connecting.catch(() => {}).then(() => connectNow(quiet)));
+  /** The server URL the last connect used ('' : this machine's), and the local connection it found. */
+  let connectedTo: string | undefined;
+  let localUsed: { url: string; token: string } | undefined;
+  const connectNow = async (quiet: boolean) => {
+    const url = config().get<string>('serverUrl') || undefined;
+    connectedTo = url ?? '';
+    localUsed = undefined;
+    notConnected = undefined;
     await unsubscribe?.();
     unsubscribe = undefined;
     api = undefined;
     let offerSignIn = false;
     let failed: Error | undefined;
+    let local: { file: string; url: string } | undefined;
     if (!url) {
       signIns.close();
-      const local = localConnection();
-      api = local ? new ApiClient({ url: local.url, token: local.token }) : undefined;
-      who = local ? 'this machine\'s server (no sign-in needed)' : undefined;
+      const { home, from } = homeNow();
+      const found = findLocalConnection(home);
+      if (found.found) {
+        localUsed = found.connection;
+        local = { file: found.file, url: found.connection.url };
+        api = new ApiClient(found.connection);
+      } else {
+        notConnected = noLocalServer(found, from);
+        if (!quiet) failed = new CliError(notConnected.message, EXIT.unreachable, notConnected.hint);
+      }
+      who = found.found ? 'this machine\'s server (no sign-in needed)' : undefined;
     } else {
       // How this server signs people in; it answers without a token.
       try {
@@ -114,11 +141,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
         // Unreachable for now: a session with it is kept (the next connect picks it up again).
         if (signIns.current?.url !== url) signIns.close();
         failed = err as Error;
+        notConnected = { message: `${url} could not be reached: ${failed.message}`, hint: 'Check the URL (the setting odooops.serverUrl), or run "OdooOps: Connect…" again.' };
       }
       who = url;
     }
     if (api) await store.load();
     else store.reset();
+    if (local && store.error) {
+      const why = unreachableLocalServer(local.file, local.url, store.error);
+      failed = new CliError(why.message, EXIT.unreachable, why.hint);
+      notConnected = why;
+    }
     if (failed) store.error = failed.message;
     await when('connected', !!api && !store.error);
     await when('signInOffered', offerSignIn);
@@ -154,12 +187,51 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
     },
     signedIn: (s) => void commands.signedIn(s),
   });
-  const commands = registerCommands({ context, store, panels, need, connect, signIns });
+  const errors: string[] = [];
+  const commands = registerCommands({ context, store, panels, need, connect, signIns, errors });
+
+  // The local server's connection file: written when a server starts, removed when it stops. Watched
+  // while no server URL is set, so one started after VS Code is picked up (and one that stopped shows
+  // the welcome view). Its folder may not exist before the first server start: then its parent is
+  // watched for it (not recursively: the parent may be the whole home folder).
+  let watcher: vscode.Disposable | undefined;
+  let settle: ReturnType<typeof setTimeout> | undefined;
+  const fileChanged = () => {
+    clearTimeout(settle);
+    settle = setTimeout(() => {
+      if (config().get<string>('serverUrl')) return;
+      const now = findLocalConnection(homeNow().home);
+      const same = now.found ? now.connection.url === localUsed?.url && now.connection.token === localUsed?.token : !localUsed && !api;
+      if (!same) void connect(true).catch(() => {});
+    }, 300);
+  };
+  const watchHome = () => {
+    watcher?.dispose();
+    const { home } = homeNow();
+    if (existsSync(home)) {
+      const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(home), basename(clientFiles(home).connection)));
+      watcher = vscode.Disposable.from(w, w.onDidCreate(fileChanged), w.onDidChange(fileChanged), w.onDidDelete(fileChanged));
+    } else {
+      const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(dirname(home)), basename(home)), false, true, true);
+      watcher = vscode.Disposable.from(w, w.onDidCreate(() => (watchHome(), fileChanged())));
+    }
+  };
+  watchHome();
+  context.subscriptions.push({ dispose: () => (watcher?.dispose(), clearTimeout(settle)) });
+  // Settings changed by hand (or by Connect…, which has connected already: nothing to do then).
+  context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((e) => {
+    if (e.affectsConfiguration('odooops.home')) {
+      watchHome();
+      if (!config().get<string>('serverUrl')) void commands.run('connect', () => connect());
+    } else if (e.affectsConfiguration('odooops.serverUrl') && (config().get<string>('serverUrl') || '') !== connectedTo) {
+      void connect(true).catch(() => {});
+    }
+  }));
 
   context.subscriptions.push({ dispose: () => void unsubscribe?.() });
-  await commands.run('connect', connect);
+  await commands.run('connect', () => connect(true));
   markConnected();
-  return { store, tree, panels, signIns, client: () => api, feedStates, contextKeys };
+  return { store, tree, panels, signIns, client: () => api, feedStates, contextKeys, errors };
 }
 
 export function deactivate(): void {}

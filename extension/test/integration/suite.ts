@@ -7,7 +7,7 @@
 // the GitHub API behind the server is a double too), and to a Supabase control plane
 // (ODOOOPS_IT_SUPABASE_URL) through a real browser, Supabase Auth's stand-in and the URI handler.
 import assert from 'node:assert/strict';
-import { existsSync, openSync, readSync, closeSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import * as C from '../../../contract/index.ts';
@@ -159,7 +159,7 @@ describe('OdooOps in the extension host', () => {
     assert.equal(existsSync('/tmp/pwned'), false);
   });
 
-  it('restoring production asks another admin; their approval arrives through Realtime and the requester runs it', async () => {
+  it('restoring production asks another admin; their approval arrives through Realtime and the requester runs it, after a safety backup', async () => {
     const newest = Math.max(0, ...api.store.runsOf(PROJECT, 'production').map((r) => r.id));
     await vscode.commands.executeCommand('odooops.backupNow', await envNode('production'));
     const backupRun = await finished('production', 'backup', newest);
@@ -186,10 +186,17 @@ describe('OdooOps in the extension host', () => {
     const approved = await until('the approval to arrive', () => api.store.openApprovals(PROJECT).find((a) => a.status === 'approved'), 30_000);
     const [runnable] = await children((await children(project)).find((n) => n.type === 'approvals'));
     assert.equal(api.tree.getTreeItem(runnable!).contextValue, 'approval:approved');
-    await vscode.commands.executeCommand('odooops.runApproved', runnable);
+    // Running it replaces production's database: a modal says so every time; "Back up first" (the
+    // answer given here, as a person would click it) backs production up, waits, then restores.
+    const lastBackup = Math.max(0, ...api.store.runsOf(PROJECT, 'production').map((r) => r.id));
+    await vscode.commands.executeCommand('odooops.runApproved', { ...runnable, confirm: 'Back up first' });
     const restore = await finished('production', 'restore');
     assert.equal(restore.status, 'succeeded', restore.error ?? '');
     assert.equal(restore.approvalId, approved.id);
+    const safety = api.store.runsOf(PROJECT, 'production').find((r) => r.kind === 'backup' && r.id > lastBackup && r.id < restore.id);
+    assert.ok(safety, 'a backup of production was queued before the restore');
+    assert.equal(safety.status, 'succeeded');
+    assert.ok(Date.parse(restore.queuedAt) >= Date.parse(safety.finishedAt!), 'the restore was queued only once the backup had succeeded');
     await until('the approval to be used up', async () => (await api.store.reloadApprovals(PROJECT), api.store.openApprovals(PROJECT).length === 0), 30_000);
   });
 
@@ -211,6 +218,13 @@ describe('OdooOps in the extension host', () => {
     const ghost = join(scratch, 'ghost.zip');
     await vscode.commands.executeCommand('odooops.downloadBackup', { backup: '00000000-0000-4000-8000-000000000000', to: ghost });
     assert.ok(!existsSync(ghost) && !existsSync(`${ghost}.part`));
+
+    // A folder that does not exist: said before anything is downloaded, with what to do.
+    const nowhere = join(scratch, 'no-such-folder', 'staging.zip');
+    await vscode.commands.executeCommand('odooops.downloadBackup', { backup: b.backup.id, to: nowhere });
+    assert.match(api.errors.at(-1) ?? '', /^OdooOps: download failed: the folder .*no-such-folder does not exist\. Choose another folder, or create it first/);
+    assert.doesNotMatch(api.errors.at(-1) ?? '', /broke off|Run the command again/);
+    assert.ok(!existsSync(join(scratch, 'no-such-folder')), 'nothing made');
   });
 
   it('"Import database…" uploads the downloaded Odoo zip into staging and follows the import run', async () => {
@@ -219,8 +233,8 @@ describe('OdooOps in the extension host', () => {
     const before = api.store.environments(PROJECT).find((e) => e.name === 'staging');
     assert.ok(before);
     const lastId = Math.max(0, ...(await peer<C.Run[]>('GET', `/api/runs?project=${PROJECT}&environment=staging&limit=20`)).map((r) => r.id));
-    // With a file given, no picker and no confirmation: the upload's progress notification, then the run.
-    await vscode.commands.executeCommand('odooops.importDatabase', { project: PROJECT, env: 'staging', file: zip });
+    // With a file given, no picker; the confirmation answered "Replace": the upload's progress, then the run.
+    await vscode.commands.executeCommand('odooops.importDatabase', { project: PROJECT, env: 'staging', file: zip, confirm: 'Replace' });
     const run = await finished('staging', 'import', lastId);
     assert.equal(run.status, 'succeeded', run.error ?? '');
     assert.match(JSON.stringify(run.result), /"backupId"/);
@@ -257,10 +271,13 @@ describe('OdooOps in the extension host', () => {
     const node = await until('the queued backup in the tree', async () =>
       (await children(await envNode('dev-feature'))).find((n) => n.type === 'run' && n.run.id === backup.id && n.run.status === 'queued'), 30_000);
     assert.equal(api.tree.getTreeItem(node).contextValue, 'run:queued', 'its menu offers Cancel run');
-    await vscode.commands.executeCommand('odooops.cancelRun', node);
+    // From the palette, by its number as the CLI shows it.
+    await vscode.commands.executeCommand('odooops.cancelRun', { runId: `#${backup.id}` });
     const cancelled = await until('the backup cancelled', () => api.store.runsOf(PROJECT, 'dev-feature').find((r) => r.id === backup.id && r.status === 'cancelled'), 60_000);
     assert.equal((await until('the clone to end', () => api.store.runsOf(PROJECT, 'dev-feature').find((r) => r.id === clone.id && r.status !== 'queued' && r.status !== 'running'), 180_000)).status, 'succeeded');
 
+    await vscode.commands.executeCommand('odooops.cancelRun', { runId: String(backup.id) });
+    assert.equal(api.errors.at(-1), `OdooOps: cancel failed: run #${backup.id} already cancelled: there is nothing to cancel.`);
     await vscode.commands.executeCommand('odooops.rerun', { type: 'run', run: cancelled });
     const again = await until('the re-run', () => api.store.runsOf(PROJECT, 'dev-feature').find((r) => r.id > backup.id && r.kind === 'backup'), 30_000);
     assert.deepEqual(again.params, { kind: 'manual' });
@@ -463,3 +480,39 @@ describe('Signing in', () => {
   });
 });
 
+
+describe('Connect… and the server on this machine', () => {
+  const settings = () => vscode.workspace.getConfiguration('odooops');
+
+  it('no server where odooops.home points: Connect… says where it looked and saves nothing; a server that starts there later is picked up by itself, one that stops is noticed', async () => {
+    // Not made yet: the extension watches its parent for it, then the file in it.
+    const elsewhere = join(scratch, 'elsewhere-home');
+    const file = join(elsewhere, 'connection.json');
+    await vscode.commands.executeCommand('odooops.connect', { url: server.url });
+    assert.equal(settings().get('serverUrl'), server.url);
+    await settings().update('home', elsewhere, vscode.ConfigurationTarget.Global);
+    const before = api.errors.length;
+    await vscode.commands.executeCommand('odooops.connect', { url: '' });
+    const said = api.errors.slice(before).join('\n');
+    assert.ok(said.includes(`no OdooOps server found on this machine: looked for ${file} (the setting odooops.home), and no such file`), said);
+    assert.match(said, /Start one on this machine with `npm start`/);
+    assert.ok(said.includes(`Nothing was saved: OdooOps stays on ${server.url}.`), said);
+    assert.equal(settings().get('serverUrl'), server.url, 'the failed Connect… did not save its URL');
+
+    // Back to "the server on this machine" by hand: none there yet, quietly not connected.
+    await settings().update('serverUrl', undefined, vscode.ConfigurationTarget.Global);
+    await until('not connected', () => !api.client() && api.contextKeys.connected === false, 30_000);
+    // The server starts with that home: it writes its connection file (here, the test's server's own).
+    mkdirSync(elsewhere);
+    writeFileSync(file, readFileSync(join(process.env.ODOOOPS_HOME!, 'connection.json')));
+    await until('connected by itself', () => api.client() && api.contextKeys.connected && api.store.projects.some((p) => p.slug === PROJECT), 30_000);
+    assert.equal(api.client()!.target.url, server.url);
+    // It stops (and removes its file): the tree is emptied, the welcome view says how to start one.
+    rmSync(file);
+    await until('disconnected by itself', () => !api.client() && api.contextKeys.connected === false && api.store.projects.length === 0, 30_000);
+
+    await settings().update('home', undefined, vscode.ConfigurationTarget.Global);
+    await until('the default home\'s server again', () => api.client() && api.contextKeys.connected && api.store.projects.length === 1, 30_000);
+    assert.equal(api.store.error, null);
+  });
+});
