@@ -153,13 +153,18 @@ export const Project = z.object({
   backupStore: z.string().optional(),
   /** The store every backup is also copied to in the same run; null: none. */
   backupCopy: z.string().nullable().optional(),
+  /** The stages of environments your role may run things on (queue, cancel, approve, download backups). */
+  operates: z.array(Stage).optional(),
 });
 export const Member = z.object({
   userId: Uuid,
   role: Role,
   displayName: z.string().nullable(),
   addedAt: z.string(),
-  /** What to call them: the display name an admin gave, else their name on GitHub, else their GitHub login. */
+  /**
+   * What to call them: the display name an admin gave, else their name on GitHub, else their GitHub login,
+   * else the verified email they signed in with.
+   */
   name: z.string().nullable().optional(),
   githubLogin: z.string().nullable().optional(),
 });

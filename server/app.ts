@@ -26,10 +26,19 @@ import { writeUpgradeSuggestion } from './infra/upgrade.ts';
 import { giveToRunUser, setupRunUser, shareWithRunUser } from './infra/run-user.ts';
 import { RealtimeGateway } from './realtime/gateway.ts';
 import { GitHubFeedback } from './github/feedback.ts';
-import { hostname } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 
 export const VERSION = '0.1.0';
+
+/** The OS account the server runs as (its operator), or "the server" where there is none (a container's uid). */
+function operatorAccount(): string {
+  try {
+    return userInfo().username.slice(0, 100) || 'the server';
+  } catch {
+    return 'the server';
+  }
+}
 
 export interface ServerOptions {
   home?: string;
@@ -155,6 +164,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const token = await signToken(secret, { sub: identity.userId, email: 'local@odooops.invalid' }, '365d');
     // The operator's own identity may create projects and grant that right (odooops admin).
     await ensureInstanceAdmin(pool, identity.userId);
+    // Named after the account the server runs as, so the people the operator works with see "by alice
+    // (operator)" on the runs they queue rather than an id; a name given before is kept.
+    await pool.query('insert into ops.users (id, name) values ($1, $2) on conflict (id) do nothing', [identity.userId, `${operatorAccount()} (operator)`]);
 
     // The registry: the operator's file, plus the demo's built-in entries when there is a demo (asked for
     // now, or made by an earlier --demo start): no demo role or filestore for a server that never had one.

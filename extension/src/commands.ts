@@ -64,8 +64,10 @@ export function registerCommands({ context, store, panels, need, connect, signIn
   };
   const pickEnvironment = async (node: Node | undefined, stages: readonly C.Stage[] = C.STAGES): Promise<{ project: string; env: C.Environment } | undefined> => {
     if (node?.type === 'environment' || node?.type === 'backups') return { project: node.project, env: node.env };
-    const items = store.projects.flatMap((p) => store.environments(p.slug).filter((e) => stages.includes(e.stage))
+    // Only where your role may run things (the server would refuse the others).
+    const items = store.projects.flatMap((p) => store.environments(p.slug).filter((e) => stages.includes(e.stage) && store.mayOperate(p.slug, e.stage))
       .map((env) => ({ label: env.name, description: `${p.slug} · ${env.stage}`, project: p.slug, env })));
+    if (!items.length) return void vscode.window.showInformationMessage('OdooOps: your role lets you run this on none of your projects\' environments; a project admin can change your role.');
     return vscode.window.showQuickPick(items, { placeHolder: 'Environment' });
   };
   /** Queues a run, follows it with a cancellable progress notification, opens its log beside the editor. */
@@ -346,10 +348,10 @@ export function registerCommands({ context, store, panels, need, connect, signIn
   }));
   const pickApproval = async (node: Node | undefined, status: C.Approval['status']) => {
     if (node?.type === 'approval') return node;
-    const items = store.projects.flatMap((p) => store.openApprovals(p.slug).filter((a) => a.status === status)
+    const items = store.projects.flatMap((p) => store.openApprovals(p.slug).filter((a) => status === 'pending' ? store.mayDecide(p.slug, a) : store.mayRunApproved(p.slug, a))
       .map((approval) => ({ label: `${approval.kind} ${approval.environment}`, description: `${p.slug} · ${approval.reason ?? ''}`, project: p.slug, approval })));
     if (!items.length) {
-      void vscode.window.showInformationMessage(`OdooOps: no approval is ${status === 'pending' ? 'waiting for a decision' : 'approved and waiting to run'}.`);
+      void vscode.window.showInformationMessage(`OdooOps: no approval is ${status === 'pending' ? 'waiting for your decision (your own requests are decided by another member)' : 'approved and waiting for you to run it'}.`);
       return undefined;
     }
     return vscode.window.showQuickPick(items, { placeHolder: 'Approval' });
@@ -360,7 +362,8 @@ export function registerCommands({ context, store, panels, need, connect, signIn
       if (!pick) return;
       const { approval: a } = pick;
       if (decision === 'approve') {
-        const ok = await vscode.window.showWarningMessage(`Approve the ${a.kind} of ${a.environment} (${pick.project})?`, { modal: true, detail: `${a.reason ?? ''}\nparameters: ${JSON.stringify(a.params)}` }, 'Approve');
+        const detail = `requested by ${store.who(a.requestedBy)}${a.reason ? `: ${a.reason}` : ''}\n${await store.describeApproval(pick.project, a)}`;
+        const ok = await vscode.window.showWarningMessage(`Approve the ${a.kind} of ${a.environment} (${pick.project})?`, { modal: true, detail }, 'Approve');
         if (ok !== 'Approve') return;
       }
       const { data } = await need().request('POST', `/api/approvals/${a.id}/${decision}`, C.Approval);

@@ -59,7 +59,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   const panels = new LogPanels(context, async () => (await connected, api));
   const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
   status.command = 'odooops.environments.focus';
-  context.subscriptions.push(view, status, vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, panels));
+  context.subscriptions.push(view, status, vscode.window.registerWebviewPanelSerializer(VIEW_TYPE, panels), ...tree.attach(view));
+  // Your roles decide what the palette offers ("odooops.canRun"…, package.json's `when` clauses).
+  const forget = store.onDidChangeAbilities((a) => {
+    for (const [key, value] of Object.entries(a)) void vscode.commands.executeCommand('setContext', `odooops.${key}`, value);
+  });
+  context.subscriptions.push({ dispose: forget });
 
   // The project and environment in hand: the one selected in the tree (else the projects).
   let current: { project: string; env?: string } | undefined;

@@ -9,6 +9,15 @@ export const RUN_SELECT = `
   select r.*, p.slug as project_slug, e.name as environment_name
   from ops.runs r join ops.projects p on p.id = r.project_id join ops.environments e on e.id = r.environment_id`;
 
+/**
+ * A project with your role in it and the stages your role may operate on (as ops.role_can_operate
+ * says), so an editor offers only what the server would allow.
+ */
+export const PROJECT_SELECT = `
+  select p.*, ops.member_role(p.id) as role,
+    array(select s::text from unnest(enum_range(null::ops.stage)) s where ops.role_can_operate(ops.member_role(p.id), s)) as operates
+  from ops.projects p`;
+
 export const ENV_SELECT = `
   select e.*, p.slug as project_slug from ops.environments e join ops.projects p on p.id = e.project_id`;
 
@@ -17,11 +26,12 @@ export const toProject = (r: Row): Project => ({
   clonePasswordSecret: r.clone_password_secret ?? null,
   backupStore: r.backup_store ?? 'default',
   backupCopy: r.backup_copy ?? null,
+  ...(r.operates ? { operates: r.operates } : {}),
 });
 
 export const toMember = (r: Row): Member => ({
   userId: r.user_id, role: r.role, displayName: r.display_name ?? null, addedAt: iso(r.added_at)!,
-  name: r.display_name ?? r.user_name ?? r.github_login ?? null, githubLogin: r.github_login ?? null,
+  name: r.display_name ?? r.user_name ?? r.github_login ?? r.user_email ?? null, githubLogin: r.github_login ?? null,
 });
 
 export const toInvitation = (r: Row): C.Invitation => ({

@@ -14,7 +14,7 @@ import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '..
 import { parseMaskProfile, projectMaskProfile } from '../odoo/mask.ts';
 import { floorDescriptions, floorViolations, tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../odoo/mask-policy.ts';
 import { checkRunParams } from './run-checks.ts';
-import { ENV_SELECT, RUN_SELECT, toAlert, toApproval, toAudit, toBackup, toEnvironment, toInfra, toInvitation, toMember, toProject, toRun } from './mappers.ts';
+import { ENV_SELECT, PROJECT_SELECT, RUN_SELECT, toAlert, toApproval, toAudit, toBackup, toEnvironment, toInfra, toInvitation, toMember, toProject, toRun } from './mappers.ts';
 
 export interface RequestContext {
   pool: pg.Pool;
@@ -51,7 +51,7 @@ const route = (method: string, path: string, handler: Handler): Route => ({ meth
 async function findProject(c: pg.PoolClient, slug: string) {
   const parsed = C.ProjectSlug.safeParse(slug);
   if (!parsed.success) throw new HttpError(400, 'invalid_request', `project "${slug}": ${parsed.error.issues[0]!.message}`);
-  const { rows } = await c.query('select p.*, ops.member_role(p.id) as role from ops.projects p where p.slug = $1', [slug]);
+  const { rows } = await c.query(`${PROJECT_SELECT} where p.slug = $1`, [slug]);
   if (!rows[0]) throw notFound(`project "${slug}"`);
   return rows[0] as { id: string; slug: string; role: C.Role };
 }
@@ -195,7 +195,7 @@ export const routes: Route[] = [
   // Projects ---------------------------------------------------------------------------------------
   route('GET', '/api/projects', async ({ pool, claims }) =>
     asUser(pool, claims, async (c) => {
-      const { rows } = await c.query('select p.*, ops.member_role(p.id) as role from ops.projects p order by p.slug');
+      const { rows } = await c.query(`${PROJECT_SELECT} order by p.slug`);
       return { body: rows.map(toProject) };
     }),
   ),
@@ -247,8 +247,9 @@ export const routes: Route[] = [
   route('GET', `/api/projects/${P}/members`, async ({ pool, claims, params }) =>
     asUser(pool, claims, async (c) => {
       const project = await findProject(c, params.project!);
-      // ops.users rows are visible to the people who share a project with them (RLS).
-      const { rows } = await c.query(`select m.*, u.name as user_name, u.github_login from ops.project_members m
+      // ops.users rows are visible to the people who share a project with them (RLS); their email only
+      // to name someone who has no other name (ops.unnamed_member_email).
+      const { rows } = await c.query(`select m.*, u.name as user_name, u.github_login, ops.unnamed_member_email(m.user_id) as user_email from ops.project_members m
         left join ops.users u on u.id = m.user_id where m.project_id = $1 order by m.added_at`, [project.id]);
       return { body: rows.map(toMember) };
     }),

@@ -81,13 +81,15 @@ describe('OdooOps in the extension host', () => {
     assert.deepEqual(envs.map((n) => n.type === 'environment' && n.env.name), ['production', 'staging', 'dev-feature']);
     // The operator is the demo's admin: ":admin" offers Edit Environment….
     assert.deepEqual(envs.map((n) => api.tree.getTreeItem(n).contextValue), ['environment:production:admin', 'environment:staging:admin', 'environment:development:admin']);
+    // Stable ids: VS Code keeps what was expanded across a Refresh and a window reload.
+    assert.deepEqual(envs.map((n) => api.tree.getTreeItem(n).id), ['env:demo/production', 'env:demo/staging', 'env:demo/dev-feature']);
     const staging = await envNode('staging');
     // The demo clones production into staging as soon as its worker runs.
     await finished('staging', 'clone');
     const [backups, ...runs] = await children(staging);
     assert.equal(backups!.type, 'backups');
     assert.ok(runs.every((r) => r.type === 'run'));
-    assert.match(String(api.tree.getTreeItem(runs[0]!).contextValue), /^run:(succeeded|failed)$/);
+    assert.match(String(api.tree.getTreeItem(runs[0]!).contextValue), /^run:(succeeded|failed):operate$/);
     const list = await children(backups);
     assert.ok(list.some((b) => b.type === 'backup' && b.backup.kind === 'clone' && b.backup.masked), 'the masked clone is listed under staging');
   });
@@ -168,7 +170,7 @@ describe('OdooOps in the extension host', () => {
     const backups = await children((await children(production))[0]);
     const backup = backups.find((b) => b.type === 'backup' && b.backup.runId === backupRun.id);
     assert.ok(backup, 'the new backup under production');
-    assert.equal(api.tree.getTreeItem(backup).contextValue, 'backup:manual');
+    assert.equal(api.tree.getTreeItem(backup).contextValue, 'backup:manual:operate');
 
     await vscode.commands.executeCommand('odooops.restoreBackup', backup);
     const pending = api.store.openApprovals(PROJECT);
@@ -179,13 +181,13 @@ describe('OdooOps in the extension host', () => {
     const folder = (await children(project)).find((n) => n.type === 'approvals');
     assert.ok(folder, 'an Approvals folder in the project');
     const [item] = await children(folder);
-    assert.equal(api.tree.getTreeItem(item!).contextValue, 'approval:pending');
+    assert.equal(api.tree.getTreeItem(item!).contextValue, 'approval:pending:mine', 'your own request: no Approve…');
     assert.ok(!api.store.runsOf(PROJECT, 'production').some((r) => r.kind === 'restore'), 'nothing restored yet');
 
     await peer('POST', `/api/approvals/${pending[0]!.id}/approve`);
     const approved = await until('the approval to arrive', () => api.store.openApprovals(PROJECT).find((a) => a.status === 'approved'), 30_000);
     const [runnable] = await children((await children(project)).find((n) => n.type === 'approvals'));
-    assert.equal(api.tree.getTreeItem(runnable!).contextValue, 'approval:approved');
+    assert.equal(api.tree.getTreeItem(runnable!).contextValue, 'approval:approved:run');
     // Running it replaces production's database: a modal says so every time; "Back up first" (the
     // answer given here, as a person would click it) backs production up, waits, then restores.
     const lastBackup = Math.max(0, ...api.store.runsOf(PROJECT, 'production').map((r) => r.id));
@@ -197,7 +199,8 @@ describe('OdooOps in the extension host', () => {
     assert.ok(safety, 'a backup of production was queued before the restore');
     assert.equal(safety.status, 'succeeded');
     assert.ok(Date.parse(restore.queuedAt) >= Date.parse(safety.finishedAt!), 'the restore was queued only once the backup had succeeded');
-    await until('the approval to be used up', async () => (await api.store.reloadApprovals(PROJECT), api.store.openApprovals(PROJECT).length === 0), 30_000);
+    // Used up once its run is known: no Refresh, no re-read.
+    await until('the approval to be used up', () => api.store.openApprovals(PROJECT).length === 0, 30_000);
   });
 
   it('"Download backup" streams the Odoo zip into the chosen file; an unknown backup leaves no file', async () => {
@@ -252,7 +255,7 @@ describe('OdooOps in the extension host', () => {
     // "Retry" on the failed run: the same run again, as its attempt 2 (it fails the same way).
     const node = await until('the failed deploy in the tree', async () =>
       (await children(await envNode('dev-feature-it-test'))).find((n) => n.type === 'run' && n.run.id === run.id && n.run.status === 'failed'), 30_000);
-    assert.equal(api.tree.getTreeItem(node).contextValue, 'run:failed', 'its menu offers Retry');
+    assert.equal(api.tree.getTreeItem(node).contextValue, 'run:failed:operate', 'its menu offers Retry');
     await vscode.commands.executeCommand('odooops.retryRun', node);
     // The run waits for a free worker slot behind the other tests' runs: as long as any run may take.
     const retried = await until('the retried deploy to fail again', () =>
@@ -270,11 +273,12 @@ describe('OdooOps in the extension host', () => {
     const backup = await peer<C.Run>('POST', `/api/projects/${PROJECT}/environments/dev-feature/runs`, { kind: 'backup', params: { kind: 'manual' } });
     const node = await until('the queued backup in the tree', async () =>
       (await children(await envNode('dev-feature'))).find((n) => n.type === 'run' && n.run.id === backup.id && n.run.status === 'queued'), 30_000);
-    assert.equal(api.tree.getTreeItem(node).contextValue, 'run:queued', 'its menu offers Cancel run');
+    assert.equal(api.tree.getTreeItem(node).contextValue, 'run:queued:operate', 'its menu offers Cancel run');
     // From the palette, by its number as the CLI shows it.
     await vscode.commands.executeCommand('odooops.cancelRun', { runId: `#${backup.id}` });
     const cancelled = await until('the backup cancelled', () => api.store.runsOf(PROJECT, 'dev-feature').find((r) => r.id === backup.id && r.status === 'cancelled'), 60_000);
-    assert.equal((await until('the clone to end', () => api.store.runsOf(PROJECT, 'dev-feature').find((r) => r.id === clone.id && r.status !== 'queued' && r.status !== 'running'), 180_000)).status, 'succeeded');
+    const ended = await until('the clone to end', () => api.store.runsOf(PROJECT, 'dev-feature').find((r) => r.id === clone.id && r.status !== 'queued' && r.status !== 'running'), 180_000);
+    assert.equal(ended.status, 'succeeded', ended.error ?? '');
 
     await vscode.commands.executeCommand('odooops.cancelRun', { runId: String(backup.id) });
     assert.equal(api.errors.at(-1), `OdooOps: cancel failed: run #${backup.id} already cancelled: there is nothing to cancel.`);

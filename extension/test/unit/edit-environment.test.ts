@@ -140,10 +140,10 @@ describe('Edit Environment…', () => {
     const regex = new RegExp(/viewItem =~ \/(.*)\/$/.exec(menu.when)![1]!);
     for (const v of ['environment:production:admin', 'environment:staging:admin', 'environment:development:admin']) assert.ok(regex.test(v), v);
     for (const v of ['environment:production', 'environment:staging', 'environment:development', 'backup:manual', 'project', 'run:queued']) assert.ok(!regex.test(v), v);
-    // The clone menu still shows on staging and development, admin or not.
+    // The clone menu still shows on staging and development to whoever may operate there, admin or not.
     const clone = pkg.contributes.menus['view/item/context'].find((m: { command: string }) => m.command === 'odooops.cloneProdToStaging');
     const cloneRegex = new RegExp(/viewItem =~ \/(.*)\/$/.exec(clone.when)![1]!);
-    for (const v of ['environment:staging', 'environment:staging:admin', 'environment:development:admin']) assert.ok(cloneRegex.test(v), v);
-    assert.ok(!cloneRegex.test('environment:production:admin'));
+    for (const v of ['environment:staging:operate', 'environment:staging:admin', 'environment:development:admin']) assert.ok(cloneRegex.test(v), v);
+    for (const v of ['environment:production:admin', 'environment:staging']) assert.ok(!cloneRegex.test(v), v);
   });
 });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import type * as C from '../../../contract/index.ts';
-import { RUNS_PER_ENVIRONMENT, Store, progressOf, approvalsKey, backupsKey, envKey, projectKey } from '../../src/store.ts';
+import { RUNS_PER_ENVIRONMENT, Store, compareRunStates, progressOf, approvalsKey, backupsKey, envKey, projectKey } from '../../src/store.ts';
 
 const project = (slug: string): C.Project => ({ id: '00000000-0000-4000-8000-000000000001', slug, name: slug.toUpperCase(), role: 'admin', createdAt: '2026-11-25T00:00:00.000Z' });
 const env = (name: string, stage: C.Environment['stage']): C.Environment => ({
@@ -200,5 +200,130 @@ describe('Store', () => {
     assert.equal(changed, null);
     assert.deepEqual([s.projects, s.environments('acme'), s.runsOf('acme', 'staging'), s.me, s.meName, s.error], [[], [], [], null, null, null]);
     assert.equal(s.who(PEER), PEER.slice(0, 8));
+  });
+
+  it('snapshots of a run fed out of order: a terminal state is never replaced by an older one, even with as many log lines (a fast failure)', async () => {
+    const s = new Store(api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('staging', 'staging')], '/api/runs?project=acme&limit=200': [] }));
+    await s.load();
+    const q = run(9, 'staging', 'queued', 'deploy');
+    const running = { ...q, status: 'running' as const, attempts: 1, startedAt: '2026-11-25T10:00:00.010Z', leaseOwner: 'w1' };
+    // Failed 20 ms later, before writing a line: as many log lines as when it was claimed.
+    const failed = { ...running, status: 'failed' as const, leaseOwner: null, finishedAt: '2026-11-25T10:00:00.030Z', error: 'no repository to deploy from' };
+    // The Realtime feed read the end first; the command's answer (queued) and a re-read of the project
+    // (running) land after it.
+    s.applyRun(failed);
+    assert.deepEqual(s.applyRun(running), [], 'the running snapshot is older');
+    assert.deepEqual(s.applyRun(q), [], 'the queued snapshot is older');
+    assert.equal(s.run('acme', 'staging', 9)?.status, 'failed');
+    assert.equal(s.runningCount(), 0, 'the status bar counts nothing running');
+    // In order, each one does replace the one before.
+    const t = new Store(api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('staging', 'staging')], '/api/runs?project=acme&limit=200': [] }));
+    await t.load();
+    for (const state of [q, running, failed]) assert.deepEqual(t.applyRun(state), [envKey('acme', 'staging')], state.status);
+    // A retry (the same run queued again) writes a line: newer than its end.
+    assert.deepEqual(t.applyRun({ ...failed, status: 'queued', finishedAt: null, error: null, lastSeq: 1 }), [envKey('acme', 'staging')]);
+    assert.equal(t.run('acme', 'staging', 9)?.status, 'queued');
+    // Every order of the three ends on the last state.
+    const orders = [[q, running, failed], [q, failed, running], [running, q, failed], [running, failed, q], [failed, q, running], [failed, running, q]];
+    for (const order of orders) {
+      const u = new Store(api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('staging', 'staging')], '/api/runs?project=acme&limit=200': [] }));
+      await u.load();
+      for (const state of order) u.applyRun(state);
+      assert.equal(u.run('acme', 'staging', 9)?.status, 'failed', order.map((x) => x.status).join(' → '));
+    }
+    assert.ok(compareRunStates(running, failed) < 0 && compareRunStates(q, running) < 0 && compareRunStates(failed, failed) === 0);
+  });
+
+  it('an approval used by a run stops being offered as "approved: run it" when the run arrives (no re-read)', async () => {
+    const id = '00000000-0000-4000-8000-0000000000a1';
+    const a = api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('production', 'production')], '/api/runs?project=acme&limit=200': [],
+      '/api/projects/acme/approvals': [{ ...approval(id, 'approved'), decidedBy: PEER }] });
+    const s = new Store(a);
+    await s.load();
+    assert.equal(s.openApprovals('acme').length, 1);
+    const asked = a.asked.length;
+    const keys = s.applyRun({ ...run(12, 'production', 'queued', 'restore'), approvalId: id, requestedBy: ME });
+    assert.deepEqual(s.openApprovals('acme'), [], 'used up');
+    assert.ok(keys.includes(approvalsKey('acme')) && keys.includes(projectKey('acme')), 'the project and its approvals redraw');
+    assert.equal(a.asked.length, asked, 'learned from the run itself');
+    assert.deepEqual(s.applyRun({ ...run(12, 'production', 'running', 'restore'), approvalId: id, attempts: 1 }), [envKey('acme', 'production')], 'once');
+  });
+
+  it('housekeeping (retention) runs are listed but never an environment\'s last run', async () => {
+    const s = new Store(api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('production', 'production')],
+      '/api/runs?project=acme&limit=200': [run(3, 'production', 'succeeded', 'retention'), run(2, 'production', 'failed', 'backup'), run(1, 'production', 'succeeded', 'retention')] }));
+    await s.load();
+    assert.equal(s.lastRun('acme', 'production')?.id, 2);
+    assert.deepEqual(s.runsOf('acme', 'production').map((r) => r.id), [3, 2, 1]);
+    s.applyRun(run(4, 'production', 'running', 'retention'));
+    assert.equal(s.lastRun('acme', 'production')?.id, 2);
+  });
+
+  it('more than a page of runs: "Show more…" reads the next page of the environment, older than the oldest listed', async () => {
+    const many = Array.from({ length: 25 }, (_, i) => run(25 - i, 'production', 'succeeded'));
+    const a = api({
+      '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('production', 'production'), env('staging', 'staging')],
+      '/api/runs?project=acme&limit=200': [...many.slice(0, 12), run(30, 'staging', 'succeeded')].sort((x, y) => y.id - x.id),
+      '/api/runs?project=acme&environment=production&limit=11&before=16': many.slice(10, 21),
+      '/api/runs?project=acme&environment=production&limit=11&before=6': many.slice(20, 25),
+    });
+    const s = new Store(a);
+    await s.load();
+    assert.equal(s.runsOf('acme', 'production').length, RUNS_PER_ENVIRONMENT);
+    assert.equal(s.hasMoreRuns('acme', 'production'), true);
+    assert.equal(s.hasMoreRuns('acme', 'staging'), false, 'one run, and the first read was not full');
+    assert.deepEqual(await s.loadMoreRuns('acme', 'production'), [envKey('acme', 'production')]);
+    assert.deepEqual(s.runsOf('acme', 'production').map((r) => r.id), Array.from({ length: 20 }, (_, i) => 25 - i));
+    assert.equal(s.hasMoreRuns('acme', 'production'), true, 'a page and one more came back');
+    await s.loadMoreRuns('acme', 'production');
+    assert.equal(s.runsOf('acme', 'production').length, 25);
+    assert.equal(s.hasMoreRuns('acme', 'production'), false);
+    // A new run keeps the list at its length: the oldest leaves, and can be shown again.
+    s.applyRun(run(40, 'production', 'queued'));
+    assert.equal(s.runsOf('acme', 'production').length, 25);
+    assert.equal(s.runsOf('acme', 'production')[0]!.id, 40);
+    assert.equal(s.hasMoreRuns('acme', 'production'), true);
+  });
+
+  it('roles: what you may do follows the stages the server says your role operates on; your own request is not yours to decide', async () => {
+    const roled = (slug: string, role: C.Role, operates: C.Stage[]): C.Project => ({ ...project(slug), role, operates });
+    const pending = { ...approval('00000000-0000-4000-8000-0000000000a1', 'pending'), environment: 'staging' };
+    const theirs = { ...approval('00000000-0000-4000-8000-0000000000a2', 'pending'), environment: 'staging', requestedBy: PEER };
+    const approvedByMe = { ...approval('00000000-0000-4000-8000-0000000000a3', 'approved'), environment: 'staging', requestedBy: PEER, decidedBy: ME };
+    const approvedForMe = { ...approval('00000000-0000-4000-8000-0000000000a4', 'approved'), environment: 'staging', decidedBy: PEER };
+    const routes = {
+      '/api/projects': [roled('acme', 'tester', ['staging', 'development'])],
+      '/api/projects/acme/environments': [env('production', 'production'), env('staging', 'staging')], '/api/runs?project=acme&limit=200': [],
+      '/api/projects/acme/approvals': [approvedForMe, approvedByMe, theirs, pending],
+    };
+    const s = new Store(api(routes));
+    const seen: object[] = [];
+    s.onDidChangeAbilities((x) => seen.push(x));
+    await s.load();
+    assert.deepEqual([s.mayOperate('acme', 'production'), s.mayOperate('acme', 'staging'), s.mayOperate('other', 'staging')], [false, true, false]);
+    assert.equal(s.mayDecide('acme', pending), false, 'your own request');
+    assert.equal(s.mayDecide('acme', theirs), true);
+    assert.equal(s.mayDecide('acme', { ...theirs, environment: 'production' }), false, 'a tester does not decide production');
+    assert.equal(s.mayRunApproved('acme', approvedByMe), false, 'you approved it: someone else runs it');
+    assert.equal(s.mayRunApproved('acme', approvedForMe), true);
+    assert.deepEqual(s.abilities(), { canRun: true, canClone: true, canCreateDev: true, isAdmin: false, canDecide: true, canRunApproved: true });
+    assert.equal(seen.length, 2, 'once before the load, once after');
+
+    const viewer = new Store(api({ ...routes, '/api/projects': [roled('acme', 'viewer', [])] }));
+    await viewer.load();
+    assert.deepEqual(viewer.abilities(), { canRun: false, canClone: false, canCreateDev: false, isAdmin: false, canDecide: false, canRunApproved: false });
+  });
+
+  it('an approval in words: a restore names its backup by kind, time and run, not by id', async () => {
+    const b = { ...backup('00000000-0000-4000-8000-0000000000b1'), environment: 'production', runId: 7 };
+    const a = api({ '/api/projects': [project('acme')], '/api/projects/acme/environments': [env('production', 'production')], '/api/runs?project=acme&limit=200': [],
+      '/api/projects/acme/environments/production/backups': [b] });
+    const s = new Store(a);
+    await s.load();
+    const text = await s.describeApproval('acme', { ...approval('00000000-0000-4000-8000-0000000000a1', 'pending'), params: { backup: b.id } });
+    assert.equal(text, 'the manual backup of production made 2026-11-25 10:00:00 UTC by run #7');
+    assert.ok(!text.includes(b.id));
+    assert.match(await s.describeApproval('acme', { ...approval('00000000-0000-4000-8000-0000000000a2', 'pending'), params: { backup: '00000000-0000-4000-8000-0000000000ff' } }), /no longer listed/);
+    assert.equal(await s.describeApproval('acme', { ...approval('00000000-0000-4000-8000-0000000000a3', 'pending'), kind: 'deploy', params: { revision: 'a'.repeat(40) } }), 'commit aaaaaaaaaaaa');
   });
 });
