@@ -4,6 +4,8 @@
 // pg_dump/pg_restore, the clone's own maskedCopy.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import pg from 'pg';
+import { defaultMaskProfile, planMask, setMaskKey } from '../server/odoo/mask.ts';
 import { maskedCopy } from '../server/odoo/masked-copy.ts';
 import { findPgTool, type PgTool } from '../server/odoo/pg-tools.ts';
 import { createOdooRole, startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
@@ -73,4 +75,26 @@ test('a value a column refuses: the COPY line and the column are named, not the 
       return true;
     },
   );
+});
+
+test('masking sessions run without JIT: the masked selects are interpreted, not compiled per table', async () => {
+  const target = await db('jit_source', `create table res_partner (id serial primary key, name varchar, email varchar);
+    insert into res_partner (name, email) select 'Person ' || g, 'p' || g || '@example.com' from generate_series(1, 50) g`);
+  const c = new pg.Client(target);
+  await c.connect();
+  try {
+    const plan = planMask(defaultMaskProfile(), new Map([['res_partner', [
+      { name: 'id', type: 'int4', nullable: false }, { name: 'name', type: 'varchar', nullable: true }, { name: 'email', type: 'varchar', nullable: true },
+    ]]]));
+    const m = plan.tables.get('res_partner')!;
+    // Every query above cost 0 is compiled where JIT is on: what the masked selects' estimates always were.
+    await c.query(`select set_config('jit_above_cost', '0', false), set_config('odooops.mask_key', 'some key', false)`);
+    const explain = async () => (await c.query(`explain (analyze) select ${m.select.join(', ')} from res_partner ${m.joins}`)).rows.map((r) => r['QUERY PLAN']).join('\n');
+    assert.match(await explain(), /JIT:/, 'this PostgreSQL compiles queries with JIT (the case the setting is for)');
+    await setMaskKey(c, 'k'.repeat(22));
+    assert.doesNotMatch(await explain(), /JIT:/);
+    assert.equal((await c.query(`select current_setting('jit') as j`)).rows[0].j, 'off');
+  } finally {
+    await c.end();
+  }
 });
