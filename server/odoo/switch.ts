@@ -41,9 +41,17 @@ export async function databaseExists(c: pg.ClientBase, name: string): Promise<bo
   return (await c.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1;
 }
 
-/** Ends every other session on a database (Odoo's workers reconnect to whatever then has the name). */
+/**
+ * Ends every other session on a database (Odoo's workers reconnect to whatever then has the name).
+ * Autovacuum workers are left out: they run as no role (usesysid null), so pg_terminate_backend refuses
+ * them to anyone but a superuser ("must be a superuser to terminate superuser process"), and ALTER
+ * DATABASE RENAME and DROP DATABASE stop them themselves (PostgreSQL signals them and waits up to 5 s).
+ * A copy just restored or masked, and a database a clone just replaced, are where autovacuum goes
+ * first: counting its worker as a session we cannot end failed switches and left their copies behind.
+ */
 export async function terminateSessions(c: pg.ClientBase, name: string): Promise<number> {
-  const { rows } = await c.query('select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [name]);
+  const { rows } = await c.query(
+    'select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid() and usesysid is not null', [name]);
   return rows[0].n as number;
 }
 
