@@ -76,10 +76,12 @@ async function renameDatabase(c: pg.ClientBase, from: string, to: string): Promi
   }
 }
 
-export async function dropDatabase(c: pg.ClientBase, name: string): Promise<void> {
-  if (!(await databaseExists(c, name))) return;
+/** Drops a database if it exists; says whether there was one. */
+export async function dropDatabase(c: pg.ClientBase, name: string): Promise<boolean> {
+  if (!(await databaseExists(c, name))) return false;
   await terminateSessions(c, name);
   await c.query(`drop database if exists ${pg.escapeIdentifier(name)}`);
+  return true;
 }
 
 const present = (path: string) => lstat(path).then(() => true, (err: NodeJS.ErrnoException) => {

@@ -290,7 +290,8 @@ export const cloneExecutor = defineExecutor({
           if (!c) break;
           const what = name === maskDb ? 'working copy' : 'unmasked copy';
           await dropDatabase(c, name).then(
-            () => log(`the ${what} ${name} was dropped`),
+            // A working copy a failed switch had already renamed (and removed) is not there any more.
+            (dropped) => (dropped ? log(`the ${what} ${name} was dropped`) : undefined),
             (err) => log(`could not drop the ${what} ${name}: ${(err as Error).message}; the next clone removes it`, 'stderr'),
           );
         }
