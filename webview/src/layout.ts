@@ -25,9 +25,55 @@ export function linkText(path: string, line: number): string {
   return ` ↗ ${path.split('/').slice(-2).join('/')}:${line}`;
 }
 
-/** Rows a line of `cols` columns takes when wrapped at `perRow` columns (at least one). */
+/** Rows a line of `cols` columns takes when wrapped at `perRow` columns anywhere (at least one). */
 export function rowsFor(cols: number, perRow: number): number {
   return cols <= perRow ? 1 : Math.ceil(cols / Math.max(1, perRow));
+}
+
+/**
+ * Rows a line takes wrapped as the viewer wraps it (white-space: pre-wrap; overflow-wrap: anywhere):
+ * at spaces, a word that does not fit starting on the next row, and only a word longer than a whole row
+ * broken inside. `shown` is the text without escapes; `lead` columns (the time) come before it and
+ * `extra` columns (the traceback links) after it.
+ * The browser may find other break points (after hyphens, say): the viewer measures the lines it draws
+ * and corrects this estimate, so it only has to be close for lines never drawn.
+ */
+export function wordRows(shown: string, perRow: number, extra = 0, lead = 0): number {
+  const width = Math.max(1, perRow);
+  let rows = 1;
+  let col = lead;
+  let i = 0;
+  const n = shown.length;
+  while (i < n) {
+    // A word: up to the next space or tab; then its spaces, which hang at the end of a row.
+    let w = 0;
+    for (; i < n; i++) {
+      const c = shown.charCodeAt(i);
+      if (c === 32 || c === 9) break;
+      w++;
+    }
+    if (w > 0) {
+      if (col + w <= width) col += w;
+      else if (w <= width) {
+        rows++;
+        col = w;
+      } else {
+        if (col > 0) rows++;
+        rows += Math.ceil(w / width) - 1;
+        col = w - (Math.ceil(w / width) - 1) * width;
+      }
+    }
+    for (; i < n; i++) {
+      const c = shown.charCodeAt(i);
+      if (c === 32) col++;
+      else if (c === 9) col += 8 - (col % 8);
+      else break;
+    }
+  }
+  if (extra > 0) {
+    if (col + extra > width) rows += Math.ceil((col + extra - width) / width);
+  }
+  return rows;
 }
 
 /**
