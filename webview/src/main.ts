@@ -1,17 +1,17 @@
 // The run log viewer (webview): lines arrive from the extension host in order (it follows the run over
 // Realtime with history and gap fill), are kept in a compact ring (lines.ts) and drawn virtually (only
 // the rows in view exist in the DOM), so a million lines stay responsive. With wrap on, a line's height is
-// estimated from its text (monospace, word wrap: layout.ts), prefix sums place it, and the lines drawn are
-// measured so the estimate is corrected where the browser broke them otherwise. With "filter" on only
+// estimated from its width (monospace: layout.ts) and a Fenwick tree places it; the lines drawn are
+// measured and their rows corrected, since the browser wraps at word boundaries. With "filter" on only
 // the matching lines are laid out. Text is always set as textContent: a line holding <script> or
 // <img onerror> stays text; links are <a href="#"> whose click posts a message to the host. Controls are
 // @vscode-elements; colours VS Code's. While the host's live connection is down a banner says so.
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import { levelOf, parseAnsi, plainText, type Segment } from './ansi.ts';
+import { levelOf, parseAnsi, type Segment } from './ansi.ts';
 import { attemptStart } from './attempts.ts';
-import { linkText, RowIndex, scrollHeight, scrollScale, wordRows } from './layout.ts';
+import { linkText, RowIndex, rowsFor, scrollHeight, scrollScale } from './layout.ts';
 import { LineStore, type IncomingLine } from './lines.ts';
 import { findLinks, type Link } from './links.ts';
 import { compile, type Matcher } from './search.ts';
@@ -74,16 +74,10 @@ const filtering = () => filter && matcher !== null;
 const shownCount = () => (filtering() ? matches.length : store.length);
 const lineOf = (k: number) => (filtering() ? matches[k]! - store.dropped : k);
 
-/** Rows a line takes with wrap on: measured if it was drawn, else estimated from its text. */
+/** Rows a line takes with wrap on: measured if it was drawn, else estimated from its width. */
 function rowsOfLine(i: number): number {
   const m = measured.size ? measured.get(store.dropped + i) : undefined;
-  if (m !== undefined) return m;
-  const extra = showTimes ? TIME_COLUMNS : 0;
-  const cols = store.columns(i) + extra;
-  if (cols <= perRow) return 1;
-  const text = store.text(i);
-  const links = text.includes('File "') ? fileRefs(text).reduce((n, r) => n + linkText(r.path, r.line).length, 0) : 0;
-  return wordRows(plainText(text), perRow, links, extra);
+  return m ?? rowsFor(store.columns(i) + (showTimes ? TIME_COLUMNS : 0), perRow);
 }
 const rowsOfShown = (k: number) => rowsOfLine(lineOf(k));
 
@@ -129,8 +123,8 @@ function relayout(): void {
   index.build(shownCount(), rowsOfShown);
 }
 
-/** Draws the lines in view; with wrap on, measures them and corrects the layout (once) where it was off. */
-function render(corrected = false): void {
+/** Draws the lines in view; with wrap on, measures them and corrects the layout where it was off. */
+function render(): void {
   const virtual = totalRows() * ROW;
   spacer.style.height = `${scrollHeight(virtual)}px`;
   const scale = scrollScale(virtual, viewport.clientHeight);
@@ -138,14 +132,13 @@ function render(corrected = false): void {
   const inView = shownAtRow(top / ROW);
   const first = Math.max(0, inView - OVERSCAN);
   const last = Math.min(shownCount(), shownAtRow((top + viewport.clientHeight) / ROW) + 1 + OVERSCAN);
-  // Placed relative to the scroll position, so the same code serves a scaled scroll area.
-  rows.style.transform = `translateY(${viewport.scrollTop + topRow(first) * ROW - top}px)`;
+  place(first);
   const frag = document.createDocumentFragment();
   for (let k = first; k < last; k++) frag.appendChild(row(lineOf(k)));
   frag.appendChild(gutterEl);
   rows.replaceChildren(frag);
-  if (!wrap || corrected || viewport.clientWidth === 0) return numbers(first, last);
-  let from = -1;
+  if (!wrap || viewport.clientWidth === 0) return numbers(first, last);
+  let changed = false;
   let above = 0;
   const drawn = rows.children;
   for (let k = first; k < last; k++) {
@@ -155,17 +148,26 @@ function render(corrected = false): void {
     const had = rowsOfShown(k);
     if (got === had) continue;
     measured.set(store.dropped + lineOf(k), got);
-    if (from < 0) from = k;
+    index.set(k, got);
+    changed = true;
     if (k < inView) above += got - had;
   }
-  if (from < 0) return numbers(first, last);
-  index.append(shownCount(), rowsOfShown, from);
-  // What was in view stays in view: the rows gained or lost above it move the scroll position.
+  if (!changed) return numbers(first, last);
+  // What was in view stays in view: the rows gained or lost above it move the scroll position. The rows
+  // drawn stay (they already stand at their real heights); where they start follows the scroll position.
   spacer.style.height = `${scrollHeight(totalRows() * ROW)}px`;
   if (follow) viewport.scrollTop = viewport.scrollHeight;
   else if (above) viewport.scrollTop += (above * ROW) / scrollScale(totalRows() * ROW, viewport.clientHeight);
   if (follow) followedTop = viewport.scrollTop;
-  render(true);
+  place(first);
+  numbers(first, last);
+}
+
+/** Puts the drawn rows, from line `first` on, where the scroll position shows them. */
+function place(first: number): void {
+  const scale = scrollScale(totalRows() * ROW, viewport.clientHeight);
+  // Relative to the scroll position, so the same code serves a scaled scroll area.
+  rows.style.transform = `translateY(${viewport.scrollTop + topRow(first) * ROW - viewport.scrollTop * scale}px)`;
 }
 
 /**
@@ -357,7 +359,6 @@ window.addEventListener('message', (e: MessageEvent<ToViewer>) => {
     relayout();
   } else if (m.type === 'lines') {
     const from = store.length;
-    const shownBefore = shownCount();
     const dropped = store.push(m.lines);
     const widened = gutter();
     if (dropped) {
@@ -371,7 +372,7 @@ window.addEventListener('message', (e: MessageEvent<ToViewer>) => {
     } else {
       matchFrom(from);
       if (wrap && widened) relayout();
-      else if (wrap) index.append(shownCount(), rowsOfShown, shownBefore);
+      else if (wrap) index.append(shownCount(), rowsOfShown);
     }
     if (matcher) {
       if (current < 0 && matches.length) current = 0;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'mocha';
 import { levelOf, palette256, parseAnsi, plainText } from '../../../webview/src/ansi.ts';
 import { attemptStart } from '../../../webview/src/attempts.ts';
-import { columns, linkText, MAX_SCROLL, RowIndex, rowsFor, scrollHeight, scrollScale, wordRows } from '../../../webview/src/layout.ts';
+import { columns, linkText, MAX_SCROLL, RowIndex, rowsFor, scrollHeight, scrollScale } from '../../../webview/src/layout.ts';
 import { LineStore, timeOfDay } from '../../../webview/src/lines.ts';
 import { findLinks, safeExternalUrl, safeLogPath } from '../../../webview/src/links.ts';
 import { viewerHtml } from '../../../webview/src/page.ts';
@@ -163,19 +163,6 @@ describe('wrap layout', () => {
     assert.equal(rowsFor(2000, 100), 20);
   });
 
-  it('word wrap: at spaces; a word that does not fit moves to the next row; only a word wider than a row is broken', () => {
-    assert.equal(wordRows('short', 10), 1);
-    assert.equal(wordRows('aaaa bbbb cccc', 10), 2);
-    assert.equal(wordRows('aaaaaa bbbbbb', 10), 2, 'not "aaaaaa bbb" + "bbb" as breaking anywhere would');
-    assert.equal(rowsFor('aaaaaa bbbbbb'.length, 10), 2);
-    assert.equal(wordRows('aaaaaaa bbbbbbb ccccccc', 10), 3, 'breaking anywhere would take 3 rows too, but other places');
-    assert.equal(wordRows('ab cdefghijklmnopqrstuvwxy', 10), 4, 'the long word starts on a row of its own, then is cut');
-    assert.equal(rowsFor('ab cdefghijklmnopqrstuvwxy'.length, 10), 3);
-    assert.equal(wordRows('aaaaaaaaa          b', 10), 2, 'spaces hang at the end of a row');
-    assert.equal(wordRows('abc', 10, 0, 8), 2, 'after 8 columns of time');
-    assert.equal(wordRows('abcdefgh', 10, 5), 2, 'a traceback link after it');
-  });
-
   it('prefix sums place lines and find the line covering a row, appended or rebuilt', () => {
     const heights = [1, 3, 1, 20, 2];
     const index = new RowIndex();
@@ -196,6 +183,32 @@ describe('wrap layout', () => {
     assert.equal(big.total, 1_200_000);
     assert.equal(big.lineAt(big.top(999_999)), 999_999);
     assert.equal(big.lineAt(big.top(500_000) + 2), 500_000);
+  });
+
+  it('one line\'s rows change (a drawn line measured) without rebuilding: top, total and lineAt follow', () => {
+    const heights = [1, 3, 1, 20, 2];
+    const index = new RowIndex();
+    index.build(5, (i) => heights[i]!);
+    index.set(1, 5);
+    heights[1] = 5;
+    index.set(4, 1);
+    heights[4] = 1;
+    index.set(9, 100);
+    const tops = heights.reduce<number[]>((acc, h, i) => [...acc, acc[i]! + h], [0]);
+    assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => index.top(i)), tops);
+    assert.equal(index.total, 28);
+    for (let row = 0; row < 28; row++) assert.equal(index.lineAt(row), tops.findLastIndex((t, i) => i < 5 && t <= row), `row ${row}`);
+    // A million lines, a hundred of them corrected: each correction is a few steps, not a million.
+    const big = new RowIndex();
+    big.build(1_000_000, () => 1);
+    const t0 = performance.now();
+    for (let i = 0; i < 100; i++) big.set(500_000 + i, 3);
+    assert.ok(performance.now() - t0 < 20, 'corrections are cheap');
+    assert.equal(big.total, 1_000_200);
+    assert.equal(big.top(500_100), 500_300);
+    assert.equal(big.lineAt(500_300), 500_100);
+    assert.equal(big.lineAt(500_002), 500_000);
+    assert.equal(big.lineAt(500_003), 500_001);
   });
 
   it('past the browser\'s height limit the scroll area is capped and scaled', () => {
