@@ -123,21 +123,27 @@ function relayout(): void {
   index.build(shownCount(), rowsOfShown);
 }
 
-/** Draws the lines in view; with wrap on, measures them and corrects the layout where it was off. */
+/**
+ * Draws the lines in view; with wrap on, measures them and corrects the layout where it was off. Every
+ * read of the layout comes before the first change to the DOM (one layout a frame, not two).
+ */
 function render(): void {
   const virtual = totalRows() * ROW;
   spacer.style.height = `${scrollHeight(virtual)}px`;
-  const scale = scrollScale(virtual, viewport.clientHeight);
+  const height = viewport.clientHeight;
+  const scale = scrollScale(virtual, height);
   const top = viewport.scrollTop * scale;
   const inView = shownAtRow(top / ROW);
+  const bottom = shownAtRow((top + height) / ROW) + 1;
   const first = Math.max(0, inView - OVERSCAN);
-  const last = Math.min(shownCount(), shownAtRow((top + viewport.clientHeight) / ROW) + 1 + OVERSCAN);
+  const last = Math.min(shownCount(), bottom + OVERSCAN);
   place(first);
   const frag = document.createDocumentFragment();
   for (let k = first; k < last; k++) frag.appendChild(row(lineOf(k)));
+  numbers(first, inView, Math.min(last, bottom));
   frag.appendChild(gutterEl);
   rows.replaceChildren(frag);
-  if (!wrap || viewport.clientWidth === 0) return numbers(first, last);
+  if (!wrap || viewport.clientWidth === 0) return;
   let changed = false;
   let above = 0;
   const drawn = rows.children;
@@ -152,7 +158,7 @@ function render(): void {
     changed = true;
     if (k < inView) above += got - had;
   }
-  if (!changed) return numbers(first, last);
+  if (!changed) return;
   // What was in view stays in view: the rows gained or lost above it move the scroll position. The rows
   // drawn stay (they already stand at their real heights); where they start follows the scroll position.
   spacer.style.height = `${scrollHeight(totalRows() * ROW)}px`;
@@ -160,7 +166,7 @@ function render(): void {
   else if (above) viewport.scrollTop += (above * ROW) / scrollScale(totalRows() * ROW, viewport.clientHeight);
   if (follow) followedTop = viewport.scrollTop;
   place(first);
-  numbers(first, last);
+  numbers(first, inView, Math.min(last, bottom));
 }
 
 /** Puts the drawn rows, from line `first` on, where the scroll position shows them. */
@@ -171,16 +177,18 @@ function place(first: number): void {
 }
 
 /**
- * The line numbers of the lines drawn, as one text node in a gutter beside them (one element, not one
- * per line: a million-line log draws a frame as fast as without numbers). A wrapped line's number is
+ * The line numbers of the lines in view (from..to-1 of the drawn first..), as one text node in a gutter
+ * beside them: one element, not one per line, and none for the overscan rows (each number is text to lay
+ * out: a frame of a million-line log stays as fast as without numbers). A wrapped line's number is
  * followed by as many empty rows as it takes. Not in the lines' text, so neither copied nor searched.
  */
-function numbers(first: number, last: number): void {
+function numbers(first: number, from: number, to: number): void {
   let text = '';
-  for (let k = first; k < last; k++) {
-    text += `${k > first ? '\n' : ''}${store.number(lineOf(k))}`;
+  for (let k = from; k < to; k++) {
+    text += `${k > from ? '\n' : ''}${store.number(lineOf(k))}`;
     if (wrap) for (let r = rowsOfShown(k); r > 1; r--) text += '\n';
   }
+  gutterEl.style.top = `${(topRow(from) - topRow(first)) * ROW}px`;
   gutterEl.textContent = text;
 }
 
