@@ -362,3 +362,282 @@ test('Ctrl+F searches the log; Enter and Shift+Enter step through the matches; E
   await page.keyboard.press('Escape');
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'viewport');
 });
+
+test('line numbers: the log\'s sequence numbers in a gutter beside each line, not in the text', { skip }, async (t) => {
+  const page = await open(t);
+  await host(page, { type: 'lines', lines: Array.from({ length: 30 }, (_, i) => line(1001 + i, `text of ${1001 + i}`)) });
+  await page.evaluate(() => (document.getElementById('viewport')!.scrollTop = 0));
+  await frames(page);
+  const r = await page.evaluate(() => {
+    const gutter = document.getElementById('gutter')!;
+    const node = gutter.firstChild!;
+    const rows = [...document.querySelectorAll<HTMLElement>('#rows .line')];
+    // Where the gutter draws each number: a range over it.
+    const numbers = gutter.textContent!.split('\n');
+    let at = 0;
+    const tops = numbers.map((n) => {
+      const range = document.createRange();
+      range.setStart(node, at);
+      range.setEnd(node, at + n.length);
+      at += n.length + 1;
+      const b = range.getBoundingClientRect();
+      return { top: Math.round(b.top), right: b.right };
+    });
+    return {
+      numbers, tops, rowTops: rows.map((row) => Math.round(row.getBoundingClientRect().top)), texts: rows.map((row) => row.textContent),
+      textLeft: rows[0]!.querySelector('span')!.getBoundingClientRect().left, visible: getComputedStyle(gutter).visibility === 'visible' && gutter.getBoundingClientRect().width > 20,
+    };
+  });
+  assert.deepEqual(r.numbers, Array.from({ length: 30 }, (_, i) => String(1001 + i)));
+  assert.equal(r.tops.length, r.rowTops.length);
+  assert.ok(r.tops.every((x, i) => Math.abs(x.top - r.rowTops[i]!) <= 2), `each number beside its line (${r.tops.map((x) => x.top)} vs ${r.rowTops})`);
+  assert.ok(r.visible);
+  assert.ok(r.tops.every((x) => x.right <= r.textLeft), 'the numbers end before the text starts');
+  assert.deepEqual(r.texts.slice(0, 3), ['text of 1001', 'text of 1002', 'text of 1003'], 'a line\'s text has no number in it');
+});
+
+test('search: the match is highlighted, not the line; case and regex toggles; filter shows only the matching lines', { skip }, async (t) => {
+  const page = await open(t);
+  await host(page, { type: 'lines', lines: Array.from({ length: 200 }, (_, i) => line(i + 1, i % 10 === 3 ? `ERROR odoo.sql_db: bad Query ${i + 1} in shop` : `INFO line ${i + 1} bad query? no`)) });
+  const hits = () => page.evaluate(() => ({
+    hits: [...document.querySelectorAll('#rows .line.current .hit')].map((h) => h.textContent),
+    lineBg: getComputedStyle(document.querySelector('#rows .line.current')!).backgroundColor,
+    hitBg: getComputedStyle(document.querySelector('#rows .line.current .hit')!).backgroundColor,
+    rest: [...document.querySelector('#rows .line.current')!.querySelectorAll('span:not(.hit)')].map((s) => getComputedStyle(s).backgroundColor),
+  }));
+  await page.locator('#search input').fill('bad query 14 ');
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '1 of 1');
+  await frames(page);
+  const h = await hits();
+  assert.deepEqual(h.hits, ['bad Query 14 '], 'only the matching text is marked');
+  assert.equal(h.lineBg, 'rgba(0, 0, 0, 0)', 'the line itself has no background');
+  assert.notEqual(h.hitBg, 'rgba(0, 0, 0, 0)');
+  assert.ok(h.rest.every((bg) => bg === 'rgba(0, 0, 0, 0)'), 'the rest of the line is not highlighted');
+
+  // Case: "bad query" matches 200 lines without, the 180 INFO lines with "Match case".
+  await page.locator('#search input').fill('bad query');
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '1 of 200');
+  await page.locator('#case').click();
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '1 of 180');
+  await page.locator('#case').click();
+  // Regex: the ERROR lines' numbers ending in 4.
+  await page.locator('#regex').click();
+  await page.locator('#search input').fill('query \\d*4 in');
+  await page.waitForFunction(() => document.getElementById('count')!.textContent === '1 of 20');
+  await frames(page);
+  assert.deepEqual((await hits()).hits, ['Query 4 in']);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'log-viewer-search.png') });
+  await page.locator('#search input').fill('query (');
+  await page.waitForFunction(() => /invalid regular expression/.test(document.getElementById('count')!.textContent!));
+
+  // Filter: only the 20 matching lines are laid out, with their own line numbers; off again: all 200.
+  await page.locator('#search input').fill('query \\d*4 in');
+  await page.locator('#filter').click();
+  await frames(page);
+  const filtered = await page.evaluate(() => {
+    const vp = document.getElementById('viewport')!;
+    vp.scrollTop = 0;
+    return new Promise<{ texts: string[]; numbers: string[]; height: number }>((r) => requestAnimationFrame(() => requestAnimationFrame(() => {
+      const rows = [...document.querySelectorAll<HTMLElement>('#rows .line')];
+      r({ texts: rows.map((e) => e.textContent!), numbers: document.getElementById('gutter')!.textContent!.split('\n'), height: vp.scrollHeight });
+    })));
+  });
+  assert.equal(filtered.texts.length, 20);
+  assert.ok(filtered.texts.every((x) => /^ERROR odoo\.sql_db: bad Query \d*4 in shop$/.test(x)), filtered.texts.join(' | '));
+  assert.deepEqual(filtered.numbers.slice(0, 3), ['4', '14', '24']);
+  assert.ok(filtered.height <= 20 * 18 + 600, `the scroll area is the 20 lines' (${filtered.height} px)`);
+  await page.locator('#filter').click();
+  await frames(page);
+  assert.ok(await page.evaluate(() => document.getElementById('viewport')!.scrollHeight >= 200 * 18));
+});
+
+test('links: a web address posts the open message; a file:line posts the workspace open; hostile text stays inert', { skip }, async (t) => {
+  const page = await open(t);
+  const evil = [
+    'docs at https://www.odoo.com/documentation/17.0/ (read them)',
+    'javascript:window.__pwned=1 and JAVASCRIPT:alert(1)',
+    'https://x.test/"><img src=x onerror="window.__pwned=2"><script>window.__pwned=3</script>',
+    '"><img src=x onerror=window.__pwned=4> <a href="javascript:window.__pwned=5">click</a>',
+    'failed at addons/sale_ext/models/sale.py:42: boom',
+  ];
+  await host(page, { type: 'lines', lines: evil.map((l, i) => line(i + 1, l)) });
+  await page.evaluate(() => (document.getElementById('viewport')!.scrollTop = 0));
+  await frames(page);
+  const r = await page.evaluate(() => ({
+    anchors: [...document.querySelectorAll<HTMLAnchorElement>('#rows a')].map((a) => ({ text: a.textContent, href: a.getAttribute('href') })),
+    elements: document.querySelectorAll('#viewport img, #viewport script, #viewport [onerror], #viewport [href^="javascript"]').length,
+    texts: [...document.querySelectorAll('#rows .line')].map((e) => e.textContent),
+  }));
+  assert.deepEqual(r.anchors, [
+    { text: 'https://www.odoo.com/documentation/17.0/', href: '#' },
+    { text: 'https://x.test/', href: '#' },
+    { text: 'addons/sale_ext/models/sale.py:42', href: '#' },
+  ]);
+  assert.equal(r.elements, 0, 'no element made from the text');
+  assert.deepEqual(r.texts, evil, 'every line shown as its text');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'log-viewer-links.png') });
+
+  await page.locator('#rows a', { hasText: 'odoo.com' }).click();
+  await page.locator('#rows a', { hasText: 'x.test' }).click();
+  await page.locator('#rows a', { hasText: 'sale.py:42' }).click();
+  await page.locator('#rows .line', { hasText: 'JAVASCRIPT:alert' }).click();
+  await page.locator('#rows .line', { hasText: 'click' }).click();
+  await page.waitForTimeout(200);
+  const after = await page.evaluate(() => {
+    const w = window as unknown as { __posted: unknown[]; __pwned?: number };
+    return { posted: w.__posted.slice(1), pwned: w.__pwned, url: location.href };
+  });
+  assert.deepEqual(after.posted, [
+    { type: 'openUrl', url: 'https://www.odoo.com/documentation/17.0/' },
+    { type: 'openUrl', url: 'https://x.test/' },
+    { type: 'open', path: 'addons/sale_ext/models/sale.py', line: 42 },
+  ]);
+  assert.equal(after.pwned, undefined);
+  assert.ok(after.url.startsWith(origin), 'the page did not navigate');
+});
+
+test('attempts are separated; stderr and the server\'s own lines look unlike stdout', { skip }, async (t) => {
+  const page = await open(t);
+  await host(page, { type: 'lines', lines: [
+    line(1, 'clone on staging (staging), attempt 1 of 3, worker w-1', 'system'),
+    line(2, 'restoring', 'stdout'),
+    line(3, 'pg_restore: error: connection lost', 'stderr'),
+    line(4, 'worker w-1 stopped answering; queued again for attempt 2 of 3', 'system'),
+    line(5, 'clone on staging (staging), attempt 2 of 3, worker w-2', 'system'),
+    line(6, 'restoring', 'stdout'),
+    line(7, 'clone on staging (staging), attempt 3 of 3, worker w-9', 'stdout'),
+  ] });
+  await page.evaluate(() => (document.getElementById('viewport')!.scrollTop = 0));
+  await frames(page);
+  const r = await page.evaluate(() => [...document.querySelectorAll<HTMLElement>('#rows .line')].map((row) => {
+    const s = getComputedStyle(row);
+    return { attempt: getComputedStyle(row, '::after').content, shadow: s.boxShadow, bg: s.backgroundColor, color: s.color, style: s.fontStyle };
+  }));
+  assert.deepEqual(r.map((x) => x.attempt), ['"Attempt 1 of 3"', 'none', 'none', 'none', '"Attempt 2 of 3"', 'none', 'none'], 'a separator where each attempt starts, not for a line of output that looks like one');
+  assert.notEqual(r[4]!.bg, r[3]!.bg, 'the separator is a band');
+  assert.notEqual(r[4]!.shadow, 'none', 'with a rule');
+  assert.notEqual(r[2]!.shadow, r[1]!.shadow, 'stderr is marked');
+  assert.equal(r[6]!.shadow, r[1]!.shadow, 'stdout stays plain');
+  assert.equal(r[3]!.style, 'italic', 'the server\'s own lines are set apart');
+  assert.notEqual(r[3]!.color, r[1]!.color);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'log-viewer-attempts.png') });
+});
+
+test('ANSI background, 256 and true colours', { skip }, async (t) => {
+  const page = await open(t);
+  await host(page, { type: 'lines', lines: [line(1, '\x1b[41mbg\x1b[0m \x1b[38;5;208m256\x1b[0m \x1b[48;5;22mbg256\x1b[0m \x1b[38;2;1;2;3;48;2;250;240;230mtrue\x1b[0m')] });
+  const r = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#rows .line span')].filter((s) => s.textContent!.trim()).map((s) => {
+    const c = getComputedStyle(s);
+    return [s.textContent, [c.color, c.backgroundColor]];
+  })));
+  assert.deepEqual(r, {
+    bg: ['rgb(204, 204, 204)', 'rgb(205, 49, 49)'],
+    256: ['rgb(255, 135, 0)', 'rgba(0, 0, 0, 0)'],
+    bg256: ['rgb(204, 204, 204)', 'rgb(0, 95, 0)'],
+    true: ['rgb(1, 2, 3)', 'rgb(250, 240, 230)'],
+  });
+});
+
+test('word wrap breaks between words; a word longer than a row is broken; heights match what is drawn', { skip }, async (t) => {
+  const page = await open(t, { width: 700, height: 600 });
+  const words = 'restoring the filestore of shop-production into staging while the database is being masked'.split(' ');
+  const lines = [];
+  for (let i = 1; i <= 60; i++) lines.push(line(i, i % 3 === 0 ? Array.from({ length: 40 }, (_, j) => words[(i + j) % words.length]).join(' ') : i % 3 === 1 ? `id${i} ${'z'.repeat(150)} tail` : `short ${i}`));
+  await host(page, { type: 'lines', lines });
+  await page.locator('#wrap').click();
+  await page.evaluate(() => (document.getElementById('viewport')!.scrollTop = 0));
+  await frames(page);
+  await frames(page);
+  const r = await page.evaluate((texts) => {
+    const rows = [...document.querySelectorAll<HTMLElement>('#rows .line')];
+    const split: string[] = [];
+    const gaps: number[] = [];
+    for (const row of rows) {
+      // Every word of a line of words is on one row: a range over it has one box. (After a hyphen is a
+      // break between words too, as in any browser text: "shop-" "production".)
+      const node = row.querySelector('span')!.firstChild!;
+      const text = node.textContent!;
+      if (!/^id\d+ /.test(text)) {
+        for (const m of text.matchAll(/[^\s-]+-?/g)) {
+          const range = document.createRange();
+          range.setStart(node, m.index!);
+          range.setEnd(node, m.index! + m[0].length);
+          if (new Set([...range.getClientRects()].map((b) => Math.round(b.top))).size > 1) split.push(m[0]);
+        }
+      }
+      const next = rows[rows.indexOf(row) + 1];
+      if (next) gaps.push(Math.round(next.getBoundingClientRect().top - row.getBoundingClientRect().bottom));
+    }
+    // Each line in view has its number beside its first row.
+    const vp = document.getElementById('viewport')!.getBoundingClientRect();
+    const gutter = document.getElementById('gutter')!.firstChild!;
+    const offBy: number[] = [];
+    let at = 0;
+    for (const n of gutter.textContent!.split('\n')) {
+      if (n) {
+        const range = document.createRange();
+        range.setStart(gutter, at);
+        range.setEnd(gutter, at + n.length);
+        const row = rows.find((x) => x.textContent === texts[Number(n) - 1])!;
+        offBy.push(Math.abs(range.getBoundingClientRect().top - row.getBoundingClientRect().top));
+      }
+      at += n.length + 1;
+    }
+    const inView = rows.filter((x) => { const b = x.getBoundingClientRect(); return b.bottom > vp.top && b.top < vp.bottom; }).length;
+    const long = rows.find((row) => /^id\d+ /.test(row.textContent!))!;
+    const node = long.querySelector('span')!.firstChild!;
+    const range = document.createRange();
+    range.setStart(node, 0);
+    range.setEnd(node, 2);
+    const idTop = range.getClientRects()[0]!.top;
+    const z = node.textContent!.indexOf('z');
+    range.setStart(node, z);
+    range.setEnd(node, z + 1);
+    return { split, gaps, offBy, inView, wrapped: rows.filter((row) => row.getBoundingClientRect().height > 18).length, idRow: idTop, zRow: range.getClientRects()[0]!.top, heights: rows.map((row) => row.getBoundingClientRect().height % 18) };
+  }, lines.map((l) => l.line));
+  assert.deepEqual(r.split, [], 'no word is cut');
+  assert.ok(r.wrapped >= 10, `long lines wrap (${r.wrapped})`);
+  assert.ok(r.zRow > r.idRow, 'the word longer than a row starts on a row of its own');
+  assert.ok(r.gaps.every((g) => g === 0), `lines follow each other with no gap or overlap (${r.gaps.join(',')})`);
+  assert.ok(r.heights.every((h) => h === 0));
+  assert.equal(r.offBy.length, r.inView, 'a number for each line in view');
+  assert.ok(r.offBy.every((d) => d <= 2), `each number beside its line's first row (${r.offBy.join(',')})`);
+  // Where the layout puts the last line is where it is drawn: the bottom of the log is the last line.
+  await page.evaluate(() => { const vp = document.getElementById('viewport')!; vp.scrollTop = vp.scrollHeight; });
+  await frames(page);
+  await frames(page);
+  const end = await page.evaluate(() => {
+    const vp = document.getElementById('viewport')!.getBoundingClientRect();
+    const last = [...document.querySelectorAll('#rows .line')].at(-1)!.getBoundingClientRect();
+    return { lastBottom: last.bottom, vpBottom: vp.bottom };
+  });
+  assert.ok(Math.abs(end.lastBottom - end.vpBottom) <= 1, `the last line ends at the bottom (${end.lastBottom} vs ${end.vpBottom})`);
+});
+
+test('a narrow panel: the search keeps room to type and Copy is not clipped', { skip }, async (t) => {
+  for (const width of [360, 520]) {
+    const page = await open(t, { width, height: 500 });
+    await host(page, { type: 'status', status: 'running', title: 'clone #7 · staging' }, { type: 'lines', lines: [line(1, 'x')] });
+    const r = await page.evaluate(() => {
+      const box = (id: string) => document.getElementById(id)!.getBoundingClientRect();
+      const input = document.getElementById('search')!.getBoundingClientRect();
+      const ids = ['search', 'case', 'regex', 'filter', 'follow', 'times', 'wrap', 'copy'].filter((id) => document.getElementById(id));
+      return { input: input.width, boxes: ids.map((id) => ({ id, ...box(id).toJSON() })), page: document.documentElement.clientWidth, barScroll: document.getElementById('bar')!.scrollWidth - document.getElementById('bar')!.clientWidth };
+    });
+    assert.ok(r.input >= 120, `${width} px: the search field is ${r.input} px wide`);
+    assert.equal(r.boxes.length, 8);
+    for (const b of r.boxes) assert.ok(b.left >= 0 && b.right <= r.page && b.width > 0, `${width} px: ${b.id} within the panel (${b.left}..${b.right} of ${r.page})`);
+    assert.equal(r.barScroll, 0, 'nothing overflows the toolbar');
+    const copy = r.boxes.find((b) => b.id === 'copy')!;
+    const copyText = await page.locator('#copy').evaluate((el) => (el as HTMLElement).innerText);
+    assert.equal(copyText.trim(), 'Copy');
+    assert.ok(copy.width >= 40, `Copy is ${copy.width} px wide`);
+    if (width === 360) {
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'log-viewer-narrow.png') });
+    }
+  }
+});

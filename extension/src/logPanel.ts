@@ -3,14 +3,18 @@
 // panel hidden and shown again, or restored after a window reload (WebviewPanelSerializer), is filled
 // again from the start. The webview gets text and renders it as text, under a strict CSP with a nonce.
 // Lines go to the webview in batches (at most 5000 a message, flushed every 50 ms), never one message per
-// line; while the follower's live connection is down the webview shows that it is reconnecting.
+// line; while the follower's live connection is down the webview shows that it is reconnecting. Panels
+// share one editor group (logColumn.ts). The webview's links come back as messages: web addresses are
+// opened outside VS Code (http and https only), file paths looked up in the workspace.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import * as C from '../../contract/index.ts';
 import { followLogs } from '../../client/follow.ts';
 import type { ApiClient } from '../../client/api-client.ts';
 import { viewerHtml } from '../../webview/src/page.ts';
+import { safeExternalUrl, safeLogPath } from '../../webview/src/links.ts';
 import { workspaceCandidates } from '../../webview/src/traceback.ts';
+import { logPanelColumn } from './logColumn.ts';
 
 export const VIEW_TYPE = 'odooops.runLogs';
 
@@ -31,10 +35,13 @@ interface Panel {
   disposed: boolean;
   /** Ends the follower when the panel closes (a reopened panel starts its own). */
   stop: AbortController;
+  /** When it was opened or last became the active editor (logColumn.ts). */
+  lastActive: number;
 }
 
 export class LogPanels implements vscode.WebviewPanelSerializer {
   private readonly panels = new Map<number, Panel>();
+  private activations = 0;
   private readonly lineListeners = new Map<number, Set<(l: C.LogLine) => void>>();
   private readonly stateListeners = new Map<number, Set<(state: 'live' | 'reconnecting' | 'done', detail?: string) => void>>();
   private readonly context: vscode.ExtensionContext;
@@ -84,19 +91,26 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
 
   open(runId: number): void {
     const existing = this.panels.get(runId);
-    if (existing) return existing.panel.reveal(vscode.ViewColumn.Beside);
-    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Run #${runId}`, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
+    // Shown where it is (revealing it "beside" would move it into yet another column).
+    if (existing) return existing.panel.reveal(existing.panel.viewColumn);
+    const column = logPanelColumn([...this.panels.values()].map((p) => ({ viewColumn: p.panel.viewColumn, lastActive: p.lastActive })));
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPE, `Run #${runId}`, { viewColumn: column, preserveFocus: true }, {
       enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(this.context.extensionUri, 'dist')],
     });
     this.attach(runId, panel);
   }
 
   private attach(runId: number, panel: vscode.WebviewPanel): void {
-    const entry: Panel = { runId, panel, lines: [], status: 'queued', connection: null, posted: 0, flush: undefined, disposed: false, stop: new AbortController() };
+    const entry: Panel = {
+      runId, panel, lines: [], status: 'queued', connection: null, posted: 0, flush: undefined, disposed: false, stop: new AbortController(), lastActive: ++this.activations,
+    };
     this.panels.set(runId, entry);
     panel.webview.html = viewerHtml({
       runId, nonce: randomBytes(16).toString('base64'), cspSource: panel.webview.cspSource,
       script: panel.webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'webview.js')).toString(),
+    });
+    panel.onDidChangeViewState((e) => {
+      if (e.webviewPanel.active) entry.lastActive = ++this.activations;
     });
     panel.onDidDispose(() => {
       entry.disposed = true;
@@ -104,7 +118,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
       clearTimeout(entry.flush);
       this.panels.delete(runId);
     });
-    panel.webview.onDidReceiveMessage(async (m: { type: string; path?: string; line?: number; text?: string }) => {
+    panel.webview.onDidReceiveMessage(async (m: { type: string; path?: unknown; line?: unknown; text?: string; url?: unknown }) => {
       if (m.type === 'ready') {
         // A new or re-shown webview: everything so far, then live lines as they come.
         void panel.webview.postMessage({ type: 'reset' });
@@ -112,8 +126,14 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
         post(entry);
         void panel.webview.postMessage({ type: 'status', status: entry.status, title: panel.title });
         if (entry.connection) void panel.webview.postMessage(entry.connection);
-      } else if (m.type === 'open' && m.path) {
-        await openTraceback(m.path, m.line ?? 1);
+      } else if (m.type === 'open') {
+        // From the page: checked again here (plain path characters, a line number).
+        const path = safeLogPath(m.path);
+        const line = Number.isInteger(m.line) && (m.line as number) > 0 ? (m.line as number) : 1;
+        if (path) await openTraceback(path, line);
+      } else if (m.type === 'openUrl') {
+        const url = safeExternalUrl(m.url);
+        if (url) await vscode.env.openExternal(vscode.Uri.parse(url, true));
       } else if (m.type === 'copy' && m.text !== undefined) {
         await vscode.env.clipboard.writeText(m.text);
         void vscode.window.setStatusBarMessage('OdooOps: log copied', 2000);
@@ -174,9 +194,11 @@ function post(entry: Panel): void {
   entry.posted = entry.lines.length;
 }
 
-/** Opens the workspace file a traceback names, at its line, when the workspace has it. */
+/** Opens the workspace file a traceback or a `path:line` names, at its line, when the workspace has it. */
 export async function openTraceback(path: string, line: number): Promise<void> {
-  for (const candidate of workspaceCandidates(path)) {
+  // A bare file name ("sale.py:12") is looked for as such; a path by its tails, longest first.
+  const candidates = path.includes('/') ? workspaceCandidates(path) : [path];
+  for (const candidate of candidates) {
     const found = await vscode.workspace.findFiles(`**/${candidate}`, '**/node_modules/**', 2);
     if (found.length === 1) {
       const doc = await vscode.window.showTextDocument(found[0]!, { viewColumn: vscode.ViewColumn.One });

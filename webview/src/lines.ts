@@ -1,10 +1,13 @@
 // The viewer's lines, stored compactly: a million lines are a million strings plus three typed arrays
-// (time, stream, visible width once wrap asks for it), not a million objects. A ring: past `capacity` the oldest lines are
+// (time, stream, visible width once wrap asks for it), not a million objects. Line numbers are the run
+// log's sequence numbers: the first line's, then one more per line (the host gap-fills by sequence). A ring: past `capacity` the oldest lines are
 // dropped (they stay readable in the run's full log, CLI/API); `dropped` counts them, so a line keeps one
 // absolute number (dropped + index) for as long as it is held.
 import { columns } from './layout.ts';
 
 export interface IncomingLine {
+  /** The line's sequence number in the run's log (from 1), when known. */
+  seq?: number;
   ts: string;
   stream: string;
   line: string;
@@ -37,10 +40,12 @@ export class LineStore {
   length = 0;
   /** Lines dropped from the front since the last clear (absolute number of index 0). */
   dropped = 0;
+  /** Lines of the log before the first one held since the last clear (its sequence number less one). */
+  origin = 0;
   private start = 0;
   private texts: string[] = [];
   private times = new Uint32Array(0);
-  private stderr = new Uint8Array(0);
+  private stream = new Uint8Array(0);
   private cols = new Uint32Array(0);
 
   constructor(capacity: number) {
@@ -50,16 +55,18 @@ export class LineStore {
   clear(): void {
     this.length = 0;
     this.dropped = 0;
+    this.origin = 0;
     this.start = 0;
     this.texts = [];
     this.times = new Uint32Array(0);
-    this.stderr = new Uint8Array(0);
+    this.stream = new Uint8Array(0);
     this.cols = new Uint32Array(0);
   }
 
   /** Appends lines; returns how many old lines were dropped to make room. */
   push(lines: readonly IncomingLine[]): number {
     let dropped = 0;
+    if (this.length === 0 && this.dropped === 0 && lines.length && Number.isInteger(lines[0]!.seq) && lines[0]!.seq! > 0) this.origin = lines[0]!.seq! - 1;
     for (const l of lines) {
       let slot: number;
       if (this.length < this.capacity) {
@@ -73,7 +80,7 @@ export class LineStore {
       }
       this.texts[slot] = l.line;
       this.times[slot] = timeOfDay(l.ts);
-      this.stderr[slot] = l.stream === 'stderr' ? 1 : 0;
+      this.stream[slot] = l.stream === 'stderr' ? 1 : l.stream === 'system' ? 2 : 0;
       this.cols[slot] = 0;
     }
     return dropped;
@@ -83,12 +90,12 @@ export class LineStore {
     const size = Math.min(this.capacity, Math.max(1024, this.times.length * 2));
     const times = new Uint32Array(size);
     times.set(this.times);
-    const stderr = new Uint8Array(size);
-    stderr.set(this.stderr);
+    const stream = new Uint8Array(size);
+    stream.set(this.stream);
     const cols = new Uint32Array(size);
     cols.set(this.cols);
     this.times = times;
-    this.stderr = stderr;
+    this.stream = stream;
     this.cols = cols;
   }
 
@@ -108,7 +115,17 @@ export class LineStore {
   }
 
   isStderr(i: number): boolean {
-    return this.stderr[this.slot(i)] === 1;
+    return this.stream[this.slot(i)] === 1;
+  }
+
+  /** A line the server wrote itself (an attempt starting, a retry, a cancel), not the run's output. */
+  isSystem(i: number): boolean {
+    return this.stream[this.slot(i)] === 2;
+  }
+
+  /** The line's number in the run's log (1 for the first line the run wrote). */
+  number(i: number): number {
+    return this.origin + this.dropped + i + 1;
   }
 
   /** The line's width in columns as shown (escapes removed, tabs expanded): computed when first asked (wrap). */

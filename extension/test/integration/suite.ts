@@ -310,6 +310,29 @@ describe('OdooOps in the extension host', () => {
     }, 30_000);
     assert.equal(tabs.length, 1, 'one panel per run');
   });
+
+  it('the log panels of several runs share one editor group beside the editor, also when a log panel is the active editor', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await peer<C.Run>('POST', `/api/projects/${PROJECT}/environments/staging/runs`, { kind: 'backup', params: { kind: 'manual' } })).id);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    // A saved file (an untitled one would ask to be saved when the editors close).
+    const file = vscode.Uri.joinPath(vscode.workspace.workspaceFolders![0]!.uri, 'the-editor.txt');
+    await vscode.workspace.fs.writeFile(file, Buffer.from('the editor'));
+    await vscode.window.showTextDocument(file, { viewColumn: vscode.ViewColumn.One });
+    const logTabs = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((tab) => tab.input instanceof vscode.TabInputWebview && /#\d+/.test(tab.label));
+    for (const [n, id] of ids.entries()) {
+      await vscode.commands.executeCommand('odooops.openRunLogs', { runId: id });
+      await until(`log panel ${n + 1}`, () => logTabs().length === n + 1, 30_000);
+      // The reader clicks into the log: "beside" the active editor would now be one more column.
+      await vscode.commands.executeCommand('workbench.action.focusSecondEditorGroup');
+    }
+    await vscode.commands.executeCommand('odooops.openRunLogs', { runId: ids[0] });
+    await new Promise((r) => setTimeout(r, 500));
+    const groups = vscode.window.tabGroups.all;
+    assert.equal(groups.length, 2, `the editor and one group of logs (${groups.map((g) => g.tabs.map((t) => t.label).join(', ')).join(' | ')})`);
+    assert.deepEqual(logTabs().map((t) => t.group.viewColumn), [vscode.ViewColumn.Two, vscode.ViewColumn.Two, vscode.ViewColumn.Two]);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
 });
 
 describe('Signing in', () => {
