@@ -82,6 +82,9 @@ export class Store {
   /** Members' names (the one an admin gave, else their GitHub name or login), to say who did what. */
   private readonly names = new Map<string, string>();
   private readonly members = new Map<string, C.Member[]>();
+  /** Ids whose name was looked for once (learnName), and the read of the members under way. */
+  private readonly askedNames = new Set<string>();
+  private namesRead: Promise<void> | null = null;
   private readonly listeners = new Set<(keys: NodeKey[] | null) => void>();
   /** Set when loading failed (not connected, server down): the tree shows it. */
   error: string | null = null;
@@ -142,11 +145,7 @@ export class Store {
         // A full first read may have stopped before an environment's older runs: "Show more…" finds out.
         if (runs.length >= FIRST_READ) for (const e of envs) this.more.add(envKey(slug, e.name));
         this.approvals.set(slug, approvals.reverse());
-        this.members.set(slug, members);
-        for (const m of members) {
-          const name = m.name ?? m.displayName ?? m.githubLogin;
-          if (name) this.names.set(m.userId, name);
-        }
+        this.setMembers(slug, members);
       }
       this.error = null;
     } catch (err) {
@@ -157,6 +156,7 @@ export class Store {
 
   /** Forgets everything (signed out, or another server): the tree is empty until the next load. */
   reset(): void {
+    this.askedNames.clear();
     for (const m of [this.envs, this.runs, this.health, this.backups, this.approvals, this.members, this.names, this.shown, this.more]) m.clear();
     this.projects = [];
     this.me = null;
@@ -241,7 +241,44 @@ export class Store {
   who(userId: string): string {
     if (userId === this.me) return 'you';
     if (userId === C.SERVICE_USER_ID) return 'OdooOps';
-    return this.names.get(userId) ?? userId.slice(0, 8);
+    const name = this.names.get(userId);
+    if (name) return name;
+    this.learnName(userId);
+    return userId.slice(0, 8);
+  }
+
+  private setMembers(slug: string, members: C.Member[]): void {
+    this.members.set(slug, members);
+    for (const m of members) {
+      const name = m.name ?? m.displayName ?? m.githubLogin;
+      if (name) this.names.set(m.userId, name);
+    }
+  }
+
+  /**
+   * Someone the store has no name for: most often a member who joined after it loaded (their first run
+   * or request arrives through Realtime). The members are read again, once per such id (a former
+   * member stays an id), and the projects whose names changed redraw.
+   */
+  private learnName(userId: string): void {
+    if (this.askedNames.has(userId)) return;
+    this.askedNames.add(userId);
+    this.namesRead ??= new Promise<void>((resolve) => setTimeout(resolve, 0))
+      .then(() => this.reloadMembers())
+      .finally(() => { this.namesRead = null; });
+  }
+
+  private async reloadMembers(): Promise<void> {
+    const changed: NodeKey[] = [];
+    for (const p of this.projects) {
+      const members = await this.api.get(`/api/projects/${encodeURIComponent(p.slug)}/members`, { parse: (v) => C.Member.array().parse(v) }).catch(() => null);
+      if (!members) continue;
+      const before = this.names.size;
+      const known = JSON.stringify(this.membersOf(p.slug));
+      this.setMembers(p.slug, members);
+      if (this.names.size !== before || JSON.stringify(members) !== known) changed.push(projectKey(p.slug));
+    }
+    if (changed.length) this.emit(changed);
   }
 
   /** Your role in the project (null: not a member, or not loaded). */

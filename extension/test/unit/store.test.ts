@@ -326,4 +326,36 @@ describe('Store', () => {
     assert.match(await s.describeApproval('acme', { ...approval('00000000-0000-4000-8000-0000000000a2', 'pending'), params: { backup: '00000000-0000-4000-8000-0000000000ff' } }), /no longer listed/);
     assert.equal(await s.describeApproval('acme', { ...approval('00000000-0000-4000-8000-0000000000a3', 'pending'), kind: 'deploy', params: { revision: 'a'.repeat(40) } }), 'commit aaaaaaaaaaaa');
   });
+
+  it('someone who joined after the load is named once the members are read again; a former member is asked for once', async () => {
+    const NEW = '00000000-0000-4000-8000-0000000000ab';
+    const GONE = '00000000-0000-4000-8000-0000000000cd';
+    const routes: Record<string, unknown> = {
+      '/api/projects': [project('acme')],
+      '/api/projects/acme/environments': [env('production', 'production')],
+      '/api/runs?project=acme&limit=200': [],
+    };
+    const a = api(routes);
+    const s = new Store(a);
+    await s.load();
+    // Ana Lima is added to the project, then her first run arrives through Realtime.
+    routes['/api/projects/acme/members'] = [
+      { userId: PEER, role: 'admin', displayName: 'Ana (ops)', addedAt: '2026-11-25T00:00:00.000Z' },
+      { userId: NEW, role: 'admin', displayName: null, name: 'Ana Lima', addedAt: '2026-12-01T00:00:00.000Z' },
+    ];
+    const changed: (string[] | null)[] = [];
+    s.onDidChange((k) => changed.push(k));
+    s.applyRun({ ...run(7, 'production', 'running'), requestedBy: NEW });
+    assert.equal(s.who(NEW), NEW.slice(0, 8), 'an id until the members are read');
+    assert.equal(s.who(GONE), GONE.slice(0, 8));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(s.who(NEW), 'Ana Lima');
+    assert.ok(changed.some((k) => k?.includes(projectKey('acme'))), 'the project redraws with the name');
+    const reads = a.asked.filter((p) => p === '/api/projects/acme/members').length;
+    s.who(GONE);
+    s.who(GONE);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(a.asked.filter((p) => p === '/api/projects/acme/members').length, reads, 'a former member is not asked for again');
+    assert.equal(s.who(GONE), GONE.slice(0, 8));
+  });
 });
