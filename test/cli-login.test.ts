@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as C from '../contract/index.ts';
@@ -98,7 +99,9 @@ test('member invite (admins only), then a device-flow login joins the project an
   assert.match(members.stdout, /^Dora Developer\s+dev-dora\s+developer\s+[0-9a-f-]{36}$/m);
   // --token (or ODOOOPS_TOKEN) comes first.
   const operator = await cli(['whoami', '--token', cp.server.token]);
-  assert.match(operator.stdout, /^[0-9a-f-]{36} <local@odooops\.invalid> at .*, instance admin$/m);
+  // The operator is named after the server's OS account (what others see in "by …").
+  const account = userInfo().username.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  assert.match(operator.stdout, new RegExp(`^${account} \\(operator\\), [0-9a-f-]{36} <local@odooops\\.invalid> at .*, instance admin$`, 'm'));
   const viaEnv = await cli(['whoami'], { env: { ODOOOPS_TOKEN: cp.server.token } });
   assert.match(viaEnv.stdout, /instance admin/);
 
