@@ -242,10 +242,13 @@ test('in VS Code: another admin asks to restore production; the request shows in
   await readmeShot('tree.png', 'tree');
 
   await paletteCommand('OdooOps: Approve…');
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'restore production' }).first().waitFor({ timeout: 10_000 });
-  await page.keyboard.press('Enter');
+  // Clicked, not Enter: on a loaded machine Enter can land before the list has an active row, and the
+  // quick pick then closes with nothing picked (CI: no dialog).
+  const choice = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'restore production' }).first();
+  await choice.waitFor({ timeout: 10_000 });
+  await choice.click();
   const dialog = page.locator('.monaco-dialog-box');
-  await dialog.waitFor({ timeout: 10_000 });
+  await dialog.waitFor({ timeout: 30_000 });
   const asked = (await dialog.textContent()) ?? '';
   assert.match(asked, /restore/);
   assert.match(asked, /production/);
