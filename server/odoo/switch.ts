@@ -96,8 +96,6 @@ export interface LeftoverOwner {
   isActive: (runId: number) => Promise<boolean>;
   /** Told what a switch cut short was rolled back to. */
   say?: (line: string) => Promise<void>;
-  /** Side directories of this run that are being filled now (a clone unpacking its filestore early): kept. */
-  keep?: ReadonlySet<string>;
 }
 
 /**
@@ -148,7 +146,7 @@ export async function removeLeftovers(
     done.push(s.name);
   }
   for (const s of await sideDirs()) {
-    if (s.kind === 'old' || owner.keep?.has(s.path) || !(await isStale(s.runId))) continue;
+    if (s.kind === 'old' || !(await isStale(s.runId))) continue;
     await runFs.rm(s.path);
     done.push(s.path);
   }

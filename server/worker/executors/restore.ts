@@ -111,7 +111,8 @@ export interface RestoreInput {
   /**
    * The backup's filestore, already being unpacked by the caller into the side directory
    * (sideDir(filestore, 'new', runId), see unpackFilestore): awaited instead of unpacked here. A clone
-   * starts it as soon as its filestore is stored, while its dump is still being written.
+   * starts it as soon as its filestore is stored, while its dump is still being written; it removes what
+   * earlier runs left beside the environment first (removeLeftovers), so this does not again.
    */
   unpacking?: Promise<void>;
   isActive: (runId: number) => Promise<boolean>;
@@ -146,7 +147,8 @@ export async function restoreBackup({ runId, env, target, filestore, where, back
   try {
     const server = (await admin.query('show server_version')).rows[0].server_version as string;
     const pgRestore = await findPgTool('pg_restore', server);
-    const removed = await removeLeftovers(admin, env.db_name, filestore, ['new', 'old'], { runId, isActive, say: (l) => log(l), keep: unpacking && newFs ? new Set([newFs]) : undefined });
+    // A caller already unpacking into the side directory removed the leftovers before it began.
+    const removed = unpacking ? [] : await removeLeftovers(admin, env.db_name, filestore, ['new', 'old'], { runId, isActive, say: (l) => log(l) });
     if (removed.length) await log(`removed what an interrupted earlier run left: ${removed.join(', ')}`);
     const into = { ...target, database: newDb };
     // The dump is read and checked before the side database exists: a corrupt one leaves the server as it was.
