@@ -204,6 +204,40 @@ export const Run = z.object({
   result: z.unknown().nullable(),
   lastSeq: z.number(),
 });
+/**
+ * One failed or errored test of a build, from Odoo's test log. `file` is relative to the repository's
+ * root (as the workspace has it), never a worker path; null when the traceback names no file of the
+ * repository (a failure inside Odoo itself).
+ */
+export const TestFailure = z.object({
+  outcome: z.enum(['failed', 'error']),
+  /** Odoo's name for it: "test_name (odoo.addons.module.tests.test_file.TestClass.test_name)". */
+  test: z.string().max(1000),
+  module: z.string().max(200).nullable(),
+  file: z.string().max(1000).nullable(),
+  line: z.number().int().positive().nullable(),
+  /** The traceback's last line ("AssertionError: 1 != 2"). */
+  message: z.string().max(4000),
+  traceback: z.string().max(20_000),
+});
+/** A build's tests (the `tests` of a build run's result). failed + errors = 0 is a passing build. */
+export const TestSummary = z.object({
+  /** The repository's modules whose tests ran (--test-tags /<module>,…). */
+  modules: z.array(z.string()),
+  tests: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+  errors: z.number().int().nonnegative(),
+  /** At most 100, in the log's order; failed + errors tells how many there were. */
+  failures: z.array(TestFailure).max(100),
+});
+/** What a `build` run returns: the commit it built and its tests. */
+export const BuildResult = z.object({
+  revision: z.string(),
+  odooVersion: z.string().nullable(),
+  tests: TestSummary,
+  /** Wall time of the fresh database with the modules installed and their tests run. */
+  seconds: z.number().nonnegative(),
+});
 export const DevEnvironment = z.object({
   environment: Environment,
   /** false: the branch already had its environment (the call is safe to repeat). */
@@ -645,3 +679,6 @@ export const ImportUpload = z.object({
   approvalNeeded: z.boolean(),
 });
 export type ImportUpload = z.infer<typeof ImportUpload>;
+export type TestFailure = z.infer<typeof TestFailure>;
+export type TestSummary = z.infer<typeof TestSummary>;
+export type BuildResult = z.infer<typeof BuildResult>;
