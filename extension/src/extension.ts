@@ -21,6 +21,7 @@ import { showAlert } from './alerts.ts';
 import { Store } from './store.ts';
 import { OdooOpsTree } from './tree.ts';
 import { methodOf, SignIns } from './signIn.ts';
+import { TestProblems } from './testProblems.ts';
 
 let api: ApiClient | undefined;
 
@@ -38,6 +39,8 @@ export interface OdooOpsApi {
   contextKeys: Record<string, boolean>;
   /** Each error notification shown since activation (what a person read). */
   errors: string[];
+  /** Failed tests of each environment's latest build, as problems (the Problems view). */
+  testProblems: TestProblems;
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<OdooOpsApi> {
@@ -65,6 +68,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
     for (const [key, value] of Object.entries(a)) void vscode.commands.executeCommand('setContext', `odooops.${key}`, value);
   });
   context.subscriptions.push({ dispose: forget });
+  // Builds' failed tests in the Problems view, kept to what the store knows (cleared with it).
+  const testProblems = new TestProblems(store);
+  context.subscriptions.push(testProblems);
 
   // The project and environment in hand: the one selected in the tree (else the projects).
   let current: { project: string; env?: string } | undefined;
@@ -236,7 +242,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   context.subscriptions.push({ dispose: () => void unsubscribe?.() });
   await commands.run('connect', () => connect(true));
   markConnected();
-  return { store, tree, panels, signIns, client: () => api, feedStates, contextKeys, errors };
+  return { store, tree, panels, signIns, client: () => api, feedStates, contextKeys, errors, testProblems };
 }
 
 export function deactivate(): void {}
