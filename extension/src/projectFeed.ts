@@ -16,6 +16,7 @@ export interface FeedHandlers {
   /** An alert of the project (contract AlertBroadcast), as broadcast. */
   alert?(project: string, payload: unknown): void;
   /** After a drop: read again whatever the project may have missed. */
+  /** The project's topic was joined (first time or again): read what may have changed unheard. */
   rejoined(project: string): Promise<void>;
   state(state: FeedState, detail?: string): void;
 }
@@ -54,7 +55,9 @@ export async function followProjects(api: Pick<ApiClient, 'get' | 'target'> & Pa
       .subscribe((status, err) => {
         if (closing) return;
         if (status === 'SUBSCRIBED') {
-          if (joined) void h.rejoined(p.slug).catch(() => {});
+          // Read again on every join, the first too: a run that changed between the caller's load and this
+          // join was broadcast to no one (subscribe, then read, as Supabase advises).
+          void h.rejoined(p.slug).catch(() => {});
           joined = true;
           if (down.delete(p.slug) && down.size === 0) h.state('live');
         } else if (joined && !down.has(p.slug)) {
