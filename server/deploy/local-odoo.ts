@@ -11,6 +11,7 @@ import { runFs, spawnAs, toolEnv } from '../infra/run-user.ts';
 import type { PgTarget } from '../odoo/pg-tools.ts';
 import type { EnvironmentRow } from '../rows.ts';
 import { git } from './git.ts';
+import { demoFlags } from './odoo-demo.ts';
 import type { OdooHost } from './host.ts';
 
 export class LocalOdoo implements OdooHost {
@@ -72,7 +73,7 @@ export class LocalOdoo implements OdooHost {
 
   /** odoo-bin -u/-i … --stop-after-init; each output line goes to `out`. */
   async update(modules: { update: string[]; install: string[] }, out: (line: string) => Promise<void>, signal: AbortSignal): Promise<void> {
-    const args = [...this.args(), ...(modules.update.length ? ['-u', modules.update.join(',')] : []), ...(modules.install.length ? ['-i', modules.install.join(',')] : []),
+    const args = [...this.args(), ...await demoFlags(this.runtime.odooBin), ...(modules.update.length ? ['-u', modules.update.join(',')] : []), ...(modules.install.length ? ['-i', modules.install.join(',')] : []),
       '--stop-after-init', '--no-http'];
     const child = spawnAs(this.runtime.odooBin, args, { env: this.childEnv(), stdio: ['ignore', 'pipe', 'pipe'], signal });
     const lines = async (stream: NodeJS.ReadableStream) => {
