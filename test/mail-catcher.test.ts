@@ -18,7 +18,10 @@ import { CATCHER_SERVER } from '../server/odoo/catch-mail.ts';
 import { ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 import { shell } from './helpers/odoo-sources.ts';
 import { installOdoo } from './helpers/real-odoo.ts';
-import type { TestRegistry } from './helpers/control-plane.ts';
+import { eventually, type TestRegistry } from './helpers/control-plane.ts';
+import { ApiClient } from '../client/api-client.ts';
+import { followProjects } from '../extension/src/projectFeed.ts';
+import { MailBox, mailNodeLabel } from '../extension/src/mailBox.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -140,6 +143,19 @@ test('Odoo 17: a neutralized clone sends to the catcher; abuse of the endpoint a
   assert.equal(dl.headers.get('x-content-type-options'), 'nosniff');
   assert.equal(await dl.text(), '<script>alert(1)</script>');
 
+  // A backup of staging restored into staging: neutralized, so it gets a fresh login (the one it holds
+  // is staging's old one, which stops working), and its mail still arrives.
+  const backup = await p.runToEnd('staging', 'backup', {});
+  assert.equal(backup.status, 'succeeded', backup.error ?? '');
+  const restore = await p.runToEnd('staging', 'restore', { backup: (backup.result as { backupId: string }).backupId });
+  assert.equal(restore.status, 'succeeded', `${restore.error}\n${(await p.logText(restore.id)).slice(-2000)}`);
+  const restored = (await p.sql(`${slug}_staging`, 'select smtp_pass from ir_mail_server where active'));
+  assert.equal(restored.length, 1);
+  assert.notEqual(restored[0].smtp_pass, secret, 'a new login');
+  assert.deepEqual((await p.cp.pool.query('select secret_sha256 from ops.mail_credentials')).rows[0].secret_sha256, mailSecretHash(restored[0].smtp_pass));
+  await assert.rejects(nodemailer.createTransport({ host: catcher.host, port: catcher.port, secure: false, ignoreTLS: true, auth: { user: `${slug}/staging`, pass: secret } })
+    .sendMail({ from: 'a@b.example', to: 'c@d.example', subject: 'old login', text: 'x' }), (e: { responseCode?: number }) => e.responseCode === 535, 'the replaced login no longer works');
+
   // SMTP abuse. A development environment and production get logins planted directly, as if leaked.
   await p.addEnv({ name: 'dev-a', stage: 'development', db: `${slug}_dev_a` });
   const envId = async (name: string) => (await p.cp.pool.query('select id, project_id from ops.environments where name = $1', [name])).rows[0];
@@ -172,7 +188,27 @@ test('Odoo 17: a neutralized clone sends to the catcher; abuse of the endpoint a
   const many = await send(dev, { to: ['a@x.example', 'b@x.example', 'c@x.example', 'd@x.example'] });
   assert.deepEqual(many.rejected, ['d@x.example']);
   assert.deepEqual((await p.cp.pool.query(`select envelope_to from ops.mails where subject = 'probe'`)).rows[0].envelope_to, ['a@x.example', 'b@x.example', 'c@x.example']);
+  // The extension's side, against the real server and gateway: the project's Realtime topic says a mail
+  // arrived in dev-a (ids only), and the tree's list (MailBox) is read again.
+  const client = new ApiClient({ url: p.cp.server.url, token: p.admin.token });
+  const box = new MailBox(() => ({ get: (path, schema) => client.get(path, { parse: (v: unknown) => v } as never).then((v) => schema.parse(v)) }));
+  assert.equal((await box.load(slug, 'dev-a')).total, 1);
+  const envs = (await p.admin.call('GET', `/api/projects/${slug}/environments`)).body as C.Environment[];
+  const project = (await p.admin.call('GET', `/api/projects/${slug}`)).body as C.Project;
+  const heard: C.MailBroadcast[] = [];
+  const stopFeed = await followProjects(client, [project], {
+    run: () => {}, approval: () => {}, rejoined: async () => {}, state: () => {},
+    mail: (slugOf, m) => {
+      heard.push(m);
+      box.arrived(slugOf, envs.find((e) => e.id === m.environment)?.name);
+    },
+  });
+  cleanups.push(() => stopFeed());
+  await eventually('the feed to join', async () => p.cp.server.gateway.stats().channels > 0);
   for (let i = 0; i < 3; i++) await send(dev, { subject: `dev ${i}` });
+  await eventually('the tree\'s list to be read again', async () => box.list(slug, 'dev-a')!.total === 4);
+  assert.ok(heard.length >= 3 && heard.every((m) => m.environment === envs.find((e) => e.name === 'dev-a')!.id), JSON.stringify(heard));
+  assert.equal(mailNodeLabel(box.list(slug, 'dev-a')), 'Mail (4)');
   await assert.rejects(send(dev, { subject: 'dev 3' }), (e: { responseCode?: number }) => e.responseCode === 451, 'the fifth in a minute');
   assert.equal(await count(), before + 4);
   const devList = (await mails(p, 'dev-a')).body as C.CaughtMailList;
