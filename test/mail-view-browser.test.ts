@@ -8,7 +8,8 @@
 // The webview host API is a page-level test double (acquireVsCodeApi), as in log-viewer-browser.test.ts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,7 @@ import type * as C from '../contract/index.ts';
 import { mailPageHtml } from '../extension/src/mailPage.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(import.meta.dirname, '..', 'test-artifacts');
 const skip = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM} (scripts/test-prereqs.sh installs Debian's chromium)`;
 // A 1×1 PNG, as Odoo's cid: images arrive (the server turns them into data: URIs).
 const PIXEL = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
@@ -90,6 +92,7 @@ test('a hostile mail renders inert: no script, no remote request until "Load rem
   p.on('popup', (w) => popups.push(w.url()));
   await p.addInitScript(fakeVsCodeWebviewHost);
   await p.goto(`${origin}/?remote=0`);
+  await p.setViewportSize({ width: 1000, height: 800 });
   const frame = p.frames().find((f) => f !== p.mainFrame())!;
   assert.ok(frame, 'the mail is in a frame');
   await frame.waitForSelector('#hello');
@@ -120,4 +123,6 @@ test('a hostile mail renders inert: no script, no remote request until "Load rem
   assert.deepEqual([...new Set(remoteAsked)].sort(), ['/background.png', '/pixel.png'], 'the images, and only them');
   assert.deepEqual(dialogs, []);
   assert.equal(await p.locator('#remote').count(), 0, 'no button once they show');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await p.screenshot({ path: join(ARTIFACTS, 'mail-view.png'), fullPage: true });
 });
