@@ -53,6 +53,9 @@ begin
   if v_stage = 'production' then
     raise exception 'production environments get no mail catcher login: their mail is real' using errcode = '42501';
   end if;
+  -- The name is the environment's as it is now: a login still named after an environment that was renamed
+  -- since (and whose old name is this one's) is stale, and goes; that environment's next clone issues anew.
+  delete from ops.mail_credentials where username = p_username and environment_id <> v_run.environment_id;
   insert into ops.mail_credentials (environment_id, project_id, username, secret_sha256, run_id)
   values (v_run.environment_id, v_run.project_id, p_username, p_secret_sha256, p_run)
   on conflict (environment_id) do update set username = excluded.username, secret_sha256 = excluded.secret_sha256,
