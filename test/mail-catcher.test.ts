@@ -155,6 +155,15 @@ test('Odoo 17: a neutralized clone sends to the catcher; abuse of the endpoint a
   assert.deepEqual((await p.cp.pool.query('select secret_sha256 from ops.mail_credentials')).rows[0].secret_sha256, mailSecretHash(restored[0].smtp_pass));
   await assert.rejects(nodemailer.createTransport({ host: catcher.host, port: catcher.port, secure: false, ignoreTLS: true, auth: { user: `${slug}/staging`, pass: secret } })
     .sendMail({ from: 'a@b.example', to: 'c@d.example', subject: 'old login', text: 'x' }), (e: { responseCode?: number }) => e.responseCode === 535, 'the replaced login no longer works');
+  // The new one does; an inline (cid:) image is shown from a data: URI and is not counted as an attachment.
+  await nodemailer.createTransport({ host: catcher.host, port: catcher.port, secure: false, ignoreTLS: true, auth: { user: `${slug}/staging`, pass: restored[0].smtp_pass } })
+    .sendMail({ from: 'a@b.example', to: 'c@d.example', subject: 'inline logo', html: '<p>Logo</p><img src="cid:logo@brasserie">',
+      attachments: [{ filename: 'logo.png', content: Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==', 'base64'), cid: 'logo@brasserie' }] });
+  const inline = await arrives(p, 'inline logo');
+  assert.equal(inline.attachments, 0);
+  const inlineDetail = (await p.admin.call('GET', `/api/projects/${slug}/environments/staging/mails/${inline.id}`)).body as C.CaughtMailDetail;
+  assert.match(inlineDetail.html!, /<img src="data:image\/png;base64,iVBOR/);
+  assert.deepEqual(inlineDetail.parts.map((x) => [x.filename, x.inline]), [['logo.png', true]]);
 
   // SMTP abuse. A development environment and production get logins planted directly, as if leaked.
   await p.addEnv({ name: 'dev-a', stage: 'development', db: `${slug}_dev_a` });
@@ -213,7 +222,7 @@ test('Odoo 17: a neutralized clone sends to the catcher; abuse of the endpoint a
   assert.equal(await count(), before + 4);
   const devList = (await mails(p, 'dev-a')).body as C.CaughtMailList;
   assert.deepEqual(devList.mails.map((m) => m.subject), ['dev 2', 'dev 1', 'dev 0', 'probe'], 'newest first, in dev-a only');
-  assert.equal(((await mails(p)).body as C.CaughtMailList).total, 1, 'staging holds its own mail only');
+  assert.equal(((await mails(p)).body as C.CaughtMailList).total, 2, 'staging holds its own mail only');
 
   // The API: who may operate the stage.
   const developer = await p.cp.user();
@@ -232,7 +241,7 @@ test('Odoo 17: a neutralized clone sends to the catcher; abuse of the endpoint a
   assert.equal((await viewer.call('GET', `/api/projects/${slug}/environments/staging/mails/${mail.id}/attachments/0`)).status, 403);
   // RLS says the same around the API.
   assert.equal((await p.cp.sql(viewer, (c) => c.query('select id from ops.mails'))).rows.length, 0);
-  assert.equal((await p.cp.sql(tester, (c) => c.query('select id from ops.mails'))).rows.length, 5);
+  assert.equal((await p.cp.sql(tester, (c) => c.query('select id from ops.mails'))).rows.length, 6);
   await assert.rejects(p.cp.sql(tester, (c) => c.query('select * from ops.mail_credentials')), /permission denied/, 'nobody reads the logins');
   // Another project's admin: not found, neither the project's mail nor one of its mails by id.
   const stranger = await p.cp.user(undefined, { instanceAdmin: true });

@@ -46,7 +46,8 @@ async function loadMail(c: pg.PoolClient, envId: string, raw: string): Promise<R
   return row;
 }
 
-const parse = (raw: Buffer) => simpleParser(raw, { skipTextToHtml: true, skipTextLinks: true, skipImageLinks: true, maxHtmlLengthToParse: 5 * 1024 * 1024 });
+// cid: images become data: URIs in the HTML (skipImageLinks off): the view shows them without any request.
+const parse = (raw: Buffer) => simpleParser(raw, { skipTextToHtml: true, skipTextLinks: true, maxHtmlLengthToParse: 5 * 1024 * 1024 });
 const isInline = (a: Attachment) => a.contentDisposition === 'inline' && !!a.contentId && a.contentType.startsWith('image/');
 
 /**
