@@ -17,6 +17,8 @@ import { findLocalConnection, noLocalServer, odooopsHomeOf, TOKEN_KEY, unreachab
 import { clientFiles } from '../../contract/home.ts';
 import { LogPanels, VIEW_TYPE } from './logPanel.ts';
 import { followProjects } from './projectFeed.ts';
+import { MailBox } from './mailBox.ts';
+import { registerMailViews } from './mailPanel.ts';
 import { showAlert } from './alerts.ts';
 import { Store } from './store.ts';
 import { OdooOpsTree } from './tree.ts';
@@ -53,7 +55,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   const config = () => vscode.workspace.getConfiguration('odooops');
   const homeNow = () => odooopsHomeOf(config().get<string>('home'));
   const store = new Store({ get: async (p, s) => s.parse(await need().get(p, z.unknown())) });
-  const tree = new OdooOpsTree(store);
+  const mailBox = new MailBox(() => ({ get: async (p, s) => s.parse(await need().get(p, z.unknown())) }));
+  const tree = new OdooOpsTree(store, mailBox);
   const view = vscode.window.createTreeView('odooops.environments', { treeDataProvider: tree, showCollapseAll: true });
   // Log panels restored after a window reload are deserialized during activation, before the first
   // connect has finished: they wait for it.
@@ -156,6 +159,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
       }
       who = url;
     }
+    mailBox.reset();
     if (api) await store.load();
     else store.reset();
     if (local && store.error) {
@@ -182,6 +186,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
         openRun: (id) => panels.open(id),
       }, project, payload),
       rejoined: async (project) => void (await store.refreshProject(project)),
+      mail: (project, m) => mailBox.arrived(project, store.environments(project).find((e) => e.id === m.environment)?.name),
       state: (state, detail) => {
         feedStates.push(state === 'reconnecting' ? `reconnecting: ${detail ?? ''}` : state);
         feed = state === 'reconnecting' ? detail ?? 'reconnecting' : undefined;
@@ -240,6 +245,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   }));
 
   context.subscriptions.push({ dispose: () => void unsubscribe?.() });
+  context.subscriptions.push(...registerMailViews(need));
   await commands.run('connect', () => connect(true));
   markConnected();
   return { store, tree, panels, signIns, client: () => api, feedStates, contextKeys, errors, testProblems };

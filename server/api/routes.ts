@@ -14,6 +14,7 @@ import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '..
 import { parseMaskProfile, projectMaskProfile } from '../odoo/mask.ts';
 import { floorDescriptions, floorViolations, tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../odoo/mask-policy.ts';
 import { checkRunParams } from './run-checks.ts';
+import { mailRoutes } from './mail-routes.ts';
 import { ENV_SELECT, PROJECT_SELECT, RUN_SELECT, toAlert, toApproval, toAudit, toBackup, toEnvironment, toInfra, toInvitation, toMember, toProject, toRun } from './mappers.ts';
 
 export interface RequestContext {
@@ -863,6 +864,8 @@ export const routes: Route[] = [
       return { body: rows.map(toAudit) };
     });
   }),
+  // The mail catcher (issue 17): server/api/mail-routes.ts.
+  ...mailRoutes,
 ];
 
 /** The project's masking profile (the default one when it has none) and whether it is the default. */

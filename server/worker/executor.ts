@@ -132,6 +132,11 @@ export interface ExecutorContext<P> {
   archive(): Promise<string>;
   /** Commit statuses, deployments and comments on GitHub; null when the server has no GitHub token. */
   github: import('../github/feedback.ts').GitHubFeedback | null;
+  /**
+   * A new mail catcher login for the run's (staging or development) environment, replacing its previous
+   * one, with where the catcher is reached; null when this worker knows no catcher. Refused for production.
+   */
+  issueMailLogin(): Promise<import('../mail/login.ts').MailLogin | null>;
 }
 
 export interface Executor<P = unknown> {

@@ -16,6 +16,7 @@ import { replicateBackup } from '../storage/replicate.ts';
 import { resolveStores, storesHolding } from '../storage/store-of.ts';
 import { AlertDispatcher } from '../alerts/dispatcher.ts';
 import type { DeliveryOptions } from '../alerts/deliver.ts';
+import { mailSecretHash, mailUser, newMailSecret } from '../mail/login.ts';
 
 export interface WorkerOptions {
   pool: pg.Pool;
@@ -500,6 +501,16 @@ export class Worker {
         setDeployedRevision: async (revision) => void (await pool.query('select ops.set_deployed_revision($1, $2, $3)', [run.id, this.id, revision])),
         archive: async () => (await pool.query('select ops.archive_environment($1, $2) as name', [run.id, this.id])).rows[0].name as string,
         github: this.opts.github,
+        issueMailLogin: async () => {
+          const at = this.infra.mailCatcherAddress();
+          if (!at) return null;
+          if (environment.stage === 'production') throw new Error(`${environment.name} is a production environment: its mail is real, it gets no mail catcher login`);
+          const password = newMailSecret();
+          logs.redact(password);
+          const user = mailUser(project.slug, environment.name);
+          await pool.query('select ops.issue_mail_credential($1, $2, $3, $4)', [run.id, this.id, user, mailSecretHash(password)]);
+          return { ...at, user, password, maxMessageMb: this.infra.mailCatcherSettings().maxMessageMb };
+        },
         otherEnvironment: async (name) => {
           const { rows } = await pool.query(
             `select * from ops.environments where project_id = $1 and ${name === undefined ? `stage = 'production'` : 'name = $2'} order by name`,

@@ -90,7 +90,7 @@ describe('OdooOps in the extension host', () => {
     await finished('staging', 'clone');
     const [backups, ...runs] = await children(staging);
     assert.equal(backups!.type, 'backups');
-    assert.ok(runs.every((r) => r.type === 'run'));
+    assert.ok(runs.every((r) => r.type === 'run' || r.type === 'mails'));
     assert.match(String(api.tree.getTreeItem(runs[0]!).contextValue), /^run:(succeeded|failed):operate$/);
     const list = await children(backups);
     assert.ok(list.some((b) => b.type === 'backup' && b.backup.kind === 'clone' && b.backup.masked), 'the masked clone is listed under staging');
@@ -112,7 +112,7 @@ describe('OdooOps in the extension host', () => {
       assert.ok(fired.length >= 1, `${fired.length} refreshes`);
       for (const e of fired) {
         assert.ok(Array.isArray(e), 'never a refresh of the whole tree');
-        for (const n of e) assert.ok((n.type === 'environment' || n.type === 'backups') && n.env.name === 'staging', `only staging's nodes: ${n.type}`);
+        for (const n of e) assert.ok((n.type === 'environment' || n.type === 'backups' || n.type === 'mails') && n.env.name === 'staging', `only staging's nodes: ${n.type}`);
       }
       const after = (await children((await children(staging))[0])).filter((b) => b.type === 'backup');
       assert.equal(after.length, before + 1, 'the backups are read again after a backup succeeded');
@@ -122,6 +122,17 @@ describe('OdooOps in the extension host', () => {
     } finally {
       sub.dispose();
     }
+  });
+
+  it('the mail catcher: "Mail (N)" under staging and development (not production), "No mail caught yet" until mail comes', async () => {
+    await finished('staging', 'clone');
+    const mailsOf = async (env: string) => (await children(await envNode(env))).filter((n) => n.type === 'mails');
+    assert.deepEqual(await mailsOf('production'), [], 'production\'s mail is never caught');
+    assert.equal((await mailsOf('dev-feature')).length, 1);
+    const [mails] = await mailsOf('staging');
+    await until('the count', () => /^Mail \(0\)$/.test(String(api.tree.getTreeItem(mails!).label)));
+    const empty = await children(mails);
+    assert.deepEqual(empty.map((n) => n.type === 'message' && n.text), ['No mail caught yet']);
   });
 
   it('"Edit Environment…" changes an environment through the API; the tree shows it, a refused change changes nothing', async () => {
