@@ -260,7 +260,7 @@ test('Odoo 19 from the CLI: the same commit builds with --with-demo, the summary
 });
 
 test('a passing build succeeds and says so to GitHub (Odoo 17)', async () => {
-  const sha = commitIn(work, { 'shop_bad': null }, 'shop_bad goes', 'feature/tests');
+  const sha = commitIn(work, { 'shop_bad': null }, 'shop_bad goes', 'feature/tests', { 'external/oca': gitIn(oca, 'rev-parse', 'HEAD') });
   const t = performance.now();
   const build = await p.runToEnd('dev-feature-tests', 'build', { revision: sha }, 400_000);
   assert.equal(build.status, 'succeeded', `${build.error}\n${await p.logText(build.id)}`);

@@ -52,7 +52,8 @@ export async function fetchRepository(repoUrl: string, access: RepositoryAccess,
     // The project's repository may have changed since this checkout was made: fetch from the allowed one.
     await git(dir, ['remote', 'set-url', 'origin', repoUrl], signal);
   }
-  await git(dir, ['fetch', '--quiet', '--force', '--prune', 'origin', '+refs/heads/*:refs/remotes/origin/*'], signal, access, config);
+  // Submodules are fetched by submodules.ts, each checked against the registry first; never by git on its own.
+  await git(dir, ['fetch', '--quiet', '--force', '--prune', '--no-recurse-submodules', 'origin', '+refs/heads/*:refs/remotes/origin/*'], signal, access, config);
   return dir;
 }
 

@@ -82,7 +82,8 @@ export const buildExecutor = defineExecutor({
       const childEnv = toolEnv({ PGPASSWORD: db.password });
       const version = (await execAs(...command(['--version']), { signal, env: childEnv })).stdout.trim().replace(/^Odoo Server\s+/, '') || null;
       // 19.0 loads demo data only when asked (--with-demo); 17.0 loads it unless told not to.
-      const withDemo = (await execAs(...command(['--help']), { signal, env: childEnv })).stdout.includes('--with-demo');
+      // (`server --help`: 19.0's bare --help lists its commands, not the server's options.)
+      const withDemo = (await execAs(...command(['server', '--help']), { signal, env: childEnv })).stdout.includes('--with-demo');
       await log(`Odoo ${version ?? '(unknown version)'} with ${python ? 'the environment\'s virtual environment' : 'the runtime\'s Python'}`);
 
       const dataDir = join(workDir, 'builds', `${env.id}.data`);
