@@ -447,6 +447,8 @@ export const ProjectGit = z.strictObject({
   stagingMode: z.enum(['update', 'fresh']).optional(),
   productionNeedsApproval: z.boolean().optional(),
   devUrlTemplate: z.string().regex(/^https?:\/\/\S+$/).nullable().optional(),
+  /** A push to a staging branch also runs a build with tests (development branches always do). */
+  buildStaging: z.boolean().optional(),
 });
 export type ProjectGit = z.infer<typeof ProjectGit>;
 /** A project's git settings as the API returns them. */
@@ -458,6 +460,7 @@ export const ProjectGitSettings = z.object({
   stagingMode: z.enum(['update', 'fresh']),
   productionNeedsApproval: z.boolean(),
   devUrlTemplate: z.string().nullable(),
+  buildStaging: z.boolean(),
 });
 export type ProjectGitSettings = z.infer<typeof ProjectGitSettings>;
 

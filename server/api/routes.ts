@@ -351,6 +351,7 @@ export const routes: Route[] = [
         ['repo_url', input.repoUrl], ['github_repo', input.githubRepo], ['production_branch', input.productionBranch],
         ['staging_branches', input.stagingBranches], ['staging_mode', input.stagingMode], ['production_needs_approval', input.productionNeedsApproval],
         ['dev_url_template', input.devUrlTemplate],
+        ['build_staging', input.buildStaging],
       ];
       const set = cols.filter(([, v]) => v !== undefined);
       if (set.length) {
@@ -365,6 +366,7 @@ export const routes: Route[] = [
       const out: C.ProjectGitSettings = {
         repoUrl: r.repo_url, githubRepo: r.github_repo, productionBranch: r.production_branch, stagingBranches: r.staging_branches,
         stagingMode: r.staging_mode, productionNeedsApproval: r.production_needs_approval, devUrlTemplate: r.dev_url_template,
+        buildStaging: r.build_staging,
       };
       return { body: out };
     });

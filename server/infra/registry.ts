@@ -58,6 +58,19 @@ const LocalRuntime = z.strictObject({
   /** Fixed extra arguments for odoo-bin (e.g. ["--workers", "2"]); never a database password. */
   odooArgs: z.array(Arg).max(50).default([]),
   healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+  /** The interpreter odoo-bin runs with (environments' virtual environments are made from it); odoo-bin's #! by default. */
+  python: AbsolutePath.optional(),
+  /** Where pip takes the repositories' requirements from; none: requirements.txt files are not installed. */
+  pip: z.strictObject({
+    indexUrl: z.url({ protocol: /^https?$/ }).optional(),
+    extraIndexUrls: z.array(z.url({ protocol: /^https?$/ })).max(10).optional(),
+    /** Directories of wheels on the worker (pip --find-links). */
+    findLinks: z.array(AbsolutePath).max(10).optional(),
+    /** Only findLinks, never an index. */
+    noIndex: z.boolean().optional(),
+    /** pip's cache (the run user writes it); none: no cache. */
+    cacheDir: AbsolutePath.optional(),
+  }).optional(),
   projects: Projects,
   description: Description,
 });

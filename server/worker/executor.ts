@@ -148,3 +148,12 @@ export interface Executor<P = unknown> {
 }
 
 export const defineExecutor = <P>(e: Executor<P>): Executor<P> => e;
+
+/** A failure that still has a result (a build whose tests failed: its summary): the run fails, and keeps it. */
+export class RunFailure extends Error {
+  readonly result: unknown;
+  constructor(message: string, result: unknown) {
+    super(message);
+    this.result = result;
+  }
+}

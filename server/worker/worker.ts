@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { isBuiltinKind, RUN_PARAMS, runParamsProblems } from '../../contract/run-params.ts';
 import type { BackupCatalog, BackupRow, Executor, EnvironmentRow, ProjectRow, RunInfra, RunRow } from './executor.ts';
+import { RunFailure } from './executor.ts';
 import type { GitHubFeedback } from '../github/feedback.ts';
 import { BackupManifest } from '../../contract/index.ts';
 import { backupPrefixOf } from '../odoo/backup-writer.ts';
@@ -528,6 +529,7 @@ export class Worker {
         error = 'cancelled by a member';
       } else {
         status = 'failed';
+        if (err instanceof RunFailure) result = err.result;
         // The error is stored on the run and broadcast with its state: no secrets in it either.
         error = logs.redactor.apply((err as Error)?.message ?? String(err));
         if (!controller.signal.aborted) await logs.log(`failed: ${error}`, 'stderr');
