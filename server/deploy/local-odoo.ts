@@ -93,7 +93,8 @@ export class LocalOdoo implements OdooHost {
 
   /** odoo-bin -u/-i … --stop-after-init; each output line goes to `out`. */
   async update(modules: { update: string[]; install: string[] }, out: (line: string) => Promise<void>, signal: AbortSignal): Promise<void> {
-    const args = [...this.args(), ...await demoFlags(this.runtime.odooBin), ...(modules.update.length ? ['-u', modules.update.join(',')] : []), ...(modules.install.length ? ['-i', modules.install.join(',')] : []),
+    const [bin, pre] = this.command([]);
+    const args = [...this.args(), ...await demoFlags(this.runtime.odooBin, pre.length ? bin : null), ...(modules.update.length ? ['-u', modules.update.join(',')] : []), ...(modules.install.length ? ['-i', modules.install.join(',')] : []),
       '--stop-after-init', '--no-http'];
     const child = spawnAs(...this.command(args), { env: this.childEnv(), stdio: ['ignore', 'pipe', 'pipe'], signal });
     const lines = async (stream: NodeJS.ReadableStream) => {

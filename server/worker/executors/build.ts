@@ -14,6 +14,7 @@ import { freePort } from '../../db/embedded.ts';
 import { branchHead, fetchRepository, hasCommit } from '../../deploy/git.ts';
 import { installRequirements, linesOf } from '../../deploy/python-env.ts';
 import { addonsDirs, checkoutWithSubmodules, fetchSubmodules, repositoryContents } from '../../deploy/submodules.ts';
+import { demoFlags } from '../../deploy/odoo-demo.ts';
 import { execAs, runFs, spawnAs, toolEnv } from '../../infra/run-user.ts';
 import { dropDatabase, maintenance } from '../../odoo/switch.ts';
 import { failureMessage, parseTestLog, summaryLine } from '../../odoo/test-log.ts';
@@ -82,8 +83,7 @@ export const buildExecutor = defineExecutor({
       const childEnv = toolEnv({ PGPASSWORD: db.password });
       const version = (await execAs(...command(['--version']), { signal, env: childEnv })).stdout.trim().replace(/^Odoo Server\s+/, '') || null;
       // 19.0 loads demo data only when asked (--with-demo); 17.0 loads it unless told not to.
-      // (`server --help`: 19.0's bare --help lists its commands, not the server's options.)
-      const withDemo = (await execAs(...command(['server', '--help']), { signal, env: childEnv })).stdout.includes('--with-demo');
+      const demo = await demoFlags(target.odooBin, python);
       await log(`Odoo ${version ?? '(unknown version)'} with ${python ? 'the environment\'s virtual environment' : 'the runtime\'s Python'}`);
 
       const dataDir = join(workDir, 'builds', `${env.id}.data`);
@@ -96,7 +96,7 @@ export const buildExecutor = defineExecutor({
         const args = [...target.odooArgs, '-d', database, '--db-filter', `^${database}$`,
           '--addons-path', [...addonsDirs(checkout, contents.modules), ...target.addonsPath].join(','), '--data-dir', dataDir,
           ...(db.host ? ['--db_host', db.host] : []), ...(db.port ? ['--db_port', String(db.port)] : []), ...(db.user ? ['--db_user', db.user] : []),
-          '-i', own.join(','), ...(withDemo ? ['--with-demo'] : []), '--test-enable', '--test-tags', own.map((m) => `/${m}`).join(','),
+          '-i', own.join(','), ...demo, '--test-enable', '--test-tags', own.map((m) => `/${m}`).join(','),
           // Tests start Odoo's HTTP server (for HttpCase): a free port on the loopback, no workers, no crons.
           '--http-interface', '127.0.0.1', '--http-port', String(port), '--workers', '0', '--max-cron-threads', '0',
           '--log-level', 'info', '--stop-after-init'];
