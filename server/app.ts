@@ -25,6 +25,8 @@ import { ensureInstanceAdmin, publishInfrastructure } from './infra/publish.ts';
 import { writeUpgradeSuggestion } from './infra/upgrade.ts';
 import { giveToRunUser, setupRunUser, shareWithRunUser } from './infra/run-user.ts';
 import { RealtimeGateway } from './realtime/gateway.ts';
+import { ShellGateway } from './shell/gateway.ts';
+import { SHELL_PATH } from '../contract/index.ts';
 import { GitHubFeedback } from './github/feedback.ts';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +94,9 @@ export interface ServerOptions {
   signInRateLimit?: { burst: number; perMinute: number };
   /** The worker's own files (checkouts, Odoo processes); <home>/work by default (a directory the run user owns). */
   workDir?: string;
+  /** Shells on environments: ended after this long without input (default 30 minutes), at most this many open per person. */
+  shellIdleMs?: number;
+  shellMaxPerUser?: number;
   /** Crash-unsafe database settings, for tests and benchmarks. */
   fast?: boolean;
   log?: (message: string) => void;
@@ -113,6 +118,7 @@ export interface RunningServer {
   /** Reads the registry file again and publishes it (SIGHUP). */
   reloadInfrastructure(): Promise<void>;
   gateway: RealtimeGateway;
+  shells: ShellGateway;
   secret: Uint8Array;
   stop(graceMs?: number): Promise<void>;
 }
@@ -234,8 +240,14 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     });
     // Supabase Realtime's websocket protocol on the same port, fed by realtime.send() in the database:
     // supabase-js clients (the extension, the webview) work against a local server unchanged.
-    const gateway = new RealtimeGateway({ server: api, pool, databaseUrl, verifier, log });
+    const gateway = new RealtimeGateway({ server: api, pool, databaseUrl, verifier, log, otherPaths: [SHELL_PATH] });
     await gateway.start();
+    // Shells run where this server runs its tools: the worker's directory, as the run user.
+    const shells = new ShellGateway({
+      server: api, pool, verifier, log, infra: () => infra, workDir: opts.workDir ?? join(sharedDir(home), 'work'),
+      idleMs: opts.shellIdleMs, maxPerUser: opts.shellMaxPerUser,
+    });
+    shells.start();
     const { address, port } = api.address() as AddressInfo;
     const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
     cleanups.push(
@@ -246,6 +258,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         }),
     );
     cleanups.push(() => gateway.stop()); // runs before the HTTP server closes: cleanups unwind in reverse
+    cleanups.push(() => shells.stop());
 
     const files = homeFiles(home);
     const connection: LocalConnection = { url, token, userId: identity.userId, mode, pid: process.pid };
@@ -259,7 +272,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
     let stopped: Promise<void> | undefined;
     return {
-      url, databaseUrl, mode, token, userId: identity.userId, home, dataDir: cluster?.dataDir, pool, worker, gateway, secret,
+      url, databaseUrl, mode, token, userId: identity.userId, home, dataDir: cluster?.dataDir, pool, worker, gateway, shells, secret,
       get infra() {
         return infra;
       },

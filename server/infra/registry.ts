@@ -60,6 +60,11 @@ const LocalRuntime = z.strictObject({
   healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
   projects: Projects,
   description: Description,
+  /**
+   * Whether members may open shells (a terminal, psql, odoo-bin shell) on environments with this runtime:
+   * each is a process as the run user (or the ssh user) that can do what Odoo can. Off unless the operator says.
+   */
+  shells: z.boolean().default(false),
 });
 const SshRuntime = z.strictObject({
   kind: z.literal('ssh'),
@@ -79,6 +84,11 @@ const SshRuntime = z.strictObject({
   healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
   projects: Projects,
   description: Description,
+  /**
+   * Whether members may open shells (a terminal, psql, odoo-bin shell) on environments with this runtime:
+   * each is a process as the run user (or the ssh user) that can do what Odoo can. Off unless the operator says.
+   */
+  shells: z.boolean().default(false),
 });
 const Runtime = z.discriminatedUnion('kind', [LocalRuntime, SshRuntime]);
 const Repository = z.strictObject({
