@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { spawn } from 'node:child_process';
+import pty from '@lydell/node-pty';
 import WebSocket from 'ws';
 import { SHELL_PATH, type ShellError, type ShellExit, type ShellKind, type ShellOpened } from '../contract/index.ts';
 import { connectShell, shellUrl, type ShellConnection } from '../client/shell.ts';
@@ -325,6 +327,70 @@ test('at most four shells per person on a server; the fifth is refused until one
   await again.opened;
   for (const s of [...open4.slice(1), again]) s.conn.close();
   await eventually('all closed', async () => p.cp.server.shells.open === 0, 15_000);
+});
+
+const CLI = join(import.meta.dirname, '..', 'server', 'cli', 'main.ts');
+const cliArgs = (user: TestUser, ...args: string[]) => [CLI, 'env', 'shell', 'shell', ...args, '--url', p.cp.server.url, '--token', user.token];
+
+/** The CLI with standard input from a pipe: what it printed and its exit code. */
+function cliPiped(user: TestUser, input: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, cliArgs(user, ...args), { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`the CLI did not end within 60 s: ${JSON.stringify({ stdout, stderr })}`));
+    }, 60_000);
+    child.on('close', (code) => (clearTimeout(timer), resolve({ code, stdout, stderr })));
+    child.stdin.end(input);
+  });
+}
+
+test('CLI, piped: psql answers, the remote exit code is the command\'s, production wants --yes-production', async () => {
+  const psql = await cliPiped(developer, 'select current_database();\n', 'dev-feature', '--psql');
+  assert.equal(psql.code, 0, psql.stderr);
+  assert.match(psql.stdout, /^\s*shell_dev\s*$/m);
+  assert.match(psql.stderr, /psql on shell_dev \(database server odoo-pg\) on shell\/dev-feature \(development\)/);
+  const seven = await cliPiped(developer, 'exit 7\n', 'dev-feature');
+  assert.equal(seven.code, 7, seven.stderr);
+  const prod = await cliPiped(p.admin, 'exit\n', 'production', '--odoo');
+  assert.equal(prod.code, 3, prod.stderr);
+  assert.match(prod.stderr, /needs an explicit confirmation/);
+  assert.match(prod.stderr, /--yes-production/);
+  const viewerTry = await cliPiped(viewer, 'id\n', 'dev-feature');
+  assert.equal(viewerTry.code, 3, viewerTry.stderr);
+  assert.match(viewerTry.stderr, /may not open shells/);
+  const both = await cliPiped(developer, '', 'dev-feature', '--psql', '--odoo');
+  assert.equal(both.code, 2, both.stderr);
+});
+
+test('CLI on a terminal: raw mode, the window\'s size follows SIGWINCH, the exit code comes back', async () => {
+  const term = pty.spawn(process.execPath, cliArgs(developer, 'dev-feature'), { cols: 100, rows: 30, env: { ...process.env, TERM: 'xterm' } as Record<string, string> });
+  let out = '';
+  term.onData((d) => (out += d));
+  const exited = new Promise<number>((r) => term.onExit(({ exitCode }) => r(exitCode)));
+  const waitFor = (re: RegExp) => eventually(`${re} on the terminal (so far: ${JSON.stringify(out.slice(-500))})`, async () => out.match(re), 30_000);
+  try {
+    await waitFor(/bash as \S+ in the checkout of dev-feature/);
+    term.write('stty size; echo size-$((1+1))\r');
+    await waitFor(/^30 100\r?$/m);
+    await waitFor(/size-2/);
+    term.resize(132, 50);
+    // Raw mode: a Ctrl-C goes to the remote side (it interrupts the sleep there), not to the CLI.
+    term.write('sleep 30\r');
+    await new Promise((r) => setTimeout(r, 500));
+    term.write('\x03');
+    term.write('stty size\r');
+    await waitFor(/^50 132\r?$/m);
+    term.write('exit 5\r');
+    assert.equal(await exited, 5, out.slice(-2000));
+  } finally {
+    term.kill();
+  }
 });
 
 after(() => {
