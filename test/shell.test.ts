@@ -229,6 +229,13 @@ test('production: admins only, with the confirmation; the session and what was t
   assert.equal(audit.rows[0].details.session, Number(row.id));
   assert.ok(serverLog.some((l) => new RegExp(`^shell ${row.id}: .* opened shell on shell/production \\(production\\) from .*input recorded`).test(l)), serverLog.join('\n'));
   assert.ok(serverLog.some((l) => new RegExp(`^shell ${row.id}: shell on shell/production by .* ended after \\d+ s: exited \\(exit 0\\)`).test(l)), serverLog.join('\n'));
+  // The API gives them to admins only.
+  const listed = await p.admin.call('GET', '/api/projects/shell/shell-sessions');
+  assert.equal(listed.status, 200, JSON.stringify(listed.body));
+  const mine = listed.body.find((x: { id: number }) => x.id === Number(row.id));
+  assert.equal(mine.stage, 'production');
+  assert.match(mine.input, /prod-db/);
+  assert.equal((await developer.call('GET', '/api/projects/shell/shell-sessions')).status, 403);
   // Nobody rewrites what happened: an API user may not touch the rows nor call the server's functions.
   await assert.rejects(p.cp.sql(p.admin, (c) => c.query('update ops.shell_sessions set input = null')), /permission denied/);
   await assert.rejects(p.cp.sql(p.admin, (c) => c.query(`select ops.close_shell_session($1, 0, 'forged')`, [row.id])), /permission denied/);
@@ -366,6 +373,15 @@ test('CLI, piped: psql answers, the remote exit code is the command\'s, producti
   assert.match(viewerTry.stderr, /may not open shells/);
   const both = await cliPiped(developer, '', 'dev-feature', '--psql', '--odoo');
   assert.equal(both.code, 2, both.stderr);
+  // The admins' view of what happened, in the CLI.
+  const log = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = spawn(process.execPath, [CLI, 'env', 'shell-log', 'shell', '--url', p.cp.server.url, '--token', p.admin.token], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('close', (code) => resolve({ code, out }));
+  });
+  assert.equal(log.code, 0);
+  assert.match(log.out, /psql on dev-feature \(development\) by [0-9a-f-]{36} from 127\.0\.0\.1:\d+\n {2}ended .*: exited \(exit 0\)/);
 });
 
 test('CLI on a terminal: raw mode, the window\'s size follows SIGWINCH, the exit code comes back', async () => {

@@ -233,6 +233,10 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     admins, with --yes-production, and recorded (what is typed included). Ends after 30 minutes without
     input; exits with the remote process's exit code.`,
   },
+  {
+    section: 'Projects, members, environments', name: 'env shell-log', usage: 'odooops env shell-log PROJECT [--limit N]',
+    help: 'The project\'s shell sessions (admins): who opened which kind where, from where, when, how it ended; production\'s with what was typed.',
+  },
 ];
 
 const FOOTER = `Common options: --json (machine-readable output), --url URL and --token T (or ODOOOPS_URL and
@@ -887,6 +891,15 @@ export async function main(argv: string[]): Promise<number> {
         api, project: arg(pos, 2, 'PROJECT'), environment: arg(pos, 3, 'ENV'), kind: values.psql ? 'psql' : values.odoo ? 'odoo' : 'shell',
         yesProduction: values['yes-production'] === true,
       });
+    }
+    case 'env shell-log': {
+      const list = await api.get(`/api/projects/${P(2)}/shell-sessions?limit=${num(values.limit, '--limit') ?? 50}`, z.array(C.ShellSession));
+      print(list, () => list.length === 0 ? '(no shell sessions)' : list.map((x) => [
+        `${x.openedAt}  #${x.id} ${x.kind} on ${x.environment} (${x.stage}) by ${x.userId} from ${x.clientAddress ?? '?'}`,
+        `  ${x.closedAt ? `ended ${x.closedAt}: ${x.endReason ?? ''}${x.exitCode === null ? '' : ` (exit ${x.exitCode})`}` : 'open'}`,
+        ...(x.input !== null ? [`  typed${x.inputTruncated ? ' (first 1 MiB)' : ''}: ${JSON.stringify(x.input)}`] : []),
+      ].join('\n')).join('\n'));
+      return EXIT.ok;
     }
   }
   throw usage(`unknown command: ${pos.slice(0, 2).join(' ')}`);
