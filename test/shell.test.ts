@@ -319,6 +319,46 @@ test('a client cannot choose a command, an environment variable, a path, a host 
   void SHELL_PATH;
 });
 
+test('input the process does not read is not piled up on the server: it stops reading the socket until the process catches up', async () => {
+  const ws = new WebSocket(shellUrl(p.cp.server.url));
+  let out = '';
+  const closed = new Promise<void>((r) => ws.on('close', () => r()));
+  ws.on('message', (d, bin) => {
+    if (bin) out += d.toString();
+    else if (JSON.parse(d.toString()).type === 'opened') {
+      ws.send(Buffer.from('stty -echo; sleep 6; cat > /dev/null; echo done-$((40+2))\r'));
+    }
+  });
+  try {
+    await new Promise((r) => ws.once('open', r));
+    ws.send(JSON.stringify({ type: 'open', token: developer.token, project: 'shell', environment: 'dev-feature', kind: 'shell', cols: 80, rows: 24 }));
+    await eventually('the command line echoed', async () => out.includes('done-$'));
+    // 16 MiB of lines while the shell sleeps and reads nothing.
+    const line = Buffer.from(`${'x'.repeat(1023)}\n`);
+    const chunk = Buffer.concat(Array.from({ length: 64 }, () => line));
+    for (let i = 0; i < 256; i++) ws.send(chunk);
+    await new Promise((r) => setTimeout(r, 3000));
+    // The server answers others meanwhile (a write to a full pty must not block its event loop).
+    const t = performance.now();
+    assert.equal((await fetch(new URL('/api/health', p.cp.server.url))).status, 200);
+    const healthMs = performance.now() - t;
+    console.log(`# /api/health while a shell's input waits: ${healthMs.toFixed(0)} ms`);
+    assert.ok(healthMs < 2000, `${healthMs} ms`);
+    assert.ok(ws.bufferedAmount > 4 * 2 ** 20, `the server stopped reading: ${ws.bufferedAmount} bytes still with the client`);
+    const queued = p.cp.server.shells.stats.maxInputQueued;
+    console.log(`# input waiting on the server at most: ${(queued / 2 ** 20).toFixed(2)} MiB of 16 MiB sent`);
+    assert.ok(queued <= 1.1 * 2 ** 20, `${queued} bytes waited in the server`);
+    // Once cat reads, the rest flows; Ctrl-D ends cat's input.
+    ws.send(Buffer.from('\x04'));
+    await eventually('cat to have read it all', async () => out.includes('done-42'), 120_000);
+    assert.equal(ws.bufferedAmount, 0);
+    ws.send(Buffer.from('exit\r'));
+    await closed;
+  } finally {
+    ws.terminate();
+  }
+});
+
 test('at most four shells per person on a server; the fifth is refused until one closes', async () => {
   const open4 = [1, 2, 3, 4].map(() => open(developer, 'dev-feature', 'shell'));
   await Promise.all(open4.map((s) => s.opened));

@@ -60,6 +60,8 @@ export class ShellGateway {
   private readonly sessions = new Set<Session>();
   private readonly serverName = `${hostname()}:${process.pid}`;
   private readonly onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** The most input bytes ever waiting for a process to read them (bounded by backpressure; tests read it). */
+  readonly stats = { maxInputQueued: 0 };
   /** A session without input for this long is ended (sessions opened from then on). */
   idleMs: number;
 
@@ -304,6 +306,7 @@ export class ShellGateway {
     armIdle();
     // Backpressure: a client that reads slowly pauses the process (its writes to the terminal block).
     let paused = false;
+    let inputPaused = false;
     proc.onData((data) => {
       const chunk = data as unknown as Buffer;
       if (ws.readyState !== ws.OPEN) return;
@@ -339,6 +342,18 @@ export class ShellGateway {
           else recordTimer ??= setTimeout(() => void flush(), this.opts.recordEveryMs ?? 2000);
         }
         proc!.write(b as unknown as string);
+        // Input the process does not read piles up in the pty's write queue: past HIGH_WATER this socket is
+        // no longer read (TCP holds the rest, the client's buffer grows) until the queue drains.
+        const queue = (proc as unknown as { _socket?: { writableLength?: number; once(e: 'drain', f: () => void): void } })._socket;
+        if (queue?.writableLength !== undefined) this.stats.maxInputQueued = Math.max(this.stats.maxInputQueued, queue.writableLength);
+        if (!inputPaused && queue?.writableLength !== undefined && queue.writableLength > HIGH_WATER) {
+          inputPaused = true;
+          ws.pause();
+          queue.once('drain', () => {
+            inputPaused = false;
+            ws.resume();
+          });
+        }
       },
       resize: (cols: number, rows: number) => {
         if (exited) return;
