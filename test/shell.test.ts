@@ -4,9 +4,11 @@
 // sessions ended; a session limit per person.
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { freePort } from '../server/db/embedded.ts';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import pty from '@lydell/node-pty';
 import WebSocket from 'ws';
 import { SHELL_PATH, type ShellError, type ShellExit, type ShellKind, type ShellOpened } from '../contract/index.ts';
@@ -18,6 +20,7 @@ import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 import { installOdoo } from './helpers/real-odoo.ts';
 
 let p: OdooProject;
+let odoo17: Awaited<ReturnType<typeof installOdoo>>;
 let developer: TestUser;
 let tester: TestUser;
 let viewer: TestUser;
@@ -27,15 +30,17 @@ before(async () => {
   const [project, odoo] = await Promise.all([startOdooProject({
     slug: 'shell',
     generate: {},
-    real: { shell_prod: { version: '17.0', kind: 'plain' }, shell_dev: { version: '17.0', kind: 'plain' } },
+    real: { shell_prod: { version: '17.0', kind: 'plain' }, shell_dev: { version: '17.0', kind: 'plain' }, shell_remote: { version: '17.0', kind: 'plain' } },
     envs: [
       { name: 'production', stage: 'production', db: 'shell_prod' },
       { name: 'staging', stage: 'staging', db: 'shell_stage' },
       { name: 'dev-feature', stage: 'development', db: 'shell_dev' },
+      { name: 'dev-remote', stage: 'development', db: 'shell_remote' },
     ],
     server: { log: (m) => serverLog.push(m) },
   }), installOdoo('17.0')]);
   p = project;
+  odoo17 = odoo;
   const ports = await freePortRange(6);
   await p.addInfra({
     runtimes: {
@@ -374,6 +379,74 @@ test('at most four shells per person on a server; the fifth is refused until one
   await again.opened;
   for (const s of [...open4.slice(1), again]) s.conn.close();
   await eventually('all closed', async () => p.cp.server.shells.open === 0, 15_000);
+});
+
+test('ssh runtime: bash and odoo-bin shell on the runtime\'s host through ssh -tt with a fixed command; a closed socket hangs the remote session up', async () => {
+  // An sshd of our own on loopback (the "other host"), root by key only; the key is the run user's.
+  const dir = join(p.scratch, 'sshd');
+  mkdirSync(dir);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
+  const sshPort = await freePort();
+  writeFileSync(join(dir, 'sshd_config'), [
+    `Port ${sshPort}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host_key')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no',
+    `PidFile ${join(dir, 'sshd.pid')}`, '',
+  ].join('\n'));
+  mkdirSync('/run/sshd', { recursive: true });
+  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
+  try {
+    await eventually('sshd to listen', async () => new Promise<boolean>((r) => {
+      const c = connect(sshPort, '127.0.0.1', () => (c.end(), r(true))).on('error', () => r(false));
+    }));
+    chownToRunUser(join(dir, 'client_key'));
+    // The host's checkout and its Odoo's own configuration (its database password is the host's, not OdooOps').
+    const host = join(p.scratch, 'remote');
+    const checkout = join(host, 'addons');
+    mkdirSync(join(checkout, 'shell_probe'), { recursive: true });
+    writeFileSync(join(checkout, 'shell_probe', '__init__.py'), '');
+    writeFileSync(join(checkout, 'shell_probe', '__manifest__.py'), "{'name': 'Shell probe', 'version': '17.0.1.0', 'depends': ['base']}\n");
+    const conf = join(host, 'odoo.conf');
+    writeFileSync(conf, `[options]\ndb_host = ${p.odooPg.host}\ndb_port = ${p.odooPg.port}\ndb_user = odoo\ndb_password = ${p.password}\ndata_dir = ${join(host, 'data')}\n`);
+    await p.addInfra({ runtimes: { ...p.registry.runtimes, 'ssh-odoo': {
+      kind: 'ssh', host: 'root@127.0.0.1', port: sshPort, identityFile: join(dir, 'client_key'), checkoutDir: checkout, projects: ['shell'],
+      odooBin: odoo17.odooBin, odooArgs: ['-c', conf], odooAddonsPath: [join(odoo17.dir, 'addons'), join(odoo17.dir, 'odoo', 'addons')],
+      restart: ['true'], healthUrl: 'http://127.0.0.1:9/web/health', shells: true,
+    } } });
+    const set = await p.admin.call('PUT', '/api/projects/shell/environments/dev-remote/deploy-target', { runtime: 'ssh-odoo' });
+    assert.equal(set.status, 200, JSON.stringify(set.body));
+
+    const sh = open(developer, 'dev-remote', 'shell');
+    assert.match((await sh.opened).where, /^a login shell on root@127\.0\.0\.1 in .*\/remote\/addons$/);
+    sh.type('echo "db=$PGDATABASE dir=$PWD end-$((2*3))"; exit 4');
+    const m = await sh.waitFor(/db=(\S*) dir=(\S+) end-6/, 30_000);
+    assert.deepEqual([m[1], m[2]], ['shell_remote', checkout]);
+    assert.equal((await sh.end).exit?.code, 4);
+
+    const t = performance.now();
+    const py = open(developer, 'dev-remote', 'odoo');
+    assert.match((await py.opened).where, /^odoo-bin shell of the runtime ssh-odoo on root@127\.0\.0\.1$/);
+    await py.waitFor(/>>> $/m, 120_000);
+    console.log(`# odoo-bin 17 shell over ssh ready after ${since(t)}`);
+    const n = (await p.sql<{ n: string }>('shell_remote', 'select count(*) as n from res_partner where active'))[0]!.n;
+    py.type(`print('remote-partners=%d' % env['res.partner'].search_count([]))`);
+    assert.equal(Number((await py.waitFor(/remote-partners=(\d+)/))[1]), Number(n));
+    py.type('exit()');
+    assert.equal((await py.end).exit?.code, 0);
+
+    // The socket closes: the ssh client is ended, sshd hangs the remote session up, its job goes with it.
+    const gone = open(developer, 'dev-remote', 'shell');
+    await gone.opened;
+    gone.type('sleep 1011 & echo bg-$((5+5))');
+    await gone.waitFor(/bg-10/, 30_000);
+    const remoteSleep = () => commandLines().some((c) => /^sleep 1011 $/.test(c));
+    assert.ok(remoteSleep());
+    gone.conn.close();
+    await eventually('the remote job ended', async () => !remoteSleep() && p.cp.server.shells.open === 0, 20_000);
+  } finally {
+    sshd.kill();
+  }
 });
 
 const CLI = join(import.meta.dirname, '..', 'server', 'cli', 'main.ts');
