@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { execFileSync, spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import pty from '@lydell/node-pty';
+import { spawn as spawnPty } from '@lydell/node-pty';
 import WebSocket from 'ws';
 import { SHELL_PATH, type ShellError, type ShellExit, type ShellKind, type ShellOpened } from '../contract/index.ts';
 import { connectShell, shellUrl, type ShellConnection } from '../client/shell.ts';
@@ -258,7 +258,8 @@ test('a closed socket ends every process of the session, background and setsid o
   s.conn.close();
   await eventually('no process of the session left', async () => sleeping().length === 0 && p.cp.server.shells.open === 0, 15_000);
   // The one that ignored the hang-up had to be killed.
-  assert.ok(serverLog.some((l) => new RegExp(`^shell ${rowId}: killed 1 process\\(es\\) left`).test(l)), serverLog.filter((l) => l.startsWith(`shell ${rowId}`)).join('\n'));
+  await eventually(`the kill in the server log (${serverLog.filter((l) => l.startsWith(`shell ${rowId}`)).join(' | ')})`,
+    async () => serverLog.some((l) => new RegExp(`^shell ${rowId}: killed 1 process\\(es\\) left`).test(l)), 5000);
   const row = await eventually('the session closed in the database', async () =>
     (await p.cp.pool.query('select closed_at, end_reason from ops.shell_sessions where id = $1 and closed_at is not null', [rowId])).rows[0]);
   assert.equal(row.end_reason, 'the connection closed');
@@ -498,7 +499,7 @@ test('CLI, piped: psql answers, the remote exit code is the command\'s, producti
 });
 
 test('CLI on a terminal: raw mode, the window\'s size follows SIGWINCH, the exit code comes back', async () => {
-  const term = pty.spawn(process.execPath, cliArgs(developer, 'dev-feature'), { cols: 100, rows: 30, env: { ...process.env, TERM: 'xterm' } as Record<string, string> });
+  const term = spawnPty(process.execPath, cliArgs(developer, 'dev-feature'), { cols: 100, rows: 30, env: { ...process.env, TERM: 'xterm' } as Record<string, string> });
   let out = '';
   term.onData((d) => (out += d));
   const exited = new Promise<number>((r) => term.onExit(({ exitCode }) => r(exitCode)));

@@ -10,7 +10,8 @@ import type { IncomingMessage, Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import pty from '@lydell/node-pty';
+// Named imports: in a bundle (esbuild) this CommonJS module, which sets __esModule, has no default export.
+import { spawn as spawnPty, type IPty } from '@lydell/node-pty';
 import type pg from 'pg';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { SHELL_PATH, ShellClientFrame, ShellOpen, type ShellError, type ShellServerFrame, type Stage } from '../../contract/index.ts';
@@ -49,7 +50,7 @@ interface Session {
   id: number;
   user: string;
   marker: string;
-  proc: pty.IPty | undefined;
+  proc: IPty | undefined;
   end(reason: string, code?: number | null): Promise<void>;
 }
 
@@ -238,7 +239,7 @@ export class ShellGateway {
     };
 
     const marker = `ODOOOPS_SHELL_SESSION=${randomUUID()}`;
-    let proc: pty.IPty | undefined;
+    let proc: IPty | undefined;
     let ended: Promise<void> | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
     let exited = false;
@@ -283,7 +284,7 @@ export class ShellGateway {
     }
     const u = runUser();
     try {
-      proc = pty.spawn(command.file, command.args, {
+      proc = spawnPty(command.file, command.args, {
         name: TERM, cols: open.cols, rows: open.rows, cwd: command.cwd, env: command.env, encoding: null,
         ...(u.switches ? { uid: u.uid, gid: u.gid } : {}),
       });
