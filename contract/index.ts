@@ -732,3 +732,72 @@ export type CaughtMailDetail = z.infer<typeof CaughtMailDetail>;
 /** On the project's Realtime topic (event 'mail'): a mail arrived; ids only, read it through the API. */
 export const MailBroadcast = z.object({ environment: Uuid, id: z.number().int() });
 export type MailBroadcast = z.infer<typeof MailBroadcast>;
+/**
+ * Shells on an environment (GET /api/shell, a websocket; SECURITY.md, "Shells"). The client chooses the
+ * kind and the terminal's size, nothing else: what runs, where, as whom and with which environment comes
+ * from the registry on the server. Text frames are these JSON messages; binary frames are the terminal's
+ * bytes (client → server: input; server → client: output).
+ */
+export const SHELL_PATH = '/api/shell';
+export const SHELL_KINDS = ['shell', 'psql', 'odoo'] as const;
+export const ShellKind = z.enum(SHELL_KINDS);
+export type ShellKind = z.infer<typeof ShellKind>;
+const TermCols = z.number().int().min(1).max(1000);
+const TermRows = z.number().int().min(1).max(500);
+/** The first frame a client sends; strict: a command, path, host, user or environment variable is refused. */
+export const ShellOpen = z.strictObject({
+  type: z.literal('open'),
+  token: z.string().min(1).max(16_384),
+  project: ProjectSlug,
+  environment: EnvironmentName,
+  kind: ShellKind,
+  cols: TermCols,
+  rows: TermRows,
+  /** Production only opens with this set: the person confirmed, naming the project and the environment. */
+  confirmProduction: z.boolean().optional(),
+});
+export type ShellOpen = z.infer<typeof ShellOpen>;
+export const ShellResize = z.strictObject({ type: z.literal('resize'), cols: TermCols, rows: TermRows });
+export type ShellResize = z.infer<typeof ShellResize>;
+/** What a client may send after the open frame, besides binary input. */
+export const ShellClientFrame = z.discriminatedUnion('type', [ShellResize]);
+export const ShellOpened = z.object({
+  type: z.literal('opened'),
+  session: z.number(),
+  kind: ShellKind,
+  project: z.string(),
+  environment: z.string(),
+  stage: Stage,
+  /** Where it runs, for the terminal's first line: "odoo-bin shell of the runtime odoo17 on this worker". */
+  where: z.string(),
+  /** Sessions without input for this long are ended. */
+  idleSeconds: z.number(),
+  /** Production: what is typed is recorded. */
+  recorded: z.boolean(),
+});
+export type ShellOpened = z.infer<typeof ShellOpened>;
+/** The process ended (code null: killed by a signal, or by the server: idle, closed). */
+export const ShellExit = z.object({ type: z.literal('exit'), code: z.number().nullable(), reason: z.string() });
+export type ShellExit = z.infer<typeof ShellExit>;
+export const SHELL_ERROR_CODES = ['bad_request', 'unauthorized', 'token_expired', 'forbidden', 'confirmation_required', 'not_found', 'too_many', 'unavailable', 'failed'] as const;
+export const ShellError = z.object({ type: z.literal('error'), code: z.enum(SHELL_ERROR_CODES), message: z.string(), hint: z.string().optional() });
+export type ShellError = z.infer<typeof ShellError>;
+export const ShellServerFrame = z.discriminatedUnion('type', [ShellOpened, ShellExit, ShellError]);
+export type ShellServerFrame = z.infer<typeof ShellServerFrame>;
+/** One recorded session (project admins: GET /api/projects/:p/shell-sessions). */
+export const ShellSession = z.object({
+  id: z.number(),
+  environment: z.string(),
+  stage: Stage,
+  userId: z.string(),
+  kind: ShellKind,
+  clientAddress: z.string().nullable(),
+  confirmed: z.boolean(),
+  openedAt: z.string(),
+  closedAt: z.string().nullable(),
+  exitCode: z.number().nullable(),
+  endReason: z.string().nullable(),
+  input: z.string().nullable(),
+  inputTruncated: z.boolean(),
+});
+export type ShellSession = z.infer<typeof ShellSession>;

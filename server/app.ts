@@ -25,6 +25,8 @@ import { ensureInstanceAdmin, publishInfrastructure } from './infra/publish.ts';
 import { writeUpgradeSuggestion } from './infra/upgrade.ts';
 import { giveToRunUser, setupRunUser, shareWithRunUser } from './infra/run-user.ts';
 import { RealtimeGateway } from './realtime/gateway.ts';
+import { ShellGateway } from './shell/gateway.ts';
+import { SHELL_PATH } from '../contract/index.ts';
 import { GitHubFeedback } from './github/feedback.ts';
 import { hostname, userInfo } from 'node:os';
 import { reachableAddress, startMailCatcher, type MailCatcher } from './mail/catcher.ts';
@@ -93,6 +95,9 @@ export interface ServerOptions {
   signInRateLimit?: { burst: number; perMinute: number };
   /** The worker's own files (checkouts, Odoo processes); <home>/work by default (a directory the run user owns). */
   workDir?: string;
+  /** Shells on environments: ended after this long without input (default 30 minutes), at most this many open per person. */
+  shellIdleMs?: number;
+  shellMaxPerUser?: number;
   /** Crash-unsafe database settings, for tests and benchmarks. */
   fast?: boolean;
   log?: (message: string) => void;
@@ -114,6 +119,7 @@ export interface RunningServer {
   /** Reads the registry file again and publishes it (SIGHUP). */
   reloadInfrastructure(): Promise<void>;
   gateway: RealtimeGateway;
+  shells: ShellGateway;
   secret: Uint8Array;
   /** The mail catcher's SMTP endpoint (where it listens), when it is on. */
   mailCatcher: { host: string; port: number } | undefined;
@@ -246,8 +252,14 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     });
     // Supabase Realtime's websocket protocol on the same port, fed by realtime.send() in the database:
     // supabase-js clients (the extension, the webview) work against a local server unchanged.
-    const gateway = new RealtimeGateway({ server: api, pool, databaseUrl, verifier, log });
+    const gateway = new RealtimeGateway({ server: api, pool, databaseUrl, verifier, log, otherPaths: [SHELL_PATH] });
     await gateway.start();
+    // Shells run where this server runs its tools: the worker's directory, as the run user.
+    const shells = new ShellGateway({
+      server: api, pool, verifier, log, infra: () => infra, workDir: opts.workDir ?? join(sharedDir(home), 'work'),
+      idleMs: opts.shellIdleMs, maxPerUser: opts.shellMaxPerUser,
+    });
+    shells.start();
     const { address, port } = api.address() as AddressInfo;
     const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
     cleanups.push(
@@ -258,6 +270,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         }),
     );
     cleanups.push(() => gateway.stop()); // runs before the HTTP server closes: cleanups unwind in reverse
+    cleanups.push(() => shells.stop());
 
     const files = homeFiles(home);
     const connection: LocalConnection = { url, token, userId: identity.userId, mode, pid: process.pid };
@@ -271,7 +284,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
 
     let stopped: Promise<void> | undefined;
     return {
-      url, databaseUrl, mode, token, userId: identity.userId, home, dataDir: cluster?.dataDir, pool, worker, gateway, secret,
+      url, databaseUrl, mode, token, userId: identity.userId, home, dataDir: cluster?.dataDir, pool, worker, gateway, shells, secret,
       mailCatcher: mailCatcher && { host: mailCatcher.host, port: mailCatcher.port },
       get infra() {
         return infra;

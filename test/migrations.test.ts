@@ -202,7 +202,7 @@ test('upgrading from before the registry: environments keep their settings as a 
     }
     assert.throws(() => adopted.database('acme-production', 'acme_prod', 'other'), /not bound to project other/);
     assert.throws(() => adopted.database('acme-production', 'acme_staging', 'acme'), /is not one project acme may use/, 'each server entry is scoped to its database');
-    assert.deepEqual(adopted.runtime('acme-production-odoo', 'acme'), { kind: 'local', odooBin: '/opt/odoo/odoo-bin', httpPorts: [8069, 8069], healthTimeoutSeconds: 30, addonsPath: [], odooArgs: [], projects: ['acme'] });
+    assert.deepEqual(adopted.runtime('acme-production-odoo', 'acme'), { kind: 'local', odooBin: '/opt/odoo/odoo-bin', httpPorts: [8069, 8069], healthTimeoutSeconds: 30, addonsPath: [], odooArgs: [], projects: ['acme'], shells: false });
     assert.equal(adopted.entries().find((e) => e.name === 'acme-staging-files')?.kind, 'filestore_root');
     // Once the registry has them, there is nothing left to suggest.
     assert.equal(await writeUpgradeSuggestion(pool, adopted, file, () => {}), null);

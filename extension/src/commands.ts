@@ -18,6 +18,7 @@ import { editEnvironment, type EditUi } from './editEnvironment.ts';
 import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
 import { invitation, inviteeLabel, parseInvitee, ROLE_HELP, type Invitee } from './invite.ts';
 import { methodOf, type SignedIn, type SignIns } from './signIn.ts';
+import { productionQuestion, SHELL_TITLES, ShellTerminal, shellTerminalLook } from './shellTerminal.ts';
 
 export interface CommandDeps {
   context: vscode.ExtensionContext;
@@ -534,6 +535,33 @@ export function registerCommands({ context, store, panels, need, connect, signIn
     if (!target.env.url) throw new CliError(`${target.project} › ${target.env.name} has no URL`, EXIT.usage, 'A project admin sets one with "Edit Environment…".');
     await vscode.env.openExternal(vscode.Uri.parse(target.env.url));
   }));
+  // Open shell / Open psql / Open Odoo shell: a terminal whose process runs where the environment's Odoo
+  // runs (the server decides what and where; the menus show them only where your role may operate).
+  const openShell = (kind: C.ShellKind) => (node?: Node) => run(`open ${SHELL_TITLES[kind]}`, async () => {
+    const arg = node as { project?: unknown; environment?: unknown } | undefined;
+    const named = typeof arg?.project === 'string' && typeof arg.environment === 'string' ? store.environment(arg.project, arg.environment) : undefined;
+    const target = named ? { project: arg!.project as string, env: named } : await pickEnvironment(node);
+    if (!target) return undefined;
+    const { project, env } = target;
+    let confirmProduction = false;
+    if (env.stage === 'production') {
+      const q = productionQuestion(project, env.name, kind);
+      const answer = answerOf(node) ?? await vscode.window.showWarningMessage(q.message, { modal: true, detail: q.detail }, q.button);
+      if (answer !== q.button) return undefined;
+      confirmProduction = true;
+    }
+    const api = need();
+    const pty = new ShellTerminal({ url: api.target.url, token: () => api.bearer(), project, environment: env.name, kind, confirmProduction });
+    const look = shellTerminalLook(project, env.name, env.stage, kind);
+    const terminal = vscode.window.createTerminal({
+      name: look.name, pty, color: new vscode.ThemeColor(look.color), iconPath: new vscode.ThemeIcon(kind === 'psql' ? 'database' : 'terminal'),
+    });
+    terminal.show();
+    return { terminal, pty };
+  });
+  register('odooops.openShell', openShell('shell'));
+  register('odooops.openPsql', openShell('psql'));
+  register('odooops.openOdooShell', openShell('odoo'));
 
   return { run, onDecided, signedIn };
 }

@@ -868,6 +868,23 @@ export const routes: Route[] = [
   }),
   // The mail catcher (issue 17): server/api/mail-routes.ts.
   ...mailRoutes,
+
+  // Shell sessions (server/shell/): the project's admins read them (RLS), production's typed input included.
+  route('GET', `/api/projects/${P}/shell-sessions`, async ({ pool, claims, params, query }) => {
+    const limit = z.coerce.number().int().min(1).max(1000).default(100).parse(query.limit);
+    return asUser(pool, claims, async (c) => {
+      const project = await findProject(c, params.project!);
+      requireAdmin(project, 'read the shell sessions');
+      const { rows } = await c.query('select * from ops.shell_sessions where project_id = $1 order by id desc limit $2', [project.id, limit]);
+      return {
+        body: rows.map((r): C.ShellSession => ({
+          id: Number(r.id), environment: r.environment, stage: r.stage, userId: r.user_id, kind: r.kind, clientAddress: r.client_address,
+          confirmed: r.confirmed, openedAt: r.opened_at.toISOString(), closedAt: r.closed_at?.toISOString() ?? null, exitCode: r.exit_code,
+          endReason: r.end_reason, input: r.input, inputTruncated: r.input_truncated,
+        })),
+      };
+    });
+  }),
 ];
 
 /** The project's masking profile (the default one when it has none) and whether it is the default. */

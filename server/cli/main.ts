@@ -226,6 +226,18 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     machine (a Codespace's forwarded port 8069, or http://localhost:8069). Only masked clones are ever
     served. --if-missing keeps an existing NAME; --queue-clone queues a clone into ENV when there is none.`,
   },
+  {
+    section: 'Projects, members, environments', name: 'env shell', usage: 'odooops env shell PROJECT ENV [--psql | --odoo] [--yes-production]',
+    help: `A terminal on ENV through the server: bash in its checkout with its database in PG* variables (as
+    the run user), --psql on its database, or --odoo its runtime's odoo-bin shell. For members who may
+    operate ENV, on runtimes the operator allows shells on (shells: true in the registry); production:
+    admins, with --yes-production, and recorded (what is typed included). Ends after 30 minutes without
+    input; exits with the remote process's exit code.`,
+  },
+  {
+    section: 'Projects, members, environments', name: 'env shell-log', usage: 'odooops env shell-log PROJECT [--limit N]',
+    help: 'The project\'s shell sessions (admins): who opened which kind where, from where, when, how it ended; production\'s with what was typed.',
+  },
 ];
 
 const FOOTER = `Common options: --json (machine-readable output), --url URL and --token T (or ODOOOPS_URL and
@@ -274,6 +286,7 @@ const OPTIONS = {
   approval: { type: 'string' }, 'max-attempts': { type: 'string' }, wait: { type: 'boolean' }, follow: { type: 'boolean' },
   project: { type: 'string' }, env: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' },
   timeout: { type: 'string' }, after: { type: 'string' }, reason: { type: 'string' },
+  psql: { type: 'boolean' }, odoo: { type: 'boolean' }, 'yes-production': { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -872,6 +885,23 @@ export async function main(argv: string[]): Promise<number> {
     case 'audit': {
       const list = await api.get(`/api/projects/${P(1)}/audit?limit=${num(values.limit, '--limit') ?? 100}`, z.array(C.AuditEntry));
       print(list, () => table(list, ['id', 'at', 'actor', 'action', 'target']));
+      return EXIT.ok;
+    }
+    case 'env shell': {
+      if (values.psql && values.odoo) throw usage('give --psql or --odoo, not both');
+      const { shellCommand } = await import('./shell.ts');
+      return shellCommand({
+        api, project: arg(pos, 2, 'PROJECT'), environment: arg(pos, 3, 'ENV'), kind: values.psql ? 'psql' : values.odoo ? 'odoo' : 'shell',
+        yesProduction: values['yes-production'] === true,
+      });
+    }
+    case 'env shell-log': {
+      const list = await api.get(`/api/projects/${P(2)}/shell-sessions?limit=${num(values.limit, '--limit') ?? 50}`, z.array(C.ShellSession));
+      print(list, () => list.length === 0 ? '(no shell sessions)' : list.map((x) => [
+        `${x.openedAt}  #${x.id} ${x.kind} on ${x.environment} (${x.stage}) by ${x.userId} from ${x.clientAddress ?? '?'}`,
+        `  ${x.closedAt ? `ended ${x.closedAt}: ${x.endReason ?? ''}${x.exitCode === null ? '' : ` (exit ${x.exitCode})`}` : 'open'}`,
+        ...(x.input !== null ? [`  typed${x.inputTruncated ? ' (first 1 MiB)' : ''}: ${JSON.stringify(x.input)}`] : []),
+      ].join('\n')).join('\n'));
       return EXIT.ok;
     }
   }

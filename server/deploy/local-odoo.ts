@@ -178,4 +178,12 @@ export class LocalOdoo implements OdooHost {
     }
     throw new Error(`Odoo did not answer ${url} with 200 within ${timeoutMs / 1000} s (last: ${last})`);
   }
+
+  /**
+   * odoo-bin shell on the environment's database, with the arguments and environment deploys use (an
+   * interactive session: server/shell/). The subcommand goes first: odoo-bin reads it before any option.
+   */
+  shellCommand(): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
+    return { file: this.runtime.odooBin, args: ['shell', ...this.args()], env: this.childEnv() };
+  }
 }

@@ -73,6 +73,11 @@ const LocalRuntime = z.strictObject({
   }).optional(),
   projects: Projects,
   description: Description,
+  /**
+   * Whether members may open shells (a terminal, psql, odoo-bin shell) on environments with this runtime:
+   * each is a process as the run user (or the ssh user) that can do what Odoo can. Off unless the operator says.
+   */
+  shells: z.boolean().default(false),
 });
 const SshRuntime = z.strictObject({
   kind: z.literal('ssh'),
@@ -92,6 +97,11 @@ const SshRuntime = z.strictObject({
   healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
   projects: Projects,
   description: Description,
+  /**
+   * Whether members may open shells (a terminal, psql, odoo-bin shell) on environments with this runtime:
+   * each is a process as the run user (or the ssh user) that can do what Odoo can. Off unless the operator says.
+   */
+  shells: z.boolean().default(false),
 });
 const Runtime = z.discriminatedUnion('kind', [LocalRuntime, SshRuntime]);
 const Repository = z.strictObject({

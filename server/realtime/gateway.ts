@@ -56,6 +56,8 @@ export interface GatewayOptions {
   verifier: TokenVerifier;
   log: (m: string) => void;
   limits?: Partial<ClientLimits>;
+  /** Websocket paths other handlers on the same server upgrade (the shells'): not answered with 404 here. */
+  otherPaths?: string[];
 }
 
 const INVALID_TOKEN = 'Unauthorized: the token is not valid for this server';
@@ -103,6 +105,7 @@ export class RealtimeGateway {
     this.onUpgrade = (req, socket, head) => {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname !== REALTIME_PATH) {
+        if (opts.otherPaths?.includes(url.pathname)) return; // another websocket of this server answers it
         socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
         return;
       }

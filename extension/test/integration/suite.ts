@@ -346,6 +346,20 @@ describe('OdooOps in the extension host', () => {
     assert.deepEqual(logTabs().map((t) => t.group.viewColumn), [vscode.ViewColumn.Two, vscode.ViewColumn.Two, vscode.ViewColumn.Two]);
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
+
+  it('"Open psql": a terminal over the server\'s shell websocket, yellow on staging, where the server\'s refusal is written; production asks first', async () => {
+    const before = vscode.window.terminals.length;
+    // Production: the modal's answer is not "Open on production" (the tests' click): nothing opens.
+    assert.equal(await vscode.commands.executeCommand('odooops.openPsql', { project: PROJECT, environment: 'production', confirm: 'Cancel' }), undefined);
+    assert.equal(vscode.window.terminals.length, before);
+    const opened = await vscode.commands.executeCommand<{ terminal: vscode.Terminal; pty: { failure?: string } }>('odooops.openPsql', { project: PROJECT, environment: 'staging' });
+    assert.equal(opened.terminal.name, 'OdooOps psql: demo/staging');
+    assert.equal(((opened.terminal.creationOptions as vscode.ExtensionTerminalOptions).color as vscode.ThemeColor).id, 'terminal.ansiYellow');
+    // The demo's environments have no runtime: the server says so, through the websocket, in the terminal.
+    const said = await until('the refusal in the terminal', () => opened.pty.failure, 30_000);
+    assert.match(said, /staging has no runtime: shells run where its Odoo runs/);
+    opened.terminal.dispose();
+  });
 });
 
 describe('Signing in', () => {

@@ -35,7 +35,7 @@ const palette = (keys: Record<string, boolean>) => {
     .filter((c) => !hidden.has(c) || holds(hidden.get(c)!, Object.fromEntries(Object.entries(keys).map(([k, v]) => [`odooops.${k}`, v]))))
     .map((c) => c.replace('odooops.', '')).sort();
 };
-const RUN_ON_ENV = ['backupNow', 'checkHealth', 'deploy', 'importDatabase', 'openEnvironment', 'restoreBackup'];
+const RUN_ON_ENV = ['backupNow', 'checkHealth', 'deploy', 'importDatabase', 'openEnvironment', 'restoreBackup', ...['openShell', 'openPsql', 'openOdooShell']];
 
 describe('Menus by role', () => {
   it('environments: a viewer is offered only to open it; whoever may operate there, the runs; an admin, Edit too', () => {
@@ -82,10 +82,10 @@ describe('Menus by role', () => {
     const none = { canRun: false, canClone: false, canCreateDev: false, isAdmin: false, canDecide: false, canRunApproved: false };
     const viewer = palette({ ...connected, ...none });
     for (const c of ['backupNow', 'restoreBackup', 'importDatabase', 'deploy', 'checkHealth', 'cloneProdToStaging', 'createDevEnvironment', 'editEnvironment',
-      'inviteMember', 'approve', 'reject', 'runApproved', 'downloadBackup', 'showMoreRuns']) assert.ok(!viewer.includes(c), c);
+      'inviteMember', 'approve', 'reject', 'runApproved', 'downloadBackup', 'showMoreRuns', 'openShell', 'openPsql', 'openOdooShell']) assert.ok(!viewer.includes(c), c);
     assert.ok(viewer.includes('refresh') && viewer.includes('connect'));
     const developer = palette({ ...connected, ...none, canRun: true, canClone: true, canCreateDev: true });
-    for (const c of ['backupNow', 'deploy', 'checkHealth', 'cloneProdToStaging', 'createDevEnvironment', 'importDatabase']) assert.ok(developer.includes(c), c);
+    for (const c of ['backupNow', 'deploy', 'checkHealth', 'cloneProdToStaging', 'createDevEnvironment', 'importDatabase', 'openShell', 'openPsql', 'openOdooShell']) assert.ok(developer.includes(c), c);
     for (const c of ['editEnvironment', 'inviteMember', 'approve']) assert.ok(!developer.includes(c), c);
     assert.ok(palette({ ...connected, ...none, canDecide: true }).includes('approve'));
     assert.ok(palette({ ...connected, ...none, isAdmin: true }).includes('editEnvironment'));
