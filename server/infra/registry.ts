@@ -79,6 +79,11 @@ const SshRuntime = z.strictObject({
   healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
   projects: Projects,
   description: Description,
+  /**
+   * Odoo's log file on that host (its --logfile), followed with `tail -F` while a member watches it
+   * ("Show Odoo log", `odooops env logs --follow`). Without it the log of this runtime cannot be followed.
+   */
+  logPath: AbsolutePath.optional(),
 });
 const Runtime = z.discriminatedUnion('kind', [LocalRuntime, SshRuntime]);
 const Repository = z.strictObject({

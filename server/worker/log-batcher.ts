@@ -148,7 +148,7 @@ export class LogBatcher {
     }, Math.max(0, this.lastAnnounceAt + this.announceGapMs - performance.now()));
   }
 
-  private async write(batch: Line[], announce: boolean): Promise<void> {
+  protected async write(batch: Line[], announce: boolean): Promise<void> {
     // Three text arrays: the cheapest form for the database to take apart (no JSON parsing).
     const { rows } = await this.pool.query('select ops.append_run_logs($1, $2, $3::text[], $4::text[], $5::text[], $6) as seq', [
       this.runId, this.worker, batch.map((l) => l.ts), batch.map((l) => l.stream), batch.map((l) => l.line), announce,
