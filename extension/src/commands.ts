@@ -18,6 +18,7 @@ import { editEnvironment, type EditUi } from './editEnvironment.ts';
 import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
 import { invitation, inviteeLabel, parseInvitee, ROLE_HELP, type Invitee } from './invite.ts';
 import { methodOf, type SignedIn, type SignIns } from './signIn.ts';
+import { OdooLogPanels } from './odooLogPanel.ts';
 
 export interface CommandDeps {
   context: vscode.ExtensionContext;
@@ -534,6 +535,20 @@ export function registerCommands({ context, store, panels, need, connect, signIn
     if (!target.env.url) throw new CliError(`${target.project} › ${target.env.name} has no URL`, EXIT.usage, 'A project admin sets one with "Edit Environment…".');
     await vscode.env.openExternal(vscode.Uri.parse(target.env.url));
   }));
+  // The running Odoo's own log, followed while its panel is open (odooLogPanel.ts); where your role may operate.
+  const odooLogs = new OdooLogPanels(context, async () => {
+    try {
+      return need();
+    } catch {
+      return undefined;
+    }
+  });
+  register('odooops.showOdooLog', (node) => run('show Odoo log', async () => {
+    const arg = node as unknown as { project?: unknown; environment?: unknown } | undefined;
+    const target = typeof arg?.project === 'string' && typeof arg.environment === 'string' && !('type' in arg)
+      ? { project: arg.project, env: { name: arg.environment } } : await pickEnvironment(node);
+    if (target) odooLogs.open(target.project, target.env.name);
+  }));
 
-  return { run, onDecided, signedIn };
+  return { run, onDecided, signedIn, odooLogs };
 }
