@@ -8,7 +8,8 @@
 // ("GET /web/health?m=<marker>"); warnings and tracebacks from requests Odoo logs them for.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +21,7 @@ import { realtimeClient } from '../client/realtime.ts';
 import { LocalOdoo } from '../server/deploy/local-odoo.ts';
 import type { LocalRuntime } from '../server/infra/registry.ts';
 import type { EnvironmentRow } from '../server/rows.ts';
+import { freePort } from '../server/db/embedded.ts';
 import { chownToRunUser, eventually, freePortRange, type TestUser } from './helpers/control-plane.ts';
 import { DB_SERVER, ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 import { installOdoo, type OdooInstall } from './helpers/real-odoo.ts';
@@ -64,7 +66,7 @@ const storedLines = async () => (await p.cp.pool.query('select seq, level, line 
 const up = () => odoo.healthy(60_000).catch((err) => {
   throw new Error(`${(err as Error).message}\n${existsSync(logFile()) ? readFileSync(logFile(), 'utf8').slice(-3000) : '(no log)'}`);
 });
-const tailing = () => p.cp.server.worker!.odooLogs.active.includes(envRow.id);
+const tailing = (id = envRow.id) => p.cp.server.worker!.odooLogs.active.includes(id);
 
 before(async () => {
   const [project, install] = await Promise.all([startOdooProject({
@@ -132,21 +134,32 @@ test('lines arrive live with their levels; the log is followed across an Odoo re
   assert.match(live.line, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \d+ INFO /);
   assert.ok(tailing(), 'the worker tails the log while someone follows');
 
-  // A request Odoo answers with a traceback in its log: an ERROR line and its continuation lines, all "error".
+  // A request Odoo fails on (an RPC service that does not exist): an ERROR line and its traceback, whose
+  // continuation lines carry the ERROR's level (and stream), so a level filter keeps them with it.
   const bad = await fetch(`http://127.0.0.1:${port}/jsonrpc`, {
     method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { service: 'object', method: 'execute_kw', args: ['logs_dev', 2, 'wrong-password-xyz', 'res.partner', 'read', [[1]]] } }),
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { service: 'no_such_service', method: 'version', args: [] } }),
   }).then((r) => r.json() as Promise<{ error?: unknown }>);
-  assert.ok(bad.error, 'Odoo refused the call');
-  const refused = await eventually('a warning or error line of the refused call', async () => f.lines.find((l) => l.level === 'warning' || l.level === 'error'));
-  assert.ok(['warning', 'error'].includes(refused.level), refused.line);
-  assert.equal(refused.line.includes('wrong-password-xyz'), false, 'no password in what the follower got');
-  const traceback = f.lines.find((l) => l.line.startsWith('Traceback (most recent call last)'));
-  if (traceback) {
-    // A continuation line belongs to its record: it carries the level of the line before it.
-    const before = f.lines[f.lines.indexOf(traceback) - 1]!;
-    assert.equal(traceback.level, before.level);
-  }
+  assert.ok(bad.error, 'Odoo failed the call');
+  const error = await arrives(f, 'Exception during request handling.');
+  assert.equal(error.level, 'error');
+  assert.equal(error.stream, 'stderr');
+  const traceback = await arrives(f, 'Traceback (most recent call last)');
+  assert.equal(traceback.seq, error.seq + 1);
+  const rest = await eventually('the traceback to its KeyError', async () => {
+    const from = f.lines.indexOf(traceback);
+    const to = f.lines.findIndex((l, i) => i > from && l.line.includes("KeyError: 'no_such_service'"));
+    return to > from ? f.lines.slice(from, to + 1) : undefined;
+  });
+  assert.ok(rest.some((l) => /^ {2}File ".*\.py", line \d+, in /.test(l.line)), 'its frames');
+  for (const l of rest) assert.deepEqual([l.level, l.stream], ['error', 'stderr'], l.line);
+  // A secret in what Odoo logs (here the database password in a URL, in werkzeug's request line) is
+  // redacted by the worker before it is stored or sent, as in a run's log.
+  await request(`${p.password}-in-url`);
+  const redacted = await arrives(f, '[redacted]-in-url');
+  assert.equal(redacted.line.includes(p.password), false);
+  assert.equal((await storedLines()).some((r) => r.line.includes(p.password)), false);
+  assert.ok(readFileSync(logFile(), 'utf8').includes(p.password), 'the file itself has it (the control)');
 
   // Restarted: the new process's lines (its pid in each header) come after the old one's.
   const oldPid = /^\S+ \S+ (\d+) /.exec(version.line)![1];
@@ -322,4 +335,65 @@ test('no follower, no tail: once the lease lapses the worker stops reading the l
   assert.equal(stored.length, 2, 'each line stored once');
   again.stop();
   await again.done;
+});
+
+test('an ssh runtime: its log (the registry\'s logPath) followed with tail -F over ssh, across a rotation', async () => {
+  // A real sshd on loopback stands for the runtime's host (as in deploy.test.ts); the log it serves is the
+  // real Odoo's above, read there by `tail -F` as root@127.0.0.1, the worker's key of the run user.
+  const dir = join(p.scratch, 'sshd');
+  mkdirSync(dir);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
+  const sshPort = await freePort();
+  writeFileSync(join(dir, 'sshd_config'), [
+    `Port ${sshPort}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host_key')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no',
+    `PidFile ${join(dir, 'sshd.pid')}`, '',
+  ].join('\n'));
+  mkdirSync('/run/sshd', { recursive: true });
+  const sshd: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
+  try {
+    await eventually('sshd to listen', async () => (await new Promise<boolean>((r) => {
+      const s = connect(sshPort, '127.0.0.1', () => (s.end(), r(true))).on('error', () => r(false));
+    })));
+    chownToRunUser(join(dir, 'client_key'));
+    const ssh = {
+      kind: 'ssh', host: 'root@127.0.0.1', port: sshPort, identityFile: join(dir, 'client_key'), checkoutDir: join(p.scratch, 'remote-addons'), projects: ['logs'],
+      odooBin: odoo17.odooBin, restart: ['true'], healthUrl: 'http://127.0.0.1:9/web/health',
+    };
+    await p.addInfra({ runtimes: { 'ssh-logs': ssh } });
+    await p.addEnv({ name: 'staging', stage: 'staging', db: 'logs_staging' });
+    assert.equal((await p.admin.call('PUT', '/api/projects/logs/environments/staging/deploy-target', { runtime: 'ssh-logs' })).status, 200);
+    const stagingId = (await p.cp.pool.query(`select id from ops.environments where name = 'staging'`)).rows[0].id as string;
+    // Without a logPath the worker cannot know where the log is: nothing is tailed.
+    const blind = follow(p.admin, 'staging');
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(tailing(stagingId), false);
+    blind.stop();
+    await blind.done;
+    await p.addInfra({ runtimes: { 'ssh-logs': { ...ssh, logPath: logFile() } } });
+    const f = follow(p.admin, 'staging');
+    await eventually('the worker to tail over ssh', async () => tailing(stagingId), 15_000);
+    const m1 = marker('over-ssh');
+    await request(m1);
+    const got = await arrives(f, m1);
+    assert.equal(got.level, 'info');
+    // Rotated by rename, Odoo restarted into a new file: tail -F on the host follows the name.
+    renameSync(logFile(), `${logFile()}.3`);
+    await odoo.restart();
+    await up();
+    const m2 = marker('ssh-new-file');
+    await request(m2);
+    await arrives(f, m2, 60_000);
+    const seqs = f.lines.map((l) => l.seq);
+    assert.deepEqual(seqs, Array.from({ length: seqs.length }, (_, i) => seqs[0]! + i));
+    f.stop();
+    await f.done;
+    // Nobody follows: the tail (and its ssh) ends.
+    await p.cp.pool.query(`update ops.odoo_log_state set follow_until = now() - interval '1 second' where environment_id = $1`, [stagingId]);
+    await eventually('the ssh tail to stop', async () => !tailing(stagingId), 15_000);
+  } finally {
+    sshd.kill();
+  }
 });
