@@ -3,8 +3,9 @@
 // restarted Odoo do to it (test/odoo-log.test.ts does the same with real Odoo, end to end).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, linkSync, mkdtempSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { OdooLogParser } from '../server/odoo/odoo-log-line.ts';
 import { tailFile } from '../server/worker/log-tail.ts';
@@ -90,6 +91,50 @@ test('the file tail: backlog, appends, rename + new file, copytruncate, a delete
     const other = tailFile(file, async (lines) => void again.push(...lines), { pollMs: 20, resume: { source: '0:1', offset: 5 } });
     await eventually('the backlog of the file as it is', async () => again.includes('created again'));
     await other.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the file tail reads no file the run user could point it at: a symbolic link, a hard link, another owner, a FIFO', async () => {
+  // The server may be root while Odoo (a branch's code) runs as the run user, who owns the log's directory.
+  const dir = mkdtempSync(join(tmpdir(), 'odooops-tail-'));
+  const file = join(dir, 'odoo.log');
+  const secret = join(dir, 'secret');
+  writeFileSync(secret, 'root only\n');
+  try {
+    const attempt = async (owners?: number[]) => {
+      const got: string[] = [];
+      const errors: string[] = [];
+      const t = tailFile(file, async (lines) => void got.push(...lines), { pollMs: 20, owners, onError: (e) => errors.push(e.message) });
+      await eventually('the tail to look at the file', async () => errors.length > 0 || got.length > 0, 5000);
+      await new Promise((r) => setTimeout(r, 100));
+      await t.stop();
+      return { got, errors };
+    };
+    symlinkSync(secret, file);
+    let r = await attempt();
+    assert.deepEqual(r.got, []);
+    assert.match(r.errors.join(), /ELOOP|symbolic/i);
+    rmSync(file);
+    linkSync(secret, file);
+    r = await attempt();
+    assert.deepEqual(r.got, []);
+    assert.match(r.errors[0]!, /\(2 links to it\); not read/);
+    assert.equal(r.errors.length, 1, 'said once, not every poll');
+    rmSync(file);
+    writeFileSync(file, 'a log\n');
+    r = await attempt([process.getuid!() + 1]);
+    assert.deepEqual(r.got, []);
+    assert.match(r.errors[0]!, /\(owner uid \d+\); not read/);
+    // The control: the same file, its owner allowed, is read.
+    r = await attempt([process.getuid!()]);
+    assert.deepEqual(r.got, ['a log']);
+    rmSync(file);
+    execFileSync('mkfifo', [file]);
+    r = await attempt();
+    assert.deepEqual(r.got, []);
+    assert.match(r.errors[0]!, /not a regular file/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

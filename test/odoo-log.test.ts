@@ -366,13 +366,17 @@ test('an ssh runtime: its log (the registry\'s logPath) followed with tail -F ov
     await p.addEnv({ name: 'staging', stage: 'staging', db: 'logs_staging' });
     assert.equal((await p.admin.call('PUT', '/api/projects/logs/environments/staging/deploy-target', { runtime: 'ssh-logs' })).status, 200);
     const stagingId = (await p.cp.pool.query(`select id from ops.environments where name = 'staging'`)).rows[0].id as string;
-    // Without a logPath the worker cannot know where the log is: nothing is tailed.
+    // Without a logPath the worker cannot know where the log is: nothing is tailed, and the follower is told.
+    const lease = await p.admin.call('POST', '/api/projects/logs/environments/staging/odoo-log/follow', {});
+    assert.equal(lease.status, 200, JSON.stringify(lease.body));
+    assert.match(lease.body.problem, /the runtime ssh-logs of staging declares no logPath/);
     const blind = follow(p.admin, 'staging');
     await new Promise((r) => setTimeout(r, 3000));
     assert.equal(tailing(stagingId), false);
     blind.stop();
     await blind.done;
     await p.addInfra({ runtimes: { 'ssh-logs': { ...ssh, logPath: logFile() } } });
+    assert.equal((await p.admin.call('POST', '/api/projects/logs/environments/staging/odoo-log/follow', {})).body.problem, null);
     const f = follow(p.admin, 'staging');
     await eventually('the worker to tail over ssh', async () => tailing(stagingId), 15_000);
     const m1 = marker('over-ssh');

@@ -869,9 +869,15 @@ export const routes: Route[] = [
     asUser(pool, claims, async (c) => {
       const { project, env } = await findOdooLogEnvironment(c, params.project!, params.env!);
       const lease = (await c.query('select ops.follow_odoo_log($1) as l', [env.id])).rows[0].l as { lease_seconds: number; last_seq: number };
+      // What the server can tell already (the registry as published): a log nobody can read.
+      const runtime = env.runtime ? (await c.query(`select details from ops.infrastructure where kind = 'runtime' and name = $1`, [env.runtime])).rows[0]?.details : null;
+      const problem = !env.runtime
+        ? `${env.name} has no runtime, so no Odoo of OdooOps runs for it; an admin sets one: odooops env deploy-target ${project.slug} ${env.name} --runtime NAME`
+        : runtime?.kind === 'ssh' && !runtime.followsLog
+          ? `the runtime ${env.runtime} of ${env.name} declares no logPath, so its Odoo log cannot be read; the operator adds Odoo's log file to it in the registry`
+          : null;
       const body: C.OdooLogFollow = {
-        environmentId: env.id, leaseSeconds: lease.lease_seconds, renewSeconds: Math.max(5, Math.floor(lease.lease_seconds / 3)), lastSeq: Number(lease.last_seq),
-        problem: env.runtime ? null : `${env.name} has no runtime, so no Odoo of OdooOps runs for it; an admin sets one: odooops env deploy-target ${project.slug} ${env.name} --runtime NAME`,
+        environmentId: env.id, leaseSeconds: lease.lease_seconds, renewSeconds: Math.max(5, Math.floor(lease.lease_seconds / 3)), lastSeq: Number(lease.last_seq), problem,
       };
       return { body };
     })),

@@ -539,7 +539,7 @@ export class Infrastructure {
     for (const [name, e] of Object.entries(this.file.runtimes)) {
       out.push(e.kind === 'local'
         ? { kind: 'runtime', name, projects: e.projects, description: e.description ?? `odoo-bin on the worker, ports ${e.httpPorts[0]}-${e.httpPorts[1]}`, details: { kind: 'local', httpPorts: e.httpPorts } }
-        : { kind: 'runtime', name, projects: e.projects, description: e.description ?? `Odoo on ${e.host} over ssh`, details: { kind: 'ssh' } });
+        : { kind: 'runtime', name, projects: e.projects, description: e.description ?? `Odoo on ${e.host} over ssh`, details: { kind: 'ssh', ...(e.logPath ? { followsLog: true } : {}) } });
     }
     for (const [name, e] of Object.entries(this.file.repositories)) {
       out.push({ kind: 'repository', name, projects: e.projects, description: e.description ?? e.url, details: { url: e.url, regex: globRegex(e.url) } });

@@ -6,6 +6,7 @@
 //   * rotated by copytruncate: the file shrinks under the offset: read again from its start.
 // A local file is polled (stat + read of what was added): no inotify limits, works on every filesystem,
 // and a quiet log costs one stat per poll.
+import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import type { ChildProcess } from 'node:child_process';
 import { spawnAs } from '../infra/run-user.ts';
@@ -33,6 +34,12 @@ export interface FileTailOptions {
   maxResumeBytes?: number;
   pollMs?: number;
   onError?: (err: Error) => void;
+  /**
+   * The owners (uids) a file may have to be read. The server may run as root while Odoo (and the code of
+   * a branch it runs) is the run user, who can replace its log with a link to a file only root may
+   * read: a symbolic link is never followed, and a file of another owner or with another link is refused.
+   */
+  owners?: number[];
 }
 
 const CHUNK = 1 << 20;
@@ -47,6 +54,8 @@ export function tailFile(path: string, onLines: (lines: string[]) => Promise<voi
   let rest = Buffer.alloc(0);
   let first = true;
   let stopped = false;
+  /** A file refused once (its dev:ino) is not opened again; a new file in its place is looked at. */
+  let refused: string | null = null;
   let timer: NodeJS.Timeout | undefined;
 
   /** Reads from `offset` to the end of the open file; hands over whole lines; returns when at the end. */
@@ -101,9 +110,19 @@ export function tailFile(path: string, onLines: (lines: string[]) => Promise<voi
       await fh.close();
       fh = null;
     }
-    if (!fh && s && current) {
-      fh = await open(path, 'r');
-      const opened = await fh.stat();
+    if (!fh && s && current && current !== refused) {
+      // Non-blocking: a FIFO put in its place must not hang the worker.
+      const candidate = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      const opened = await candidate.stat();
+      // One link only: a hard link to another file (where the system lets a user make one) is not a log.
+      const why = !opened.isFile() ? 'not a regular file' : opened.nlink !== 1 ? `${opened.nlink} links to it`
+        : opts.owners && !opts.owners.includes(opened.uid) ? `owner uid ${opened.uid}` : null;
+      if (why) {
+        await candidate.close();
+        refused = current;
+        throw new Error(`${path} is not a plain file of the user Odoo runs as (${why}); not read`);
+      }
+      fh = candidate;
       id = `${opened.dev}:${opened.ino}`;
       offset = await startAt(opened.size, id);
       rest = Buffer.alloc(0);

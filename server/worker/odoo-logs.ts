@@ -13,6 +13,7 @@ import type pg from 'pg';
 import type { Infrastructure } from '../infra/registry.ts';
 import { OdooLogParser } from '../odoo/odoo-log-line.ts';
 import { knownHostsFile } from '../deploy/ssh-odoo.ts';
+import { runUser } from '../infra/run-user.ts';
 import type { EnvironmentRow } from '../rows.ts';
 import { LogBatcher, type Line } from './log-batcher.ts';
 import { tailFile, tailOverSsh, type LogTail, type TailPosition } from './log-tail.ts';
@@ -171,7 +172,7 @@ export class OdooLogs {
     const onError = (err: Error) => this.opts.log(`odoo log of ${env.project_slug}/${env.name}: ${err.message}`);
     const resume = claim.source ? { source: claim.source, offset: Number(claim.offset) } : null;
     tail = 'local' in where
-      ? tailFile(where.local, onLines, { resume, onError, pollMs: this.opts.pollMs })
+      ? tailFile(where.local, onLines, { resume, onError, pollMs: this.opts.pollMs, owners: [...new Set([runUser().uid, process.getuid?.() ?? runUser().uid])] })
       : tailOverSsh(where.ssh, where.path, onLines, { backlogLines: claim.last_seq > 0 ? 0 : 100, knownHosts: knownHostsFile(this.opts.workDir), onError });
     this.tailing.set(env.id, { tail, batcher });
     this.opts.log(`odoo log of ${env.project_slug}/${env.name}: following ${'local' in where ? 'the local log' : `${where.path} on ${where.ssh.host}`}`);
