@@ -57,6 +57,7 @@ body.wrap .line { height: auto; white-space: pre-wrap; word-break: normal; overf
 .bg4{background:var(--vscode-terminal-ansiBlue)}.bg5{background:var(--vscode-terminal-ansiMagenta)}.bg6{background:var(--vscode-terminal-ansiCyan)}.bg7{background:var(--vscode-terminal-ansiWhite)}
 .bg8{background:var(--vscode-terminal-ansiBrightBlack)}.bg9{background:var(--vscode-terminal-ansiBrightRed)}.bg10{background:var(--vscode-terminal-ansiBrightGreen)}.bg11{background:var(--vscode-terminal-ansiBrightYellow)}
 .bg12{background:var(--vscode-terminal-ansiBrightBlue)}.bg13{background:var(--vscode-terminal-ansiBrightMagenta)}.bg14{background:var(--vscode-terminal-ansiBrightCyan)}.bg15{background:var(--vscode-terminal-ansiBrightWhite)}
+#level { flex: none; width: 13em; }
 </style></head><body>
 <div id="bar"><span id="status" class="status"></span><span id="connection" class="connection"></span>
 <vscode-textfield id="search" placeholder="Search"></vscode-textfield>
