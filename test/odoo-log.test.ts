@@ -41,7 +41,7 @@ const stops: AbortController[] = [];
 const logFile = () => join(p.cp.server.home, 'work', 'odoo', envRow.id, 'odoo.log');
 const api = (u: TestUser) => new ApiClient({ url: p.cp.server.url, token: u.token });
 const marker = (what: string) => `${what}-${randomBytes(4).toString('hex')}`;
-/** Has Odoo write one line naming `m` (werkzeug's request line). */
+/** Has Odoo write lines naming `m`: werkzeug's request line, and its warning that /web/health ignores the argument. */
 const request = async (m: string, path = '/web/health') => {
   await fetch(`http://127.0.0.1:${port}${path}?m=${m}`).then((r) => r.text());
 };
@@ -67,6 +67,20 @@ const up = () => odoo.healthy(60_000).catch((err) => {
   throw new Error(`${(err as Error).message}\n${existsSync(logFile()) ? readFileSync(logFile(), 'utf8').slice(-3000) : '(no log)'}`);
 });
 const tailing = (id = envRow.id) => p.cp.server.worker!.odooLogs.active.includes(id);
+
+/** `odooops …` as the developer; `until` sees its output so far and interrupts it (Ctrl-C) when true. */
+const cli = (args: string[], until?: (out: string) => boolean) => new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
+  const child = execFile(process.execPath, ['server/cli/main.ts', ...args], {
+    cwd: ROOT, env: { ...process.env, ODOOOPS_URL: p.cp.server.url, ODOOOPS_TOKEN: developer.token }, timeout: 90_000,
+  }, (err, stdout, stderr) => (err && typeof err.code !== 'number' && !child.killed ? fail(err) : done({ code: child.exitCode, stdout, stderr })));
+  if (until) {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (until(out)) child.kill('SIGINT');
+    });
+  }
+});
 
 before(async () => {
   const [project, install] = await Promise.all([startOdooProject({
@@ -238,18 +252,6 @@ test('a follower that was away fills its gap in order, from the API and Realtime
 });
 
 test('the CLI prints the last lines by level and follows until interrupted', async () => {
-  const cli = (args: string[], until?: (out: string) => boolean) => new Promise<{ code: number | null; stdout: string; stderr: string }>((done, fail) => {
-    const child = execFile(process.execPath, ['server/cli/main.ts', ...args], {
-      cwd: ROOT, env: { ...process.env, ODOOOPS_URL: p.cp.server.url, ODOOOPS_TOKEN: developer.token }, timeout: 90_000,
-    }, (err, stdout, stderr) => (err && typeof err.code !== 'number' && !child.killed ? fail(err) : done({ code: child.exitCode, stdout, stderr })));
-    if (until) {
-      let out = '';
-      child.stdout!.on('data', (d) => {
-        out += d;
-        if (until(out)) child.kill('SIGINT');
-      });
-    }
-  });
   const m = marker('cli');
   const follower = follow(developer); // so the worker reads (the CLI's own follow does the same below)
   await request(m);
@@ -328,8 +330,12 @@ test('no follower, no tail: once the lease lapses the worker stops reading the l
   await new Promise((r) => setTimeout(r, 2500));
   assert.equal((await storedLines()).some((r) => r.line.includes(unwatched)), false, 'nothing read while nobody follows');
   assert.ok(readFileSync(logFile(), 'utf8').includes(unwatched), 'though Odoo wrote it');
-  // A new follower: the worker resumes where it stopped (the line written meanwhile, once, in order).
-  const again = follow(developer);
+  // The CLI without --follow reads the log as it is now: the worker resumes where it stopped.
+  const now = await cli(['env', 'logs', 'logs', 'dev', '--lines', '20']);
+  assert.equal(now.code, 0, now.stderr);
+  assert.ok(now.stdout.includes(unwatched), now.stdout);
+  // A follower: the line written meanwhile, once, in order.
+  const again = follow(developer, 'dev', { after: 0 });
   await arrives(again, unwatched, 30_000);
   const stored = (await storedLines()).filter((r) => r.line.includes(m0) || r.line.includes(unwatched));
   assert.equal(stored.length, 2, 'each line stored once');

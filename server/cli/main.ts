@@ -228,7 +228,7 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
   {
     section: 'Projects, members, environments', name: 'env logs', usage: 'odooops env logs PROJECT ENV [--follow] [--level debug|info|warning|error|critical] [--lines N]',
     help: `The running Odoo's own log (odoo.log) of ENV: its last N lines (default 100, at most 5000), of the
-    level given and above (a traceback stays with its line). --follow keeps printing new lines until
+    level given and above (a traceback stays with its line), read as they are now (a few seconds). --follow keeps printing new lines until
     Ctrl-C, across Odoo restarts and log rotation; as on Odoo.sh the server reads the log only while
     someone follows it. For members who may operate ENV (not viewers; developers: development only).`,
   },
@@ -743,7 +743,21 @@ export async function main(argv: string[]): Promise<number> {
       if (!Number.isInteger(lines) || lines < 0 || lines > 5000) throw usage('--lines takes a whole number from 0 to 5000');
       const out = (l: C.OdooLogLine) => console.log(values.json ? JSON.stringify(l) : l.line);
       if (!values.follow) {
-        const page = await api.get(`/api/projects/${P(2)}/environments/${enc(env)}/odoo-log?tail=${lines}${level ? `&level=${level.data}` : ''}`, C.OdooLogPage);
+        // The server reads the log only while someone follows: follow briefly (the worker reads what was
+        // written since it last did, or the file's last lines), until nothing new comes for a second.
+        const base = `/api/projects/${P(2)}/environments/${enc(env)}`;
+        const lease = (await api.request('POST', `${base}/odoo-log/follow`, C.OdooLogFollow, {})).data;
+        if (lease.problem) console.error(lease.problem);
+        const read = () => api.get(`${base}/odoo-log?tail=${lines}${level ? `&level=${level.data}` : ''}`, C.OdooLogPage);
+        let page = await read();
+        for (const start = Date.now(); !lease.problem && Date.now() - start < 8000;) {
+          await new Promise((r) => setTimeout(r, 1000));
+          const next = await read();
+          const same = next.nextAfter === page.nextAfter;
+          page = next;
+          // Settled: lines came and stopped, or none came for a few seconds (nothing new was written).
+          if (same && (page.nextAfter > lease.lastSeq || Date.now() - start >= 3000)) break;
+        }
         page.lines.forEach(out);
         return EXIT.ok;
       }
