@@ -13,6 +13,7 @@ import type { ApiClient } from '../../client/api-client.ts';
 import { viewerHtml } from '../../webview/src/page.ts';
 import { safeExternalUrl, safeLogPath } from '../../webview/src/links.ts';
 import { openTraceback } from './logPanel.ts';
+import { logPanelColumn } from './logColumn.ts';
 import { atLevel, DEFAULT_LEVEL, LevelMessage, odooLogTitle } from './odooLog.ts';
 
 export const ODOO_LOG_VIEW = 'odooops.odooLog';
@@ -30,10 +31,13 @@ interface Entry {
   flush: ReturnType<typeof setTimeout> | undefined;
   disposed: boolean;
   stop: AbortController;
+  /** When it was opened or last became the active editor (logColumn.ts). */
+  lastActive: number;
 }
 
 export class OdooLogPanels {
   private readonly panels = new Map<string, Entry>();
+  private activations = 0;
   private readonly context: vscode.ExtensionContext;
   private readonly api: () => Promise<ApiClient | undefined>;
 
@@ -51,14 +55,19 @@ export class OdooLogPanels {
     const key = `${project}/${env}`;
     const existing = this.panels.get(key);
     if (existing) return existing.panel.reveal(existing.panel.viewColumn);
-    const panel = vscode.window.createWebviewPanel(ODOO_LOG_VIEW, odooLogTitle(project, env), { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, {
+    // Beside the editor, then in the group the Odoo logs already are (tabs, not one more column each).
+    const column = logPanelColumn([...this.panels.values()].map((p) => ({ viewColumn: p.panel.viewColumn, lastActive: p.lastActive })));
+    const panel = vscode.window.createWebviewPanel(ODOO_LOG_VIEW, odooLogTitle(project, env), { viewColumn: column, preserveFocus: true }, {
       enableScripts: true, retainContextWhenHidden: false, localResourceRoots: [vscode.Uri.joinPath(this.context.extensionUri, 'dist')],
     });
-    const entry: Entry = { panel, lines: [], level: DEFAULT_LEVEL, posted: 0, flush: undefined, disposed: false, stop: new AbortController() };
+    const entry: Entry = { panel, lines: [], level: DEFAULT_LEVEL, posted: 0, flush: undefined, disposed: false, stop: new AbortController(), lastActive: ++this.activations };
     this.panels.set(key, entry);
     panel.webview.html = viewerHtml({
       runId: 0, nonce: randomBytes(16).toString('base64'), cspSource: panel.webview.cspSource, levels: DEFAULT_LEVEL,
       script: panel.webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'dist', 'webview.js')).toString(),
+    });
+    panel.onDidChangeViewState((e) => {
+      if (e.webviewPanel.active) entry.lastActive = ++this.activations;
     });
     panel.onDidDispose(() => {
       entry.disposed = true;
