@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runTests } from '@vscode/test-electron';
@@ -44,6 +44,9 @@ before(async () => {
   home = join(scratch, 'odooops-home');
   github = await startGitHubDouble();
   for (const a of [OCTOCAT, HUBOT]) github.addToken(a.token, { id: a.id, login: a.login, name: a.name, emails: [{ email: a.email, primary: true, verified: true }] });
+  // The operator's registry: a local runtime the demo may use, where "Show Odoo log" finds a log to follow.
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  writeFileSync(join(home, 'infrastructure.yaml'), JSON.stringify({ runtimes: { 'it-odoo': { kind: 'local', odooBin: '/usr/bin/true', httpPorts: [18069, 18069], projects: ['demo'] } } }));
   await startDemoServer(home, children, {}, [
     '--github-api-url', github.url, '--session-ttl', '20', '--executors', join(ROOT, 'test', 'fixtures', 'chatty.ts'),
   ]);
@@ -97,7 +100,7 @@ test('extension-host tests (mocha in code-server through runTests): tree, Realti
   }).catch((err) => { assert.fail(`${(err as Error).message}\n${output.slice(-6000)}`); });
   assert.equal(code, 0);
   // mocha's own summary, as the extension host printed it: every test ran and passed.
-  assert.match(output, /\b21 passing\b/, output.slice(-4000));
+  assert.match(output, /\b22 passing\b/, output.slice(-4000));
   assert.doesNotMatch(output, /\bfailing\b/);
   const figures = JSON.parse(readFileSync(join(scratch, 'activation.json'), 'utf8')) as { activationMs: number; bundleBytes: number };
   console.log(`extension activation ${figures.activationMs.toFixed(0)} ms, extension.cjs ${(figures.bundleBytes / 1024).toFixed(0)} KiB`);

@@ -16,6 +16,7 @@ import { registerCommands } from './commands.ts';
 import { findLocalConnection, noLocalServer, odooopsHomeOf, TOKEN_KEY, unreachableLocalServer } from './connection.ts';
 import { clientFiles } from '../../contract/home.ts';
 import { LogPanels, VIEW_TYPE } from './logPanel.ts';
+import type { OdooLogPanels } from './odooLogPanel.ts';
 import { followProjects } from './projectFeed.ts';
 import { showAlert } from './alerts.ts';
 import { Store } from './store.ts';
@@ -38,6 +39,8 @@ export interface OdooOpsApi {
   contextKeys: Record<string, boolean>;
   /** Each error notification shown since activation (what a person read). */
   errors: string[];
+  /** The "Show Odoo log" panels (odooLogPanel.ts). */
+  odooLogs: OdooLogPanels;
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<OdooOpsApi> {
@@ -236,7 +239,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   context.subscriptions.push({ dispose: () => void unsubscribe?.() });
   await commands.run('connect', () => connect(true));
   markConnected();
-  return { store, tree, panels, signIns, client: () => api, feedStates, contextKeys, errors };
+  return { store, tree, panels, signIns, client: () => api, feedStates, contextKeys, errors, odooLogs: commands.odooLogs };
 }
 
 export function deactivate(): void {}

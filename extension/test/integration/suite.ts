@@ -7,13 +7,14 @@
 // the GitHub API behind the server is a double too), and to a Supabase control plane
 // (ODOOOPS_IT_SUPABASE_URL) through a real browser, Supabase Auth's stand-in and the URI handler.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import * as C from '../../../contract/index.ts';
 import type { OdooOpsApi } from '../../src/extension.ts';
 import type { Node } from '../../src/tree.ts';
 import { openTraceback } from '../../src/logPanel.ts';
+import { sharedDir } from '../../../server/paths.ts';
 
 const PROJECT = 'demo';
 const scratch = process.env.ODOOOPS_IT_SCRATCH!;
@@ -332,6 +333,34 @@ describe('OdooOps in the extension host', () => {
     assert.equal(groups.length, 2, `the editor and one group of logs (${groups.map((g) => g.tabs.map((t) => t.label).join(', ')).join(' | ')})`);
     assert.deepEqual(logTabs().map((t) => t.group.viewColumn), [vscode.ViewColumn.Two, vscode.ViewColumn.Two, vscode.ViewColumn.Two]);
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('"Show Odoo log" follows the environment\'s running Odoo log: lines Odoo writes arrive with their levels', async () => {
+    // Staging runs its Odoo with the registry's local runtime (the driver wrote it); its log is where
+    // LocalOdoo writes it, in the worker's directory. Odoo's lines are written here as Odoo writes them.
+    const env = await peer<C.Environment>('PUT', `/api/projects/${PROJECT}/environments/staging/deploy-target`, { runtime: 'it-odoo' });
+    const dir = join(sharedDir(process.env.ODOOOPS_HOME!), 'work', 'odoo', env.id);
+    mkdirSync(dir, { recursive: true });
+    const log = join(dir, 'odoo.log');
+    writeFileSync(log, '2026-12-01 15:00:00,001 4242 INFO ? odoo: Odoo version 17.0\n');
+    await vscode.commands.executeCommand('odooops.showOdooLog', { project: PROJECT, environment: 'staging' });
+    const title = `Odoo log · staging (${PROJECT})`;
+    await until('the Odoo log tab', () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).some((t) => t.input instanceof vscode.TabInputWebview && t.label === title), 30_000);
+    const lines = () => api.odooLogs.lines(PROJECT, 'staging');
+    await until('the log\'s first line', () => lines().some((l) => l.line.includes('Odoo version 17.0')), 60_000);
+    appendFileSync(log, [
+      '2026-12-01 15:00:01,000 4242 WARNING demo_staging odoo.http: <function health> called ignoring args {\'m\'}',
+      '2026-12-01 15:00:02,000 4242 ERROR demo_staging odoo.http: Exception during request handling.',
+      'Traceback (most recent call last):',
+      '  File "/opt/odoo/custom/addons/sale_ext/models/sale_order.py", line 12, in _compute',
+      'KeyError: \'x\'', '',
+    ].join('\n'));
+    const error = await until('the traceback', () => lines().find((l) => l.line.startsWith('KeyError')), 30_000);
+    assert.equal(error.level, 'error', 'a traceback line has the level of its ERROR line');
+    assert.equal(lines().find((l) => l.line.includes('WARNING'))?.level, 'warning');
+    assert.deepEqual(lines().map((l) => l.seq), lines().map((_, i) => lines()[0]!.seq + i), 'in order, once');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await until('the panel closed', () => lines().length === 0, 10_000);
   });
 });
 
