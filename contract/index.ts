@@ -447,6 +447,8 @@ export const ProjectGit = z.strictObject({
   stagingMode: z.enum(['update', 'fresh']).optional(),
   productionNeedsApproval: z.boolean().optional(),
   devUrlTemplate: z.string().regex(/^https?:\/\/\S+$/).nullable().optional(),
+  /** A push to a staging branch also runs a build with tests (development branches always do). */
+  buildStaging: z.boolean().optional(),
 });
 export type ProjectGit = z.infer<typeof ProjectGit>;
 /** A project's git settings as the API returns them. */
@@ -458,6 +460,7 @@ export const ProjectGitSettings = z.object({
   stagingMode: z.enum(['update', 'fresh']),
   productionNeedsApproval: z.boolean(),
   devUrlTemplate: z.string().nullable(),
+  buildStaging: z.boolean(),
 });
 export type ProjectGitSettings = z.infer<typeof ProjectGitSettings>;
 
@@ -733,3 +736,50 @@ export const OdooLogBroadcast = z.object({
   lines: z.array(OdooLogLine),
 });
 export type OdooLogBroadcast = z.infer<typeof OdooLogBroadcast>;
+
+/**
+ * The mail catcher (issue 17): mail a staging or development Odoo sent, kept per environment for the
+ * members who may operate it. GET /api/projects/:p/environments/:e/mails (newest first; ?limit=0..200),
+ * GET …/mails/:id (parsed), GET …/mails/:id/attachments/:index (a download, never shown inline).
+ */
+export const CaughtMail = z.object({
+  id: z.number().int(),
+  from: z.string(),
+  to: z.string(),
+  subject: z.string(),
+  /** The Date header, when the mail had a valid one. */
+  date: z.string().nullable(),
+  receivedAt: z.string(),
+  size: z.number().int(),
+  attachments: z.number().int(),
+});
+export type CaughtMail = z.infer<typeof CaughtMail>;
+export const CaughtMailList = z.object({
+  environment: z.string(),
+  /** How many the catcher holds for the environment (mails may list fewer: the limit). */
+  total: z.number().int(),
+  mails: z.array(CaughtMail),
+});
+export type CaughtMailList = z.infer<typeof CaughtMailList>;
+export const CaughtMailPart = z.object({
+  index: z.number().int(),
+  filename: z.string(),
+  contentType: z.string(),
+  size: z.number().int(),
+  /** An image the HTML shows itself (cid:); in the HTML as a data: URI already. */
+  inline: z.boolean(),
+});
+export type CaughtMailPart = z.infer<typeof CaughtMailPart>;
+export const CaughtMailDetail = CaughtMail.extend({
+  envelopeFrom: z.string(),
+  envelopeTo: z.array(z.string()),
+  headers: z.array(z.object({ name: z.string(), value: z.string() })),
+  text: z.string().nullable(),
+  /** As sent (cid: images as data: URIs): show it only sandboxed, without scripts or remote loads. */
+  html: z.string().nullable(),
+  parts: z.array(CaughtMailPart),
+});
+export type CaughtMailDetail = z.infer<typeof CaughtMailDetail>;
+/** On the project's Realtime topic (event 'mail'): a mail arrived; ids only, read it through the API. */
+export const MailBroadcast = z.object({ environment: Uuid, id: z.number().int() });
+export type MailBroadcast = z.infer<typeof MailBroadcast>;

@@ -29,6 +29,11 @@ export const deployParams = z.strictObject({
   branch: BranchName.optional(),
 }).refine((p) => p.revision || p.branch, 'a deploy needs a revision (40 hex digits) or a branch');
 export const noParams = z.strictObject({});
+/** A build names a commit or a branch as a deploy does (its newest commit when the worker fetches). */
+export const buildParams = z.strictObject({
+  revision: z.string().regex(/^[0-9a-f]{40}$/, 'a full commit id (40 hex digits)').optional(),
+  branch: BranchName.optional(),
+}).refine((p) => p.revision || p.branch, 'a build needs a revision (40 hex digits) or a branch');
 
 /** The built-in kinds' parameters. A kind an operator's --executors module adds is checked by its worker only. */
 export const RUN_PARAMS = {
@@ -41,6 +46,7 @@ export const RUN_PARAMS = {
   destroy: noParams,
   import: ImportParams,
   verify: verifyParams,
+  build: buildParams,
 } as const satisfies Record<string, z.ZodType>;
 export type BuiltinRunKind = keyof typeof RUN_PARAMS;
 
@@ -56,6 +62,7 @@ const ALLOWED: Record<string, Record<string, string>> = {
   },
   deploy: { revision: 'a full commit id (40 hex digits)', branch: 'a branch name of the project\'s repository' },
   verify: { backup: 'the id of a backup of this project (odooops backup list PROJECT ENV)' },
+  build: { revision: 'a full commit id (40 hex digits)', branch: 'a branch name of the project\'s repository' },
   import: {
     upload: 'the id an upload answered with (odooops env import PROJECT ENV FILE uploads and queues)',
     sha256: 'the uploaded file\'s SHA-256, as the upload answered it',

@@ -27,6 +27,7 @@ import { giveToRunUser, setupRunUser, shareWithRunUser } from './infra/run-user.
 import { RealtimeGateway } from './realtime/gateway.ts';
 import { GitHubFeedback } from './github/feedback.ts';
 import { hostname, userInfo } from 'node:os';
+import { reachableAddress, startMailCatcher, type MailCatcher } from './mail/catcher.ts';
 import { join } from 'node:path';
 
 export const VERSION = '0.1.0';
@@ -114,6 +115,8 @@ export interface RunningServer {
   reloadInfrastructure(): Promise<void>;
   gateway: RealtimeGateway;
   secret: Uint8Array;
+  /** The mail catcher's SMTP endpoint (where it listens), when it is on. */
+  mailCatcher: { host: string; port: number } | undefined;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -177,6 +180,15 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const infraFile = opts.infraFile ?? process.env.ODOOOPS_INFRA ?? homeFiles(home).infrastructure;
     let infra = Infrastructure.load(infraFile, builtins);
     for (const w of infra.warnings) log(`registry: ${w}`);
+    // The mail catcher listens before the worker starts: the worker points the clones it neutralizes at it.
+    const mailSettings = infra.mailCatcherSettings();
+    let mailCatcher: MailCatcher | undefined;
+    if (mailSettings.enabled) {
+      mailCatcher = await startMailCatcher({ pool, settings: () => infra.mailCatcherSettings(), log });
+      cleanups.push(() => mailCatcher!.stop());
+      builtins.mailCatcher = reachableAddress(mailCatcher.host, mailCatcher.port);
+      log(`mail catcher: SMTP on ${mailCatcher.host}:${mailCatcher.port}; staging and development Odoo send to ${JSON.stringify(infra.mailCatcherAddress())}`);
+    }
     const publisher = `${process.pid}@${hostname()}`;
     await publishInfrastructure(pool, infra, publisher, log);
     await writeUpgradeSuggestion(pool, infra, homeFiles(home).infrastructureFromUpgrade, log);
@@ -260,6 +272,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     let stopped: Promise<void> | undefined;
     return {
       url, databaseUrl, mode, token, userId: identity.userId, home, dataDir: cluster?.dataDir, pool, worker, gateway, secret,
+      mailCatcher: mailCatcher && { host: mailCatcher.host, port: mailCatcher.port },
       get infra() {
         return infra;
       },

@@ -26,6 +26,8 @@ export interface ProjectRow {
   staging_branches: string[];
   staging_mode: 'update' | 'fresh';
   production_needs_approval: boolean;
+  /** A push to a staging branch also queues a build (migration 20261205000100). */
+  build_staging: boolean;
   dev_url_template: string | null;
   /** A registry secret's name: the password of its clones' users (server/odoo/clone-login.ts). */
   clone_password_secret?: string | null;

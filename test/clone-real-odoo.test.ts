@@ -120,8 +120,8 @@ async function assertNeutralized(p: OdooProject, db: string) {
   const crons = await p.sql(db, `select coalesce(d.module || '.' || d.name, 'cron ' || c.id) as n from ir_cron c
     left join ir_model_data d on d.model = 'ir.cron' and d.res_id = c.id where c.active`);
   assert.deepEqual(crons.map((r) => r.n), ['base.autovacuum_job'], 'only the autovacuum cron is active');
-  const servers = await p.sql(db, `select smtp_host from ir_mail_server where active`);
-  assert.deepEqual(servers.map((r) => r.smtp_host), ['invalid'], 'only the dummy mail server is active');
+  const servers = await p.sql(db, `select smtp_host, smtp_port from ir_mail_server where active`);
+  assert.deepEqual(servers, [{ smtp_host: p.cp.server.mailCatcher!.host, smtp_port: p.cp.server.mailCatcher!.port }], 'only the mail catcher is active (Odoo\'s dummy server, pointed at it)');
 }
 
 type Login = { login: string; password: string };

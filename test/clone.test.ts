@@ -85,8 +85,10 @@ async function assertMaskedAndNeutralized(db: string, url: string) {
   // Neutralized like Odoo's neutralize.sql.
   const crons = await sql(db, `select c.name from ir_cron c where c.active`);
   assert.deepEqual(crons.map((r) => r.name), ['Base: Auto-vacuum internal data']);
-  const servers = await sql(db, `select smtp_host, smtp_port, smtp_user, smtp_pass from ir_mail_server where active`);
-  assert.deepEqual(servers, [{ smtp_host: 'invalid', smtp_port: 1025, smtp_user: null, smtp_pass: null }]);
+  // Odoo's dummy server became the mail catcher, with the environment's own login (mail-catcher.test.ts).
+  const servers = await sql(db, `select smtp_host, smtp_port, smtp_user, length(smtp_pass) as pass from ir_mail_server where active`);
+  const catcher = p.cp.server.mailCatcher!;
+  assert.deepEqual(servers, [{ smtp_host: catcher.host, smtp_port: catcher.port, smtp_user: `acme/${db.slice('acme_'.length)}`, pass: 43 }]);
   const params = Object.fromEntries((await sql(db, 'select key, value from ir_config_parameter')).map((r) => [r.key, r.value]));
   const prodParams = Object.fromEntries((await sql('acme_prod', 'select key, value from ir_config_parameter')).map((r) => [r.key, r.value]));
   assert.equal(params['database.is_neutralized'], 'true');

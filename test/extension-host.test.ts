@@ -20,6 +20,8 @@ import { ROOT, freeTcpPort, installCodeServer, run, startDemoServer, stopChildre
 import { startControlPlane, type TestControlPlane } from './helpers/control-plane.ts';
 import { startGitHubDouble, type GitHubDouble } from './helpers/github-double.ts';
 import { startGoTrueDouble, type GoTrueDouble } from './helpers/gotrue-double.ts';
+import { clusterDir } from '../server/db/embedded.ts';
+import { homeFiles } from '../server/paths.ts';
 
 const children: ChildProcess[] = [];
 let scratch: string;
@@ -95,12 +97,14 @@ test('extension-host tests (mocha in code-server through runTests): tree, Realti
       ODOOOPS_HOME: home, ODOOOPS_IT_PEER_TOKEN: token, ODOOOPS_IT_SCRATCH: scratch, ODOOOPS_VSCODE_TEST_SCREENSHOT: screenshot,
       ODOOOPS_IT_GITHUB_TOKEN: OCTOCAT.token, ODOOOPS_IT_GITHUB_LOGIN: OCTOCAT.login, ODOOOPS_IT_HUBOT_TOKEN: HUBOT.token,
       ODOOOPS_IT_SUPABASE_URL: supabase.server.url,
+      // The demo's control plane itself, for a test fixture no API makes (a finished build run).
+      ODOOOPS_IT_DATABASE_URL: demoDatabaseUrl(),
     },
     stdout: collect, stderr: collect,
   }).catch((err) => { assert.fail(`${(err as Error).message}\n${output.slice(-6000)}`); });
   assert.equal(code, 0);
   // mocha's own summary, as the extension host printed it: every test ran and passed.
-  assert.match(output, /\b22 passing\b/, output.slice(-4000));
+  assert.match(output, /\b24 passing\b/, output.slice(-4000));
   assert.doesNotMatch(output, /\bfailing\b/);
   const figures = JSON.parse(readFileSync(join(scratch, 'activation.json'), 'utf8')) as { activationMs: number; bundleBytes: number };
   console.log(`extension activation ${figures.activationMs.toFixed(0)} ms, extension.cjs ${(figures.bundleBytes / 1024).toFixed(0)} KiB`);
@@ -108,3 +112,10 @@ test('extension-host tests (mocha in code-server through runTests): tree, Realti
   assert.ok(github.calls.some((c) => c.path === '/user' && c.auth === `Bearer ${OCTOCAT.token}`), 'the server asked GitHub who octocat is');
   assert.ok(gotrue.calls.some((c) => c.grant === 'pkce' && c.status === 200), 'a PKCE code was exchanged');
 });
+
+/** The embedded control plane of the demo server (its port is in the cluster's postmaster.pid). */
+function demoDatabaseUrl(): string {
+  const port = readFileSync(join(clusterDir(home), 'postmaster.pid'), 'utf8').split('\n')[3]!.trim();
+  const password = readFileSync(homeFiles(home).pgPassword, 'utf8').trim();
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+}

@@ -684,3 +684,91 @@ test('a run\'s log has no level filter', { skip }, async (t) => {
   const page = await open(t);
   assert.equal(await page.locator('#level').count(), 0);
 });
+
+test('a build\'s tests in the header: counts in red or green, modules, failures that open their file; hostile names stay inert; the log keeps its rows', { skip }, async (t) => {
+  const page = await open(t, { width: 900, height: 500 });
+  const hostile = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
+  const failure = (over: Record<string, unknown>) => ({ outcome: 'failed', test: 'test_total (odoo.addons.sale_ext.tests.test_sale.TestSale.test_total)', file: 'sale_ext/tests/test_sale.py', line: 14, message: 'AssertionError: 1 != 2', inWorkspace: true, ...over });
+  const build = {
+    type: 'build', status: 'failed', revision: 'c0ffee'.padEnd(40, '0'), odooVersion: '17.0', seconds: 61.25, modules: ['sale_ext', `stock_ext${hostile}`], tests: 14, failed: 2, errors: 1,
+    failures: [
+      failure({}),
+      failure({ test: `test_evil${hostile} (odoo.addons.x)`, message: `AssertionError: ${hostile}`, file: 'stock_ext/tests/test_stock.py', line: 3 }),
+      failure({ outcome: 'error', test: 'test_climb (x)', file: '../../etc/passwd', line: 1, message: 'KeyError', inWorkspace: false }),
+      failure({ test: 'test_abs (x)', file: '/etc/passwd', line: 1, inWorkspace: false }),
+      failure({ test: 'test_core (x)', file: null, line: null, inWorkspace: false }),
+      failure({ test: 'test_not_here (x)', file: 'other_repo/tests/test_x.py', line: 9, inWorkspace: false }),
+    ],
+  };
+  const lines = Array.from({ length: 2000 }, (_, i) => line(i + 1, `log line ${i + 1}`));
+  await host(page, { type: 'lines', lines });
+  const before = await page.evaluate(() => document.getElementById('viewport')!.clientHeight);
+  await host(page, build);
+  await frames(page);
+  const r = await page.evaluate(() => {
+    const b = document.getElementById('build')!;
+    const counts = b.querySelector<HTMLElement>('.counts')!;
+    const vp = document.getElementById('viewport')!;
+    return {
+      hidden: b.hidden, counts: counts.textContent, color: getComputedStyle(counts).color, meta: b.querySelector('.meta')!.textContent,
+      items: [...b.querySelectorAll('.failures li')].map((li) => ({ text: li.textContent, link: li.querySelector('a')?.textContent ?? null, href: li.querySelector('a')?.getAttribute('href') ?? null })),
+      elements: document.querySelectorAll('#build img, #build script, #build [onerror]').length,
+      height: b.getBoundingClientRect().height, viewport: vp.clientHeight,
+      // Following: the log's last line is in view, below the header.
+      lastVisible: (() => {
+        const last = [...document.querySelectorAll<HTMLElement>('#rows .line')].find((e) => e.textContent === 'log line 2000');
+        if (!last) return false;
+        const box = last.getBoundingClientRect();
+        const port = vp.getBoundingClientRect();
+        return box.top >= port.top && box.bottom <= port.bottom + 1;
+      })(),
+    };
+  });
+  assert.equal(r.hidden, false);
+  assert.equal(r.counts, '14 tests · 2 failed · 1 error');
+  assert.equal(r.color, 'rgb(244, 135, 113)', 'red (the theme\'s error colour) when a test failed');
+  assert.equal(r.meta, `modules: sale_ext, stock_ext${hostile} · 61.3 s · c0ffee000000 · Odoo 17.0`);
+  assert.deepEqual(r.items.map((i) => [i.link, i.href]), [
+    ['test_total', '#'], [`test_evil${hostile}`, '#'], [null, null], [null, null], [null, null], ['test_not_here', '#'],
+  ], 'a link only for a plain relative path, and never the path as its address');
+  assert.equal(r.items[0]!.text, 'test_total failed: AssertionError: 1 != 2');
+  assert.equal(r.items[1]!.text, `test_evil${hostile} failed: AssertionError: ${hostile}`, 'markup shown as text');
+  assert.equal(r.items[2]!.text, 'test_climb errored: KeyError (no file of the repository)');
+  assert.equal(r.items[4]!.text, 'test_core failed: AssertionError: 1 != 2 (no file of the repository)');
+  assert.equal(r.items[5]!.text, 'test_not_here failed: AssertionError: 1 != 2 (other_repo/tests/test_x.py:9: not in this workspace)');
+  assert.equal(r.elements, 0, 'no element made of a name or a message');
+  // Compact: the list scrolls within a few rows; the log below keeps most of the panel and follows.
+  assert.ok(r.height < 160, `the header is ${r.height} px high`);
+  assert.ok(r.viewport >= before - 160 && r.viewport > 250, `the log keeps ${r.viewport} of ${before} px`);
+  assert.ok(r.lastVisible, 'the last line is still in view under the header');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'log-viewer-build.png') });
+
+  await page.locator('#build a', { hasText: 'test_total' }).click();
+  await page.locator('#build a', { hasText: 'test_evil' }).click();
+  await page.locator('#build li', { hasText: 'test_climb' }).click();
+  await page.locator('#build li', { hasText: 'test_abs' }).click();
+  await page.waitForTimeout(200);
+  const after = await page.evaluate(() => {
+    const w = window as unknown as { __posted: unknown[]; __pwned?: number };
+    return { posted: w.__posted.slice(1), pwned: w.__pwned, url: location.href };
+  });
+  assert.deepEqual(after.posted, [
+    { type: 'open', path: 'sale_ext/tests/test_sale.py', line: 14 },
+    { type: 'open', path: 'stock_ext/tests/test_stock.py', line: 3 },
+  ], 'the two plain paths were posted; the climbing and the absolute one not');
+  assert.equal(after.pwned, undefined);
+  assert.ok(after.url.startsWith(origin), 'the page did not navigate');
+
+  // A passing build: green, no list. A malformed message changes nothing.
+  await host(page, { ...build, failed: 0, errors: 0, failures: [] });
+  const passed = await page.evaluate(() => ({ color: getComputedStyle(document.querySelector('#build .counts')!).color, text: document.querySelector('#build .counts')!.textContent, list: document.querySelectorAll('#build li').length }));
+  assert.deepEqual(passed, { color: 'rgb(115, 201, 145)', text: '14 tests · 0 failed · 0 errors', list: 0 });
+  for (const bad of [{ ...build, failures: 'lots' }, { ...build, tests: -1 }, { ...build, failures: [{ ...build.failures[0], line: '14' }] }, { type: 'build' }]) {
+    await host(page, bad);
+    assert.equal(await page.evaluate(() => document.querySelector('#build .counts')!.textContent), '14 tests · 0 failed · 0 errors', JSON.stringify(bad).slice(0, 80));
+  }
+  const fresh = await open(t);
+  await host(fresh, { ...build, failures: [{ ...build.failures[0], outcome: 'boom' }] });
+  assert.equal(await fresh.evaluate(() => document.getElementById('build')!.hidden), true, 'a malformed summary shows nothing');
+});

@@ -48,7 +48,7 @@ test('runs arrive live and refresh one environment; after a drop the feed says s
     assert.equal(done.kind, 'test.chatty');
     // One change or several: a run's events in one burst (queued, running, succeeded) may be read once.
     assert.ok(changes.length >= 1 && changes.every((k) => Array.isArray(k) && k.every((key) => key === envKey('feed', 'dev'))), JSON.stringify(changes));
-    assert.equal(reads.filter((p) => p.startsWith('/api/runs?')).length, 1, 'live: the run list is read once, at the load; changes come one run at a time');
+    assert.equal(reads.filter((p) => p.startsWith('/api/runs?')).length, 2, 'live: the run list is read at the load and once the feed has joined; changes come one run at a time');
 
     // The server's side of every socket goes away, as when a proxy or the network cuts it; a run
     // starts and ends while nobody listens.
@@ -65,4 +65,26 @@ test('runs arrive live and refresh one environment; after a drop the feed says s
     await stop();
   }
   assert.deepEqual(states.map(([s]) => s), ['reconnecting', 'live'], 'closing the feed is not a drop');
+});
+
+test('a run that ends between the load and the feed\'s join is read once the feed has joined', async () => {
+  const api = new ApiClient({ url: cp.server.url, token: admin.token });
+  const store = new Store({ get: async (path, schema) => schema.parse(await api.get(path, { parse: (v: unknown) => v } as never)) });
+  await store.load();
+  // Nobody listens yet: its broadcasts reach no one.
+  const unheard = await queue('dev', 3);
+  await eventually('the run to end', async () => (await admin.call('GET', `/api/runs/${unheard}`)).body.status === 'succeeded');
+  assert.equal(store.runsOf('feed', 'dev').find((r) => r.id === unheard), undefined, 'not in the store before the feed joins');
+  const stop = await followProjects(api, store.projects, {
+    run: (r) => store.applyRun(r),
+    approval: () => {},
+    rejoined: async (slug) => void (await store.refreshProject(slug)),
+    state: () => {},
+  });
+  try {
+    const seen = await eventually('the run in the store', async () => store.runsOf('feed', 'dev').find((r) => r.id === unheard), 30_000);
+    assert.equal(seen.status, 'succeeded');
+  } finally {
+    await stop();
+  }
 });

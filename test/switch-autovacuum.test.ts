@@ -11,7 +11,7 @@ import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { databaseExists, dropDatabase, sideName, switchOver } from '../server/odoo/switch.ts';
-import { startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
+import { labelOf, makeLabelledDb, startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
 
 const ROLE = 'odooops_env';
 const PASSWORD = 'env-role-password';
@@ -42,22 +42,12 @@ after(async () => {
 });
 
 /** A database of the environment's role whose table `who` says what it is. */
-async function makeDb(name: string, who: string) {
-  await env.query(`create database "${name}"`);
-  const d = new pg.Client({ host: srv.host, port: srv.port, user: ROLE, password: PASSWORD, database: name });
+const makeDb = async (name: string, who: string) => makeLabelledDb(env, async (db) => {
+  const d = new pg.Client({ host: srv.host, port: srv.port, user: ROLE, password: PASSWORD, database: db });
   await d.connect();
-  await d.query(`create table who (v text); insert into who values ('${who}')`);
-  await d.end();
-}
-
-async function whoIs(db: string): Promise<string> {
-  const d = await srv.client(db);
-  try {
-    return (await d.query('select v from who')).rows[0].v;
-  } finally {
-    await d.end();
-  }
-}
+  return d;
+}, name, who);
+const whoIs = (db: string) => labelOf(srv, db);
 
 const autovacuumOn = async (db: string) =>
   (await su.query(`select pid from pg_stat_activity where backend_type = 'autovacuum worker' and datname = $1`, [db])).rowCount! > 0;

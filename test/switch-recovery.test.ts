@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createDatabaseError, removeLeftovers, removeStaleScratch, sideDir, sideName } from '../server/odoo/switch.ts';
-import { startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
+import { labelOf, makeLabelledDb, startDebianPostgres, type DebianPostgres } from './helpers/debian-postgres.ts';
 
 let srv: DebianPostgres;
 let c: pg.Client;
@@ -28,20 +28,8 @@ after(async () => {
 });
 
 const RUN = 4242;
-async function makeDb(name: string, who: string) {
-  await c.query(`create database "${name}"`);
-  const d = await srv.client(name);
-  await d.query(`create table who (v text); insert into who values ('${who}')`);
-  await d.end();
-}
-async function whoIs(db: string): Promise<string> {
-  const d = await srv.client(db);
-  try {
-    return (await d.query('select v from who')).rows[0].v;
-  } finally {
-    await d.end();
-  }
-}
+const makeDb = (name: string, who: string) => makeLabelledDb(c, (db) => srv.client(db), name, who);
+const whoIs = (db: string) => labelOf(srv, db);
 function makeDir(path: string, who: string) {
   mkdirSync(path, { recursive: true });
   writeFileSync(join(path, 'who'), who);

@@ -18,10 +18,13 @@ import { clientFiles } from '../../contract/home.ts';
 import { LogPanels, VIEW_TYPE } from './logPanel.ts';
 import type { OdooLogPanels } from './odooLogPanel.ts';
 import { followProjects } from './projectFeed.ts';
+import { MailBox } from './mailBox.ts';
+import { registerMailViews } from './mailPanel.ts';
 import { showAlert } from './alerts.ts';
 import { Store } from './store.ts';
 import { OdooOpsTree } from './tree.ts';
 import { methodOf, SignIns } from './signIn.ts';
+import { TestProblems } from './testProblems.ts';
 
 let api: ApiClient | undefined;
 
@@ -41,6 +44,8 @@ export interface OdooOpsApi {
   errors: string[];
   /** The "Show Odoo log" panels (odooLogPanel.ts). */
   odooLogs: OdooLogPanels;
+  /** Failed tests of each environment's latest build, as problems (the Problems view). */
+  testProblems: TestProblems;
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<OdooOpsApi> {
@@ -53,7 +58,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   const config = () => vscode.workspace.getConfiguration('odooops');
   const homeNow = () => odooopsHomeOf(config().get<string>('home'));
   const store = new Store({ get: async (p, s) => s.parse(await need().get(p, z.unknown())) });
-  const tree = new OdooOpsTree(store);
+  const mailBox = new MailBox(() => ({ get: async (p, s) => s.parse(await need().get(p, z.unknown())) }));
+  const tree = new OdooOpsTree(store, mailBox);
   const view = vscode.window.createTreeView('odooops.environments', { treeDataProvider: tree, showCollapseAll: true });
   // Log panels restored after a window reload are deserialized during activation, before the first
   // connect has finished: they wait for it.
@@ -68,6 +74,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
     for (const [key, value] of Object.entries(a)) void vscode.commands.executeCommand('setContext', `odooops.${key}`, value);
   });
   context.subscriptions.push({ dispose: forget });
+  // Builds' failed tests in the Problems view, kept to what the store knows (cleared with it).
+  const testProblems = new TestProblems(store);
+  context.subscriptions.push(testProblems);
 
   // The project and environment in hand: the one selected in the tree (else the projects).
   let current: { project: string; env?: string } | undefined;
@@ -153,6 +162,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
       }
       who = url;
     }
+    mailBox.reset();
     if (api) await store.load();
     else store.reset();
     if (local && store.error) {
@@ -179,6 +189,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
         openRun: (id) => panels.open(id),
       }, project, payload),
       rejoined: async (project) => void (await store.refreshProject(project)),
+      mail: (project, m) => mailBox.arrived(project, store.environments(project).find((e) => e.id === m.environment)?.name),
       state: (state, detail) => {
         feedStates.push(state === 'reconnecting' ? `reconnecting: ${detail ?? ''}` : state);
         feed = state === 'reconnecting' ? detail ?? 'reconnecting' : undefined;
@@ -237,9 +248,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   }));
 
   context.subscriptions.push({ dispose: () => void unsubscribe?.() });
+  context.subscriptions.push(...registerMailViews(need));
   await commands.run('connect', () => connect(true));
   markConnected();
-  return { store, tree, panels, signIns, client: () => api, feedStates, contextKeys, errors, odooLogs: commands.odooLogs };
+  return { store, tree, panels, signIns, client: () => api, feedStates, contextKeys, errors, testProblems, odooLogs: commands.odooLogs };
 }
 
 export function deactivate(): void {}

@@ -5,7 +5,8 @@
 // Lines go to the webview in batches (at most 5000 a message, flushed every 50 ms), never one message per
 // line; while the follower's live connection is down the webview shows that it is reconnecting. Panels
 // share one editor group (logColumn.ts). The webview's links come back as messages: web addresses are
-// opened outside VS Code (http and https only), file paths looked up in the workspace.
+// opened outside VS Code (http and https only), file paths looked up in the workspace. A build run's
+// tests (its result, read with the contract's schema) go to the viewer's header once the run has them.
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import * as C from '../../contract/index.ts';
@@ -15,6 +16,7 @@ import { viewerHtml } from '../../webview/src/page.ts';
 import { safeExternalUrl, safeLogPath } from '../../webview/src/links.ts';
 import { workspaceCandidates } from '../../webview/src/traceback.ts';
 import { logPanelColumn } from './logColumn.ts';
+import { buildMessage, resolveInWorkspace, type BuildMessage } from './buildProblems.ts';
 
 export const VIEW_TYPE = 'odooops.runLogs';
 
@@ -37,7 +39,11 @@ interface Panel {
   stop: AbortController;
   /** When it was opened or last became the active editor (logColumn.ts). */
   lastActive: number;
+  /** A build's test summary for the header (the 'build' message), once the run has a result. */
+  build: BuildMessage | null;
 }
+
+const fileFolders = () => (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
 
 export class LogPanels implements vscode.WebviewPanelSerializer {
   private readonly panels = new Map<number, Panel>();
@@ -103,6 +109,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
   private attach(runId: number, panel: vscode.WebviewPanel): void {
     const entry: Panel = {
       runId, panel, lines: [], status: 'queued', connection: null, posted: 0, flush: undefined, disposed: false, stop: new AbortController(), lastActive: ++this.activations,
+      build: null,
     };
     this.panels.set(runId, entry);
     panel.webview.html = viewerHtml({
@@ -126,6 +133,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
         post(entry);
         void panel.webview.postMessage({ type: 'status', status: entry.status, title: panel.title });
         if (entry.connection) void panel.webview.postMessage(entry.connection);
+        if (entry.build) void panel.webview.postMessage(entry.build);
       } else if (m.type === 'open') {
         // From the page: checked again here (plain path characters, a line number).
         const path = safeLogPath(m.path);
@@ -150,6 +158,7 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
     }
     try {
       const run = await api.get(`/api/runs/${runId}`, C.Run);
+      this.showBuild(entry, run);
       entry.panel.title = `${run.kind} #${run.id} · ${run.environment}`;
       entry.status = run.status;
       void entry.panel.webview.postMessage({ type: 'status', status: run.status, title: entry.panel.title });
@@ -176,9 +185,19 @@ export class LogPanels implements vscode.WebviewPanelSerializer {
       entry.status = final;
       void entry.panel.webview.postMessage({ type: 'status', status: final, title: entry.panel.title });
       this.connection(entry, { type: 'connection', state: 'done' });
+      // A build's result is written as it finishes: read once more for the header.
+      if (run.kind === 'build' && !entry.build) this.showBuild(entry, await api.get(`/api/runs/${runId}`, C.Run));
     } catch (err) {
       if (!entry.disposed) void vscode.window.showErrorMessage(`OdooOps: cannot follow run ${runId}: ${(err as Error).message}`);
     }
+  }
+
+  /** The build's summary in the panel's header, when the run is a build with a result. */
+  private showBuild(entry: Panel, run: C.Run): void {
+    const m = buildMessage(run, fileFolders());
+    if (!m || entry.disposed) return;
+    entry.build = m;
+    void entry.panel.webview.postMessage(m);
   }
 }
 
@@ -196,17 +215,21 @@ function post(entry: Panel): void {
 
 /** Opens the workspace file a traceback or a `path:line` names, at its line, when the workspace has it. */
 export async function openTraceback(path: string, line: number): Promise<void> {
+  // A repository-relative path (a build's failing test) where the Problems view finds it, first.
+  const exact = resolveInWorkspace(path, fileFolders());
+  if (exact) return void await showAt(vscode.Uri.file(exact), line);
   // A bare file name ("sale.py:12") is looked for as such; a path by its tails, longest first.
   const candidates = path.includes('/') ? workspaceCandidates(path) : [path];
   for (const candidate of candidates) {
     const found = await vscode.workspace.findFiles(`**/${candidate}`, '**/node_modules/**', 2);
-    if (found.length === 1) {
-      const doc = await vscode.window.showTextDocument(found[0]!, { viewColumn: vscode.ViewColumn.One });
-      const pos = new vscode.Position(Math.max(0, line - 1), 0);
-      doc.selection = new vscode.Selection(pos, pos);
-      doc.revealRange(new vscode.Range(pos, pos), vscode.TextEditorRevealType.InCenter);
-      return;
-    }
+    if (found.length === 1) return void await showAt(found[0]!, line);
   }
   void vscode.window.showInformationMessage(`OdooOps: ${path} is not in this workspace`);
+}
+
+async function showAt(uri: vscode.Uri, line: number): Promise<void> {
+  const doc = await vscode.window.showTextDocument(uri, { viewColumn: vscode.ViewColumn.One });
+  const pos = new vscode.Position(Math.max(0, line - 1), 0);
+  doc.selection = new vscode.Selection(pos, pos);
+  doc.revealRange(new vscode.Range(pos, pos), vscode.TextEditorRevealType.InCenter);
 }

@@ -15,7 +15,10 @@ export interface FeedHandlers {
   approval(project: string, id: string, status: string): void;
   /** An alert of the project (contract AlertBroadcast), as broadcast. */
   alert?(project: string, payload: unknown): void;
+  /** A mail caught for one of the project's environments (contract MailBroadcast: ids only). */
+  mail?(project: string, payload: C.MailBroadcast): void;
   /** After a drop: read again whatever the project may have missed. */
+  /** The project's topic was joined (first time or again): read what may have changed unheard. */
   rejoined(project: string): Promise<void>;
   state(state: FeedState, detail?: string): void;
 }
@@ -51,10 +54,16 @@ export async function followProjects(api: Pick<ApiClient, 'get' | 'target'> & Pa
         if (id) h.approval(p.slug, id, status ?? '');
       })
       .on('broadcast', { event: 'alert' }, ({ payload }) => h.alert?.(p.slug, payload))
+      .on('broadcast', { event: 'mail' }, ({ payload }) => {
+        const m = C.MailBroadcast.safeParse(payload);
+        if (m.success) h.mail?.(p.slug, m.data);
+      })
       .subscribe((status, err) => {
         if (closing) return;
         if (status === 'SUBSCRIBED') {
-          if (joined) void h.rejoined(p.slug).catch(() => {});
+          // Read again on every join, the first too: a run that changed between the caller's load and this
+          // join was broadcast to no one (subscribe, then read, as Supabase advises).
+          void h.rejoined(p.slug).catch(() => {});
           joined = true;
           if (down.delete(p.slug) && down.size === 0) h.state('live');
         } else if (joined && !down.has(p.slug)) {

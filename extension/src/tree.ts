@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import type * as C from '../../contract/index.ts';
 import { approvalsKey, backupsKey, envKey, projectKey, type NodeKey, type Store } from './store.ts';
 import { environmentIcon } from './environmentIcon.ts';
+import { mailItemText, mailKey, mailNodeLabel, type MailBox } from './mailBox.ts';
 import { approvalContext, backupContext, backupLabel, duration, environmentContext, itemId, paramsText, projectContext, relativeTime, runContext, tickTargets, utcTime } from './labels.ts';
 
 export { backupLabel, duration } from './labels.ts';
@@ -21,7 +22,9 @@ export type Node =
   | { type: 'backup'; project: string; env: string; backup: C.Backup }
   | { type: 'message'; text: string; icon?: string }
   | { type: 'run'; run: C.Run }
-  | { type: 'more'; project: string; env: string };
+  | { type: 'more'; project: string; env: string }
+  | { type: 'mails'; project: string; env: C.Environment }
+  | { type: 'mail'; project: string; env: string; mail: C.CaughtMail };
 
 const STATUS_ICON: Record<string, [string, string?]> = {
   queued: ['clock'], running: ['sync~spin', 'charts.yellow'], succeeded: ['pass', 'testing.iconPassed'],
@@ -64,8 +67,16 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
   private readonly open = new Set<NodeKey>();
   private readonly store: Store;
 
-  constructor(store: Store) {
+  /** The mail catcher's lists ("Mail (N)" under staging and development environments), when the extension has one. */
+  private readonly mail: MailBox | undefined;
+
+  constructor(store: Store, mail?: MailBox) {
     this.store = store;
+    this.mail = mail;
+    mail?.onDidChange((keys) => {
+      const nodes = keys.map((k) => this.byKey.get(k)).filter((n): n is Node => !!n);
+      if (nodes.length) this.changed.fire(nodes);
+    });
     store.onDidChange((keys) => {
       if (!keys) return this.changed.fire(undefined);
       const nodes = keys.map((k) => this.byKey.get(k)).filter((n): n is Node => !!n);
@@ -141,7 +152,19 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
         this.keep(itemId.backups(node.project, env.name), { type: 'backups', project: node.project, env }, backupsKey(node.project, env.name)),
         ...runs,
         ...(this.store.hasMoreRuns(node.project, env.name) ? [this.keep(itemId.more(node.project, env.name), { type: 'more', project: node.project, env: env.name })] : []),
+        // The mail catcher: staging and development only, for those who may operate them (as the API).
+        ...(this.mail && env.stage !== 'production' && this.store.mayOperate(node.project, env.stage)
+          ? [this.keep(`mails:${node.project}/${env.name}`, { type: 'mails', project: node.project, env }, mailKey(node.project, env.name))] : []),
       ];
+    }
+    if (node.type === 'mails' && this.mail) {
+      try {
+        const list = this.mail.list(node.project, node.env.name) ?? await this.mail.load(node.project, node.env.name);
+        if (!list.mails.length) return [{ type: 'message', text: 'No mail caught yet', icon: 'info' }];
+        return list.mails.map((mail) => this.keep(`mail:${node.project}/${node.env.name}/${mail.id}`, { type: 'mail', project: node.project, env: node.env.name, mail }));
+      } catch (err) {
+        return [{ type: 'message', text: `Mail could not be read: ${(err as Error).message}`, icon: 'warning' }];
+      }
     }
     if (node.type === 'backups') {
       try {
@@ -167,6 +190,8 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
       case 'run': return itemId.run(node.run.project, node.run.id);
       case 'more': return itemId.more(node.project, node.env);
       case 'message': return undefined;
+      case 'mails': return `mails:${node.project}/${node.env.name}`;
+      case 'mail': return `mail:${node.project}/${node.env}/${node.mail.id}`;
     }
   }
 
@@ -296,6 +321,26 @@ export class OdooOpsTree implements vscode.TreeDataProvider<Node> {
         const stage = this.store.environment(r.project, r.environment)?.stage;
         item.contextValue = runContext(r.status, !!stage && this.store.mayOperate(r.project, stage));
         item.command = { command: 'odooops.openRunLogs', title: 'Open run logs', arguments: [node] };
+        return item;
+      }
+      case 'mails': {
+        const list = this.mail?.list(node.project, node.env.name);
+        // The count is worth reading before the node is opened: one request per environment shown.
+        if (!list && this.mail && !this.mail.error(node.project, node.env.name)) void this.mail.load(node.project, node.env.name).catch(() => {});
+        const item = new vscode.TreeItem(mailNodeLabel(list), vscode.TreeItemCollapsibleState.Collapsed);
+        item.tooltip = `Mail ${node.env.name} sent, caught by OdooOps (never delivered)`;
+        item.iconPath = new vscode.ThemeIcon('mail');
+        item.contextValue = 'mails';
+        return item;
+      }
+      case 'mail': {
+        const t = mailItemText(node.mail);
+        const item = new vscode.TreeItem(t.label, vscode.TreeItemCollapsibleState.None);
+        item.description = t.description;
+        item.tooltip = t.tooltip;
+        item.iconPath = new vscode.ThemeIcon(node.mail.attachments ? 'file-symlink-file' : 'mail');
+        item.contextValue = 'mail';
+        item.command = { command: 'odooops.openMail', title: 'Open mail', arguments: [node] };
         return item;
       }
     }

@@ -14,6 +14,7 @@ import { createDevEnvironment, devEnvironmentName, findDevEnvironment } from '..
 import { parseMaskProfile, projectMaskProfile } from '../odoo/mask.ts';
 import { floorDescriptions, floorViolations, tightenProfile, weakenedHint, weakenedMessage, withFloors } from '../odoo/mask-policy.ts';
 import { checkRunParams } from './run-checks.ts';
+import { mailRoutes } from './mail-routes.ts';
 import { ENV_SELECT, PROJECT_SELECT, RUN_SELECT, toAlert, toApproval, toAudit, toBackup, toEnvironment, toInfra, toInvitation, toMember, toProject, toRun } from './mappers.ts';
 
 export interface RequestContext {
@@ -350,6 +351,7 @@ export const routes: Route[] = [
         ['repo_url', input.repoUrl], ['github_repo', input.githubRepo], ['production_branch', input.productionBranch],
         ['staging_branches', input.stagingBranches], ['staging_mode', input.stagingMode], ['production_needs_approval', input.productionNeedsApproval],
         ['dev_url_template', input.devUrlTemplate],
+        ['build_staging', input.buildStaging],
       ];
       const set = cols.filter(([, v]) => v !== undefined);
       if (set.length) {
@@ -364,6 +366,7 @@ export const routes: Route[] = [
       const out: C.ProjectGitSettings = {
         repoUrl: r.repo_url, githubRepo: r.github_repo, productionBranch: r.production_branch, stagingBranches: r.staging_branches,
         stagingMode: r.staging_mode, productionNeedsApproval: r.production_needs_approval, devUrlTemplate: r.dev_url_template,
+        buildStaging: r.build_staging,
       };
       return { body: out };
     });
@@ -908,6 +911,8 @@ export const routes: Route[] = [
       return { body };
     });
   }),
+  // The mail catcher (issue 17): server/api/mail-routes.ts.
+  ...mailRoutes,
 ];
 
 /** An environment whose Odoo log the caller may read: members who may operate its stage (ops.can_operate). */

@@ -7,6 +7,7 @@ import { runParamsProblems } from '../../contract/run-params.ts';
 import { ApiClient, CliError, EXIT, resolveTarget } from '../../client/api-client.ts';
 import { followLogs, followOdooLog } from '../../client/follow.ts';
 import { mib } from '../odoo/inspect.ts';
+import { summaryLine } from '../odoo/test-log.ts';
 import { parseSize } from './import.ts';
 
 /**
@@ -102,7 +103,7 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     section: 'Projects, members, environments', name: 'project git',
     usage: `odooops project git PROJECT [--repo-url URL] [--github-repo OWNER/NAME] [--production-branch B]
                [--staging-branch B]... [--staging-mode update|fresh] [--no-production-approval]
-               [--dev-url-template 'https://{env}.dev.example.com']`,
+               [--dev-url-template 'https://{env}.dev.example.com'] [--build-staging true|false]`,
     help: `Pushes to the production branch deploy production (after an approval unless --no-production-approval),
     to a staging branch its staging environment (fresh: cloned from production first), to any other
     branch a development environment created on the first push and destroyed with the branch. The
@@ -272,6 +273,7 @@ const OPTIONS = {
   'queue-clone': { type: 'string' }, 'github-webhook-secret': { type: 'string' }, 'github-api-url': { type: 'string' }, 'work-dir': { type: 'string' },
   'repo-url': { type: 'string' }, 'github-repo': { type: 'string' }, 'production-branch': { type: 'string' }, 'staging-branch': { type: 'string', multiple: true },
   'staging-mode': { type: 'string' }, 'no-production-approval': { type: 'boolean' }, 'dev-url-template': { type: 'string' },
+  'build-staging': { type: 'string' },
   'odoo-bin': { type: 'string' }, 'http-port': { type: 'string' }, target: { type: 'string' }, 'odoo-version': { type: 'string' },
   'max-import-size': { type: 'string' },
   github: { type: 'string' }, 'with-token': { type: 'boolean' }, 'github-client-id': { type: 'string' }, 'github-allowed-client-id': { type: 'string', multiple: true }, 'github-web-url': { type: 'string' },
@@ -662,6 +664,7 @@ export async function main(argv: string[]): Promise<number> {
         ...(values['staging-mode'] !== undefined ? { stagingMode: values['staging-mode'] as 'update' | 'fresh' } : {}),
         ...(values['no-production-approval'] ? { productionNeedsApproval: false } : {}),
         ...(values['dev-url-template'] !== undefined ? { devUrlTemplate: values['dev-url-template'] } : {}),
+        ...(values['build-staging'] !== undefined ? { buildStaging: onOff(values['build-staging'], '--build-staging') } : {}),
       };
       const { data } = await api.request('PUT', `/api/projects/${P(2)}/git`, C.ProjectGitSettings, body);
       print(data, () => JSON.stringify(data, null, 2));
@@ -929,8 +932,23 @@ async function finishWait(api: ApiClient, id: number, values: Values): Promise<n
     if (process.stderr.isTTY) process.stderr.write('\n');
   }
   if (values.json) console.log(JSON.stringify(run, null, 2));
-  else console.error(runLine(run));
+  else {
+    // A build's tests, failed ones by file and line (kept on a failed build too).
+    const build = run.kind === 'build' ? C.BuildResult.safeParse(run.result) : null;
+    if (build?.success) {
+      const t = build.data.tests;
+      for (const f of t.failures) console.error(`${f.outcome === 'failed' ? 'FAIL' : 'ERROR'} ${f.test.split(' ')[0]} (${f.module ?? '?'})${f.file ? ` ${f.file}${f.line ? `:${f.line}` : ''}` : ''}: ${f.message}`);
+      console.error(`tests: ${summaryLine(t)} (Odoo ${build.data.odooVersion ?? '?'}, ${build.data.seconds} s)`);
+    }
+    console.error(runLine(run));
+  }
   return run.status === 'succeeded' ? EXIT.ok : EXIT.runFailed;
+}
+
+function onOff(v: string, flag: string): boolean {
+  if (v === 'true' || v === 'on' || v === 'yes') return true;
+  if (v === 'false' || v === 'off' || v === 'no') return false;
+  throw usage(`${flag} takes true or false`);
 }
 
 /** Runs the CLI and sets the process exit code; errors become one clear message and a hint. */

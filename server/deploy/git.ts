@@ -52,7 +52,8 @@ export async function fetchRepository(repoUrl: string, access: RepositoryAccess,
     // The project's repository may have changed since this checkout was made: fetch from the allowed one.
     await git(dir, ['remote', 'set-url', 'origin', repoUrl], signal);
   }
-  await git(dir, ['fetch', '--quiet', '--force', '--prune', 'origin', '+refs/heads/*:refs/remotes/origin/*'], signal, access, config);
+  // Submodules are fetched by submodules.ts, each checked against the registry first; never by git on its own.
+  await git(dir, ['fetch', '--quiet', '--force', '--prune', '--no-recurse-submodules', 'origin', '+refs/heads/*:refs/remotes/origin/*'], signal, access, config);
   return dir;
 }
 
@@ -84,8 +85,14 @@ export interface ModuleChanges {
   requirementsChanged: boolean;
 }
 
-/** What a deploy from `previous` (null: the first deploy) to `revision` has to do to the database. */
-export async function moduleChanges(dir: string, previous: string | null, revision: string): Promise<ModuleChanges> {
+/**
+ * What a deploy from `previous` (null: the first deploy) to `revision` has to do to the database. With
+ * the repository's URL, submodules (fetched before: fetchSubmodules) count too: their modules are
+ * updated when their version changed (installed only as dependencies: never by name), and their
+ * requirements.txt files are requirements.
+ */
+export async function moduleChanges(dir: string, previous: string | null, revision: string, repoUrl?: string): Promise<ModuleChanges> {
+  if (repoUrl) return moduleChangesWithSubmodules(dir, previous, revision, repoUrl);
   const now = await manifests(dir, revision);
   const before = previous ? await manifests(dir, previous) : new Map<string, string>();
   const update: string[] = [];
@@ -98,4 +105,21 @@ export async function moduleChanges(dir: string, previous: string | null, revisi
     ? (await git(dir, ['diff', '--name-only', previous, revision])).split('\n').some((f) => f === 'requirements.txt' || f.endsWith('/requirements.txt'))
     : false;
   return { update: update.sort(), install: install.sort(), requirementsChanged };
+}
+
+async function moduleChangesWithSubmodules(dir: string, previous: string | null, revision: string, repoUrl: string): Promise<ModuleChanges> {
+  const { repositoryContents } = await import('./submodules.ts');
+  const now = await repositoryContents(dir, revision, repoUrl);
+  const before = previous ? await repositoryContents(dir, previous, repoUrl) : { modules: [], requirements: [] };
+  const was = new Map(before.modules.map((m) => [m.name, m.version]));
+  const update: string[] = [];
+  const install: string[] = [];
+  for (const m of now.modules) {
+    if (!was.has(m.name)) {
+      if (m.own) install.push(m.name);
+    } else if (was.get(m.name) !== m.version) update.push(m.name);
+  }
+  const reqs = (l: { path: string; blob: string }[]) => JSON.stringify(l.map((r) => `${r.path}:${r.blob}`).sort());
+  const requirementsChanged = previous ? reqs(now.requirements) !== reqs(before.requirements) : false;
+  return { update: [...new Set(update)].sort(), install: [...new Set(install)].sort(), requirementsChanged };
 }

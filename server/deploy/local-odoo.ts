@@ -11,7 +11,10 @@ import { runFs, spawnAs, toolEnv } from '../infra/run-user.ts';
 import type { PgTarget } from '../odoo/pg-tools.ts';
 import type { EnvironmentRow } from '../rows.ts';
 import { git } from './git.ts';
+import { demoFlags } from './odoo-demo.ts';
 import type { OdooHost } from './host.ts';
+import { venvPython } from './python-env.ts';
+import { addonsDirs, checkoutWithSubmodules, repositoryContents } from './submodules.ts';
 
 export class LocalOdoo implements OdooHost {
   private readonly dir: string;
@@ -23,7 +26,12 @@ export class LocalOdoo implements OdooHost {
   private readonly filestore: string | null;
   /** The worker's checkout of the repository: the first addons directory. */
   private readonly addons: string;
-  constructor(workDir: string, env: EnvironmentRow, runtime: LocalRuntime, db: PgTarget, filestore: string | null) {
+  private readonly workDir: string;
+  /** The repository's URL: with it, checkouts bring their submodules (fetched before) and their addons folders. */
+  private readonly repoUrl: string | null;
+  /** The folders holding modules at the checked-out revision (submodules' too): the first addons directories. */
+  private addonsFolders: string[] | null = null;
+  constructor(workDir: string, env: EnvironmentRow, runtime: LocalRuntime, db: PgTarget, filestore: string | null, repoUrl: string | null = null) {
     if (env.http_port === null) throw new Error(`${env.name} has no HTTP port for the runtime ${env.runtime}; an admin sets its deploy target again`);
     this.dir = join(workDir, 'odoo', env.id);
     this.env = env;
@@ -32,6 +40,8 @@ export class LocalOdoo implements OdooHost {
     this.db = db;
     this.filestore = filestore;
     this.addons = join(workDir, 'checkouts', env.id);
+    this.workDir = workDir;
+    this.repoUrl = repoUrl;
   }
 
   get description(): string {
@@ -39,7 +49,18 @@ export class LocalOdoo implements OdooHost {
   }
 
   async checkout(revision: string, signal?: AbortSignal): Promise<void> {
-    await git(this.addons, ['checkout', '--quiet', '--force', '--detach', revision], signal);
+    if (!this.repoUrl) {
+      await git(this.addons, ['checkout', '--quiet', '--force', '--detach', revision], signal);
+      return;
+    }
+    await checkoutWithSubmodules(this.addons, revision, this.repoUrl, signal);
+    this.addonsFolders = addonsDirs(this.addons, (await repositoryContents(this.addons, revision, this.repoUrl)).modules);
+  }
+
+  /** odoo-bin, run by the environment's virtual environment's python when it has one (its requirements). */
+  private command(args: string[]): [string, string[]] {
+    const python = venvPython(this.workDir, this.env.id);
+    return existsSync(python) ? [python, [this.runtime.odooBin, ...args]] : [this.runtime.odooBin, args];
   }
 
   /** Odoo is held unavailable while its modules are updated (as on Odoo.sh). */
@@ -61,7 +82,7 @@ export class LocalOdoo implements OdooHost {
     // Odoo keeps filestores in <data_dir>/filestore/<db>: a root named "filestore" is such a layout.
     const dataDir = this.filestore && basename(dirname(this.filestore)) === 'filestore' ? dirname(dirname(this.filestore)) : null;
     return [...this.runtime.odooArgs, '-d', this.env.db_name, '--db-filter', `^${this.env.db_name}$`,
-      '--addons-path', [this.addons, ...this.runtime.addonsPath].join(','),
+      '--addons-path', [...(this.addonsFolders ?? [this.addons]), ...this.runtime.addonsPath].join(','),
       ...(dataDir ? ['--data-dir', dataDir] : []),
       ...(d.host ? ['--db_host', d.host] : []), ...(d.port ? ['--db_port', String(d.port)] : []), ...(d.user ? ['--db_user', d.user] : [])];
   }
@@ -72,9 +93,10 @@ export class LocalOdoo implements OdooHost {
 
   /** odoo-bin -u/-i … --stop-after-init; each output line goes to `out`. */
   async update(modules: { update: string[]; install: string[] }, out: (line: string) => Promise<void>, signal: AbortSignal): Promise<void> {
-    const args = [...this.args(), ...(modules.update.length ? ['-u', modules.update.join(',')] : []), ...(modules.install.length ? ['-i', modules.install.join(',')] : []),
+    const [bin, pre] = this.command([]);
+    const args = [...this.args(), ...await demoFlags(this.runtime.odooBin, pre.length ? bin : null), ...(modules.update.length ? ['-u', modules.update.join(',')] : []), ...(modules.install.length ? ['-i', modules.install.join(',')] : []),
       '--stop-after-init', '--no-http'];
-    const child = spawnAs(this.runtime.odooBin, args, { env: this.childEnv(), stdio: ['ignore', 'pipe', 'pipe'], signal });
+    const child = spawnAs(...this.command(args), { env: this.childEnv(), stdio: ['ignore', 'pipe', 'pipe'], signal });
     const lines = async (stream: NodeJS.ReadableStream) => {
       let rest = '';
       for await (const chunk of stream) {
@@ -126,7 +148,7 @@ export class LocalOdoo implements OdooHost {
     await runFs.mkdir(this.dir);
     const log = openSync(this.logFile, 'a');
     try {
-      const child = spawnAs(this.runtime.odooBin, [...this.args(), '--http-port', String(this.port)], {
+      const child = spawnAs(...this.command([...this.args(), '--http-port', String(this.port)]), {
         env: this.childEnv(), stdio: ['ignore', log, log], detached: true,
       });
       child.unref();

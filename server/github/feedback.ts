@@ -40,6 +40,20 @@ export class GitHubFeedback {
     await this.octokit.rest.repos.createDeploymentStatus({ ...split(repo), deployment_id: id, state, ...(url ? { environment_url: url } : {}) });
   }
 
+  /** The build's commit status: context "ci/odooops (tests)", whichever environment built it. */
+  async testStatus(repo: string, sha: string, state: CommitState, description: string, targetUrl?: string | null): Promise<void> {
+    await this.octokit.rest.repos.createCommitStatus({
+      ...split(repo), sha, state, context: 'ci/odooops (tests)', description: description.slice(0, 140), ...(targetUrl ? { target_url: targetUrl } : {}),
+    });
+  }
+
+  /** The open pull requests whose head is the commit (where a build's summary is commented). */
+  async openPullRequests(repo: string, sha: string): Promise<number[]> {
+    const { data } = await this.octokit.rest.repos.listPullRequestsAssociatedWithCommit({ ...split(repo), commit_sha: sha });
+    return (data as { number: number; state: string; head?: { sha?: string } }[])
+      .filter((p) => p.state === 'open' && (!p.head?.sha || p.head.sha === sha)).map((p) => p.number);
+  }
+
   async comment(repo: string, pr: number, body: string): Promise<void> {
     await this.octokit.rest.issues.createComment({ ...split(repo), issue_number: pr, body });
   }

@@ -18,6 +18,7 @@ import { parseJsonInput } from '../api/json-input.ts';
 import type { ProjectRow } from '../rows.ts';
 import type { GitHubFeedback } from './feedback.ts';
 import { createDevEnvironment, findDevEnvironment } from '../deploy/dev-environment.ts';
+import { summaryLine } from '../odoo/test-log.ts';
 
 export interface WebhookOptions {
   pool: pg.Pool;
@@ -157,7 +158,11 @@ async function route(c: pg.PoolClient, o: WebhookOptions, e: Event, delivery: st
     if (!['opened', 'reopened'].includes(pr.action)) return { projectId: project.id, ignored: `pull request ${pr.action}` };
     const env = (await c.query(`select * from ops.environments where project_id = $1 and branch = $2 and archived_at is null order by stage desc limit 1`, [project.id, pr.pull_request.head.ref])).rows[0];
     if (!env || !o.github || !project.github_repo) return { projectId: project.id, ignored: !env ? 'no environment for this branch yet' : 'no GitHub token configured' };
-    const body = `**OdooOps**: ${env.stage} environment \`${env.name}\` for \`${pr.pull_request.head.ref}\`${env.url ? `: ${env.url}` : ''}`;
+    const build = (await c.query(
+      `select result from ops.runs where environment_id = $1 and kind = 'build' and result ->> 'revision' = $2 and status in ('succeeded', 'failed') order by id desc limit 1`,
+      [env.id, pr.pull_request.head.sha])).rows[0]?.result as { tests?: { tests: number; failed: number; errors: number } } | undefined;
+    const tests = build?.tests ? `\nTests of \`${pr.pull_request.head.sha.slice(0, 7)}\`: ${summaryLine(build.tests)}` : '';
+    const body = `**OdooOps**: ${env.stage} environment \`${env.name}\` for \`${pr.pull_request.head.ref}\`${env.url ? `: ${env.url}` : ''}${tests}`;
     await o.github.comment(project.github_repo, pr.number, body).catch((err) => o.log(`github: could not comment on #${pr.number}: ${(err as Error).message}`));
     return { projectId: project.id, environment: env.name, comment: true };
   }
@@ -184,6 +189,8 @@ async function push(c: pg.PoolClient, project: ProjectRow, branch: string, sha: 
     // "New build": a fresh neutralized copy of production first; runs of one environment go in order.
     if (project.staging_mode === 'fresh') runs.push(await queue(c, env.id, 'clone', {}, `clone:${env.id}:${sha}`));
     runs.push(await queue(c, env.id, 'deploy', params, `deploy:${env.id}:${sha}`));
+    // Tests on staging only when the project asks (build_staging); after the deploy, on the same commit.
+    if (project.build_staging) runs.push(await queue(c, env.id, 'build', params, `build:${env.id}:${sha}`));
     return { projectId: project.id, environment: env.name, runs };
   }
   let env = await findDevEnvironment(c, project.id, branch);
@@ -192,5 +199,8 @@ async function push(c: pg.PoolClient, project: ProjectRow, branch: string, sha: 
     env = await createDevEnvironment(c, project, branch);
     created = true;
   }
-  return { projectId: project.id, environment: env.name, created, runs: [await queue(c, env.id, 'deploy', params, `deploy:${env.id}:${sha}`)] };
+  // The deploy first (the developer's environment is up at once), then the build with its tests: runs of
+  // one environment go in order, and the build has a database and checkout of its own.
+  const runs = [await queue(c, env.id, 'deploy', params, `deploy:${env.id}:${sha}`), await queue(c, env.id, 'build', params, `build:${env.id}:${sha}`)];
+  return { projectId: project.id, environment: env.name, created, runs };
 }

@@ -58,6 +58,19 @@ const LocalRuntime = z.strictObject({
   /** Fixed extra arguments for odoo-bin (e.g. ["--workers", "2"]); never a database password. */
   odooArgs: z.array(Arg).max(50).default([]),
   healthTimeoutSeconds: z.number().int().min(1).max(3600).default(60),
+  /** The interpreter odoo-bin runs with (environments' virtual environments are made from it); odoo-bin's #! by default. */
+  python: AbsolutePath.optional(),
+  /** Where pip takes the repositories' requirements from; none: requirements.txt files are not installed. */
+  pip: z.strictObject({
+    indexUrl: z.url({ protocol: /^https?$/ }).optional(),
+    extraIndexUrls: z.array(z.url({ protocol: /^https?$/ })).max(10).optional(),
+    /** Directories of wheels on the worker (pip --find-links). */
+    findLinks: z.array(AbsolutePath).max(10).optional(),
+    /** Only findLinks, never an index. */
+    noIndex: z.boolean().optional(),
+    /** pip's cache (the run user writes it); none: no cache. */
+    cacheDir: AbsolutePath.optional(),
+  }).optional(),
   projects: Projects,
   description: Description,
 });
@@ -197,6 +210,27 @@ const SmtpChannel = z.strictObject({
   description: Description,
 });
 const AlertChannel = z.discriminatedUnion('kind', [WebhookChannel, SmtpChannel]);
+const SmtpHost = z.string().regex(/^[A-Za-z0-9.:-]{1,255}$/, 'a host name or an address');
+/**
+ * The mail catcher: the server's SMTP endpoint that staging and development Odoo send their mail to
+ * (server/mail/catcher.ts). It listens on host:port (the loopback and a free port by default: Odoo on
+ * this machine reaches it, nothing else); reachAs is the address the environments' Odoo connect to when
+ * that differs (a container, another machine), and what a worker of its own (odooops worker) writes into
+ * the clones it neutralizes. Retention and limits are per environment.
+ */
+const MailCatcher = z.strictObject({
+  enabled: z.boolean().default(true),
+  host: SmtpHost.default('127.0.0.1'),
+  port: Port.optional(),
+  reachAs: z.strictObject({ host: SmtpHost, port: Port.optional() }).optional(),
+  maxMessageMb: z.number().positive().max(100).default(10),
+  maxRecipients: z.number().int().min(1).max(1000).default(50),
+  messagesPerMinute: z.number().int().min(1).max(100_000).default(60),
+  keepDays: z.number().int().min(1).max(365).default(7),
+  keepMails: z.number().int().min(1).max(100_000).default(500),
+  keepMb: z.number().int().min(1).max(100_000).default(200),
+});
+export type MailCatcherSettings = z.infer<typeof MailCatcher>;
 export type AlertChannelEntry = z.infer<typeof AlertChannel>;
 /** A channel with its secrets read, for the worker that delivers. */
 export type ResolvedAlertChannel =
@@ -211,6 +245,7 @@ export const RegistryFile = z.strictObject({
   secrets: z.record(InfraName, Secret).default({}),
   backupStores: z.record(InfraName, BackupStoreEntry).default({}),
   alertChannels: z.record(InfraName, AlertChannel).default({}),
+  mailCatcher: MailCatcher.optional(),
 });
 export type BackupStoreEntry = z.infer<typeof BackupStoreEntry>;
 export type RegistryFile = z.infer<typeof RegistryFile>;
@@ -229,6 +264,8 @@ export interface Builtins {
   filestoreRoots?: Record<string, FilestoreRootEntry>;
   /** The server's own backup directory (--backup-dir): the store "default". */
   backupDir?: string;
+  /** Where this server's mail catcher listens, once it does (its worker points clones there). */
+  mailCatcher?: { host: string; port: number };
 }
 
 /** A refusal the run's log and the API can show: it names registry entries, never paths or secrets. */
@@ -575,6 +612,25 @@ export class Infrastructure {
       ...Object.entries(this.file.backupStores).flatMap(([name, e]) => (e.kind === 'local' ? [[e.path.replace(/\/+$/, ''), `<backup store ${name}>`] as [string, string]] : [])),
       ...(this.builtins.backupDir ? [[resolve(this.builtins.backupDir), '<backups>'] as [string, string]] : []),
     ];
+  }
+
+  /** The mail catcher's settings, defaults filled in. */
+  mailCatcherSettings(): MailCatcherSettings {
+    return this.file.mailCatcher ?? MailCatcher.parse({});
+  }
+
+  /**
+   * Where neutralized Odoo sends its mail: reachAs, else the address this server's catcher listens on,
+   * else host:port when the registry fixes the port (a worker of its own); null without a catcher.
+   */
+  mailCatcherAddress(): { host: string; port: number } | null {
+    const s = this.mailCatcherSettings();
+    if (!s.enabled) return null;
+    const listening = this.builtins.mailCatcher;
+    const port = s.reachAs?.port ?? s.port ?? listening?.port;
+    if (s.reachAs) return port ? { host: s.reachAs.host, port } : null;
+    if (listening) return listening;
+    return s.port ? { host: s.host, port: s.port } : null;
   }
 
   has(kind: InfraKind, name: string): boolean {

@@ -132,6 +132,11 @@ export interface ExecutorContext<P> {
   archive(): Promise<string>;
   /** Commit statuses, deployments and comments on GitHub; null when the server has no GitHub token. */
   github: import('../github/feedback.ts').GitHubFeedback | null;
+  /**
+   * A new mail catcher login for the run's (staging or development) environment, replacing its previous
+   * one, with where the catcher is reached; null when this worker knows no catcher. Refused for production.
+   */
+  issueMailLogin(): Promise<import('../mail/login.ts').MailLogin | null>;
 }
 
 export interface Executor<P = unknown> {
@@ -143,3 +148,12 @@ export interface Executor<P = unknown> {
 }
 
 export const defineExecutor = <P>(e: Executor<P>): Executor<P> => e;
+
+/** A failure that still has a result (a build whose tests failed: its summary): the run fails, and keeps it. */
+export class RunFailure extends Error {
+  readonly result: unknown;
+  constructor(message: string, result: unknown) {
+    super(message);
+    this.result = result;
+  }
+}

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { isBuiltinKind, RUN_PARAMS, runParamsProblems } from '../../contract/run-params.ts';
 import type { BackupCatalog, BackupRow, Executor, EnvironmentRow, ProjectRow, RunInfra, RunRow } from './executor.ts';
+import { RunFailure } from './executor.ts';
 import type { GitHubFeedback } from '../github/feedback.ts';
 import { BackupManifest } from '../../contract/index.ts';
 import { backupPrefixOf } from '../odoo/backup-writer.ts';
@@ -17,6 +18,7 @@ import { resolveStores, storesHolding } from '../storage/store-of.ts';
 import { AlertDispatcher } from '../alerts/dispatcher.ts';
 import type { DeliveryOptions } from '../alerts/deliver.ts';
 import { OdooLogs } from './odoo-logs.ts';
+import { mailSecretHash, mailUser, newMailSecret } from '../mail/login.ts';
 
 export interface WorkerOptions {
   pool: pg.Pool;
@@ -512,6 +514,16 @@ export class Worker {
         setDeployedRevision: async (revision) => void (await pool.query('select ops.set_deployed_revision($1, $2, $3)', [run.id, this.id, revision])),
         archive: async () => (await pool.query('select ops.archive_environment($1, $2) as name', [run.id, this.id])).rows[0].name as string,
         github: this.opts.github,
+        issueMailLogin: async () => {
+          const at = this.infra.mailCatcherAddress();
+          if (!at) return null;
+          if (environment.stage === 'production') throw new Error(`${environment.name} is a production environment: its mail is real, it gets no mail catcher login`);
+          const password = newMailSecret();
+          logs.redact(password);
+          const user = mailUser(project.slug, environment.name);
+          await pool.query('select ops.issue_mail_credential($1, $2, $3, $4)', [run.id, this.id, user, mailSecretHash(password)]);
+          return { ...at, user, password, maxMessageMb: this.infra.mailCatcherSettings().maxMessageMb };
+        },
         otherEnvironment: async (name) => {
           const { rows } = await pool.query(
             `select * from ops.environments where project_id = $1 and ${name === undefined ? `stage = 'production'` : 'name = $2'} order by name`,
@@ -529,6 +541,7 @@ export class Worker {
         error = 'cancelled by a member';
       } else {
         status = 'failed';
+        if (err instanceof RunFailure) result = err.result;
         // The error is stored on the run and broadcast with its state: no secrets in it either.
         error = logs.redactor.apply((err as Error)?.message ?? String(err));
         if (!controller.signal.aborted) await logs.log(`failed: ${error}`, 'stderr');

@@ -167,3 +167,28 @@ export async function fingerprintDir(dir: string): Promise<Record<string, string
   }
   return out;
 }
+
+/**
+ * A database whose one-row table `who` says which copy it is (tests of switches check which copy ends
+ * up under which name). `creator` creates it (its role owns it); `open` connects to it as that role.
+ */
+export async function makeLabelledDb(creator: pg.ClientBase, open: (db: string) => Promise<pg.Client>, name: string, label: string): Promise<void> {
+  await creator.query(`create database ${pg.escapeIdentifier(name)}`);
+  const d = await open(name);
+  try {
+    await d.query('create table who (v text)');
+    await d.query('insert into who values ($1)', [label]);
+  } finally {
+    await d.end();
+  }
+}
+
+/** The label makeLabelledDb gave a database. */
+export async function labelOf(srv: DebianPostgres, db: string): Promise<string> {
+  const d = await srv.client(db);
+  try {
+    return (await d.query('select v from who')).rows[0].v;
+  } finally {
+    await d.end();
+  }
+}

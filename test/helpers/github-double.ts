@@ -29,6 +29,8 @@ export interface GitHubDouble {
   nextDeviceFlow(steps: DeviceStep[], opts?: { interval?: number; clientId?: string }): void;
   /** GET /user answers this status until set back to undefined (GitHub down). */
   failUser: number | undefined;
+  /** Pull requests per "owner/name", for GET /repos/:owner/:name/commits/:sha/pulls (commit statuses and comments are recorded in calls). */
+  pullRequests: Record<string, { number: number; state: 'open' | 'closed'; head: string }[]>;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,7 @@ export async function startGitHubDouble(): Promise<GitHubDouble> {
       pending = { steps, interval: o.interval ?? 0, clientId: o.clientId ?? 'Iv1.test-client' };
     },
     failUser: undefined,
+    pullRequests: {},
     close: () => new Promise<void>((r) => {
       server.close(() => r());
       server.closeAllConnections();
@@ -104,6 +107,23 @@ export async function startGitHubDouble(): Promise<GitHubDouble> {
       if (typeof step === 'object') return json(res, 200, { access_token: step.token, token_type: 'bearer', scope: 'read:user,user:email' });
       // slow_down carries the new interval (GitHub adds 5 s; the double adds 1 to keep tests quick).
       return json(res, 200, { error: step, ...(step === 'slow_down' ? { interval: 1 } : {}) });
+    }
+    // The repository API OdooOps writes to (commit statuses, comments) and reads (a commit's pull requests).
+    const repo = /^\/repos\/([^/]+)\/([^/]+)\/(.+)$/.exec(url.pathname);
+    if (repo) {
+      if (!/^(token|Bearer) \S+$/i.test(String(req.headers.authorization ?? ''))) return json(res, 401, { message: 'Requires authentication' });
+      const [, owner, name, rest] = repo as unknown as [string, string, string, string];
+      if (req.method === 'POST' && /^statuses\/[0-9a-f]{40}$/.test(rest)) {
+        if (!['pending', 'success', 'failure', 'error'].includes(String(body?.state))) return json(res, 422, { message: 'Validation Failed' });
+        return json(res, 201, { id: ++n, state: body?.state, context: body?.context ?? 'default', description: body?.description ?? null });
+      }
+      if (req.method === 'POST' && /^issues\/\d+\/comments$/.test(rest)) return json(res, 201, { id: ++n, body: body?.body });
+      const pulls = /^commits\/([0-9a-f]{40})\/pulls$/.exec(rest);
+      if (req.method === 'GET' && pulls) {
+        return json(res, 200, (double.pullRequests[`${owner}/${name}`] ?? []).filter((p) => p.head === pulls[1]).map((p) => ({ number: p.number, state: p.state, head: { sha: p.head } })));
+      }
+      if (req.method === 'POST' && rest === 'deployments') return json(res, 201, { id: ++n });
+      if (req.method === 'POST' && /^deployments\/\d+\/statuses$/.test(rest)) return json(res, 201, { id: ++n });
     }
     json(res, 404, { message: 'Not Found' });
   });

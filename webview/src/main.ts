@@ -18,12 +18,14 @@ import { LineStore, type IncomingLine } from './lines.ts';
 import { findLinks, type Link } from './links.ts';
 import { compile, type Matcher } from './search.ts';
 import { fileRefs } from './traceback.ts';
+import { readBuild, renderBuild } from './build.ts';
 
 type ToViewer =
   | { type: 'lines'; lines: IncomingLine[] }
   | { type: 'status'; status: string; title: string }
   | { type: 'reset' }
-  | { type: 'connection'; state: 'live' | 'reconnecting' | 'done'; detail?: string };
+  | { type: 'connection'; state: 'live' | 'reconnecting' | 'done'; detail?: string }
+  | { type: 'build' };
 interface State {
   runId?: number;
   wrap?: boolean;
@@ -398,6 +400,10 @@ window.addEventListener('message', (e: MessageEvent<ToViewer>) => {
     connEl.className = `connection ${m.state}`;
     banner.hidden = !reconnecting;
     $('banner-detail').textContent = reconnecting && m.detail ? ` (${m.detail})` : '';
+  } else if (m.type === 'build') {
+    // The header takes rows from the viewport: the ResizeObserver lays the log out again.
+    const b = readBuild(m);
+    if (b) renderBuild($('build'), b, (path, line) => vscode.postMessage({ type: 'open', path, line }));
   }
   schedule();
 });

@@ -29,6 +29,16 @@ body { padding: 0; margin: 0; display: flex; flex-direction: column; overflow: h
 #bar { display: flex; flex-wrap: wrap; gap: 4px 8px; align-items: center; padding: 4px 8px; border-bottom: 1px solid var(--vscode-panel-border); background: var(--vscode-editor-background); flex: none; }
 #banner { flex: none; padding: 4px 8px; color: var(--vscode-editorWarning-foreground); background: var(--vscode-inputValidation-warningBackground); border-bottom: 1px solid var(--vscode-inputValidation-warningBorder); }
 #banner[hidden] { display: none; }
+/* A build's tests (build.ts): a compact header; the failures scroll within a few rows of their own. */
+#build { flex: none; padding: 2px 8px; border-bottom: 1px solid var(--vscode-panel-border); font-family: var(--vscode-font-family); }
+#build[hidden] { display: none; }
+#build .counts { font-weight: bold; margin-right: 8px; } #build .counts.passed { color: var(--vscode-testing-iconPassed); } #build .counts.failed { color: var(--vscode-testing-iconFailed, var(--vscode-errorForeground)); }
+#build .meta, #build .where, #build .more { color: var(--vscode-descriptionForeground); }
+#build .failures { list-style: none; margin: 2px 0 0; padding: 0; max-height: 7.5em; overflow-y: auto; }
+#build .failures li { line-height: 1.5em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+#build .failures li::before { content: '✕ '; color: var(--vscode-testing-iconFailed, var(--vscode-errorForeground)); }
+#build .failures li.more::before { content: none; }
+#build .test { font-weight: 600; }
 #viewport { position: relative; flex: 1; min-height: 0; overflow: auto; }
 /* At any width the search keeps room to type and Copy stays whole: the bar wraps onto more rows. */
 #search { flex: 1 1 14em; min-width: 10em; max-width: 32em; } #bar vscode-checkbox, #bar vscode-button, #count { flex: none; white-space: nowrap; }
@@ -67,6 +77,7 @@ body.wrap .line { height: auto; white-space: pre-wrap; word-break: normal; overf
 <vscode-checkbox id="wrap">Wrap</vscode-checkbox>
 <vscode-button id="copy" secondary>Copy</vscode-button>${levels && LEVELS.includes(levels) ? `
 <vscode-single-select id="level" title="Show this level and above">${LEVELS.map((l) => `<vscode-option value="${l}"${l === levels ? ' selected' : ''}>${l} and above</vscode-option>`).join('')}</vscode-single-select>` : ''}</div>
+<div id="build" role="region" aria-label="Tests of this build" hidden></div>
 <div id="banner" role="status" hidden>Reconnecting… lines will be filled in from where they stopped.<span id="banner-detail"></span></div>
 <div id="viewport" tabindex="0" data-run="${id}"><div id="spacer"></div><div id="rows"></div></div>
 <script nonce="${attr(nonce)}">window.__odooopsRun = ${id};</script>

@@ -8,6 +8,7 @@
 // (ODOOOPS_IT_SUPABASE_URL) through a real browser, Supabase Auth's stand-in and the URI handler.
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
 import * as C from '../../../contract/index.ts';
@@ -15,6 +16,7 @@ import type { OdooOpsApi } from '../../src/extension.ts';
 import type { Node } from '../../src/tree.ts';
 import { openTraceback } from '../../src/logPanel.ts';
 import { sharedDir } from '../../../server/paths.ts';
+import type * as Pg from 'pg';
 
 const PROJECT = 'demo';
 const scratch = process.env.ODOOOPS_IT_SCRATCH!;
@@ -89,7 +91,7 @@ describe('OdooOps in the extension host', () => {
     await finished('staging', 'clone');
     const [backups, ...runs] = await children(staging);
     assert.equal(backups!.type, 'backups');
-    assert.ok(runs.every((r) => r.type === 'run'));
+    assert.ok(runs.every((r) => r.type === 'run' || r.type === 'mails'));
     assert.match(String(api.tree.getTreeItem(runs[0]!).contextValue), /^run:(succeeded|failed):operate$/);
     const list = await children(backups);
     assert.ok(list.some((b) => b.type === 'backup' && b.backup.kind === 'clone' && b.backup.masked), 'the masked clone is listed under staging');
@@ -111,7 +113,7 @@ describe('OdooOps in the extension host', () => {
       assert.ok(fired.length >= 1, `${fired.length} refreshes`);
       for (const e of fired) {
         assert.ok(Array.isArray(e), 'never a refresh of the whole tree');
-        for (const n of e) assert.ok((n.type === 'environment' || n.type === 'backups') && n.env.name === 'staging', `only staging's nodes: ${n.type}`);
+        for (const n of e) assert.ok((n.type === 'environment' || n.type === 'backups' || n.type === 'mails') && n.env.name === 'staging', `only staging's nodes: ${n.type}`);
       }
       const after = (await children((await children(staging))[0])).filter((b) => b.type === 'backup');
       assert.equal(after.length, before + 1, 'the backups are read again after a backup succeeded');
@@ -121,6 +123,17 @@ describe('OdooOps in the extension host', () => {
     } finally {
       sub.dispose();
     }
+  });
+
+  it('the mail catcher: "Mail (N)" under staging and development (not production), "No mail caught yet" until mail comes', async () => {
+    await finished('staging', 'clone');
+    const mailsOf = async (env: string) => (await children(await envNode(env))).filter((n) => n.type === 'mails');
+    assert.deepEqual(await mailsOf('production'), [], 'production\'s mail is never caught');
+    assert.equal((await mailsOf('dev-feature')).length, 1);
+    const [mails] = await mailsOf('staging');
+    await until('the count', () => /^Mail \(0\)$/.test(String(api.tree.getTreeItem(mails!).label)));
+    const empty = await children(mails);
+    assert.deepEqual(empty.map((n) => n.type === 'message' && n.text), ['No mail caught yet']);
   });
 
   it('"Edit Environment…" changes an environment through the API; the tree shows it, a refused change changes nothing', async () => {
@@ -570,5 +583,86 @@ describe('Connect… and the server on this machine', () => {
     await settings().update('home', undefined, vscode.ConfigurationTarget.Global);
     await until('the default home\'s server again', () => api.client() && api.contextKeys.connected && api.store.projects.length === 1, 30_000);
     assert.equal(api.store.error, null);
+  });
+});
+
+describe('Builds in the Problems view', () => {
+  it('a failed build\'s failing test is an Error problem at its file and line (the repository in a subfolder); a failure outside the workspace is not; its quick fix opens the log; a newer passing build clears it', async () => {
+    // The repository as a subfolder of the workspace, with the module whose test fails.
+    const root = vscode.workspace.workspaceFolders![0]!.uri;
+    const file = vscode.Uri.joinPath(root, 'acme-addons', 'sale_build', 'tests', 'test_sale_build.py');
+    await vscode.workspace.fs.writeFile(file, Buffer.from(['from odoo.tests import TransactionCase', '', '', 'class TestSaleBuild(TransactionCase):', '', '    def test_total(self):', '        self.assertEqual(1, 2)', ''].join('\n')));
+    const failing = C.BuildResult.parse({
+      revision: 'b'.repeat(40), odooVersion: '17.0', seconds: 73.4,
+      tests: {
+        modules: ['sale_build', 'other'], tests: 3, failed: 1, errors: 1, failures: [
+          {
+            outcome: 'failed', test: 'test_total (odoo.addons.sale_build.tests.test_sale_build.TestSaleBuild.test_total)', module: 'sale_build',
+            file: 'sale_build/tests/test_sale_build.py', line: 7, message: 'AssertionError: 1 != 2',
+            traceback: 'Traceback (most recent call last):\n  File "/srv/odooops/checkouts/demo/sale_build/tests/test_sale_build.py", line 7, in test_total\n    self.assertEqual(1, 2)\nAssertionError: 1 != 2',
+          },
+          { outcome: 'error', test: 'test_elsewhere (odoo.addons.other.tests.test_x.T.test_elsewhere)', module: 'other', file: 'other/tests/test_x.py', line: 3, message: "KeyError: 'x'", traceback: "Traceback (most recent call last):\nKeyError: 'x'" },
+        ],
+      },
+    });
+    // TEST FIXTURE: the rows a finished build run has (kind 'build', its status, its BuildResult), written
+    // straight into the control plane: the build executor that makes them is being built at the same time.
+    const { Client } = createRequire(__filename)('pg') as typeof Pg;
+    const db = new Client({ connectionString: process.env.ODOOOPS_IT_DATABASE_URL });
+    await db.connect();
+    const insertBuild = async (status: 'failed' | 'succeeded', result: C.BuildResult) => Number((await db.query<{ id: string }>(
+      `insert into ops.runs (project_id, environment_id, kind, status, params, requested_by, attempts, max_attempts, started_at, finished_at, error, result)
+       select p.id, e.id, 'build', $1, $2, $3, 1, 1, now() - interval '74 seconds', now(), $4, $5
+       from ops.projects p join ops.environments e on e.project_id = p.id where p.slug = $6 and e.name = 'dev-feature' returning id`,
+      [status, { revision: result.revision }, C.SERVICE_USER_ID, status === 'failed' ? `${result.tests.failed + result.tests.errors} of ${result.tests.tests} tests failed` : null, result, PROJECT],
+    )).rows[0]!.id);
+    const ours = () => vscode.languages.getDiagnostics().flatMap(([uri, list]) => list.filter((d) => d.source?.startsWith('OdooOps build #')).map((d) => ({ uri, d })));
+    try {
+      const id = await insertBuild('failed', failing);
+      // Through the project feed (Realtime), as a real build's end arrives.
+      const [d, ...more] = await until('the failure in the Problems view', () => vscode.languages.getDiagnostics(file).length > 0 && vscode.languages.getDiagnostics(file), 60_000);
+      assert.equal(more.length, 0);
+      assert.equal(d!.severity, vscode.DiagnosticSeverity.Error);
+      assert.equal(d!.range.start.line, 6, 'line 7 of the file');
+      assert.equal(d!.range.start.character, 8, 'from its first non-blank character');
+      assert.equal(d!.message.split('\n')[0], 'test_total failed: AssertionError: 1 != 2');
+      assert.ok(d!.message.includes('    self.assertEqual(1, 2)'), 'the hover carries the traceback\'s last lines');
+      assert.equal(d!.source, `OdooOps build #${id} (dev-feature)`);
+      const code = d!.code as { value: string; target: vscode.Uri };
+      assert.equal(code.value, `build #${id}`);
+      // The failure whose file the workspace lacks is no problem anywhere: the log panel lists it.
+      assert.deepEqual(ours().map((o) => o.uri.path), [file.path]);
+      assert.deepEqual(api.testProblems.elsewhere.map((e) => [e.runId, e.file]), [[id, 'other/tests/test_x.py']]);
+      // The code and the related information open the build's report: every traceback, whole.
+      const report = await vscode.workspace.openTextDocument(d!.relatedInformation![0]!.location.uri);
+      assert.ok(report.getText().includes('    AssertionError: 1 != 2') && report.getText().includes("    KeyError: 'x'"), report.getText());
+      assert.equal(code.target.with({ fragment: '' }).toString(), report.uri.toString());
+      assert.match(report.lineAt(d!.relatedInformation![0]!.location.range.start.line).text, /^FAIL: test_total /);
+      // The quick fix opens the build's log panel (code actions are asked of an open document).
+      await vscode.window.showTextDocument(file);
+      const actions = await vscode.commands.executeCommand<vscode.CodeAction[]>('vscode.executeCodeActionProvider', file, d!.range);
+      const open = actions.find((a) => a.title === `Open the log of build #${id}`);
+      assert.ok(open?.command, actions.map((a) => a.title).join(', '));
+      await vscode.commands.executeCommand(open.command.command, ...(open.command.arguments ?? []));
+      await until('the build\'s log panel', () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).some((t) => t.input instanceof vscode.TabInputWebview && t.label.includes(`#${id}`)), 30_000);
+
+      // Signed out (the store emptied, as signing out does): no problems; the store read again: back. (Not
+      // "Refresh": it re-subscribes the live feed, and a build finishing before the new channel has joined
+      // would be broadcast to no one.)
+      api.store.reset();
+      await until('no problems once signed out', () => ours().length === 0, 10_000);
+      await api.store.load();
+      await until('the problem again', () => vscode.languages.getDiagnostics(file).length === 1, 30_000);
+
+      // The next push's build passes: the environment's problems go.
+      const passed = await insertBuild('succeeded', { ...failing, revision: 'c'.repeat(40), tests: { modules: ['sale_build', 'other'], tests: 3, failed: 0, errors: 0, failures: [] } });
+      assert.ok(passed > id);
+      await until('the problem gone', () => vscode.languages.getDiagnostics(file).length === 0, 60_000);
+      assert.deepEqual(ours(), []);
+      assert.deepEqual(api.testProblems.elsewhere, []);
+    } finally {
+      await db.end();
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    }
   });
 });

@@ -20,6 +20,7 @@ import { generateOdooPassword } from '../../odoo/odoo-password.ts';
 import { STRONG_SECRET_LENGTH } from '../redact.ts';
 import { COPY_SESSIONS, maskedCopy } from '../../odoo/masked-copy.ts';
 import { neutralize, scrubSecrets } from '../../odoo/neutralize.ts';
+import { catchMailBeforeSwitch } from '../../odoo/catch-mail.ts';
 import { placeholderColumns, writePlaceholders } from '../../odoo/placeholders.ts';
 import { connectionArgs, findPgTool, pgEnv, spawnTool, withTool, type PgTarget } from '../../odoo/pg-tools.ts';
 import { runFs, runTempDir } from '../../infra/run-user.ts';
@@ -58,7 +59,7 @@ export const cloneExecutor = defineExecutor({
   kind: 'clone',
   description: 'Clone production into this environment: neutralized, secrets scrubbed, personal data masked',
   params: cloneParams,
-  async execute({ run, environment: env, params, log, signal, infra, backups, otherEnvironment, runIsActive, project, redact, recordCloneLogin }) {
+  async execute({ run, environment: env, params, log, signal, infra, backups, otherEnvironment, runIsActive, project, redact, recordCloneLogin, issueMailLogin }) {
     const refused = cloneTargetRefusal(env);
     if (refused) throw new Error(refused);
     const profile = await cloneProfile(await project(), params.profile, log);
@@ -262,6 +263,9 @@ export const cloneExecutor = defineExecutor({
       await restoreBackup({
         runId: run.id, env, target, filestore: targetFilestore, where: infra.describe(env), backup: clone, backups, log, signal,
         adopt: sameServer ? maskDb : undefined, unpacking, isActive: runIsActive,
+        // The catcher login goes into the environment's database only, never into the stored clone
+        // (developers pull that one: their copies keep Odoo's dummy server).
+        beforeSwitch: catchMailBeforeSwitch({ env, target, issue: issueMailLogin, log: (l) => log(l), onlyIfNeutralized: false }),
       });
       unpacking = undefined;
       if (sameServer) made.delete(maskDb);

@@ -10,6 +10,8 @@ import { branchHead, fetchRepository, hasCommit, moduleChanges } from '../../dep
 import type { OdooHost } from '../../deploy/host.ts';
 import { LocalOdoo } from '../../deploy/local-odoo.ts';
 import { SshOdoo } from '../../deploy/ssh-odoo.ts';
+import { installRequirements } from '../../deploy/python-env.ts';
+import { fetchSubmodules, repositoryContents, submodulesAt } from '../../deploy/submodules.ts';
 import { databaseExists, maintenance } from '../../odoo/switch.ts';
 import { takeBackup } from './backup.ts';
 import { restoreBackup } from './restore.ts';
@@ -59,13 +61,20 @@ export const deployExecutor = defineExecutor({
         await log(`the previous revision ${short(previous)} is gone from the repository: treating this as a first deploy`, 'stderr');
         previous = null;
       }
-      const changes = await moduleChanges(checkout, previous, sha);
+      // Submodules (checked against the registry, then fetched) before anything is decided: their modules count.
+      if (target.kind === 'local') {
+        const n = await fetchSubmodules(checkout, sha, project.repo_url, { allow: (u) => infra.repository(u), slug: project.slug, log: (l) => log(l), signal });
+        if (n) await log(`${n} submodule${n === 1 ? '' : 's'} fetched`);
+      } else if ((await submodulesAt(join(checkout, '.git'), sha, project.repo_url)).length) {
+        throw new Error(`${short(sha)} has git submodules, which deploys over ssh do not fetch yet; deploy it with a local runtime, or vendor the submodules' addons`);
+      }
+      const changes = await moduleChanges(checkout, previous, sha, target.kind === 'local' ? project.repo_url : undefined);
       await log(`${previous ? `${short(previous)} → ${short(sha)}` : `first deploy of ${short(sha)}`}: ` +
         `${changes.update.length ? `update ${changes.update.join(', ')}` : 'no module version changed'}` +
         `${changes.install.length ? `; install ${changes.install.join(', ')}` : ''}${changes.requirementsChanged ? '; requirements changed' : ''}`);
 
       const filestore = infra.filestore(env);
-      const odoo: OdooHost = target.kind === 'local' ? new LocalOdoo(workDir, env, target, db, filestore) : new SshOdoo(workDir, env, target, project.repo_url, repo);
+      const odoo: OdooHost = target.kind === 'local' ? new LocalOdoo(workDir, env, target, db, filestore, project.repo_url) : new SshOdoo(workDir, env, target, project.repo_url, repo);
       await log(`Odoo: ${odoo.description}`);
       const admin = await maintenance(db);
       const hasDb = await databaseExists(admin, env.db_name).finally(() => admin.end().catch(() => {}));
@@ -78,6 +87,11 @@ export const deployExecutor = defineExecutor({
       try {
         if (await odoo.beforeUpdate()) await log('stopped Odoo');
         await odoo.checkout(sha, signal);
+        if (target.kind === 'local') {
+          // The environment's virtual environment gets the requirements before Odoo runs the new code.
+          const files = (await repositoryContents(checkout, sha, project.repo_url)).requirements.map((r) => r.path);
+          await installRequirements({ workDir, envId: env.id, runtime: target, runtimeName: env.runtime, checkout, files, log: (l) => log(l), signal });
+        }
         if (changes.update.length || changes.install.length) {
           await odoo.update(changes, (l) => log(`update.log: ${l}`), signal);
         }

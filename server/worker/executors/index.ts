@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import type { Executor } from '../executor.ts';
 import { backupExecutor } from './backup.ts';
+import { buildExecutor } from './build.ts';
 import { cloneExecutor } from './clone.ts';
 import { deployExecutor } from './deploy.ts';
 import { destroyExecutor } from './destroy.ts';
@@ -11,7 +12,7 @@ import { restoreExecutor } from './restore.ts';
 import { retentionExecutor } from './retention.ts';
 import { verifyExecutor } from './verify.ts';
 
-export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor, cloneExecutor, retentionExecutor, deployExecutor, destroyExecutor, importExecutor, verifyExecutor];
+export const builtinExecutors: Executor<any>[] = [healthExecutor, backupExecutor, restoreExecutor, cloneExecutor, retentionExecutor, deployExecutor, destroyExecutor, importExecutor, verifyExecutor, buildExecutor];
 
 /**
  * Loads extra executors from a module (the server's --executors option): its default export, or its

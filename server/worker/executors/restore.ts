@@ -17,6 +17,7 @@ import { runFs } from '../../infra/run-user.ts';
 import { openDump, type OpenedDump } from '../../odoo/dump-restore.ts';
 import { feedTool, filestoreStream, isObjects, missingObjects } from '../../storage/filestore-objects.ts';
 import { createDatabaseError, dropDatabase, maintenance, removeLeftovers, sideDir, sideName, switchOver } from '../../odoo/switch.ts';
+import { catchMailBeforeSwitch } from '../../odoo/catch-mail.ts';
 
 export interface VerifyOptions {
   /**
@@ -228,7 +229,7 @@ export const restoreExecutor = defineExecutor({
   kind: 'restore',
   description: 'Restore a backup into the environment (verified first; switched in only when complete)',
   params: restoreParams,
-  async execute({ run, environment: env, params, log, signal, infra, backups, runIsActive }) {
+  async execute({ run, environment: env, params, log, signal, infra, backups, runIsActive, issueMailLogin }) {
     const backup = await backups.get(params.backup);
     const refused = restoreRefusal(backup, env);
     if (refused) throw new Error(refused);
@@ -237,6 +238,8 @@ export const restoreExecutor = defineExecutor({
     const store = await verifyBackup(backup, backups, (l) => log(l), signal, { dump: false });
     const done = await restoreBackup({
       runId: run.id, env, target: infra.database(env), filestore: infra.filestore(env), where: infra.describe(env), backup, backups, store, log, signal, isActive: runIsActive,
+      // A neutralized backup restored into staging or development sends to the catcher with a fresh login.
+      beforeSwitch: env.stage === 'production' ? undefined : catchMailBeforeSwitch({ env, target: infra.database(env), issue: issueMailLogin, log: (l) => log(l), onlyIfNeutralized: true }),
     });
     await log(`restored backup ${backup.id} into ${env.name}`);
     return { backupId: backup.id, ...done };
