@@ -146,6 +146,8 @@ test('lines arrive live with their levels; the log is followed across an Odoo re
   const live = await arrives(f, m);
   assert.equal(live.level, 'info');
   assert.match(live.line, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \d+ INFO /);
+  // Its time is Odoo's (UTC, as Odoo sets TZ for itself), not when the worker read it.
+  assert.equal(live.ts, `${live.line.slice(0, 10)}T${live.line.slice(11, 19)}.${live.line.slice(20, 23)}Z`);
   assert.ok(tailing(), 'the worker tails the log while someone follows');
 
   // A request Odoo fails on (an RPC service that does not exist): an ERROR line and its traceback, whose

@@ -166,7 +166,7 @@ export class OdooLogs {
       for (const l of lines) {
         if (batcher.lost) return;
         const p = parser.parse(l);
-        await batcher.log(p.line, p.level);
+        await batcher.log(p.line, p.level, p.ts);
       }
     };
     const onError = (err: Error) => this.opts.log(`odoo log of ${env.project_slug}/${env.name}: ${err.message}`);
