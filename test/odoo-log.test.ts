@@ -315,6 +315,33 @@ test('refused: viewers, developers on production, members of other projects (API
   assert.ok((await storedLines()).length > 0);
 });
 
+test('a recent window: the oldest lines go past 20,000; a follower from before the window starts where it begins', async () => {
+  // Written through the worker's own function (a stand-in worker id holding the claim): production runs
+  // no Odoo on this worker, so the real worker leaves its log alone.
+  const prodId = (await p.cp.pool.query(`select id from ops.environments where name = 'production'`)).rows[0].id as string;
+  assert.equal((await p.admin.call('POST', '/api/projects/logs/environments/production/odoo-log/follow', {})).status, 200);
+  assert.ok((await p.cp.pool.query(`select ops.claim_odoo_log_tail($1, 'stand-in worker', 30) as c`, [prodId])).rows[0].c);
+  const n = 20_010;
+  const text = Array.from({ length: n }, (_, i) => `2026-12-01 15:00:00,000 4242 INFO logs_prod odoo: line ${i + 1}`);
+  const last = (await p.cp.pool.query(`select ops.append_odoo_log($1, 'stand-in worker', $2::text[], $3::text[], $4::text[], true, null, null) as seq`,
+    [prodId, text.map(() => null), text.map(() => 'info'), text])).rows[0].seq;
+  assert.equal(Number(last), n);
+  const page = (await p.admin.call('GET', '/api/projects/logs/environments/production/odoo-log?after=0&limit=5')).body as C.OdooLogPage;
+  assert.equal(page.firstSeq, n - 20_000 + 1, 'the last 20,000 lines are kept');
+  assert.deepEqual(page.lines.map((l) => l.line), text.slice(n - 20_000, n - 20_000 + 5));
+  // From seq 0: the follower does not wait for lines that are gone; it gets the window, in order, once.
+  const f = follow(p.admin, 'production', { after: 0 });
+  await eventually('the whole window', async () => f.lines.length >= 20_000, 60_000);
+  assert.equal(f.lines[0]!.seq, n - 20_000 + 1);
+  assert.equal(f.lines.at(-1)!.line, text.at(-1));
+  assert.equal(f.lines.length, 20_000);
+  f.stop();
+  await f.done;
+  // Someone else's claim: this worker id may not write there (its appends answer null).
+  const other = await p.cp.pool.query(`select ops.append_odoo_log($1, 'another worker', array[null]::text[], array['info'], array['x'], true, null, null) as seq`, [prodId]);
+  assert.equal(other.rows[0].seq, null);
+});
+
 test('no follower, no tail: once the lease lapses the worker stops reading the log', async () => {
   for (const s of stops) s.abort();
   const f = follow(developer);
