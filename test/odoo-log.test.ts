@@ -23,7 +23,7 @@ import type { LocalRuntime } from '../server/infra/registry.ts';
 import type { EnvironmentRow } from '../server/rows.ts';
 import { freePort } from '../server/db/embedded.ts';
 import { chownToRunUser, eventually, freePortRange, type TestUser } from './helpers/control-plane.ts';
-import { DB_SERVER, ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
+import { ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 import { installOdoo, type OdooInstall } from './helpers/real-odoo.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -123,7 +123,6 @@ before(async () => {
   outsider = await p.cp.user(undefined, { instanceAdmin: true });
   await p.cp.pool.query(`insert into ops.project_members (project_id, user_id, role) values ($1, $2, 'developer'), ($1, $3, 'viewer')`, [rows[0].id, developer.id, viewer.id]);
   assert.equal((await outsider.call('POST', '/api/projects', { slug: 'other', name: 'other' })).status, 201);
-  assert.ok(DB_SERVER);
 });
 
 after(async () => {

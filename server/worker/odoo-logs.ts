@@ -10,7 +10,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
-import type { Infrastructure } from '../infra/registry.ts';
+import type { Infrastructure, SshRuntime } from '../infra/registry.ts';
 import { OdooLogParser } from '../odoo/odoo-log-line.ts';
 import { knownHostsFile } from '../deploy/ssh-odoo.ts';
 import { runUser } from '../infra/run-user.ts';
@@ -125,7 +125,7 @@ export class OdooLogs {
   }
 
   /** Where this worker reads the environment's log, or why it cannot. */
-  private source(env: EnvironmentRow & { project_slug: string }): { local: string } | { ssh: import('../infra/registry.ts').SshRuntime; path: string } | { no: string } {
+  private source(env: EnvironmentRow & { project_slug: string }): { local: string } | { ssh: SshRuntime; path: string } | { no: string } {
     let runtime;
     try {
       runtime = this.opts.infra().runtime(env.runtime, env.project_slug);
