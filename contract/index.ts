@@ -687,6 +687,57 @@ export type TestSummary = z.infer<typeof TestSummary>;
 export type BuildResult = z.infer<typeof BuildResult>;
 
 /**
+ * The running Odoo's own log (odoo.log) of an environment, followed live (issue 17). Levels as Odoo
+ * writes them, lower-cased; a continuation line (a traceback) carries the level of the line it continues.
+ */
+export const ODOO_LOG_LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const;
+export const OdooLogLevel = z.enum(ODOO_LOG_LEVELS);
+export type OdooLogLevel = z.infer<typeof OdooLogLevel>;
+/** Whether a line of `level` is shown under the filter `min` (that level and above). */
+export const atLeastLevel = (level: OdooLogLevel, min: OdooLogLevel) => ODOO_LOG_LEVELS.indexOf(level) >= ODOO_LOG_LEVELS.indexOf(min);
+/** A line of it: a run log's line (stream stderr for errors, so every viewer marks them) with its level. */
+export const OdooLogLine = LogLine.extend({ level: OdooLogLevel });
+export type OdooLogLine = z.infer<typeof OdooLogLine>;
+/**
+ * GET …/environments/:e/odoo-log?after=<seq> (the lines after a seq, to fill a gap) or ?tail=<n> (the
+ * last n lines, of `level` and above when given). The server keeps a recent window: `firstSeq` is the
+ * oldest line still kept, so a follower whose `after` is older than that knows what it cannot have.
+ */
+export const OdooLogQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).optional(),
+  tail: z.coerce.number().int().min(0).max(5000).optional(),
+  level: OdooLogLevel.optional(),
+  limit: z.coerce.number().int().min(1).max(5000).default(1000),
+});
+export const OdooLogPage = z.object({
+  environment: z.string(),
+  lines: z.array(OdooLogLine),
+  nextAfter: z.number(),
+  /** The oldest seq kept (lines before it were trimmed), or null when nothing was ever stored. */
+  firstSeq: z.number().nullable(),
+});
+export type OdooLogPage = z.infer<typeof OdooLogPage>;
+/** POST …/environments/:e/odoo-log/follow: the lease the follower renews (at least every renewSeconds). */
+export const OdooLogFollow = z.object({
+  environmentId: Uuid,
+  leaseSeconds: z.number(),
+  renewSeconds: z.number(),
+  lastSeq: z.number(),
+  /** Why nothing will come, when the server can already tell (no runtime, no log path for an ssh one). */
+  problem: z.string().nullable(),
+});
+export type OdooLogFollow = z.infer<typeof OdooLogFollow>;
+/** A 'log' announcement on the private topic odoo-log:<environment id> (as LogBroadcast for runs). */
+export const OdooLogBroadcast = z.object({
+  environment_id: Uuid,
+  first_seq: z.number(),
+  last_seq: z.number(),
+  partial: z.boolean().optional(),
+  lines: z.array(OdooLogLine),
+});
+export type OdooLogBroadcast = z.infer<typeof OdooLogBroadcast>;
+
+/**
  * The mail catcher (issue 17): mail a staging or development Odoo sent, kept per environment for the
  * members who may operate it. GET /api/projects/:p/environments/:e/mails (newest first; ?limit=0..200),
  * GET …/mails/:id (parsed), GET …/mails/:id/attachments/:index (a download, never shown inline).

@@ -37,7 +37,8 @@ before(async () => {
     if (url.pathname === '/webview.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
     } else if (url.pathname === '/') {
-      const html = viewerHtml({ runId: Number(url.searchParams.get('run') ?? 7), nonce: randomBytes(16).toString('base64'), cspSource: origin, script: `${origin}/webview.js` });
+      const levels = url.searchParams.get('levels') as 'info' | null;
+      const html = viewerHtml({ runId: Number(url.searchParams.get('run') ?? 7), nonce: randomBytes(16).toString('base64'), cspSource: origin, script: `${origin}/webview.js`, ...(levels ? { levels } : {}) });
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
     } else {
       res.writeHead(404).end();
@@ -85,7 +86,7 @@ function fakeVsCodeWebviewHost(): void {
   document.adoptedStyleSheets = [theme];
 }
 
-async function open(t: TestContext, size = { width: 1200, height: 800 }): Promise<Page> {
+async function open(t: TestContext, size = { width: 1200, height: 800 }, query = 'run=7'): Promise<Page> {
   const page = await browser.newPage({ viewport: size });
   t.after(() => page.close());
   const errors: string[] = [];
@@ -93,7 +94,7 @@ async function open(t: TestContext, size = { width: 1200, height: 800 }): Promis
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
   t.after(() => assert.deepEqual(errors, [], 'no page errors and no CSP violations'));
   await page.addInitScript(fakeVsCodeWebviewHost);
-  await page.goto(`${origin}/?run=7`);
+  await page.goto(`${origin}/?${query}`);
   await page.waitForFunction(() => (window as unknown as { __posted: { type: string }[] }).__posted.some((m) => m.type === 'ready'));
   return page;
 }
@@ -640,6 +641,48 @@ test('a narrow panel: the search keeps room to type and Copy is not clipped', { 
       await page.screenshot({ path: join(ARTIFACTS, 'log-viewer-narrow.png') });
     }
   }
+});
+
+test('an Odoo server log: the level filter is a control of the page; choosing a level asks the host for those lines', { skip }, async (t) => {
+  const page = await open(t, { width: 1200, height: 500 }, 'run=0&levels=info');
+  const odoo = (seq: number, level: string, text: string) => ({ ts: '2026-12-01T15:00:00.000Z', stream: level === 'ERROR' ? 'stderr' : 'stdout', line: `2026-12-01 15:00:0${seq},000 4242 ${level} logs_dev ${text}` });
+  await host(page, { type: 'status', status: 'Odoo log', title: 'Odoo log · dev (logs)' }, { type: 'connection', state: 'live' }, { type: 'lines', lines: [
+    odoo(1, 'INFO', 'odoo.modules.loading: 12 modules loaded'),
+    odoo(2, 'WARNING', 'odoo.http: <function health> called ignoring args {\'m\'}'),
+    odoo(3, 'ERROR', 'odoo.http: Exception during request handling.'),
+    { ts: '2026-12-01T15:00:03.000Z', stream: 'stderr', line: 'Traceback (most recent call last):' },
+    { ts: '2026-12-01T15:00:03.000Z', stream: 'stderr', line: '  File "/srv/addons/shop_core/models/partner.py", line 12, in _compute_tier' },
+  ] });
+  assert.equal(await page.locator('#level').evaluate((el) => (el as HTMLElement & { value: string }).value), 'info');
+  // As a person does it: open the select, click the option.
+  await page.locator('#level').click();
+  await page.getByText('warning and above').last().click();
+  await page.waitForFunction(() => (window as unknown as { __posted: { type: string }[] }).__posted.some((m) => m.type === 'level'));
+  const posted = await page.evaluate(() => (window as unknown as { __posted: { type: string }[] }).__posted.filter((m) => m.type === 'level'));
+  assert.deepEqual(posted, [{ type: 'level', level: 'warning' }]);
+  // The host answers as it does (odooLogPanel.ts): the lines again, at that level and above.
+  await host(page, { type: 'reset' }, { type: 'lines', lines: [
+    odoo(2, 'WARNING', 'odoo.http: <function health> called ignoring args {\'m\'}'),
+    odoo(3, 'ERROR', 'odoo.http: Exception during request handling.'),
+    { ts: '2026-12-01T15:00:03.000Z', stream: 'stderr', line: 'Traceback (most recent call last):' },
+    { ts: '2026-12-01T15:00:03.000Z', stream: 'stderr', line: '  File "/srv/addons/shop_core/models/partner.py", line 12, in _compute_tier' },
+  ] });
+  const rows = await page.locator('#rows .line').allInnerTexts();
+  assert.equal(rows.length, 4);
+  assert.match(rows[0]!, /WARNING/);
+  assert.equal(await page.locator('#rows .line.warning').count(), 1);
+  assert.equal(await page.locator('#rows .line.error').count(), 2, 'the ERROR line and the traceback\'s first line');
+  // The traceback's frame links into the workspace, as in a run's log.
+  await page.locator('#rows a.file').first().click();
+  const opened = await page.evaluate(() => (window as unknown as { __posted: { type: string }[] }).__posted.filter((m) => m.type === 'open'));
+  assert.deepEqual(opened, [{ type: 'open', path: '/srv/addons/shop_core/models/partner.py', line: 12 }]);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'odoo-log-viewer.png') });
+});
+
+test('a run\'s log has no level filter', { skip }, async (t) => {
+  const page = await open(t);
+  assert.equal(await page.locator('#level').count(), 0);
 });
 
 test('a build\'s tests in the header: counts in red or green, modules, failures that open their file; hostile names stay inert; the log keeps its rows', { skip }, async (t) => {

@@ -19,6 +19,7 @@ import { workspaceBranch, workspaceHead } from './workspaceGit.ts';
 import { invitation, inviteeLabel, parseInvitee, ROLE_HELP, type Invitee } from './invite.ts';
 import { methodOf, type SignedIn, type SignIns } from './signIn.ts';
 import { productionQuestion, SHELL_TITLES, ShellTerminal, shellTerminalLook } from './shellTerminal.ts';
+import { OdooLogPanels } from './odooLogPanel.ts';
 
 export interface CommandDeps {
   context: vscode.ExtensionContext;
@@ -562,6 +563,20 @@ export function registerCommands({ context, store, panels, need, connect, signIn
   register('odooops.openShell', openShell('shell'));
   register('odooops.openPsql', openShell('psql'));
   register('odooops.openOdooShell', openShell('odoo'));
+  // The running Odoo's own log, followed while its panel is open (odooLogPanel.ts); where your role may operate.
+  const odooLogs = new OdooLogPanels(context, async () => {
+    try {
+      return need();
+    } catch {
+      return undefined;
+    }
+  });
+  register('odooops.showOdooLog', (node) => run('show Odoo log', async () => {
+    const arg = node as unknown as { project?: unknown; environment?: unknown } | undefined;
+    const target = typeof arg?.project === 'string' && typeof arg.environment === 'string' && !('type' in arg)
+      ? { project: arg.project, env: { name: arg.environment } } : await pickEnvironment(node);
+    if (target) odooLogs.open(target.project, target.env.name);
+  }));
 
-  return { run, onDecided, signedIn };
+  return { run, onDecided, signedIn, odooLogs };
 }

@@ -16,6 +16,7 @@ import { registerCommands } from './commands.ts';
 import { findLocalConnection, noLocalServer, odooopsHomeOf, TOKEN_KEY, unreachableLocalServer } from './connection.ts';
 import { clientFiles } from '../../contract/home.ts';
 import { LogPanels, VIEW_TYPE } from './logPanel.ts';
+import type { OdooLogPanels } from './odooLogPanel.ts';
 import { followProjects } from './projectFeed.ts';
 import { MailBox } from './mailBox.ts';
 import { registerMailViews } from './mailPanel.ts';
@@ -41,6 +42,8 @@ export interface OdooOpsApi {
   contextKeys: Record<string, boolean>;
   /** Each error notification shown since activation (what a person read). */
   errors: string[];
+  /** The "Show Odoo log" panels (odooLogPanel.ts). */
+  odooLogs: OdooLogPanels;
   /** Failed tests of each environment's latest build, as problems (the Problems view). */
   testProblems: TestProblems;
 }
@@ -248,7 +251,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<OdooOp
   context.subscriptions.push(...registerMailViews(need));
   await commands.run('connect', () => connect(true));
   markConnected();
-  return { store, tree, panels, signIns, client: () => api, feedStates, contextKeys, errors, testProblems };
+  return { store, tree, panels, signIns, client: () => api, feedStates, contextKeys, errors, testProblems, odooLogs: commands.odooLogs };
 }
 
 export function deactivate(): void {}

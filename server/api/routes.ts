@@ -866,6 +866,51 @@ export const routes: Route[] = [
       return { body: rows.map(toAudit) };
     });
   }),
+
+  // The running Odoo's log (issue 17) ----------------------------------------------------------------
+  route('POST', `/api/projects/${P}/environments/${E}/odoo-log/follow`, async ({ pool, claims, params }) =>
+    asUser(pool, claims, async (c) => {
+      const { project, env } = await findOdooLogEnvironment(c, params.project!, params.env!);
+      const lease = (await c.query('select ops.follow_odoo_log($1) as l', [env.id])).rows[0].l as { lease_seconds: number; last_seq: number };
+      // What the server can tell already (the registry as published): a log nobody can read.
+      const runtime = env.runtime ? (await c.query(`select details from ops.infrastructure where kind = 'runtime' and name = $1`, [env.runtime])).rows[0]?.details : null;
+      const problem = !env.runtime
+        ? `${env.name} has no runtime, so no Odoo of OdooOps runs for it; an admin sets one: odooops env deploy-target ${project.slug} ${env.name} --runtime NAME`
+        : runtime?.kind === 'ssh' && !runtime.followsLog
+          ? `the runtime ${env.runtime} of ${env.name} declares no logPath, so its Odoo log cannot be read; the operator adds Odoo's log file to it in the registry`
+          : null;
+      const body: C.OdooLogFollow = {
+        environmentId: env.id, leaseSeconds: lease.lease_seconds, renewSeconds: Math.max(5, Math.floor(lease.lease_seconds / 3)), lastSeq: Number(lease.last_seq), problem,
+      };
+      return { body };
+    })),
+  route('GET', `/api/projects/${P}/environments/${E}/odoo-log`, async ({ pool, claims, params, query }) => {
+    const q = C.OdooLogQuery.parse(query);
+    return asUser(pool, claims, async (c) => {
+      const { env } = await findOdooLogEnvironment(c, params.project!, params.env!);
+      const levels = q.level ? C.ODOO_LOG_LEVELS.slice(C.ODOO_LOG_LEVELS.indexOf(q.level)) : C.ODOO_LOG_LEVELS;
+      const { rows: bounds } = await c.query('select min(seq) as first, max(seq) as last from ops.odoo_log_lines where environment_id = $1', [env.id]);
+      const first = bounds[0].first === null ? null : Number(bounds[0].first);
+      const last = bounds[0].last === null ? 0 : Number(bounds[0].last);
+      let rows;
+      if (q.after === undefined) {
+        // The last `tail` lines (of the level and above): where a reader starts; nextAfter is the newest seq, to follow from.
+        rows = (await c.query(
+          `select * from (select seq, ts, level, line from ops.odoo_log_lines where environment_id = $1 and level = any ($2) order by seq desc limit $3) t order by seq`,
+          [env.id, levels, q.tail ?? 100])).rows;
+      } else {
+        rows = (await c.query(
+          'select seq, ts, level, line from ops.odoo_log_lines where environment_id = $1 and seq > $2 and level = any ($3) order by seq limit $4',
+          [env.id, q.after, levels, q.limit])).rows;
+      }
+      const lines: C.OdooLogLine[] = rows.map((r) => ({
+        seq: Number(r.seq), ts: r.ts.toISOString(), level: r.level, stream: r.level === 'error' || r.level === 'critical' ? 'stderr' : 'stdout', line: r.line,
+      }));
+      const nextAfter = q.after === undefined ? last : (rows.length < q.limit ? Math.max(q.after, last) : lines.at(-1)!.seq);
+      const body: C.OdooLogPage = { environment: env.name, lines, nextAfter, firstSeq: first };
+      return { body };
+    });
+  }),
   // The mail catcher (issue 17): server/api/mail-routes.ts.
   ...mailRoutes,
 
@@ -886,6 +931,15 @@ export const routes: Route[] = [
     });
   }),
 ];
+
+/** An environment whose Odoo log the caller may read: members who may operate its stage (ops.can_operate). */
+async function findOdooLogEnvironment(c: pg.PoolClient, slug: string, name: string) {
+  const { project, env } = await findEnvironment(c, slug, name);
+  if (!(await canOperate(c, project.id, env.stage))) {
+    throw new HttpError(403, 'forbidden', `your role in ${project.slug} (${project.role ?? 'not a member'}) cannot read the Odoo log of ${env.stage} environments; a member who may operate ${env.name} can`);
+  }
+  return { project, env };
+}
 
 /** The project's masking profile (the default one when it has none) and whether it is the default. */
 async function storedMaskProfile(c: pg.PoolClient, projectId: string): Promise<{ profile: C.MaskProfile; isDefault: boolean }> {

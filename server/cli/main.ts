@@ -5,7 +5,7 @@ import { z } from 'zod';
 import * as C from '../../contract/index.ts';
 import { runParamsProblems } from '../../contract/run-params.ts';
 import { ApiClient, CliError, EXIT, resolveTarget } from '../../client/api-client.ts';
-import { followLogs } from '../../client/follow.ts';
+import { followLogs, followOdooLog } from '../../client/follow.ts';
 import { mib } from '../odoo/inspect.ts';
 import { summaryLine } from '../odoo/test-log.ts';
 import { parseSize } from './import.ts';
@@ -238,6 +238,13 @@ const COMMANDS: { section: string; name: string; usage: string; help?: string }[
     section: 'Projects, members, environments', name: 'env shell-log', usage: 'odooops env shell-log PROJECT [--limit N]',
     help: 'The project\'s shell sessions (admins): who opened which kind where, from where, when, how it ended; production\'s with what was typed.',
   },
+  {
+    section: 'Projects, members, environments', name: 'env logs', usage: 'odooops env logs PROJECT ENV [--follow] [--level debug|info|warning|error|critical] [--lines N]',
+    help: `The running Odoo's own log (odoo.log) of ENV: its last N lines (default 100, at most 5000), of the
+    level given and above (a traceback stays with its line), read as they are now (a few seconds). --follow keeps printing new lines until
+    Ctrl-C, across Odoo restarts and log rotation; as on Odoo.sh the server reads the log only while
+    someone follows it. For members who may operate ENV (not viewers; developers: development only).`,
+  },
 ];
 
 const FOOTER = `Common options: --json (machine-readable output), --url URL and --token T (or ODOOOPS_URL and
@@ -287,6 +294,7 @@ const OPTIONS = {
   project: { type: 'string' }, env: { type: 'string' }, status: { type: 'string' }, limit: { type: 'string' },
   timeout: { type: 'string' }, after: { type: 'string' }, reason: { type: 'string' },
   psql: { type: 'boolean' }, odoo: { type: 'boolean' }, 'yes-production': { type: 'boolean' },
+  level: { type: 'string' }, lines: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -742,6 +750,42 @@ export async function main(argv: string[]): Promise<number> {
     case 'env import': {
       const { importFile } = await import('./import.ts');
       return importFile(api, P(2), enc(arg(pos, 3, 'ENV')), arg(pos, 4, 'FILE'), { filestore: values.filestore, follow: values.follow, json: values.json });
+    }
+    case 'env logs': {
+      const env = arg(pos, 3, 'ENV');
+      const level = values.level === undefined ? undefined : C.OdooLogLevel.safeParse(values.level.toLowerCase());
+      if (level && !level.success) throw usage(`--level takes one of ${C.ODOO_LOG_LEVELS.join(', ')}`);
+      const lines = num(values.lines, '--lines') ?? 100;
+      if (!Number.isInteger(lines) || lines < 0 || lines > 5000) throw usage('--lines takes a whole number from 0 to 5000');
+      const out = (l: C.OdooLogLine) => console.log(values.json ? JSON.stringify(l) : l.line);
+      if (!values.follow) {
+        // The server reads the log only while someone follows: follow briefly (the worker reads what was
+        // written since it last did, or the file's last lines), until nothing new comes for a second.
+        const base = `/api/projects/${P(2)}/environments/${enc(env)}`;
+        const lease = (await api.request('POST', `${base}/odoo-log/follow`, C.OdooLogFollow, {})).data;
+        if (lease.problem) console.error(lease.problem);
+        const read = () => api.get(`${base}/odoo-log?tail=${lines}${level ? `&level=${level.data}` : ''}`, C.OdooLogPage);
+        let page = await read();
+        for (const start = Date.now(); !lease.problem && Date.now() - start < 8000;) {
+          await new Promise((r) => setTimeout(r, 1000));
+          const next = await read();
+          const same = next.nextAfter === page.nextAfter;
+          page = next;
+          // Settled: lines came and stopped, or none came for a few seconds (nothing new was written).
+          if (same && (page.nextAfter > lease.lastSeq || Date.now() - start >= 3000)) break;
+        }
+        page.lines.forEach(out);
+        return EXIT.ok;
+      }
+      const stop = new AbortController();
+      const quit = () => stop.abort();
+      process.once('SIGINT', quit).once('SIGTERM', quit);
+      try {
+        await followOdooLog(api, arg(pos, 2, 'PROJECT'), env, out, { tail: lines, level: level?.data, signal: stop.signal, onProblem: (p) => console.error(p) });
+      } finally {
+        process.off('SIGINT', quit).off('SIGTERM', quit);
+      }
+      return EXIT.ok;
     }
     case 'env delete': {
       await api.request('DELETE', `/api/projects/${P(2)}/environments/${enc(arg(pos, 3, 'ENV'))}`, z.null());

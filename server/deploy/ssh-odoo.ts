@@ -16,6 +16,20 @@ export function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_/.,:=@%+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
+/** ssh's arguments for running argv on the runtime's host (every argument quoted for the remote shell). */
+export function sshArgs(t: Ssh, knownHosts: string, argv: string[]): string[] {
+  return ['-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'ConnectTimeout=15',
+    ...(t.port ? ['-p', String(t.port)] : []), ...(t.identityFile ? ['-i', t.identityFile, '-o', 'IdentitiesOnly=yes'] : []), t.host, '--', argv.map(shellQuote).join(' ')];
+}
+
+/** The worker's known_hosts file for ssh runtimes (accept-new: the first key seen is kept). */
+export function knownHostsFile(workDir: string): string {
+  const dir = join(workDir, 'ssh');
+  mkdirSync(dir, { recursive: true });
+  giveToRunUser(dir);
+  return join(dir, 'known_hosts');
+}
+
 export class SshOdoo implements OdooHost {
   private readonly target: Ssh;
   private readonly env: EnvironmentRow;
@@ -27,10 +41,7 @@ export class SshOdoo implements OdooHost {
     this.env = env;
     this.repoUrl = repoUrl;
     this.access = access;
-    const dir = join(workDir, 'ssh');
-    mkdirSync(dir, { recursive: true });
-    giveToRunUser(dir);
-    this.knownHosts = join(dir, 'known_hosts');
+    this.knownHosts = knownHostsFile(workDir);
   }
 
   get description(): string {
@@ -40,8 +51,7 @@ export class SshOdoo implements OdooHost {
   /** Runs argv on the host; output lines go to `out`; fails with the last lines of stderr. */
   run(argv: string[], out?: (line: string) => Promise<void>, signal?: AbortSignal): Promise<void> {
     const t = this.target;
-    const args = ['-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${this.knownHosts}`, '-o', 'ConnectTimeout=15',
-      ...(t.port ? ['-p', String(t.port)] : []), ...(t.identityFile ? ['-i', t.identityFile, '-o', 'IdentitiesOnly=yes'] : []), t.host, '--', argv.map(shellQuote).join(' ')];
+    const args = sshArgs(t, this.knownHosts, argv);
     return new Promise((resolve, reject) => {
       const child = spawnAs('ssh', args, { stdio: ['ignore', 'pipe', 'pipe'], signal });
       let tail = '';

@@ -102,6 +102,11 @@ const SshRuntime = z.strictObject({
    * each is a process as the run user (or the ssh user) that can do what Odoo can. Off unless the operator says.
    */
   shells: z.boolean().default(false),
+  /**
+   * Odoo's log file on that host (its --logfile), followed with `tail -F` while a member watches it
+   * ("Show Odoo log", `odooops env logs --follow`). Without it the log of this runtime cannot be followed.
+   */
+  logPath: AbsolutePath.optional(),
 });
 const Runtime = z.discriminatedUnion('kind', [LocalRuntime, SshRuntime]);
 const Repository = z.strictObject({
@@ -581,7 +586,7 @@ export class Infrastructure {
     for (const [name, e] of Object.entries(this.file.runtimes)) {
       out.push(e.kind === 'local'
         ? { kind: 'runtime', name, projects: e.projects, description: e.description ?? `odoo-bin on the worker, ports ${e.httpPorts[0]}-${e.httpPorts[1]}`, details: { kind: 'local', httpPorts: e.httpPorts } }
-        : { kind: 'runtime', name, projects: e.projects, description: e.description ?? `Odoo on ${e.host} over ssh`, details: { kind: 'ssh' } });
+        : { kind: 'runtime', name, projects: e.projects, description: e.description ?? `Odoo on ${e.host} over ssh`, details: { kind: 'ssh', ...(e.logPath ? { followsLog: true } : {}) } });
     }
     for (const [name, e] of Object.entries(this.file.repositories)) {
       out.push({ kind: 'repository', name, projects: e.projects, description: e.description ?? e.url, details: { url: e.url, regex: globRegex(e.url) } });

@@ -74,11 +74,12 @@ export class LogBatcher {
     this.highWater = opts.highWater ?? this.maxBatch;
   }
 
-  log(line: string, stream = 'stdout'): Promise<void> {
+  /** `ts`: when the line was written, if its source says (Odoo's log does); now otherwise. */
+  log(line: string, stream = 'stdout', ts?: string): Promise<void> {
     if (this.lost) return Promise.resolve();
     // PostgreSQL text cannot hold NUL; a binary-ish line must not fail the whole batch.
     const clean = line.includes('\0') ? line.replaceAll('\0', '\uFFFD') : line;
-    this.buffer.push({ ts: new Date().toISOString(), stream, line: this.redactor.apply(clean) });
+    this.buffer.push({ ts: ts ?? new Date().toISOString(), stream, line: this.redactor.apply(clean) });
     if (this.buffer.length >= this.maxBatch && !this.flushing) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.intervalMs);
     if (this.buffer.length < this.highWater) return Promise.resolve();
@@ -148,7 +149,7 @@ export class LogBatcher {
     }, Math.max(0, this.lastAnnounceAt + this.announceGapMs - performance.now()));
   }
 
-  private async write(batch: Line[], announce: boolean): Promise<void> {
+  protected async write(batch: Line[], announce: boolean): Promise<void> {
     // Three text arrays: the cheapest form for the database to take apart (no JSON parsing).
     const { rows } = await this.pool.query('select ops.append_run_logs($1, $2, $3::text[], $4::text[], $5::text[], $6) as seq', [
       this.runId, this.worker, batch.map((l) => l.ts), batch.map((l) => l.stream), batch.map((l) => l.line), announce,

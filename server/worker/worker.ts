@@ -17,6 +17,7 @@ import { replicateBackup } from '../storage/replicate.ts';
 import { resolveStores, storesHolding } from '../storage/store-of.ts';
 import { AlertDispatcher } from '../alerts/dispatcher.ts';
 import type { DeliveryOptions } from '../alerts/deliver.ts';
+import { OdooLogs } from './odoo-logs.ts';
 import { mailSecretHash, mailUser, newMailSecret } from '../mail/login.ts';
 
 export interface WorkerOptions {
@@ -41,6 +42,8 @@ export interface WorkerOptions {
   log?: (message: string) => void;
   /** How alerts are sent (timeouts, retries); the defaults are 10 s and one retry after 2 s. */
   alertDelivery?: DeliveryOptions;
+  /** How often followed Odoo logs are looked for and their tails renewed (server/worker/odoo-logs.ts). */
+  odooLogCheckMs?: number;
 }
 
 type StopReason = 'cancel' | 'lost' | 'shutdown';
@@ -86,7 +89,7 @@ async function contentLock(pool: pg.Pool, projectId: string, storeNames: string[
 
 export class Worker {
   readonly id: string;
-  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors' | 'infra' | 'alertDelivery'>>;
+  private readonly opts: Required<Omit<WorkerOptions, 'id' | 'executors' | 'infra' | 'alertDelivery' | 'odooLogCheckMs'>>;
   /** Delivers the alerts runs and the scheduler raise (ops.alerts) to the channels of the registry. */
   readonly alerts: AlertDispatcher;
   private infra: Infrastructure;
@@ -118,7 +121,14 @@ export class Worker {
     this.infra = opts.infra ?? Infrastructure.load(null);
     this.setInfrastructure(this.infra);
     this.alerts = new AlertDispatcher({ pool: opts.pool, workerId: this.id, infra: () => this.infra, log: this.opts.log, delivery: opts.alertDelivery });
+    this.odooLogs = new OdooLogs({
+      pool: opts.pool, workerId: this.id, workDir: this.opts.workDir, infra: () => this.infra, aliases: () => this.pathAliases,
+      log: this.opts.log, checkMs: opts.odooLogCheckMs,
+    });
   }
+
+  /** Tails the running Odoo logs members follow (issue 17). */
+  readonly odooLogs: OdooLogs;
 
   /** A new registry (the operator changed the file): runs claimed from now on resolve with it. */
   setInfrastructure(infra: Infrastructure): void {
@@ -323,6 +333,7 @@ export class Worker {
     this.sweepTimer.unref();
     this.wake();
     this.alerts.wake();
+    this.odooLogs.start();
   }
 
   private async listen(): Promise<void> {
@@ -335,6 +346,7 @@ export class Worker {
         return;
       }
       if (n.channel === 'ops_alerts') return this.alerts.wake();
+      if (n.channel === 'ops_odoo_log') return this.odooLogs.wake();
       this.wake();
     });
     client.on('error', (err) => {
@@ -346,7 +358,7 @@ export class Worker {
       if (!this.stopping && this.listener === client) this.scheduleReconnect();
     });
     await client.connect();
-    await client.query('listen ops_runs; listen ops_cancel; listen ops_alerts');
+    await client.query('listen ops_runs; listen ops_cancel; listen ops_alerts; listen ops_odoo_log');
     this.listener = client;
   }
 
@@ -579,6 +591,7 @@ export class Worker {
         await Promise.all([...this.active.values()].map((a) => a.done));
       }
     }
+    await this.odooLogs.stop();
     // Deliveries under way finish within the grace too; one cut short is delivered again once its claim lapses.
     await Promise.race([this.alerts.stop(), new Promise((r) => setTimeout(r, graceMs).unref())]);
     const listener = this.listener;

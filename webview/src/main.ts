@@ -9,6 +9,8 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
 import { levelOf, parseAnsi, type Segment } from './ansi.ts';
 import { attemptStart } from './attempts.ts';
 import { linkText, RowIndex, rowsFor, scrollHeight, scrollScale } from './layout.ts';
@@ -473,6 +475,8 @@ window.addEventListener('keydown', (e) => {
   }
 });
 $('copy').addEventListener('click', () => vscode.postMessage({ type: 'copy', text: store.all().join('\n') }));
+// An Odoo server log's level filter: the host sends the lines at that level and above again.
+document.getElementById('level')?.addEventListener('change', (e) => vscode.postMessage({ type: 'level', level: (e.target as HTMLElement & { value: string }).value }));
 checkbox('wrap').checked = wrap;
 gutter();
 relayout();

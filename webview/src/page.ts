@@ -10,11 +10,15 @@ export interface ViewerPage {
   cspSource: string;
   /** The URL of dist/webview.js as the webview can load it. */
   script: string;
+  /** An Odoo server log rather than a run's: the level filter is shown, set to this level. */
+  levels?: 'debug' | 'info' | 'warning' | 'error' | 'critical';
 }
 
 const attr = (s: string) => s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 
-export function viewerHtml({ runId, nonce, cspSource, script }: ViewerPage): string {
+const LEVELS = ['debug', 'info', 'warning', 'error', 'critical'] as const;
+
+export function viewerHtml({ runId, nonce, cspSource, script, levels }: ViewerPage): string {
   const id = Math.trunc(Number(runId));
   return `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src ${attr(cspSource)} 'nonce-${attr(nonce)}'; script-src 'nonce-${attr(nonce)}'; font-src ${attr(cspSource)};">
@@ -63,6 +67,7 @@ body.wrap .line { height: auto; white-space: pre-wrap; word-break: normal; overf
 .bg4{background:var(--vscode-terminal-ansiBlue)}.bg5{background:var(--vscode-terminal-ansiMagenta)}.bg6{background:var(--vscode-terminal-ansiCyan)}.bg7{background:var(--vscode-terminal-ansiWhite)}
 .bg8{background:var(--vscode-terminal-ansiBrightBlack)}.bg9{background:var(--vscode-terminal-ansiBrightRed)}.bg10{background:var(--vscode-terminal-ansiBrightGreen)}.bg11{background:var(--vscode-terminal-ansiBrightYellow)}
 .bg12{background:var(--vscode-terminal-ansiBrightBlue)}.bg13{background:var(--vscode-terminal-ansiBrightMagenta)}.bg14{background:var(--vscode-terminal-ansiBrightCyan)}.bg15{background:var(--vscode-terminal-ansiBrightWhite)}
+#level { flex: none; width: 13em; }
 </style></head><body>
 <div id="bar"><span id="status" class="status"></span><span id="connection" class="connection"></span>
 <vscode-textfield id="search" placeholder="Search"></vscode-textfield>
@@ -70,7 +75,8 @@ body.wrap .line { height: auto; white-space: pre-wrap; word-break: normal; overf
 <vscode-checkbox id="filter" title="Show only the matching lines">Only matches</vscode-checkbox><span id="count"></span>
 <vscode-checkbox id="follow" checked>Follow</vscode-checkbox><vscode-checkbox id="times">Timestamps</vscode-checkbox>
 <vscode-checkbox id="wrap">Wrap</vscode-checkbox>
-<vscode-button id="copy" secondary>Copy</vscode-button></div>
+<vscode-button id="copy" secondary>Copy</vscode-button>${levels && LEVELS.includes(levels) ? `
+<vscode-single-select id="level" title="Show this level and above">${LEVELS.map((l) => `<vscode-option value="${l}"${l === levels ? ' selected' : ''}>${l} and above</vscode-option>`).join('')}</vscode-single-select>` : ''}</div>
 <div id="build" role="region" aria-label="Tests of this build" hidden></div>
 <div id="banner" role="status" hidden>Reconnecting… lines will be filled in from where they stopped.<span id="banner-detail"></span></div>
 <div id="viewport" tabindex="0" data-run="${id}"><div id="spacer"></div><div id="rows"></div></div>

@@ -7,7 +7,7 @@
 // the GitHub API behind the server is a double too), and to a Supabase control plane
 // (ODOOOPS_IT_SUPABASE_URL) through a real browser, Supabase Auth's stand-in and the URI handler.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
@@ -15,6 +15,7 @@ import * as C from '../../../contract/index.ts';
 import type { OdooOpsApi } from '../../src/extension.ts';
 import type { Node } from '../../src/tree.ts';
 import { openTraceback } from '../../src/logPanel.ts';
+import { sharedDir } from '../../../server/paths.ts';
 import type * as Pg from 'pg';
 
 const PROJECT = 'demo';
@@ -324,29 +325,6 @@ describe('OdooOps in the extension host', () => {
     assert.equal(tabs.length, 1, 'one panel per run');
   });
 
-  it('the log panels of several runs share one editor group beside the editor, also when a log panel is the active editor', async () => {
-    const ids: number[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await peer<C.Run>('POST', `/api/projects/${PROJECT}/environments/staging/runs`, { kind: 'backup', params: { kind: 'manual' } })).id);
-    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-    // A saved file (an untitled one would ask to be saved when the editors close).
-    const file = vscode.Uri.joinPath(vscode.workspace.workspaceFolders![0]!.uri, 'the-editor.txt');
-    await vscode.workspace.fs.writeFile(file, Buffer.from('the editor'));
-    await vscode.window.showTextDocument(file, { viewColumn: vscode.ViewColumn.One });
-    const logTabs = () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).filter((tab) => tab.input instanceof vscode.TabInputWebview && /#\d+/.test(tab.label));
-    for (const [n, id] of ids.entries()) {
-      await vscode.commands.executeCommand('odooops.openRunLogs', { runId: id });
-      await until(`log panel ${n + 1}`, () => logTabs().length === n + 1, 30_000);
-      // The reader clicks into the log: "beside" the active editor would now be one more column.
-      await vscode.commands.executeCommand('workbench.action.focusSecondEditorGroup');
-    }
-    await vscode.commands.executeCommand('odooops.openRunLogs', { runId: ids[0] });
-    await new Promise((r) => setTimeout(r, 500));
-    const groups = vscode.window.tabGroups.all;
-    assert.equal(groups.length, 2, `the editor and one group of logs (${groups.map((g) => g.tabs.map((t) => t.label).join(', ')).join(' | ')})`);
-    assert.deepEqual(logTabs().map((t) => t.group.viewColumn), [vscode.ViewColumn.Two, vscode.ViewColumn.Two, vscode.ViewColumn.Two]);
-    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-  });
-
   it('"Open psql": a terminal over the server\'s shell websocket, yellow on staging, where the server\'s refusal is written; production asks first', async () => {
     const before = vscode.window.terminals.length;
     // Production: the modal's answer is not "Open on production" (the tests' click): nothing opens.
@@ -359,6 +337,34 @@ describe('OdooOps in the extension host', () => {
     const said = await until('the refusal in the terminal', () => opened.pty.failure, 30_000);
     assert.match(said, /staging has no runtime: shells run where its Odoo runs/);
     opened.terminal.dispose();
+  });
+
+  it('"Show Odoo log" follows the environment\'s running Odoo log: lines Odoo writes arrive with their levels', async () => {
+    // Staging runs its Odoo with the registry's local runtime (the driver wrote it); its log is where
+    // LocalOdoo writes it, in the worker's directory. Odoo's lines are written here as Odoo writes them.
+    const env = await peer<C.Environment>('PUT', `/api/projects/${PROJECT}/environments/staging/deploy-target`, { runtime: 'it-odoo' });
+    const dir = join(sharedDir(process.env.ODOOOPS_HOME!), 'work', 'odoo', env.id);
+    mkdirSync(dir, { recursive: true });
+    const log = join(dir, 'odoo.log');
+    writeFileSync(log, '2026-12-01 15:00:00,001 4242 INFO ? odoo: Odoo version 17.0\n');
+    await vscode.commands.executeCommand('odooops.showOdooLog', { project: PROJECT, environment: 'staging' });
+    const title = `Odoo log · staging (${PROJECT})`;
+    await until('the Odoo log tab', () => vscode.window.tabGroups.all.flatMap((g) => g.tabs).some((t) => t.input instanceof vscode.TabInputWebview && t.label === title), 30_000);
+    const lines = () => api.odooLogs.lines(PROJECT, 'staging');
+    await until('the log\'s first line', () => lines().some((l) => l.line.includes('Odoo version 17.0')), 60_000);
+    appendFileSync(log, [
+      '2026-12-01 15:00:01,000 4242 WARNING demo_staging odoo.http: <function health> called ignoring args {\'m\'}',
+      '2026-12-01 15:00:02,000 4242 ERROR demo_staging odoo.http: Exception during request handling.',
+      'Traceback (most recent call last):',
+      '  File "/opt/odoo/custom/addons/sale_ext/models/sale_order.py", line 12, in _compute',
+      'KeyError: \'x\'', '',
+    ].join('\n'));
+    const error = await until('the traceback', () => lines().find((l) => l.line.startsWith('KeyError')), 30_000);
+    assert.equal(error.level, 'error', 'a traceback line has the level of its ERROR line');
+    assert.equal(lines().find((l) => l.line.includes('WARNING'))?.level, 'warning');
+    assert.deepEqual(lines().map((l) => l.seq), lines().map((_, i) => lines()[0]!.seq + i), 'in order, once');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await until('the panel closed', () => lines().length === 0, 10_000);
   });
 });
 

@@ -35,7 +35,7 @@ const palette = (keys: Record<string, boolean>) => {
     .filter((c) => !hidden.has(c) || holds(hidden.get(c)!, Object.fromEntries(Object.entries(keys).map(([k, v]) => [`odooops.${k}`, v]))))
     .map((c) => c.replace('odooops.', '')).sort();
 };
-const RUN_ON_ENV = ['backupNow', 'checkHealth', 'deploy', 'importDatabase', 'openEnvironment', 'restoreBackup', ...['openShell', 'openPsql', 'openOdooShell']];
+const RUN_ON_ENV = ['backupNow', 'checkHealth', 'deploy', 'importDatabase', 'openEnvironment', 'restoreBackup', 'showOdooLog', ...['openShell', 'openPsql', 'openOdooShell']];
 
 describe('Menus by role', () => {
   it('environments: a viewer is offered only to open it; whoever may operate there, the runs; an admin, Edit too', () => {
