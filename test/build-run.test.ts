@@ -14,7 +14,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sign } from '@octokit/webhooks-methods';
-import { BuildResult } from '../contract/index.ts';
+import { BuildResult, type Run } from '../contract/index.ts';
+import { problemsOf, resolveInWorkspace, standingBuild } from '../extension/src/buildProblems.ts';
 import { checkRequirements } from '../server/deploy/python-env.ts';
 import { resolveSubmoduleUrl } from '../server/deploy/submodules.ts';
 import { chownToRunUser, freePortRange } from './helpers/control-plane.ts';
@@ -217,6 +218,16 @@ test('Odoo 17: a push to a development branch deploys, then builds: the venv, th
   assert.deepEqual(result.tests.failures.map((f) => [f.outcome, f.module, f.file, f.line, f.message]),
     [['failed', 'shop_bad', 'shop_bad/tests/test_bad.py', TEST_BAD_LINE, 'AssertionError: 2 != 3 : arithmetic']]);
   assert.match(result.tests.failures[0]!.test, /^test_fails \(odoo\.addons\.shop_bad\.tests\.test_bad\.TestBad\.test_fails\)$/);
+  // What the extension makes of this run as the API gives it (its Problems view, extension/src/testProblems.ts):
+  // one problem on the failing line of the developer's own checkout (here the clone the push came from).
+  const asRead = (await p.admin.call('GET', `/api/runs/${build.id}`)).body as Run;
+  const standing = standingBuild('bld', 'dev-feature-tests', [asRead]);
+  assert.ok(standing, 'a standing build');
+  const { problems, elsewhere } = problemsOf(standing, (f) => resolveInWorkspace(f, [work]));
+  assert.deepEqual(problems.map((x) => [x.path, x.line, x.message.split('\n')[0], x.source]),
+    [[join(work, 'shop_bad', 'tests', 'test_bad.py'), TEST_BAD_LINE, 'test_fails failed: AssertionError: 2 != 3 : arithmetic', `OdooOps build #${build.id} (dev-feature-tests)`]]);
+  assert.match(readFileSync(problems[0]!.path, 'utf8').split('\n')[TEST_BAD_LINE - 1]!, /assertEqual/, 'the line the problem is on is the failing assertion');
+  assert.deepEqual(elsewhere, []);
   assert.match(log, /requirements unchanged since they were installed/, 'the deploy\'s venv, reused');
   assert.match(log, /build\.log: .*Starting TestOk\.test_everything_is_there/, 'the venv\'s package imported, the submodule\'s module found, demo data there');
   assert.doesNotMatch(log, /FAIL: TestOk|test_not_ours/);

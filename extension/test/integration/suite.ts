@@ -597,7 +597,9 @@ describe('Builds in the Problems view', () => {
       },
     });
     // TEST FIXTURE: the rows a finished build run has (kind 'build', its status, its BuildResult), written
-    // straight into the control plane: the build executor that makes them is being built at the same time.
+    // straight into the control plane: a real build needs real Odoo and minutes. test/build-run.test.ts runs
+    // real builds on Odoo 17 and 19 and checks that the extension's problems logic turns the real run, as the
+    // API gives it, into the problem on the failing line.
     const { Client } = createRequire(__filename)('pg') as typeof Pg;
     const db = new Client({ connectionString: process.env.ODOOOPS_IT_DATABASE_URL });
     await db.connect();
