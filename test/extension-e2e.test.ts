@@ -9,10 +9,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import nodemailer from 'nodemailer';
+import pg from 'pg';
+import type { Browser, Frame, Page } from 'playwright-core';
+import { clusterDir } from '../server/db/embedded.ts';
+import { homeFiles } from '../server/paths.ts';
 import { eventually } from './helpers/control-plane.ts';
 import { CODE_SERVER, ROOT, installCodeServer, launchChromium, run, startCodeServer, startDemoServer, stopChildren } from './helpers/code-server.ts';
 
@@ -81,6 +85,15 @@ async function paletteCommand(title: string): Promise<void> {
 }
 
 const rows = () => page.locator('[id="workbench.view.extension.odooops"] .monaco-list-row');
+
+/** The frame (of a webview, or of a mail's HTML inside one) where `selector`'s text matches, if any yet. */
+async function frameWith(selector: string, text: RegExp): Promise<Frame | null> {
+  for (const f of page.frames()) {
+    const t = await f.locator(selector).first().textContent({ timeout: 500 }).catch(() => null);
+    if (t && text.test(t)) return f;
+  }
+  return null;
+}
 
 /** One of the README's screenshots, when asked for: the window, or the side bar down to the tree's last row. */
 async function readmeShot(name: string, part?: 'tree'): Promise<void> {
@@ -264,4 +277,83 @@ test('in VS Code: another admin asks to restore production; the request shows in
   assert.equal(decided.decidedBy, me.userId);
   await eventually('the tree to show it approved', async () => /approved/.test((await rows().filter({ hasText: 'restore production' }).first().textContent().catch(() => '')) ?? ''), 30_000);
   await page.screenshot({ path: join(ARTIFACTS, 'e2e-8-approved.png') });
+});
+
+test('in VS Code: mail staging sent opens in a sandboxed view; a failed build\'s test is a problem on its line, and its log panel sums the build up', async () => {
+  // Staging's Odoo sends through the outgoing server the clone gave it (test 1): the catcher, with
+  // staging's own login. Read where Odoo reads it and sent as Odoo would (the real Odoo's send is in
+  // test/mail-catcher.test.ts).
+  const cluster = clusterDir(home);
+  const port = Number(readFileSync(join(cluster, 'postmaster.pid'), 'utf8').split('\n')[3]);
+  const password = readFileSync(homeFiles(home).pgPassword, 'utf8').trim();
+  const db = (database: string) => new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password, database });
+  const staging = db('odoo_demo_staging');
+  await staging.connect();
+  const server = await staging.query(`select smtp_host, smtp_port, smtp_user, smtp_pass from ir_mail_server where active and name = 'OdooOps mail catcher'`)
+    .then((r) => r.rows[0]).finally(() => staging.end());
+  assert.ok(server, 'staging\'s outgoing server is the catcher');
+  assert.match(server.smtp_user, /^demo\/staging$/, 'staging sends to the catcher as itself');
+  const subject = 'Quotation S00042 from Brasserie du Port';
+  await nodemailer.createTransport({ host: server.smtp_host, port: server.smtp_port, secure: false, ignoreTLS: true, auth: { user: server.smtp_user, pass: server.smtp_pass } }).sendMail({
+    from: '"Brasserie du Port" <sales@example.invalid>', to: '"Alex Example" <u3f2a9c1d@example.invalid>', subject,
+    html: '<h2>Your quotation S00042</h2><p>Hello Alex Example,</p><p>Here is your quotation <b>S00042</b> amounting to <b>€ 1,284.00</b>.</p>'
+      + '<table border="1" cellpadding="4"><tr><th>Product</th><th>Qty</th><th>Price</th></tr><tr><td>Draught beer, 30 L keg</td><td>8</td><td>€ 1,040.00</td></tr><tr><td>Tap rental</td><td>1</td><td>€ 244.00</td></tr></table>'
+      + '<p><img src="https://tracker.example.invalid/open.gif" alt="(remote image)"></p><script>document.body.innerHTML = "SCRIPT RAN"</script>',
+    attachments: [{ filename: 'S00042.pdf', content: Buffer.from('%PDF-1.4\n% the quotation\n') }],
+  });
+  const stagingRow = rows().filter({ hasText: 'staging' }).filter({ hasNotText: '#' }).first();
+  if (!(await rows().filter({ hasText: /Mail/ }).count())) await stagingRow.click();
+  const mailNode = rows().filter({ hasText: 'Mail (' }).first();
+  await eventually('"Mail (1)" under staging', async () => /Mail \(1\)/.test((await mailNode.textContent().catch(() => '')) ?? ''), 60_000);
+  await mailNode.click();
+  const mailRow = rows().filter({ hasText: subject }).first();
+  await mailRow.waitFor({ timeout: 30_000 });
+  await mailRow.click();
+  await page.locator('.tab', { hasText: subject }).waitFor({ timeout: 30_000 });
+  // The mail's HTML is in a frame of its own inside the webview (sandboxed: no scripts, no remote images).
+  const html = await eventually('the mail\'s HTML', () => frameWith('body', /amounting to/), 30_000);
+  // Its script would have replaced the page with "SCRIPT RAN" (the script's own text is in textContent, not innerText).
+  const shown = await html.locator('body').innerText();
+  assert.match(shown, /Your quotation S00042/);
+  assert.doesNotMatch(shown, /SCRIPT RAN/, 'its script did not run');
+  const panel = await eventually('the mail view', () => frameWith('body', /S00042\.pdf/), 30_000);
+  assert.match((await panel.locator('body').textContent()) ?? '', /Load remote images/);
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-9-mail.png') });
+  await readmeShot('mail.png');
+
+  // A build of dev-feature whose test failed. TEST FIXTURE: the run's rows are written into the control
+  // plane (the demo has no Odoo to build with); test/build-run.test.ts makes the same rows with real builds
+  // on Odoo 17 and 19. The failing test's file is in the workspace (this window's folder).
+  const testFile = join(scratch, 'shop_bad', 'tests', 'test_bad.py');
+  mkdirSync(join(scratch, 'shop_bad', 'tests'), { recursive: true });
+  writeFileSync(testFile, 'from odoo.tests.common import TransactionCase\n\n\nclass TestBad(TransactionCase):\n    def test_passes(self):\n        self.assertTrue(True)\n\n    def test_fails(self):\n        self.assertEqual(1 + 1, 3, \'arithmetic\')\n');
+  const traceback = `Traceback (most recent call last):\n  File "shop_bad/tests/test_bad.py", line 9, in test_fails\n    self.assertEqual(1 + 1, 3, 'arithmetic')\nAssertionError: 2 != 3 : arithmetic`;
+  const result = {
+    revision: 'a3c4e1f0b2d94c8e7f6a5b4c3d2e1f0a9b8c7d6e', odooVersion: '17.0', seconds: 41.7,
+    tests: { modules: ['shop_bad', 'shop_ok'], tests: 3, failed: 1, errors: 0, failures: [{ outcome: 'failed', test: 'test_fails (odoo.addons.shop_bad.tests.test_bad.TestBad.test_fails)', module: 'shop_bad', file: 'shop_bad/tests/test_bad.py', line: 9, message: 'AssertionError: 2 != 3 : arithmetic', traceback }] },
+  };
+  const control = db('postgres');
+  await control.connect();
+  const buildId = Number(await control.query(
+    `insert into ops.runs (project_id, environment_id, kind, status, params, requested_by, attempts, max_attempts, started_at, finished_at, error, result)
+     select p.id, e.id, 'build', 'failed', $1, null, 1, 1, now() - interval '52 seconds', now(), '1 of 3 tests failed: test_fails (shop_bad)', $2
+     from ops.projects p join ops.environments e on e.project_id = p.id where p.slug = 'demo' and e.name = 'dev-feature' returning id`,
+    [{ branch: 'feature/invoice-layout', revision: result.revision }, result],
+  ).then((r) => r.rows[0].id).finally(() => control.end()));
+  await paletteCommand('Problems: Focus on Problems View');
+  const problems = page.locator('.markers-panel');
+  await eventually('the failing test in the Problems view', async () => /test_fails failed: AssertionError: 2 != 3/.test((await problems.textContent().catch(() => '')) ?? ''), 60_000);
+  assert.match((await problems.textContent()) ?? '', new RegExp(`OdooOps build #${buildId} \\(dev-feature\\)`));
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-10-problems.png') });
+
+  await paletteCommand('OdooOps: Open run logs');
+  await page.locator('.quick-input-widget input').fill(`#${buildId}`);
+  const byNumber = page.locator('.quick-input-widget .monaco-list-row', { hasText: `#${buildId}` }).first();
+  await byNumber.waitFor({ timeout: 10_000 });
+  await byNumber.click();
+  await page.locator('.tab', { hasText: `build #${buildId}` }).waitFor({ timeout: 30_000 });
+  const header = await eventually('the build\'s summary in the log panel\'s header', () => frameWith('#build', /3 tests · 1 failed/), 30_000);
+  assert.match((await header.locator('#build').textContent()) ?? '', /test_fails/);
+  await page.screenshot({ path: join(ARTIFACTS, 'e2e-11-build-log.png') });
+  await readmeShot('build.png');
 });

@@ -29,6 +29,7 @@ import { installOdoo, type OdooInstall } from './helpers/real-odoo.ts';
 const ROOT = resolve(import.meta.dirname, '..');
 let p: OdooProject;
 let odoo17: OdooInstall;
+let odoo19: OdooInstall;
 let odoo: LocalOdoo;
 let envRow: EnvironmentRow;
 let port: number;
@@ -86,14 +87,16 @@ before(async () => {
   const [project, install] = await Promise.all([startOdooProject({
     slug: 'logs',
     generate: {},
-    real: { logs_dev: { version: '17.0', kind: 'plain' } },
+    real: { logs_dev: { version: '17.0', kind: 'plain' }, logs_dev19: { version: '19.0', kind: 'plain' } },
     envs: [
       { name: 'dev', stage: 'development', db: 'logs_dev' },
+      { name: 'dev19', stage: 'development', db: 'logs_dev19' },
       { name: 'production', stage: 'production', db: 'logs_prod' },
     ],
   }), installOdoo('17.0')]);
   p = project;
   odoo17 = install;
+  odoo19 = await installOdoo('19.0');
   mkdirSync(join(p.scratch, 'sessions'));
   chownToRunUser(join(p.scratch, 'sessions'));
   const runtime = {
@@ -101,7 +104,9 @@ before(async () => {
     odooArgs: ['--max-cron-threads', '0', '--http-interface', '127.0.0.1', '--log-level', 'info', '--workers', '0'],
     httpPorts: await freePortRange(4), healthTimeoutSeconds: 60, projects: ['logs'],
   };
-  await p.addInfra({ runtimes: { 'local-odoo': runtime } });
+  const runtime19 = { ...runtime, odooBin: odoo19.odooBin, addonsPath: [join(odoo19.dir, 'addons'), join(odoo19.dir, 'odoo', 'addons')], httpPorts: await freePortRange(2) };
+  await p.addInfra({ runtimes: { 'local-odoo': runtime, 'local-odoo19': runtime19 } });
+  assert.equal((await p.admin.call('PUT', '/api/projects/logs/environments/dev19/deploy-target', { runtime: 'local-odoo19' })).status, 200);
   for (const env of ['dev', 'production']) {
     const r = await p.admin.call('PUT', `/api/projects/logs/environments/${env}/deploy-target`, { runtime: 'local-odoo' });
     assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -190,6 +195,43 @@ test('lines arrive live with their levels; the log is followed across an Odoo re
   assert.equal(new Set(seqs).size, seqs.length, 'each line once');
   f.stop();
   await f.done;
+});
+
+test('Odoo 19: its log followed live with levels, a failed request\'s traceback kept at its ERROR\'s level', async () => {
+  const row = (await p.cp.pool.query(`select * from ops.environments where name = 'dev19'`)).rows[0] as EnvironmentRow;
+  const checkout = join(p.cp.server.home, 'work', 'checkouts', row.id);
+  mkdirSync(join(checkout, 'log_probe'), { recursive: true });
+  writeFileSync(join(checkout, 'log_probe', '__manifest__.py'), "{'name': 'Log probe', 'version': '19.0.1.0', 'depends': ['base'], 'license': 'LGPL-3'}\n");
+  writeFileSync(join(checkout, 'log_probe', '__init__.py'), '');
+  chownToRunUser(join(p.cp.server.home, 'work', 'checkouts'));
+  const runtime19 = p.registry.runtimes!['local-odoo19'] as unknown as LocalRuntime;
+  const odoo19Host = new LocalOdoo(join(p.cp.server.home, 'work'), row, runtime19,
+    { host: p.odooPg.host, port: p.odooPg.port, user: ODOO_ROLE, password: p.password, database: 'logs_dev19' }, p.fs('logs_dev19'));
+  const f = follow(developer, 'dev19');
+  try {
+    await odoo19Host.start();
+    await odoo19Host.healthy(90_000);
+    const version = await arrives(f, 'Odoo version 19.0', 60_000);
+    assert.equal(version.level, 'info');
+    const bad = await fetch(`http://127.0.0.1:${row.http_port}/jsonrpc`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { service: 'no_such_service', method: 'version', args: [] } }),
+    }).then((r) => r.json() as Promise<{ error?: unknown }>);
+    assert.ok(bad.error, 'Odoo failed the call');
+    const traceback = await arrives(f, 'Traceback (most recent call last)');
+    const error = f.lines.find((l) => l.seq === traceback.seq - 1)!;
+    assert.equal(error.level, 'error', error.line);
+    const rest = await eventually('the traceback to its KeyError', async () => {
+      const from = f.lines.indexOf(traceback);
+      const to = f.lines.findIndex((l, i) => i > from && l.line.includes("KeyError: 'no_such_service'"));
+      return to > from ? f.lines.slice(from, to + 1) : undefined;
+    });
+    for (const l of rest) assert.equal(l.level, 'error', l.line);
+  } finally {
+    f.stop();
+    await f.done;
+    await odoo19Host.stop();
+  }
 });
 
 test('a rotated log is followed: renamed and re-created, and copytruncate', async () => {

@@ -27,45 +27,50 @@ let viewer: TestUser;
 const serverLog: string[] = [];
 
 before(async () => {
-  const [project, odoo] = await Promise.all([startOdooProject({
+  const [project, odoo, odoo19Install] = await Promise.all([startOdooProject({
     slug: 'shell',
     generate: {},
-    real: { shell_prod: { version: '17.0', kind: 'plain' }, shell_dev: { version: '17.0', kind: 'plain' }, shell_remote: { version: '17.0', kind: 'plain' } },
+    real: { shell_prod: { version: '17.0', kind: 'plain' }, shell_dev: { version: '17.0', kind: 'plain' }, shell_remote: { version: '17.0', kind: 'plain' }, shell_dev19: { version: '19.0', kind: 'plain' } },
     envs: [
       { name: 'production', stage: 'production', db: 'shell_prod' },
       { name: 'staging', stage: 'staging', db: 'shell_stage' },
       { name: 'dev-feature', stage: 'development', db: 'shell_dev' },
       { name: 'dev-remote', stage: 'development', db: 'shell_remote' },
+      { name: 'dev-19', stage: 'development', db: 'shell_dev19' },
     ],
     server: { log: (m) => serverLog.push(m) },
-  }), installOdoo('17.0')]);
+  }), installOdoo('17.0'), installOdoo('19.0')]);
   p = project;
   odoo17 = odoo;
-  const ports = await freePortRange(6);
+  const ports = await freePortRange(9);
   await p.addInfra({
     runtimes: {
       'local-odoo': {
         kind: 'local', odooBin: odoo.odooBin, addonsPath: [join(odoo.dir, 'addons'), join(odoo.dir, 'odoo', 'addons')],
         odooArgs: ['--max-cron-threads', '0', '--http-interface', '127.0.0.1'], httpPorts: [ports[0], ports[0] + 2], projects: ['shell'], shells: true,
       },
+      'local-odoo19': {
+        kind: 'local', odooBin: odoo19Install.odooBin, addonsPath: [join(odoo19Install.dir, 'addons'), join(odoo19Install.dir, 'odoo', 'addons')],
+        odooArgs: ['--max-cron-threads', '0', '--http-interface', '127.0.0.1'], httpPorts: [ports[0] + 6, ports[1]], projects: ['shell'], shells: true,
+      },
       // The same Odoo, but the operator has not allowed shells on it.
       'closed-odoo': {
         kind: 'local', odooBin: odoo.odooBin, addonsPath: [join(odoo.dir, 'addons'), join(odoo.dir, 'odoo', 'addons')],
-        httpPorts: [ports[0] + 3, ports[1]], projects: ['shell'],
+        httpPorts: [ports[0] + 3, ports[0] + 5], projects: ['shell'],
       },
     },
   });
-  for (const [env, runtime] of [['production', 'local-odoo'], ['dev-feature', 'local-odoo'], ['staging', 'closed-odoo']]) {
+  for (const [env, runtime] of [['production', 'local-odoo'], ['dev-feature', 'local-odoo'], ['staging', 'closed-odoo'], ['dev-19', 'local-odoo19']]) {
     const r = await p.admin.call('PUT', `/api/projects/shell/environments/${env}/deploy-target`, { runtime });
     assert.equal(r.status, 200, JSON.stringify(r.body));
   }
   // What a first deploy leaves: the environment's checkout (one module), which Odoo's addons path starts with.
   const work = join(sharedDir(p.cp.server.home), 'work', 'checkouts');
-  for (const env of ['production', 'dev-feature']) {
+  for (const env of ['production', 'dev-feature', 'dev-19']) {
     const id = (await p.cp.pool.query('select id from ops.environments where name = $1', [env])).rows[0].id as string;
     mkdirSync(join(work, id, 'shell_probe'), { recursive: true });
     writeFileSync(join(work, id, 'shell_probe', '__init__.py'), '');
-    writeFileSync(join(work, id, 'shell_probe', '__manifest__.py'), "{'name': 'Shell probe', 'version': '17.0.1.0', 'depends': ['base']}\n");
+    writeFileSync(join(work, id, 'shell_probe', '__manifest__.py'), `{'name': 'Shell probe', 'version': '${env === 'dev-19' ? '19.0' : '17.0'}.1.0', 'depends': ['base']}\n`);
   }
   chownToRunUser(work);
   const projectId = (await p.cp.pool.query(`select id from ops.projects where slug = 'shell'`)).rows[0].id as string;
@@ -142,6 +147,23 @@ test('odoo: a developer runs Python in the development environment\'s real odoo-
   s.type(`print('partners=%d' % env['res.partner'].search_count([]))`);
   const m = await s.waitFor(/partners=(\d+)/);
   assert.equal(Number(m[1]), Number(n));
+  s.type('exit()');
+  const end = await s.end;
+  assert.equal(end.exit?.code, 0, JSON.stringify(end));
+});
+
+test('odoo: the same in a real odoo-bin 19 shell', async () => {
+  const t = performance.now();
+  const s = open(developer, 'dev-19', 'odoo');
+  const opened = await s.opened;
+  assert.match(opened.where, /odoo-bin shell of the runtime local-odoo19 on shell_dev19/);
+  await s.waitFor(/>>> $/m, 120_000);
+  console.log(`# odoo-bin 19 shell ready after ${since(t)}`);
+  const n = (await p.sql<{ n: string }>('shell_dev19', 'select count(*) as n from res_partner where active'))[0]!.n;
+  s.type(`print('partners=%d version=%s' % (env['res.partner'].search_count([]), odoo.release.series))`);
+  const m = await s.waitFor(/partners=(\d+) version=(\S+)/);
+  assert.equal(Number(m[1]), Number(n));
+  assert.equal(m[2], '19.0');
   s.type('exit()');
   const end = await s.end;
   assert.equal(end.exit?.code, 0, JSON.stringify(end));
