@@ -8,8 +8,7 @@
 // ("GET /web/health?m=<marker>"); warnings and tracebacks from requests Odoo logs them for.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
+import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -21,10 +20,10 @@ import { realtimeClient } from '../client/realtime.ts';
 import { LocalOdoo } from '../server/deploy/local-odoo.ts';
 import type { LocalRuntime } from '../server/infra/registry.ts';
 import type { EnvironmentRow } from '../server/rows.ts';
-import { freePort } from '../server/db/embedded.ts';
 import { chownToRunUser, eventually, freePortRange, type TestUser } from './helpers/control-plane.ts';
 import { ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 import { installOdoo, type OdooInstall } from './helpers/real-odoo.ts';
+import { startLoopbackSshd } from './helpers/sshd.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 let p: OdooProject;
@@ -417,22 +416,8 @@ test('an ssh runtime: its log (the registry\'s logPath) followed with tail -F ov
   // A real sshd on loopback stands for the runtime's host (as in deploy.test.ts); the log it serves is the
   // real Odoo's above, read there by `tail -F` as root@127.0.0.1, the worker's key of the run user.
   const dir = join(p.scratch, 'sshd');
-  mkdirSync(dir);
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
-  const sshPort = await freePort();
-  writeFileSync(join(dir, 'sshd_config'), [
-    `Port ${sshPort}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host_key')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-    'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no',
-    `PidFile ${join(dir, 'sshd.pid')}`, '',
-  ].join('\n'));
-  mkdirSync('/run/sshd', { recursive: true });
-  const sshd: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
+  const { port: sshPort, process: sshd } = await startLoopbackSshd(dir);
   try {
-    await eventually('sshd to listen', async () => (await new Promise<boolean>((r) => {
-      const s = connect(sshPort, '127.0.0.1', () => (s.end(), r(true))).on('error', () => r(false));
-    })));
     chownToRunUser(join(dir, 'client_key'));
     const ssh = {
       kind: 'ssh', host: 'root@127.0.0.1', port: sshPort, identityFile: join(dir, 'client_key'), checkoutDir: join(p.scratch, 'remote-addons'), projects: ['logs'],

@@ -4,11 +4,9 @@
 // sessions ended; a session limit per person.
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { freePort } from '../server/db/embedded.ts';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { execFileSync, spawn } from 'node:child_process';
-import { connect } from 'node:net';
+import { spawn } from 'node:child_process';
 import { spawn as spawnPty } from '@lydell/node-pty';
 import WebSocket from 'ws';
 import { SHELL_PATH, type ShellError, type ShellExit, type ShellKind, type ShellOpened } from '../contract/index.ts';
@@ -16,6 +14,7 @@ import { connectShell, shellUrl, type ShellConnection } from '../client/shell.ts
 import { runUser } from '../server/infra/run-user.ts';
 import { sharedDir } from '../server/paths.ts';
 import { addMember, chownToRunUser, eventually, freePortRange, type TestUser } from './helpers/control-plane.ts';
+import { startLoopbackSshd } from './helpers/sshd.ts';
 import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 import { installOdoo } from './helpers/real-odoo.ts';
 
@@ -407,22 +406,8 @@ test('at most four shells per person on a server; the fifth is refused until one
 test('ssh runtime: bash and odoo-bin shell on the runtime\'s host through ssh -tt with a fixed command; a closed socket hangs the remote session up', async () => {
   // An sshd of our own on loopback (the "other host"), root by key only; the key is the run user's.
   const dir = join(p.scratch, 'sshd');
-  mkdirSync(dir);
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
-  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
-  const sshPort = await freePort();
-  writeFileSync(join(dir, 'sshd_config'), [
-    `Port ${sshPort}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host_key')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-    'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no',
-    `PidFile ${join(dir, 'sshd.pid')}`, '',
-  ].join('\n'));
-  mkdirSync('/run/sshd', { recursive: true });
-  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
+  const { port: sshPort, process: sshd } = await startLoopbackSshd(dir);
   try {
-    await eventually('sshd to listen', async () => new Promise<boolean>((r) => {
-      const c = connect(sshPort, '127.0.0.1', () => (c.end(), r(true))).on('error', () => r(false));
-    }));
     chownToRunUser(join(dir, 'client_key'));
     // The host's checkout and its Odoo's own configuration (its database password is the host's, not OdooOps').
     const host = join(p.scratch, 'remote');

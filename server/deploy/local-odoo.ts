@@ -7,6 +7,7 @@ import { existsSync, openSync, readFileSync, closeSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { LocalRuntime } from '../infra/registry.ts';
+import { linesOf } from '../infra/output-lines.ts';
 import { runFs, spawnAs, toolEnv } from '../infra/run-user.ts';
 import type { PgTarget } from '../odoo/pg-tools.ts';
 import type { EnvironmentRow } from '../rows.ts';
@@ -97,19 +98,7 @@ export class LocalOdoo implements OdooHost {
     const args = [...this.args(), ...await demoFlags(this.runtime.odooBin, pre.length ? bin : null), ...(modules.update.length ? ['-u', modules.update.join(',')] : []), ...(modules.install.length ? ['-i', modules.install.join(',')] : []),
       '--stop-after-init', '--no-http'];
     const child = spawnAs(...this.command(args), { env: this.childEnv(), stdio: ['ignore', 'pipe', 'pipe'], signal });
-    const lines = async (stream: NodeJS.ReadableStream) => {
-      let rest = '';
-      for await (const chunk of stream) {
-        const parts = (rest + chunk.toString()).split('\n');
-        rest = parts.pop()!;
-        for (const l of parts) await out(l);
-      }
-      if (rest) await out(rest);
-    };
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', (err) => reject(new Error(`the runtime ${this.env.runtime}'s odoo-bin could not run: ${err.message}`)));
-      Promise.all([lines(child.stdout!), lines(child.stderr!)]).then(() => child.exitCode ?? new Promise<number | null>((r) => child.once('close', r))).then(resolve, reject);
-    });
+    const code = await linesOf(child, out, `the runtime ${this.env.runtime}'s odoo-bin`);
     if (code !== 0) throw new Error(`the module update failed (odoo-bin exited with ${code})`);
   }
 

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { InfraError, type LocalRuntime } from '../infra/registry.ts';
+import { linesOf } from '../infra/output-lines.ts';
 import { execAs, runFs, spawnAs, toolEnv } from '../infra/run-user.ts';
 
 export const venvDir = (workDir: string, envId: string) => join(workDir, 'venvs', envId);
@@ -69,26 +69,6 @@ export function checkRequirements(text: string, file: string): string[] {
     out.push(l);
   }
   return out;
-}
-
-/** Lines of a child's stdout and stderr to `out`, in order per stream; resolves with its exit code. */
-export async function linesOf(child: ChildProcess, out: (line: string) => Promise<void>, what: string): Promise<number | null> {
-  const lines = async (stream: NodeJS.ReadableStream | null) => {
-    if (!stream) return;
-    let rest = '';
-    for await (const chunk of stream) {
-      const parts = (rest + chunk.toString()).split('\n');
-      rest = parts.pop()!;
-      for (const l of parts) await out(l);
-    }
-    if (rest) await out(rest);
-  };
-  return new Promise<number | null>((resolve, reject) => {
-    child.once('error', (err) => reject(new Error(`${what} could not run: ${err.message}`)));
-    Promise.all([lines(child.stdout), lines(child.stderr)])
-      .then(() => child.exitCode ?? (child.signalCode ? null : new Promise<number | null>((r) => child.once('close', (code) => r(code)))))
-      .then(resolve, reject);
-  });
 }
 
 export interface RequirementsInstall {

@@ -13,8 +13,7 @@
 // data directory.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { connect } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +24,7 @@ import { shellQuote } from '../../server/deploy/ssh-odoo.ts';
 import { fingerprintDb } from './debian-postgres.ts';
 import { eventually, freePortRange, chownToRunUser } from './control-plane.ts';
 import { ODOO_ROLE, startOdooProject, type OdooProject } from './odoo-project.ts';
+import { startLoopbackSshd } from './sshd.ts';
 import { installOdoo, type OdooInstall } from './real-odoo.ts';
 
 /** The deploy tests on a real Odoo `version` (one test file per version calls this). */
@@ -465,26 +465,12 @@ export function deployOdooSuite(version: '17.0' | '19.0'): void {
   test17('ssh target: the same steps on another host over the system\'s ssh (a real sshd on loopback), rollback included', async () => {
     // An sshd of our own: its host key, one authorized client key, root by key only.
     const dir = join(p.scratch, 'sshd');
-    mkdirSync(dir);
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
-    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
-    writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
-    const sshPort = await freePort();
-    writeFileSync(join(dir, 'sshd_config'), [
-      `Port ${sshPort}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host_key')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      'PermitRootLogin prohibit-password', 'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no',
-      `PidFile ${join(dir, 'sshd.pid')}`, '',
-    ].join('\n'));
-    mkdirSync('/run/sshd', { recursive: true });
-    const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' });
+    const { port: sshPort, process: sshd } = await startLoopbackSshd(dir);
     // The "other host": its checkout, its Odoo's config file and data directory, the pid of the Odoo it serves.
     const host = join(p.scratch, 'remote');
     const pidFile = join(host, 'odoo.pid');
     const remotePid = () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0);
     try {
-      await eventually('sshd to listen', async () => (await new Promise<boolean>((r) => {
-        const s = connect(sshPort, '127.0.0.1', () => (s.end(), r(true))).on('error', () => r(false));
-      })));
       assert.equal((await p.admin.call('PUT', '/api/projects/git/git', { stagingMode: 'update' })).status, 200);
       mkdirSync(join(host, 'data'), { recursive: true });
       // The host's Odoo knows its database server and password from its own config file, not from OdooOps.
