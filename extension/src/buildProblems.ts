@@ -6,6 +6,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as C from '../../contract/index.ts';
+import type { BuildHeader } from '../../webview/src/build.ts';
 import { safeLogPath } from '../../webview/src/links.ts';
 
 /** A build run's result when it is one (kind "build", a result the contract accepts), else null. */
@@ -195,19 +196,8 @@ export function buildReport(b: StandingBuild): { text: string; starts: number[] 
   return { text: `${out.join('\n')}\n`, starts };
 }
 
-/** What the viewer's header shows of a build (webview/src/build.ts): the summary, no tracebacks. */
-export interface BuildMessage {
-  type: 'build';
-  status: string;
-  revision: string;
-  odooVersion: string | null;
-  seconds: number;
-  modules: string[];
-  tests: number;
-  failed: number;
-  errors: number;
-  failures: { outcome: 'failed' | 'error'; test: string; file: string | null; line: number | null; message: string; inWorkspace: boolean }[];
-}
+/** What the viewer's header shows of a build (webview/src/build.ts, which declares it): the summary, no tracebacks. */
+export type BuildMessage = { type: 'build' } & BuildHeader;
 
 /** The header message of a build run with a result the contract accepts; null for anything else. */
 export function buildMessage(run: C.Run, folders: string[]): BuildMessage | null {
