@@ -190,8 +190,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
     const mailSettings = infra.mailCatcherSettings();
     let mailCatcher: MailCatcher | undefined;
     if (mailSettings.enabled) {
-      mailCatcher = await startMailCatcher({ pool, settings: () => infra.mailCatcherSettings(), log });
+      const portFile = homeFiles(home).mailCatcherPort;
+      const lastPort = existsSync(portFile) ? Number(readFileSync(portFile, 'utf8').trim()) || undefined : undefined;
+      mailCatcher = await startMailCatcher({ pool, settings: () => infra.mailCatcherSettings(), log, lastPort });
       cleanups.push(() => mailCatcher!.stop());
+      if (mailSettings.port === undefined && mailCatcher.port !== lastPort) writeFileSync(portFile, `${mailCatcher.port}\n`);
       builtins.mailCatcher = reachableAddress(mailCatcher.host, mailCatcher.port);
       log(`mail catcher: SMTP on ${mailCatcher.host}:${mailCatcher.port}; staging and development Odoo send to ${JSON.stringify(infra.mailCatcherAddress())}`);
     }

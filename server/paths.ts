@@ -22,6 +22,11 @@ export const homeFiles = (home: string) => ({
   pgPassword: join(home, 'postgres-password'),
   /** Password of the demo's own (unprivileged) database role in the embedded cluster. */
   demoPgPassword: join(home, 'demo-postgres-password'),
+  /**
+   * The port the mail catcher listened on last, when the registry names none: neutralized environments
+   * keep it in their outgoing server, so a restart listens there again.
+   */
+  mailCatcherPort: join(home, 'mail-catcher-port'),
 });
 
 /** Every ancestor must be searchable by others, or another OS user (postgres, the run user) cannot reach the directory. */

@@ -223,8 +223,8 @@ const AlertChannel = z.discriminatedUnion('kind', [WebhookChannel, SmtpChannel])
 const SmtpHost = z.string().regex(/^[A-Za-z0-9.:-]{1,255}$/, 'a host name or an address');
 /**
  * The mail catcher: the server's SMTP endpoint that staging and development Odoo send their mail to
- * (server/mail/catcher.ts). It listens on host:port (the loopback and a free port by default: Odoo on
- * this machine reaches it, nothing else); reachAs is the address the environments' Odoo connect to when
+ * (server/mail/catcher.ts). It listens on host:port (the loopback, and by default the port it had at its
+ * last start, else a free one: Odoo on this machine reaches it, nothing else); reachAs is the address the environments' Odoo connect to when
  * that differs (a container, another machine), and what a worker of its own (odooops worker) writes into
  * the clones it neutralizes. Retention and limits are per environment.
  */

@@ -28,8 +28,10 @@ const smtpError = (code: number, message: string) => Object.assign(new Error(mes
 /**
  * Starts the endpoint on the settings' host and port; the limits and the retention are read again for
  * each message (settings() is the registry as it stands: a SIGHUP changes them, not where it listens).
+ * Without a port in the settings it listens on `lastPort` (where it listened before: the environments
+ * it was given to still send there), or on any free port when that is taken or there was none.
  */
-export async function startMailCatcher(opts: { pool: pg.Pool; settings: () => MailCatcherSettings; log: (m: string) => void }): Promise<MailCatcher> {
+export async function startMailCatcher(opts: { pool: pg.Pool; settings: () => MailCatcherSettings; log: (m: string) => void; lastPort?: number }): Promise<MailCatcher> {
   const { pool, log } = opts;
   const first = opts.settings();
   // smtp-server's SIZE limit is fixed when it starts: the largest the registry may allow, checked per message below.
@@ -135,14 +137,23 @@ export async function startMailCatcher(opts: { pool: pg.Pool; settings: () => Ma
     return Number(rows[0].id);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    const inner = (server as unknown as { server: Server }).server;
+  const inner = (server as unknown as { server: Server }).server;
+  const listen = (port: number) => new Promise<void>((resolve, reject) => {
     inner.once('error', reject);
-    server.listen(first.port ?? 0, first.host, () => {
+    server.listen(port, first.host, () => {
       inner.off('error', reject);
       resolve();
     });
   });
+  if (first.port === undefined && opts.lastPort) {
+    await listen(opts.lastPort).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EADDRINUSE') throw err;
+      log(`mail catcher: port ${opts.lastPort}, where it listened before, is taken; listening on another. Staging and development environments neutralized before send to the old port until they are cloned or restored again (a fixed port: the registry's mailCatcher.port)`);
+      await listen(0);
+    });
+  } else {
+    await listen(first.port ?? 0);
+  }
   const { address, port } = (server as unknown as { server: Server }).server.address() as AddressInfo;
   // Age-based retention for environments that receive nothing more.
   const expire = setInterval(() => void pool.query('select ops.expire_mails($1)', [opts.settings().keepDays]).catch(() => {}), 3_600_000);
