@@ -36,3 +36,20 @@ test('an odoo-bin that cannot answer runs with its own default and is asked agai
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('an odoo-bin that starts a server instead of answering --help is stopped after the timeout, runs with its own default, and is not asked again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'odoo-demo-'));
+  try {
+    const bin = join(dir, 'odoo-bin');
+    const asked = join(dir, 'asked');
+    // The stand-in ignores --help and never exits (as a wrapper that always starts Odoo would).
+    writeFileSync(bin, `#!/bin/sh\necho "$*" >> '${asked}'\nexec sleep 600\n`, { mode: 0o755 });
+    const t = performance.now();
+    assert.deepEqual(await demoFlags(bin, null, 500), []);
+    assert.ok(performance.now() - t < 5_000, 'not held past the timeout');
+    assert.deepEqual(await demoFlags(bin, null, 500), []);
+    assert.equal(readFileSync(asked, 'utf8'), 'server --help\n', 'asked once: a binary that hangs is not asked at every deploy');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
