@@ -3,7 +3,7 @@
 // profile, verified, and the unmasked copy never outside the production server.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import type * as C from '../contract/index.ts';
@@ -148,6 +148,9 @@ test('clone production → staging: neutralized, scrubbed, masked, verified; pro
   assert.deepEqual((await sql('acme_staging', `select distinct res_model from ir_attachment where store_fname is not null`)).map((r) => r.res_model), ['ir.ui.view']);
   assert.equal((await sql('acme_staging', `select count(*)::int as n from ir_attachment where res_model = 'res.partner' and (store_fname is not null or index_content is not null)`))[0].n, 0);
   assert.ok(Object.keys(files).every((f) => f in prodFiles));
+  // Production's filestore is on this worker: the kept files are copied from it, not rebuilt from the store.
+  assert.match(log, new RegExp(`copying the filestore's ${kept.length} kept files beside the current one\\n(.*\\n)*.*filestore copied beside the current one \\(${kept.length} files`));
+  assert.doesNotMatch(log, /unpacking the filestore/);
 
   // The masked clone is kept as a 'clone' backup of staging (what dev containers pull).
   const { rows } = await cp!.pool.query(`select b.kind, b.manifest from ops.backups b join ops.environments e on e.id = b.environment_id where e.name = 'staging'`);
@@ -190,6 +193,8 @@ test('clone from a production backup into development, with the backup\'s filest
   const kept = await sql('acme_dev', `select store_fname, checksum from ir_attachment where store_fname is not null`);
   const files = await fingerprintDir(fs('acme_dev'));
   assert.deepEqual(Object.keys(files).sort(), kept.map((r) => r.store_fname).sort());
+  // The backup's files are in the store only: they are rebuilt from it, each checked.
+  assert.match(log, /unpacking the filestore beside the current one \(\d+ files\)/);
   assert.deepEqual(await sideDbs(), []);
 });
 
@@ -421,7 +426,38 @@ test('filestore policy "placeholders": business documents point to a placeholder
   const assets = await sql('acme_dev', `select store_fname from ir_attachment where res_model = 'ir.ui.view'`);
   assert.ok(assets.length > 0 && assets.every((a) => a.store_fname in prodFiles && a.store_fname in files), 'assets travel as they are');
   assert.equal(Object.keys(files).length, assets.length + 2, 'no business document left production');
+  assert.match(await logText(run.id), new RegExp(`filestore copied beside the current one \\(${assets.length + 2} files`), 'the placeholders are copied with the kept files');
 });
+
+test('a kept file that is a symbolic link in production\'s filestore does not travel, nor what it points to', async () => {
+  const [asset] = await sql('acme_prod', `select store_fname from ir_attachment where res_model = 'ir.ui.view' and store_fname is not null order by id limit 1`);
+  const path = join(fs('acme_prod'), asset.store_fname);
+  const secret = join(fs('acme_prod'), '..', 'outside-secret.txt');
+  writeFileSync(secret, 'operator secret\n');
+  renameSync(path, `${path}.real`);
+  symlinkSync(secret, path);
+  try {
+    const run = await runToEnd('dev', 'clone');
+    assert.equal(run.status, 'succeeded', `${run.error}\n${await logText(run.id)}`);
+    const copied = join(fs('acme_dev'), asset.store_fname);
+    assert.equal(existsSync(copied) || lstatExists(copied), false, 'neither the link nor its target is in the clone');
+    const files = await fingerprintDir(fs('acme_dev'));
+    assert.ok(Object.keys(files).length > 0, 'the other kept files travel');
+  } finally {
+    rmSync(path, { force: true });
+    renameSync(`${path}.real`, path);
+    rmSync(secret, { force: true });
+  }
+});
+
+function lstatExists(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 test('what a killed clone left on the production server (working and unmasked copies) is removed by the next clone', async () => {
   await sql('postgres', `create database acme_prod_odooops_mask_999998 owner ${ODOO_ROLE}`);

@@ -357,6 +357,8 @@ test('a backup from before (its filestore one tarball) still restores and downlo
   assert.equal(c.status, 'succeeded', `${c.error}\n${await p.logText(c.id)}`);
   const staged = await fingerprintDir(p.fs('inc_staging'));
   assert.ok(Object.keys(staged).length > 0);
+  // Taken out on this worker, they are copied into staging's filestore from there (before the scratch directory goes).
+  assert.match(await p.logText(c.id), new RegExp(`filestore copied beside the current one \\(${Object.keys(staged).length} files`));
   for (const [f, s] of Object.entries(staged)) assert.equal(s, files[f], f);
 });
 

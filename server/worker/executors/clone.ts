@@ -30,6 +30,7 @@ import { restoreBackup, unpackFilestore, verifyBackup } from './restore.ts';
 import { openDump } from '../../odoo/dump-restore.ts';
 import { isObjects, listFiles, readIndex, type IndexEntry, type ListedFile } from '../../storage/filestore-objects.ts';
 import { replicateContents } from '../../storage/replicate.ts';
+import { copyFilesInto } from '../../storage/copy-files.ts';
 
 /**
  * Attachments a copy keeps by default: what Odoo regenerates or needs to boot (views, assets, menu
@@ -199,6 +200,7 @@ export const cloneExecutor = defineExecutor({
       // Files copied in from another store are in no recorded backup until the clone's row is written:
       // the content lock (shared) keeps the project's sweep off them until then.
       let holding: (() => Promise<void>) | null = null;
+      let copying: Promise<void> | undefined;
       try {
         // The clone's filestore is content objects like a backup's: the kept files of production are
         // mostly in the project's store already (its backups put them there), so little is uploaded.
@@ -238,6 +240,18 @@ export const cloneExecutor = defineExecutor({
           await writePlaceholders(standIns);
           dirs.push({ dir: standIns, files: await listFiles(standIns, signal) });
         }
+        // Kept files that are on this worker (production's filestore, or a tarball backup's, taken out
+        // above) are copied beside the environment's filestore from there at once, while the clone is
+        // stored; files in the store only (an objects backup's) are unpacked from it once stored.
+        if (early && known.length === 0 && dirs.length) {
+          const into = early;
+          const count = dirs.reduce((n, d) => n + d.files.length, 0);
+          await log(`copying the filestore's ${count} kept files beside the current one`);
+          unpacking = copying = copyFilesInto(dirs, into, { signal, log: (l) => void log(l) })
+            .then(({ files, bytes }) => log(`filestore copied beside the current one (${files} files, ${mib(bytes)})`));
+          // Awaited by restoreBackup, or below when the backup fails.
+          unpacking.catch(() => {});
+        }
         written = await writeBackup({
           backups, projectId: env.project_id, prefix: backupPrefix(env.project_id, env.id, run.id, '-clone'), kind: 'clone', database: env.db_name, facts, pgDumpVersion: pgDump.version,
           // Light compression: the clone's dump is made while the environment waits for it (zlib level 1
@@ -246,7 +260,7 @@ export const cloneExecutor = defineExecutor({
           dump: () => spawnTool(pgDump, ['--format=custom', '--compress=1', '--no-owner', ...connectionArgs(into), '--dbname', maskDb], { env: pgEnv(into), signal }),
           filestore: (hasFiles || standIns) && params.filestore !== 'none' ? { dirs, known } : null,
           clone: { source: source.name, sourceStage: source.stage, masked: true, filestore: params.filestore },
-          onFilestore: early ? (part) => {
+          onFilestore: early && !unpacking ? (part) => {
             unpacking = unpackFilestore(backups.store, env.project_id, { filestore: part, createdAt: new Date().toISOString() }, early!, log, signal);
             // Awaited by restoreBackup, or below when the backup fails.
             unpacking.catch(() => {});
@@ -255,6 +269,8 @@ export const cloneExecutor = defineExecutor({
         });
       } finally {
         await holding?.();
+        // The copy may be reading files taken out into the scratch directory (a tarball backup's, placeholders).
+        await copying?.catch(() => {});
         // The server's own scratch (root may own what it wrote there): removed by the server.
         await rm(listDir, { recursive: true, force: true });
       }
