@@ -9,14 +9,12 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as C from '../contract/index.ts';
 import { verifyOdooPassword } from '../server/odoo/odoo-password.ts';
-import { ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
+import { realProductionAndStaging, type OdooProject } from './helpers/odoo-project.ts';
 import { REAL_LOOKING, shell } from './helpers/odoo-sources.ts';
-import { authenticate, installOdoo, serveOdoo, type OdooInstall } from './helpers/real-odoo.ts';
+import { authenticate, serveOdoo, type OdooInstall } from './helpers/real-odoo.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -26,22 +24,9 @@ after(async () => {
 const PORTAL = { name: 'Portal Customer', login: 'portal.customer@klant-mail.example', password: 'Portal-prod-Pw-5521' };
 
 async function project(version: '17.0' | '19.0', slug: string) {
-  const odoo = await installOdoo(version);
-  const p = await startOdooProject({
-    slug,
-    generate: {},
-    real: { [`${slug}_prod`]: { version, kind: 'plain' } },
-    envs: [
-      { name: 'production', stage: 'production', db: `${slug}_prod`, url: 'https://erp.brasserie.example' },
-      { name: 'staging', stage: 'staging', db: `${slug}_staging`, url: 'http://localhost:8069' },
-    ],
-  });
-  cleanups.push(() => p.close());
-  const server = { host: p.odooPg.host, port: p.odooPg.port, user: ODOO_ROLE, password: p.password };
+  const { odoo, p, server, data } = await realProductionAndStaging(version, slug, cleanups);
   // Production as a real one is: a portal user with a password, a real secret among the system
   // parameters, and feature flags named like credentials.
-  const data = mkdtempSync(join(tmpdir(), 'odooops-login-shell-'));
-  cleanups.push(() => rmSync(data, { recursive: true, force: true }));
   await shell(odoo, server, data, `${slug}_prod`, `
 groups = 'groups_id' if 'groups_id' in env['res.users']._fields else 'group_ids'
 env['res.users'].with_context(no_reset_password=True).create({'name': ${JSON.stringify(PORTAL.name)}, 'login': ${JSON.stringify(PORTAL.login)},

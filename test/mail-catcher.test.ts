@@ -8,16 +8,12 @@
 // plain file named x. Mail goes with its environment.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 import type * as C from '../contract/index.ts';
 import { mailSecretHash, newMailSecret } from '../server/mail/login.ts';
 import { CATCHER_SERVER } from '../server/odoo/catch-mail.ts';
-import { ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
+import { realProductionAndStaging, type OdooProject } from './helpers/odoo-project.ts';
 import { shell } from './helpers/odoo-sources.ts';
-import { installOdoo } from './helpers/real-odoo.ts';
 import { eventually, type TestRegistry } from './helpers/control-plane.ts';
 import { ApiClient } from '../client/api-client.ts';
 import { followProjects } from '../extension/src/projectFeed.ts';
@@ -33,20 +29,7 @@ const HOSTILE_HTML = `<p>Bonjour,</p><script>document.title='pwned'</script>
 <p>Votre facture est jointe.</p>`;
 
 async function staged(version: '17.0' | '19.0', slug: string) {
-  const odoo = await installOdoo(version);
-  const p = await startOdooProject({
-    slug,
-    generate: {},
-    real: { [`${slug}_prod`]: { version, kind: 'plain' } },
-    envs: [
-      { name: 'production', stage: 'production', db: `${slug}_prod`, url: 'https://erp.brasserie.example' },
-      { name: 'staging', stage: 'staging', db: `${slug}_staging`, url: 'http://localhost:8069' },
-    ],
-  });
-  cleanups.push(() => p.close());
-  const server = { host: p.odooPg.host, port: p.odooPg.port, user: ODOO_ROLE, password: p.password };
-  const data = mkdtempSync(join(tmpdir(), 'odooops-mail-shell-'));
-  cleanups.push(() => rmSync(data, { recursive: true, force: true }));
+  const { odoo, p, server, data } = await realProductionAndStaging(version, slug, cleanups);
   const t0 = performance.now();
   const run = await p.runToEnd('staging', 'clone', { from: 'production' }, 600_000);
   const log = await p.logText(run.id);

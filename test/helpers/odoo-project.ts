@@ -153,3 +153,26 @@ export async function startOdooProject(opts: {
   for (const e of opts.envs) await p.addEnv(e);
   return p;
 }
+
+/**
+ * A project whose production is a real Odoo database (odoo-sources.ts, plain) of `version`, with a
+ * staging beside it on the same server, the odoo-bin install, the connection odoo-bin shell uses, and a
+ * scratch data directory for it. Everything goes when `cleanups` run.
+ */
+export async function realProductionAndStaging(version: '17.0' | '19.0', slug: string, cleanups: (() => Promise<void> | void)[]) {
+  const odoo = await installOdoo(version);
+  const p = await startOdooProject({
+    slug,
+    generate: {},
+    real: { [`${slug}_prod`]: { version, kind: 'plain' } },
+    envs: [
+      { name: 'production', stage: 'production', db: `${slug}_prod`, url: 'https://erp.brasserie.example' },
+      { name: 'staging', stage: 'staging', db: `${slug}_staging`, url: 'http://localhost:8069' },
+    ],
+  });
+  cleanups.push(() => p.close());
+  const server = { host: p.odooPg.host, port: p.odooPg.port, user: ODOO_ROLE, password: p.password };
+  const data = mkdtempSync(join(tmpdir(), `odooops-${slug}-shell-`));
+  cleanups.push(() => rmSync(data, { recursive: true, force: true }));
+  return { odoo, p, server, data };
+}
