@@ -5,7 +5,7 @@
 // the reader. Real streams, real files through LocalBackupStore in a temp dir.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -368,6 +368,17 @@ test('contentKey hides the SHA-1 and differs between keys', () => {
   assert.equal(a.contentKey('proj-2', sha1).split('/').slice(1).join('/'), ka.split('/').slice(1).join('/'));
   assert.throws(() => a.contentKey('proj-1', '../../etc/passwd'), /invalid content name/);
   assert.throws(() => a.contentKey('proj-1', sha1.toUpperCase()), /invalid content name/);
+});
+
+test('contentKey is the documented HMAC, so the files a store already holds keep their names', () => {
+  // A fixed key and file: the name every worker has written since content names exist (encryption.ts's header).
+  const master = Buffer.alloc(32, 7);
+  const store = new EncryptedStore(new LocalBackupStore(join(scratch, 'kat')), parseBackupKey(master.toString('hex'), 'the test key'));
+  const sha1 = createHash('sha1').update('invoice-2026-0042.pdf').digest('hex');
+  const naming = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'OdooOps-content-names', 32));
+  const name = createHmac('sha256', naming).update(sha1).digest('hex');
+  assert.equal(store.contentKey('proj-1', sha1), `proj-1/files/${name.slice(0, 2)}/${name}`);
+  assert.equal(store.contentKey('proj-1', sha1), 'proj-1/files/0f/0f40874b8c33661fe6bf87e963185e2b9a5c8864615767823cd1e800008f5df0');
 });
 
 test('parseBackupKey: base64 and hex 32 bytes; anything else refused without echoing it', () => {

@@ -242,7 +242,7 @@ export async function writeFilestoreObjects(o: WriteObjectsInput): Promise<Objec
         added.add(sha1);
         uploadedFiles++;
         uploadedBytes += got;
-        await packs.add(sha1, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+        await packs.add(sha1, chunks);
       } else {
         // A big file: through a scratch file (its key is its SHA-1, known only once it is read).
         scratch ??= await mkdtemp(join(tmpdir(), 'odooops-objects-'));
