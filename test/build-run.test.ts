@@ -20,7 +20,7 @@ import { checkRequirements } from '../server/deploy/python-env.ts';
 import { resolveSubmoduleUrl } from '../server/deploy/submodules.ts';
 import { chownToRunUser, freePortRange } from './helpers/control-plane.ts';
 import { startGitHubDouble, type GitHubDouble } from './helpers/github-double.ts';
-import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
+import { ODOO_ROLE, startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
 import { installOdoo, type OdooInstall } from './helpers/real-odoo.ts';
 
 const SECRET = 'webhook-secret-for-build-tests';
@@ -94,6 +94,7 @@ const run = promisify(execFile);
 const cli = (args: string[]) => run(process.execPath, [CLI, ...args], { env: { ...process.env, ODOOOPS_URL: p.cp.server.url, ODOOOPS_TOKEN: p.admin.token }, maxBuffer: 64 << 20 })
   .then((r) => ({ code: 0, ...r }), (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }));
 const dbExists = async (name: string) => (await p.sql('postgres', `select 1 from pg_database where datname = '${name}'`)).length === 1;
+const buildDatabases = async () => (await p.sql('postgres', `select datname from pg_database where datname like '%\\_odooops\\_build\\_%'`)).map((r) => r.datname);
 
 /** A wheel made offline: odooops_probe 1.0 with VALUE = 'from the venv'. */
 function makeWheel(dir: string) {
@@ -231,8 +232,9 @@ test('Odoo 17: a push to a development branch deploys, then builds: the venv, th
   assert.match(log, /requirements unchanged since they were installed/, 'the deploy\'s venv, reused');
   assert.match(log, /build\.log: .*Starting TestOk\.test_everything_is_there/, 'the venv\'s package imported, the submodule\'s module found, demo data there');
   assert.doesNotMatch(log, /FAIL: TestOk|test_not_ours/);
-  assert.match(log, /fresh database bld_prod_dev_feature_tests_build: odoo-bin -i shop_bad,shop_ok --test-enable --test-tags \/shop_bad,\/shop_ok/);
-  assert.equal(await dbExists('bld_prod_dev_feature_tests_build'), false, 'the build\'s database is dropped after');
+  const buildDb = /fresh database (bld_prod_dev_feature_tests_odooops_build_[0-9a-f]{8}): odoo-bin -i shop_bad,shop_ok --test-enable --test-tags \/shop_bad,\/shop_ok/.exec(log)?.[1];
+  assert.ok(buildDb, log);
+  assert.equal(await dbExists(buildDb), false, 'the build\'s database is dropped after');
   assert.equal(await dbExists('bld_prod_dev_feature_tests'), true, 'the environment\'s own database stays');
 
   const statuses = gh.calls.filter((c) => c.method === 'POST' && c.path === `/repos/acme/addons/statuses/${sha}` && c.body?.context === 'ci/odooops (tests)');
@@ -267,14 +269,23 @@ test('Odoo 19 from the CLI: the same commit builds with --with-demo, the summary
   assert.match(log, /pip\.log: .*Successfully installed odooops-probe-1\.0/, 'dev19\'s own venv');
   assert.match(out.stderr, new RegExp(`FAIL test_fails \\(shop_bad\\) shop_bad/tests/test_bad\\.py:${TEST_BAD_LINE}: AssertionError: 2 != 3 : arithmetic`));
   assert.match(out.stderr, /tests: 3 tests, 1 failed \(Odoo 19\.0, [\d.]+ s\)/);
-  assert.equal(await dbExists('bld_dev19_build'), false);
+  assert.match(log, /fresh database bld_dev19_odooops_build_[0-9a-f]{8}:/);
+  assert.deepEqual(await buildDatabases(), [], 'dropped after');
 });
 
-test('a passing build succeeds and says so to GitHub (Odoo 17)', async () => {
+test('a passing build succeeds and says so to GitHub (Odoo 17); another environment\'s database named like the build\'s stays', async () => {
+  // The branch "feature/tests-build" has the database bld_prod_dev_feature_tests_build: the name builds of
+  // "feature/tests" took before, dropping it as their leftover. Build databases are now marked as OdooOps's own.
+  const other = 'bld_prod_dev_feature_tests_build';
+  await p.sql('postgres', `create database ${other} owner ${ODOO_ROLE}`);
+  await p.sql(other, `create table precious (v text); insert into precious values ('work of a developer')`);
   const sha = commitIn(work, { 'shop_bad': null }, 'shop_bad goes', 'feature/tests', { 'external/oca': gitIn(oca, 'rev-parse', 'HEAD') });
   const t = performance.now();
   const build = await p.runToEnd('dev-feature-tests', 'build', { revision: sha }, 400_000);
   assert.equal(build.status, 'succeeded', `${build.error}\n${await p.logText(build.id)}`);
+  assert.deepEqual(await p.sql(other, 'select v from precious'), [{ v: 'work of a developer' }]);
+  assert.doesNotMatch(await p.logText(build.id), /dropped the leftover build database/);
+  assert.deepEqual(await buildDatabases(), []);
   const result = BuildResult.parse(build.result);
   times.push(`Odoo 17.0, passing: ${result.seconds} s (the whole run ${((performance.now() - t) / 1000).toFixed(1)} s)`);
   assert.deepEqual([result.tests.modules, result.tests.tests, result.tests.failed, result.tests.failures.length], [['shop_ok'], 1, 0, 0]);

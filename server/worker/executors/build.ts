@@ -1,7 +1,7 @@
 // build: what Odoo.sh does on a push to a development branch. The revision is fetched with its
 // submodules (each URL allowed by the registry), the requirements go into the environment's own
 // virtual environment (a failed install stops the build before any database is touched), and a
-// throwaway database (<environment's database>_build, checked against the registry like any other) is
+// throwaway database (<environment's database>_odooops_build_<id>, checked against the registry like any other) is
 // made by odoo-bin with demo data, the repository's own modules installed (their submodules' modules
 // come as dependencies) and their tests run. Odoo's test log becomes the run's result (contract
 // BuildResult), kept even when tests fail: the run then fails naming them. GitHub gets the commit status
@@ -23,8 +23,18 @@ import { defineExecutor, RunFailure } from '../executor.ts';
 
 const short = (sha: string) => sha.slice(0, 7);
 
-/** The build's database: the environment's name and "_build" (at most 63 characters, as PostgreSQL's names). */
-export const buildDatabaseName = (db: string) => `${db.slice(0, 57)}_build`;
+/**
+ * The build's database, beside the environment's: marked "_odooops_" (which no environment's database may
+ * contain, checked by the API and by a constraint), so it can never be another environment's; "<db>_build"
+ * was, for the branch "<branch>-build", and the build dropped that environment's database as its
+ * leftover. The environment's id tells apart environments whose names were cut to PostgreSQL's 63 bytes.
+ */
+export const buildDatabaseName = (db: string, envId: string) => {
+  const suffix = `_odooops_build_${envId.replace(/-/g, '').slice(0, 8)}`;
+  let base = db;
+  while (Buffer.byteLength(base + suffix) > 63) base = base.slice(0, -1);
+  return base + suffix;
+};
 
 export { buildParams };
 
@@ -44,9 +54,10 @@ export const buildExecutor = defineExecutor({
       throw new Error(`builds run with local runtimes; ${env.runtime} reaches Odoo over ssh (give ${env.name} a local runtime to build on this worker)`);
     }
     const repo = infra.repository(project.repo_url);
-    const database = buildDatabaseName(env.db_name);
-    // The registry decides whether the build's database may exist on the environment's server.
-    const db = infra.database({ ...env, db_name: database });
+    const database = buildDatabaseName(env.db_name, env.id);
+    // The registry decides about the environment's database; the build's sits beside it as the side
+    // databases of restores and clones do (names with "_odooops_" are OdooOps's own, never an environment's).
+    const db = { ...infra.database(env), database };
     const checkout = join(workDir, 'builds', env.id);
     await log(`fetching ${project.repo_url}${params.branch ? ` (${params.branch})` : ''}`);
     await fetchRepository(project.repo_url, repo, checkout, signal);
