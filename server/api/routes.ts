@@ -480,10 +480,10 @@ export const routes: Route[] = [
         try {
           env = await createDevEnvironment(c, full, input.branch);
         } catch (err) {
-          // The name clash has its own advice; a database, filestore or port taken meanwhile is said as such.
+          // createDevEnvironment takes a free name ("-2"...): a clash is another request that took it a moment
+          // ago. A database, filestore or port taken meanwhile is said as such.
           if ((err as { constraint?: string }).constraint !== 'environments_project_id_name_key') uniqueClash(err);
-          throw new HttpError(409, 'conflict', `${project.slug} already has an environment named ${devEnvironmentName(input.branch)} (for another branch)`,
-            'rename or archive that environment, or use a branch name that differs in more than punctuation and case');
+          throw new HttpError(409, 'conflict', `another environment of ${project.slug} took the name ${devEnvironmentName(input.branch)} a moment ago`, 'try again');
         }
         await c.query(`select set_config('role', 'authenticated', true), set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)]);
       }
