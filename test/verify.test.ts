@@ -12,6 +12,7 @@ import type * as C from '../contract/index.ts';
 import { backupPrefixOf } from '../server/odoo/backup-writer.ts';
 import { LocalBackupStore } from '../server/storage/backup-store.ts';
 import { contentMap } from '../server/storage/filestore-objects.ts';
+import { asUser, SERVICE_CLAIMS } from '../server/db/session.ts';
 import { Scheduler } from '../server/worker/scheduler.ts';
 import { addMember, eventually, type TestUser } from './helpers/control-plane.ts';
 import { startOdooProject, type OdooProject } from './helpers/odoo-project.ts';
@@ -173,6 +174,26 @@ test('the scheduler queues each week\'s sample once: the newest backup and a ran
   // Users cannot schedule.
   await eventually('nothing running', async () => (await p.cp.pool.query(`select 1 from ops.runs where status in ('queued', 'running')`)).rowCount === 0);
   await assert.rejects(p.cp.sql(admin, (c) => c.query('select ops.schedule_weekly_verifies()')), /permission denied|only the service role/);
+});
+
+test('a sampled backup that retention removed before its verify ran: the run says so and succeeds, no alert; a verify anyone else queued still fails', async () => {
+  const id = await backup();
+  const { rows: [env] } = await p.cp.pool.query(`select id from ops.environments where name = 'production'`);
+  await p.cp.pool.query('delete from ops.backups where id = $1', [id]);
+  // Alerts of a kind are raised once in 6 hours: the earlier tests' are cleared so a new one would show.
+  await p.cp.pool.query(`delete from ops.alerts where kind = 'verify_failed'`);
+  const verifyAlerts = async () => ((await admin.call('GET', '/api/projects/verify/alerts')).body as C.Alert[]).filter((a) => a.kind === 'verify_failed');
+  // As the scheduler queues (the service role), with its kind of key; and with any other key.
+  const queue = async (key: string) => (await asUser(p.cp.pool, SERVICE_CLAIMS, (c) => c.query(
+    `select run_id from ops.queue_run($1, 'verify', $2, $3)`, [env.id, { backup: id }, key]))).rows[0].run_id as number;
+  const sampled = await p.finished(await queue(`verify-sample:2027-W02:${env.id}`), 120_000);
+  assert.equal(sampled.status, 'succeeded', sampled.error ?? '');
+  assert.match(await p.logText(sampled.id), new RegExp(`backup ${id} was removed \\(retention\\) after this week's verify sample picked it: nothing to verify`));
+  assert.deepEqual(await verifyAlerts(), [], 'no alert for the sample');
+  const other = await p.finished(await queue(`by-hand-${id}`), 120_000);
+  assert.equal(other.status, 'failed');
+  assert.match(other.error!, new RegExp(`backup ${id} does not exist in this project`));
+  assert.deepEqual((await verifyAlerts()).map((a) => a.runId), [other.id], 'the other one alerts as before');
 });
 
 test('one flipped byte in a filestore file object fails the verify, naming the file; the other files are read too', async () => {

@@ -75,6 +75,8 @@ export interface RunRow {
   params: Record<string, unknown>;
   attempts: number;
   max_attempts: number;
+  /** Who queued it, when it says: the scheduler's runs have keys of their own ("verify-sample:2026-W49:…"). */
+  idempotency_key?: string | null;
 }
 
 /** The registry, bound to the run's project: a name the project may not use is refused with an InfraError. */
