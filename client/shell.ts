@@ -44,6 +44,11 @@ export function shellUrl(serverUrl: string): string {
 export function connectShell(req: ShellRequest, h: ShellHandlers): ShellConnection {
   const ws = new WebSocket(shellUrl(req.url), { maxPayload: 16 * 1024 * 1024 });
   let finished = false;
+  let opened = false;
+  let pendingSize: { cols: number; rows: number } | undefined;
+  const send = (size: { cols: number; rows: number }) => {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'resize', ...size }));
+  };
   const finish = (fn: () => void) => {
     if (finished) return;
     finished = true;
@@ -67,7 +72,12 @@ export function connectShell(req: ShellRequest, h: ShellHandlers): ShellConnecti
       ws.terminate();
       return;
     }
-    if (frame.type === 'opened') h.opened(frame);
+    if (frame.type === 'opened') {
+      opened = true;
+      h.opened(frame);
+      if (pendingSize) send(pendingSize);
+      pendingSize = undefined;
+    }
     else if (frame.type === 'exit') finish(() => h.exit(frame));
     else finish(() => h.error(frame));
   });
@@ -78,7 +88,10 @@ export function connectShell(req: ShellRequest, h: ShellHandlers): ShellConnecti
       if (ws.readyState === ws.OPEN) ws.send(typeof data === 'string' ? Buffer.from(data, 'utf8') : data, { binary: true });
     },
     resize(cols, rows) {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ type: 'resize', cols: Math.max(1, Math.min(1000, cols)), rows: Math.max(1, Math.min(500, rows)) }));
+      const size = { cols: Math.max(1, Math.min(1000, cols)), rows: Math.max(1, Math.min(500, rows)) };
+      // Before the session is open the server takes input only; the last size goes once it is.
+      if (opened) send(size);
+      else pendingSize = size;
     },
     pause: () => ws.pause(),
     resume: () => ws.resume(),

@@ -305,6 +305,35 @@ test('a session nobody types in is ended after the idle time (made short here)',
   }
 });
 
+test('a terminal resized while its session opens (an editor laying out its panel) gets that size, from the client and from the server', async () => {
+  // The client holds the size until the session is open.
+  const s = open(developer, 'dev-feature', 'shell');
+  s.conn.resize(101, 31);
+  await s.opened;
+  s.type('stty size; exit');
+  assert.match((await s.waitFor(/^31 101\s*$/m))[0], /31 101/);
+  // A client that sends it at once anyway: the server keeps the last size for the session, input too.
+  const out = await new Promise<{ text: string; errors: any[] }>((resolve, reject) => {
+    const ws = new WebSocket(shellUrl(p.cp.server.url));
+    let text = '';
+    const errors: any[] = [];
+    ws.on('open', () => {
+      ws.send(JSON.stringify({ type: 'open', token: developer.token, project: 'shell', environment: 'dev-feature', kind: 'shell', cols: 80, rows: 24 }));
+      ws.send(JSON.stringify({ type: 'resize', cols: 90, rows: 20 }));
+      ws.send(JSON.stringify({ type: 'resize', cols: 133, rows: 41 }));
+      ws.send(Buffer.from('stty size; exit\r'), { binary: true });
+    });
+    ws.on('message', (d, bin) => {
+      if (bin) text += d.toString();
+      else if (JSON.parse(d.toString()).type === 'error') errors.push(JSON.parse(d.toString()));
+    });
+    ws.on('close', () => resolve({ text, errors }));
+    ws.on('error', reject);
+  });
+  assert.deepEqual(out.errors, []);
+  assert.match(out.text, /^41 133\s*$/m, out.text);
+});
+
 test('a client cannot choose a command, an environment variable, a path, a host or a user; later frames are checked too', async () => {
   const raw = (frame: unknown, then?: unknown) => new Promise<{ frames: any[]; code: number }>((resolve, reject) => {
     const ws = new WebSocket(shellUrl(p.cp.server.url));

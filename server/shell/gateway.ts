@@ -108,6 +108,7 @@ export class ShellGateway {
     let state: 'waiting' | 'opening' | 'open' | 'closed' = 'waiting';
     let session: Session | undefined;
     const early: Buffer[] = [];
+    let earlySize: { cols: number; rows: number } | undefined;
     let handlers: { input(b: Buffer): void; resize(c: number, r: number): void } | undefined;
     const openTimer = setTimeout(() => {
       if (state === 'waiting') this.refuse(ws, 'bad_request', 'no open frame arrived within the time allowed');
@@ -135,6 +136,7 @@ export class ShellGateway {
           if (ws.readyState !== ws.OPEN) return void s.session.end('the connection closed');
           state = 'open';
           handlers = s;
+          if (earlySize) s.resize(earlySize.cols, earlySize.rows);
           for (const b of early.splice(0)) s.input(b);
         }, (err) => {
           this.opts.log(`shell: opening failed: ${(err as Error).stack ?? err}`);
@@ -144,9 +146,12 @@ export class ShellGateway {
         return;
       }
       if (state === 'opening') {
-        // Typed before the session was there: kept (bounded) and given to it once open.
-        if (isBinary && early.reduce((n, b) => n + b.length, 0) + buf.length <= MAX_SHELL_FRAME) early.push(buf);
-        else this.refuse(ws, 'bad_request', 'wait for the opened frame before sending more than input');
+        // Typed before the session was there: kept (bounded) and given to it once open. A terminal resized
+        // meanwhile (an editor lays its panel out as the session opens): the last size, applied once open.
+        const size = isBinary ? undefined : resizeFrame(buf);
+        if (size) earlySize = size;
+        else if (isBinary && early.reduce((n, b) => n + b.length, 0) + buf.length <= MAX_SHELL_FRAME) early.push(buf);
+        else this.refuse(ws, 'bad_request', 'wait for the opened frame before sending more than input and resizes');
         return;
       }
       if (state !== 'open' || !handlers) return;
@@ -362,5 +367,15 @@ export class ShellGateway {
         proc!.resize(cols, rows);
       },
     };
+  }
+}
+
+/** A client's resize frame, or undefined for anything else. */
+function resizeFrame(buf: Buffer): { cols: number; rows: number } | undefined {
+  try {
+    const r = ShellClientFrame.safeParse(JSON.parse(buf.toString('utf8')));
+    return r.success ? { cols: r.data.cols, rows: r.data.rows } : undefined;
+  } catch {
+    return undefined;
   }
 }

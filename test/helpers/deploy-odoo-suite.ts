@@ -398,9 +398,13 @@ export function deployOdooSuite(version: '17.0' | '19.0'): void {
       const bad = await p.admin.call('POST', '/api/projects/git/dev-environments', { branch });
       assert.equal(bad.status, 400, `${branch}: ${JSON.stringify(bad.body)}`);
     }
+    // Another branch whose name makes the same environment name gets one of its own (not pushed: its deploy fails).
     const clash = await p.admin.call('POST', '/api/projects/git/dev-environments', { branch: 'Feature/Editor' });
-    assert.equal(clash.status, 409);
-    assert.match(clash.body.error.message, /already has an environment named dev-feature-editor/);
+    assert.equal(clash.status, 201, JSON.stringify(clash.body));
+    assert.equal(clash.body.environment.name, 'dev-feature-editor-2');
+    const dbs = (await p.cp.pool.query(`select db_name from ops.environments where name in ('dev-feature-editor', 'dev-feature-editor-2')`)).rows;
+    assert.equal(new Set(dbs.map((r) => r.db_name)).size, 2, JSON.stringify(dbs));
+    assert.equal((await runOf(clash.body.run.id)).status, 'failed');
     const viewer = await p.cp.user();
     await p.cp.pool.query(`insert into ops.project_members (project_id, user_id, role) select id, $1, 'viewer' from ops.projects where slug = 'git'`, [viewer.id]);
     const refused = await viewer.call('POST', '/api/projects/git/dev-environments', { branch: 'feature/viewer' });
