@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SignJWT } from 'jose';
+import { asUser, SERVICE_CLAIMS } from '../server/db/session.ts';
 import { call, startControlPlane, type TestControlPlane, type TestUser } from './helpers/control-plane.ts';
 
 let cp: TestControlPlane;
@@ -79,6 +80,18 @@ test('duplicate idempotency key: the same request returns the same run, a differ
   assert.equal(new Set(burst.map((r) => r.body.id)).size, 1);
   const { rows } = await cp.pool.query(`select count(*)::int n from ops.runs where idempotency_key = 'burst-1'`);
   assert.equal(rows[0].n, 1);
+});
+
+test('a member cannot take the key of a daily backup, a push or the weekly verify sample in advance (API and SQL); the service role can', async () => {
+  const { rows: [env] } = await cp.pool.query(`select e.id from ops.environments e join ops.projects p on p.id = e.project_id where p.slug = 'shop' and e.name = 'dev'`);
+  for (const key of [`daily-backup:2030-01-01:${env.id}`, `deploy:${env.id}:${'a'.repeat(40)}`, `verify-sample:2030-W01:${env.id}`, 'retention:x', 'build:x', 'clone:x', 'destroy:x', 'verify-newest:x']) {
+    await refused(admin.call('POST', '/api/projects/shop/environments/dev/runs', { kind: 'health', idempotencyKey: key }), 400, /has the form of the server's own keys/);
+    await assert.rejects(cp.sql(admin, (c) => c.query(`select ops.queue_run($1, 'health', '{}'::jsonb, $2)`, [env.id, key])), /has the form of the server's own keys/);
+  }
+  const own = await cp.sql(admin, (c) => c.query(`select run_id from ops.queue_run($1, 'health', '{}'::jsonb, 'ci-deploy:1')`, [env.id]));
+  assert.equal(own.rowCount, 1, 'a key of its own, even with such a word in it, is the member\'s');
+  const { rows: [svc] } = await asUser(cp.pool, SERVICE_CLAIMS, (c) => c.query(`select run_id from ops.queue_run($1, 'health', '{}'::jsonb, $2)`, [env.id, `deploy:${env.id}:${'b'.repeat(40)}`]));
+  assert.ok(svc.run_id > 0);
 });
 
 test('oversized params and bodies', async () => {
