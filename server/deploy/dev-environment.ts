@@ -3,6 +3,7 @@
 // of its own on production's server, a filestore in production's root and its own HTTP port.
 import type pg from 'pg';
 import type { ProjectRow } from '../rows.ts';
+import { withSuffix } from '../odoo/switch.ts';
 
 /** A development environment's name for a branch: feature/Login-Fix → dev-feature-login-fix. */
 export function devEnvironmentName(branch: string): string {
@@ -54,7 +55,7 @@ async function freeNames(c: pg.PoolClient, project: ProjectRow, prod: { db_name:
     const dbSuffix = suffix.replace('-', '_');
     // "_odooops_" marks OdooOps's own side databases (no environment's may contain it).
     const slug = `${prefix}_${name.replace(/[^a-z0-9]/g, '_')}`.replace(/_odooops_/g, '_odoo_ops_');
-    const db = `${slug.slice(0, 63 - dbSuffix.length)}${dbSuffix}`;
+    const db = withSuffix(slug, dbSuffix);
     const { rows } = await c.query(
       `select exists (select 1 from ops.environments where project_id = $1 and name = $2)
            or exists (select 1 from ops.environments where db_name = $3 and archived_at is null and db_server is not distinct from $4) as taken`,

@@ -14,7 +14,11 @@ import { runFs } from '../infra/run-user.ts';
 export type SideKind = 'new' | 'old' | 'mask' | 'src';
 
 export function sideName(db: string, what: SideKind, runId: number): string {
-  const suffix = `_odooops_${what}_${runId}`;
+  return withSuffix(db, `_odooops_${what}_${runId}`);
+}
+
+/** `db` cut (by characters) until it and `suffix` fit PostgreSQL's 63 bytes, then the suffix. */
+export function withSuffix(db: string, suffix: string): string {
   let base = db;
   while (Buffer.byteLength(base + suffix) > 63) base = base.slice(0, -1);
   return base + suffix;

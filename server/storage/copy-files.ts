@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { progress } from '../odoo/inspect.ts';
 import { spawnTool, withTool } from '../odoo/pg-tools.ts';
 import { runFs } from '../infra/run-user.ts';
-import type { ListedFile } from './filestore-objects.ts';
+import { tarOfListed, type ListedFile } from './filestore-objects.ts';
 
 export interface FilesOf {
   dir: string;
@@ -27,9 +27,8 @@ export async function copyFilesInto(sources: FilesOf[], into: string, o: { signa
   let bytes = 0;
   for (const { dir, files: list } of sources) {
     if (list.length === 0) continue;
-    // --verbatim-files-from: a name starting with "-" is a name; --no-recursion: a path that became a
-    // directory since the listing does not pull a tree in. --no-same-owner: the run user owns the copy.
-    const create = spawnTool('tar', ['--create', '--file=-', '--directory', dir, '--null', '--verbatim-files-from', '--no-recursion', '--ignore-failed-read', '--files-from=-'], { signal: o.signal, stdin: 'pipe' });
+    // The same tar of listed files as a backup's read (readFiles); --no-same-owner: the run user owns the copy.
+    const create = tarOfListed(dir, o.signal);
     const extract = spawnTool('tar', ['--extract', '--file=-', '--directory', into, '--no-same-owner'], { signal: o.signal, stdin: 'pipe' });
     const names = pipeline(Readable.from(list.map((f) => `${f.p}\0`)), create.child.stdin!, { signal: o.signal });
     const carried = pipeline(create.child.stdout!, progress(o.log, 'filestore'), extract.child.stdin!, { signal: o.signal });

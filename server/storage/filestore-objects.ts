@@ -140,13 +140,19 @@ export interface IncomingFile {
   stream: Readable;
 }
 
+/**
+ * `tar --create` (as the run user) of the files of `dir` whose NUL-terminated paths are written to its
+ * stdin. --verbatim-files-from: a name starting with "-" is a name; --no-recursion: a path that became a
+ * directory since the listing does not pull a tree in; --ignore-failed-read: a file Odoo deleted since
+ * (its garbage collection) is skipped (and said on stderr).
+ */
+export const tarOfListed = (dir: string, signal: AbortSignal) =>
+  spawnTool('tar', ['--create', '--file=-', '--directory', dir, '--null', '--verbatim-files-from', '--no-recursion', '--ignore-failed-read', '--files-from=-'], { signal, stdin: 'pipe' });
+
 /** Files read from a directory as the run user: `tar --create` of just those, parsed as it streams. */
 export async function* readFiles(dir: string, paths: string[], signal: AbortSignal, warn: (line: string) => void): AsyncGenerator<IncomingFile> {
   if (paths.length === 0) return;
-  // --verbatim-files-from: a name starting with "-" is a name; --no-recursion: a path that became a
-  // directory since the listing does not pull a tree in; --ignore-failed-read: a file Odoo deleted
-  // since (its garbage collection) is skipped, and stays out of the index.
-  const tar = spawnTool('tar', ['--create', '--file=-', '--directory', dir, '--null', '--verbatim-files-from', '--no-recursion', '--ignore-failed-read', '--files-from=-'], { signal, stdin: 'pipe' });
+  const tar = tarOfListed(dir, signal);
   const extract = tarStream.extract();
   const fed = pipeline(Readable.from(paths.map((p) => `${p}\0`)), tar.child.stdin!, { signal });
   tar.child.stdout!.on('error', (err) => extract.destroy(err));

@@ -17,7 +17,7 @@ import { linesOf } from '../../infra/output-lines.ts';
 import { addonsDirs, checkoutWithSubmodules, fetchSubmodules, repositoryContents } from '../../deploy/submodules.ts';
 import { demoFlags } from '../../deploy/odoo-demo.ts';
 import { execAs, runFs, spawnAs, toolEnv } from '../../infra/run-user.ts';
-import { dropDatabase, maintenance } from '../../odoo/switch.ts';
+import { dropDatabase, maintenance, withSuffix } from '../../odoo/switch.ts';
 import { failureMessage, parseTestLog, summaryLine } from '../../odoo/test-log.ts';
 import { defineExecutor, RunFailure } from '../executor.ts';
 
@@ -29,12 +29,7 @@ const short = (sha: string) => sha.slice(0, 7);
  * was, for the branch "<branch>-build", and the build dropped that environment's database as its
  * leftover. The environment's id tells apart environments whose names were cut to PostgreSQL's 63 bytes.
  */
-export const buildDatabaseName = (db: string, envId: string) => {
-  const suffix = `_odooops_build_${envId.replace(/-/g, '').slice(0, 8)}`;
-  let base = db;
-  while (Buffer.byteLength(base + suffix) > 63) base = base.slice(0, -1);
-  return base + suffix;
-};
+export const buildDatabaseName = (db: string, envId: string) => withSuffix(db, `_odooops_build_${envId.replace(/-/g, '').slice(0, 8)}`);
 
 export { buildParams };
 
