@@ -201,11 +201,18 @@ test('clear errors: wrong credentials, missing filestore, unknown backup, manual
     assert.match(unknown.body.error.message, new RegExp(`there is no backup 00000000-0000-4000-8000-000000000000 in project ${SLUG}`));
 
     // Odoo.sh: at most 5 manual backups a day per environment (earlier tests took some of dev's).
-    const { rows } = await cp!.pool.query(`select ops.manual_backups_today(id) as n from ops.environments where name = 'dev'`);
-    for (let i = rows[0].n; i < 5; i++) assert.equal((await runToEnd('dev', 'backup')).status, 'succeeded');
-    const sixth = await runToEnd('dev', 'backup');
-    assert.equal(sixth.status, 'failed');
-    assert.match(sixth.error!, /already has 5 manual backups today \(at most 5 a day/);
+    // (A day is a UTC day: when midnight passes during this, the count starts again, and so does this.)
+    const today = async () => (await cp!.pool.query(`select (now() at time zone 'UTC')::date::text as d`)).rows[0].d as string;
+    for (let again = true; again;) {
+      const day = await today();
+      const { rows } = await cp!.pool.query(`select ops.manual_backups_today(id) as n from ops.environments where name = 'dev'`);
+      for (let i = rows[0].n; i < 5; i++) assert.equal((await runToEnd('dev', 'backup')).status, 'succeeded');
+      const sixth = await runToEnd('dev', 'backup');
+      again = sixth.status === 'succeeded' && (await today()) !== day;
+      if (again) continue;
+      assert.equal(sixth.status, 'failed');
+      assert.match(sixth.error!, /already has 5 manual backups today \(at most 5 a day/);
+    }
     assert.equal((await runToEnd('dev', 'backup', { kind: 'pre-deploy' })).status, 'succeeded', 'other kinds are not limited');
   } finally {
     delete process.env[WRONG];

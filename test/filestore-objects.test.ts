@@ -10,7 +10,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import * as tarStream from 'tar-stream';
 import type * as C from '../contract/index.ts';
 import { LocalBackupStore } from '../server/storage/backup-store.ts';
@@ -170,6 +171,39 @@ test('a flipped byte or a missing object stops the tar naming the file; the dama
     const v = await verifyFilestoreObjects(s.store, PROJECT, f);
     assert.deepEqual(v.damaged.map((d) => d.p).sort(), inPack.map((e) => e.p).sort(), 'every file of the lost pack is reported');
   } finally {
+    s.close();
+  }
+});
+
+test('a reader aborted mid-tar (a cancelled restore) ends the tar with no error left uncaught, at any point of it', async () => {
+  // tar-stream's pack and entries are streamx streams that emit 'error' a tick after an aborted
+  // pipeline stopped listening: once uncaught, it ended the worker's process.
+  const s = setup(60);
+  const uncaught: unknown[] = [];
+  const seen = (err: unknown) => uncaught.push(err);
+  process.on('uncaughtExceptionMonitor', seen);
+  try {
+    const f = await s.write(`${PROJECT}/env/b1`);
+    let total = 0;
+    await pipeline(await filestoreTar(s.store, PROJECT, f), new Writable({ write: (c: Buffer, _e, cb) => { total += c.length; cb(); } }));
+    for (const at of [1, 0.3, 0.6, 0.95].map((x) => Math.ceil(x * total))) {
+      const abort = new AbortController();
+      let got = 0;
+      // A slow reader (pg_restore's tar, a client), so the pack is mid-entry when the abort lands.
+      const slow = new Writable({
+        highWaterMark: 1,
+        write(c: Buffer, _e, cb) {
+          got += c.length;
+          if (got >= at) abort.abort();
+          setTimeout(cb, 1);
+        },
+      });
+      await assert.rejects(pipeline(await filestoreTar(s.store, PROJECT, f, abort.signal), slow, { signal: abort.signal }), { name: 'AbortError' });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.deepEqual(uncaught, [], 'no error escaped');
+  } finally {
+    process.off('uncaughtExceptionMonitor', seen);
     s.close();
   }
 });

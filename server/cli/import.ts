@@ -7,11 +7,11 @@ import { open, stat } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { basename } from 'node:path';
-import { PassThrough, Transform, type Readable } from 'node:stream';
-import * as tarStream from 'tar-stream';
+import { Transform, type Readable } from 'node:stream';
 import * as C from '../../contract/index.ts';
 import { ApiClient, CliError, EXIT } from '../../client/api-client.ts';
 import { followLogs } from '../../client/follow.ts';
+import { tarPack } from '../storage/tar-streams.ts';
 
 /** "20G", "500M", "1024" → bytes. */
 export function parseSize(text: string): number {
@@ -59,14 +59,13 @@ export async function importBody(file: string, filestore?: string): Promise<{ st
     bytes: pad(size) + pad(fsSize) + 1024,
     what: 'pg_dump with filestore',
     stream: () => {
-      const pack = tarStream.pack();
-      const out = new PassThrough();
-      pack.pipe(out);
+      const { pack, out, entry } = tarPack();
       void (async () => {
         for (const [name, path, bytes] of [['dump.pgc', file, size], [fsKind === 'gzip' ? 'filestore.tar.gz' : 'filestore.tar', filestore, fsSize]] as const) {
+          const { sink, done } = entry({ name, size: bytes, mode: 0o600 });
           await new Promise<void>((resolve, reject) => {
-            const entry = pack.entry({ name, size: bytes, mode: 0o600 }, (err) => (err ? reject(err) : resolve()));
-            createReadStream(path).on('error', reject).pipe(entry);
+            done.then(resolve, reject);
+            createReadStream(path).on('error', reject).pipe(sink);
           });
         }
         pack.finalize();

@@ -5,14 +5,14 @@
 // nothing outside filestore/), only regular files are taken (no symlinks, hard links or devices), the
 // zip's CRC-32 is checked, and the expanded size is capped: a zip bomb stops at the operator's limit.
 import { open } from 'node:fs/promises';
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import * as zlib from 'node:zlib';
 import { createGunzip } from 'node:zlib';
-import * as tarStream from 'tar-stream';
 import yauzl, { type Entry, type ZipFile } from 'yauzl';
 import { newestPgTool, spawnTool } from './pg-tools.ts';
 import { odooFromScript, runScript, UnsafeSql, type RunScriptOptions, type ScriptFacts } from './sql-script.ts';
+import { tarExtract, tarPack } from '../storage/tar-streams.ts';
 
 export type UploadFormat = 'odoo-zip' | 'pg-dump' | 'bundle';
 
@@ -240,9 +240,7 @@ async function restoreToSql(dump: Readable, budget: { left: number; limit: numbe
 
 /** A tar stream's regular files; links, devices and unsafe names are refused. */
 async function* tarFiles(src: Readable, what: string, name: (raw: string) => string | null): AsyncGenerator<{ path: string; size: number; stream: Readable }> {
-  const extract = tarStream.extract();
-  src.on('error', (err) => extract.destroy(err));
-  src.pipe(extract);
+  const extract = tarExtract(src);
   try {
     for await (const entry of extract) {
       const h = entry.header;
@@ -370,17 +368,16 @@ export async function inspectImport(path: string, limits: ImportLimits, signal?:
 
 /** The filestore as the tarball a backup keeps (./<path> entries), streamed. */
 export function filestoreTarball(src: ImportSource, limits: ImportLimits): { stream: Readable; files: Promise<number> } {
-  const pack = tarStream.pack();
-  const out = new PassThrough();
-  pack.pipe(out);
+  const { pack, out, entry } = tarPack();
   const budget = { left: limits.maxExpandedBytes, limit: limits.maxExpandedBytes };
   const files = (async () => {
     let n = 0;
     for await (const f of src.files(budget)) {
+      const { sink, done } = entry({ name: `./${f.path}`, size: f.size, mode: 0o644, type: 'file' });
       await new Promise<void>((resolve, reject) => {
-        const entry = pack.entry({ name: `./${f.path}`, size: f.size, mode: 0o644, type: 'file' }, (err) => (err ? reject(err) : resolve()));
+        done.then(resolve, reject);
         f.stream.on('error', reject);
-        f.stream.pipe(entry);
+        f.stream.pipe(sink);
       });
       n++;
     }

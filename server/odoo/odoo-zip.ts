@@ -5,12 +5,12 @@
 // streams) is read entry by entry, nothing is held whole in memory.
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import * as tarStream from 'tar-stream';
 import yazl from 'yazl';
 import type { BackupManifest } from '../../contract/index.ts';
 import type { BackupStore } from '../storage/backup-store.ts';
 import { findPgTool, spawnTool } from './pg-tools.ts';
 import { filestoreStream } from '../storage/filestore-objects.ts';
+import { tarExtract } from '../storage/tar-streams.ts';
 
 /** Odoo's manifest.json for a database-manager backup. */
 export function odooManifest(m: BackupManifest) {
@@ -49,10 +49,9 @@ export async function odooZip(store: BackupStore, m: BackupManifest, projectId: 
     await sql.done;
 
     if (m.filestore) {
-      const extract = tarStream.extract();
       const src = await filestoreStream(store, projectId, m);
       src.on('error', fail);
-      src.pipe(extract);
+      const extract = tarExtract(src);
       for await (const entry of extract) {
         const name = entry.header.name.replace(/^\.\//, '');
         if (entry.header.type !== 'file' || !name) {

@@ -15,11 +15,11 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
-import * as tarStream from 'tar-stream';
 import type { BackupManifest, ObjectsFilestore } from '../../contract/index.ts';
 import { BackupObjectMissing, hashing, type BackupStore } from './backup-store.ts';
 import { contentMap, contentPrefix, mergePackIndexes, PACK_FILE_MAX, PackWriter, putOnce, takeFromPack, type ContentMap, type Location } from './filestore-packs.ts';
 import { spawnTool, withTool } from '../odoo/pg-tools.ts';
+import { tarExtract, tarPack } from './tar-streams.ts';
 
 export { contentMap, contentPrefix };
 
@@ -153,10 +153,8 @@ export const tarOfListed = (dir: string, signal: AbortSignal) =>
 export async function* readFiles(dir: string, paths: string[], signal: AbortSignal, warn: (line: string) => void): AsyncGenerator<IncomingFile> {
   if (paths.length === 0) return;
   const tar = tarOfListed(dir, signal);
-  const extract = tarStream.extract();
+  const extract = tarExtract(tar.child.stdout!);
   const fed = pipeline(Readable.from(paths.map((p) => `${p}\0`)), tar.child.stdin!, { signal });
-  tar.child.stdout!.on('error', (err) => extract.destroy(err));
-  tar.child.stdout!.pipe(extract as unknown as NodeJS.WritableStream);
   const work = withTool(tar, fed);
   work.catch(() => {});
   let taken = 0;
@@ -390,9 +388,7 @@ function plan(store: BackupStore, projectId: string, index: IndexEntry[], map: C
 export function tarOfObjects(store: BackupStore, projectId: string, index: IndexEntry[], signal?: AbortSignal, opts: { ahead?: number; mtime?: Date; map?: ContentMap } = {}): Readable & { ready: Promise<void> } {
   const ahead = opts.ahead ?? 4;
   const mtime = opts.mtime ?? new Date();
-  const pack = tarStream.pack();
-  const out = new PassThrough();
-  (pack as unknown as Readable).pipe(out);
+  const { pack, out, entry: packEntry } = tarPack();
   const fail = (err: unknown) => {
     out.destroy(err instanceof Error ? err : new Error(String(err)));
     pack.destroy();
@@ -437,18 +433,11 @@ export function tarOfObjects(store: BackupStore, projectId: string, index: Index
     return [data];
   };
   const header = (e: IndexEntry) => ({ name: e.p, size: e.n, mode: 0o644, mtime, type: 'file' as const });
-  const entry = (e: IndexEntry, data: Buffer) =>
-    new Promise<void>((resolve, reject) => {
-      pack.entry(header(e), data, (err) => (err ? reject(err) : resolve()));
-    });
+  const entry = (e: IndexEntry, data: Buffer) => packEntry(header(e), data).done;
   const streamBig = async (e: IndexEntry, key: string) => {
     const src = await open(e, key);
     // (tar-stream's entry is a streamx Writable: write() takes no callback; 'drain' says when to go on.)
-    let ended!: Promise<void>;
-    const sink = await new Promise<ReturnType<typeof pack.entry>>((resolve) => {
-      ended = new Promise<void>((done, reject) => resolve(pack.entry(header(e), (err) => (err ? reject(err) : done()))));
-    });
-    ended.catch(() => {});
+    const { sink, done: ended } = packEntry(header(e));
     const h = createHash('sha1');
     let n = 0;
     // The last chunk waits until the whole object is checked: a damaged file never ends as complete.
@@ -784,9 +773,7 @@ export async function sweepContent(o: {
 export async function extractVerified(tar: Readable, dir: string, index: IndexEntry[], signal?: AbortSignal): Promise<{ files: number; bytes: number }> {
   const want = new Map(index.map((e) => [e.p, e]));
   const root = resolve(dir);
-  const extract = tarStream.extract();
-  tar.on('error', (err) => extract.destroy(err));
-  tar.pipe(extract as unknown as NodeJS.WritableStream);
+  const extract = tarExtract(tar);
   const stop = () => tar.destroy(new Error('cancelled'));
   signal?.addEventListener('abort', stop, { once: true });
   let files = 0;
