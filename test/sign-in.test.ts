@@ -354,9 +354,11 @@ test('logout ends the session: the access token is refused and the refresh token
 test('an expired access token is a 401 token_expired; a token for a session that is not there, session_ended', async () => {
   const s = await signedIn('expiring-ed');
   const sid = s.refreshToken.split('.')[0]!;
-  const short = await signAccessToken(cp.server.secret, { sub: s.user.id, sid, email: null }, 1);
+  // (Expiry counts in whole seconds: a 1 s token signed late in its second lives a few ms, less than a
+  // loaded machine takes to ask with it. 3 s, and then a wait past its expiry.)
+  const short = await signAccessToken(cp.server.secret, { sub: s.user.id, sid, email: null }, 3);
   assert.equal((await call(cp.server.url, short.token, 'GET', '/api/me')).status, 200);
-  await new Promise((r) => setTimeout(r, 2100));
+  await new Promise((r) => setTimeout(r, short.expiresAt.getTime() - Date.now() + 1100));
   const expired = await call(cp.server.url, short.token, 'GET', '/api/me');
   assert.equal(expired.status, 401);
   assert.equal(expired.body.error.code, 'token_expired');
