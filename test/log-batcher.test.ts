@@ -56,6 +56,40 @@ test('a flood of lines is written by one drain loop, in order, with bounded buff
   assert.deepEqual(rows[0], { n: N, lo: 1, hi: N, ordered: true });
 });
 
+test('a tail announcement due while an announcing write is on its way waits for the next gap: no second announcement right after', async () => {
+  const batcher = new LogBatcher(cp.pool, runId, 'tester', { announceGapMs: 100, intervalMs: 60_000, minGapMs: 0 });
+  const inside = batcher as unknown as { write: (b: unknown[], announce: boolean) => Promise<void>; lastAnnounceAt: number };
+  const real = inside.write.bind(batcher);
+  const announced: number[] = [];
+  let hold: Promise<void> | null = null;
+  inside.write = async (b, announce) => {
+    if (announce) announced.push(performance.now());
+    if (hold) await hold;
+    await real(b, announce);
+  };
+  await batcher.log('announced at once');
+  await batcher.flush();
+  await batcher.log('left for the tail timer');
+  await batcher.flush();
+  assert.equal(announced.length, 1, 'the second write is not announced (within the gap)');
+  // The next write is decided just after the tail timer became due, before it could run (the event loop
+  // was busy), and is held on its way: the timer runs meanwhile.
+  let release!: () => void;
+  hold = new Promise((r) => (release = r));
+  await new Promise((r) => setTimeout(r, Math.max(0, inside.lastAnnounceAt + 80 - performance.now())));
+  while (performance.now() < inside.lastAnnounceAt + 110) { /* busy */ }
+  await batcher.log('announced by the write the timer raced');
+  const draining = batcher.flush();
+  assert.equal(announced.length, 2, 'this write announces');
+  await new Promise((r) => setTimeout(r, 30));
+  hold = null;
+  release();
+  await draining;
+  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(announced.length, 2, `announcements ${announced.map((t) => (t - announced[0]!).toFixed(0)).join(', ')} ms after the first: one more came right after the raced one`);
+  await batcher.close();
+});
+
 test('announcements are spaced by announceGapMs, and the last lines are announced by themselves soon after', async () => {
   // Every broadcast is kept (a gateway watching '*'), so the messages can be counted.
   await cp.pool.query(`insert into realtime.odooops_gateway_topics (topic, gateway) values ('*', 'log-batcher test') on conflict do nothing`);

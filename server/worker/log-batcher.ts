@@ -125,9 +125,10 @@ export class LogBatcher {
       this.lastWriteAt = now;
       const announce = this.announceNow || now - this.lastAnnounceAt >= this.announceGapMs;
       this.announceNow = false;
+      // Counted from the decision: a tail timer that fires while this write is on its way must see it.
+      if (announce) this.lastAnnounceAt = now;
       await this.write(this.buffer.splice(0, this.maxBatch), announce);
       if (announce) {
-        this.lastAnnounceAt = now;
         this.unannounced = false;
         clearTimeout(this.tail);
         this.tail = undefined;
@@ -144,6 +145,8 @@ export class LogBatcher {
     this.tail ??= setTimeout(() => {
       this.tail = undefined;
       if (!this.unannounced || this.done || this.lost) return;
+      // A write that announces is on its way (it covers these lines): the gap runs from it.
+      if (performance.now() - this.lastAnnounceAt < this.announceGapMs) return this.armTail();
       this.announceNow = true;
       void this.flush().catch(() => {}); // a failing write fails the next log() or flush() as well
     }, Math.max(0, this.lastAnnounceAt + this.announceGapMs - performance.now()));
